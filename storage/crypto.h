@@ -1,0 +1,37 @@
+#pragma once
+// Thin, allocation-light wrappers over OpenSSL's one-shot digests and HMAC.
+// Pure functions: safe from any thread.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace recgw::crypto {
+
+enum class Digest { kSha256, kSha384, kSha512 };
+
+using Sha256 = std::array<unsigned char, 32>;
+
+Sha256 sha256(std::string_view data);
+std::string sha256Hex(std::string_view data);
+
+// Raw MAC bytes (32, 48 or 64 of them depending on the digest).
+std::string hmac(Digest digest, std::string_view key, std::string_view data);
+Sha256 hmacSha256(std::string_view key, std::string_view data);
+
+std::string hexLower(std::string_view bytes);
+std::string hexLower(const Sha256& bytes);
+
+std::string base64UrlEncode(std::string_view bytes);  // no padding
+// Accepts unpadded and padded input; nullopt on any non-alphabet byte.
+std::optional<std::string> base64UrlDecode(std::string_view text);
+std::optional<std::string> base64Decode(std::string_view text);  // standard alphabet
+
+// Constant-time comparison for MACs and secrets.
+bool equalConstantTime(std::string_view a, std::string_view b);
+
+// Bytes from OpenSSL's CSPRNG; throws std::runtime_error if the CSPRNG fails.
+std::string randomBytes(size_t count);
+
+}  // namespace recgw::crypto

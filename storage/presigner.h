@@ -53,6 +53,7 @@ class Presigner {
                                        std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
   const S3Location& location() const { return location_; }
+  const SigV4Signer& signer() const { return signer_; }
 
  private:
   S3Location location_;

@@ -170,7 +170,12 @@ std::optional<size_t> awsServiceLabel(const std::vector<std::string_view>& label
 std::optional<std::string> bucketInHost(std::string_view hostname) {
   if (auto labels = awsLabels(hostname)) {
     auto service = awsServiceLabel(*labels);
-    if (service && *service > 0) return joinLabels(*labels, *service);
+    if (!service) return std::nullopt;
+    size_t bucketLabels = *service;
+    // Interface VPC endpoints put their id in front of the service label
+    // (`[bucket.]vpce-0a1b….s3.us-east-1.vpce.amazonaws.com`); it is not part of a bucket.
+    if (bucketLabels > 0 && (*labels)[bucketLabels - 1].starts_with("vpce-")) --bucketLabels;
+    if (bucketLabels > 0) return joinLabels(*labels, bucketLabels);
     return std::nullopt;
   }
   if (auto labels = spacesLabels(hostname)) {
@@ -396,7 +401,9 @@ std::optional<std::string> extractS3KeyFromUrl(std::string_view url, std::string
     size_t slash = rawPath.find('/');
     std::string_view first = rawPath.substr(0, slash);
     bool stripFirst = true;
-    if (!bucketHint.empty()) {
+    // On an AWS or Spaces service endpoint the first segment is always the bucket; only on
+    // other hosts (MinIO, a CDN or proxy) can it be part of the key.
+    if (!bucketHint.empty() && !isVirtualHostProvider(hostname)) {
       auto decoded = percentDecode(first);
       stripFirst = decoded && *decoded == bucketHint;
     }

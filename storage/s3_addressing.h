@@ -73,9 +73,10 @@ std::optional<std::string> percentDecode(std::string_view text);
 //   https://nyc3.digitaloceanspaces.com/bucket/a/b.ogg   (path style)      -> a/b.ogg
 //   http://minio:9000/recordings/x/y.ogg                 (legacy MinIO)    -> x/y.ogg
 //   s3://bucket/a/b.ogg                                                     -> a/b.ogg
-// On a host that is not virtual-hosted the first path segment is the bucket: with a
-// bucketHint it is stripped only when it equals the hint (so a CDN URL mapped onto the
-// bucket root keeps its whole path), without one it is always stripped.
+// On an AWS or Spaces service endpoint without a bucket in the host, the first path
+// segment is the bucket and is always stripped. On other hosts it is stripped too, except
+// that with a bucketHint it is stripped only when it equals the hint (so a CDN URL mapped
+// onto the bucket root keeps its whole path).
 // nullopt for text that is not an http(s)/s3 URL, a malformed %-escape, or no key left.
 std::optional<std::string> extractS3KeyFromUrl(std::string_view url, std::string_view bucketHint = {});
 

@@ -64,6 +64,8 @@ TEST(S3AddressingTest, RegionFromEndpoint) {
       {"s3-website-us-west-2.amazonaws.com", "", "us-west-2"},
       {"bucket.s3-website.eu-central-1.amazonaws.com", "", "eu-central-1"},
       {"s3.cn-north-1.amazonaws.com.cn", "", "cn-north-1"},
+      {"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com", "", "us-east-1"},
+      {"bucket.vpce-0a1b2c.s3.eu-west-3.vpce.amazonaws.com", "", "eu-west-3"},
       {"S3.EU-WEST-2.AMAZONAWS.COM", "", "eu-west-2"},
       // AWS global endpoint: us-east-1 regardless of configuration
       {"s3.amazonaws.com", "", "us-east-1"},
@@ -179,6 +181,10 @@ TEST(S3AddressingTest, ObjectTargetKeepsEndpointPathPrefixAndPorts) {
   S3Location virtualPort{"https://nyc3.digitaloceanspaces.com:8443", "rec", "nyc3", Addressing::kAuto};
   EXPECT_EQ(objectTarget(virtualPort, "a").host, "rec.nyc3.digitaloceanspaces.com:8443");
   // A hand-built location without a scheme still produces a usable https target.
+  S3Location vpce{"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com", "rec", "us-east-1", Addressing::kAuto};
+  EXPECT_EQ(objectTarget(vpce, "a").url, "https://rec.vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/a");
+  vpce.addressing = Addressing::kPath;
+  EXPECT_EQ(objectTarget(vpce, "a").url, "https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/rec/a");
   S3Location bare{"nyc3.digitaloceanspaces.com", "rec", "nyc3", Addressing::kAuto};
   EXPECT_EQ(objectTarget(bare, "a").url, "https://rec.nyc3.digitaloceanspaces.com/a");
 }
@@ -296,7 +302,13 @@ TEST(S3AddressingTest, ExtractS3KeyFromUrl) {
       {"https://cdn.example.com/media/a.ogg", "recordings", "media/a.ogg"},
       {"https://cdn.example.com/a.ogg", "recordings", "a.ogg"},
       {"https://cdn.example.com/rec%20s/a.ogg", "rec s", "a.ogg"},
-      // ... but not on a virtual-hosted one, where the whole path is the key
+      // ... while on a provider's path-style endpoint the first segment is always the bucket
+      {"https://nyc3.digitaloceanspaces.com/other/a.ogg", "recordings", "a.ogg"},
+      {"https://s3.eu-west-2.amazonaws.com/other/a.ogg", "recordings", "a.ogg"},
+      // AWS interface VPC endpoints: the vpce id is not a bucket
+      {"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/bucket/a.ogg", "", "a.ogg"},
+      {"https://bucket.vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/a.ogg", "", "a.ogg"},
+      // ... and not on a virtual-hosted one, where the whole path is the key
       {"https://recordings.nyc3.digitaloceanspaces.com/recordings/a.ogg", "recordings", "recordings/a.ogg"},
       // Whitespace around is ignored
       {"  http://minio:9000/recordings/x.ogg\n", "", "x.ogg"},

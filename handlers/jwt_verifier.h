@@ -1,0 +1,101 @@
+#pragma once
+// JWT (JWS compact) verification for the admin and tenant routes (SPEC §2.3).
+//
+// Keys are loaded once at construction (start-up); verify() is const, touches
+// no shared mutable state and is safe to call concurrently from any thread or
+// loop. verify() never throws and never puts the token into its messages.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace recgw::handlers {
+
+struct JwtConfig {
+  // Shared secrets for HS256/HS384/HS512. Only these are ever used as HMAC
+  // keys; a value that looks like a PEM key is refused at construction.
+  std::vector<std::string> hmacSecrets;
+  // RSA (>= 2048 bits) or EC P-256 public keys for RS256/ES256: PEM text
+  // (SubjectPublicKeyInfo or PKCS#1 "RSA PUBLIC KEY"), or a path to a PEM file
+  // when the value holds no "-----BEGIN" line.
+  std::vector<std::string> publicKeyPems;
+  // Optional JWKS file with RSA (n, e) and EC P-256 (x, y) keys, picked by
+  // `kid`. Keys for other uses, algorithms, curves or types are skipped.
+  std::string jwksPath;
+  std::chrono::seconds leeway{30};  // applied to exp and nbf
+  std::string issuer;    // empty = not checked
+  std::string audience;  // empty = not checked; `aud` may be a string or an array
+  std::string roleClaim = "role";          // string or array of strings
+  std::string accountClaim = "account_id";  // string or integer
+};
+
+enum class JwtError {
+  kNone,
+  kMalformed,
+  kBadAlgorithm,
+  kBadSignature,
+  kExpired,
+  kNotYetValid,
+  kBadIssuer,
+  kBadAudience,
+  kUnknownKey,
+};
+
+// Stable lower-case name for logs and metric labels ("malformed", ...).
+std::string_view jwtErrorName(JwtError error);
+
+struct JwtClaims {
+  std::string subject;    // `sub`, empty if absent
+  std::string accountId;  // the configured account claim, empty if absent
+  // From `role`, `roles` and the configured role claim (each a string or an
+  // array of strings), de-duplicated, in order of appearance.
+  std::vector<std::string> roles;
+
+  bool isAdmin() const;
+};
+
+struct VerifyResult {
+  JwtError error = JwtError::kMalformed;
+  std::string message;  // for logs and the 401 body; never contains the token
+  JwtClaims claims;     // filled only when ok()
+
+  bool ok() const { return error == JwtError::kNone; }
+};
+
+class JwtVerifier {
+ public:
+  // Loads and checks every key. Throws std::runtime_error naming the offending
+  // entry on an unreadable or unusable key file, a PEM that is not an RSA or
+  // EC P-256 public key, an RSA key under 2048 bits, an empty secret, a
+  // malformed JWKS or duplicate `kid`s in it.
+  explicit JwtVerifier(JwtConfig config);
+  ~JwtVerifier();
+  JwtVerifier(JwtVerifier&&) noexcept;
+  JwtVerifier& operator=(JwtVerifier&&) noexcept;
+  JwtVerifier(const JwtVerifier&) = delete;
+  JwtVerifier& operator=(const JwtVerifier&) = delete;
+
+  // Checks, in order: size (<= 8 KiB) and shape, header, algorithm, signature,
+  // then exp/nbf (with leeway), iss and aud. Claims are read only from a token
+  // whose signature verified.
+  VerifyResult verify(std::string_view token, std::chrono::system_clock::time_point now) const;
+
+  // False when no secret and no public key is configured: every token fails.
+  bool hasKeys() const;
+
+  static constexpr size_t kMaxTokenBytes = 8 * 1024;
+
+ private:
+  struct PublicKey;  // OpenSSL handle, kept out of this header
+
+  JwtConfig config_;
+  std::vector<PublicKey> publicKeys_;
+};
+
+// The credentials of an `Authorization: Bearer <token>` header (scheme
+// case-insensitive); nullopt for other schemes or an empty/space-broken token.
+// The view points into `authorizationHeader`.
+std::optional<std::string_view> bearerToken(std::string_view authorizationHeader);
+
+}  // namespace recgw::handlers

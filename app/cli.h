@@ -1,0 +1,11 @@
+#pragma once
+// The CLI subcommands other than serve/check-config (presign, mint-token, extract-key, …).
+#include <string>
+#include <vector>
+
+namespace recgw::app {
+
+// Returns the exit code, or -1 if `command` is not one of these.
+int runToolCommand(const std::string& command, const std::vector<std::string>& args);
+
+}  // namespace recgw::app

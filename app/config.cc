@@ -1,0 +1,416 @@
+#include "app/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <functional>
+#include <sstream>
+#include <toml.hpp>
+
+namespace recgw::app {
+namespace {
+
+enum class Kind { kString, kInt, kBool, kList };
+
+struct Field {
+  const char* section;
+  const char* key;
+  Kind kind;
+  bool secret;
+  std::function<void*(Config&)> target;
+  // Extra validation after assignment; returns an error message or "".
+  std::function<std::string(const Config&)> validate;
+};
+
+template <typename T>
+std::function<void*(Config&)> bind(T Config::*section, auto member) {
+  return [section, member](Config& c) -> void* { return &((c.*section).*member); };
+}
+
+std::string positive(int64_t v) { return v > 0 ? "" : "must be a positive number"; }
+
+std::string checkUrl(const std::string& v, std::initializer_list<const char*> schemes, bool allowEmpty) {
+  if (v.empty()) return allowEmpty ? "" : "must not be empty";
+  for (const char* s : schemes) {
+    std::string prefix = std::string(s) + "://";
+    if (v.rfind(prefix, 0) == 0 && v.size() > prefix.size()) return "";
+  }
+  std::string msg = "not a valid URL (expected ";
+  bool first = true;
+  for (const char* s : schemes) {
+    msg += first ? "" : " or ";
+    msg += s;
+    msg += "://…";
+    first = false;
+  }
+  return msg + ")";
+}
+
+bool splitHostPort(const std::string& v, std::string& host, uint16_t& port) {
+  size_t colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = v.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int p = 0;
+  auto portText = v.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), p);
+  if (ec != std::errc() || ptr != portText.data() + portText.size() || p < 0 || p > 65535) return false;
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+const std::vector<Field>& schema() {
+  using C = Config;
+  static const std::vector<Field> fields = {
+      {"server", "listen", Kind::kString, false, bind(&C::server, &ServerConfig::listen),
+       [](const C& c) {
+         std::string h;
+         uint16_t p;
+         return splitHostPort(c.server.listen, h, p) ? "" : "must be host:port, e.g. 127.0.0.1:8080";
+       }},
+      {"server", "workers", Kind::kInt, false, bind(&C::server, &ServerConfig::workers),
+       [](const C& c) { return c.server.workers >= 0 && c.server.workers <= 256 ? "" : "must be 0..256"; }},
+      {"server", "max_header_bytes", Kind::kInt, false, bind(&C::server, &ServerConfig::maxHeaderBytes),
+       [](const C& c) { return positive(c.server.maxHeaderBytes); }},
+      {"server", "max_body_bytes", Kind::kInt, false, bind(&C::server, &ServerConfig::maxBodyBytes),
+       [](const C& c) { return positive(c.server.maxBodyBytes); }},
+      {"server", "client_timeout_ms", Kind::kInt, false, bind(&C::server, &ServerConfig::clientTimeoutMs),
+       [](const C& c) { return positive(c.server.clientTimeoutMs); }},
+      {"server", "shutdown_grace_ms", Kind::kInt, false, bind(&C::server, &ServerConfig::shutdownGraceMs),
+       [](const C& c) { return c.server.shutdownGraceMs >= 0 ? "" : "must not be negative"; }},
+      {"server", "max_connections", Kind::kInt, false, bind(&C::server, &ServerConfig::maxConnections),
+       [](const C& c) { return positive(c.server.maxConnections); }},
+      {"server", "public_base_url", Kind::kString, false, bind(&C::server, &ServerConfig::publicBaseUrl),
+       [](const C& c) { return checkUrl(c.server.publicBaseUrl, {"http", "https"}, false); }},
+      {"server", "log_level", Kind::kString, false, bind(&C::server, &ServerConfig::logLevel),
+       [](const C& c) {
+         const auto& l = c.server.logLevel;
+         return l == "debug" || l == "info" || l == "warn" || l == "error" ? "" : "must be debug|info|warn|error";
+       }},
+      {"server", "cors_origins", Kind::kList, false, bind(&C::server, &ServerConfig::corsOrigins), nullptr},
+      {"server", "trusted_proxies", Kind::kList, false, bind(&C::server, &ServerConfig::trustedProxies), nullptr},
+
+      {"mongo", "uri", Kind::kString, true, bind(&C::mongo, &MongoConfig::uri),
+       [](const C& c) { return checkUrl(c.mongo.uri, {"mongodb", "mongodb+srv"}, false); }},
+      {"mongo", "calls_collection", Kind::kString, false, bind(&C::mongo, &MongoConfig::callsCollection), nullptr},
+      {"mongo", "settings_collection", Kind::kString, false, bind(&C::mongo, &MongoConfig::settingsCollection),
+       nullptr},
+      {"mongo", "threads", Kind::kInt, false, bind(&C::mongo, &MongoConfig::threads),
+       [](const C& c) { return c.mongo.threads > 0 && c.mongo.threads <= 64 ? "" : "must be 1..64"; }},
+      {"mongo", "max_queue", Kind::kInt, false, bind(&C::mongo, &MongoConfig::maxQueue),
+       [](const C& c) { return positive(c.mongo.maxQueue); }},
+      {"mongo", "timeout_ms", Kind::kInt, false, bind(&C::mongo, &MongoConfig::timeoutMs),
+       [](const C& c) { return positive(c.mongo.timeoutMs); }},
+      {"mongo", "settings_refresh_s", Kind::kInt, false, bind(&C::mongo, &MongoConfig::settingsRefreshS),
+       [](const C& c) { return positive(c.mongo.settingsRefreshS); }},
+
+      {"redis", "url", Kind::kString, true, bind(&C::redis, &RedisConfig::url),
+       [](const C& c) { return checkUrl(c.redis.url, {"redis", "unix"}, false); }},
+      {"redis", "enabled", Kind::kBool, false, bind(&C::redis, &RedisConfig::enabled), nullptr},
+      {"redis", "timeout_ms", Kind::kInt, false, bind(&C::redis, &RedisConfig::timeoutMs),
+       [](const C& c) { return positive(c.redis.timeoutMs); }},
+      {"redis", "ttl_hit_s", Kind::kInt, false, bind(&C::redis, &RedisConfig::ttlHitS),
+       [](const C& c) { return positive(c.redis.ttlHitS); }},
+      {"redis", "ttl_miss_s", Kind::kInt, false, bind(&C::redis, &RedisConfig::ttlMissS),
+       [](const C& c) { return positive(c.redis.ttlMissS); }},
+
+      {"s3", "endpoint", Kind::kString, false, bind(&C::s3, &S3Config::endpoint), nullptr},
+      {"s3", "access_key", Kind::kString, true, bind(&C::s3, &S3Config::accessKey), nullptr},
+      {"s3", "secret_key", Kind::kString, true, bind(&C::s3, &S3Config::secretKey), nullptr},
+      {"s3", "bucket", Kind::kString, false, bind(&C::s3, &S3Config::bucket), nullptr},
+      {"s3", "region", Kind::kString, false, bind(&C::s3, &S3Config::region), nullptr},
+      {"s3", "addressing", Kind::kString, false, bind(&C::s3, &S3Config::addressing),
+       [](const C& c) {
+         const auto& a = c.s3.addressing;
+         return a == "auto" || a == "path" || a == "virtual" ? "" : "must be auto|path|virtual";
+       }},
+
+      {"fleet", "urls", Kind::kList, false, bind(&C::fleet, &FleetConfig::urls),
+       [](const C& c) {
+         for (const auto& u : c.fleet.urls) {
+           std::string e = checkUrl(u, {"http", "https"}, false);
+           if (!e.empty()) return e + ": " + u;
+         }
+         return std::string();
+       }},
+      {"fleet", "secret", Kind::kString, true, bind(&C::fleet, &FleetConfig::secret), nullptr},
+      {"fleet", "secret_header", Kind::kString, false, bind(&C::fleet, &FleetConfig::secretHeader),
+       [](const C& c) { return c.fleet.secretHeader.empty() ? "must not be empty" : ""; }},
+
+      {"jwt", "hs256_secret", Kind::kString, true, bind(&C::jwt, &JwtSettings::hs256Secret), nullptr},
+      {"jwt", "public_key_files", Kind::kList, false, bind(&C::jwt, &JwtSettings::publicKeyFiles), nullptr},
+      {"jwt", "jwks_file", Kind::kString, false, bind(&C::jwt, &JwtSettings::jwksFile), nullptr},
+      {"jwt", "issuer", Kind::kString, false, bind(&C::jwt, &JwtSettings::issuer), nullptr},
+      {"jwt", "audience", Kind::kString, false, bind(&C::jwt, &JwtSettings::audience), nullptr},
+      {"jwt", "leeway_s", Kind::kInt, false, bind(&C::jwt, &JwtSettings::leewayS),
+       [](const C& c) { return c.jwt.leewayS >= 0 ? "" : "must not be negative"; }},
+      {"jwt", "role_claim", Kind::kString, false, bind(&C::jwt, &JwtSettings::roleClaim), nullptr},
+      {"jwt", "account_claim", Kind::kString, false, bind(&C::jwt, &JwtSettings::accountClaim), nullptr},
+
+      {"stream", "high_watermark", Kind::kInt, false, bind(&C::stream, &StreamConfig::highWatermark),
+       [](const C& c) { return positive(c.stream.highWatermark); }},
+      {"stream", "low_watermark", Kind::kInt, false, bind(&C::stream, &StreamConfig::lowWatermark),
+       [](const C& c) {
+         return c.stream.lowWatermark >= 0 && c.stream.lowWatermark < c.stream.highWatermark
+                    ? ""
+                    : "must be below stream.high_watermark";
+       }},
+      {"stream", "global_budget_bytes", Kind::kInt, false, bind(&C::stream, &StreamConfig::globalBudgetBytes),
+       [](const C& c) { return positive(c.stream.globalBudgetBytes); }},
+      {"stream", "connect_timeout_ms", Kind::kInt, false, bind(&C::stream, &StreamConfig::connectTimeoutMs),
+       [](const C& c) { return positive(c.stream.connectTimeoutMs); }},
+      {"stream", "first_byte_timeout_ms", Kind::kInt, false,
+       bind(&C::stream, &StreamConfig::firstByteTimeoutMs),
+       [](const C& c) { return positive(c.stream.firstByteTimeoutMs); }},
+      {"stream", "low_speed_bytes", Kind::kInt, false, bind(&C::stream, &StreamConfig::lowSpeedBytes),
+       [](const C& c) { return positive(c.stream.lowSpeedBytes); }},
+      {"stream", "low_speed_time_s", Kind::kInt, false, bind(&C::stream, &StreamConfig::lowSpeedTimeS),
+       [](const C& c) { return positive(c.stream.lowSpeedTimeS); }},
+
+      {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
+       [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},
+      {"cache", "l1_ttl_s", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1TtlS),
+       [](const C& c) { return c.cache.l1TtlS >= 0 ? "" : "must not be negative"; }},
+  };
+  return fields;
+}
+
+std::string dotted(const Field& f) { return std::string(f.section) + "." + f.key; }
+
+std::string upper(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::string envName(const Field& f) { return "RECGW_" + upper(f.section) + "_" + upper(f.key); }
+
+[[noreturn]] void fail(const std::string& key, const std::string& message) {
+  throw ConfigError(key + ": " + message);
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+void assignFromText(const Field& f, Config& c, const std::string& name, const std::string& text) {
+  void* target = f.target(c);
+  switch (f.kind) {
+    case Kind::kString: *static_cast<std::string*>(target) = text; break;
+    case Kind::kInt: {
+      int64_t v = 0;
+      std::string t = trim(text);
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (t.empty() || ec != std::errc() || ptr != t.data() + t.size()) fail(name, "not a number: '" + t + "'");
+      *static_cast<int64_t*>(target) = v;
+      break;
+    }
+    case Kind::kBool: {
+      std::string t = trim(text);
+      if (t == "true" || t == "1" || t == "yes") *static_cast<bool*>(target) = true;
+      else if (t == "false" || t == "0" || t == "no") *static_cast<bool*>(target) = false;
+      else fail(name, "not a boolean: '" + t + "'");
+      break;
+    }
+    case Kind::kList: {
+      std::vector<std::string> items;
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) items.push_back(item);
+      }
+      *static_cast<std::vector<std::string>*>(target) = std::move(items);
+      break;
+    }
+  }
+}
+
+void assignFromToml(const Field& f, Config& c, const toml::value& v) {
+  const std::string name = dotted(f);
+  void* target = f.target(c);
+  switch (f.kind) {
+    case Kind::kString:
+      if (!v.is_string()) fail(name, "must be a string");
+      *static_cast<std::string*>(target) = v.as_string().str;
+      break;
+    case Kind::kInt:
+      if (!v.is_integer()) fail(name, "must be an integer");
+      *static_cast<int64_t*>(target) = v.as_integer();
+      break;
+    case Kind::kBool:
+      if (!v.is_boolean()) fail(name, "must be a boolean");
+      *static_cast<bool*>(target) = v.as_boolean();
+      break;
+    case Kind::kList: {
+      std::vector<std::string> items;
+      if (v.is_string()) {
+        assignFromText(f, c, name, v.as_string().str);
+        return;
+      }
+      if (!v.is_array()) fail(name, "must be an array of strings");
+      for (const auto& item : v.as_array()) {
+        if (!item.is_string()) fail(name, "must be an array of strings");
+        items.push_back(item.as_string().str);
+      }
+      *static_cast<std::vector<std::string>*>(target) = std::move(items);
+      break;
+    }
+  }
+}
+
+std::string firstLine(const std::string& s) {
+  std::string line = s.substr(0, s.find('\n'));
+  return trim(line);
+}
+
+std::string render(const Field& f, const Config& c) {
+  const void* target = f.target(const_cast<Config&>(c));
+  auto quote = [](const std::string& s) {
+    std::string out = "\"";
+    for (char ch : s) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    return out + "\"";
+  };
+  switch (f.kind) {
+    case Kind::kString: {
+      const auto& s = *static_cast<const std::string*>(target);
+      if (f.secret && !s.empty()) {
+        if (std::string(f.key) == "uri" || std::string(f.key) == "url") {
+          // Keep the shape of a URI, hide only its credentials.
+          auto at = s.find('@');
+          auto scheme = s.find("://");
+          if (at != std::string::npos && scheme != std::string::npos && at > scheme) {
+            return quote(s.substr(0, scheme + 3) + "***" + s.substr(at));
+          }
+          return quote(s);
+        }
+        return quote("***");
+      }
+      return quote(s);
+    }
+    case Kind::kInt: return std::to_string(*static_cast<const int64_t*>(target));
+    case Kind::kBool: return *static_cast<const bool*>(target) ? "true" : "false";
+    case Kind::kList: {
+      std::string out = "[";
+      bool first = true;
+      for (const auto& item : *static_cast<const std::vector<std::string>*>(target)) {
+        out += first ? "" : ", ";
+        out += quote(item);
+        first = false;
+      }
+      return out + "]";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string Config::listenHost() const {
+  std::string h;
+  uint16_t p = 0;
+  splitHostPort(server.listen, h, p);
+  return h;
+}
+
+uint16_t Config::listenPort() const {
+  std::string h;
+  uint16_t p = 0;
+  splitHostPort(server.listen, h, p);
+  return p;
+}
+
+std::vector<std::string> Config::missingStorageFields() const {
+  std::vector<std::string> missing;
+  if (s3.endpoint.empty()) missing.push_back("endpoint");
+  if (s3.accessKey.empty()) missing.push_back("access_key");
+  if (s3.secretKey.empty()) missing.push_back("secret_key");
+  if (s3.bucket.empty()) missing.push_back("bucket");
+  return missing;
+}
+
+Config loadConfig(const std::optional<std::string>& path, char** envp) {
+  Config c;
+  if (path) {
+    c.sourcePath = *path;
+    toml::value data;
+    try {
+      data = toml::parse(*path);
+    } catch (const std::exception& e) {
+      throw ConfigError("config file " + *path + ": " + firstLine(e.what()));
+    }
+    if (!data.is_table()) throw ConfigError("config file " + *path + ": not a TOML table");
+    for (const auto& [section, table] : data.as_table()) {
+      bool knownSection = std::any_of(schema().begin(), schema().end(),
+                                      [&](const Field& f) { return section == f.section; });
+      if (!knownSection) fail(section, "unknown section");
+      if (!table.is_table()) fail(section, "must be a table");
+      for (const auto& [key, value] : table.as_table()) {
+        auto it = std::find_if(schema().begin(), schema().end(),
+                               [&](const Field& f) { return section == f.section && key == f.key; });
+        if (it == schema().end()) fail(section + "." + key, "unknown key");
+        assignFromToml(*it, c, value);
+      }
+    }
+  }
+  for (char** e = envp; e && *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("RECGW_", 0) != 0) continue;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name(entry.substr(0, eq));
+    std::string value(entry.substr(eq + 1));
+    auto it = std::find_if(schema().begin(), schema().end(), [&](const Field& f) { return envName(f) == name; });
+    if (it != schema().end()) {
+      assignFromText(*it, c, name, value);
+      continue;
+    }
+    // A variable in one of our sections that names no key is a typo worth stopping for;
+    // other RECGW_* variables (the install scripts' own) are not ours to judge.
+    for (const char* section : {"SERVER", "MONGO", "REDIS", "S3", "FLEET", "JWT", "STREAM", "CACHE"}) {
+      if (name.rfind(std::string("RECGW_") + section + "_", 0) == 0) fail(name, "unknown setting");
+    }
+  }
+  for (const Field& f : schema()) {
+    if (!f.validate) continue;
+    std::string err = f.validate(c);
+    if (!err.empty()) fail(dotted(f), err);
+  }
+  if (!c.s3.endpoint.empty() && c.s3.endpoint.find("://") != std::string::npos) {
+    std::string err = checkUrl(c.s3.endpoint, {"http", "https"}, false);
+    if (!err.empty()) fail("s3.endpoint", err);
+  }
+  return c;
+}
+
+std::string renderConfig(const Config& config) {
+  std::string out;
+  std::string section;
+  for (const Field& f : schema()) {
+    if (section != f.section) {
+      section = f.section;
+      out += (out.empty() ? "[" : "\n[") + section + "]\n";
+    }
+    out += std::string(f.key) + " = " + render(f, config) + "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> diffConfig(const Config& before, const Config& after) {
+  std::vector<std::string> changes;
+  for (const Field& f : schema()) {
+    std::string a = render(f, before);
+    std::string b = render(f, after);
+    if (a == b) continue;
+    if (f.secret) changes.push_back(dotted(f) + ": changed");
+    else changes.push_back(dotted(f) + ": " + a + " -> " + b);
+  }
+  return changes;
+}
+
+}  // namespace recgw::app

@@ -1,0 +1,117 @@
+#pragma once
+// The effective configuration: built-in defaults, then the TOML file (optional), then
+// RECGW_<SECTION>_<KEY> environment variables. Loaded at start-up and on SIGHUP.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace recgw::app {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  int64_t workers = 0;  // 0 = number of cores
+  int64_t maxHeaderBytes = 16 * 1024;
+  int64_t maxBodyBytes = 1024 * 1024;
+  int64_t clientTimeoutMs = 30000;
+  int64_t shutdownGraceMs = 10000;
+  int64_t maxConnections = 10000;
+  std::string publicBaseUrl = "http://127.0.0.1:8080";
+  std::string logLevel = "info";
+  std::vector<std::string> corsOrigins;
+  std::vector<std::string> trustedProxies;
+};
+
+struct MongoConfig {
+  std::string uri = "mongodb://127.0.0.1:27017/cxb";
+  std::string callsCollection = "calls";
+  std::string settingsCollection = "system_settings";
+  int64_t threads = 4;
+  int64_t maxQueue = 4096;
+  int64_t timeoutMs = 2000;
+  int64_t settingsRefreshS = 30;
+};
+
+struct RedisConfig {
+  std::string url = "redis://127.0.0.1:6379";
+  bool enabled = true;
+  int64_t timeoutMs = 250;
+  int64_t ttlHitS = 3600;
+  int64_t ttlMissS = 60;
+};
+
+struct S3Config {
+  std::string endpoint;
+  std::string accessKey;
+  std::string secretKey;
+  std::string bucket;
+  std::string region;
+  std::string addressing = "auto";
+};
+
+struct FleetConfig {
+  std::vector<std::string> urls;
+  std::string secret;
+  std::string secretHeader = "X-CXBCore-Secret";
+};
+
+struct JwtSettings {
+  std::string hs256Secret;
+  std::vector<std::string> publicKeyFiles;
+  std::string jwksFile;
+  std::string issuer;
+  std::string audience;
+  int64_t leewayS = 30;
+  std::string roleClaim = "role";
+  std::string accountClaim = "account_id";
+};
+
+struct StreamConfig {
+  int64_t highWatermark = 256 * 1024;
+  int64_t lowWatermark = 64 * 1024;
+  int64_t globalBudgetBytes = 512LL * 1024 * 1024;
+  int64_t connectTimeoutMs = 3000;
+  int64_t firstByteTimeoutMs = 10000;
+  int64_t lowSpeedBytes = 1024;
+  int64_t lowSpeedTimeS = 20;
+};
+
+struct CacheConfig {
+  int64_t l1Entries = 100000;
+  int64_t l1TtlS = 5;
+};
+
+struct Config {
+  ServerConfig server;
+  MongoConfig mongo;
+  RedisConfig redis;
+  S3Config s3;
+  FleetConfig fleet;
+  JwtSettings jwt;
+  StreamConfig stream;
+  CacheConfig cache;
+  std::string sourcePath;  // empty without --config
+
+  std::string listenHost() const;
+  uint16_t listenPort() const;
+  // Which of endpoint, access key, secret key, bucket are missing (empty = complete).
+  std::vector<std::string> missingStorageFields() const;
+};
+
+// Thrown at start-up or reload only; `what()` is one line naming the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// envp: the process environment (environ). Throws ConfigError.
+Config loadConfig(const std::optional<std::string>& path, char** envp);
+
+// TOML text of the effective config, secrets replaced by "***" (or "" when unset).
+std::string renderConfig(const Config& config);
+
+// One line per key whose value differs, secrets masked: for SIGHUP logs.
+std::vector<std::string> diffConfig(const Config& before, const Config& after);
+
+}  // namespace recgw::app

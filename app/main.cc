@@ -1,0 +1,146 @@
+// recgw: the command line. Subcommands parse their flags here and call into the library.
+#include <mongoc/mongoc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/config.h"
+#include "app/gateway.h"
+#include "reactor/supervisor.h"
+
+namespace {
+
+using recgw::app::Config;
+using recgw::app::ConfigError;
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: recgw <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  serve [--config FILE] [--workers N]   run the gateway\n"
+               "  check-config [--config FILE]          validate and print the effective config (secrets masked)\n"
+               "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
+               "  mint-token                            print a fresh public recording token\n"
+               "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
+               "  --version                             print the version\n"
+               "\n"
+               "Every config key can be set with RECGW_<SECTION>_<KEY>, e.g. RECGW_MONGO_URI.\n");
+}
+
+struct CommonFlags {
+  std::optional<std::string> configPath;
+  std::optional<int> workers;
+};
+
+// Returns false (after printing one line) on a bad flag.
+bool parseCommon(const std::vector<std::string>& args, CommonFlags& flags) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* name) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "recgw: %s needs a value\n", name);
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a == "--config" || a == "-c") {
+      auto v = value("--config");
+      if (!v) return false;
+      flags.configPath = *v;
+    } else if (a.rfind("--config=", 0) == 0) {
+      flags.configPath = a.substr(9);
+    } else if (a == "--workers") {
+      auto v = value("--workers");
+      if (!v) return false;
+      try {
+        size_t used = 0;
+        int n = std::stoi(*v, &used);
+        if (used != v->size() || n < 0) throw std::invalid_argument("x");
+        flags.workers = n;
+      } catch (...) {
+        std::fprintf(stderr, "server.workers: not a number: '%s'\n", v->c_str());
+        return false;
+      }
+    } else {
+      std::fprintf(stderr, "recgw: unknown option %s\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<Config> load(const CommonFlags& flags) {
+  try {
+    Config c = recgw::app::loadConfig(flags.configPath, environ);
+    if (flags.workers) c.server.workers = *flags.workers;
+    if (c.server.workers == 0) c.server.workers = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    return c;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return std::nullopt;
+  }
+}
+
+int serve(const std::vector<std::string>& args) {
+  CommonFlags flags;
+  if (!parseCommon(args, flags)) return 2;
+  auto config = load(flags);
+  if (!config) return 2;
+  mongoc_init();
+  recgw::reactor::SupervisorOptions options;
+  options.workers = static_cast<int>(config->server.workers);
+  options.killAfter = std::chrono::milliseconds(config->server.shutdownGraceMs + 5000);
+  Config cfg = *config;
+  int code = recgw::reactor::superviseWorkers(options, [cfg](int index) { return recgw::app::runWorker(cfg, index); });
+  mongoc_cleanup();
+  return code;
+}
+
+int checkConfig(const std::vector<std::string>& args) {
+  CommonFlags flags;
+  if (!parseCommon(args, flags)) return 2;
+  auto config = load(flags);
+  if (!config) return 2;
+  std::printf("%s", recgw::app::renderConfig(*config).c_str());
+  auto missing = config->missingStorageFields();
+  if (!missing.empty()) {
+    std::string m;
+    for (const auto& f : missing) m += " s3." + f;
+    std::fprintf(stderr, "note: storage settings incomplete (missing:%s); storage is skipped unless "
+                         "system_settings in MongoDB completes them\n", m.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  std::string command = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--version" || command == "version") {
+    std::printf("recgw %s\n", RECGW_VERSION);
+    return 0;
+  }
+  if (command == "--help" || command == "-h" || command == "help") {
+    usage(stdout);
+    return 0;
+  }
+  if (command == "serve") return serve(rest);
+  if (command == "check-config") return checkConfig(rest);
+  if (int code = recgw::app::runToolCommand(command, rest); code >= 0) return code;
+  std::fprintf(stderr, "recgw: unknown command '%s' (try recgw --help)\n", command.c_str());
+  return 2;
+}

@@ -1,0 +1,72 @@
+#include "handlers/ops.h"
+
+#include <memory>
+
+#include "reactor/json_writer.h"
+#include "storage/mongo_client.h"
+#include "storage/redis_client.h"
+
+namespace recgw::handlers {
+namespace {
+
+// /readyz waits for two asynchronous checks; this collects them and answers once.
+struct ReadinessProbe {
+  reactor::HttpServer* server = nullptr;
+  uint64_t exchangeId = 0;
+  int outstanding = 0;
+  DependencyStatus mongo, redis, storage;
+  bool redisEnabled = true;
+
+  void settle() {
+    if (--outstanding > 0) return;
+    reactor::HttpExchange* ex = server->find(exchangeId);
+    if (!ex) return;
+    reactor::JsonWriter w;
+    bool ready = mongo.ok;  // Redis and storage degrade the service; MongoDB is required
+    w.beginObject().field("ready", ready);
+    auto part = [&](const char* name, const DependencyStatus& s) {
+      w.key(name).beginObject().field("ok", s.ok).field("reason", s.reason).endObject();
+    };
+    part("mongo", mongo);
+    part("redis", redis);
+    part("storage", storage);
+    w.endObject();
+    ex->reply(ready ? 200 : 503, w.str());
+  }
+};
+
+}  // namespace
+
+void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps) {
+  server.route(reactor::kGet | reactor::kHead, "/healthz", "healthz", [](reactor::HttpExchange& ex) {
+    ex.reply(200, R"({"status":"ok"})");
+  });
+
+  server.route(reactor::kGet | reactor::kHead, "/readyz", "readyz", [deps, &server](reactor::HttpExchange& ex) {
+    auto probe = std::make_shared<ReadinessProbe>();
+    probe->server = &server;
+    probe->exchangeId = ex.id();
+    probe->outstanding = 2;
+    probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+    deps.mongo->ping([probe](storage::MongoStatus s) {
+      probe->mongo = {s.ok, s.reason};
+      probe->settle();
+    });
+    if (!deps.redis) {
+      probe->redis = {false, "disabled by configuration"};
+      probe->settle();
+    } else {
+      deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
+        probe->redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
+        probe->settle();
+      });
+    }
+  });
+
+  server.route(reactor::kGet, "/metrics", "metrics", [deps, &server](reactor::HttpExchange& ex) {
+    if (deps.refreshGauges) deps.refreshGauges();
+    ex.reply(200, server.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+}  // namespace recgw::handlers

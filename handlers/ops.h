@@ -1,0 +1,32 @@
+#pragma once
+// /healthz, /readyz and /metrics.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "reactor/http_server.h"
+
+namespace recgw::storage {
+class MongoClient;
+class RedisClient;
+}  // namespace recgw::storage
+
+namespace recgw::handlers {
+
+struct DependencyStatus {
+  bool ok = false;
+  std::string reason;
+};
+
+struct OpsDependencies {
+  storage::MongoClient* mongo = nullptr;
+  storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
+  // Storage settings as now in force (config + system_settings).
+  std::function<DependencyStatus()> storageStatus;
+  // Extra gauges refreshed right before /metrics renders.
+  std::function<void()> refreshGauges;
+};
+
+void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps);
+
+}  // namespace recgw::handlers

@@ -1,0 +1,598 @@
+#include "reactor/http_server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include "reactor/json_writer.h"
+#include "reactor/logger.h"
+
+namespace recgw::reactor {
+namespace {
+
+bool isSaneRequestId(const char* id) {
+  if (id == nullptr) return false;
+  size_t n = std::strlen(id);
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; ++i) {
+    char c = id[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes one path segment; false on a malformed escape.
+bool decodeSegment(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hexValue(in[i + 1]);
+      int lo = hexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+std::vector<std::string_view> splitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 1;  // skip leading '/'
+  if (path.empty() || path[0] != '/') start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+const char* methodString(HttpMethod m) {
+  switch (m) {
+    case kGet: return "GET";
+    case kHead: return "HEAD";
+    case kPost: return "POST";
+    case kPut: return "PUT";
+    case kDelete: return "DELETE";
+    case kOptions: return "OPTIONS";
+    case kPatch: return "PATCH";
+  }
+  return "OTHER";
+}
+
+std::string allowHeader(uint16_t methods) {
+  std::string out;
+  for (HttpMethod m : {kGet, kHead, kPost, kPut, kPatch, kDelete, kOptions}) {
+    if (methods & m) {
+      if (!out.empty()) out += ", ";
+      out += methodString(m);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- HttpExchange
+
+HttpExchange::HttpExchange(HttpServer& server, evhttp_request* req, uint64_t id, std::string requestId)
+    : server_(server),
+      req_(req),
+      method_(static_cast<HttpMethod>(evhttp_request_get_command(req))),
+      id_(id),
+      requestId_(std::move(requestId)) {}
+
+HttpMethod HttpExchange::method() const { return method_; }
+
+std::string_view HttpExchange::methodName() const { return methodString(method()); }
+
+const char* HttpExchange::header(const char* name) const {
+  if (!req_) return nullptr;
+  return evhttp_find_header(evhttp_request_get_input_headers(req_), name);
+}
+
+std::string HttpExchange::queryParam(std::string_view name) const {
+  evkeyvalq params;
+  params.tqh_first = nullptr;
+  params.tqh_last = &params.tqh_first;
+  std::string result;
+  if (evhttp_parse_query_str(query_.c_str(), &params) == 0) {
+    std::string key(name);
+    if (const char* v = evhttp_find_header(&params, key.c_str())) result = v;
+  }
+  evhttp_clear_headers(&params);
+  return result;
+}
+
+std::string_view HttpExchange::body() {
+  if (!bodyRead_ && req_) {
+    evbuffer* in = evhttp_request_get_input_buffer(req_);
+    size_t n = evbuffer_get_length(in);
+    bodyCache_.resize(n);
+    if (n) evbuffer_copyout(in, bodyCache_.data(), n);
+    bodyRead_ = true;
+  }
+  return bodyCache_;
+}
+
+std::string HttpExchange::peerAddress() const {
+  if (!req_) return {};
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (!evcon) return {};
+  const char* addr = nullptr;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(evcon, const_cast<char**>(&addr), &port);
+  return addr ? addr : "";
+}
+
+void HttpExchange::addHeader(const char* name, std::string_view value) {
+  if (!req_) return;
+  std::string v(value);
+  evhttp_add_header(evhttp_request_get_output_headers(req_), name, v.c_str());
+}
+
+void HttpExchange::removeHeader(const char* name) {
+  if (!req_) return;
+  evhttp_remove_header(evhttp_request_get_output_headers(req_), name);
+}
+
+void HttpExchange::reply(int status, std::string_view body, std::string_view contentType) {
+  if (done_) return;
+  if (!req_) {
+    complete(499);
+    return;
+  }
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  evhttp_remove_header(out, "Content-Type");
+  if (!contentType.empty()) addHeader("Content-Type", contentType);
+  addHeader("X-Request-Id", requestId_);
+  if (server_.decorator_) server_.decorator_(*this);
+  if (status == 204 || status == 304) {
+    evhttp_send_reply(req_, status, nullptr, nullptr);
+  } else if (isHead()) {
+    // evhttp would send a body on HEAD; give the length and send nothing.
+    evhttp_remove_header(out, "Content-Length");
+    addHeader("Content-Length", std::to_string(body.size()));
+    evhttp_send_reply(req_, status, nullptr, nullptr);
+  } else {
+    EvbufferPtr buf(evbuffer_new());
+    evbuffer_add(buf.get(), body.data(), body.size());
+    bodyBytes_ += body.size();
+    evhttp_send_reply(req_, status, nullptr, buf.get());
+  }
+  req_ = nullptr;  // evhttp owns and frees it from here on
+  complete(status);
+}
+
+void HttpExchange::replyError(int status, std::string_view code, std::string_view message) {
+  JsonWriter w;
+  w.beginObject().field("error", code).field("message", message).endObject();
+  reply(status, w.str());
+}
+
+void HttpExchange::startStream(int status) {
+  if (done_ || streaming_) return;
+  status_ = status;
+  streaming_ = true;
+  if (!req_) return;
+  addHeader("X-Request-Id", requestId_);
+  if (server_.decorator_) server_.decorator_(*this);
+  evhttp_send_reply_start(req_, status, nullptr);
+}
+
+void HttpExchange::sendChunk(evbuffer* data, std::function<void()> onDrained) {
+  if (!streaming_ || done_ || !req_ || clientGone_) {
+    if (data) evbuffer_drain(data, evbuffer_get_length(data));
+    return;
+  }
+  bodyBytes_ += evbuffer_get_length(data);
+  onDrained_ = std::move(onDrained);
+  evhttp_send_reply_chunk_with_cb(req_, data, &HttpExchange::onChunkDrained, &server_);
+}
+
+void HttpExchange::onChunkDrained(evhttp_connection* evcon, void* arg) noexcept {
+  auto* server = static_cast<HttpServer*>(arg);
+  auto it = server->connections_.find(evcon);
+  if (it == server->connections_.end() || it->second == 0) return;
+  HttpExchange* ex = server->find(it->second);
+  if (!ex || ex->done_ || !ex->onDrained_) return;
+  try {
+    auto cb = ex->onDrained_;  // the callback may register the next one
+    cb();
+  } catch (const std::exception& e) {
+    Logger::log(LogLevel::kError, ex->requestId_, "drain callback threw", {{"error", e.what()}});
+  }
+}
+
+size_t HttpExchange::pendingOutputBytes() const {
+  if (!req_ || clientGone_) return 0;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (!evcon) return 0;
+  bufferevent* bev = evhttp_connection_get_bufferevent(evcon);
+  return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void HttpExchange::endStream() { finishStreamedRequest(true); }
+
+void HttpExchange::abortStream() { finishStreamedRequest(false); }
+
+void HttpExchange::finishStreamedRequest(bool clean) {
+  if (done_) return;
+  if (!req_) {
+    complete(clientGone_ ? 499 : status_);
+    return;
+  }
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (clientGone_ || evcon == nullptr) {
+    // The connection is gone and evhttp left the request to us: this frees it.
+    evhttp_send_reply_end(req_);
+    req_ = nullptr;
+    complete(499);
+    return;
+  }
+  if (clean) {
+    evhttp_send_reply_end(req_);
+    req_ = nullptr;
+    complete(status_);
+    return;
+  }
+  // Truncate: drop the connection so the client cannot mistake a short body for a whole
+  // one. Freeing the connection also frees the request; do it on the next pass, outside
+  // whatever callback we are in.
+  server_.connections_.erase(evcon);
+  evhttp_connection_set_closecb(evcon, nullptr, nullptr);
+  req_ = nullptr;
+  noteReason(reason_.empty() ? "truncated" : reason_);
+  complete(status_);
+  server_.loop_.defer([evcon] { evhttp_connection_free(evcon); });
+}
+
+void HttpExchange::onConnectionClosed() {
+  if (done_) return;
+  clientGone_ = true;
+  // On a failed incoming connection evhttp detaches a request the handler still owns;
+  // otherwise (server shutdown) it frees it right after this callback.
+  if (req_ && evhttp_request_get_connection(req_) != nullptr) req_ = nullptr;
+  if (onClientGone_) {
+    auto cb = std::move(onClientGone_);
+    onClientGone_ = nullptr;
+    try {
+      cb();
+    } catch (const std::exception& e) {
+      Logger::log(LogLevel::kError, requestId_, "client-gone callback threw", {{"error", e.what()}});
+    }
+  }
+}
+
+void HttpExchange::complete(int status) {
+  if (done_) return;
+  done_ = true;
+  status_ = status;
+  onDrained_ = nullptr;
+  onClientGone_ = nullptr;
+  server_.completed(*this);
+}
+
+// ---------------------------------------------------------------- HttpServer
+
+HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
+    : loop_(loop), metrics_(metrics), limits_(limits), http_(evhttp_new(loop.base())) {
+  if (!http_) throw std::runtime_error("evhttp_new failed");
+  std::random_device rd;
+  requestIdSeed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid());
+  evhttp_set_allowed_methods(http_.get(), kGet | kHead | kPost | kPut | kDelete | kOptions | kPatch);
+  evhttp_set_default_content_type(http_.get(), nullptr);
+  evhttp_set_gencb(http_.get(), &HttpServer::onRequest, this);
+  setLimits(limits);
+  metrics_.describe("recgw_http_requests_total", Metrics::Type::kCounter,
+                    "HTTP requests by route, method and status");
+  metrics_.describe("recgw_http_request_duration_seconds", Metrics::Type::kHistogram,
+                    "Time from request to response end, by route",
+                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  metrics_.describe("recgw_http_response_bytes_total", Metrics::Type::kCounter, "Body bytes sent, by route");
+  metrics_.describe("recgw_http_open_connections", Metrics::Type::kGauge, "Client connections open");
+  metrics_.describe("recgw_http_in_flight_requests", Metrics::Type::kGauge, "Requests being handled");
+  metrics_.set("recgw_http_open_connections", {}, 0);
+  metrics_.set("recgw_http_in_flight_requests", {}, 0);
+}
+
+HttpServer::~HttpServer() {
+  // Requests still here are abandoned at shutdown: evhttp_free closes their connections.
+  for (auto& [evcon, id] : connections_) evhttp_connection_set_closecb(evcon, nullptr, nullptr);
+  http_.reset();  // frees the bound listener too
+}
+
+void HttpServer::setLimits(HttpLimits limits) {
+  limits_ = limits;
+  evhttp_set_max_headers_size(http_.get(), static_cast<ev_ssize_t>(limits.maxHeaderBytes));
+  evhttp_set_max_body_size(http_.get(), static_cast<ev_ssize_t>(limits.maxBodyBytes));
+  timeval tv = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(limits.clientTimeout));
+  evhttp_set_timeout_tv(http_.get(), &tv);
+}
+
+void HttpServer::listen(const std::string& host, uint16_t port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (host.find(':') != std::string::npos) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1) {
+      throw std::runtime_error("listen address is not an IP: " + host);
+    }
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) {
+      throw std::runtime_error("listen address is not an IP: " + host);
+    }
+    len = sizeof(sockaddr_in);
+  }
+  // Our own listener: evhttp_bind_socket does not set SO_REUSEPORT, and we want the
+  // accept callback to count and bound connections.
+  listener_ = evconnlistener_new_bind(
+      loop_.base(), nullptr, nullptr,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC, 1024,
+      reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len));
+  if (!listener_) {
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                             std::strerror(errno));
+  }
+  evconnlistener_set_error_cb(listener_, &HttpServer::onAcceptError);
+  // evhttp accepts on it; we only pause it while at the connection limit.
+  boundSocket_ = evhttp_bind_listener(http_.get(), listener_);
+  if (!boundSocket_) {
+    evconnlistener_free(listener_);
+    listener_ = nullptr;
+    throw std::runtime_error("evhttp_bind_listener failed");
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &blen);
+  boundPort_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                           : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void HttpServer::stopAccepting() {
+  if (!boundSocket_) return;
+  // evhttp owns the bound listener; freeing the bound socket closes it.
+  evhttp_del_accept_socket(http_.get(), boundSocket_);
+  boundSocket_ = nullptr;
+  listener_ = nullptr;
+}
+
+void HttpServer::updateAcceptState() {
+  if (!boundSocket_) return;
+  bool atLimit = connections_.size() >= limits_.maxConnections;
+  if (atLimit && !acceptPaused_) {
+    evconnlistener_disable(listener_);
+    acceptPaused_ = true;
+    metrics_.inc("recgw_http_accept_paused_total");
+  } else if (!atLimit && acceptPaused_) {
+    evconnlistener_enable(listener_);
+    acceptPaused_ = false;
+  }
+}
+
+void HttpServer::onAcceptError(evconnlistener*, void* arg) noexcept {
+  auto* self = static_cast<HttpServer*>(arg);
+  int err = EVUTIL_SOCKET_ERROR();
+  logWarn("accept failed; pausing the listener for 100 ms", {{"error", evutil_socket_error_to_string(err)}});
+  // EMFILE would make the listener spin: back off briefly, then accept again.
+  if (!self->listener_) return;
+  evconnlistener_disable(self->listener_);
+  self->acceptPaused_ = true;
+  timeval tv{0, 100000};
+  event_base_once(
+      self->loop_.base(), -1, EV_TIMEOUT,
+      [](evutil_socket_t, short, void* server) {
+        auto* s = static_cast<HttpServer*>(server);
+        s->acceptPaused_ = false;
+        if (s->listener_) evconnlistener_enable(s->listener_);
+        s->updateAcceptState();
+      },
+      self, &tv);
+}
+
+void HttpServer::route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler) {
+  Route r;
+  r.methods = methods;
+  for (auto seg : splitPath(pattern)) r.segments.emplace_back(seg);
+  r.name = std::move(name);
+  r.handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+HttpExchange* HttpServer::find(uint64_t id) {
+  auto it = exchanges_.find(id);
+  return it == exchanges_.end() ? nullptr : it->second.get();
+}
+
+void HttpServer::trackConnection(evhttp_connection* evcon) {
+  if (!evcon) return;
+  auto [it, inserted] = connections_.emplace(evcon, 0);
+  if (inserted) {
+    evhttp_connection_set_closecb(evcon, &HttpServer::onConnectionClose, this);
+    metrics_.set("recgw_http_open_connections", {}, static_cast<double>(connections_.size()));
+    updateAcceptState();
+  }
+}
+
+void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) noexcept {
+  auto* self = static_cast<HttpServer*>(arg);
+  auto it = self->connections_.find(evcon);
+  if (it == self->connections_.end()) return;
+  uint64_t id = it->second;
+  self->connections_.erase(it);
+  self->metrics_.set("recgw_http_open_connections", {}, static_cast<double>(self->connections_.size()));
+  self->updateAcceptState();
+  if (id == 0) return;
+  if (HttpExchange* ex = self->find(id)) ex->onConnectionClosed();
+}
+
+void HttpServer::onRequest(evhttp_request* req, void* arg) noexcept {
+  auto* self = static_cast<HttpServer*>(arg);
+  try {
+    self->dispatch(req);
+  } catch (const std::exception& e) {
+    logError("request dispatch threw", {{"error", e.what()}});
+  }
+}
+
+std::string HttpServer::makeRequestId(const char* offered) {
+  if (isSaneRequestId(offered)) return offered;
+  uint64_t v = splitmix64(requestIdSeed_ + nextId_);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void HttpServer::dispatch(evhttp_request* req) {
+  uint64_t id = nextId_++;
+  const char* offeredId = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+  auto owned = std::make_unique<HttpExchange>(*this, req, id, makeRequestId(offeredId));
+  HttpExchange& ex = *owned;
+  exchanges_.emplace(id, std::move(owned));
+  metrics_.set("recgw_http_in_flight_requests", {}, static_cast<double>(exchanges_.size()));
+  evhttp_connection* evcon = evhttp_request_get_connection(req);
+  trackConnection(evcon);
+  if (evcon) connections_[evcon] = id;
+  ex.evcon_ = evcon;
+
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* rawPath = uri ? evhttp_uri_get_path(uri) : nullptr;
+  if (!rawPath || rawPath[0] != '/') {
+    ex.replyError(400, "bad_request", "the request target is not a valid path");
+    return;
+  }
+  const char* rawQuery = evhttp_uri_get_query(uri);
+  ex.query_ = rawQuery ? rawQuery : "";
+  ex.path_ = rawPath;
+
+  auto parts = splitPath(ex.path_);
+  uint16_t allowedOnPath = 0;
+  const Route* matched = nullptr;
+  std::vector<std::string> params;
+  std::string decoded;
+  for (const Route& r : routes_) {
+    if (r.segments.size() != parts.size()) continue;
+    std::vector<std::string> candidate;
+    bool ok = true;
+    for (size_t i = 0; i < parts.size() && ok; ++i) {
+      const std::string& seg = r.segments[i];
+      if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
+        if (!decodeSegment(parts[i], decoded)) {
+          ex.replyError(400, "bad_request", "malformed percent-encoding in the path");
+          return;
+        }
+        candidate.push_back(decoded);
+      } else if (seg != parts[i]) {
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    allowedOnPath |= r.methods;
+    if ((r.methods & ex.method()) && !matched) {
+      matched = &r;
+      params = std::move(candidate);
+    }
+  }
+  if (!matched) {
+    if (allowedOnPath) {
+      ex.route_ = "method_not_allowed";
+      ex.addHeader("Allow", allowHeader(allowedOnPath));
+      ex.replyError(405, "method_not_allowed", "this route does not accept " + std::string(ex.methodName()));
+    } else {
+      ex.replyError(404, "not_found", "no such route");
+    }
+    return;
+  }
+  ex.route_ = matched->name;
+  ex.pathParams_ = std::move(params);
+  try {
+    matched->handler(ex);
+  } catch (const std::exception& e) {
+    Logger::log(LogLevel::kError, ex.requestId(), "handler threw", {{"route", ex.route_}, {"error", e.what()}});
+    if (!ex.done()) {
+      if (ex.streaming()) ex.abortStream();
+      else ex.replyError(500, "internal", "internal error");
+    }
+  }
+}
+
+void HttpServer::completed(HttpExchange& ex) {
+  auto now = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(now - ex.start_).count();
+  std::string statusText = std::to_string(ex.status_);
+  std::string labels = Metrics::label("route", ex.route_) + "," + Metrics::label("method", ex.methodName()) +
+                       "," + Metrics::label("status", statusText);
+  metrics_.inc("recgw_http_requests_total", labels);
+  std::string routeLabel = Metrics::label("route", ex.route_);
+  metrics_.observe("recgw_http_request_duration_seconds", routeLabel, seconds);
+  metrics_.inc("recgw_http_response_bytes_total", routeLabel, static_cast<double>(ex.bodyBytes_));
+
+  JsonWriter w;
+  w.beginObject()
+      .field("time", isoTimestampNow())
+      .field("type", "access")
+      .field("request_id", ex.requestId_)
+      .field("method", ex.methodName())
+      .field("route", ex.route_)
+      .field("status", ex.status_)
+      .field("bytes", static_cast<uint64_t>(ex.bodyBytes_))
+      .field("duration_ms", seconds * 1000.0);
+  if (!ex.lookupSource_.empty()) w.field("source", ex.lookupSource_);
+  if (!ex.origin_.empty()) w.field("origin", ex.origin_);
+  if (ex.upstreamTtfb_.count() >= 0) {
+    w.field("upstream_ttfb_ms", std::chrono::duration<double, std::milli>(ex.upstreamTtfb_).count());
+  }
+  if (!ex.reason_.empty()) w.field("reason", ex.reason_);
+  w.endObject();
+  Logger::access(w.str());
+
+  // The pointer is only a key: if the connection is gone its entry is gone too, and ids
+  // are never reused, so a recycled address cannot match.
+  auto conn = connections_.find(ex.evcon_);
+  if (conn != connections_.end() && conn->second == ex.id_) conn->second = 0;
+  auto it = exchanges_.find(ex.id_);
+  if (it != exchanges_.end()) {
+    // Free on the next pass: the caller is still inside the exchange.
+    std::shared_ptr<HttpExchange> doomed(std::move(it->second));
+    exchanges_.erase(it);
+    loop_.defer([doomed] {});
+  }
+  metrics_.set("recgw_http_in_flight_requests", {}, static_cast<double>(exchanges_.size()));
+}
+
+}  // namespace recgw::reactor

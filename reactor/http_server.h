@@ -1,0 +1,199 @@
+#pragma once
+// evhttp behind our own SO_REUSEPORT listener, a route table, and one HttpExchange per
+// request. Loop thread only.
+//
+// Lifetimes: the server owns every HttpExchange until its response is complete; then the
+// exchange is freed on the next loop pass (EventLoop::defer). Asynchronous work must not
+// hold an HttpExchange* across loop passes: it keeps the exchange's id and asks
+// HttpServer::find(id) when it comes back — nullptr means the request is gone.
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "reactor/c_handles.h"
+#include "reactor/event_loop.h"
+#include "reactor/metrics.h"
+
+namespace recgw::reactor {
+
+class HttpServer;
+
+struct HttpLimits {
+  size_t maxHeaderBytes = 16 * 1024;
+  size_t maxBodyBytes = 1024 * 1024;
+  std::chrono::seconds clientTimeout{30};  // idle keep-alive and request read/write
+  size_t maxConnections = 10000;
+};
+
+enum HttpMethod : uint16_t {
+  kGet = EVHTTP_REQ_GET,
+  kHead = EVHTTP_REQ_HEAD,
+  kPost = EVHTTP_REQ_POST,
+  kPut = EVHTTP_REQ_PUT,
+  kDelete = EVHTTP_REQ_DELETE,
+  kOptions = EVHTTP_REQ_OPTIONS,
+  kPatch = EVHTTP_REQ_PATCH,
+};
+
+class HttpExchange {
+ public:
+  HttpExchange(HttpServer& server, evhttp_request* req, uint64_t id, std::string requestId);
+  HttpExchange(const HttpExchange&) = delete;
+  HttpExchange& operator=(const HttpExchange&) = delete;
+
+  uint64_t id() const { return id_; }
+  const std::string& requestId() const { return requestId_; }
+  HttpServer& server() { return server_; }
+  evhttp_request* raw() { return req_; }
+
+  HttpMethod method() const;
+  bool isHead() const { return method() == kHead; }
+  std::string_view methodName() const;
+  const std::string& path() const { return path_; }
+  const std::string& query() const { return query_; }
+  std::string queryParam(std::string_view name) const;
+  // nullptr when absent
+  const char* header(const char* name) const;
+  std::string_view body();
+  std::string peerAddress() const;
+  const std::vector<std::string>& pathParams() const { return pathParams_; }
+  const std::string& route() const { return route_; }
+
+  void addHeader(const char* name, std::string_view value);
+  void removeHeader(const char* name);
+
+  // A whole response. HEAD sends the headers (with the body's Content-Length) only.
+  void reply(int status, std::string_view body, std::string_view contentType = "application/json");
+  // {"error": code, "message": message}
+  void replyError(int status, std::string_view code, std::string_view message);
+
+  // Streaming: start (headers out), chunks, end. sendChunk's onDrained fires when the
+  // connection's output buffer has emptied (evhttp keeps only the last one registered).
+  void startStream(int status);
+  void sendChunk(evbuffer* data, std::function<void()> onDrained);
+  size_t pendingOutputBytes() const;
+  void endStream();
+  // Close the connection without a clean end, so the client sees a truncated body.
+  void abortStream();
+  bool streaming() const { return streaming_; }
+  bool done() const { return done_; }
+  bool clientGone() const { return clientGone_; }
+
+  // Fires once if the client disconnects while a stream is in flight.
+  void setOnClientGone(std::function<void()> callback) { onClientGone_ = std::move(callback); }
+
+  // Access-log annotations.
+  void noteLookupSource(std::string_view source) { lookupSource_ = source; }
+  void noteOrigin(std::string_view origin) { origin_ = origin; }
+  void noteUpstreamFirstByte(std::chrono::steady_clock::duration d) { upstreamTtfb_ = d; }
+  void noteBodyBytes(size_t n) { bodyBytes_ += n; }
+  void noteReason(std::string_view reason) { reason_ = reason; }
+
+ private:
+  friend class HttpServer;
+  void complete(int status);
+  void onConnectionClosed();
+  void finishStreamedRequest(bool clean);
+  static void onChunkDrained(evhttp_connection*, void* arg) noexcept;
+
+  HttpServer& server_;
+  evhttp_request* req_;
+  HttpMethod method_;
+  evhttp_connection* evcon_ = nullptr;  // identity only; may be stale after close
+  uint64_t id_;
+  std::string requestId_;
+  std::string path_;
+  std::string query_;
+  std::string route_ = "unmatched";
+  std::vector<std::string> pathParams_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  int status_ = 0;
+  size_t bodyBytes_ = 0;
+  std::string lookupSource_;
+  std::string origin_;
+  std::string reason_;
+  std::chrono::steady_clock::duration upstreamTtfb_{-1};
+  std::function<void()> onClientGone_;
+  std::function<void()> onDrained_;
+  bool streaming_ = false;
+  bool done_ = false;
+  bool clientGone_ = false;
+  std::string bodyCache_;
+  bool bodyRead_ = false;
+};
+
+using HttpHandler = std::function<void(HttpExchange&)>;
+
+class HttpServer {
+ public:
+  HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits);
+  ~HttpServer();
+
+  // Binds host:port with SO_REUSEPORT (so several worker processes share it).
+  // Throws std::runtime_error at start-up on failure.
+  void listen(const std::string& host, uint16_t port);
+  uint16_t boundPort() const { return boundPort_; }
+
+  // Pattern segments: literal or "{name}"; params come back in order. Routes are matched
+  // in the order added; a path that matches with another method gives 405 + Allow.
+  void route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler);
+
+  HttpExchange* find(uint64_t id);
+  size_t inFlight() const { return exchanges_.size(); }
+  size_t openConnections() const { return connections_.size(); }
+
+  // Stop accepting new connections; in-flight requests go on.
+  void stopAccepting();
+  void setLimits(HttpLimits limits);
+  // Headers added to every response (e.g. CORS); set by the application.
+  void setResponseDecorator(std::function<void(HttpExchange&)> decorator) {
+    decorator_ = std::move(decorator);
+  }
+
+  EventLoop& loop() { return loop_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  friend class HttpExchange;
+  struct Route {
+    uint16_t methods;
+    std::vector<std::string> segments;
+    std::string name;
+    HttpHandler handler;
+  };
+  static void onRequest(evhttp_request* req, void* arg) noexcept;
+  static void onAcceptError(evconnlistener*, void* arg) noexcept;
+  static void onConnectionClose(evhttp_connection* evcon, void* arg) noexcept;
+  void dispatch(evhttp_request* req);
+  void trackConnection(evhttp_connection* evcon);
+  void updateAcceptState();
+  void completed(HttpExchange& exchange);
+  std::string makeRequestId(const char* offered);
+
+  EventLoop& loop_;
+  Metrics& metrics_;
+  HttpLimits limits_;
+  EvhttpPtr http_;
+  // Owned by evhttp once bound (evhttp_free or evhttp_del_accept_socket frees it).
+  evconnlistener* listener_ = nullptr;
+  evhttp_bound_socket* boundSocket_ = nullptr;
+  bool acceptPaused_ = false;
+  uint16_t boundPort_ = 0;
+  std::vector<Route> routes_;
+  std::unordered_map<uint64_t, std::unique_ptr<HttpExchange>> exchanges_;
+  // evhttp_connection → the exchange currently streaming on it (0 if none).
+  std::unordered_map<evhttp_connection*, uint64_t> connections_;
+  std::function<void(HttpExchange&)> decorator_;
+  uint64_t nextId_ = 1;
+  uint64_t requestIdSeed_;
+};
+
+}  // namespace recgw::reactor

@@ -1,0 +1,87 @@
+#include "storage/mongo_client.h"
+
+#include <stdexcept>
+
+namespace recgw::storage {
+
+std::string withTimeouts(const std::string& uri, std::chrono::milliseconds timeout, size_t maxPoolSize) {
+  std::string out = uri;
+  auto hasOption = [&](const std::string& name) {
+    auto q = out.find('?');
+    if (q == std::string::npos) return false;
+    std::string query = "&" + out.substr(q + 1);
+    std::string lowerQuery, lowerName = "&" + name + "=";
+    for (char c : query) lowerQuery += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : lowerName) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lowerQuery.find(lowerName) != std::string::npos;
+  };
+  auto add = [&](const std::string& name, const std::string& value) {
+    if (hasOption(name)) return;
+    if (out.find('?') == std::string::npos) {
+      // A query needs the "/" before it, even without a database name.
+      auto scheme = out.find("://");
+      auto slash = out.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+      if (slash == std::string::npos) out += "/";
+      out += "?";
+    } else if (out.back() != '?' && out.back() != '&') {
+      out += "&";
+    }
+    out += name + "=" + value;
+  };
+  std::string ms = std::to_string(timeout.count());
+  add("serverSelectionTimeoutMS", ms);
+  add("connectTimeoutMS", ms);
+  add("socketTimeoutMS", std::to_string(timeout.count() * 2));
+  add("waitQueueTimeoutMS", ms);
+  add("maxPoolSize", std::to_string(maxPoolSize));
+  return out;
+}
+
+MongoClient::MongoClient(reactor::WorkerPool& workers, const std::string& uri, std::chrono::milliseconds timeout,
+                         size_t maxPoolSize)
+    : workers_(workers) {
+  bson_error_t error;
+  std::string full = withTimeouts(uri, timeout, maxPoolSize);
+  MongocUriPtr parsed(mongoc_uri_new_with_error(full.c_str(), &error));
+  if (!parsed) throw std::runtime_error(std::string("mongo.uri: ") + error.message);
+  const char* db = mongoc_uri_get_database(parsed.get());
+  database_ = db && *db ? db : "cxb";
+  pool_.reset(mongoc_client_pool_new(parsed.get()));
+  if (!pool_) throw std::runtime_error("mongo.uri: cannot create a client pool");
+  mongoc_client_pool_set_error_api(pool_.get(), MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_set_appname(pool_.get(), "recgw");
+}
+
+MongoClient::~MongoClient() = default;
+
+bool MongoClient::run(std::function<reactor::WorkerPool::Completion(mongoc_client_t*)> job) {
+  mongoc_client_pool_t* pool = pool_.get();
+  return workers_.submit([pool, job = std::move(job)]() -> reactor::WorkerPool::Completion {
+    PooledClient client(pool);
+    return job(client.get());
+  });
+}
+
+void MongoClient::ping(std::function<void(MongoStatus)> done) {
+  std::string db = database_;
+  bool queued = run([db, done](mongoc_client_t* client) mutable -> reactor::WorkerPool::Completion {
+    MongoStatus status;
+    if (!client) {
+      status.reason = "no client available from the pool";
+    } else {
+      ScopedBson cmd, reply;
+      BSON_APPEND_INT32(cmd.get(), "ping", 1);
+      bson_error_t error;
+      if (mongoc_client_command_simple(client, "admin", cmd.get(), nullptr, reply.get(), &error)) {
+        status.ok = true;
+        status.reason = "ping ok";
+      } else {
+        status.reason = error.message;
+      }
+    }
+    return [done = std::move(done), status] { done(status); };
+  });
+  if (!queued) done(MongoStatus{false, "mongo worker queue is full"});  // `done` was not moved: run() refused
+}
+
+}  // namespace recgw::storage

@@ -1,0 +1,101 @@
+#pragma once
+// An async Redis client on the loop (hiredis 0.14 + its libevent adapter), with what
+// hiredis lacks: a connect timeout, a deadline per command, a cap on commands in flight,
+// and reconnection with backoff on a fresh context. Loop thread only.
+//
+// Every command's callback fires exactly once: with the reply, an error, or a timeout —
+// and never after the RedisClient is destroyed.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "reactor/event_loop.h"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace recgw::storage {
+
+struct RedisReply {
+  enum class Kind { kError, kNil, kString, kInteger, kArray, kStatus };
+  Kind kind = Kind::kError;
+  std::string text;  // string, status or error message
+  int64_t integer = 0;
+  std::vector<RedisReply> elements;
+  bool ok() const { return kind != Kind::kError; }
+};
+
+struct RedisAddress {
+  std::string host;  // an IP: hiredis would resolve names with a blocking call on the loop
+  int port = 6379;
+  std::string unixPath;
+  int database = 0;
+  std::string password;
+};
+
+// Parses redis://[:password@]host[:port][/db] and unix:///path; "localhost" becomes
+// 127.0.0.1. Returns an error message, empty on success.
+std::string parseRedisUrl(const std::string& url, RedisAddress& out);
+
+class RedisClient {
+ public:
+  using Callback = std::function<void(const RedisReply&)>;
+
+  RedisClient(reactor::EventLoop& loop, RedisAddress address, std::chrono::milliseconds timeout,
+              size_t maxInFlight = 10000);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  void start();
+  bool connected() const { return connected_; }
+  const std::string& lastError() const { return lastError_; }
+  size_t inFlight() const { return pending_.size(); }
+
+  // Not connected, or too many in flight: the callback gets an error on the next pass.
+  void command(std::vector<std::string> args, Callback callback);
+
+  // Called on every connected/disconnected transition (for logs and metrics).
+  void setOnStateChange(std::function<void(bool connected, const std::string& reason)> cb) {
+    onStateChange_ = std::move(cb);
+  }
+
+ private:
+  struct Pending {
+    Callback callback;
+    std::unique_ptr<reactor::Timer> deadline;
+  };
+  static void onConnect(const redisAsyncContext* ac, int status) noexcept;
+  static void onDisconnect(const redisAsyncContext* ac, int status) noexcept;
+  static void onReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+
+  void connect();
+  void scheduleReconnect(const std::string& reason);
+  void setState(bool connected, const std::string& reason);
+  void complete(uint64_t id, const RedisReply& reply);
+  void failSoon(Callback callback, std::string message);
+
+  reactor::EventLoop& loop_;
+  RedisAddress address_;
+  std::chrono::milliseconds timeout_;
+  size_t maxInFlight_;
+  redisAsyncContext* ctx_ = nullptr;  // owned; hiredis frees it itself after a disconnect
+  bool connected_ = false;
+  bool everReported_ = false;
+  std::string lastError_ = "not connected yet";
+  std::chrono::milliseconds backoff_{100};
+  reactor::Timer connectTimer_;
+  reactor::Timer reconnectTimer_;
+  uint64_t nextId_ = 1;
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::function<void(bool, const std::string&)> onStateChange_;
+  // Shared with the privdata of commands in flight, so a late hiredis callback can tell
+  // that this client is gone.
+  std::shared_ptr<RedisClient*> self_;
+};
+
+}  // namespace recgw::storage

@@ -3,7 +3,9 @@
 # protocol, SQLite backend) and MinIO (S3), all on 127.0.0.1.
 #
 #   tools/stack.sh start  [SERVICE...] [--dir DIR]   start (all, or the named services)
-#   tools/stack.sh stop   [SERVICE...] [--dir DIR]   stop  (all, or the named services)
+#   tools/stack.sh stop   [SERVICE...] [--dir DIR] [--kill]
+#                                                    stop (all, or the named services);
+#                                                    --kill: SIGKILL at once (a crash)
 #   tools/stack.sh status [SERVICE...] [--dir DIR]   exit 0 iff all named services are up
 #   tools/stack.sh env    [--dir DIR]                `export RECGW_...` lines to eval
 #   tools/stack.sh ports  [--dir DIR]                the state file (KEY=VALUE lines)
@@ -36,7 +38,7 @@ die() { printf 'stack.sh: error: %s\n' "$*" >&2; exit 1; }
 say() { printf 'stack.sh: %s\n' "$*" >&2; }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -45,12 +47,14 @@ usage() {
 CMD="$1"; shift
 DIR="${RECGW_STACK_DIR:-/tmp/recgw-stack}"
 SERVICES=()
+KILL=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) [ $# -ge 2 ] || die "--dir needs a value"; DIR="$2"; shift 2 ;;
     --dir=*) DIR="${1#--dir=}"; shift ;;
     redis|ferretdb|minio) SERVICES+=("$1"); shift ;;
     mongo) SERVICES+=("ferretdb"); shift ;;
+    --kill) KILL=1; shift ;;
     -h|--help) usage ;;
     *) die "unknown argument: $1 (services: ${ALL_SERVICES[*]})" ;;
   esac
@@ -322,7 +326,8 @@ stop_one() {
     say "$svc not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
+  # FerretDB waits up to 3 s for idle client connections before it exits
+  if [ "$KILL" = 1 ]; then kill -KILL "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
   for ((i = 0; i < 100; i++)); do            # up to 10 s for a clean exit
     helper alive "$pid" || break
     sleep 0.1

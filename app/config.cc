@@ -345,12 +345,16 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
       throw ConfigError("config file " + *path + ": " + firstLine(e.what()));
     }
     if (!data.is_table()) throw ConfigError("config file " + *path + ": not a TOML table");
-    for (const auto& [section, table] : data.as_table()) {
+    for (const auto& entry : data.as_table()) {
+      const std::string& section = entry.first;
+      const toml::value& table = entry.second;
       bool knownSection = std::any_of(schema().begin(), schema().end(),
                                       [&](const Field& f) { return section == f.section; });
       if (!knownSection) fail(section, "unknown section");
       if (!table.is_table()) fail(section, "must be a table");
-      for (const auto& [key, value] : table.as_table()) {
+      for (const auto& item : table.as_table()) {
+        const std::string& key = item.first;
+        const toml::value& value = item.second;
         auto it = std::find_if(schema().begin(), schema().end(),
                                [&](const Field& f) { return section == f.section && key == f.key; });
         if (it == schema().end()) fail(section + "." + key, "unknown key");

@@ -6,7 +6,15 @@
 #include <chrono>
 #include <optional>
 
+#include <algorithm>
+
+#include "handlers/jwt_verifier.h"
 #include "handlers/ops.h"
+#include "handlers/recordings.h"
+#include "handlers/stream_relay.h"
+#include "reactor/curl_multi.h"
+#include "storage/call_store.h"
+#include "storage/storage_settings.h"
 #include "reactor/event_loop.h"
 #include "reactor/http_server.h"
 #include "reactor/logger.h"
@@ -29,6 +37,55 @@ reactor::HttpLimits limitsFrom(const Config& c) {
   return l;
 }
 
+storage::StorageValues storageValuesFrom(const Config& c) {
+  storage::StorageValues v;
+  v.endpoint = c.s3.endpoint;
+  v.accessKey = c.s3.accessKey;
+  v.secretKey = c.s3.secretKey;
+  v.bucket = c.s3.bucket;
+  v.region = c.s3.region;
+  v.addressing = c.s3.addressing == "auto" ? "" : c.s3.addressing;
+  v.fleetUrls = c.fleet.urls;
+  v.fleetSecret = c.fleet.secret;
+  return v;
+}
+
+handlers::RelayLimits relayLimitsFrom(const Config& c) {
+  handlers::RelayLimits l;
+  l.highWatermark = static_cast<size_t>(c.stream.highWatermark);
+  l.lowWatermark = static_cast<size_t>(c.stream.lowWatermark);
+  l.globalBudgetBytes = static_cast<size_t>(c.stream.globalBudgetBytes);
+  return l;
+}
+
+fleet::UpstreamTimeouts timeoutsFrom(const Config& c) {
+  fleet::UpstreamTimeouts t;
+  t.connect = std::chrono::milliseconds(c.stream.connectTimeoutMs);
+  t.firstByte = std::chrono::milliseconds(c.stream.firstByteTimeoutMs);
+  t.lowSpeedBytes = static_cast<long>(c.stream.lowSpeedBytes);
+  t.lowSpeedTime = std::chrono::seconds(c.stream.lowSpeedTimeS);
+  return t;
+}
+
+// Null when no key is configured: admin routes then answer 401.
+std::unique_ptr<handlers::JwtVerifier> jwtFrom(const Config& c) {
+  handlers::JwtConfig jc;
+  if (!c.jwt.hs256Secret.empty()) jc.hmacSecrets.push_back(c.jwt.hs256Secret);
+  jc.publicKeyPems = c.jwt.publicKeyFiles;
+  jc.jwksPath = c.jwt.jwksFile;
+  jc.leeway = std::chrono::seconds(c.jwt.leewayS);
+  jc.issuer = c.jwt.issuer;
+  jc.audience = c.jwt.audience;
+  jc.roleClaim = c.jwt.roleClaim;
+  jc.accountClaim = c.jwt.accountClaim;
+  if (jc.hmacSecrets.empty() && jc.publicKeyPems.empty() && jc.jwksPath.empty()) return nullptr;
+  try {
+    return std::make_unique<handlers::JwtVerifier>(std::move(jc));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("jwt: ") + e.what());
+  }
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -43,6 +100,13 @@ class Worker {
         mongoWorkers_(loop_, static_cast<size_t>(config.mongo.threads), static_cast<size_t>(config.mongo.maxQueue)),
         mongo_(mongoWorkers_, config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs),
                static_cast<size_t>(config.mongo.threads)),
+        curl_(loop_),
+        settings_(loop_, mongo_, config.mongo.settingsCollection, storageValuesFrom(config),
+                  std::chrono::seconds(config.mongo.settingsRefreshS)),
+        signer_(settings_),
+        relays_(loop_, curl_, metrics_, relayLimitsFrom(config)),
+        calls_(mongo_, config.mongo.callsCollection),
+        jwt_(jwtFrom(config)),
         drainTimer_(loop_, [this] { checkDrained(); }),
         terminate_(loop_, SIGTERM, [this] { beginShutdown("SIGTERM"); }),
         interrupt_(loop_, SIGINT, [this] { beginShutdown("SIGINT"); }),
@@ -67,10 +131,28 @@ class Worker {
     ops.storageStatus = [this] { return storageStatus(); };
     ops.refreshGauges = [this] {
       metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
+      metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
+      metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
     };
+    metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
+                      "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
                       "MongoDB jobs waiting for a worker thread");
     handlers::registerOpsRoutes(server_, ops);
+
+    auto recordings = std::make_shared<handlers::RecordingsContext>();
+    recordings->resolve = [this](storage::LookupField field, const std::string& value,
+                                 std::function<void(storage::CallRecord, std::string)> done) {
+      calls_.find(field, value, [done](storage::CallRecord r) { done(std::move(r), "mongo"); });
+    };
+    recordings->signer = &signer_;
+    recordings->relays = &relays_;
+    recordings->jwt = jwt_.get();
+    recordings->fleetSecretHeader = config.fleet.secretHeader;
+    recordings->timeouts = timeoutsFrom(config);
+    handlers::registerRecordingRoutes(server_, recordings);
+    installCors();
+    settings_.start();
     server_.listen(config.listenHost(), config.listenPort());
   }
 
@@ -88,11 +170,34 @@ class Worker {
 
  private:
   handlers::DependencyStatus storageStatus() const {
-    auto missing = config_.missingStorageFields();
-    if (missing.empty()) return {true, "configured: " + config_.s3.endpoint + " bucket " + config_.s3.bucket};
-    std::string reason = "incomplete settings, missing:";
-    for (const auto& m : missing) reason += " " + m;
-    return {false, reason};
+    const auto& s = settings_.current();
+    if (!s.storageComplete()) return {false, s.describeMissing()};
+    return {true, "configured: " + s.values.endpoint + " bucket " + s.values.bucket};
+  }
+
+  // CORS for dashboards on another origin: only configured origins are echoed back.
+  void installCors() {
+    const auto& origins = config_.server.corsOrigins;
+    if (origins.empty()) return;
+    server_.setResponseDecorator([this](reactor::HttpExchange& ex) {
+      const char* origin = ex.header("Origin");
+      if (!origin) return;
+      const auto& allowed = config_.server.corsOrigins;
+      bool any = std::find(allowed.begin(), allowed.end(), "*") != allowed.end();
+      if (!any && std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) return;
+      ex.addHeader("Access-Control-Allow-Origin", any ? "*" : origin);
+      ex.addHeader("Vary", "Origin");
+      ex.addHeader("Access-Control-Expose-Headers",
+                   "Content-Range, Content-Length, Accept-Ranges, ETag, Content-Disposition, X-Request-Id");
+    });
+    auto preflight = [](reactor::HttpExchange& ex) {
+      ex.addHeader("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+      ex.addHeader("Access-Control-Allow-Headers", "Range, Authorization, If-None-Match, If-Range, If-Modified-Since");
+      ex.addHeader("Access-Control-Max-Age", "600");
+      ex.reply(204, "", "");
+    };
+    server_.route(reactor::kOptions, "/api/v1/public/recordings/{token}", "cors_preflight", preflight);
+    server_.route(reactor::kOptions, "/api/v1/recordings/{session_id}", "cors_preflight", preflight);
   }
 
   void beginShutdown(const char* signalName) {
@@ -133,6 +238,8 @@ class Worker {
       config_ = fresh;
       applyLogLevel(config_);
       server_.setLimits(limitsFrom(config_));
+      settings_.setConfig(storageValuesFrom(config_));
+      relays_.setLimits(relayLimitsFrom(config_));
     } catch (const std::exception& e) {
       reactor::logError("config reload failed; keeping the old config", {{"error", e.what()}});
     }
@@ -146,6 +253,12 @@ class Worker {
   reactor::WorkerPool mongoWorkers_;
   storage::MongoClient mongo_;
   std::unique_ptr<storage::RedisClient> redis_;
+  reactor::CurlMulti curl_;
+  storage::SettingsStore settings_;
+  handlers::StorageSigner signer_;
+  handlers::RelayRegistry relays_;
+  storage::CallStore calls_;
+  std::unique_ptr<handlers::JwtVerifier> jwt_;
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

@@ -1,4 +1,5 @@
 // recgw: the command line. Subcommands parse their flags here and call into the library.
+#include <curl/curl.h>
 #include <mongoc/mongoc.h>
 #include <unistd.h>
 
@@ -95,6 +96,7 @@ int serve(const std::vector<std::string>& args) {
   auto config = load(flags);
   if (!config) return 2;
   mongoc_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   recgw::reactor::SupervisorOptions options;
   options.workers = static_cast<int>(config->server.workers);
   options.killAfter = std::chrono::milliseconds(config->server.shutdownGraceMs + 5000);

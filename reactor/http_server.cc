@@ -199,7 +199,7 @@ void HttpExchange::replyError(int status, std::string_view code, std::string_vie
   reply(status, w.str());
 }
 
-void HttpExchange::startStream(int status) {
+void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   if (done_ || streaming_) return;
   status_ = status;
   streaming_ = true;
@@ -207,6 +207,29 @@ void HttpExchange::startStream(int status) {
   addHeader("X-Request-Id", requestId_);
   if (server_.decorator_) server_.decorator_(*this);
   evhttp_send_reply_start(req_, status, nullptr);
+  if (evhttp_connection* evcon = evhttp_request_get_connection(req_)) {
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
+      bufferevent_setwatermark(bev, EV_WRITE, drainLowWatermark, 0);
+      timeval idle = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      bufferevent_set_timeouts(bev, nullptr, &idle);
+    }
+  }
+}
+
+void HttpExchange::replyHeadersOnly(int status, std::optional<uint64_t> contentLength) {
+  if (done_) return;
+  if (!req_) {
+    complete(499);
+    return;
+  }
+  addHeader("X-Request-Id", requestId_);
+  if (server_.decorator_) server_.decorator_(*this);
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  evhttp_remove_header(out, "Content-Length");
+  if (contentLength && status != 304) addHeader("Content-Length", std::to_string(*contentLength));
+  evhttp_send_reply(req_, status, nullptr, nullptr);
+  req_ = nullptr;
+  complete(status);
 }
 
 void HttpExchange::sendChunk(evbuffer* data, std::function<void()> onDrained) {
@@ -260,6 +283,13 @@ void HttpExchange::finishStreamedRequest(bool clean) {
     return;
   }
   if (clean) {
+    // evhttp's end-of-response logic expects the drain callback at an empty buffer, and
+    // the idle keep-alive connection needs its read timeout back.
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
+      bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+      timeval idle = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      bufferevent_set_timeouts(bev, &idle, &idle);
+    }
     evhttp_send_reply_end(req_);
     req_ = nullptr;
     complete(status_);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -77,7 +78,12 @@ class HttpExchange {
 
   // Streaming: start (headers out), chunks, end. sendChunk's onDrained fires when the
   // connection's output buffer has emptied (evhttp keeps only the last one registered).
-  void startStream(int status);
+  // drainLowWatermark: the drain callback fires once unsent bytes fall to this level.
+  // While streaming, only the write (idle client) timeout applies: a paused upstream or a
+  // slow origin must not trip evhttp's read timer.
+  void startStream(int status, size_t drainLowWatermark = 0);
+  // Headers only, for HEAD and 304: Content-Length as given (or none when nullopt).
+  void replyHeadersOnly(int status, std::optional<uint64_t> contentLength);
   void sendChunk(evbuffer* data, std::function<void()> onDrained);
   size_t pendingOutputBytes() const;
   void endStream();

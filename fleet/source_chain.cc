@@ -1,0 +1,61 @@
+#include "fleet/source_chain.h"
+
+#include <algorithm>
+
+#include "storage/s3_addressing.h"
+
+namespace recgw::fleet {
+
+std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
+  std::string url = base;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url + "/recordings/" + storage::uriEncode(key, /*keepSlash=*/true);
+}
+
+SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,
+                         std::string fleetSecretHeader, UpstreamTimeouts timeouts)
+    : key_(std::move(key)),
+      fleetSecret_(settings.values.fleetSecret),
+      fleetSecretHeader_(std::move(fleetSecretHeader)),
+      signer_(signer),
+      timeouts_(timeouts) {
+  if (settings.storageComplete() && signer_) {
+    location_ = settings.location();
+    sources_.push_back({Source::Kind::kStorage, "storage", location_->endpoint});
+  }
+  for (size_t i = 0; i < settings.values.fleetUrls.size(); ++i) {
+    sources_.push_back({Source::Kind::kFleet, "fleet:" + std::to_string(i), settings.values.fleetUrls[i]});
+  }
+}
+
+reactor::UpstreamRequest SourceChain::request(size_t index,
+                                              const std::vector<std::pair<std::string, std::string>>& headers,
+                                              bool headOnly) const {
+  const Source& source = sources_.at(index);
+  reactor::UpstreamRequest req;
+  req.connectTimeout = timeouts_.connect;
+  req.firstByteTimeout = timeouts_.firstByte;
+  req.lowSpeedBytes = timeouts_.lowSpeedBytes;
+  req.lowSpeedTime = timeouts_.lowSpeedTime;
+  req.headers = headers;
+  if (source.kind == Source::Kind::kStorage) {
+    storage::ObjectTarget target = storage::objectTarget(*location_, key_);
+    req.url = target.url;
+    req.headOnly = headOnly;
+    std::vector<storage::HttpHeader> signedExtra;
+    for (const auto& [name, value] : headers) {
+      std::string lower = name;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      signedExtra.push_back({lower, value});
+    }
+    auto sig = signer_->signHeaders(headOnly ? "HEAD" : "GET", target, signedExtra,
+                                    std::chrono::system_clock::now());
+    for (const auto& h : sig.headers) req.headers.emplace_back(h.name, h.value);
+  } else {
+    req.url = fleetRecordingUrl(source.baseUrl, key_);
+    if (!fleetSecret_.empty()) req.headers.emplace_back(fleetSecretHeader_, fleetSecret_);
+  }
+  return req;
+}
+
+}  // namespace recgw::fleet

@@ -1,0 +1,59 @@
+#pragma once
+// The ordered places a recording may be: object storage first (when its settings are
+// complete), then each fleet host in order. For each it builds the upstream request:
+// a SigV4-signed GET/HEAD for storage, `GET {base}/recordings/{key}` with the secret
+// header for a fleet host. Knows nothing of HTTP routes or clients.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reactor/curl_multi.h"
+#include "storage/sigv4_signer.h"
+#include "storage/storage_settings.h"
+
+namespace recgw::fleet {
+
+struct Source {
+  enum class Kind { kStorage, kFleet };
+  Kind kind = Kind::kStorage;
+  std::string label;    // "storage" or "fleet:0", "fleet:1" … (metrics and logs)
+  std::string baseUrl;  // fleet base URL, or the storage endpoint
+};
+
+struct UpstreamTimeouts {
+  std::chrono::milliseconds connect{3000};
+  std::chrono::milliseconds firstByte{10000};
+  long lowSpeedBytes = 1024;
+  std::chrono::seconds lowSpeedTime{20};
+};
+
+// `GET {base}/recordings/{key}` with each key segment percent-encoded. Pure.
+std::string fleetRecordingUrl(const std::string& base, const std::string& key);
+
+class SourceChain {
+ public:
+  // `signer` may be null when storage is incomplete; it must outlive the chain's use on
+  // this loop pass (the chain signs when asked, with the time of asking).
+  SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,
+              std::string fleetSecretHeader, UpstreamTimeouts timeouts);
+
+  const std::vector<Source>& sources() const { return sources_; }
+  const std::string& key() const { return key_; }
+
+  // headers: extra request headers (range, if-match). headOnly asks storage for HEAD;
+  // fleet hosts are only asked GET (the caller cancels after the headers).
+  reactor::UpstreamRequest request(size_t index, const std::vector<std::pair<std::string, std::string>>& headers,
+                                   bool headOnly) const;
+
+ private:
+  std::vector<Source> sources_;
+  std::string key_;
+  std::string fleetSecret_;
+  std::string fleetSecretHeader_;
+  std::optional<storage::S3Location> location_;
+  storage::SigV4Signer* signer_;
+  UpstreamTimeouts timeouts_;
+};
+
+}  // namespace recgw::fleet

@@ -1,0 +1,56 @@
+#pragma once
+// GET/HEAD /api/v1/public/recordings/{token} (the token is the secret) and
+// GET/HEAD /api/v1/recordings/{session_id} (admin JWT): resolve the key, then stream it.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "fleet/source_chain.h"
+#include "handlers/jwt_verifier.h"
+#include "handlers/stream_relay.h"
+#include "reactor/http_server.h"
+#include "storage/call_store.h"
+#include "storage/storage_settings.h"
+
+namespace recgw::handlers {
+
+// Resolves a token or session id to a call: the lookup tiers live behind this.
+// `source` says which tier answered ("l1", "redis", "mongo").
+using CallResolver = std::function<void(storage::LookupField field, const std::string& value,
+                                        std::function<void(storage::CallRecord record, std::string source)> done)>;
+
+// A SigV4 signer for the storage settings now in force, rebuilt when they change.
+class StorageSigner {
+ public:
+  explicit StorageSigner(storage::SettingsStore& settings) : settings_(settings) {}
+  storage::SigV4Signer* get();
+  const storage::StorageSettings& settings() const { return settings_.current(); }
+
+ private:
+  storage::SettingsStore& settings_;
+  uint64_t generation_ = 0;
+  std::unique_ptr<storage::SigV4Signer> signer_;
+};
+
+// Admin JWT check shared by admin routes. Answers 401/403 itself and returns nullopt then.
+std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifier* verifier);
+// Any valid JWT (tenant routes). Answers 401 itself and returns nullopt then.
+std::optional<JwtClaims> requireToken(reactor::HttpExchange& ex, const JwtVerifier* verifier);
+
+struct RecordingsContext {
+  CallResolver resolve;
+  StorageSigner* signer = nullptr;
+  RelayRegistry* relays = nullptr;
+  const JwtVerifier* jwt = nullptr;  // null: admin routes answer 401
+  std::string fleetSecretHeader = "X-CXBCore-Secret";
+  fleet::UpstreamTimeouts timeouts;
+  // Remember where an object was found (lookup hint); may be empty.
+  std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)> noteSource;
+};
+
+void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);
+
+// Builds the source chain for a key; exposed for the diagnose and presign handlers.
+fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string& key);
+
+}  // namespace recgw::handlers

@@ -1,0 +1,415 @@
+#include "handlers/stream_relay.h"
+
+#include <event2/buffer.h>
+
+#include "reactor/logger.h"
+
+namespace recgw::handlers {
+
+using reactor::HttpExchange;
+using reactor::Metrics;
+
+ClientConditions ClientConditions::from(HttpExchange& ex) {
+  ClientConditions c;
+  c.head = ex.isHead();
+  if (const char* range = ex.header("Range")) c.range = parseRangeHeader(range);
+  if (const char* v = ex.header("If-None-Match")) c.ifNoneMatch = v;
+  if (const char* v = ex.header("If-Modified-Since")) c.ifModifiedSince = v;
+  if (const char* v = ex.header("If-Range")) c.ifRange = v;
+  return c;
+}
+
+class StreamRelay {
+ public:
+  StreamRelay(RelayRegistry& registry, HttpExchange& ex, fleet::SourceChain chain, ClientConditions conditions,
+              std::function<void(const std::string&)> onSourceFound)
+      : registry_(registry),
+        server_(ex.server()),
+        exchangeId_(ex.id()),
+        requestId_(ex.requestId()),
+        chain_(std::move(chain)),
+        cond_(std::move(conditions)),
+        onSourceFound_(std::move(onSourceFound)),
+        chunk_(evbuffer_new()) {}
+
+  ~StreamRelay() { cancelTransfer(); }
+
+  void begin() {
+    HttpExchange* ex = exchange();
+    if (!ex) return finish();
+    ex->setOnClientGone([this] { onClientGone(); });
+    attempt(0);
+  }
+
+  size_t unsentBytes() {
+    HttpExchange* ex = exchange();
+    return ex ? ex->pendingOutputBytes() : 0;
+  }
+  bool paused() const { return paused_; }
+
+ private:
+  HttpExchange* exchange() { return finished_ ? nullptr : server_.find(exchangeId_); }
+  Metrics& metrics() { return registry_.metrics_; }
+  const fleet::Source& source() const { return chain_.sources()[sourceIndex_]; }
+
+  void attempt(size_t index) {
+    if (finished_) return;
+    if (index >= chain_.sources().size()) return exhausted();
+    sourceIndex_ = index;
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (resuming_) {
+      std::string range = "bytes=" + std::to_string(nextOffset_) + "-";
+      if (endOffset_) range += std::to_string(*endOffset_);
+      headers.emplace_back("Range", range);
+      if (!etag_.empty()) headers.emplace_back("If-Match", etag_);
+    } else if (!cond_.head && cond_.range && !ignoreRange_) {
+      headers.emplace_back("Range", rangeHeaderValue(*cond_.range));
+    }
+    bool headOnly = cond_.head && !resuming_ && source().kind == fleet::Source::Kind::kStorage;
+    reactor::UpstreamRequest request = chain_.request(index, headers, headOnly);
+    attemptStart_ = std::chrono::steady_clock::now();
+    reactor::TransferCallbacks callbacks;
+    callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
+    callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
+    callbacks.onDone = [this](const std::string& error) { onDone(error); };
+    transfer_ = registry_.curl_.start(request, std::move(callbacks));
+    if (transfer_ == 0) {
+      noteFailure("curl_error", registry_.curl_.lastError());
+      return attempt(index + 1);
+    }
+  }
+
+  // From inside a curl callback we may not start another transfer: go on next pass.
+  void attemptLater(size_t index) {
+    std::weak_ptr<bool> alive = alive_;
+    registry_.loop_.defer([this, alive, index] {
+      if (alive.expired()) return;
+      attempt(index);
+    });
+  }
+
+  void noteFailure(const std::string& reason, const std::string& detail) {
+    if (reason != "not_found") anyError_ = true;
+    metrics().inc("recgw_source_fallbacks_total",
+                  Metrics::label("source", source().label) + "," + Metrics::label("reason", reason));
+    if (reason != "not_found") {
+      reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed; trying the next",
+                           {{"source", source().label}, {"reason", reason}, {"detail", detail}});
+    }
+  }
+
+  static std::string reasonForStatus(long status) {
+    if (status == 404) return "not_found";
+    if (status == 401 || status == 403) return "denied";
+    if (status >= 500) return "server_error";
+    return "status_" + std::to_string(status);
+  }
+
+  bool onHeaders(const reactor::UpstreamResponse& r) {
+    HttpExchange* ex = exchange();
+    if (!ex) return false;
+    auto ttfb = std::chrono::steady_clock::now() - attemptStart_;
+    metrics().observe("recgw_upstream_first_byte_seconds", Metrics::label("source", source().label),
+                      std::chrono::duration<double>(ttfb).count());
+    if (resuming_) return onResumeHeaders(r);
+
+    if (r.status != 200 && r.status != 206) {
+      if (r.status == 416) return answerUnsatisfiable(*ex, r);
+      noteFailure(reasonForStatus(r.status), "HTTP " + std::to_string(r.status));
+      attemptLater(sourceIndex_ + 1);
+      return false;
+    }
+    ex->noteUpstreamFirstByte(ttfb);
+    ex->noteOrigin(source().label);
+    if (onSourceFound_) onSourceFound_(source().label);
+    const std::string* etag = r.find("etag");
+    const std::string* lastModified = r.find("last-modified");
+    etag_ = etag ? *etag : "";
+    std::string lm = lastModified ? *lastModified : "";
+
+    bool notModified = false;
+    if (!cond_.ifNoneMatch.empty()) notModified = ifNoneMatchMatches(cond_.ifNoneMatch, etag_);
+    else if (!cond_.ifModifiedSince.empty() && !lm.empty()) notModified = notModifiedSince(cond_.ifModifiedSince, lm);
+    if (notModified) {
+      if (!etag_.empty()) ex->addHeader("ETag", etag_);
+      if (!lm.empty()) ex->addHeader("Last-Modified", lm);
+      ex->replyHeadersOnly(304, std::nullopt);
+      finish();
+      return false;
+    }
+    if (r.status == 206 && !cond_.ifRange.empty() && !ifRangeAllows(cond_.ifRange, etag_, lm)) {
+      // The client's copy is stale: it gets the whole current object instead.
+      ignoreRange_ = true;
+      attemptLater(sourceIndex_);
+      return false;
+    }
+
+    std::optional<uint64_t> contentLength;
+    if (const std::string* cl = r.find("content-length")) {
+      try {
+        contentLength = std::stoull(*cl);
+      } catch (...) {
+      }
+    }
+    std::optional<ContentRange> contentRange;
+    if (const std::string* cr = r.find("content-range")) contentRange = parseContentRange(*cr);
+
+    setEntityHeaders(*ex, r);
+    if (cond_.head) return answerHead(*ex, contentLength);
+
+    int status = 200;
+    if (r.status == 206 && contentRange && !contentRange->unsatisfied) {
+      status = 206;
+      nextOffset_ = contentRange->first;
+      endOffset_ = contentRange->last;
+      ex->addHeader("Content-Range", std::string("bytes ") + std::to_string(contentRange->first) + "-" +
+                                         std::to_string(contentRange->last) + "/" +
+                                         (contentRange->completeLength ? std::to_string(*contentRange->completeLength)
+                                                                       : std::string("*")));
+      contentLength = contentRange->last - contentRange->first + 1;
+    } else {
+      nextOffset_ = 0;
+      if (contentLength) {
+        if (*contentLength == 0) endOffset_.reset();
+        else endOffset_ = *contentLength - 1;
+      }
+    }
+    expectedEmpty_ = contentLength && *contentLength == 0;
+    if (contentLength) ex->addHeader("Content-Length", std::to_string(*contentLength));
+    ex->startStream(status, registry_.limits_.lowWatermark);
+    headersSent_ = true;
+    return true;
+  }
+
+  bool onResumeHeaders(const reactor::UpstreamResponse& r) {
+    const std::string* etag = r.find("etag");
+    bool sameObject = etag_.empty() || !etag || *etag == etag_;
+    if (r.status == 206 && sameObject) {
+      std::optional<ContentRange> cr;
+      if (const std::string* h = r.find("content-range")) cr = parseContentRange(*h);
+      if (cr && !cr->unsatisfied && cr->first == nextOffset_) {
+        skipBytes_ = 0;
+        return true;
+      }
+    } else if (r.status == 200 && sameObject) {
+      // An origin that ignores Range sends the whole object: skip what the client has.
+      skipBytes_ = nextOffset_;
+      return true;
+    }
+    noteFailure(r.status == 404 ? "not_found" : "resume_refused", "HTTP " + std::to_string(r.status));
+    attemptLater(sourceIndex_ + 1);
+    return false;
+  }
+
+  void setEntityHeaders(HttpExchange& ex, const reactor::UpstreamResponse& r) {
+    const std::string* ct = r.find("content-type");
+    bool generic = !ct || ct->empty() || *ct == "application/octet-stream" || *ct == "binary/octet-stream";
+    ex.addHeader("Content-Type", generic ? std::string(contentTypeForKey(chain_.key())) : *ct);
+    ex.addHeader("Content-Disposition", contentDisposition(chain_.key()));
+    ex.addHeader("Accept-Ranges", "bytes");
+    if (!etag_.empty()) ex.addHeader("ETag", etag_);
+    if (const std::string* lm = r.find("last-modified")) ex.addHeader("Last-Modified", *lm);
+    if (const std::string* ce = r.find("content-encoding")) ex.addHeader("Content-Encoding", *ce);
+  }
+
+  bool answerHead(HttpExchange& ex, std::optional<uint64_t> size) {
+    if (cond_.range && size && *size > 0) {
+      RangeResolution res = resolveRange(*cond_.range, *size);
+      if (res.outcome == RangeOutcome::kUnsatisfiable) {
+        ex.addHeader("Content-Range", unsatisfiedContentRange(*size));
+        ex.replyHeadersOnly(416, 0);
+      } else {
+        ex.addHeader("Content-Range", contentRangeValue(res.range.first, res.range.last, *size));
+        ex.replyHeadersOnly(206, res.range.last - res.range.first + 1);
+      }
+    } else {
+      ex.replyHeadersOnly(200, size);
+    }
+    finish();
+    return false;
+  }
+
+  bool answerUnsatisfiable(HttpExchange& ex, const reactor::UpstreamResponse& r) {
+    ex.noteOrigin(source().label);
+    std::optional<uint64_t> size;
+    if (const std::string* cr = r.find("content-range")) {
+      if (auto parsed = parseContentRange(*cr); parsed && parsed->completeLength) size = parsed->completeLength;
+    }
+    if (size) ex.addHeader("Content-Range", unsatisfiedContentRange(*size));
+    ex.addHeader("Accept-Ranges", "bytes");
+    ex.replyError(416, "range_not_satisfiable", "the requested range is outside the recording");
+    finish();
+    return false;
+  }
+
+  size_t onData(const char* data, size_t n) {
+    HttpExchange* ex = exchange();
+    if (!ex || ex->done() || ex->clientGone()) return 0;
+    if (ex->pendingOutputBytes() >= registry_.limits_.highWatermark) {
+      if (!paused_) {
+        paused_ = true;
+        metrics().inc("recgw_stream_pauses_total");
+      }
+      return reactor::CurlMulti::kPause;
+    }
+    size_t skip = std::min<uint64_t>(skipBytes_, n);
+    skipBytes_ -= skip;
+    if (skip == n) return n;
+    evbuffer_add(chunk_.get(), data + skip, n - skip);
+    nextOffset_ += n - skip;
+    ex->sendChunk(chunk_.get(), [this] { onDrained(); });
+    return n;
+  }
+
+  void onDrained() {
+    if (!paused_ || finished_ || transfer_ == 0) return;
+    paused_ = false;
+    registry_.curl_.resume(transfer_);
+  }
+
+  void onDone(const std::string& error) {
+    transfer_ = 0;
+    paused_ = false;
+    if (finished_) return;
+    HttpExchange* ex = exchange();
+    if (!ex) return finish();
+    if (!headersSent_) {
+      noteFailure(error.find("timeout") != std::string::npos ? "timeout" : "transport", error);
+      return attempt(sourceIndex_ + 1);
+    }
+    bool complete = error.empty() && (!endOffset_ ? true : nextOffset_ > *endOffset_);
+    if (expectedEmpty_ && error.empty()) complete = true;
+    if (complete) {
+      ex->endStream();
+      return finish();
+    }
+    // The body broke off: continue from the next byte, same source first, then the rest.
+    metrics().inc("recgw_stream_resumes_total", Metrics::label("source", source().label));
+    reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed mid-body; resuming",
+                         {{"source", source().label},
+                          {"offset", std::to_string(nextOffset_)},
+                          {"error", error.empty() ? "short body" : error}});
+    size_t next = resuming_ && retriedSameSource_ ? sourceIndex_ + 1 : sourceIndex_;
+    if (!resuming_ || !retriedSameSource_) retriedSameSource_ = true;
+    resuming_ = true;
+    attempt(next);
+  }
+
+  void exhausted() {
+    HttpExchange* ex = exchange();
+    if (!ex) return finish();
+    if (headersSent_) {
+      metrics().inc("recgw_stream_truncated_total");
+      ex->noteReason("all sources failed mid-body");
+      ex->abortStream();
+    } else if (anyError_) {
+      ex->addHeader("Retry-After", "5");
+      ex->replyError(503, "upstream_unavailable", "the recording could not be fetched from any source right now");
+    } else {
+      ex->replyError(404, "not_found", "recording not found");
+    }
+    finish();
+  }
+
+  void onClientGone() {
+    metrics().inc("recgw_stream_client_aborts_total");
+    if (transfer_) metrics().inc("recgw_upstream_cancelled_total");
+    cancelTransfer();
+    if (HttpExchange* ex = exchange()) ex->abortStream();
+    finish();
+  }
+
+  void cancelTransfer() {
+    if (transfer_) registry_.curl_.cancel(transfer_);
+    transfer_ = 0;
+  }
+
+  void finish() {
+    if (finished_) return;
+    cancelTransfer();
+    finished_ = true;
+    registry_.retire(this);
+  }
+
+  RelayRegistry& registry_;
+  reactor::HttpServer& server_;
+  uint64_t exchangeId_;
+  std::string requestId_;
+  fleet::SourceChain chain_;
+  ClientConditions cond_;
+  std::function<void(const std::string&)> onSourceFound_;
+  reactor::EvbufferPtr chunk_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  size_t sourceIndex_ = 0;
+  reactor::TransferId transfer_ = 0;
+  std::chrono::steady_clock::time_point attemptStart_;
+  bool headersSent_ = false;
+  bool finished_ = false;
+  bool paused_ = false;
+  bool ignoreRange_ = false;
+  bool resuming_ = false;
+  bool retriedSameSource_ = false;
+  bool anyError_ = false;
+  bool expectedEmpty_ = false;
+  uint64_t nextOffset_ = 0;
+  std::optional<uint64_t> endOffset_;
+  uint64_t skipBytes_ = 0;
+  std::string etag_;
+};
+
+RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
+                             RelayLimits limits)
+    : loop_(loop), curl_(curl), metrics_(metrics), limits_(limits) {
+  metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
+                    "Sources that did not serve a recording, by source and reason");
+  metrics_.describe("recgw_upstream_first_byte_seconds", Metrics::Type::kHistogram,
+                    "Upstream time to response headers, by source",
+                    {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  metrics_.describe("recgw_streams_active", Metrics::Type::kGauge, "Recording streams in flight");
+  metrics_.describe("recgw_streams_paused", Metrics::Type::kGauge, "Streams whose upstream is paused");
+  metrics_.describe("recgw_stream_pauses_total", Metrics::Type::kCounter, "Upstream pauses for slow clients");
+  metrics_.describe("recgw_stream_client_aborts_total", Metrics::Type::kCounter, "Clients that left mid-stream");
+  metrics_.describe("recgw_upstream_cancelled_total", Metrics::Type::kCounter,
+                    "Upstream transfers cancelled because the client left");
+  metrics_.describe("recgw_stream_resumes_total", Metrics::Type::kCounter, "Mid-body resumes, by source");
+  metrics_.describe("recgw_stream_truncated_total", Metrics::Type::kCounter,
+                    "Streams closed short because no source could continue");
+  metrics_.describe("recgw_streams_rejected_total", Metrics::Type::kCounter,
+                    "Streams refused because the global unsent-bytes budget was spent");
+}
+
+RelayRegistry::~RelayRegistry() = default;
+
+bool RelayRegistry::admit() const {
+  size_t total = 0;
+  for (const auto& [ptr, relay] : relays_) total += relay->unsentBytes();
+  return total < limits_.globalBudgetBytes;
+}
+
+size_t RelayRegistry::paused() const {
+  size_t n = 0;
+  for (const auto& [ptr, relay] : relays_) n += relay->paused() ? 1 : 0;
+  return n;
+}
+
+void RelayRegistry::start(HttpExchange& exchange, fleet::SourceChain chain, ClientConditions conditions,
+                          std::function<void(const std::string&)> onSourceFound) {
+  auto relay = std::make_unique<StreamRelay>(*this, exchange, std::move(chain), std::move(conditions),
+                                             std::move(onSourceFound));
+  StreamRelay* raw = relay.get();
+  relays_.emplace(raw, std::move(relay));
+  metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
+  raw->begin();
+}
+
+void RelayRegistry::retire(StreamRelay* relay) {
+  auto it = relays_.find(relay);
+  if (it == relays_.end()) return;
+  // The relay is on the stack (a curl or evhttp callback): free it on the next pass.
+  std::shared_ptr<StreamRelay> doomed(std::move(it->second));
+  relays_.erase(it);
+  metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
+  loop_.defer([doomed] {});
+}
+
+}  // namespace recgw::handlers

@@ -1,0 +1,69 @@
+#pragma once
+// The one place that moves recording bytes from a source to a client (SPEC §2.1):
+// first source that answers wins; Range/HEAD/conditional semantics; per-stream watermarks
+// pause the upstream transfer while the client is slow; a client that leaves cancels the
+// transfer at once; a source that fails mid-body is resumed at the next byte (same
+// source, then the next), and when nothing can continue the connection is closed so the
+// client sees truncation, never a clean short body. Loop thread only.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "fleet/source_chain.h"
+#include "handlers/http_semantics.h"
+#include "reactor/curl_multi.h"
+#include "reactor/http_server.h"
+#include "reactor/metrics.h"
+
+namespace recgw::handlers {
+
+struct RelayLimits {
+  size_t highWatermark = 256 * 1024;
+  size_t lowWatermark = 64 * 1024;
+  size_t globalBudgetBytes = 512ULL * 1024 * 1024;
+};
+
+// What the client asked for, captured before any asynchronous hop.
+struct ClientConditions {
+  bool head = false;
+  std::optional<ByteRange> range;  // parsed; malformed/multi-range already dropped
+  std::string ifNoneMatch;
+  std::string ifModifiedSince;
+  std::string ifRange;
+  static ClientConditions from(reactor::HttpExchange& exchange);
+};
+
+class StreamRelay;
+
+// Owns every relay of a worker; enforces the global budget of unsent bytes.
+class RelayRegistry {
+ public:
+  RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics, RelayLimits limits);
+  ~RelayRegistry();
+
+  // True when a new stream may start now (the unsent bytes of all streams are under budget).
+  bool admit() const;
+  // Starts relaying `chain` for the exchange. `onSourceFound(label)` is told which source
+  // served the bytes (for lookup caching hints); may be empty.
+  void start(reactor::HttpExchange& exchange, fleet::SourceChain chain, ClientConditions conditions,
+             std::function<void(const std::string& sourceLabel)> onSourceFound = {});
+  size_t active() const { return relays_.size(); }
+  size_t paused() const;
+  void setLimits(RelayLimits limits) { limits_ = limits; }
+
+ private:
+  friend class StreamRelay;
+  void retire(StreamRelay* relay);
+
+  reactor::EventLoop& loop_;
+  reactor::CurlMulti& curl_;
+  reactor::Metrics& metrics_;
+  RelayLimits limits_;
+  std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
+};
+
+}  // namespace recgw::handlers

@@ -1,0 +1,308 @@
+#include "reactor/curl_multi.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "reactor/logger.h"
+
+namespace recgw::reactor {
+
+struct CurlMulti::Transfer {
+  Transfer(EventLoop& loop, std::function<void()> onFirstByteTimeout)
+      : firstByte(loop, std::move(onFirstByteTimeout)) {}
+  CurlMulti* owner = nullptr;
+  TransferId id = 0;
+  CurlEasyPtr easy;
+  CurlSlistPtr headerList;
+  TransferCallbacks callbacks;
+  UpstreamResponse response;
+  bool headersDone = false;
+  bool paused = false;
+  bool cancelled = false;
+  Timer firstByte;
+  char errorBuffer[CURL_ERROR_SIZE] = {0};
+};
+
+struct CurlMulti::SocketWatch {
+  EventPtr event;
+  CurlMulti* owner = nullptr;
+};
+
+const std::string* UpstreamResponse::find(std::string_view lowerName) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lowerName) return &value;
+  }
+  return nullptr;
+}
+
+CurlMulti::CurlMulti(EventLoop& loop, long bufferSize)
+    : loop_(loop), bufferSize_(bufferSize), multi_(curl_multi_init()), share_(curl_share_init()) {
+  if (!multi_ || !share_) throw std::runtime_error("curl_multi_init failed");
+  curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlMulti::onSocket);
+  curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlMulti::onTimer);
+  curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+  curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, 256L);
+  timer_.reset(evtimer_new(loop.base(), &CurlMulti::onTimeout, this));
+}
+
+CurlMulti::~CurlMulti() {
+  for (auto& [id, t] : transfers_) {
+    t->cancelled = true;
+    curl_multi_remove_handle(multi_.get(), t->easy.get());
+  }
+  transfers_.clear();
+  // Cleaning the multi handle closes pooled sockets, which calls onSocket(REMOVE).
+  multi_.reset();
+  timer_.reset();
+}
+
+TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks callbacks) {
+  TransferId id = nextId_++;
+  auto t = std::make_unique<Transfer>(loop_, [this, id] {
+    auto it = transfers_.find(id);
+    if (it == transfers_.end() || it->second->headersDone) return;
+    // We are inside this transfer's own timer: release it on the next pass.
+    finish(*it->second, "no response headers within the first-byte timeout", true);
+  });
+  t->owner = this;
+  t->id = id;
+  t->callbacks = std::move(callbacks);
+  t->easy.reset(curl_easy_init());
+  if (!t->easy) {
+    lastError_ = "curl_easy_init failed";
+    return 0;
+  }
+  CURL* e = t->easy.get();
+  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connectTimeout.count()));
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedBytes);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.lowSpeedTime.count()));
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufferSize_);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlMulti::onWrite);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlMulti::onHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  if (request.headOnly) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  curl_slist* list = nullptr;
+  // curl adds "Accept: */*" by default; origins do not need it.
+  list = curl_slist_append(list, "Accept:");
+  for (const auto& [name, value] : request.headers) {
+    std::string line = name + ": " + value;
+    curl_slist* next = curl_slist_append(list, line.c_str());
+    if (!next) break;
+    list = next;
+  }
+  t->headerList.reset(list);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+
+  Transfer* raw = t.get();
+  auto firstByteBudget = request.firstByteTimeout + request.connectTimeout;
+  raw->firstByte.startOnce(std::chrono::duration_cast<std::chrono::milliseconds>(firstByteBudget));
+
+  CURLMcode rc = curl_multi_add_handle(multi_.get(), e);
+  if (rc != CURLM_OK) {
+    lastError_ = curl_multi_strerror(rc);
+    return 0;
+  }
+  transfers_.emplace(id, std::move(t));
+  return id;
+}
+
+void CurlMulti::resume(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end() || !it->second->paused || it->second->cancelled) return;
+  if (callbackDepth_ > 0) {
+    loop_.defer([this, id] { resume(id); });
+    return;
+  }
+  it->second->paused = false;
+  // curl_easy_pause runs the write callback (and the socket/timer ones) before it returns,
+  // and the write callback may pause again.
+  ++callbackDepth_;
+  curl_easy_pause(it->second->easy.get(), CURLPAUSE_CONT);
+  --callbackDepth_;
+  drainFinished();
+}
+
+bool CurlMulti::paused(TransferId id) const {
+  auto it = transfers_.find(id);
+  return it != transfers_.end() && it->second->paused;
+}
+
+void CurlMulti::cancel(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  Transfer& t = *it->second;
+  t.cancelled = true;
+  t.callbacks = {};
+  t.firstByte.cancel();
+  if (callbackDepth_ > 0) {
+    // Inside a curl callback we may not remove the handle: the write callback will now
+    // return 0 and curl ends the transfer; release it on the next pass.
+    loop_.defer([this, id] { release(id); });
+    return;
+  }
+  release(id);
+}
+
+void CurlMulti::release(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  curl_multi_remove_handle(multi_.get(), it->second->easy.get());
+  transfers_.erase(it);
+}
+
+void CurlMulti::finish(Transfer& t, const std::string& error, bool deferRelease) {
+  TransferId id = t.id;
+  auto done = std::move(t.callbacks.onDone);
+  bool notify = !t.cancelled;
+  t.cancelled = true;
+  t.callbacks = {};
+  if (callbackDepth_ > 0 || deferRelease) {
+    loop_.defer([this, id] { release(id); });
+  } else {
+    release(id);
+  }
+  if (notify && done) done(error);
+}
+
+void CurlMulti::drainFinished() {
+  if (callbackDepth_ > 0) return;
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    if (!t) continue;
+    CURLcode result = msg->data.result;
+    std::string error;
+    if (result != CURLE_OK) {
+      error = curl_easy_strerror(result);
+      if (t->errorBuffer[0]) error += std::string(": ") + t->errorBuffer;
+    } else if (!t->headersDone) {
+      error = "the origin closed without a response";
+    }
+    finish(*t, error);
+  }
+}
+
+size_t CurlMulti::onHeader(char* ptr, size_t size, size_t nmemb, void* userdata) noexcept {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t n = size * nmemb;
+  if (t->cancelled) return 0;
+  std::string_view line(ptr, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  try {
+    if (line.rfind("HTTP/", 0) == 0) {
+      t->response = UpstreamResponse{};
+      size_t sp = line.find(' ');
+      if (sp != std::string_view::npos) t->response.status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
+      return n;
+    }
+    if (line.empty()) {
+      if (t->response.status >= 100 && t->response.status < 200) return n;  // interim response
+      t->headersDone = true;
+      t->firstByte.cancel();
+      if (t->callbacks.onHeaders && !t->callbacks.onHeaders(t->response)) {
+        t->cancelled = true;
+        return 0;
+      }
+      return n;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    t->response.headers.emplace_back(std::move(name), std::string(value));
+  } catch (const std::exception& e) {
+    logError("curl header callback threw", {{"error", e.what()}});
+    return 0;
+  }
+  return n;
+}
+
+size_t CurlMulti::onWrite(char* ptr, size_t size, size_t nmemb, void* userdata) noexcept {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t n = size * nmemb;
+  if (t->cancelled || !t->callbacks.onData) return 0;
+  try {
+    size_t taken = t->callbacks.onData(ptr, n);
+    if (taken == kPause) {
+      t->paused = true;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    return taken;
+  } catch (const std::exception& e) {
+    logError("curl write callback threw", {{"error", e.what()}});
+    return 0;
+  }
+}
+
+int CurlMulti::onSocket(CURL*, curl_socket_t s, int what, void* userp, void* socketp) noexcept {
+  auto* self = static_cast<CurlMulti*>(userp);
+  auto* watch = static_cast<SocketWatch*>(socketp);
+  if (what == CURL_POLL_REMOVE) {
+    delete watch;  // frees its event
+    curl_multi_assign(self->multi_.get(), s, nullptr);
+    return 0;
+  }
+  short kind = EV_PERSIST;
+  if (what & CURL_POLL_IN) kind |= EV_READ;
+  if (what & CURL_POLL_OUT) kind |= EV_WRITE;
+  if (!watch) {
+    watch = new SocketWatch;
+    watch->owner = self;
+    curl_multi_assign(self->multi_.get(), s, watch);
+  }
+  watch->event.reset(event_new(self->loop_.base(), s, kind, &CurlMulti::onSocketEvent, self));
+  event_add(watch->event.get(), nullptr);
+  return 0;
+}
+
+int CurlMulti::onTimer(CURLM*, long timeoutMs, void* userp) noexcept {
+  auto* self = static_cast<CurlMulti*>(userp);
+  if (timeoutMs < 0) {
+    evtimer_del(self->timer_.get());
+    return 0;
+  }
+  timeval tv = toTimeval(std::chrono::milliseconds(timeoutMs));
+  evtimer_add(self->timer_.get(), &tv);
+  return 0;
+}
+
+void CurlMulti::onSocketEvent(evutil_socket_t fd, short events, void* arg) noexcept {
+  auto* self = static_cast<CurlMulti*>(arg);
+  int action = ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+  self->socketAction(fd, action);
+}
+
+void CurlMulti::onTimeout(evutil_socket_t, short, void* arg) noexcept {
+  static_cast<CurlMulti*>(arg)->socketAction(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void CurlMulti::socketAction(curl_socket_t fd, int events) {
+  int running = 0;
+  ++callbackDepth_;
+  curl_multi_socket_action(multi_.get(), fd, events, &running);
+  --callbackDepth_;
+  drainFinished();
+}
+
+}  // namespace recgw::reactor

@@ -1,0 +1,98 @@
+#pragma once
+// One CURLM per worker, driven by the loop (curl's hiperfifo pattern: a socket callback
+// with one persistent event per socket, and a timer callback). Loop thread only.
+//
+// A transfer is owned here and named by a TransferId. Its callbacks run on the loop and
+// never after cancel() returns. HTTP/1.1 only: a paused HTTP/2 stream keeps buffering
+// (LIBNOTES.md), and pausing is how backpressure reaches the origin.
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "reactor/c_handles.h"
+#include "reactor/event_loop.h"
+
+namespace recgw::reactor {
+
+using TransferId = uint64_t;
+
+struct UpstreamRequest {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool headOnly = false;
+  std::chrono::milliseconds connectTimeout{3000};
+  std::chrono::milliseconds firstByteTimeout{10000};  // request sent → response headers
+  long lowSpeedBytes = 1024;                          // below this rate …
+  std::chrono::seconds lowSpeedTime{20};              // … for this long: give up
+};
+
+struct UpstreamResponse {
+  long status = 0;
+  // Header names lower-cased; values trimmed. Only the final response's headers.
+  std::vector<std::pair<std::string, std::string>> headers;
+  const std::string* find(std::string_view lowerName) const;
+};
+
+struct TransferCallbacks {
+  // Headers of the final response are complete. Return false to cancel the transfer.
+  std::function<bool(const UpstreamResponse&)> onHeaders;
+  // Body bytes. Return how many were taken: all of them, or kPause to be offered the same
+  // bytes again after resume(), or 0 to abort.
+  std::function<size_t(const char* data, size_t size)> onData;
+  // The transfer ended (not called after cancel()). error is empty on success.
+  std::function<void(const std::string& error)> onDone;
+};
+
+class CurlMulti {
+ public:
+  static constexpr size_t kPause = CURL_WRITEFUNC_PAUSE;
+
+  explicit CurlMulti(EventLoop& loop, long bufferSize = 32 * 1024);
+  ~CurlMulti();
+  CurlMulti(const CurlMulti&) = delete;
+  CurlMulti& operator=(const CurlMulti&) = delete;
+
+  // 0 if curl refused to start it (the error is in lastError()).
+  TransferId start(const UpstreamRequest& request, TransferCallbacks callbacks);
+  // Resume a transfer paused by onData returning kPause. Never call from a curl callback.
+  void resume(TransferId id);
+  // Stop now; no callback of this transfer fires afterwards. Safe from any loop callback.
+  void cancel(TransferId id);
+  bool paused(TransferId id) const;
+  size_t active() const { return transfers_.size(); }
+  const std::string& lastError() const { return lastError_; }
+
+ private:
+  struct Transfer;
+  struct SocketWatch;
+  static int onSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp) noexcept;
+  static int onTimer(CURLM* multi, long timeoutMs, void* userp) noexcept;
+  static void onSocketEvent(evutil_socket_t fd, short events, void* arg) noexcept;
+  static void onTimeout(evutil_socket_t, short, void* arg) noexcept;
+  static size_t onWrite(char* ptr, size_t size, size_t nmemb, void* userdata) noexcept;
+  static size_t onHeader(char* ptr, size_t size, size_t nmemb, void* userdata) noexcept;
+
+  void socketAction(curl_socket_t fd, int events);
+  void drainFinished();
+  void finish(Transfer& t, const std::string& error, bool deferRelease = false);
+  void release(TransferId id);
+
+  EventLoop& loop_;
+  long bufferSize_;
+  CurlMultiPtr multi_;
+  CurlSharePtr share_;
+  EventPtr timer_;
+  TransferId nextId_ = 1;
+  std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  std::string lastError_;
+  int callbackDepth_ = 0;  // > 0 while curl is calling us: no curl_multi calls allowed
+};
+
+}  // namespace recgw::reactor

@@ -1,0 +1,67 @@
+#pragma once
+// Where recordings live, as now in force: the `system_settings` document (_id "global"),
+// re-read periodically so operators can change storage or fleet without a restart, with
+// every non-empty value from the config file/environment taking precedence.
+// Loop thread only; the read itself runs on the MongoDB worker pool.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reactor/event_loop.h"
+#include "storage/mongo_client.h"
+#include "storage/s3_addressing.h"
+
+namespace recgw::storage {
+
+struct StorageValues {
+  std::string endpoint, accessKey, secretKey, bucket, region, addressing;
+  std::vector<std::string> fleetUrls;
+  std::string fleetSecret;
+};
+
+struct StorageSettings {
+  StorageValues values;
+  std::vector<std::string> missing;  // of endpoint, access_key, secret_key, bucket
+  bool storageComplete() const { return missing.empty(); }
+  S3Location location() const;
+  std::string describeMissing() const;  // "incomplete settings, missing: …"
+};
+
+// Config wins field by field; the document fills the gaps. Pure.
+StorageSettings mergeSettings(const StorageValues& config, const StorageValues& document);
+
+// Parses the system_settings document. Pure (tests feed it BSON).
+StorageValues settingsFromDocument(const bson_t* doc);
+
+class SettingsStore {
+ public:
+  SettingsStore(reactor::EventLoop& loop, MongoClient& mongo, std::string collection, StorageValues config,
+                std::chrono::seconds refresh);
+  void start();
+  void setConfig(StorageValues config);  // SIGHUP
+  const StorageSettings& current() const { return current_; }
+  uint64_t generation() const { return generation_; }  // bumps when the settings change
+  const std::string& lastReadError() const { return lastReadError_; }
+  bool documentSeen() const { return documentSeen_; }
+
+ private:
+  void refresh();
+  void apply(const StorageValues& document);
+
+  reactor::EventLoop& loop_;
+  MongoClient& mongo_;
+  std::string collection_;
+  StorageValues config_;
+  StorageValues document_;
+  StorageSettings current_;
+  uint64_t generation_ = 1;
+  std::string lastReadError_;
+  bool documentSeen_ = false;
+  bool readInFlight_ = false;
+  std::chrono::seconds refreshPeriod_;
+  reactor::Timer timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace recgw::storage

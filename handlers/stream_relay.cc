@@ -154,6 +154,7 @@ class StreamRelay {
     std::optional<ContentRange> contentRange;
     if (const std::string* cr = r.find("content-range")) contentRange = parseContentRange(*cr);
 
+    if (sizeProbe_) return answerHead(*ex, contentLength);
     setEntityHeaders(*ex, r);
     if (cond_.head) return answerHead(*ex, contentLength);
 
@@ -217,7 +218,12 @@ class StreamRelay {
       RangeResolution res = resolveRange(*cond_.range, *size);
       if (res.outcome == RangeOutcome::kUnsatisfiable) {
         ex.addHeader("Content-Range", unsatisfiedContentRange(*size));
-        ex.replyHeadersOnly(416, 0);
+        if (sizeProbe_) {
+          ex.addHeader("Accept-Ranges", "bytes");
+          ex.replyError(416, "range_not_satisfiable", "the requested range is outside the recording");
+        } else {
+          ex.replyHeadersOnly(416, 0);
+        }
       } else {
         ex.addHeader("Content-Range", contentRangeValue(res.range.first, res.range.last, *size));
         ex.replyHeadersOnly(206, res.range.last - res.range.first + 1);
@@ -234,6 +240,14 @@ class StreamRelay {
     std::optional<uint64_t> size;
     if (const std::string* cr = r.find("content-range")) {
       if (auto parsed = parseContentRange(*cr); parsed && parsed->completeLength) size = parsed->completeLength;
+    }
+    if (!size && !sizeProbe_) {
+      // Some origins (MinIO) answer 416 without the size; ask for the headers alone once,
+      // and answer the client's Range from them (answerHead resolves it to 416).
+      sizeProbe_ = true;
+      cond_.head = true;
+      attemptLater(sourceIndex_);
+      return false;
     }
     if (size) ex.addHeader("Content-Range", unsatisfiedContentRange(*size));
     ex.addHeader("Accept-Ranges", "bytes");
@@ -351,6 +365,7 @@ class StreamRelay {
   bool retriedSameSource_ = false;
   bool anyError_ = false;
   bool expectedEmpty_ = false;
+  bool sizeProbe_ = false;
   uint64_t nextOffset_ = 0;
   std::optional<uint64_t> endOffset_;
   uint64_t skipBytes_ = 0;

@@ -171,6 +171,11 @@ const std::vector<Field>& schema() {
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},
       {"cache", "l1_ttl_s", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1TtlS),
        [](const C& c) { return c.cache.l1TtlS >= 0 ? "" : "must not be negative"; }},
+      {"cache", "failed_lookups_per_minute", Kind::kInt, false,
+       bind(&C::cache, &CacheConfig::failedLookupsPerMinute),
+       [](const C& c) { return c.cache.failedLookupsPerMinute >= 0 ? "" : "must not be negative (0 = no limit)"; }},
+      {"cache", "failed_lookups_burst", Kind::kInt, false, bind(&C::cache, &CacheConfig::failedLookupsBurst),
+       [](const C& c) { return positive(c.cache.failedLookupsBurst); }},
   };
   return fields;
 }

@@ -80,6 +80,8 @@ struct StreamConfig {
 struct CacheConfig {
   int64_t l1Entries = 100000;
   int64_t l1TtlS = 5;
+  int64_t failedLookupsPerMinute = 60;
+  int64_t failedLookupsBurst = 20;
 };
 
 struct Config {

@@ -8,12 +8,15 @@
 
 #include <algorithm>
 
+#include "handlers/admin_cache.h"
+#include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
 #include "handlers/stream_relay.h"
 #include "reactor/curl_multi.h"
 #include "storage/call_store.h"
+#include "storage/lookup_cache.h"
 #include "storage/storage_settings.h"
 #include "reactor/event_loop.h"
 #include "reactor/http_server.h"
@@ -86,6 +89,15 @@ std::unique_ptr<handlers::JwtVerifier> jwtFrom(const Config& c) {
   }
 }
 
+storage::LookupSettings lookupSettingsFrom(const Config& c) {
+  storage::LookupSettings s;
+  s.l1Entries = static_cast<size_t>(c.cache.l1Entries);
+  s.l1Ttl = std::chrono::seconds(c.cache.l1TtlS);
+  s.redisTtlHit = std::chrono::seconds(c.redis.ttlHitS);
+  s.redisTtlMiss = std::chrono::seconds(c.redis.ttlMissS);
+  return s;
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -141,16 +153,33 @@ class Worker {
     handlers::registerOpsRoutes(server_, ops);
 
     auto recordings = std::make_shared<handlers::RecordingsContext>();
+    lookups_ = std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
-                                 std::function<void(storage::CallRecord, std::string)> done) {
-      calls_.find(field, value, [done](storage::CallRecord r) { done(std::move(r), "mongo"); });
+                                 std::function<void(storage::CallRecord, std::string, std::string)> done) {
+      lookups_->resolve(field, value, std::move(done));
     };
+    recordings->noteSource = [this](storage::LookupField field, const std::string& value,
+                                    const std::string& label) { lookups_->noteSource(field, value, label); };
+    if (config.cache.failedLookupsPerMinute > 0) {
+      limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
+          static_cast<double>(config.cache.failedLookupsPerMinute), static_cast<double>(config.cache.failedLookupsBurst));
+      recordings->limiter = limiter_.get();
+    }
+    recordings->trustedProxies = config.server.trustedProxies;
+    metrics_.describe("recgw_rate_limited_total", reactor::Metrics::Type::kCounter,
+                      "Public lookups refused (429) after too many failures from one address");
     recordings->signer = &signer_;
     recordings->relays = &relays_;
     recordings->jwt = jwt_.get();
     recordings->fleetSecretHeader = config.fleet.secretHeader;
     recordings->timeouts = timeoutsFrom(config);
     handlers::registerRecordingRoutes(server_, recordings);
+    auto adminCache = std::make_shared<handlers::AdminCacheContext>();
+    adminCache->cache = lookups_.get();
+    adminCache->mongo = &mongo_;
+    adminCache->callsCollection = config.mongo.callsCollection;
+    adminCache->jwt = jwt_.get();
+    handlers::registerAdminCacheRoutes(server_, adminCache);
     installCors();
     settings_.start();
     server_.listen(config.listenHost(), config.listenPort());
@@ -240,6 +269,11 @@ class Worker {
       server_.setLimits(limitsFrom(config_));
       settings_.setConfig(storageValuesFrom(config_));
       relays_.setLimits(relayLimitsFrom(config_));
+      lookups_->setSettings(lookupSettingsFrom(config_));
+      if (limiter_) {
+        limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
+                            static_cast<double>(config_.cache.failedLookupsBurst));
+      }
     } catch (const std::exception& e) {
       reactor::logError("config reload failed; keeping the old config", {{"error", e.what()}});
     }
@@ -259,6 +293,8 @@ class Worker {
   handlers::RelayRegistry relays_;
   storage::CallStore calls_;
   std::unique_ptr<handlers::JwtVerifier> jwt_;
+  std::unique_ptr<storage::LookupCache> lookups_;
+  std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

@@ -28,6 +28,12 @@ SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV
   }
 }
 
+void SourceChain::preferFirst(const std::string& label) {
+  auto it = std::find_if(sources_.begin(), sources_.end(), [&](const Source& s) { return s.label == label; });
+  if (it == sources_.end() || it == sources_.begin()) return;
+  std::rotate(sources_.begin(), it, it + 1);
+}
+
 reactor::UpstreamRequest SourceChain::request(size_t index,
                                               const std::vector<std::pair<std::string, std::string>>& headers,
                                               bool headOnly) const {

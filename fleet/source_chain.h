@@ -39,6 +39,9 @@ class SourceChain {
               std::string fleetSecretHeader, UpstreamTimeouts timeouts);
 
   const std::vector<Source>& sources() const { return sources_; }
+  // Moves the source with this label to the front (a lookup hint of where the object was
+  // last found); the rest keep their order, so a stale hint only costs one attempt.
+  void preferFirst(const std::string& label);
   const std::string& key() const { return key_; }
 
   // headers: extra request headers (range, if-match). headOnly asks storage for HEAD;

@@ -64,11 +64,28 @@ fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string
 
 namespace {
 
+void notFound(reactor::HttpExchange& ex, RecordingsContext& ctx, const std::string& client, const char* reason) {
+  if (ctx.limiter && !client.empty()) ctx.limiter->recordFailure(client);
+  ex.noteReason(reason);
+  ex.replyError(404, "not_found", "recording not found");
+}
+
 void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ctx, storage::LookupField field,
                 const std::string& value) {
+  // Only the public route is rate-limited: admin routes are authenticated.
+  std::string client;
+  if (field == storage::LookupField::kToken && ctx->limiter) {
+    client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
+    if (int wait = ctx->limiter->retryAfter(client); wait > 0) {
+      ex.server().metrics().inc("recgw_rate_limited_total");
+      ex.addHeader("Retry-After", std::to_string(wait));
+      ex.replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
+      return;
+    }
+  }
   if (!isSafePathParam(value)) {
     // Same answer as an unknown token: a scanner learns nothing from the shape.
-    ex.replyError(404, "not_found", "recording not found");
+    notFound(ex, *ctx, client, "invalid id");
     return;
   }
   if (!ctx->relays->admit()) {
@@ -80,16 +97,17 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   reactor::HttpServer* server = &ex.server();
   uint64_t id = ex.id();
   ClientConditions conditions = ClientConditions::from(ex);
-  ctx->resolve(field, value, [server, id, ctx, field, value, conditions](storage::CallRecord record,
-                                                                          std::string source) {
+  ctx->resolve(field, value, [server, id, ctx, field, value, conditions, client](
+                                  storage::CallRecord record, std::string tier, std::string hint) {
     reactor::HttpExchange* ex = server->find(id);
     if (!ex) return;
-    ex->noteLookupSource(source);
+    ex->noteLookupSource(tier);
     switch (record.outcome) {
       case storage::CallRecord::Outcome::kNoCall:
+        notFound(*ex, *ctx, client, "no call");
+        return;
       case storage::CallRecord::Outcome::kNoKey:
-        ex->noteReason(record.outcome == storage::CallRecord::Outcome::kNoCall ? "no call" : "no key");
-        ex->replyError(404, "not_found", "recording not found");
+        notFound(*ex, *ctx, client, "no key");
         return;
       case storage::CallRecord::Outcome::kUnavailable:
         reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",
@@ -100,6 +118,7 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
       case storage::CallRecord::Outcome::kFound: break;
     }
     fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
+    if (!hint.empty()) chain.preferFirst(hint);
     if (chain.sources().empty()) {
       ex->noteReason("no storage settings and no fleet hosts");
       ex->addHeader("Retry-After", "30");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fleet/source_chain.h"
+#include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/stream_relay.h"
 #include "reactor/http_server.h"
@@ -15,9 +16,11 @@
 namespace recgw::handlers {
 
 // Resolves a token or session id to a call: the lookup tiers live behind this.
-// `source` says which tier answered ("l1", "redis", "mongo").
-using CallResolver = std::function<void(storage::LookupField field, const std::string& value,
-                                        std::function<void(storage::CallRecord record, std::string source)> done)>;
+// `tier` says which tier answered ("l1", "redis", "mongo"); `hint` is where the object was
+// last found ("storage", "fleet:N"), empty when unknown.
+using CallResolver = std::function<void(
+    storage::LookupField field, const std::string& value,
+    std::function<void(storage::CallRecord record, std::string tier, std::string hint)> done)>;
 
 // A SigV4 signer for the storage settings now in force, rebuilt when they change.
 class StorageSigner {
@@ -44,6 +47,9 @@ struct RecordingsContext {
   const JwtVerifier* jwt = nullptr;  // null: admin routes answer 401
   std::string fleetSecretHeader = "X-CXBCore-Secret";
   fleet::UpstreamTimeouts timeouts;
+  // Failed public lookups per client address; null = unlimited.
+  FailedLookupLimiter* limiter = nullptr;
+  std::vector<std::string> trustedProxies;
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)> noteSource;
 };

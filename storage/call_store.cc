@@ -1,5 +1,7 @@
 #include "storage/call_store.h"
 
+#include <algorithm>
+
 #include "storage/recording_key.h"
 
 namespace recgw::storage {
@@ -15,7 +17,110 @@ std::string stringField(const bson_t* doc, const char* name) {
   return {};
 }
 
+CallRecord recordFromDocument(const bson_t* doc) {
+  CallRecord record;
+  std::string key = stringField(doc, "recording_key");
+  std::string url = stringField(doc, "recording_url");
+  record.hasRecordingKey = !key.empty();
+  record.hasRecordingUrl = !url.empty();
+  record.sessionId = stringField(doc, "session_id");
+  record.accountId = stringField(doc, "account_id");
+  record.recordingStatus = stringField(doc, "recording_status");
+  if (auto derived = deriveRecordingKey(key, url)) {
+    record.outcome = CallRecord::Outcome::kFound;
+    record.key = derived->key;
+    record.keyDerivation = derived->how;
+  } else {
+    record.outcome = CallRecord::Outcome::kNoKey;
+  }
+  return record;
+}
+
+void appendProjection(bson_t* opts) {
+  bson_t projection;
+  BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &projection);
+  for (const char* f : {"recording_key", "recording_url", "recording_status", "account_id", "session_id",
+                        "recording_access_token"}) {
+    BSON_APPEND_INT32(&projection, f, 1);
+  }
+  bson_append_document_end(opts, &projection);
+}
+
 }  // namespace
+
+WarmBatch CallStore::findManyBlocking(mongoc_client_t* client, const std::string& database,
+                                      const std::string& collection, LookupField field,
+                                      const std::vector<std::string>& values, size_t batchSize) {
+  WarmBatch out;
+  if (!client) {
+    out.error = "no MongoDB client available";
+    return out;
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  const char* fieldName = field == LookupField::kToken ? "recording_access_token" : "session_id";
+  for (size_t start = 0; start < values.size(); start += batchSize) {
+    size_t end = std::min(values.size(), start + batchSize);
+    ScopedBson filter, opts;
+    bson_t cond, list;
+    BSON_APPEND_DOCUMENT_BEGIN(filter.get(), fieldName, &cond);
+    BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &list);
+    for (size_t i = start; i < end; ++i) {
+      std::string idx = std::to_string(i - start);
+      bson_append_utf8(&list, idx.c_str(), -1, values[i].c_str(), static_cast<int>(values[i].size()));
+    }
+    bson_append_array_end(&cond, &list);
+    bson_append_document_end(filter.get(), &cond);
+    appendProjection(opts.get());
+    MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    const bson_t* doc = nullptr;
+    size_t foundHere = 0;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      std::string value = stringField(doc, fieldName);
+      out.found.push_back({field, value, recordFromDocument(doc)});
+      ++foundHere;
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor.get(), &error)) {
+      out.error = error.message;
+      return out;
+    }
+    out.missing += (end - start) - std::min(foundHere, end - start);
+  }
+  return out;
+}
+
+WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::string& database,
+                                       const std::string& collection, std::chrono::system_clock::time_point since,
+                                       size_t limit) {
+  WarmBatch out;
+  if (!client) {
+    out.error = "no MongoDB client available";
+    return out;
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  ScopedBson filter, opts;
+  bson_t cond, sort;
+  BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "created_at", &cond);
+  BSON_APPEND_DATE_TIME(&cond, "$gte",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+  bson_append_document_end(filter.get(), &cond);
+  appendProjection(opts.get());
+  BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "sort", &sort);
+  BSON_APPEND_INT32(&sort, "created_at", -1);
+  bson_append_document_end(opts.get(), &sort);
+  BSON_APPEND_INT64(opts.get(), "limit", static_cast<int64_t>(limit));
+  MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  const bson_t* doc = nullptr;
+  while (mongoc_cursor_next(cursor.get(), &doc)) {
+    CallRecord record = recordFromDocument(doc);
+    std::string token = stringField(doc, "recording_access_token");
+    if (!token.empty()) out.found.push_back({LookupField::kToken, token, record});
+    if (!record.sessionId.empty()) out.found.push_back({LookupField::kSessionId, record.sessionId, record});
+  }
+  bson_error_t error;
+  if (mongoc_cursor_error(cursor.get(), &error)) out.error = error.message;
+  return out;
+}
 
 CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& database,
                                    const std::string& collection, LookupField field, const std::string& value) {
@@ -27,34 +132,13 @@ CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& d
   MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
   ScopedBson filter, opts;
   const char* fieldName = field == LookupField::kToken ? "recording_access_token" : "session_id";
-  BSON_APPEND_UTF8(filter.get(), fieldName, value.c_str());
-  bson_t projection;
-  BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "projection", &projection);
-  for (const char* f : {"recording_key", "recording_url", "recording_status", "account_id", "session_id"}) {
-    BSON_APPEND_INT32(&projection, f, 1);
-  }
-  bson_append_document_end(opts.get(), &projection);
+  bson_append_utf8(filter.get(), fieldName, -1, value.c_str(), static_cast<int>(value.size()));
+  appendProjection(opts.get());
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", 2000);
   MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
   const bson_t* doc = nullptr;
-  if (mongoc_cursor_next(cursor.get(), &doc)) {
-    std::string key = stringField(doc, "recording_key");
-    std::string url = stringField(doc, "recording_url");
-    record.hasRecordingKey = !key.empty();
-    record.hasRecordingUrl = !url.empty();
-    record.sessionId = stringField(doc, "session_id");
-    record.accountId = stringField(doc, "account_id");
-    record.recordingStatus = stringField(doc, "recording_status");
-    if (auto derived = deriveRecordingKey(key, url)) {
-      record.outcome = CallRecord::Outcome::kFound;
-      record.key = derived->key;
-      record.keyDerivation = derived->how;
-    } else {
-      record.outcome = CallRecord::Outcome::kNoKey;
-    }
-    return record;
-  }
+  if (mongoc_cursor_next(cursor.get(), &doc)) return recordFromDocument(doc);
   bson_error_t error;
   if (mongoc_cursor_error(cursor.get(), &error)) {
     record.outcome = CallRecord::Outcome::kUnavailable;

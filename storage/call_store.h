@@ -1,7 +1,9 @@
 #pragma once
 // Calls in MongoDB, looked up by public token or by session id, on the MongoDB worker pool.
 // Only what is needed is projected. Callbacks run on the loop thread.
+#include <chrono>
 #include <functional>
+#include <vector>
 #include <string>
 
 #include "storage/mongo_client.h"
@@ -23,6 +25,19 @@ struct CallRecord {
   std::string error;  // for kUnavailable: why (safe to log)
 };
 
+// One call found by a batch query, with the value it was found by.
+struct WarmItem {
+  LookupField field;
+  std::string value;
+  CallRecord record;
+};
+
+struct WarmBatch {
+  std::vector<WarmItem> found;
+  size_t missing = 0;
+  std::string error;  // non-empty: MongoDB failed part-way
+};
+
 class CallStore {
  public:
   CallStore(MongoClient& mongo, std::string collection) : mongo_(mongo), collection_(std::move(collection)) {}
@@ -31,6 +46,16 @@ class CallStore {
   void find(LookupField field, const std::string& value, std::function<void(CallRecord)> done);
 
   // Blocking variant for worker threads and CLIs.
+  // Batch lookups for warm-up, in `$in` batches of batchSize. Blocking: worker threads/CLI.
+  static WarmBatch findManyBlocking(mongoc_client_t* client, const std::string& database,
+                                    const std::string& collection, LookupField field,
+                                    const std::vector<std::string>& values, size_t batchSize = 500);
+  // Calls created at or after `since` (newest first), at most `limit`; each is returned
+  // under its token and under its session id.
+  static WarmBatch findSinceBlocking(mongoc_client_t* client, const std::string& database,
+                                     const std::string& collection, std::chrono::system_clock::time_point since,
+                                     size_t limit);
+
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);
 

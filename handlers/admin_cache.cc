@@ -1,0 +1,180 @@
+#include "handlers/admin_cache.h"
+
+#include <simdjson.h>
+
+#include "handlers/recordings.h"
+#include "reactor/json_writer.h"
+#include "storage/iso_time.h"
+
+namespace recgw::handlers {
+
+WarmRequest parseWarmRequest(std::string_view body, size_t maxItems) {
+  WarmRequest req;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(padded).get(doc) || doc.get_object().get(obj)) {
+    req.error = "the body must be a JSON object";
+    return req;
+  }
+  int forms = 0;
+  for (const char* name : {"tokens", "session_ids"}) {
+    simdjson::dom::array list;
+    auto field = obj[name];
+    if (field.error() == simdjson::NO_SUCH_FIELD) continue;
+    ++forms;
+    if (field.get_array().get(list)) {
+      req.error = std::string(name) + " must be an array of strings";
+      return req;
+    }
+    req.field = std::string_view(name) == "tokens" ? storage::LookupField::kToken : storage::LookupField::kSessionId;
+    for (auto item : list) {
+      std::string_view v;
+      if (item.get_string().get(v) || v.empty() || v.size() > 256) {
+        req.error = std::string(name) + " must hold non-empty strings of at most 256 bytes";
+        return req;
+      }
+      req.values.emplace_back(v);
+      if (req.values.size() > maxItems) {
+        req.error = "at most " + std::to_string(maxItems) + " items per request";
+        return req;
+      }
+    }
+  }
+  auto sinceField = obj["since"];
+  if (sinceField.error() != simdjson::NO_SUCH_FIELD) {
+    ++forms;
+    std::string_view text;
+    if (sinceField.get_string().get(text)) {
+      req.error = "since must be an ISO 8601 date string";
+      return req;
+    }
+    req.since = storage::parseIsoInstant(text);
+    if (!req.since) {
+      req.error = "since is not an ISO 8601 date (e.g. 2024-05-01T00:00:00Z)";
+      return req;
+    }
+    auto limitField = obj["limit"];
+    if (limitField.error() != simdjson::NO_SUCH_FIELD) {
+      int64_t limit = 0;
+      if (limitField.get_int64().get(limit) || limit < 1 || static_cast<size_t>(limit) > maxItems) {
+        req.error = "limit must be an integer from 1 to " + std::to_string(maxItems);
+        return req;
+      }
+      req.limit = static_cast<size_t>(limit);
+    }
+  }
+  if (forms != 1) req.error = "give exactly one of tokens, session_ids or since";
+  return req;
+}
+
+namespace {
+
+// Writes warmed records into the cache a window at a time, so Redis sees a pipeline and
+// never more than `window` commands in flight from this request.
+struct WarmPump : std::enable_shared_from_this<WarmPump> {
+  storage::LookupCache* cache = nullptr;
+  reactor::HttpServer* server = nullptr;
+  uint64_t exchangeId = 0;
+  std::vector<storage::WarmItem> items;
+  size_t missing = 0;
+  size_t next = 0;
+  size_t inFlight = 0;
+  size_t stored = 0;
+  size_t failed = 0;
+  static constexpr size_t kWindow = 512;
+
+  void pump() {
+    auto self = shared_from_this();
+    while (inFlight < kWindow && next < items.size()) {
+      const auto& item = items[next++];
+      ++inFlight;
+      cache->store(item.field, item.value, item.record, [self](bool ok) {
+        --self->inFlight;
+        (ok ? self->stored : self->failed) += 1;
+        self->pump();
+      });
+    }
+    if (inFlight == 0 && next == items.size()) finish();
+  }
+
+  void finish() {
+    reactor::HttpExchange* ex = server->find(exchangeId);
+    if (!ex) return;
+    size_t calls = 0;
+    for (const auto& item : items) calls += item.record.outcome == storage::CallRecord::Outcome::kFound ? 1 : 0;
+    reactor::JsonWriter w;
+    w.beginObject()
+        .field("warmed", static_cast<uint64_t>(stored))
+        .field("missing", static_cast<uint64_t>(missing))
+        .field("without_recording", static_cast<uint64_t>(items.size() - calls))
+        .field("redis_failed", static_cast<uint64_t>(failed))
+        .endObject();
+    ex->reply(200, w.str());
+  }
+};
+
+}  // namespace
+
+void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<AdminCacheContext> ctx) {
+  server.route(reactor::kDelete, "/api/v1/admin/cache/{id}", "admin_cache_evict",
+               [ctx](reactor::HttpExchange& ex) {
+                 if (!requireAdmin(ex, ctx->jwt)) return;
+                 const std::string& id = ex.pathParams()[0];
+                 if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
+                 auto pending = std::make_shared<int>(2);
+                 auto redisOk = std::make_shared<bool>(true);
+                 reactor::HttpServer* srv = &ex.server();
+                 uint64_t exId = ex.id();
+                 auto done = [pending, redisOk, srv, exId](bool ok) {
+                   *redisOk = *redisOk && ok;
+                   if (--*pending > 0) return;
+                   if (reactor::HttpExchange* e = srv->find(exId)) {
+                     reactor::JsonWriter w;
+                     w.beginObject().field("evicted", true).field("redis", *redisOk).endObject();
+                     e->reply(200, w.str());
+                   }
+                 };
+                 // The id may be a token or a session id; both readings are dropped.
+                 ctx->cache->evict(storage::LookupField::kToken, id, done);
+                 ctx->cache->evict(storage::LookupField::kSessionId, id, done);
+               });
+
+  server.route(reactor::kPost, "/api/v1/admin/cache/warm", "admin_cache_warm", [ctx](reactor::HttpExchange& ex) {
+    if (!requireAdmin(ex, ctx->jwt)) return;
+    WarmRequest req = parseWarmRequest(ex.body(), ctx->maxWarmItems);
+    if (!req.error.empty()) return ex.replyError(400, "bad_request", req.error);
+    reactor::HttpServer* srv = &ex.server();
+    uint64_t exId = ex.id();
+    storage::LookupCache* cache = ctx->cache;
+    std::string database = ctx->mongo->databaseName();
+    std::string collection = ctx->callsCollection;
+    bool queued = ctx->mongo->run([req, database, collection, srv, exId, cache](mongoc_client_t* client) {
+      storage::WarmBatch batch =
+          req.since ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit)
+                    : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
+      return reactor::WorkerPool::Completion([batch = std::move(batch), srv, exId, cache]() mutable {
+        reactor::HttpExchange* ex = srv->find(exId);
+        if (!ex) return;
+        if (!batch.error.empty()) {
+          ex->addHeader("Retry-After", "5");
+          return ex->replyError(503, "mongo_unavailable", "MongoDB failed during warm-up: " + batch.error);
+        }
+        auto pump = std::make_shared<WarmPump>();
+        pump->cache = cache;
+        pump->server = srv;
+        pump->exchangeId = exId;
+        pump->items = std::move(batch.found);
+        pump->missing = batch.missing;
+        pump->pump();
+      });
+    });
+    if (!queued) {
+      ex.addHeader("Retry-After", "5");
+      ex.replyError(503, "busy", "the MongoDB queue is full");
+    }
+  });
+}
+
+}  // namespace recgw::handlers

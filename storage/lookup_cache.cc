@@ -1,0 +1,244 @@
+#include "storage/lookup_cache.h"
+
+#include <simdjson.h>
+
+#include "reactor/json_writer.h"
+#include "reactor/logger.h"
+#include "storage/crypto.h"
+
+namespace recgw::storage {
+namespace {
+
+const char* outcomeName(CallRecord::Outcome o) {
+  switch (o) {
+    case CallRecord::Outcome::kFound: return "found";
+    case CallRecord::Outcome::kNoCall: return "no_call";
+    case CallRecord::Outcome::kNoKey: return "no_key";
+    case CallRecord::Outcome::kUnavailable: return "unavailable";
+  }
+  return "unavailable";
+}
+
+std::string tierLabel(const char* tier) { return reactor::Metrics::label("tier", tier); }
+
+}  // namespace
+
+std::string cacheKey(LookupField field, const std::string& value) {
+  return field == LookupField::kToken ? "recgw:tok:" + crypto::sha256Hex(value) : "recgw:sid:" + value;
+}
+
+std::string encodeCachedRecord(const CallRecord& r, const std::string& hint) {
+  reactor::JsonWriter w;
+  w.beginObject().field("v", 1).field("o", outcomeName(r.outcome));
+  if (r.outcome == CallRecord::Outcome::kFound) {
+    w.field("k", r.key).field("d", r.keyDerivation);
+    if (!hint.empty()) w.field("h", hint);
+  }
+  if (!r.sessionId.empty()) w.field("sid", r.sessionId);
+  if (!r.accountId.empty()) w.field("a", r.accountId);
+  if (!r.recordingStatus.empty()) w.field("s", r.recordingStatus);
+  w.endObject();
+  return w.take();
+}
+
+std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(text);
+  simdjson::dom::element doc;
+  if (parser.parse(padded).get(doc)) return std::nullopt;
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj)) return std::nullopt;
+  auto str = [&](const char* name) -> std::string {
+    std::string_view v;
+    if (obj[name].get_string().get(v)) return {};
+    return std::string(v);
+  };
+  CallRecord r;
+  std::string outcome = str("o");
+  if (outcome == "found") r.outcome = CallRecord::Outcome::kFound;
+  else if (outcome == "no_call") r.outcome = CallRecord::Outcome::kNoCall;
+  else if (outcome == "no_key") r.outcome = CallRecord::Outcome::kNoKey;
+  else return std::nullopt;
+  r.key = str("k");
+  r.keyDerivation = str("d");
+  r.sessionId = str("sid");
+  r.accountId = str("a");
+  r.recordingStatus = str("s");
+  if (r.outcome == CallRecord::Outcome::kFound && r.key.empty()) return std::nullopt;
+  return std::make_pair(std::move(r), str("h"));
+}
+
+LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings)
+    : calls_(calls), redis_(redis), metrics_(metrics), settings_(settings) {
+  using T = reactor::Metrics::Type;
+  metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
+  metrics_.describe("recgw_lookup_misses_total", T::kCounter, "Lookups a tier could not answer, by tier");
+  metrics_.describe("recgw_lookup_singleflight_joins_total", T::kCounter,
+                    "Lookups that joined one already in flight");
+  metrics_.describe("recgw_redis_errors_total", T::kCounter, "Redis commands that failed or timed out");
+  metrics_.describe("recgw_lookup_degraded_total", T::kCounter, "Lookups that skipped Redis (down or failing)");
+  metrics_.describe("recgw_mongo_queries_total", T::kCounter, "Call lookups sent to MongoDB");
+  metrics_.describe("recgw_mongo_errors_total", T::kCounter, "Call lookups MongoDB could not answer");
+  metrics_.describe("recgw_lookup_seconds", T::kHistogram, "Lookup latency by tier",
+                    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+}
+
+bool LookupCache::redisUsable() const { return redis_ && redis_->connected(); }
+
+LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
+  auto it = l1_.find(key);
+  if (it == l1_.end()) return nullptr;
+  if (std::chrono::steady_clock::now() >= it->second->expires) {
+    lru_.erase(it->second);
+    l1_.erase(it);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return &*it->second;
+}
+
+void LookupCache::l1Put(const std::string& key, const CallRecord& record, const std::string& hint) {
+  if (settings_.l1Entries == 0 || settings_.l1Ttl.count() == 0) return;
+  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.l1Ttl
+                                                           : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
+  auto expires = std::chrono::steady_clock::now() + ttl;
+  auto it = l1_.find(key);
+  if (it != l1_.end()) {
+    it->second->record = record;
+    it->second->hint = hint;
+    it->second->expires = expires;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return;
+  }
+  lru_.push_front(L1Entry{key, record, hint, expires});
+  l1_[key] = lru_.begin();
+  while (l1_.size() > settings_.l1Entries) {
+    l1_.erase(lru_.back().cacheKey);
+    lru_.pop_back();
+  }
+}
+
+void LookupCache::resolve(LookupField field, const std::string& value, Done done) {
+  std::string key = cacheKey(field, value);
+  if (L1Entry* e = l1Find(key)) {
+    metrics_.inc("recgw_lookup_hits_total", tierLabel("l1"));
+    done(e->record, "l1", e->hint);
+    return;
+  }
+  metrics_.inc("recgw_lookup_misses_total", tierLabel("l1"));
+  auto [it, fresh] = flights_.try_emplace(key);
+  it->second.waiters.push_back(std::move(done));
+  if (!fresh) {
+    metrics_.inc("recgw_lookup_singleflight_joins_total");
+    return;
+  }
+  if (redisUsable()) {
+    lookupRedis(key, field, value);
+  } else {
+    if (redis_) metrics_.inc("recgw_lookup_degraded_total");
+    lookupMongo(key, field, value);
+  }
+}
+
+void LookupCache::lookupRedis(const std::string& key, LookupField field, const std::string& value) {
+  auto started = std::chrono::steady_clock::now();
+  std::weak_ptr<bool> alive = alive_;
+  redis_->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
+    if (alive.expired()) return;
+    metrics_.observe("recgw_lookup_seconds", tierLabel("redis"),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (reply.kind == RedisReply::Kind::kString) {
+      if (auto decoded = decodeCachedRecord(reply.text)) {
+        metrics_.inc("recgw_lookup_hits_total", tierLabel("redis"));
+        land(key, decoded->first, "redis", decoded->second);
+        return;
+      }
+    }
+    if (reply.kind == RedisReply::Kind::kError) {
+      metrics_.inc("recgw_redis_errors_total");
+      metrics_.inc("recgw_lookup_degraded_total");
+    } else {
+      metrics_.inc("recgw_lookup_misses_total", tierLabel("redis"));
+    }
+    lookupMongo(key, field, value);
+  });
+}
+
+void LookupCache::lookupMongo(const std::string& key, LookupField field, const std::string& value) {
+  auto started = std::chrono::steady_clock::now();
+  metrics_.inc("recgw_mongo_queries_total");
+  std::weak_ptr<bool> alive = alive_;
+  calls_.find(field, value, [this, alive, key, started](CallRecord record) {
+    if (alive.expired()) return;
+    metrics_.observe("recgw_lookup_seconds", tierLabel("mongo"),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (record.outcome == CallRecord::Outcome::kUnavailable) {
+      metrics_.inc("recgw_mongo_errors_total");
+    } else {
+      metrics_.inc("recgw_lookup_hits_total", tierLabel("mongo"));
+      writeRedis(key, record, "");
+    }
+    land(key, record, "mongo", "");
+  });
+}
+
+void LookupCache::land(const std::string& key, const CallRecord& record, const std::string& tier,
+                       const std::string& hint) {
+  if (record.outcome != CallRecord::Outcome::kUnavailable) l1Put(key, record, hint);
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;
+  std::vector<Done> waiters = std::move(it->second.waiters);
+  flights_.erase(it);
+  for (auto& w : waiters) w(record, tier, hint);
+}
+
+void LookupCache::writeRedis(const std::string& key, const CallRecord& record, const std::string& hint) {
+  if (!redisUsable()) return;
+  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
+  redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count())},
+                  [this, alive = std::weak_ptr<bool>(alive_)](const RedisReply& r) {
+                    if (!alive.expired() && !r.ok()) metrics_.inc("recgw_redis_errors_total");
+                  });
+}
+
+void LookupCache::noteSource(LookupField field, const std::string& value, const std::string& sourceLabel) {
+  std::string key = cacheKey(field, value);
+  auto it = l1_.find(key);
+  if (it == l1_.end() || it->second->hint == sourceLabel) return;
+  it->second->hint = sourceLabel;
+  if (!redisUsable()) return;
+  redis_->command({"SET", key, encodeCachedRecord(it->second->record, sourceLabel), "KEEPTTL", "XX"},
+                  [](const RedisReply&) {});
+}
+
+void LookupCache::evict(LookupField field, const std::string& value, std::function<void(bool)> done) {
+  std::string key = cacheKey(field, value);
+  if (auto it = l1_.find(key); it != l1_.end()) {
+    lru_.erase(it->second);
+    l1_.erase(it);
+  }
+  if (!redisUsable()) {
+    if (done) done(false);
+    return;
+  }
+  redis_->command({"DEL", key}, [done](const RedisReply& r) {
+    if (done) done(r.ok());
+  });
+}
+
+void LookupCache::store(LookupField field, const std::string& value, const CallRecord& record,
+                        std::function<void(bool)> done) {
+  std::string key = cacheKey(field, value);
+  l1Put(key, record, "");
+  if (!redisUsable()) {
+    if (done) done(false);
+    return;
+  }
+  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
+  redis_->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
+                  [done](const RedisReply& r) {
+                    if (done) done(r.ok());
+                  });
+}
+
+}  // namespace recgw::storage

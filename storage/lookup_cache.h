@@ -1,0 +1,86 @@
+#pragma once
+// Token/session → call lookups in front of MongoDB (SPEC §2.2):
+//   L1  in-process LRU, bounded by entries, short TTL;
+//   L2  Redis (async, same loop), keys recgw:tok:<sha256(token)> / recgw:sid:<id>, never a
+//       raw token; hits for ttlHit, misses for ttlMiss so scanners cannot hammer MongoDB;
+//   L3  MongoDB through CallStore.
+// Concurrent lookups of one key share a single flight. Redis down or slow → MongoDB
+// directly (degraded, counted). MongoDB down and not cached → kUnavailable (503), never a
+// false "no call". Loop thread only.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "reactor/metrics.h"
+#include "storage/call_store.h"
+#include "storage/redis_client.h"
+
+namespace recgw::storage {
+
+struct LookupSettings {
+  size_t l1Entries = 100000;
+  std::chrono::seconds l1Ttl{5};
+  std::chrono::seconds redisTtlHit{3600};
+  std::chrono::seconds redisTtlMiss{60};
+};
+
+// The cache key for a lookup: "tok:<sha256 hex>" or "sid:<session id>". Pure.
+std::string cacheKey(LookupField field, const std::string& value);
+// What is stored in Redis for a record, and back. Pure; exposed for tests.
+std::string encodeCachedRecord(const CallRecord& record, const std::string& sourceHint);
+std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string_view text);
+
+class LookupCache {
+ public:
+  using Done = std::function<void(CallRecord record, std::string tier, std::string sourceHint)>;
+
+  // redis may be null (disabled).
+  LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings);
+
+  void resolve(LookupField field, const std::string& value, Done done);
+  // Where the object was found ("storage", "fleet:1"): the next lookup tries it first.
+  void noteSource(LookupField field, const std::string& value, const std::string& sourceLabel);
+  // Drops L1 and Redis entries (token rotation, admin evict). `done(redisOk)` may be empty.
+  void evict(LookupField field, const std::string& value, std::function<void(bool)> done = {});
+  // Writes a record straight into both tiers (warm-up).
+  void store(LookupField field, const std::string& value, const CallRecord& record,
+             std::function<void(bool)> done = {});
+
+  void setSettings(LookupSettings settings) { settings_ = settings; }
+  size_t l1Size() const { return l1_.size(); }
+
+ private:
+  struct L1Entry {
+    std::string cacheKey;
+    CallRecord record;
+    std::string hint;
+    std::chrono::steady_clock::time_point expires;
+  };
+  struct Flight {
+    std::vector<Done> waiters;
+  };
+
+  L1Entry* l1Find(const std::string& key);
+  void l1Put(const std::string& key, const CallRecord& record, const std::string& hint);
+  void lookupRedis(const std::string& key, LookupField field, const std::string& value);
+  void lookupMongo(const std::string& key, LookupField field, const std::string& value);
+  void land(const std::string& key, const CallRecord& record, const std::string& tier, const std::string& hint);
+  void writeRedis(const std::string& key, const CallRecord& record, const std::string& hint);
+  bool redisUsable() const;
+
+  CallStore& calls_;
+  RedisClient* redis_;
+  reactor::Metrics& metrics_;
+  LookupSettings settings_;
+  std::list<L1Entry> lru_;  // front = most recent
+  std::unordered_map<std::string, std::list<L1Entry>::iterator> l1_;
+  std::unordered_map<std::string, Flight> flights_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace recgw::storage

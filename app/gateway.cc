@@ -13,6 +13,7 @@
 #include "handlers/jwt_verifier.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
+#include "handlers/signed_urls.h"
 #include "handlers/stream_relay.h"
 #include "reactor/curl_multi.h"
 #include "storage/call_store.h"
@@ -180,6 +181,14 @@ class Worker {
     adminCache->callsCollection = config.mongo.callsCollection;
     adminCache->jwt = jwt_.get();
     handlers::registerAdminCacheRoutes(server_, adminCache);
+    auto signedUrls = std::make_shared<handlers::SignedUrlContext>();
+    signedUrls->recordings = recordings;
+    signedUrls->mongo = &mongo_;
+    signedUrls->callsCollection = config.mongo.callsCollection;
+    signedUrls->cache = lookups_.get();
+    signedUrls->curl = &curl_;
+    signedUrls->publicBaseUrl = config.server.publicBaseUrl;
+    handlers::registerSignedUrlRoutes(server_, signedUrls);
     installCors();
     settings_.start();
     server_.listen(config.listenHost(), config.listenPort());

@@ -26,6 +26,7 @@ CallRecord recordFromDocument(const bson_t* doc) {
   record.sessionId = stringField(doc, "session_id");
   record.accountId = stringField(doc, "account_id");
   record.recordingStatus = stringField(doc, "recording_status");
+  record.accessToken = stringField(doc, "recording_access_token");
   if (auto derived = deriveRecordingKey(key, url)) {
     record.outcome = CallRecord::Outcome::kFound;
     record.key = derived->key;
@@ -120,6 +121,39 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
   bson_error_t error;
   if (mongoc_cursor_error(cursor.get(), &error)) out.error = error.message;
   return out;
+}
+
+bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
+                                    const std::string& collection, const std::string& sessionId,
+                                    const std::string& token, std::string& previous, std::string& error) {
+  if (!client) {
+    error = "no MongoDB client available";
+    return false;
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  ScopedBson query, update, reply;
+  bson_append_utf8(query.get(), "session_id", -1, sessionId.c_str(), static_cast<int>(sessionId.size()));
+  bson_t set;
+  BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+  bson_append_utf8(&set, "recording_access_token", -1, token.c_str(), static_cast<int>(token.size()));
+  bson_append_document_end(update.get(), &set);
+  bson_error_t err;
+  // Returns the document as it was, so the caller can evict the old token.
+  if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false, false,
+                                         false, reply.get(), &err)) {
+    error = err.message;
+    return false;
+  }
+  bson_iter_t it, value;
+  if (!bson_iter_init_find(&it, reply.get(), "value") || !BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
+  uint32_t len = 0;
+  const uint8_t* data = nullptr;
+  bson_iter_document(&it, &len, &data);
+  bson_t before;
+  if (!bson_init_static(&before, data, len)) return false;
+  previous = stringField(&before, "recording_access_token");
+  (void)value;
+  return true;
 }
 
 CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& database,

@@ -20,6 +20,7 @@ struct CallRecord {
   std::string sessionId;
   std::string accountId;
   std::string recordingStatus;
+  std::string accessToken;  // the public token; never written to Redis or logs
   bool hasRecordingKey = false;
   bool hasRecordingUrl = false;
   std::string error;  // for kUnavailable: why (safe to log)
@@ -55,6 +56,13 @@ class CallStore {
   static WarmBatch findSinceBlocking(mongoc_client_t* client, const std::string& database,
                                      const std::string& collection, std::chrono::system_clock::time_point since,
                                      size_t limit);
+
+  // Sets a fresh public token on the call; returns the previous one (empty if none) in
+  // `previous`. One atomic findAndModify. false + error when the call does not exist
+  // (error empty) or MongoDB failed (error set).
+  static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database, const std::string& collection,
+                                  const std::string& sessionId, const std::string& token, std::string& previous,
+                                  std::string& error);
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);

@@ -1,7 +1,266 @@
 #include "app/cli.h"
 
-namespace recgw::app {
+#include <hiredis/hiredis.h>
+#include <mongoc/mongoc.h>
+#include <unistd.h>
 
-int runToolCommand(const std::string& /*command*/, const std::vector<std::string>& /*args*/) { return -1; }
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <optional>
+
+#include "app/config.h"
+#include "storage/call_store.h"
+#include "storage/iso_time.h"
+#include "storage/lookup_cache.h"
+#include "storage/mongo_client.h"
+#include "storage/presigner.h"
+#include "storage/redis_client.h"
+#include "storage/s3_addressing.h"
+
+extern char** environ;
+
+namespace recgw::app {
+namespace {
+
+// --name value / --name=value flags; positional arguments kept in order.
+struct Flags {
+  std::map<std::string, std::string> named;
+  std::vector<std::string> positional;
+  std::string error;
+};
+
+Flags parseFlags(const std::vector<std::string>& args, const std::vector<std::string>& known) {
+  Flags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      f.positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    size_t eq = name.find('=');
+    bool inlineValue = eq != std::string::npos;
+    if (inlineValue) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      f.error = "unknown option --" + name;
+      return f;
+    }
+    if (name == "help") {
+      f.named[name] = "1";
+      continue;
+    }
+    if (!inlineValue) {
+      if (i + 1 >= args.size()) {
+        f.error = "--" + name + " needs a value";
+        return f;
+      }
+      value = args[++i];
+    }
+    f.named[name] = value;
+  }
+  return f;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "recgw: %s\n", message.c_str());
+  return 2;
+}
+
+std::optional<int64_t> toInt(const std::string& s) {
+  try {
+    size_t used = 0;
+    int64_t v = std::stoll(s, &used);
+    if (used != s.size()) return std::nullopt;
+    return v;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+int presign(const std::vector<std::string>& args) {
+  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "region", "expires", "at",
+                              "addressing", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help")) {
+    std::printf(
+        "usage: recgw presign --endpoint URL --bucket B --key K --access-key A --secret-key S\n"
+        "                     [--region R] [--expires SECONDS] [--at RFC3339-UTC] [--addressing auto|path|virtual]\n");
+    return 0;
+  }
+  for (const char* required : {"endpoint", "bucket", "key", "access-key", "secret-key"}) {
+    if (f.named[required].empty()) return fail(std::string("--") + required + " is required");
+  }
+  storage::S3Location loc;
+  loc.endpoint = storage::endpointUrl(f.named["endpoint"]);
+  loc.bucket = f.named["bucket"];
+  loc.region = storage::regionFromEndpoint(f.named["endpoint"], f.named["region"]);
+  if (f.named.count("addressing")) {
+    auto a = storage::parseAddressing(f.named["addressing"]);
+    if (!a) return fail("--addressing must be auto, path or virtual");
+    loc.addressing = *a;
+  }
+  int64_t expires = storage::kDefaultSignedUrlSeconds;
+  if (f.named.count("expires")) {
+    auto v = toInt(f.named["expires"]);
+    if (!v || *v < 1 || *v > storage::kMaxPresignExpirySeconds) return fail("--expires must be 1..604800 seconds");
+    expires = *v;
+  }
+  auto now = std::chrono::system_clock::now();
+  if (f.named.count("at")) {
+    auto at = storage::parseIsoInstant(f.named["at"]);
+    if (!at) return fail("--at must be an RFC 3339 UTC time, e.g. 2024-05-01T12:00:00Z");
+    now = *at;
+  }
+  storage::SignedUrl url =
+      storage::generateSignedUrl(loc, {f.named["access-key"], f.named["secret-key"]}, f.named["key"], expires, now);
+  if (!url.ok()) return fail(url.error);
+  std::printf("%s\n", url.url.c_str());
+  return 0;
+}
+
+int extractKey(const std::vector<std::string>& args) {
+  Flags f = parseFlags(args, {"bucket", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help") || f.positional.size() != 1) {
+    std::fprintf(f.named.count("help") ? stdout : stderr, "usage: recgw extract-key URL [--bucket B]\n");
+    return f.named.count("help") ? 0 : 2;
+  }
+  auto key = storage::extractS3KeyFromUrl(f.positional[0], f.named["bucket"]);
+  if (!key) return fail("no object key can be read from that URL");
+  std::printf("%s\n", key->c_str());
+  return 0;
+}
+
+// recgw warm: MongoDB → Redis directly, pipelined, with a progress bar on a terminal.
+int warm(const std::vector<std::string>& args) {
+  Flags f = parseFlags(args, {"since", "limit", "config", "batch", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help") || !f.named.count("since")) {
+    std::fprintf(f.named.count("help") ? stdout : stderr,
+                 "usage: recgw warm --since ISO-8601 [--limit N] [--batch N] [--config FILE]\n"
+                 "Copies call lookups created since the date from MongoDB into Redis (tokens and session ids).\n");
+    return f.named.count("help") ? 0 : 2;
+  }
+  auto since = storage::parseIsoInstant(f.named["since"]);
+  if (!since) return fail("--since must be an ISO 8601 date, e.g. 2024-05-01 or 2024-05-01T00:00:00Z");
+  int64_t limit = 1000000;
+  if (f.named.count("limit")) {
+    auto v = toInt(f.named["limit"]);
+    if (!v || *v < 1) return fail("--limit must be a positive number");
+    limit = *v;
+  }
+  int64_t batch = 1000;
+  if (f.named.count("batch")) {
+    auto v = toInt(f.named["batch"]);
+    if (!v || *v < 1 || *v > 100000) return fail("--batch must be 1..100000");
+    batch = *v;
+  }
+  Config config;
+  try {
+    std::optional<std::string> path;
+    if (f.named.count("config")) path = f.named["config"];
+    config = loadConfig(path, environ);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  storage::RedisAddress address;
+  if (std::string err = storage::parseRedisUrl(config.redis.url, address); !err.empty()) return fail("redis.url: " + err);
+
+  mongoc_init();
+  auto startedAt = std::chrono::steady_clock::now();
+  std::string uri = storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+  bson_error_t error;
+  storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
+  if (!parsed) return fail(std::string("mongo.uri: ") + error.message);
+  mongoc_client_t* client = mongoc_client_new_from_uri(parsed.get());
+  const char* db = mongoc_uri_get_database(parsed.get());
+  std::string database = db && *db ? db : "cxb";
+  storage::WarmBatch found =
+      storage::CallStore::findSinceBlocking(client, database, config.mongo.callsCollection, *since, static_cast<size_t>(limit));
+  mongoc_client_destroy(client);
+  mongoc_cleanup();
+  if (!found.error.empty()) return fail("MongoDB: " + found.error);
+
+  timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
+  redisContext* redis = address.unixPath.empty() ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
+                                                 : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
+  if (!redis || redis->err) {
+    std::string why = redis ? redis->errstr : "out of memory";
+    if (redis) redisFree(redis);
+    return fail("Redis: " + why);
+  }
+  redisSetTimeout(redis, tv);
+  auto command = [&](const std::vector<std::string>& argv) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    for (const auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(redis, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+  };
+  if (!address.password.empty()) command({"AUTH", address.password});
+  if (address.database != 0) command({"SELECT", std::to_string(address.database)});
+  size_t preamble = (address.password.empty() ? 0 : 1) + (address.database != 0 ? 1 : 0);
+  for (size_t i = 0; i < preamble; ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(redis, &reply) != REDIS_OK) return fail("Redis: " + std::string(redis->errstr));
+    freeReplyObject(reply);
+  }
+
+  bool tty = ::isatty(STDERR_FILENO);
+  size_t total = found.found.size(), written = 0, failed = 0;
+  for (size_t start = 0; start < total; start += static_cast<size_t>(batch)) {
+    size_t end = std::min(total, start + static_cast<size_t>(batch));
+    for (size_t i = start; i < end; ++i) {
+      const auto& item = found.found[i];
+      auto ttl = item.record.outcome == storage::CallRecord::Outcome::kFound ? config.redis.ttlHitS : config.redis.ttlMissS;
+      command({"SET", storage::cacheKey(item.field, item.value), storage::encodeCachedRecord(item.record, ""), "EX",
+               std::to_string(ttl)});
+    }
+    for (size_t i = start; i < end; ++i) {
+      void* reply = nullptr;
+      if (redisGetReply(redis, &reply) != REDIS_OK) {
+        std::string why = redis->errstr;
+        redisFree(redis);
+        return fail("Redis: " + why);
+      }
+      auto* r = static_cast<redisReply*>(reply);
+      (r && r->type != REDIS_REPLY_ERROR ? written : failed) += 1;
+      freeReplyObject(reply);
+    }
+    if (tty) {
+      int width = 40;
+      int filled = total ? static_cast<int>(width * end / total) : width;
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                   std::string(width - filled, ' ').c_str(), end, total);
+    }
+  }
+  redisFree(redis);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt).count();
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("warmed %zu cache entries (%zu calls since %s) in %.2f s; %zu failed\n", written,
+              total, f.named["since"].c_str(), seconds, failed);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+int runToolCommand(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "presign") return presign(args);
+  if (command == "extract-key") return extractKey(args);
+  if (command == "mint-token") {
+    if (!args.empty()) return fail("mint-token takes no arguments");
+    std::printf("%s\n", storage::mintToken().c_str());
+    return 0;
+  }
+  if (command == "warm") return warm(args);
+  return -1;
+}
 
 }  // namespace recgw::app

@@ -11,6 +11,7 @@
 #include "handlers/admin_cache.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
+#include "handlers/openapi.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
 #include "handlers/signed_urls.h"
@@ -189,6 +190,7 @@ class Worker {
     signedUrls->curl = &curl_;
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
     handlers::registerSignedUrlRoutes(server_, signedUrls);
+    handlers::registerOpenApiRoute(server_);
     installCors();
     settings_.start();
     server_.listen(config.listenHost(), config.listenPort());

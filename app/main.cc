@@ -31,6 +31,7 @@ void usage(FILE* out) {
                "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
                "  mint-token                            print a fresh public recording token\n"
                "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
+               "  warm --since DATE [--limit N]         copy call lookups from MongoDB into Redis\n"
                "  --version                             print the version\n"
                "\n"
                "Every config key can be set with RECGW_<SECTION>_<KEY>, e.g. RECGW_MONGO_URI.\n");

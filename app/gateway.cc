@@ -251,7 +251,7 @@ class Worker {
   }
 
   void checkDrained() {
-    if (server_.inFlight() == 0) {
+    if (server_.inFlight() == 0 && server_.unsentBytes() == 0) {
       loop_.stop();
       return;
     }

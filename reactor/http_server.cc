@@ -464,6 +464,16 @@ void HttpServer::route(uint16_t methods, std::string_view pattern, std::string n
   routes_.push_back(std::move(r));
 }
 
+size_t HttpServer::unsentBytes() const {
+  size_t total = 0;
+  for (const auto& [evcon, id] : connections_) {
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
+      total += evbuffer_get_length(bufferevent_get_output(bev));
+    }
+  }
+  return total;
+}
+
 HttpExchange* HttpServer::find(uint64_t id) {
   auto it = exchanges_.find(id);
   return it == exchanges_.end() ? nullptr : it->second.get();

@@ -155,6 +155,9 @@ class HttpServer {
   HttpExchange* find(uint64_t id);
   size_t inFlight() const { return exchanges_.size(); }
   size_t openConnections() const { return connections_.size(); }
+  // Bytes written by handlers that the kernel has not taken yet, over all connections.
+  // A drain must wait for these too: a finished stream may still be flushing.
+  size_t unsentBytes() const;
 
   // Stop accepting new connections; in-flight requests go on.
   void stopAccepting();

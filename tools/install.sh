@@ -26,7 +26,7 @@ APT_PACKAGES=(
   libmongoc-dev libbson-dev libsimdjson-dev libtoml11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server sox espeak-ng nginx-light wrk
-  python3 python3-venv ca-certificates
+  python3 python3-venv ca-certificates chromium
 )
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -150,6 +150,22 @@ else
     || die "pip install -r $REQS failed"
   printf '%s\n' "$want" > "$VENV/.requirements.sha256"
   info "installed $(grep -c '^[A-Za-z]' "$REQS") requirements"
+fi
+
+# --- 5. browser test driver ------------------------------------------------------
+step "playwright-core for the browser test (tests/browser)"
+if ! command -v npm >/dev/null 2>&1; then
+  info "npm missing: installing Debian's nodejs and npm"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm \
+    || die "apt-get install nodejs npm failed"
+fi
+lock_hash="$(sha256sum "$REPO/tests/browser/package-lock.json" | cut -d' ' -f1)"
+stamp="$REPO/tests/browser/node_modules/.recgw-lock.sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  info "node_modules up to date, skipping npm ci"
+else
+  (cd "$REPO/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tests/browser failed"
+  echo "$lock_hash" > "$stamp"
 fi
 
 step "done"

@@ -432,10 +432,6 @@ def test_sigterm_stops_accepting_keeps_streaming_and_exits_0(big_recording, gate
     assert access and access[0]["status"] == 200, access
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway bug: on SIGTERM the worker stops its loop as soon as the last chunk is handed "
-    "to evhttp (HttpServer::inFlight() == 0), while the connection's output buffer still "
-    "holds unsent bytes; the client sees a clean EOF on a short body"))
 def test_sigterm_slow_download_gets_every_byte(big_recording, gateway_factory):
     token, data = big_recording
     gw = gateway_factory(extra_env={"RECGW_SERVER_SHUTDOWN_GRACE_MS": "20000"})

@@ -1,0 +1,336 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace recgw::app {
+namespace {
+
+// A NULL-terminated envp array over owned strings.
+class FakeEnv {
+ public:
+  FakeEnv(std::initializer_list<std::string> entries) : entries_(entries) {
+    for (auto& e : entries_) pointers_.push_back(e.data());
+    pointers_.push_back(nullptr);
+  }
+  char** get() { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> entries_;
+  std::vector<char*> pointers_;
+};
+
+// A TOML file in the test temp dir, removed afterwards.
+class TempToml {
+ public:
+  explicit TempToml(const std::string& text) {
+    std::string pattern = ::testing::TempDir() + "recgw_config_XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    int fd = ::mkstemp(buf.data());
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    path_ = buf.data();
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << text;
+  }
+  ~TempToml() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Config loadText(const std::string& toml, std::initializer_list<std::string> env = {}) {
+  TempToml file(toml);
+  FakeEnv fake(env);
+  return loadConfig(file.path(), fake.get());
+}
+
+// Runs loadConfig and returns the ConfigError message ("" when it did not throw).
+std::string errorOf(const std::optional<std::string>& toml, std::initializer_list<std::string> env = {}) {
+  FakeEnv fake(env);
+  try {
+    if (toml) {
+      TempToml file(*toml);
+      loadConfig(file.path(), fake.get());
+    } else {
+      loadConfig(std::nullopt, fake.get());
+    }
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expectErrorNaming(const std::string& message, const std::string& key) {
+  EXPECT_FALSE(message.empty()) << "expected a ConfigError naming " << key;
+  EXPECT_NE(message.find(key), std::string::npos) << "message: " << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
+}
+
+TEST(ConfigTest, DefaultsWithoutFileOrEnvironment) {
+  FakeEnv env({});
+  Config c = loadConfig(std::nullopt, env.get());
+  EXPECT_EQ(c.server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.listenHost(), "127.0.0.1");
+  EXPECT_EQ(c.listenPort(), 8080);
+  EXPECT_EQ(c.server.workers, 0);
+  EXPECT_EQ(c.server.logLevel, "info");
+  EXPECT_EQ(c.mongo.uri, "mongodb://127.0.0.1:27017/cxb");
+  EXPECT_EQ(c.mongo.callsCollection, "calls");
+  EXPECT_EQ(c.redis.url, "redis://127.0.0.1:6379");
+  EXPECT_TRUE(c.redis.enabled);
+  EXPECT_EQ(c.s3.addressing, "auto");
+  EXPECT_TRUE(c.fleet.urls.empty());
+  EXPECT_EQ(c.fleet.secretHeader, "X-CXBCore-Secret");
+  EXPECT_LT(c.stream.lowWatermark, c.stream.highWatermark);
+  EXPECT_TRUE(c.sourcePath.empty());
+  EXPECT_EQ(c.missingStorageFields(), (std::vector<std::string>{"endpoint", "access_key", "secret_key", "bucket"}));
+}
+
+TEST(ConfigTest, NullEnvironmentIsAccepted) {
+  Config c = loadConfig(std::nullopt, nullptr);
+  EXPECT_EQ(c.server.listen, "127.0.0.1:8080");
+}
+
+TEST(ConfigTest, FileOverridesDefaults) {
+  Config c = loadText(R"(
+[server]
+listen = "0.0.0.0:9090"
+workers = 4
+log_level = "debug"
+cors_origins = ["https://a.example", "https://b.example"]
+
+[mongo]
+uri = "mongodb://db.internal:27017/calls"
+
+[redis]
+enabled = false
+
+[s3]
+endpoint = "http://minio:9000"
+access_key = "AK"
+secret_key = "SK"
+bucket = "recordings"
+
+[fleet]
+urls = ["http://f1:8080", "https://f2"]
+secret = "fleet-secret"
+
+[stream]
+high_watermark = 1000
+low_watermark = 10
+)");
+  EXPECT_EQ(c.server.listen, "0.0.0.0:9090");
+  EXPECT_EQ(c.listenHost(), "0.0.0.0");
+  EXPECT_EQ(c.listenPort(), 9090);
+  EXPECT_EQ(c.server.workers, 4);
+  EXPECT_EQ(c.server.logLevel, "debug");
+  EXPECT_EQ(c.server.corsOrigins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  EXPECT_EQ(c.mongo.uri, "mongodb://db.internal:27017/calls");
+  EXPECT_FALSE(c.redis.enabled);
+  EXPECT_EQ(c.s3.bucket, "recordings");
+  EXPECT_TRUE(c.missingStorageFields().empty());
+  EXPECT_EQ(c.fleet.urls, (std::vector<std::string>{"http://f1:8080", "https://f2"}));
+  EXPECT_EQ(c.fleet.secret, "fleet-secret");
+  EXPECT_EQ(c.stream.highWatermark, 1000);
+  EXPECT_EQ(c.stream.lowWatermark, 10);
+  EXPECT_FALSE(c.sourcePath.empty());
+  // Keys the file does not name keep their defaults.
+  EXPECT_EQ(c.mongo.callsCollection, "calls");
+  EXPECT_EQ(c.redis.url, "redis://127.0.0.1:6379");
+}
+
+TEST(ConfigTest, EnvironmentWinsOverFile) {
+  Config c = loadText(
+      R"(
+[server]
+workers = 4
+listen = "0.0.0.0:9090"
+[fleet]
+urls = ["http://file:1"]
+)",
+      {"RECGW_SERVER_WORKERS=8", "RECGW_REDIS_ENABLED=false", "RECGW_S3_BUCKET=from-env",
+       "RECGW_FLEET_URLS=http://env:2"});
+  EXPECT_EQ(c.server.workers, 8);
+  EXPECT_EQ(c.server.listen, "0.0.0.0:9090");  // not in the environment: the file's value
+  EXPECT_FALSE(c.redis.enabled);
+  EXPECT_EQ(c.s3.bucket, "from-env");
+  EXPECT_EQ(c.fleet.urls, (std::vector<std::string>{"http://env:2"}));
+}
+
+TEST(ConfigTest, FleetUrlsFromEnvironmentAreACommaList) {
+  FakeEnv env({"RECGW_FLEET_URLS= http://a:8080 ,https://b.example,, http://c "});
+  Config c = loadConfig(std::nullopt, env.get());
+  EXPECT_EQ(c.fleet.urls, (std::vector<std::string>{"http://a:8080", "https://b.example", "http://c"}));
+}
+
+TEST(ConfigTest, UnrelatedRecgwVariablesAreIgnored) {
+  FakeEnv env({"RECGW_CACHE=/var/cache/recgw", "RECGW_BINARY=/usr/bin/recgw", "PATH=/usr/bin",
+               "HOME=/root", "RECGW_SERVER_WORKERS=2"});
+  Config c = loadConfig(std::nullopt, env.get());
+  EXPECT_EQ(c.server.workers, 2);
+}
+
+TEST(ConfigTest, UnknownSettingInAKnownSectionIsRejected) {
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_BOGUS=1"}), "RECGW_SERVER_BOGUS");
+}
+
+TEST(ConfigTest, UnknownTomlKeyIsRejected) {
+  expectErrorNaming(errorOf("[server]\nbogus = 1\n"), "server.bogus");
+}
+
+TEST(ConfigTest, UnknownTomlSectionIsRejected) {
+  std::string e = errorOf("[bogus]\nx = 1\n");
+  expectErrorNaming(e, "bogus");
+}
+
+TEST(ConfigTest, WrongTomlTypeIsRejected) {
+  expectErrorNaming(errorOf("[server]\nworkers = \"4\"\n"), "server.workers");
+  expectErrorNaming(errorOf("[redis]\nenabled = \"yes\"\n"), "redis.enabled");
+  expectErrorNaming(errorOf("[mongo]\nuri = 5\n"), "mongo.uri");
+  expectErrorNaming(errorOf("[fleet]\nurls = [1, 2]\n"), "fleet.urls");
+}
+
+TEST(ConfigTest, BadUrlsAreRejected) {
+  expectErrorNaming(errorOf("[mongo]\nuri = \"http://x\"\n"), "mongo.uri");
+  expectErrorNaming(errorOf("[redis]\nurl = \"foo\"\n"), "redis.url");
+  expectErrorNaming(errorOf("[fleet]\nurls = [\"http://ok:1\", \"ftp://x\"]\n"), "fleet.urls");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_FLEET_URLS=ftp://x"}), "fleet.urls");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_MONGO_URI=http://x"}), "mongo.uri");
+}
+
+TEST(ConfigTest, NonNumericEnvironmentValueIsRejected) {
+  std::string e = errorOf(std::nullopt, {"RECGW_SERVER_WORKERS=abc"});
+  EXPECT_FALSE(e.empty());
+  EXPECT_TRUE(e.find("RECGW_SERVER_WORKERS") != std::string::npos || e.find("server.workers") != std::string::npos)
+      << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+}
+
+TEST(ConfigTest, LowWatermarkMustBeBelowHigh) {
+  expectErrorNaming(errorOf("[stream]\nhigh_watermark = 100\nlow_watermark = 100\n"), "stream.low_watermark");
+  expectErrorNaming(errorOf("[stream]\nhigh_watermark = 100\nlow_watermark = 200\n"), "stream.low_watermark");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_STREAM_LOW_WATERMARK=999999999"}), "stream.low_watermark");
+  EXPECT_EQ(errorOf("[stream]\nhigh_watermark = 100\nlow_watermark = 99\n"), "");
+}
+
+TEST(ConfigTest, TomlSyntaxErrorIsOneLine) {
+  std::string e = errorOf("[server\nlisten = \n");
+  EXPECT_FALSE(e.empty());
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+}
+
+TEST(ConfigTest, MissingFileIsAConfigError) {
+  FakeEnv env({});
+  EXPECT_THROW(loadConfig(std::string("/nonexistent/recgw.toml"), env.get()), ConfigError);
+}
+
+Config withSecrets() {
+  Config c;
+  c.s3.secretKey = "s3-very-secret";
+  c.s3.accessKey = "AKIDEXAMPLE";
+  c.fleet.secret = "fleet-very-secret";
+  c.jwt.hs256Secret = "jwt-very-secret";
+  c.mongo.uri = "mongodb://u:pw@h/db";
+  c.redis.url = "redis://:redispw@127.0.0.1:6379/1";
+  return c;
+}
+
+TEST(ConfigTest, RenderMasksSecrets) {
+  std::string text = renderConfig(withSecrets());
+  EXPECT_EQ(text.find("s3-very-secret"), std::string::npos);
+  EXPECT_EQ(text.find("fleet-very-secret"), std::string::npos);
+  EXPECT_EQ(text.find("jwt-very-secret"), std::string::npos);
+  EXPECT_EQ(text.find("pw"), std::string::npos) << text;  // neither mongo's nor redis's password
+  EXPECT_NE(text.find("@127.0.0.1:6379/1"), std::string::npos) << text;
+  // The URI keeps its shape: host and database stay visible.
+  EXPECT_NE(text.find("@h/db"), std::string::npos) << text;
+  EXPECT_NE(text.find("***"), std::string::npos);
+  // Non-secret values are shown.
+  EXPECT_NE(text.find("127.0.0.1:8080"), std::string::npos);
+}
+
+TEST(ConfigTest, RenderedDefaultsLoadBackToTheSameConfig) {
+  FakeEnv env({});
+  Config c = loadConfig(std::nullopt, env.get());
+  std::string text = renderConfig(c);
+  TempToml file(text);
+  Config again = loadConfig(file.path(), env.get());
+  EXPECT_EQ(renderConfig(again), text);
+  EXPECT_TRUE(diffConfig(c, again).empty());
+}
+
+TEST(ConfigTest, DiffNamesChangedKeysOnly) {
+  Config before;
+  Config after;
+  EXPECT_TRUE(diffConfig(before, after).empty());
+  after.server.workers = 7;
+  after.fleet.urls = {"http://f:1"};
+  auto changes = diffConfig(before, after);
+  ASSERT_EQ(changes.size(), 2u);
+  std::string all = changes[0] + "|" + changes[1];
+  EXPECT_NE(all.find("server.workers"), std::string::npos) << all;
+  EXPECT_NE(all.find("7"), std::string::npos) << all;
+  EXPECT_NE(all.find("fleet.urls"), std::string::npos) << all;
+  EXPECT_NE(all.find("http://f:1"), std::string::npos) << all;
+}
+
+TEST(ConfigTest, DiffNeverPrintsSecretValues) {
+  Config before;
+  Config after = withSecrets();
+  auto changes = diffConfig(before, after);
+  std::string all;
+  for (const auto& line : changes) all += line + "\n";
+  for (const char* key : {"s3.secret_key", "fleet.secret", "jwt.hs256_secret", "mongo.uri", "redis.url"}) {
+    EXPECT_NE(all.find(key), std::string::npos) << key << " missing from:\n" << all;
+  }
+  for (const char* secret : {"s3-very-secret", "fleet-very-secret", "jwt-very-secret", "AKIDEXAMPLE", "pw@", "redispw"}) {
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " leaked in:\n" << all;
+  }
+}
+
+// BUG (app/config.cc diffConfig): secrets are compared after masking, so rotating one
+// non-empty secret to another ("old" -> "new" both render "***") is not reported.
+TEST(ConfigTest, DISABLED_DiffReportsARotatedSecret) {
+  Config before = withSecrets();
+  Config after = withSecrets();
+  after.s3.secretKey = "rotated-secret";
+  after.mongo.uri = "mongodb://u:pw2@h/db";
+  auto changes = diffConfig(before, after);
+  std::string all;
+  for (const auto& line : changes) all += line + "\n";
+  EXPECT_NE(all.find("s3.secret_key"), std::string::npos) << all;
+  EXPECT_NE(all.find("mongo.uri"), std::string::npos) << all;
+  EXPECT_EQ(all.find("rotated-secret"), std::string::npos) << all;
+  EXPECT_EQ(all.find("pw2"), std::string::npos) << all;
+}
+
+// BUG (app/config.cc render): the URI mask stops at the first '@', so a password with a
+// raw '@' ("mongodb://u:p@ss@h/db", which libmongoc accepts) shows its tail: "***@ss@h/db".
+TEST(ConfigTest, DISABLED_RenderMasksAPasswordContainingAt) {
+  Config c;
+  c.mongo.uri = "mongodb://u:p@ssword@h/db";
+  std::string text = renderConfig(c);
+  EXPECT_EQ(text.find("ssword"), std::string::npos) << text;
+}
+
+// BUG (app/config.cc fail/assignFromText): the key or value is quoted verbatim into
+// what(), so a value or TOML key holding a newline makes a multi-line error, against the
+// header's "what() is one line".
+TEST(ConfigTest, DISABLED_ErrorIsOneLineEvenForValuesWithNewlines) {
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_WORKERS=1\n2"}), "RECGW_SERVER_WORKERS");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_FLEET_URLS=ftp://a\nb"}), "fleet.urls");
+  expectErrorNaming(errorOf("[server]\n\"a\\nb\" = 1\n"), "server.a");
+}
+
+}  // namespace
+}  // namespace recgw::app

@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <mongoc/mongoc.h>
 #include <unistd.h>
@@ -10,6 +11,11 @@
 #include <optional>
 
 #include "app/config.h"
+#include "app/gateway.h"
+#include "handlers/diagnose.h"
+#include "reactor/curl_multi.h"
+#include "reactor/event_loop.h"
+#include "reactor/worker_pool.h"
 #include "storage/call_store.h"
 #include "storage/iso_time.h"
 #include "storage/lookup_cache.h"
@@ -249,7 +255,84 @@ int warm(const std::vector<std::string>& args) {
   return failed ? 1 : 0;
 }
 
+// The diagnosis code of the admin route, on a loop of its own. id empty = probe only.
+int runDiagnosis(const std::string& id, const std::optional<std::string>& configPath, bool json) {
+  Config config;
+  try {
+    config = loadConfig(configPath, environ);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  mongoc_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int code = 1;
+  {
+    reactor::EventLoop loop;
+    reactor::WorkerPool workers(loop, 1, 16);
+    storage::MongoClient mongo(workers, config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+    reactor::CurlMulti curl(loop);
+    std::unique_ptr<storage::RedisClient> redis;
+    if (config.redis.enabled && !id.empty()) {
+      storage::RedisAddress address;
+      if (storage::parseRedisUrl(config.redis.url, address).empty()) {
+        redis = std::make_unique<storage::RedisClient>(loop, address, std::chrono::milliseconds(config.redis.timeoutMs));
+        redis->start();
+      }
+    }
+    handlers::DiagnoseDependencies deps;
+    deps.loop = &loop;
+    deps.mongo = &mongo;
+    deps.callsCollection = config.mongo.callsCollection;
+    deps.settingsCollection = config.mongo.settingsCollection;
+    deps.redis = redis.get();
+    deps.curl = &curl;
+    deps.configStorage = storageValuesFrom(config);
+    deps.fleetSecretHeader = config.fleet.secretHeader;
+    deps.timeouts = timeoutsFrom(config);
+    auto begin = [&] {
+      handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {
+        bool tty = ::isatty(STDOUT_FILENO);
+        // JSON when asked or when piped; readable text on a terminal.
+        std::printf("%s\n", (json || !tty) ? report.toJson().c_str() : report.toText().c_str());
+        code = report.servable ? 0 : 1;
+        loop.stop();
+      });
+    };
+    // Give Redis a moment to connect (its client has no blocking connect), then start.
+    auto waited = std::make_shared<int>(0);
+    reactor::Timer poller(loop, [&] {
+      if (!redis || redis->connected() || ++*waited > 100) {
+        poller.cancel();
+        begin();
+      }
+    });
+    poller.startPeriodic(std::chrono::milliseconds(10));
+    loop.run();
+    workers.shutdown();
+  }
+  curl_global_cleanup();
+  mongoc_cleanup();
+  return code;
+}
+
+int diagnoseCommand(const std::vector<std::string>& args) {
+  Flags f = parseFlags(args, {"config", "json", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help") || f.positional.size() != 1) {
+    std::fprintf(f.named.count("help") ? stdout : stderr,
+                 "usage: recgw diagnose TOKEN|SESSION_ID [--config FILE] [--json true]\n"
+                 "Explains how a link would be served and the first thing to fix. Exit 0 when servable.\n");
+    return f.named.count("help") ? 0 : 2;
+  }
+  std::optional<std::string> path;
+  if (f.named.count("config")) path = f.named["config"];
+  return runDiagnosis(f.positional[0], path, f.named.count("json") && f.named["json"] != "false");
+}
+
 }  // namespace
+
+int probeConfiguration(const std::optional<std::string>& configPath) { return runDiagnosis("", configPath, false); }
 
 int runToolCommand(const std::string& command, const std::vector<std::string>& args) {
   if (command == "presign") return presign(args);
@@ -260,6 +343,7 @@ int runToolCommand(const std::string& command, const std::vector<std::string>& a
     return 0;
   }
   if (command == "warm") return warm(args);
+  if (command == "diagnose") return diagnoseCommand(args);
   return -1;
 }
 

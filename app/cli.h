@@ -1,5 +1,6 @@
 #pragma once
 // The CLI subcommands other than serve/check-config (presign, mint-token, extract-key, …).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -7,5 +8,8 @@ namespace recgw::app {
 
 // Returns the exit code, or -1 if `command` is not one of these.
 int runToolCommand(const std::string& command, const std::vector<std::string>& args);
+
+// check-config --probe: the storage and fleet part of `diagnose`, for the config alone.
+int probeConfiguration(const std::optional<std::string>& configPath);
 
 }  // namespace recgw::app

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "handlers/admin_cache.h"
+#include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/openapi.h"
@@ -29,19 +30,6 @@
 #include "storage/redis_client.h"
 
 namespace recgw::app {
-namespace {
-
-using namespace std::chrono_literals;
-
-reactor::HttpLimits limitsFrom(const Config& c) {
-  reactor::HttpLimits l;
-  l.maxHeaderBytes = static_cast<size_t>(c.server.maxHeaderBytes);
-  l.maxBodyBytes = static_cast<size_t>(c.server.maxBodyBytes);
-  l.clientTimeout = std::chrono::seconds(std::max<int64_t>(1, c.server.clientTimeoutMs / 1000));
-  l.maxConnections = static_cast<size_t>(c.server.maxConnections);
-  return l;
-}
-
 storage::StorageValues storageValuesFrom(const Config& c) {
   storage::StorageValues v;
   v.endpoint = c.s3.endpoint;
@@ -55,14 +43,6 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   return v;
 }
 
-handlers::RelayLimits relayLimitsFrom(const Config& c) {
-  handlers::RelayLimits l;
-  l.highWatermark = static_cast<size_t>(c.stream.highWatermark);
-  l.lowWatermark = static_cast<size_t>(c.stream.lowWatermark);
-  l.globalBudgetBytes = static_cast<size_t>(c.stream.globalBudgetBytes);
-  return l;
-}
-
 fleet::UpstreamTimeouts timeoutsFrom(const Config& c) {
   fleet::UpstreamTimeouts t;
   t.connect = std::chrono::milliseconds(c.stream.connectTimeoutMs);
@@ -70,6 +50,27 @@ fleet::UpstreamTimeouts timeoutsFrom(const Config& c) {
   t.lowSpeedBytes = static_cast<long>(c.stream.lowSpeedBytes);
   t.lowSpeedTime = std::chrono::seconds(c.stream.lowSpeedTimeS);
   return t;
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+reactor::HttpLimits limitsFrom(const Config& c) {
+  reactor::HttpLimits l;
+  l.maxHeaderBytes = static_cast<size_t>(c.server.maxHeaderBytes);
+  l.maxBodyBytes = static_cast<size_t>(c.server.maxBodyBytes);
+  l.clientTimeout = std::chrono::seconds(std::max<int64_t>(1, c.server.clientTimeoutMs / 1000));
+  l.maxConnections = static_cast<size_t>(c.server.maxConnections);
+  return l;
+}
+
+handlers::RelayLimits relayLimitsFrom(const Config& c) {
+  handlers::RelayLimits l;
+  l.highWatermark = static_cast<size_t>(c.stream.highWatermark);
+  l.lowWatermark = static_cast<size_t>(c.stream.lowWatermark);
+  l.globalBudgetBytes = static_cast<size_t>(c.stream.globalBudgetBytes);
+  return l;
 }
 
 // Null when no key is configured: admin routes then answer 401.
@@ -191,6 +192,11 @@ class Worker {
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
     handlers::registerSignedUrlRoutes(server_, signedUrls);
     handlers::registerOpenApiRoute(server_);
+    auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
+    diagnosis->deps = diagnoseDependencies(config);
+    diagnosis->jwt = jwt_.get();
+    diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(30.0, 10.0);
+    handlers::registerDiagnoseRoute(server_, diagnosis);
     installCors();
     settings_.start();
     server_.listen(config.listenHost(), config.listenPort());
@@ -209,6 +215,21 @@ class Worker {
   }
 
  private:
+  handlers::DiagnoseDependencies diagnoseDependencies(const Config& config) {
+    handlers::DiagnoseDependencies d;
+    d.loop = &loop_;
+    d.mongo = &mongo_;
+    d.callsCollection = config.mongo.callsCollection;
+    d.settingsCollection = config.mongo.settingsCollection;
+    d.redis = redis_.get();
+    d.cache = lookups_.get();
+    d.curl = &curl_;
+    d.configStorage = storageValuesFrom(config);
+    d.fleetSecretHeader = config.fleet.secretHeader;
+    d.timeouts = timeoutsFrom(config);
+    return d;
+  }
+
   handlers::DependencyStatus storageStatus() const {
     const auto& s = settings_.current();
     if (!s.storageComplete()) return {false, s.describeMissing()};

@@ -14,6 +14,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/gateway.h"
+#include "reactor/logger.h"
 #include "reactor/supervisor.h"
 
 namespace {
@@ -21,13 +22,26 @@ namespace {
 using recgw::app::Config;
 using recgw::app::ConfigError;
 
+// libmongoc logs through our logger; FerretDB (tests) lacks endSessions, which libmongoc
+// sends at client shutdown: that warning is noise, not a problem.
+void mongocLog(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  if (level >= MONGOC_LOG_LEVEL_INFO) return;
+  std::string_view text = message ? message : "";
+  if (text.find("endSessions") != std::string_view::npos) return;
+  std::initializer_list<recgw::reactor::LogField> fields = {{"domain", domain ? domain : ""}, {"detail", text}};
+  if (level <= MONGOC_LOG_LEVEL_ERROR) recgw::reactor::Logger::log(recgw::reactor::LogLevel::kError, {}, "libmongoc", fields);
+  else recgw::reactor::Logger::log(recgw::reactor::LogLevel::kWarn, {}, "libmongoc", fields);
+}
+
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: recgw <command> [options]\n"
                "\n"
                "commands:\n"
                "  serve [--config FILE] [--workers N]   run the gateway\n"
-               "  check-config [--config FILE]          validate and print the effective config (secrets masked)\n"
+               "  check-config [--config FILE] [--probe] validate and print the effective config (secrets masked);\n"
+               "                                        --probe also tries storage and each fleet host\n"
+               "  diagnose TOKEN|SESSION_ID             explain how a link would be served, and what to fix\n"
                "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
                "  mint-token                            print a fresh public recording token\n"
                "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
@@ -109,7 +123,13 @@ int serve(const std::vector<std::string>& args) {
 
 int checkConfig(const std::vector<std::string>& args) {
   CommonFlags flags;
-  if (!parseCommon(args, flags)) return 2;
+  std::vector<std::string> rest;
+  bool probe = false;
+  for (const auto& a : args) {
+    if (a == "--probe") probe = true;
+    else rest.push_back(a);
+  }
+  if (!parseCommon(rest, flags)) return 2;
   auto config = load(flags);
   if (!config) return 2;
   std::printf("%s", recgw::app::renderConfig(*config).c_str());
@@ -120,12 +140,14 @@ int checkConfig(const std::vector<std::string>& args) {
     std::fprintf(stderr, "note: storage settings incomplete (missing:%s); storage is skipped unless "
                          "system_settings in MongoDB completes them\n", m.c_str());
   }
+  if (probe) return recgw::app::probeConfiguration(flags.configPath);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  mongoc_log_set_handler(&mongocLog, nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
     usage(stderr);

@@ -201,6 +201,13 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
                   });
 }
 
+std::optional<std::pair<CallRecord, std::string>> LookupCache::peek(LookupField field,
+                                                                   const std::string& value) const {
+  auto it = l1_.find(cacheKey(field, value));
+  if (it == l1_.end() || std::chrono::steady_clock::now() >= it->second->expires) return std::nullopt;
+  return std::make_pair(it->second->record, it->second->hint);
+}
+
 void LookupCache::noteSource(LookupField field, const std::string& value, const std::string& sourceLabel) {
   std::string key = cacheKey(field, value);
   auto it = l1_.find(key);

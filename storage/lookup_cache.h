@@ -51,6 +51,9 @@ class LookupCache {
   void store(LookupField field, const std::string& value, const CallRecord& record,
              std::function<void(bool)> done = {});
 
+  // Looks at L1 without touching its order or expiry (diagnosis must not change state).
+  std::optional<std::pair<CallRecord, std::string>> peek(LookupField field, const std::string& value) const;
+
   void setSettings(LookupSettings settings) { settings_ = settings; }
   size_t l1Size() const { return l1_.size(); }
 

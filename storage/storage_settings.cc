@@ -83,6 +83,28 @@ StorageValues settingsFromDocument(const bson_t* doc) {
   return v;
 }
 
+StorageValues readSettingsDocumentBlocking(mongoc_client_t* client, const std::string& database,
+                                           const std::string& collection, bool& found, std::string& error) {
+  found = false;
+  if (!client) {
+    error = "no MongoDB client";
+    return {};
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  ScopedBson filter, opts;
+  BSON_APPEND_UTF8(filter.get(), "_id", "global");
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  const bson_t* doc = nullptr;
+  if (mongoc_cursor_next(cursor.get(), &doc)) {
+    found = true;
+    return settingsFromDocument(doc);
+  }
+  bson_error_t err;
+  if (mongoc_cursor_error(cursor.get(), &err)) error = err.message;
+  return {};
+}
+
 SettingsStore::SettingsStore(reactor::EventLoop& loop, MongoClient& mongo, std::string collection,
                              StorageValues config, std::chrono::seconds refresh)
     : loop_(loop),
@@ -126,26 +148,9 @@ void SettingsStore::refresh() {
   std::string collection = collection_;
   std::weak_ptr<bool> alive = alive_;
   bool queued = mongo_.run([this, database, collection, alive](mongoc_client_t* client) {
-    StorageValues values;
     std::string error;
     bool found = false;
-    if (!client) {
-      error = "no MongoDB client";
-    } else {
-      MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
-      ScopedBson filter, opts;
-      BSON_APPEND_UTF8(filter.get(), "_id", "global");
-      BSON_APPEND_INT64(opts.get(), "limit", 1);
-      MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
-      const bson_t* doc = nullptr;
-      if (mongoc_cursor_next(cursor.get(), &doc)) {
-        values = settingsFromDocument(doc);
-        found = true;
-      } else {
-        bson_error_t err;
-        if (mongoc_cursor_error(cursor.get(), &err)) error = err.message;
-      }
-    }
+    StorageValues values = readSettingsDocumentBlocking(client, database, collection, found, error);
     return reactor::WorkerPool::Completion([this, alive, values, error, found] {
       if (alive.expired()) return;
       readInFlight_ = false;

@@ -34,6 +34,11 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
 // Parses the system_settings document. Pure (tests feed it BSON).
 StorageValues settingsFromDocument(const bson_t* doc);
 
+// Reads the system_settings document (_id "global"). Blocking: worker threads and CLIs.
+// `found` is false when there is no such document; `error` is set when MongoDB failed.
+StorageValues readSettingsDocumentBlocking(mongoc_client_t* client, const std::string& database,
+                                           const std::string& collection, bool& found, std::string& error);
+
 class SettingsStore {
  public:
   SettingsStore(reactor::EventLoop& loop, MongoClient& mongo, std::string collection, StorageValues config,

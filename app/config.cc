@@ -166,6 +166,10 @@ const std::vector<Field>& schema() {
        [](const C& c) { return positive(c.stream.lowSpeedBytes); }},
       {"stream", "low_speed_time_s", Kind::kInt, false, bind(&C::stream, &StreamConfig::lowSpeedTimeS),
        [](const C& c) { return positive(c.stream.lowSpeedTimeS); }},
+      {"stream", "breaker_failures", Kind::kInt, false, bind(&C::stream, &StreamConfig::breakerFailures),
+       [](const C& c) { return positive(c.stream.breakerFailures); }},
+      {"stream", "breaker_cooldown_ms", Kind::kInt, false, bind(&C::stream, &StreamConfig::breakerCooldownMs),
+       [](const C& c) { return positive(c.stream.breakerCooldownMs); }},
 
       {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},

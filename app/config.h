@@ -75,6 +75,8 @@ struct StreamConfig {
   int64_t firstByteTimeoutMs = 10000;
   int64_t lowSpeedBytes = 1024;
   int64_t lowSpeedTimeS = 20;
+  int64_t breakerFailures = 5;
+  int64_t breakerCooldownMs = 10000;
 };
 
 struct CacheConfig {

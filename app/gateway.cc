@@ -43,6 +43,13 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   return v;
 }
 
+fleet::BreakerSettings breakerSettingsFrom(const Config& c) {
+  fleet::BreakerSettings b;
+  b.failureThreshold = static_cast<int>(c.stream.breakerFailures);
+  b.coolDown = std::chrono::milliseconds(c.stream.breakerCooldownMs);
+  return b;
+}
+
 fleet::UpstreamTimeouts timeoutsFrom(const Config& c) {
   fleet::UpstreamTimeouts t;
   t.connect = std::chrono::milliseconds(c.stream.connectTimeoutMs);
@@ -119,7 +126,8 @@ class Worker {
         settings_(loop_, mongo_, config.mongo.settingsCollection, storageValuesFrom(config),
                   std::chrono::seconds(config.mongo.settingsRefreshS)),
         signer_(settings_),
-        relays_(loop_, curl_, metrics_, relayLimitsFrom(config)),
+        breakers_(breakerSettingsFrom(config)),
+        relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
         drainTimer_(loop_, [this] { checkDrained(); }),
@@ -144,6 +152,23 @@ class Worker {
     ops.mongo = &mongo_;
     ops.redis = redis_.get();
     ops.storageStatus = [this] { return storageStatus(); };
+    ops.breakerStates = [this] {
+      std::vector<std::pair<std::string, std::string>> out;
+      for (const auto& [origin, state] : breakers_.snapshot()) out.emplace_back(origin, fleet::breakerStateName(state));
+      return out;
+    };
+    metrics_.describe("recgw_breaker_state", reactor::Metrics::Type::kGauge,
+                      "Circuit breaker per origin: 0 closed, 1 open, 2 half-open");
+    metrics_.describe("recgw_breaker_transitions_total", reactor::Metrics::Type::kCounter,
+                      "Circuit breaker state changes, by origin and new state");
+    breakers_.setOnChange([this](const std::string& origin, fleet::BreakerState from, fleet::BreakerState to) {
+      reactor::logWarn("circuit breaker", {{"origin", origin},
+                                           {"change", std::string(fleet::breakerStateName(from)) + " -> " +
+                                                          fleet::breakerStateName(to)}});
+      metrics_.set("recgw_breaker_state", reactor::Metrics::label("origin", origin), static_cast<double>(to));
+      metrics_.inc("recgw_breaker_transitions_total", reactor::Metrics::label("origin", origin) + "," +
+                                                          reactor::Metrics::label("state", fleet::breakerStateName(to)));
+    });
     ops.refreshGauges = [this] {
       metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
       metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
@@ -301,6 +326,7 @@ class Worker {
       server_.setLimits(limitsFrom(config_));
       settings_.setConfig(storageValuesFrom(config_));
       relays_.setLimits(relayLimitsFrom(config_));
+      breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
@@ -322,6 +348,7 @@ class Worker {
   reactor::CurlMulti curl_;
   storage::SettingsStore settings_;
   handlers::StorageSigner signer_;
+  fleet::BreakerBoard breakers_;
   handlers::RelayRegistry relays_;
   storage::CallStore calls_;
   std::unique_ptr<handlers::JwtVerifier> jwt_;

@@ -15,7 +15,7 @@ struct ReadinessProbe {
   uint64_t exchangeId = 0;
   int outstanding = 0;
   DependencyStatus mongo, redis, storage;
-  bool redisEnabled = true;
+  std::vector<std::pair<std::string, std::string>> breakers;
 
   void settle() {
     if (--outstanding > 0) return;
@@ -30,6 +30,9 @@ struct ReadinessProbe {
     part("mongo", mongo);
     part("redis", redis);
     part("storage", storage);
+    w.key("breakers").beginObject();
+    for (const auto& [origin, state] : breakers) w.field(origin, state);
+    w.endObject();
     w.endObject();
     ex->reply(ready ? 200 : 503, w.str());
   }
@@ -48,6 +51,7 @@ void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps) {
     probe->exchangeId = ex.id();
     probe->outstanding = 2;
     probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+    if (deps.breakerStates) probe->breakers = deps.breakerStates();
     deps.mongo->ping([probe](storage::MongoStatus s) {
       probe->mongo = {s.ok, s.reason};
       probe->settle();

@@ -23,6 +23,8 @@ struct OpsDependencies {
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
   // Storage settings as now in force (config + system_settings).
   std::function<DependencyStatus()> storageStatus;
+  // Circuit breakers: origin → state name ("closed", "open", "half_open").
+  std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;
   // Extra gauges refreshed right before /metrics renders.
   std::function<void()> refreshGauges;
 };

@@ -52,10 +52,24 @@ class StreamRelay {
   Metrics& metrics() { return registry_.metrics_; }
   const fleet::Source& source() const { return chain_.sources()[sourceIndex_]; }
 
+  std::string originKey() const { return source().label + " " + source().baseUrl; }
+
+  // Transport errors, timeouts and 5xx open the breaker; any other answer is the origin
+  // working as it should.
+  void noteOriginHealth(bool healthy) {
+    if (!registry_.breakers_) return;
+    if (healthy) registry_.breakers_->recordSuccess(originKey());
+    else registry_.breakers_->recordFailure(originKey());
+  }
+
   void attempt(size_t index) {
     if (finished_) return;
     if (index >= chain_.sources().size()) return exhausted();
     sourceIndex_ = index;
+    if (registry_.breakers_ && !registry_.breakers_->allow(originKey())) {
+      noteFailure("breaker_open", "circuit breaker open; skipping for its cool-down");
+      return attempt(index + 1);
+    }
     std::vector<std::pair<std::string, std::string>> headers;
     if (resuming_) {
       std::string range = "bytes=" + std::to_string(nextOffset_) + "-";
@@ -92,7 +106,8 @@ class StreamRelay {
     if (reason != "not_found") anyError_ = true;
     metrics().inc("recgw_source_fallbacks_total",
                   Metrics::label("source", source().label) + "," + Metrics::label("reason", reason));
-    if (reason != "not_found") {
+    // A skipped origin is already logged once, when its breaker opened.
+    if (reason != "not_found" && reason != "breaker_open") {
       reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed; trying the next",
                            {{"source", source().label}, {"reason", reason}, {"detail", detail}});
     }
@@ -111,6 +126,7 @@ class StreamRelay {
     auto ttfb = std::chrono::steady_clock::now() - attemptStart_;
     metrics().observe("recgw_upstream_first_byte_seconds", Metrics::label("source", source().label),
                       std::chrono::duration<double>(ttfb).count());
+    noteOriginHealth(r.status < 500);
     if (resuming_) return onResumeHeaders(r);
 
     if (r.status != 200 && r.status != 206) {
@@ -288,6 +304,7 @@ class StreamRelay {
     HttpExchange* ex = exchange();
     if (!ex) return finish();
     if (!headersSent_) {
+      noteOriginHealth(false);
       noteFailure(error.find("timeout") != std::string::npos ? "timeout" : "transport", error);
       return attempt(sourceIndex_ + 1);
     }
@@ -298,6 +315,7 @@ class StreamRelay {
       return finish();
     }
     // The body broke off: continue from the next byte, same source first, then the rest.
+    if (!error.empty()) noteOriginHealth(false);
     metrics().inc("recgw_stream_resumes_total", Metrics::label("source", source().label));
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed mid-body; resuming",
                          {{"source", source().label},
@@ -373,8 +391,8 @@ class StreamRelay {
 };
 
 RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
-                             RelayLimits limits)
-    : loop_(loop), curl_(curl), metrics_(metrics), limits_(limits) {
+                             RelayLimits limits, fleet::BreakerBoard* breakers)
+    : loop_(loop), curl_(curl), metrics_(metrics), limits_(limits), breakers_(breakers) {
   metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
                     "Sources that did not serve a recording, by source and reason");
   metrics_.describe("recgw_upstream_first_byte_seconds", Metrics::Type::kHistogram,

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "fleet/circuit_breaker.h"
 #include "fleet/source_chain.h"
 #include "handlers/http_semantics.h"
 #include "reactor/curl_multi.h"
@@ -42,7 +43,9 @@ class StreamRelay;
 // Owns every relay of a worker; enforces the global budget of unsent bytes.
 class RelayRegistry {
  public:
-  RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics, RelayLimits limits);
+  // breakers may be null (no circuit breaking).
+  RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics, RelayLimits limits,
+                fleet::BreakerBoard* breakers = nullptr);
   ~RelayRegistry();
 
   // True when a new stream may start now (the unsent bytes of all streams are under budget).
@@ -63,6 +66,7 @@ class RelayRegistry {
   reactor::CurlMulti& curl_;
   reactor::Metrics& metrics_;
   RelayLimits limits_;
+  fleet::BreakerBoard* breakers_;
   std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
 };
 

@@ -76,6 +76,8 @@ const std::vector<Field>& schema() {
        [](const C& c) { return positive(c.server.maxBodyBytes); }},
       {"server", "client_timeout_ms", Kind::kInt, false, bind(&C::server, &ServerConfig::clientTimeoutMs),
        [](const C& c) { return positive(c.server.clientTimeoutMs); }},
+      {"server", "header_timeout_ms", Kind::kInt, false, bind(&C::server, &ServerConfig::headerTimeoutMs),
+       [](const C& c) { return positive(c.server.headerTimeoutMs); }},
       {"server", "shutdown_grace_ms", Kind::kInt, false, bind(&C::server, &ServerConfig::shutdownGraceMs),
        [](const C& c) { return c.server.shutdownGraceMs >= 0 ? "" : "must not be negative"; }},
       {"server", "max_connections", Kind::kInt, false, bind(&C::server, &ServerConfig::maxConnections),

@@ -15,6 +15,7 @@ struct ServerConfig {
   int64_t maxHeaderBytes = 16 * 1024;
   int64_t maxBodyBytes = 1024 * 1024;
   int64_t clientTimeoutMs = 30000;
+  int64_t headerTimeoutMs = 10000;
   int64_t shutdownGraceMs = 10000;
   int64_t maxConnections = 10000;
   std::string publicBaseUrl = "http://127.0.0.1:8080";

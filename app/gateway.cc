@@ -69,6 +69,7 @@ reactor::HttpLimits limitsFrom(const Config& c) {
   l.maxBodyBytes = static_cast<size_t>(c.server.maxBodyBytes);
   l.clientTimeout = std::chrono::seconds(std::max<int64_t>(1, c.server.clientTimeoutMs / 1000));
   l.maxConnections = static_cast<size_t>(c.server.maxConnections);
+  l.headerTimeout = std::chrono::milliseconds(c.server.headerTimeoutMs);
   return l;
 }
 

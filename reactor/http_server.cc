@@ -342,6 +342,17 @@ HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
   evhttp_set_allowed_methods(http_.get(), kGet | kHead | kPost | kPut | kDelete | kOptions | kPatch);
   evhttp_set_default_content_type(http_.get(), nullptr);
   evhttp_set_gencb(http_.get(), &HttpServer::onRequest, this);
+  evhttp_set_bevcb(http_.get(), &HttpServer::makeBufferevent, this);
+  sweepTimer_.reset(event_new(loop.base(), -1, EV_PERSIST,
+                              [](evutil_socket_t, short, void* arg) {
+                                static_cast<HttpServer*>(arg)->sweepHeaderWatches();
+                              },
+                              this));
+  timeval sweepEvery{5, 0};
+  event_add(sweepTimer_.get(), &sweepEvery);
+  metrics_.describe("recgw_http_slow_headers_total", Metrics::Type::kCounter,
+                    "Connections closed for sending their headers slower than server.header_timeout_ms");
+  metrics_.describe("recgw_http_connections_accepted_total", Metrics::Type::kCounter, "Connections accepted");
   setLimits(limits);
   metrics_.describe("recgw_http_requests_total", Metrics::Type::kCounter,
                     "HTTP requests by route, method and status");
@@ -474,6 +485,51 @@ size_t HttpServer::unsentBytes() const {
   return total;
 }
 
+bufferevent* HttpServer::makeBufferevent(event_base* base, void* arg) noexcept {
+  auto* self = static_cast<HttpServer*>(arg);
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (!bev) return nullptr;
+  evbuffer* input = bufferevent_get_input(bev);
+  auto now = std::chrono::steady_clock::now();
+  // A recycled address replaces whatever stale entry it had.
+  self->headerWatches_[input] = HeaderWatch{bev, true, {}, now};
+  evbuffer_add_cb(input, &HttpServer::onInputChanged, self);
+  self->metrics_.inc("recgw_http_connections_accepted_total");
+  return bev;
+}
+
+void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, void* arg) noexcept {
+  if (info->n_added == 0) return;
+  auto* self = static_cast<HttpServer*>(arg);
+  auto it = self->headerWatches_.find(input);
+  if (it == self->headerWatches_.end()) return;
+  HeaderWatch& w = it->second;
+  auto now = std::chrono::steady_clock::now();
+  w.lastActivity = now;
+  if (!w.awaitingHeaders) return;
+  if (w.requestStarted == std::chrono::steady_clock::time_point{}) {
+    w.requestStarted = now;
+    return;
+  }
+  if (now - w.requestStarted <= self->limits_.headerTimeout) return;
+  // The connection is alive (it just delivered bytes), so its fd is still its own: shut it
+  // down and let evhttp see the end of the stream and free the connection itself.
+  self->metrics_.inc("recgw_http_slow_headers_total");
+  evutil_socket_t fd = bufferevent_getfd(w.bev);
+  self->headerWatches_.erase(it);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
+void HttpServer::sweepHeaderWatches() {
+  auto now = std::chrono::steady_clock::now();
+  auto idleLimit = limits_.clientTimeout + limits_.headerTimeout + std::chrono::seconds(1);
+  for (auto it = headerWatches_.begin(); it != headerWatches_.end();) {
+    // A connection quiet for longer than evhttp's own read timeout is gone (or streaming a
+    // response, when it needs no header watch).
+    it = now - it->second.lastActivity > idleLimit ? headerWatches_.erase(it) : std::next(it);
+  }
+}
+
 HttpExchange* HttpServer::find(uint64_t id) {
   auto it = exchanges_.find(id);
   return it == exchanges_.end() ? nullptr : it->second.get();
@@ -495,6 +551,7 @@ void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) noexcept
   if (it == self->connections_.end()) return;
   uint64_t id = it->second;
   self->connections_.erase(it);
+  if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) self->headerWatches_.erase(bufferevent_get_input(bev));
   self->metrics_.set("recgw_http_open_connections", {}, static_cast<double>(self->connections_.size()));
   self->updateAcceptState();
   if (id == 0) return;
@@ -529,6 +586,13 @@ void HttpServer::dispatch(evhttp_request* req) {
   trackConnection(evcon);
   if (evcon) connections_[evcon] = id;
   ex.evcon_ = evcon;
+  if (bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr) {
+    auto watch = headerWatches_.find(bufferevent_get_input(bev));
+    if (watch != headerWatches_.end()) {
+      watch->second.awaitingHeaders = false;
+      watch->second.lastActivity = std::chrono::steady_clock::now();
+    }
+  }
 
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
   const char* rawPath = uri ? evhttp_uri_get_path(uri) : nullptr;
@@ -624,7 +688,17 @@ void HttpServer::completed(HttpExchange& ex) {
   // The pointer is only a key: if the connection is gone its entry is gone too, and ids
   // are never reused, so a recycled address cannot match.
   auto conn = connections_.find(ex.evcon_);
-  if (conn != connections_.end() && conn->second == ex.id_) conn->second = 0;
+  if (conn != connections_.end() && conn->second == ex.id_) {
+    conn->second = 0;
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(ex.evcon_)) {
+      auto watch = headerWatches_.find(bufferevent_get_input(bev));
+      if (watch != headerWatches_.end()) {
+        watch->second.awaitingHeaders = true;
+        watch->second.requestStarted = {};
+        watch->second.lastActivity = now;
+      }
+    }
+  }
   auto it = exchanges_.find(ex.id_);
   if (it != exchanges_.end()) {
     // Free on the next pass: the caller is still inside the exchange.

@@ -6,6 +6,7 @@
 // exchange is freed on the next loop pass (EventLoop::defer). Asynchronous work must not
 // hold an HttpExchange* across loop passes: it keeps the exchange's id and asks
 // HttpServer::find(id) when it comes back — nullptr means the request is gone.
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 
@@ -32,6 +33,9 @@ struct HttpLimits {
   size_t maxBodyBytes = 1024 * 1024;
   std::chrono::seconds clientTimeout{30};  // idle keep-alive and request read/write
   size_t maxConnections = 10000;
+  // From the first byte of a request to its last header byte; a client trickling its
+  // headers slower than this (slow-loris) is disconnected.
+  std::chrono::milliseconds headerTimeout{10000};
 };
 
 enum HttpMethod : uint16_t {
@@ -181,6 +185,9 @@ class HttpServer {
   static void onRequest(evhttp_request* req, void* arg) noexcept;
   static void onAcceptError(evconnlistener*, void* arg) noexcept;
   static void onConnectionClose(evhttp_connection* evcon, void* arg) noexcept;
+  static bufferevent* makeBufferevent(event_base* base, void* arg) noexcept;
+  static void onInputChanged(evbuffer* input, const evbuffer_cb_info* info, void* arg) noexcept;
+  void sweepHeaderWatches();
   void dispatch(evhttp_request* req);
   void trackConnection(evhttp_connection* evcon);
   void updateAcceptState();
@@ -201,6 +208,17 @@ class HttpServer {
   // evhttp_connection → the exchange currently streaming on it (0 if none).
   std::unordered_map<evhttp_connection*, uint64_t> connections_;
   std::function<void(HttpExchange&)> decorator_;
+  // Header deadline per connection, keyed by its input buffer. evhttp gives no hook when a
+  // connection that never completed a request is freed, so entries are only looked up,
+  // never dereferenced, and stale ones are swept.
+  struct HeaderWatch {
+    bufferevent* bev = nullptr;
+    bool awaitingHeaders = true;
+    std::chrono::steady_clock::time_point requestStarted{};  // epoch = no byte yet
+    std::chrono::steady_clock::time_point lastActivity{};
+  };
+  std::unordered_map<evbuffer*, HeaderWatch> headerWatches_;
+  EventPtr sweepTimer_;
   uint64_t nextId_ = 1;
   uint64_t requestIdSeed_;
 };

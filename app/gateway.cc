@@ -222,6 +222,7 @@ class Worker {
     diagnosis->deps = diagnoseDependencies(config);
     diagnosis->jwt = jwt_.get();
     diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(30.0, 10.0);
+    diagnosis->trustedProxies = config.server.trustedProxies;
     handlers::registerDiagnoseRoute(server_, diagnosis);
     installCors();
     settings_.start();

@@ -341,6 +341,9 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
         else if (servedBy_ != "storage" && !settings_.storageComplete()) {
           verdict += "; but storage is skipped (" + settings_.describeMissing() + ")";
         }
+      } else if (!settings_.storageComplete() && !lookup_.documentError.empty()) {
+        verdict = "the system_settings document could not be read (" + lookup_.documentError +
+                  "), and the config alone leaves storage incomplete: " + settings_.describeMissing();
       } else if (!settings_.storageComplete()) {
         verdict = "storage is silently skipped: " + settings_.describeMissing() +
                   " (set them in the config/env or in system_settings.minio)";
@@ -393,7 +396,7 @@ void diagnose(const DiagnoseDependencies& deps, const std::string& id, std::func
 void registerDiagnoseRoute(reactor::HttpServer& server, std::shared_ptr<DiagnoseRouteContext> ctx) {
   server.route(reactor::kGet, "/api/v1/admin/diagnose/{id}", "admin_diagnose", [ctx](reactor::HttpExchange& ex) {
     if (!requireAdmin(ex, ctx->jwt)) return;
-    std::string client = ex.peerAddress();
+    std::string client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
     if (ctx->limiter) {
       if (int wait = ctx->limiter->retryAfter(client); wait > 0) {
         ex.addHeader("Retry-After", std::to_string(wait));

@@ -68,6 +68,7 @@ struct DiagnoseRouteContext {
   DiagnoseDependencies deps;
   const JwtVerifier* jwt = nullptr;
   std::unique_ptr<FailedLookupLimiter> limiter;  // every diagnosis costs a token
+  std::vector<std::string> trustedProxies;       // for the client address behind a proxy
 };
 void registerDiagnoseRoute(reactor::HttpServer& server, std::shared_ptr<DiagnoseRouteContext> context);
 

@@ -31,6 +31,13 @@ void FailedLookupLimiter::recordFailure(const std::string& address, Clock::time_
   it->second.tokens = std::max(0.0, it->second.tokens - 1.0);
 }
 
+void FailedLookupLimiter::refund(const std::string& address, Clock::time_point now) {
+  auto it = buckets_.find(address);
+  if (it == buckets_.end()) return;
+  refill(it->second, now);
+  it->second.tokens = std::min(burst_, it->second.tokens + 1.0);
+}
+
 void FailedLookupLimiter::prune(Clock::time_point now) {
   // Full buckets carry no state worth keeping; if none are full, drop the fullest.
   for (auto it = buckets_.begin(); it != buckets_.end();) {

@@ -19,6 +19,10 @@ class FailedLookupLimiter {
   // Seconds until the next failure would be allowed; 0 when the address may look up now.
   int retryAfter(const std::string& address, Clock::time_point now = Clock::now());
   void recordFailure(const std::string& address, Clock::time_point now = Clock::now());
+  // Gives back a unit charged by recordFailure. Public lookups charge when they start and
+  // refund when they succeed, so lookups still in flight count against the bucket and a
+  // scanner sending in parallel cannot outrun it.
+  void refund(const std::string& address, Clock::time_point now = Clock::now());
   void configure(double perMinute, double burst) {
     ratePerSecond_ = perMinute / 60.0;
     burst_ = burst;

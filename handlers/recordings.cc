@@ -64,8 +64,8 @@ fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string
 
 namespace {
 
-void notFound(reactor::HttpExchange& ex, RecordingsContext& ctx, const std::string& client, const char* reason) {
-  if (ctx.limiter && !client.empty()) ctx.limiter->recordFailure(client);
+// The failure was charged when the lookup started (see streamCall).
+void notFound(reactor::HttpExchange& ex, const char* reason) {
   ex.noteReason(reason);
   ex.replyError(404, "not_found", "recording not found");
 }
@@ -83,12 +83,28 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
       return;
     }
   }
+  // Charge the lookup now and refund it if it succeeds: a scanner's lookups in flight count
+  // against its bucket. L1 hits resolve synchronously, so they never hold a unit, and
+  // requests joining a lookup already charged to this client are not charged again.
+  std::string chargeKey;
+  if (!client.empty()) {
+    chargeKey = client + '\n' + value;
+    if (ctx->chargedLookups.insert(chargeKey).second) ctx->limiter->recordFailure(client);
+    else chargeKey.clear();
+  }
+  auto settleCharge = [ctx, client, chargeKey](bool failed) {
+    if (chargeKey.empty()) return;
+    ctx->chargedLookups.erase(chargeKey);
+    if (!failed) ctx->limiter->refund(client);
+  };
   if (!isSafePathParam(value)) {
+    settleCharge(true);
     // Same answer as an unknown token: a scanner learns nothing from the shape.
-    notFound(ex, *ctx, client, "invalid id");
+    notFound(ex, "invalid id");
     return;
   }
   if (!ctx->relays->admit()) {
+    settleCharge(false);
     ex.addHeader("Retry-After", "2");
     ex.server().metrics().inc("recgw_streams_rejected_total");
     ex.replyError(503, "overloaded", "too many bytes are waiting for slow clients; retry shortly");
@@ -97,17 +113,19 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   reactor::HttpServer* server = &ex.server();
   uint64_t id = ex.id();
   ClientConditions conditions = ClientConditions::from(ex);
-  ctx->resolve(field, value, [server, id, ctx, field, value, conditions, client](
+  ctx->resolve(field, value, [server, id, ctx, field, value, conditions, settleCharge](
                                   storage::CallRecord record, std::string tier, std::string hint) {
+    settleCharge(record.outcome == storage::CallRecord::Outcome::kNoCall ||
+                 record.outcome == storage::CallRecord::Outcome::kNoKey);
     reactor::HttpExchange* ex = server->find(id);
     if (!ex) return;
     ex->noteLookupSource(tier);
     switch (record.outcome) {
       case storage::CallRecord::Outcome::kNoCall:
-        notFound(*ex, *ctx, client, "no call");
+        notFound(*ex, "no call");
         return;
       case storage::CallRecord::Outcome::kNoKey:
-        notFound(*ex, *ctx, client, "no key");
+        notFound(*ex, "no key");
         return;
       case storage::CallRecord::Outcome::kUnavailable:
         reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "fleet/source_chain.h"
 #include "handlers/failed_lookup_limiter.h"
@@ -50,6 +51,9 @@ struct RecordingsContext {
   // Failed public lookups per client address; null = unlimited.
   FailedLookupLimiter* limiter = nullptr;
   std::vector<std::string> trustedProxies;
+  // (client, token) pairs whose lookup is charged and still in flight: requests joining the
+  // same lookup are not charged again, so a burst for one hot token costs one unit.
+  std::unordered_set<std::string> chargedLookups;
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)> noteSource;
 };

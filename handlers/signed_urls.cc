@@ -88,7 +88,12 @@ void signOrFallBack(std::shared_ptr<SignedUrlContext> ctx, const CallRecord& cal
       if (!url.ok()) return done(SignedOutcome{SignedOutcome::Kind::kStorageError, "", {}, url.error});
       return done(SignedOutcome{SignedOutcome::Kind::kPresigned, url.url, now + std::chrono::seconds(expiresSeconds), ""});
     }
-    if (*status == 404) return done(gatewayLink(SignedOutcome::Kind::kStorageMissing, "not in storage"));
+    if (*status == 404) {
+      // The gateway's link only helps if a fleet host may still hold the object.
+      bool fleet = !ctx->recordings->signer->settings().values.fleetUrls.empty();
+      if (!fleet) return done(SignedOutcome{SignedOutcome::Kind::kStorageMissing, "", {}, "not in storage"});
+      return done(gatewayLink(SignedOutcome::Kind::kStorageMissing, "not in storage"));
+    }
     std::string detail = error.empty() ? "storage answered HTTP " + std::to_string(*status) : error;
     done(SignedOutcome{SignedOutcome::Kind::kStorageError, "", {}, detail});
   };

@@ -54,7 +54,10 @@ class CurlMulti {
  public:
   static constexpr size_t kPause = CURL_WRITEFUNC_PAUSE;
 
-  explicit CurlMulti(EventLoop& loop, long bufferSize = 32 * 1024);
+  // Just under 32 KiB: libevent rounds each evbuffer chunk (data + its header) up to a
+  // power of two, so a full 32 KiB write would cost a 64 KiB block per chunk in flight.
+  static constexpr long kDefaultBufferSize = 32 * 1024 - 256;
+  explicit CurlMulti(EventLoop& loop, long bufferSize = kDefaultBufferSize);
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;

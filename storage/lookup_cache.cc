@@ -172,11 +172,13 @@ void LookupCache::lookupMongo(const std::string& key, LookupField field, const s
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("mongo"),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    auto flight = flights_.find(key);
+    bool evicted = flight != flights_.end() && flight->second.evicted;
     if (record.outcome == CallRecord::Outcome::kUnavailable) {
       metrics_.inc("recgw_mongo_errors_total");
     } else {
       metrics_.inc("recgw_lookup_hits_total", tierLabel("mongo"));
-      writeRedis(key, record, "");
+      if (!evicted) writeRedis(key, record, "");
     }
     land(key, record, "mongo", "");
   });
@@ -184,8 +186,9 @@ void LookupCache::lookupMongo(const std::string& key, LookupField field, const s
 
 void LookupCache::land(const std::string& key, const CallRecord& record, const std::string& tier,
                        const std::string& hint) {
-  if (record.outcome != CallRecord::Outcome::kUnavailable) l1Put(key, record, hint);
   auto it = flights_.find(key);
+  bool evicted = it != flights_.end() && it->second.evicted;
+  if (record.outcome != CallRecord::Outcome::kUnavailable && !evicted) l1Put(key, record, hint);
   if (it == flights_.end()) return;
   std::vector<Done> waiters = std::move(it->second.waiters);
   flights_.erase(it);
@@ -195,7 +198,8 @@ void LookupCache::land(const std::string& key, const CallRecord& record, const s
 void LookupCache::writeRedis(const std::string& key, const CallRecord& record, const std::string& hint) {
   if (!redisUsable()) return;
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
-  redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count())},
+  // NX: never over an eviction tombstone (see evict()).
+  redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
                   [this, alive = std::weak_ptr<bool>(alive_)](const RedisReply& r) {
                     if (!alive.expired() && !r.ok()) metrics_.inc("recgw_redis_errors_total");
                   });
@@ -224,13 +228,15 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
     lru_.erase(it->second);
     l1_.erase(it);
   }
+  if (auto flight = flights_.find(key); flight != flights_.end()) flight->second.evicted = true;
   if (!redisUsable()) {
     if (done) done(false);
     return;
   }
-  redis_->command({"DEL", key}, [done](const RedisReply& r) {
-    if (done) done(r.ok());
-  });
+  redis_->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
+                  [done](const RedisReply& r) {
+                    if (done) done(r.ok());
+                  });
 }
 
 void LookupCache::store(LookupField field, const std::string& value, const CallRecord& record,

@@ -45,7 +45,9 @@ class LookupCache {
   void resolve(LookupField field, const std::string& value, Done done);
   // Where the object was found ("storage", "fleet:1"): the next lookup tries it first.
   void noteSource(LookupField field, const std::string& value, const std::string& sourceLabel);
-  // Drops L1 and Redis entries (token rotation, admin evict). `done(redisOk)` may be empty.
+  // Drops the L1 entry and leaves a short-lived tombstone in Redis (token rotation, admin
+  // evict): lookups write with SET NX, so an answer read from MongoDB before the eviction —
+  // on this worker or another — cannot put the old record back. `done(redisOk)` may be empty.
   void evict(LookupField field, const std::string& value, std::function<void(bool)> done = {});
   // Writes a record straight into both tiers (warm-up).
   void store(LookupField field, const std::string& value, const CallRecord& record,
@@ -66,6 +68,7 @@ class LookupCache {
   };
   struct Flight {
     std::vector<Done> waiters;
+    bool evicted = false;  // evicted while in flight: its answer must not be cached
   };
 
   L1Entry* l1Find(const std::string& key);
@@ -74,6 +77,7 @@ class LookupCache {
   void lookupMongo(const std::string& key, LookupField field, const std::string& value);
   void land(const std::string& key, const CallRecord& record, const std::string& tier, const std::string& hint);
   void writeRedis(const std::string& key, const CallRecord& record, const std::string& hint);
+  static constexpr int kTombstoneSeconds = 30;
   bool redisUsable() const;
 
   CallStore& calls_;

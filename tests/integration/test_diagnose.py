@@ -837,9 +837,6 @@ def test_rate_limit_ignores_spoofed_forwarded_for(clean_stack: Stack, gateway_fa
     assert 429 in statuses, statuses
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the diagnose route limits by the peer address (ex.peerAddress()) and "
-                                       "ignores server.trusted_proxies / X-Forwarded-For, unlike the public route "
-                                       "(handlers::clientAddress): behind a proxy all admins share one allowance")
 def test_rate_limit_is_per_client_behind_a_trusted_proxy(clean_stack: Stack, gateway_factory):
     token, _, _ = seed(clean_stack)
     gw = gateway_factory(dict(BASE_ENV, RECGW_SERVER_TRUSTED_PROXIES="127.0.0.1"))

@@ -1,0 +1,1128 @@
+#include "handlers/lifecycle.h"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <set>
+
+#include "fleet/media_provider.h"
+#include "handlers/http_semantics.h"
+#include "reactor/logger.h"
+#include "storage/s3_addressing.h"
+
+namespace recgw::handlers {
+
+using storage::Recording;
+using storage::RecordingCollections;
+using storage::RecordingStatus;
+using storage::RecordingStore;
+using storage::StoreOutcome;
+using storage::StoreResult;
+using Clock = std::chrono::system_clock;
+
+class LifecyclePoller;
+
+struct LifecycleRuntime {
+  explicit LifecycleRuntime(LifecycleContext& c);
+  ~LifecycleRuntime();
+  LifecycleContext& ctx;  // owns this runtime
+  RecordingStore store;
+  fleet::MediaProvider provider;
+  storage::S3Objects objects;
+  std::unique_ptr<LifecyclePoller> poller;
+};
+
+// ---- pure helpers -------------------------------------------------------------------
+
+Paging parsePaging(std::string_view query) {
+  Paging p;
+  bool seenLimit = false, seenOffset = false;
+  auto parseInt = [](std::string_view text, int64_t& out) {
+    if (text.empty() || text.size() > 18) return false;
+    for (char c : text) {
+      if (c < '0' || c > '9') return false;
+    }
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && ptr == text.data() + text.size();
+  };
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    size_t eq = part.find('=');
+    std::string_view name = part.substr(0, eq);
+    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+    bool isLimit = name == "limit" && !seenLimit;
+    bool isOffset = name == "offset" && !seenOffset;
+    if (!isLimit && !isOffset) continue;
+    auto decoded = storage::percentDecode(raw);
+    int64_t v = 0;
+    bool ok = decoded && parseInt(*decoded, v);
+    if (isLimit) {
+      seenLimit = true;
+      if (!ok || v < 1) {
+        p.error = "limit must be an integer from 1 to " + std::to_string(kMaxPageLimit);
+        return p;
+      }
+      p.limit = std::min(v, kMaxPageLimit);
+    } else {
+      seenOffset = true;
+      if (!ok) {
+        p.error = "offset must be a non-negative integer";
+        return p;
+      }
+      p.offset = v;
+    }
+  }
+  return p;
+}
+
+TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader) {
+  TenantChoice t;
+  std::string header = accountHeader ? accountHeader : "";
+  if (!header.empty()) {
+    if (claims.isAdmin() || header == claims.accountId) {
+      t.tenant = header;
+      return t;
+    }
+    return {{}, 403, "forbidden", "X-Account-ID does not match the token's account"};
+  }
+  if (!claims.accountId.empty()) {
+    t.tenant = claims.accountId;
+    return t;
+  }
+  if (claims.isAdmin()) return {{}, 400, "bad_request", "an admin token without an account must send X-Account-ID"};
+  return {{}, 403, "forbidden", "the token carries no account"};
+}
+
+std::optional<RecordingStatus> mapProviderStatus(std::string_view s) {
+  for (std::string_view w : {"recording", "active", "in_progress", "started"}) {
+    if (s == w) return RecordingStatus::kRecording;
+  }
+  for (std::string_view w : {"processing", "stopped", "uploading", "pending"}) {
+    if (s == w) return RecordingStatus::kProcessing;
+  }
+  for (std::string_view w : {"ready", "completed", "complete", "finished", "available"}) {
+    if (s == w) return RecordingStatus::kReady;
+  }
+  for (std::string_view w : {"failed", "error", "errored"}) {
+    if (s == w) return RecordingStatus::kFailed;
+  }
+  return std::nullopt;
+}
+
+std::vector<RecordingStatus> pollSteps(RecordingStatus current, std::optional<RecordingStatus> provider,
+                                       bool hasObject) {
+  using S = RecordingStatus;
+  if (!provider) return {};
+  S target = *provider;
+  if (target == S::kArchived) target = S::kReady;  // archiving is ours, not the provider's
+  if (target == S::kReady && !hasObject) target = S::kProcessing;
+  std::vector<S> steps;
+  if (current != S::kRecording && current != S::kProcessing) return steps;
+  switch (target) {
+    case S::kRecording: break;
+    case S::kProcessing:
+      if (current == S::kRecording) steps.push_back(S::kProcessing);
+      break;
+    case S::kReady:
+      if (current == S::kRecording) steps.push_back(S::kProcessing);
+      steps.push_back(S::kReady);
+      break;
+    case S::kFailed: steps.push_back(S::kFailed); break;
+    case S::kArchived: break;
+  }
+  return steps;
+}
+
+namespace {
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+bool instantAccessClass(std::string_view storageClass) {
+  std::string c = upper(storageClass);
+  return c != "GLACIER" && c != "DEEP_ARCHIVE";
+}
+
+std::string verifyArchiveCopy(const storage::S3ObjectInfo& hot, const storage::S3ObjectInfo& archived,
+                              std::string_view requestedClass) {
+  if (archived.size != hot.size) {
+    return "the archive copy has " + std::to_string(archived.size) + " bytes, the hot object " +
+           std::to_string(hot.size);
+  }
+  // Single-part ETags are the MD5 of the bytes, so they must agree; multipart ones need not.
+  bool comparable = !hot.etag.empty() && !archived.etag.empty() && hot.etag.find('-') == std::string::npos &&
+                    archived.etag.find('-') == std::string::npos;
+  if (comparable && hot.etag != archived.etag) return "the archive copy's ETag differs from the hot object's";
+  if (!requestedClass.empty()) {
+    std::string reported = archived.storageClass.empty() ? "STANDARD" : upper(archived.storageClass);
+    if (reported != upper(requestedClass)) {
+      return "the archive copy is in storage class " + reported + ", not " + upper(requestedClass);
+    }
+  }
+  return {};
+}
+
+std::string formatInstant(Clock::time_point t) {
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  int millis = static_cast<int>(ms - secs * 1000);
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+void writeRecording(reactor::JsonWriter& w, const Recording& r,
+                    const std::optional<std::optional<storage::Room>>& room) {
+  auto time = [&](const char* key, const std::optional<Clock::time_point>& t) {
+    w.key(key);
+    if (t) w.value(formatInstant(*t));
+    else w.null();
+  };
+  w.beginObject();
+  w.field("id", r.id).field("room_id", r.roomId).field("tenant_id", r.tenantId);
+  w.field("status", storage::statusName(r.status));
+  w.field("source", r.source.empty() ? std::string("api") : r.source);
+  time("started_at", r.startedAt);
+  time("stopped_at", r.stoppedAt);
+  w.key("duration_seconds");
+  if (r.durationSeconds) w.value(*r.durationSeconds);
+  else w.null();
+  w.key("size_bytes");
+  if (r.sizeBytes) w.value(*r.sizeBytes);
+  else w.null();
+  w.key("storage");
+  if (r.storage) {
+    w.beginObject()
+        .field("provider", r.storage->provider.empty() ? std::string("s3") : r.storage->provider)
+        .field("bucket", r.storage->bucket)
+        .field("key", r.storage->key);
+    w.key("storage_class");
+    if (r.storage->storageClass.empty()) w.null();
+    else w.value(r.storage->storageClass);
+    w.endObject();
+  } else {
+    w.null();
+  }
+  w.key("provider_recording_id");
+  if (r.providerRecordingId.empty()) w.null();
+  else w.value(r.providerRecordingId);
+  if (r.status == RecordingStatus::kFailed) w.field("failure_reason", r.failureReason);
+  time("ready_at", r.readyAt);
+  time("archived_at", r.archivedAt);
+  time("deleted_at", r.deletedAt);
+  if (r.recoverRequestedAt) time("recover_requested_at", r.recoverRequestedAt);
+  time("created_at", r.createdAt);
+  time("updated_at", r.updatedAt);
+  if (room) {
+    w.key("room");
+    if (*room) {
+      w.beginObject().field("id", (*room)->id).field("name", (*room)->name).field("tenant_id", (*room)->tenantId);
+      w.endObject();
+    } else {
+      w.null();
+    }
+  }
+  w.endObject();
+}
+
+// ---- shared plumbing ----------------------------------------------------------------
+
+namespace {
+
+std::string recordingJson(const Recording& r,
+                          const std::optional<std::optional<storage::Room>>& room = std::nullopt) {
+  reactor::JsonWriter w;
+  writeRecording(w, r, room);
+  return w.take();
+}
+
+void replyData(reactor::HttpExchange& ex, int status, std::string_view json) {
+  std::string body;
+  body.reserve(json.size() + 10);
+  body.append("{\"data\":").append(json).append("}");
+  ex.reply(status, body);
+}
+
+// Runs `f` with the request if it is still there. Callbacks from curl reach here without a
+// catch of their own: nothing may escape into libcurl or libevent.
+template <typename F>
+void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
+  reactor::HttpExchange* ex = srv->find(xid);
+  if (!ex) return;
+  try {
+    f(*ex);
+  } catch (const std::exception& e) {
+    reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "lifecycle handler failed",
+                         {{"error", e.what()}});
+    if (!ex->done()) ex->replyError(500, "internal", "internal error");
+  }
+}
+
+void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::string_view notFound) {
+  switch (r.outcome) {
+    case StoreOutcome::kNoRoom: return ex.replyError(404, "not_found", "room not found");
+    case StoreOutcome::kNotFound: return ex.replyError(404, "not_found", notFound);
+    case StoreOutcome::kConflict: {
+      std::string now = r.recording ? std::string(storage::statusName(r.recording->status)) : "changed";
+      return ex.replyError(409, "conflict", "the recording changed meanwhile (now " + now + ")");
+    }
+    case StoreOutcome::kUnavailable:
+      reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "recordings store unavailable",
+                           {{"error", r.error}});
+      ex.addHeader("Retry-After", "5");
+      return ex.replyError(503, "store_unavailable", "the recordings store is unavailable; retry shortly");
+    case StoreOutcome::kOk: break;
+  }
+  ex.replyError(500, "internal", "internal error");
+}
+
+void replyProviderFailure(reactor::HttpExchange& ex, const fleet::ProviderError& e) {
+  if (e.clientStatus() == 503) ex.addHeader("Retry-After", "30");
+  ex.noteReason(e.reason);
+  ex.replyError(e.clientStatus(), e.clientCode(), e.reason);
+}
+
+void noteTransition(LifecycleContext& ctx, std::string_view requestId, const Recording& r, std::string_view from,
+                    std::string_view to, std::string_view by) {
+  reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "recording state changed",
+                       {{"recording_id", r.id}, {"tenant", r.tenantId}, {"room_id", r.roomId}, {"from", from},
+                        {"to", to}, {"by", by}});
+  if (ctx.metrics) {
+    ctx.metrics->inc("recgw_lifecycle_transitions_total",
+                     reactor::Metrics::label("from", from) + "," + reactor::Metrics::label("to", to));
+  }
+}
+
+void countMetric(LifecycleContext& ctx, std::string_view name, std::string_view key, std::string_view value) {
+  if (ctx.metrics) ctx.metrics->inc(name, reactor::Metrics::label(key, value));
+}
+
+std::shared_ptr<LifecycleRuntime> ensureRuntime(const std::shared_ptr<LifecycleContext>& ctx) {
+  if (!ctx->runtime) {
+    ctx->runtime = std::make_shared<LifecycleRuntime>(*ctx);
+    if (reactor::Metrics* m = ctx->metrics) {
+      using T = reactor::Metrics::Type;
+      m->describe("recgw_lifecycle_transitions_total", T::kCounter, "Recording state changes, by from and to");
+      m->describe("recgw_lifecycle_archive_total", T::kCounter, "Archive requests, by outcome");
+      m->describe("recgw_lifecycle_provider_calls_total", T::kCounter, "Media provider calls, by op and outcome");
+      m->describe("recgw_lifecycle_poll_passes_total", T::kCounter, "Background poll passes, by outcome");
+    }
+  }
+  return ctx->runtime;
+}
+
+// Authenticates (401), then picks the tenant (400/403). nullopt: answered.
+std::optional<std::string> authorize(reactor::HttpExchange& ex, const LifecycleContext& ctx) {
+  auto claims = requireToken(ex, ctx.jwt);
+  if (!claims) return std::nullopt;
+  TenantChoice t = chooseTenant(*claims, ex.header("X-Account-ID"));
+  if (t.status != 0) {
+    ex.replyError(t.status, t.code, t.message);
+    return std::nullopt;
+  }
+  return t.tenant;
+}
+
+bool validRecordingId(std::string_view id) { return id.starts_with("rec_") && id.size() <= 128 && isSafePathParam(id); }
+
+fleet::MediaProviderSettings providerSettings(const LifecycleSettings& s) {
+  fleet::MediaProviderSettings p;
+  p.baseUrl = s.providerUrl;
+  p.token = s.providerToken;
+  p.connectTimeout = s.providerConnectTimeout;
+  p.timeout = s.providerTimeout;
+  p.retries = std::max(0, s.providerRetries);
+  p.backoff = s.providerBackoff;
+  return p;
+}
+
+storage::ProviderSnapshot snapshotFrom(const fleet::ProviderRecording& p) {
+  storage::ProviderSnapshot s;
+  s.providerId = p.id;
+  s.roomId = p.roomId;
+  s.status = mapProviderStatus(p.status);
+  s.startedAt = p.startedAt;
+  s.stoppedAt = p.stoppedAt;
+  s.durationSeconds = p.durationSeconds;
+  s.sizeBytes = p.sizeBytes;
+  if (!p.key.empty()) s.storage = storage::StoredObject{p.storageProvider.empty() ? "s3" : p.storageProvider, p.bucket, p.key, {}};
+  s.failureReason = p.error.empty() ? "the media provider reported a failure" : p.error;
+  return s;
+}
+
+// A MongoDB job whose answer goes to the request, if it is still there.
+template <typename R, typename Job, typename Done>
+void storeCall(LifecycleRuntime& rt, reactor::HttpExchange& ex, Job job, Done done) {
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  rt.store.run<R>(std::function<R(mongoc_client_t*, const RecordingCollections&)>(std::move(job)),
+                  [srv, xid, done](R result) {
+                    withExchange(srv, xid, [&](reactor::HttpExchange& e) { done(e, std::move(result)); });
+                  });
+}
+
+// ---- routes -------------------------------------------------------------------------
+
+void handleStart(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string roomId = ex.pathParams()[0];
+  if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
+  std::string id = storage::newRecordingId();
+  auto now = Clock::now();
+  storeCall<StoreResult>(
+      *ctx->runtime, ex,
+      [t = *tenant, roomId, id, now](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::start(c, n, t, roomId, id, now);
+      },
+      [ctx, roomId](reactor::HttpExchange& ex, StoreResult r) {
+        if (r.outcome == StoreOutcome::kConflict) {
+          std::string msg = "room " + roomId + " is already recording";
+          if (r.recording) msg += " (" + r.recording->id + ")";
+          return ex.replyError(409, "already_recording", msg);
+        }
+        if (!r.ok()) return replyStoreFailure(ex, r, "room not found");
+        noteTransition(*ctx, ex.requestId(), *r.recording, "none", "recording", "start");
+        replyData(ex, 200, recordingJson(*r.recording));
+      });
+}
+
+void handleStop(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string roomId = ex.pathParams()[0];
+  if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
+  auto now = Clock::now();
+  storeCall<StoreResult>(
+      *ctx->runtime, ex,
+      [t = *tenant, roomId, now](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::stop(c, n, t, roomId, now);
+      },
+      [ctx](reactor::HttpExchange& ex, StoreResult r) {
+        if (!r.ok()) return replyStoreFailure(ex, r, "no recording is active in this room");
+        noteTransition(*ctx, ex.requestId(), *r.recording, "recording", "processing", "stop");
+        replyData(ex, 200, recordingJson(*r.recording));
+      });
+}
+
+void syncWithProvider(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
+                      const std::string& tenant, const std::string& roomId) {
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  std::weak_ptr<LifecycleContext> weak = ctx;
+  ctx->runtime->provider.listRoomRecordings(
+      roomId, [weak, srv, xid, tenant, roomId](fleet::ProviderError err, std::vector<fleet::ProviderRecording> list) {
+        auto ctx = weak.lock();
+        if (!ctx) return;
+        countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
+        withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+          // A room the provider never saw has no recordings there.
+          if (!err.ok() && err.kind != fleet::ProviderError::Kind::kNotFound) return replyProviderFailure(ex, err);
+          std::vector<storage::ProviderSnapshot> snapshots;
+          for (const auto& p : list) snapshots.push_back(snapshotFrom(p));
+          auto window = ctx->settings.linkWindow;
+          auto now = Clock::now();
+          storeCall<storage::SyncResult>(
+              *ctx->runtime, ex,
+              [tenant, roomId, snapshots, window, now](mongoc_client_t* c, const RecordingCollections& n) {
+                return RecordingStore::sync(c, n, tenant, roomId, snapshots, window, true, true, now);
+              },
+              [ctx](reactor::HttpExchange& ex, storage::SyncResult s) {
+                if (s.outcome != StoreOutcome::kOk) return replyStoreFailure(ex, {s.outcome, {}, {}, s.error}, "");
+                reactor::JsonWriter w;
+                w.beginObject().field("synced_count", static_cast<int64_t>(s.synced.size())).key("recordings");
+                w.beginArray();
+                for (const auto& r : s.synced) {
+                  writeRecording(w, r);
+                  reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording synced",
+                                       {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId},
+                                        {"source", r.source}, {"status", storage::statusName(r.status)}});
+                }
+                w.endArray().endObject();
+                replyData(ex, 200, w.str());
+              });
+        });
+      });
+}
+
+void handleSync(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string roomId = ex.pathParams()[0];
+  if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
+  if (!ctx->runtime->provider.configured()) {
+    ex.addHeader("Retry-After", "30");
+    return ex.replyError(503, "provider_not_configured", "no media provider is configured");
+  }
+  // The room first: another tenant's room must not even cause a provider call.
+  storeCall<StoreResult>(
+      *ctx->runtime, ex,
+      [t = *tenant, roomId](mongoc_client_t* c, const RecordingCollections& n) {
+        std::string error;
+        auto room = RecordingStore::findRoom(c, n, t, roomId, error);
+        if (!error.empty()) return StoreResult::unavailable(error);
+        return StoreResult{room ? StoreOutcome::kOk : StoreOutcome::kNoRoom, {}, room, {}};
+      },
+      [ctx, t = *tenant, roomId](reactor::HttpExchange& ex, StoreResult r) {
+        if (!r.ok()) return replyStoreFailure(ex, r, "room not found");
+        syncWithProvider(ex, ctx, t, roomId);
+      });
+}
+
+void handleList(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  Paging paging = parsePaging(ex.query());
+  if (!paging.error.empty()) return ex.replyError(422, "validation_error", paging.error);
+  storeCall<storage::RecordingPage>(
+      *ctx->runtime, ex,
+      [t = *tenant, paging](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::list(c, n, t, paging.limit, paging.offset);
+      },
+      [paging](reactor::HttpExchange& ex, storage::RecordingPage page) {
+        if (!page.error.empty()) return replyStoreFailure(ex, StoreResult::unavailable(page.error), "");
+        reactor::JsonWriter w;
+        w.beginObject().key("data").beginArray();
+        for (const auto& r : page.items) writeRecording(w, r);
+        w.endArray();
+        w.key("meta").beginObject().field("total", page.total).field("limit", paging.limit);
+        w.field("offset", paging.offset).endObject().endObject();
+        ex.reply(200, w.str());
+      });
+}
+
+// Loads the tenant's recording, then hands it to `next`; answers 404/503 itself.
+template <typename Next>
+void withRecording(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx, const std::string& tenant,
+                   const std::string& id, bool withRoom, Next next) {
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  storeCall<StoreResult>(
+      *ctx->runtime, ex,
+      [tenant, id, withRoom](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::get(c, n, tenant, id, withRoom);
+      },
+      [next](reactor::HttpExchange& ex, StoreResult r) {
+        if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
+        next(ex, std::move(r));
+      });
+}
+
+void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  withRecording(ex, ctx, *tenant, ex.pathParams()[0], false, [ctx](reactor::HttpExchange& ex, StoreResult r) {
+    const Recording& rec = *r.recording;
+    auto message = [&](std::string text) {
+      reactor::JsonWriter w;
+      w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
+      w.field("message", text).endObject();
+      replyData(ex, 200, w.str());
+    };
+    switch (rec.status) {
+      case RecordingStatus::kRecording: return message("the recording is still in progress");
+      case RecordingStatus::kProcessing: return message("the recording is still processing; try again shortly");
+      case RecordingStatus::kFailed: return message("the recording failed: " + rec.failureReason);
+      case RecordingStatus::kArchived:
+        if (rec.storage && !instantAccessClass(rec.storage->storageClass)) {
+          return message("the recording is archived in " + rec.storage->storageClass +
+                         " and must be restored before it can be downloaded");
+        }
+        break;
+      case RecordingStatus::kReady: break;
+    }
+    if (!rec.storage) return message("the recording has no stored object");
+    storage::SigV4Signer* signer = ctx->signer ? ctx->signer->get() : nullptr;
+    if (!signer) {
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "storage_not_configured", "storage is not configured");
+    }
+    storage::S3Location loc = ctx->signer->settings().location();
+    if (!rec.storage->bucket.empty()) loc.bucket = rec.storage->bucket;
+    int64_t ttl = ctx->settings.downloadUrlTtl.count();
+    auto now = Clock::now();
+    storage::PresignedUrl url = signer->presign("GET", storage::objectTarget(loc, rec.storage->key), ttl, now);
+    if (!url.ok()) {
+      reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "presign failed", {{"error", url.error}});
+      return ex.replyError(500, "internal", "cannot sign a download URL");
+    }
+    reactor::JsonWriter w;
+    w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
+    w.field("download_url", url.url).field("expires_at", formatInstant(now + std::chrono::seconds(ttl)));
+    w.field("expires_in", ttl);
+    w.key("duration");
+    if (rec.durationSeconds) w.value(*rec.durationSeconds);
+    else w.null();
+    w.key("file_size");
+    if (rec.sizeBytes) w.value(*rec.sizeBytes);
+    else w.null();
+    w.field("provider", rec.storage->provider.empty() ? std::string("s3") : rec.storage->provider);
+    w.endObject();
+    replyData(ex, 200, w.str());
+  });
+}
+
+void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string id = ex.pathParams()[0];
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  auto now = Clock::now();
+  storeCall<StoreResult>(
+      *ctx->runtime, ex,
+      [t = *tenant, id, now](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::softDelete(c, n, t, id, now);
+      },
+      [](reactor::HttpExchange& ex, StoreResult r) {
+        if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
+        reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording deleted (soft)",
+                             {{"recording_id", r.recording->id}, {"tenant", r.recording->tenantId}});
+        reactor::JsonWriter w;
+        w.beginObject().field("id", r.recording->id).field("deleted", true);
+        w.field("deleted_at", formatInstant(r.recording->deletedAt.value_or(Clock::now()))).endObject();
+        replyData(ex, 200, w.str());
+      });
+}
+
+void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string t = *tenant;
+  withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
+    const Recording& rec = *r.recording;
+    if (rec.status != RecordingStatus::kProcessing) {
+      return ex.replyError(400, "invalid_state", "only a processing recording can be recovered (this one is " +
+                                                     std::string(storage::statusName(rec.status)) + ")");
+    }
+    if (rec.providerRecordingId.empty()) {
+      return ex.replyError(400, "no_provider_recording",
+                           "this recording has no provider recording id, so the provider cannot reprocess it");
+    }
+    if (!ctx->runtime->provider.configured()) {
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "provider_not_configured", "no media provider is configured");
+    }
+    reactor::HttpServer* srv = &ex.server();
+    uint64_t xid = ex.id();
+    std::weak_ptr<LifecycleContext> weak = ctx;
+    std::string id = rec.id;
+    std::string providerId = rec.providerRecordingId;
+    ctx->runtime->provider.requestReprocess(providerId, [weak, srv, xid, t, id, providerId](fleet::ProviderError err) {
+      auto ctx = weak.lock();
+      if (!ctx) return;
+      countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "reprocess_ok" : "reprocess_failed");
+      withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+        if (err.kind == fleet::ProviderError::Kind::kNotFound) {
+          return ex.replyError(502, "provider_error", "the media provider does not know recording " + providerId);
+        }
+        if (!err.ok()) return replyProviderFailure(ex, err);
+        auto now = Clock::now();
+        storeCall<StoreResult>(
+            *ctx->runtime, ex,
+            [t, id, now](mongoc_client_t* c, const RecordingCollections& n) {
+              storage::TransitionUpdate u;
+              u.recoverRequestedAt = now;
+              return RecordingStore::transition(c, n, t, id, RecordingStatus::kProcessing, u, now);
+            },
+            [](reactor::HttpExchange& ex, StoreResult r) {
+              if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
+              reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording reprocess requested",
+                                   {{"recording_id", r.recording->id},
+                                    {"provider_recording_id", r.recording->providerRecordingId}});
+              replyData(ex, 202, recordingJson(*r.recording));
+            });
+      });
+    });
+  });
+}
+
+// ---- archive: HEAD hot → copy → HEAD copy → DELETE hot → state (see lifecycle.h) ------
+
+struct ArchiveJob {
+  std::shared_ptr<LifecycleContext> ctx;
+  reactor::HttpServer* srv = nullptr;
+  uint64_t xid = 0;
+  std::string requestId;
+  std::string tenant;
+  Recording rec;
+  storage::S3Location hot, archive;
+  std::string key;
+  std::string storageClass;
+  storage::S3ObjectInfo hotInfo;
+};
+using ArchivePtr = std::shared_ptr<ArchiveJob>;
+
+void archiveFail(const ArchivePtr& job, int status, std::string_view code, const std::string& message) {
+  reactor::Logger::log(status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, job->requestId,
+                       "archive not done", {{"recording_id", job->rec.id}, {"reason", message}});
+  countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", code);
+  withExchange(job->srv, job->xid, [&](reactor::HttpExchange& ex) {
+    if (status == 503) ex.addHeader("Retry-After", "5");
+    ex.noteReason(message);
+    ex.replyError(status, code, message);
+  });
+}
+
+// Every step's callback comes from curl or a completion: keep exceptions in here.
+template <typename F>
+void archiveStep(const ArchivePtr& job, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    archiveFail(job, 500, "internal", std::string("internal error: ") + e.what());
+  }
+}
+
+storage::SigV4Signer* archiveSigner(const ArchivePtr& job) {
+  storage::SigV4Signer* s = job->ctx->signer ? job->ctx->signer->get() : nullptr;
+  if (!s) archiveFail(job, 503, "storage_not_configured", "storage is not configured");
+  return s;
+}
+
+void archiveSetState(const ArchivePtr& job) {
+  auto now = Clock::now();
+  storage::TransitionUpdate u;
+  u.to = RecordingStatus::kArchived;
+  u.archivedAt = now;
+  u.storage = storage::StoredObject{
+      job->rec.storage && !job->rec.storage->provider.empty() ? job->rec.storage->provider : "s3",
+      job->archive.bucket, job->key, job->storageClass};
+  std::string tenant = job->tenant, id = job->rec.id;
+  job->ctx->runtime->store.run<StoreResult>(
+      [tenant, id, u, now](mongoc_client_t* c, const RecordingCollections& n) {
+        return RecordingStore::transition(c, n, tenant, id, RecordingStatus::kReady, u, now);
+      },
+      [job](StoreResult r) {
+        archiveStep(job, [&] {
+          if (!r.ok()) {
+            countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", "state_failed");
+            return withExchange(job->srv, job->xid,
+                                [&](reactor::HttpExchange& ex) { replyStoreFailure(ex, r, "recording not found"); });
+          }
+          noteTransition(*job->ctx, job->requestId, *r.recording, "ready", "archived", "archive");
+          countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", "archived");
+          withExchange(job->srv, job->xid,
+                       [&](reactor::HttpExchange& ex) { replyData(ex, 200, recordingJson(*r.recording)); });
+        });
+      });
+}
+
+// The hot object is gone: an earlier run copied it and deleted it, or it never was there.
+void archiveCheckArchiveOnly(const ArchivePtr& job) {
+  storage::SigV4Signer* signer = archiveSigner(job);
+  if (!signer) return;
+  job->ctx->runtime->objects.head(job->archive, job->key, *signer,
+                                  [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
+    archiveStep(job, [&] {
+      if (o.notFound()) {
+        return archiveFail(job, 400, "not_in_hot_bucket",
+                           "the recording's object is neither in the hot bucket nor in the archive");
+      }
+      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the archive copy failed: " + o.reason);
+      if (job->rec.sizeBytes && static_cast<uint64_t>(*job->rec.sizeBytes) != info.size) {
+        return archiveFail(job, 409, "archive_mismatch",
+                           "the archive holds " + std::to_string(info.size) + " bytes, the recording has " +
+                               std::to_string(*job->rec.sizeBytes) + "; the state is left as it is");
+      }
+      reactor::Logger::log(reactor::LogLevel::kInfo, job->requestId, "archive copy already in place; finishing",
+                           {{"recording_id", job->rec.id}});
+      archiveSetState(job);
+    });
+  });
+}
+
+void archiveDeleteHot(const ArchivePtr& job) {
+  storage::SigV4Signer* signer = archiveSigner(job);
+  if (!signer) return;
+  job->ctx->runtime->objects.remove(job->hot, job->key, *signer, [job](storage::S3Outcome o) {
+    archiveStep(job, [&] {
+      // The copy is safe in the archive; a rerun copies again and deletes.
+      if (!o.ok()) return archiveFail(job, 502, "storage_error", "deleting the hot copy failed: " + o.reason);
+      archiveSetState(job);
+    });
+  });
+}
+
+void archiveVerify(const ArchivePtr& job) {
+  storage::SigV4Signer* signer = archiveSigner(job);
+  if (!signer) return;
+  job->ctx->runtime->objects.head(job->archive, job->key, *signer,
+                                  [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
+    archiveStep(job, [&] {
+      if (o.notFound()) return archiveFail(job, 502, "archive_verify_failed", "the archive copy is missing after the copy");
+      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the archive copy failed: " + o.reason);
+      std::string mismatch = verifyArchiveCopy(job->hotInfo, info, job->storageClass);
+      if (!mismatch.empty()) return archiveFail(job, 502, "archive_verify_failed", mismatch + "; the hot copy is kept");
+      archiveDeleteHot(job);
+    });
+  });
+}
+
+void archiveCopy(const ArchivePtr& job) {
+  storage::SigV4Signer* signer = archiveSigner(job);
+  if (!signer) return;
+  job->ctx->runtime->objects.copy(job->hot, job->key, job->archive, job->key, job->storageClass, *signer,
+                                  [job](storage::S3Outcome o) {
+    archiveStep(job, [&] {
+      if (o.notFound()) return archiveCheckArchiveOnly(job);  // deleted meanwhile by a concurrent run
+      if (!o.ok()) return archiveFail(job, 502, "storage_error", "copying to the archive failed: " + o.reason);
+      archiveVerify(job);
+    });
+  });
+}
+
+void archiveBegin(const ArchivePtr& job) {
+  storage::SigV4Signer* signer = archiveSigner(job);
+  if (!signer) return;
+  job->ctx->runtime->objects.head(job->hot, job->key, *signer, [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
+    archiveStep(job, [&] {
+      if (o.notFound()) return archiveCheckArchiveOnly(job);
+      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the hot object failed: " + o.reason);
+      if (info.size > storage::kMaxSingleCopyBytes) {
+        return archiveFail(job, 501, "too_large", "objects over 5 GiB need a multipart copy, which is not supported");
+      }
+      job->hotInfo = info;
+      archiveCopy(job);
+    });
+  });
+}
+
+void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  std::string t = *tenant;
+  withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
+    const Recording& rec = *r.recording;
+    if (rec.status != RecordingStatus::kReady) {
+      return ex.replyError(400, "invalid_state", "only a ready recording can be archived (this one is " +
+                                                     std::string(storage::statusName(rec.status)) + ")");
+    }
+    if (!ctx->signer) return ex.replyError(503, "storage_not_configured", "storage is not configured");
+    const auto& hotSettings = ctx->signer->settings();
+    std::string hotBucket = hotSettings.values.bucket;
+    if (!rec.storage || rec.storage->key.empty()) {
+      return ex.replyError(400, "not_in_hot_bucket", "the recording has no stored object");
+    }
+    if ((!rec.storage->provider.empty() && rec.storage->provider != "s3") ||
+        (!rec.storage->bucket.empty() && rec.storage->bucket != hotBucket)) {
+      return ex.replyError(400, "not_in_hot_bucket", "the recording is not in the hot bucket");
+    }
+    const std::string& archiveBucket = ctx->settings.archiveBucket;
+    if (archiveBucket.empty() || archiveBucket == hotBucket) {
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "archive_not_configured", "no archive bucket (apart from the hot one) is configured");
+    }
+    if (!ctx->signer->get()) {
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "storage_not_configured", "storage is not configured");
+    }
+    auto job = std::make_shared<ArchiveJob>();
+    job->ctx = ctx;
+    job->srv = &ex.server();
+    job->xid = ex.id();
+    job->requestId = ex.requestId();
+    job->tenant = t;
+    job->rec = rec;
+    job->hot = hotSettings.location();
+    job->archive = job->hot;
+    job->archive.bucket = archiveBucket;
+    job->key = rec.storage->key;
+    job->storageClass = ctx->settings.archiveStorageClass;
+    reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "archive started",
+                         {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", job->storageClass}});
+    archiveBegin(job);
+  });
+}
+
+}  // namespace
+
+// ---- background poll ----------------------------------------------------------------
+
+// One pass: (1) linked recordings still recording/processing → ask the provider about
+// each (at most kMaxInFlight at once) → apply the transitions it implies; (2) recordings
+// without a provider id → list their rooms at the provider → link (never import). Every
+// recording looked at gets polled_at, so the least recently polled go first next time.
+class LifecyclePoller {
+ public:
+  LifecyclePoller(LifecycleContext& ctx, std::weak_ptr<LifecycleRuntime> runtime)
+      : ctx_(ctx), runtime_(std::move(runtime)), timer_(*ctx.loop, [this] { tick(); }) {}
+
+  void start(std::chrono::milliseconds period) { timer_.startPeriodic(period); }
+
+ private:
+  static constexpr int kMaxInFlight = 4;
+  static constexpr int64_t kMaxUnlinked = 50;
+  static constexpr size_t kMaxRoomsPerPass = 10;
+
+  // What applying one recording's steps did.
+  struct Applied {
+    std::vector<RecordingStatus> steps;  // the ones that succeeded, in order
+    StoreResult last;
+    static Applied unavailable(std::string why) { return {{}, StoreResult::unavailable(std::move(why))}; }
+  };
+  struct Unit {
+    static Unit unavailable(std::string why) { return {std::move(why)}; }
+    std::string error;
+  };
+
+  // Runs `f` only while the runtime (and so this poller) is alive.
+  template <typename F>
+  auto guarded(F f) {
+    std::weak_ptr<LifecycleRuntime> weak = runtime_;
+    return [weak, f](auto&&... args) mutable {
+      auto rt = weak.lock();
+      if (!rt) return;
+      try {
+        f(*rt, std::forward<decltype(args)>(args)...);
+      } catch (const std::exception& e) {
+        reactor::logError("lifecycle poll step failed", {{"error", e.what()}});
+        if (rt->poller) rt->poller->endPass("error");
+      }
+    };
+  }
+
+  void tick() {
+    if (running_) return;
+    auto rt = runtime_.lock();
+    if (!rt || !rt->provider.configured()) return;
+    running_ = true;
+    pending_.clear();
+    polled_.clear();
+    int64_t batch = std::max(1, ctx_.settings.pollBatch);
+    rt->store.run<storage::RecordingPage>(
+        [batch](mongoc_client_t* c, const RecordingCollections& n) { return RecordingStore::pollBatch(c, n, true, batch); },
+        guarded([this](LifecycleRuntime&, storage::RecordingPage page) {
+          if (!page.error.empty()) {
+            reactor::logWarn("lifecycle poll: cannot read recordings", {{"error", page.error}});
+            return endPass("store_error");
+          }
+          for (auto& r : page.items) {
+            polled_.push_back(r.id);
+            pending_.push_back(std::move(r));
+          }
+          pump();
+        }));
+  }
+
+  void pump() {
+    auto rt = runtime_.lock();
+    if (!rt) return;
+    while (inFlight_ < kMaxInFlight && !pending_.empty()) {
+      Recording rec = std::move(pending_.front());
+      pending_.pop_front();
+      ++inFlight_;
+      rt->provider.getRecording(rec.providerRecordingId,
+                                guarded([this, rec](LifecycleRuntime& rt, fleet::ProviderError err,
+                                                    fleet::ProviderRecording p) { onProviderAnswer(rt, rec, err, p); }));
+    }
+    if (inFlight_ == 0 && pending_.empty()) linkedDone();
+  }
+
+  void onProviderAnswer(LifecycleRuntime& rt, const Recording& rec, const fleet::ProviderError& err,
+                        const fleet::ProviderRecording& p) {
+    countMetric(ctx_, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "get_ok" : "get_failed");
+    if (!err.ok()) {
+      --inFlight_;
+      return pump();
+    }
+    storage::ProviderSnapshot snap = snapshotFrom(p);
+    auto steps = pollSteps(rec.status, snap.status, snap.storage.has_value());
+    if (steps.empty()) {
+      --inFlight_;
+      return pump();
+    }
+    auto now = Clock::now();
+    rt.store.run<Applied>(
+        [rec, snap, steps, now](mongoc_client_t* c, const RecordingCollections& n) { return apply(c, n, rec, snap, steps, now); },
+        guarded([this, rec](LifecycleRuntime&, Applied a) {
+          --inFlight_;
+          RecordingStatus from = rec.status;
+          for (RecordingStatus to : a.steps) {
+            noteTransition(ctx_, {}, a.last.recording ? *a.last.recording : rec, storage::statusName(from),
+                           storage::statusName(to), "poll");
+            from = to;
+          }
+          if (!a.last.ok() && a.last.outcome != StoreOutcome::kConflict) {
+            reactor::logWarn("lifecycle poll: update failed", {{"recording_id", rec.id}, {"error", a.last.error}});
+          }
+          pump();
+        }));
+  }
+
+  static Applied apply(mongoc_client_t* c, const RecordingCollections& n, const Recording& rec,
+                       const storage::ProviderSnapshot& snap, const std::vector<RecordingStatus>& steps, Clock::time_point now) {
+    Applied out;
+    RecordingStatus from = rec.status;
+    for (RecordingStatus to : steps) {
+      storage::TransitionUpdate u;
+      u.to = to;
+      u.polledAt = now;
+      if (to == RecordingStatus::kProcessing && !rec.stoppedAt) {
+        u.stoppedAt = snap.stoppedAt.value_or(now);
+        if (snap.durationSeconds) u.durationSeconds = snap.durationSeconds;
+      }
+      if (to == RecordingStatus::kReady) {
+        u.readyAt = now;
+        u.storage = snap.storage;
+        u.sizeBytes = snap.sizeBytes;
+        if (snap.durationSeconds) u.durationSeconds = snap.durationSeconds;
+        if (!rec.stoppedAt && snap.stoppedAt) u.stoppedAt = snap.stoppedAt;
+      }
+      if (to == RecordingStatus::kFailed) u.failureReason = snap.failureReason;
+      out.last = RecordingStore::transition(c, n, "", rec.id, from, u, now);
+      if (!out.last.ok()) return out;
+      out.steps.push_back(to);
+      from = to;
+    }
+    return out;
+  }
+
+  void linkedDone() {
+    auto rt = runtime_.lock();
+    if (!rt) return;
+    std::vector<std::string> ids = std::move(polled_);
+    polled_.clear();
+    auto now = Clock::now();
+    rt->store.run<Unit>(
+        [ids, now](mongoc_client_t* c, const RecordingCollections& n) {
+          return Unit{RecordingStore::markPolled(c, n, ids, now)};
+        },
+        guarded([this](LifecycleRuntime& rt, Unit u) {
+          if (!u.error.empty()) reactor::logWarn("lifecycle poll: cannot mark polled", {{"error", u.error}});
+          rt.store.run<storage::RecordingPage>(
+              [](mongoc_client_t* c, const RecordingCollections& n) {
+                return RecordingStore::pollBatch(c, n, false, kMaxUnlinked);
+              },
+              guarded([this](LifecycleRuntime& rt, storage::RecordingPage page) { linkRooms(rt, std::move(page)); }));
+        }));
+  }
+
+  // Phase 2: rooms with recordings that have no provider id yet.
+  void linkRooms(LifecycleRuntime& rt, storage::RecordingPage page) {
+    if (!page.error.empty()) {
+      reactor::logWarn("lifecycle poll: cannot read unlinked recordings", {{"error", page.error}});
+      return endPass("store_error");
+    }
+    std::set<std::pair<std::string, std::string>> rooms;  // (tenant, room)
+    for (const auto& r : page.items) {
+      if (rooms.size() >= kMaxRoomsPerPass && !rooms.count({r.tenantId, r.roomId})) continue;
+      rooms.insert({r.tenantId, r.roomId});
+      polled_.push_back(r.id);
+    }
+    if (rooms.empty()) return endPass("ok");
+    roomsLeft_ = static_cast<int>(rooms.size());
+    for (const auto& [tenant, room] : rooms) {
+      rt.provider.listRoomRecordings(
+          room, guarded([this, tenant, room](LifecycleRuntime& rt, fleet::ProviderError err,
+                                             std::vector<fleet::ProviderRecording> list) {
+            countMetric(ctx_, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
+            if (!err.ok() || list.empty()) return roomDone();
+            std::vector<storage::ProviderSnapshot> snaps;
+            for (const auto& p : list) snaps.push_back(snapshotFrom(p));
+            auto window = ctx_.settings.linkWindow;
+            auto now = Clock::now();
+            rt.store.run<storage::SyncResult>(
+                [tenant, room, snaps, window, now](mongoc_client_t* c, const RecordingCollections& n) {
+                  return RecordingStore::sync(c, n, tenant, room, snaps, window, false, false, now);
+                },
+                guarded([this](LifecycleRuntime&, storage::SyncResult s) {
+                  if (s.outcome != StoreOutcome::kOk) {
+                    reactor::logWarn("lifecycle poll: linking failed", {{"error", s.error}});
+                  }
+                  for (const auto& r : s.synced) {
+                    reactor::logInfo("recording linked to its provider recording",
+                                     {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId}});
+                  }
+                  roomDone();
+                }));
+          }));
+    }
+  }
+
+  void roomDone() {
+    if (--roomsLeft_ > 0) return;
+    auto rt = runtime_.lock();
+    if (!rt) return;
+    std::vector<std::string> ids = std::move(polled_);
+    polled_.clear();
+    auto now = Clock::now();
+    rt->store.run<Unit>(
+        [ids, now](mongoc_client_t* c, const RecordingCollections& n) {
+          return Unit{RecordingStore::markPolled(c, n, ids, now)};
+        },
+        guarded([this](LifecycleRuntime&, Unit) { endPass("ok"); }));
+  }
+
+  void endPass(std::string_view outcome) {
+    running_ = false;
+    inFlight_ = 0;
+    pending_.clear();
+    countMetric(ctx_, "recgw_lifecycle_poll_passes_total", "outcome", outcome);
+  }
+
+  LifecycleContext& ctx_;
+  std::weak_ptr<LifecycleRuntime> runtime_;
+  reactor::Timer timer_;
+  bool running_ = false;
+  int inFlight_ = 0;
+  int roomsLeft_ = 0;
+  std::deque<Recording> pending_;
+  std::vector<std::string> polled_;
+};
+
+LifecycleRuntime::LifecycleRuntime(LifecycleContext& c)
+    : ctx(c),
+      store(*c.mongo, RecordingCollections{c.mongo->databaseName(), c.settings.roomsCollection,
+                                           c.settings.recordingsCollection, c.settings.transitionsCollection}),
+      provider(*c.loop, *c.curl, providerSettings(c.settings)),
+      objects(*c.loop, *c.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), c.settings.s3Timeout}) {}
+
+LifecycleRuntime::~LifecycleRuntime() = default;
+
+// ---- public entry points ------------------------------------------------------------
+
+void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx) {
+  ensureRuntime(ctx);
+  auto route = [&](uint16_t methods, std::string_view pattern, std::string name,
+                   void (*handler)(reactor::HttpExchange&, const std::shared_ptr<LifecycleContext>&)) {
+    server.route(methods, pattern, std::move(name), [ctx, handler](reactor::HttpExchange& ex) { handler(ex, ctx); });
+  };
+  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/start", "lifecycle_start", &handleStart);
+  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/stop", "lifecycle_stop", &handleStop);
+  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/sync", "lifecycle_sync", &handleSync);
+  route(reactor::kGet | reactor::kHead, "/api/v1/recordings", "lifecycle_list", &handleList);
+  route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{id}/download", "lifecycle_download", &handleDownload);
+  route(reactor::kPost, "/api/v1/recordings/{id}/archive", "lifecycle_archive", &handleArchive);
+  route(reactor::kPost, "/api/v1/recordings/{id}/recover", "lifecycle_recover", &handleRecover);
+  route(reactor::kDelete, "/api/v1/recordings/{id}", "lifecycle_delete", &handleDelete);
+}
+
+void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx, const std::string& id) {
+  ensureRuntime(ctx);
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  withRecording(ex, ctx, *tenant, id, true, [](reactor::HttpExchange& ex, StoreResult r) {
+    replyData(ex, 200, recordingJson(*r.recording, std::optional<std::optional<storage::Room>>(r.room)));
+  });
+}
+
+void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) {
+  auto rt = ensureRuntime(ctx);
+  if (ctx->settings.pollPeriod.count() <= 0 || rt->poller) return;
+  rt->poller = std::make_unique<LifecyclePoller>(*ctx, rt);
+  rt->poller->start(std::chrono::duration_cast<std::chrono::milliseconds>(ctx->settings.pollPeriod));
+  if (!rt->provider.configured()) reactor::logInfo("lifecycle poll idle: no media provider is configured");
+}
+
+}  // namespace recgw::handlers

@@ -1,0 +1,151 @@
+#pragma once
+// The recording lifecycle of rooms (SPEC §2.5): recordings a media provider makes of video
+// rooms, tracked through recording → processing → ready → archived (or failed).
+//
+//   POST   /api/v1/rooms/{id}/recordings/start   200 recording; 409 already recording; 404 room
+//   POST   /api/v1/rooms/{id}/recordings/stop    200 → processing; 404 room or nothing recording
+//   POST   /api/v1/rooms/{id}/recordings/sync    200 {synced_count, recordings}; idempotent
+//   GET    /api/v1/recordings?limit&offset       200 data + meta {total, limit, offset}; 422 paging
+//   GET    /api/v1/recordings/{rec_id}           200 with the room embedded (handleLifecycleGet)
+//   GET    /api/v1/recordings/{rec_id}/download  200 presigned URL when ready, else a message
+//   POST   /api/v1/recordings/{rec_id}/archive   200 archived; 400 unless ready and in the hot bucket
+//   POST   /api/v1/recordings/{rec_id}/recover   202 reprocess asked; 400 unless processing + provider id
+//   DELETE /api/v1/recordings/{rec_id}           200 {id, deleted: true, deleted_at}
+// Bodies are {"data": …}; errors {"error", "message"}.
+//
+// Auth and tenant: any valid JWT (401 otherwise). The tenant is the token's account claim.
+// `X-Account-ID` (SPEC §2.3) may name it too: it must equal the claim (403) unless the
+// token is admin, in which case it picks the tenant to act for; an admin token without an
+// account claim must send it (400). Another tenant's rooms and recordings answer 404, the
+// same as unknown ids, so ids are not confirmed.
+//
+// Archive is crash-safe: HEAD hot → CopyObject to the archive bucket and storage class →
+// HEAD the copy (size, and ETag when both are single-part, and storage class) → DELETE the
+// hot copy → state `archived` (one conditional update, last). A rerun after a crash at any
+// step finishes the job: an object already gone from hot but present in the archive (with
+// the recorded size) only needs the state.
+//
+// Provider recordings are tied to ours by provider_recording_id. Sync links a provider
+// recording to a local recording of the room without one (started within link_window of
+// it) or imports it; the background poll (startLifecyclePoller) asks the provider about
+// every linked recording still recording or processing and moves it on (processing with
+// stopped_at; ready with size, duration and storage; failed with the reason), and links
+// local recordings that have no provider id yet (it never imports).
+//
+// Loop thread only. MongoDB work runs on the worker pool, S3 and the provider on curl-multi.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handlers/jwt_verifier.h"
+#include "handlers/recordings.h"
+#include "reactor/curl_multi.h"
+#include "reactor/event_loop.h"
+#include "reactor/http_server.h"
+#include "reactor/json_writer.h"
+#include "reactor/metrics.h"
+#include "storage/mongo_client.h"
+#include "storage/recording_store.h"
+#include "storage/s3_objects.h"
+
+namespace recgw::handlers {
+
+// Config section [lifecycle]; env RECGW_LIFECYCLE_<KEY>. Defaults are the production ones.
+struct LifecycleSettings {
+  std::string roomsCollection = "rooms";             // rooms_collection
+  std::string recordingsCollection = "recordings";   // recordings_collection
+  std::string transitionsCollection = "recording_transitions";  // transitions_collection (claims, audit)
+  std::string archiveBucket;                          // archive_bucket; empty: archive answers 503
+  std::string archiveStorageClass = "GLACIER_IR";     // archive_storage_class; empty: bucket default
+  std::string providerUrl;                            // provider_url; empty: sync/recover 503, no poll
+  std::string providerToken;                          // provider_token (secret)
+  std::chrono::milliseconds providerConnectTimeout{2000};  // provider_connect_timeout_ms
+  std::chrono::milliseconds providerTimeout{5000};         // provider_timeout_ms (to response headers)
+  int providerRetries = 2;                                 // provider_retries (after 5xx / refused)
+  std::chrono::milliseconds providerBackoff{200};          // provider_backoff_ms (doubles per retry)
+  std::chrono::seconds pollPeriod{30};                     // poll_period_s; 0: no background poll
+  int pollBatch = 50;                                      // poll_batch (recordings per pass)
+  std::chrono::seconds linkWindow{120};                    // link_window_s
+  std::chrono::seconds downloadUrlTtl{3600};               // download_url_ttl_s (1..604800)
+  std::chrono::milliseconds s3Timeout{60000};              // s3_timeout_ms (copy/HEAD/DELETE)
+};
+
+struct LifecycleRuntime;  // store, provider client, S3 helper, poller: built in lifecycle.cc
+
+struct LifecycleContext {
+  storage::MongoClient* mongo = nullptr;  // db from the Mongo URI
+  reactor::CurlMulti* curl = nullptr;
+  StorageSigner* signer = nullptr;        // the hot bucket's settings and signer
+  const JwtVerifier* jwt = nullptr;       // null: every route answers 401
+  reactor::EventLoop* loop = nullptr;
+  reactor::Metrics* metrics = nullptr;
+  LifecycleSettings settings;
+  // Made by registerLifecycleRoutes (or startLifecyclePoller) from the fields above, which
+  // must not change afterwards. Destroying the context stops the poll; requests and
+  // transfers still in flight then finish without effect.
+  std::shared_ptr<LifecycleRuntime> runtime;
+};
+
+// Everything but GET /api/v1/recordings/{id}, which the session stream route owns.
+void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx);
+
+// GET/HEAD /api/v1/recordings/{id} for ids starting with "rec_": always answers (200, 401,
+// 403, 404, 503). The stream route calls it first for such ids and returns.
+void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
+                        const std::string& id);
+
+// Starts the background poll (a reactor::Timer every settings.pollPeriod; a pass never
+// overlaps the previous one). Call once per worker process after registerLifecycleRoutes.
+// The poll lives as long as ctx; with several workers each polls (updates are conditional,
+// so they never conflict).
+void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx);
+
+// ---- pure helpers, exposed for tests ------------------------------------------------
+
+inline constexpr int64_t kDefaultPageLimit = 20;
+inline constexpr int64_t kMaxPageLimit = 100;
+
+struct Paging {
+  int64_t limit = kDefaultPageLimit;
+  int64_t offset = 0;
+  std::string error;  // non-empty: answer 422 with it
+};
+// From the raw query string: limit (1..; above 100 capped), offset (0..); anything else,
+// including an empty value, is an error.
+Paging parsePaging(std::string_view query);
+
+struct TenantChoice {
+  std::string tenant;
+  int status = 0;  // 0: ok; else 400/403 with code and message
+  std::string code;
+  std::string message;
+};
+TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader);
+
+// The provider's status word → ours; nullopt for words we do not know.
+std::optional<storage::RecordingStatus> mapProviderStatus(std::string_view providerStatus);
+
+// The transitions the poll applies, in order, to move `current` to what the provider
+// reports (e.g. recording + ready → processing, ready). A "ready" without an object counts
+// as processing. Empty: nothing to do.
+std::vector<storage::RecordingStatus> pollSteps(storage::RecordingStatus current,
+                                                std::optional<storage::RecordingStatus> provider, bool hasObject);
+
+// Storage classes whose objects can be read at once (no restore): a download URL works.
+bool instantAccessClass(std::string_view storageClass);
+
+// "" when the archive copy matches the hot object; otherwise why not.
+std::string verifyArchiveCopy(const storage::S3ObjectInfo& hot, const storage::S3ObjectInfo& archived,
+                              std::string_view requestedClass);
+
+// "2025-01-02T03:04:05.678Z"
+std::string formatInstant(std::chrono::system_clock::time_point t);
+
+// The recording as the API shows it; with `room` when given (null when it is nullopt).
+void writeRecording(reactor::JsonWriter& w, const storage::Recording& r,
+                    const std::optional<std::optional<storage::Room>>& room = std::nullopt);
+
+}  // namespace recgw::handlers

@@ -195,8 +195,16 @@ std::string upper(std::string s) {
 
 std::string envName(const Field& f) { return "RECGW_" + upper(f.section) + "_" + upper(f.key); }
 
+// Keys and values come from files and the environment: keep the error on one line.
+std::string oneLine(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return text;
+}
+
 [[noreturn]] void fail(const std::string& key, const std::string& message) {
-  throw ConfigError(key + ": " + message);
+  throw ConfigError(oneLine(key) + ": " + oneLine(message));
 }
 
 std::string trim(std::string_view s) {
@@ -293,8 +301,10 @@ std::string render(const Field& f, const Config& c) {
       if (f.secret && !s.empty()) {
         if (std::string(f.key) == "uri" || std::string(f.key) == "url") {
           // Keep the shape of a URI, hide only its credentials.
-          auto at = s.find('@');
+          // The credentials end at the last '@' of the authority (a password may hold '@').
           auto scheme = s.find("://");
+          auto authorityEnd = scheme == std::string::npos ? std::string::npos : s.find_first_of("/?", scheme + 3);
+          auto at = s.rfind('@', authorityEnd == std::string::npos ? std::string::npos : authorityEnd);
           if (at != std::string::npos && scheme != std::string::npos && at > scheme) {
             return quote(s.substr(0, scheme + 3) + "***" + s.substr(at));
           }
@@ -421,7 +431,13 @@ std::vector<std::string> diffConfig(const Config& before, const Config& after) {
   for (const Field& f : schema()) {
     std::string a = render(f, before);
     std::string b = render(f, after);
-    if (a == b) continue;
+    // Secrets render masked, so compare what they hold (a rotated secret is a change).
+    bool changed = a != b;
+    if (f.secret && f.kind == Kind::kString) {
+      changed = *static_cast<const std::string*>(f.target(const_cast<Config&>(before))) !=
+                *static_cast<const std::string*>(f.target(const_cast<Config&>(after)));
+    }
+    if (!changed) continue;
     if (f.secret) changes.push_back(dotted(f) + ": changed");
     else changes.push_back(dotted(f) + ": " + a + " -> " + b);
   }

@@ -148,11 +148,11 @@ void CurlMulti::cancel(TransferId id) {
   if (it == transfers_.end()) return;
   Transfer& t = *it->second;
   t.cancelled = true;
-  t.callbacks = {};
   t.firstByte.cancel();
   if (callbackDepth_ > 0) {
-    // Inside a curl callback we may not remove the handle: the write callback will now
-    // return 0 and curl ends the transfer; release it on the next pass.
+    // Inside a curl callback we may not remove the handle, and the callback calling us may
+    // be one of this transfer's own: keep its closure alive (the cancelled flag stops any
+    // further call) and release everything on the next pass.
     loop_.defer([this, id] { release(id); });
     return;
   }

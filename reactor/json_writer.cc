@@ -5,10 +5,44 @@
 
 namespace recgw::reactor {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at text[i], or 0 if it is not one
+// (overlong forms, surrogates and code points past U+10FFFF are not well-formed).
+size_t utf8SequenceLength(std::string_view text, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char c = byte(i);
+  size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+  if (n == 0 || c > 0xF4 || i + n > text.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  unsigned char c1 = byte(i + 1);
+  if (c == 0xE0 && c1 < 0xA0) return 0;
+  if (c == 0xED && c1 > 0x9F) return 0;
+  if (c == 0xF0 && c1 < 0x90) return 0;
+  if (c == 0xF4 && c1 > 0x8F) return 0;
+  return n;
+}
+
+}  // namespace
+
 void appendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      // JSON must be UTF-8: stored keys and client input may not be.
+      size_t n = utf8SequenceLength(text, i);
+      if (n == 0) {
+        out += "\ufffd";
+      } else {
+        out.append(text.substr(i, n));
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

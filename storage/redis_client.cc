@@ -4,6 +4,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <arpa/inet.h>
+
 #include "reactor/logger.h"
 
 namespace recgw::storage {
@@ -73,28 +75,36 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
     out.password = colon == std::string::npos ? auth : auth.substr(colon + 1);
     rest = rest.substr(at + 1);
   }
+  auto number = [](const std::string& text, int low, int high, int& value) {
+    if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+    value = std::stoi(text);
+    return value >= low && value <= high;
+  };
   size_t slash = rest.find('/');
   std::string hostPort = rest.substr(0, slash);
   if (slash != std::string::npos && slash + 1 < rest.size()) {
-    try {
-      out.database = std::stoi(rest.substr(slash + 1));
-    } catch (...) {
-      return "database must be a number";
-    }
+    if (!number(rest.substr(slash + 1), 0, 65535, out.database)) return "database must be a number";
   }
-  size_t colon = hostPort.rfind(':');
-  out.host = hostPort.substr(0, colon);
-  if (colon != std::string::npos) {
-    try {
-      out.port = std::stoi(hostPort.substr(colon + 1));
-    } catch (...) {
-      return "port must be a number";
+  // [v6]:port, v4:port, or a bare host.
+  if (!hostPort.empty() && hostPort.front() == '[') {
+    size_t close = hostPort.find(']');
+    if (close == std::string::npos) return "unterminated [IPv6] host";
+    out.host = hostPort.substr(1, close - 1);
+    std::string after = hostPort.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':' || !number(after.substr(1), 1, 65535, out.port)) return "port must be 1..65535";
+    }
+  } else {
+    size_t colon = hostPort.rfind(':');
+    out.host = hostPort.substr(0, colon);
+    if (colon != std::string::npos && !number(hostPort.substr(colon + 1), 1, 65535, out.port)) {
+      return "port must be 1..65535";
     }
   }
   if (out.host == "localhost") out.host = "127.0.0.1";
-  bool looksLikeIp = !out.host.empty() && out.host.find_first_not_of("0123456789.:[]abcdefABCDEF") == std::string::npos;
-  if (!looksLikeIp) return "host must be an IP address or localhost (hiredis resolves names with a blocking call)";
-  if (out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  unsigned char buf[sizeof(in6_addr)];
+  bool isIp = inet_pton(AF_INET, out.host.c_str(), buf) == 1 || inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
+  if (!isIp) return "host must be an IP address or localhost (hiredis resolves names with a blocking call)";
   return "";
 }
 

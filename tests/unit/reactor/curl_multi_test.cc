@@ -312,7 +312,7 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
 // whose closure does not fit std::function's small buffer and touches a capture after
 // cancel() reads freed memory (SIGSEGV here; heap-use-after-free under ASan).
 // Crashes the test binary until fixed.
-TEST(CurlMultiTest, DISABLED_CancelInsideOnDataThenTouchingCaptures) {
+TEST(CurlMultiTest, CancelInsideOnDataThenTouchingCaptures) {
   TinyHttpServer server(TinyHttpServer::Mode::kServe);
   EventLoop loop;
   CurlMulti multi(loop);

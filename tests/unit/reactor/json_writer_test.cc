@@ -146,5 +146,22 @@ TEST(JsonWriterTest, TakeMovesTheText) {
   EXPECT_EQ(text, R"({"k":"v"})");
 }
 
+TEST(JsonWriterTest, InvalidUtf8BecomesReplacementCharactersAndValidUtf8Stays) {
+  // Stored keys and client input need not be UTF-8; the JSON we write must be.
+  const std::string cases[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok\xe2\x82"};
+  for (const auto& bad : cases) {
+    std::string out;
+    appendJsonString(out, bad);
+    EXPECT_NE(out.find("\\ufffd"), std::string::npos) << out;
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(out);
+    std::string_view parsed;
+    EXPECT_EQ(parser.parse(padded).get_string().get(parsed), simdjson::SUCCESS) << out;
+  }
+  std::string good;
+  appendJsonString(good, "Anrufé 📞 日本");
+  EXPECT_EQ(good, "\"Anrufé 📞 日本\"");
+}
+
 }  // namespace
 }  // namespace recgw::reactor

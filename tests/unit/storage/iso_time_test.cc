@@ -75,7 +75,7 @@ TEST(IsoTimeTest, Rejects) {
 
 // BUG (storage/iso_time.cc): only 1..31 is checked for the day, so impossible dates are
 // accepted and silently normalised by timegm ("2024-02-30" becomes 2024-03-01).
-TEST(IsoTimeTest, DISABLED_RejectsDaysPastTheEndOfTheMonth) {
+TEST(IsoTimeTest, RejectsDaysPastTheEndOfTheMonth) {
   for (const char* text : {"2024-02-30", "2023-02-29", "2024-04-31", "2024-06-31T10:00:00Z"}) {
     EXPECT_FALSE(parseIsoInstant(text).has_value()) << text;
   }

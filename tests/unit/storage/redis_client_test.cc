@@ -95,7 +95,7 @@ TEST(RedisUrlTest, BadInput) {
 
 // BUG (storage/redis_client.cc parseRedisUrl): the port is read with std::stoi and never
 // range-checked, so trailing junk and out-of-range ports are accepted.
-TEST(RedisUrlTest, DISABLED_PortMustBeAValidPortNumber) {
+TEST(RedisUrlTest, PortMustBeAValidPortNumber) {
   expectRejected("redis://127.0.0.1:99999");
   expectRejected("redis://127.0.0.1:-1");
   expectRejected("redis://127.0.0.1:0");
@@ -106,7 +106,7 @@ TEST(RedisUrlTest, DISABLED_PortMustBeAValidPortNumber) {
 // BUG (storage/redis_client.cc parseRedisUrl): "looks like an IP" only checks the
 // characters [0-9a-fA-F.:[]], so hostnames spelled with hex letters pass and hiredis then
 // resolves them with a blocking getaddrinfo on the loop.
-TEST(RedisUrlTest, DISABLED_HexLetterHostnamesAreRejected) {
+TEST(RedisUrlTest, HexLetterHostnamesAreRejected) {
   expectRejected("redis://db:6379");
   expectRejected("redis://cafe.bad:6379");
   expectRejected("redis://1.2.3.4.5");

@@ -152,7 +152,7 @@ TEST(JsonWriterTest, InvalidUtf8BecomesReplacementCharactersAndValidUtf8Stays) {
   for (const auto& bad : cases) {
     std::string out;
     appendJsonString(out, bad);
-    EXPECT_NE(out.find("\\ufffd"), std::string::npos) << out;
+    EXPECT_NE(out.find("\xef\xbf\xbd"), std::string::npos) << out;  // U+FFFD
     simdjson::dom::parser parser;
     simdjson::padded_string padded(out);
     std::string_view parsed;

@@ -1,6 +1,7 @@
 #include "app/gateway.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +26,7 @@
 #include "reactor/http_server.h"
 #include "reactor/logger.h"
 #include "reactor/metrics.h"
+#include "reactor/metrics_merge.h"
 #include "reactor/worker_pool.h"
 #include "storage/mongo_client.h"
 #include "storage/redis_client.h"
@@ -41,6 +43,12 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   v.fleetUrls = c.fleet.urls;
   v.fleetSecret = c.fleet.secret;
   return v;
+}
+
+std::string metricsDirectory(int supervisorPid) {
+  struct stat st{};
+  std::string base = ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+  return base + "/recgw-metrics-" + std::to_string(supervisorPid);
 }
 
 fleet::BreakerSettings breakerSettingsFrom(const Config& c) {
@@ -131,6 +139,11 @@ class Worker {
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
+        publisher_(metricsDirectory(static_cast<int>(::getppid())), index),
+        publishTimer_(loop_, [this] {
+          refreshGauges();
+          publisher_.publish(metrics_.render());
+        }),
         drainTimer_(loop_, [this] { checkDrained(); }),
         terminate_(loop_, SIGTERM, [this] { beginShutdown("SIGTERM"); }),
         interrupt_(loop_, SIGINT, [this] { beginShutdown("SIGINT"); }),
@@ -170,11 +183,9 @@ class Worker {
       metrics_.inc("recgw_breaker_transitions_total", reactor::Metrics::label("origin", origin) + "," +
                                                           reactor::Metrics::label("state", fleet::breakerStateName(to)));
     });
-    ops.refreshGauges = [this] {
-      metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
-      metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
-      metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
-    };
+    ops.refreshGauges = [this] { refreshGauges(); };
+    ops.mergeMetrics = [this](const std::string& own) { return publisher_.mergedWith(own); };
+    publishTimer_.startPeriodic(std::chrono::seconds(1));
     metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
                       "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
@@ -242,6 +253,12 @@ class Worker {
   }
 
  private:
+  void refreshGauges() {
+    metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
+    metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
+    metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
+  }
+
   handlers::DiagnoseDependencies diagnoseDependencies(const Config& config) {
     handlers::DiagnoseDependencies d;
     d.loop = &loop_;
@@ -356,6 +373,8 @@ class Worker {
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
+  reactor::MetricsPublisher publisher_;
+  reactor::Timer publishTimer_;
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

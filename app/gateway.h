@@ -12,6 +12,9 @@ namespace recgw::app {
 // (2 for start-up errors such as a port that cannot be bound).
 int runWorker(const Config& config, int workerIndex);
 
+// Where the workers of the supervisor `supervisorPid` share their metrics.
+std::string metricsDirectory(int supervisorPid);
+
 // Config → the settings the storage and fleet code take (shared with the CLI).
 storage::StorageValues storageValuesFrom(const Config& config);
 fleet::UpstreamTimeouts timeoutsFrom(const Config& config);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -117,6 +118,7 @@ int serve(const std::vector<std::string>& args) {
   options.killAfter = std::chrono::milliseconds(config->server.shutdownGraceMs + 5000);
   Config cfg = *config;
   int code = recgw::reactor::superviseWorkers(options, [cfg](int index) { return recgw::app::runWorker(cfg, index); });
+  std::filesystem::remove_all(recgw::app::metricsDirectory(static_cast<int>(::getpid())));
   mongoc_cleanup();
   return code;
 }
@@ -147,6 +149,8 @@ int checkConfig(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libmongoc's shared-memory counters leave a /dev/shm file behind per process.
+  ::setenv("MONGOC_DISABLE_SHM", "1", 0);
   mongoc_log_set_handler(&mongocLog, nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {

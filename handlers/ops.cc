@@ -69,7 +69,8 @@ void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps) {
 
   server.route(reactor::kGet, "/metrics", "metrics", [deps, &server](reactor::HttpExchange& ex) {
     if (deps.refreshGauges) deps.refreshGauges();
-    ex.reply(200, server.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+    std::string own = server.metrics().render();
+    ex.reply(200, deps.mergeMetrics ? deps.mergeMetrics(own) : own, "text/plain; version=0.0.4; charset=utf-8");
   });
 }
 

@@ -27,6 +27,9 @@ struct OpsDependencies {
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;
   // Extra gauges refreshed right before /metrics renders.
   std::function<void()> refreshGauges;
+  // The text /metrics answers with (e.g. merged across worker processes); when empty, this
+  // process's own metrics.
+  std::function<std::string(const std::string& ownText)> mergeMetrics;
 };
 
 void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps);

@@ -112,64 +112,6 @@ std::optional<RecordingStatus> mapProviderStatus(std::string_view s) {
   return std::nullopt;
 }
 
-std::vector<RecordingStatus> pollSteps(RecordingStatus current, std::optional<RecordingStatus> provider,
-                                       bool hasObject) {
-  using S = RecordingStatus;
-  if (!provider) return {};
-  S target = *provider;
-  if (target == S::kArchived) target = S::kReady;  // archiving is ours, not the provider's
-  if (target == S::kReady && !hasObject) target = S::kProcessing;
-  std::vector<S> steps;
-  if (current != S::kRecording && current != S::kProcessing) return steps;
-  switch (target) {
-    case S::kRecording: break;
-    case S::kProcessing:
-      if (current == S::kRecording) steps.push_back(S::kProcessing);
-      break;
-    case S::kReady:
-      if (current == S::kRecording) steps.push_back(S::kProcessing);
-      steps.push_back(S::kReady);
-      break;
-    case S::kFailed: steps.push_back(S::kFailed); break;
-    case S::kArchived: break;
-  }
-  return steps;
-}
-
-namespace {
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
-
-bool instantAccessClass(std::string_view storageClass) {
-  std::string c = upper(storageClass);
-  return c != "GLACIER" && c != "DEEP_ARCHIVE";
-}
-
-std::string verifyArchiveCopy(const storage::S3ObjectInfo& hot, const storage::S3ObjectInfo& archived,
-                              std::string_view requestedClass) {
-  if (archived.size != hot.size) {
-    return "the archive copy has " + std::to_string(archived.size) + " bytes, the hot object " +
-           std::to_string(hot.size);
-  }
-  // Single-part ETags are the MD5 of the bytes, so they must agree; multipart ones need not.
-  bool comparable = !hot.etag.empty() && !archived.etag.empty() && hot.etag.find('-') == std::string::npos &&
-                    archived.etag.find('-') == std::string::npos;
-  if (comparable && hot.etag != archived.etag) return "the archive copy's ETag differs from the hot object's";
-  if (!requestedClass.empty()) {
-    std::string reported = archived.storageClass.empty() ? "STANDARD" : upper(archived.storageClass);
-    if (reported != upper(requestedClass)) {
-      return "the archive copy is in storage class " + reported + ", not " + upper(requestedClass);
-    }
-  }
-  return {};
-}
-
 std::string formatInstant(Clock::time_point t) {
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
@@ -535,7 +477,7 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
       case RecordingStatus::kProcessing: return message("the recording is still processing; try again shortly");
       case RecordingStatus::kFailed: return message("the recording failed: " + rec.failureReason);
       case RecordingStatus::kArchived:
-        if (rec.storage && !instantAccessClass(rec.storage->storageClass)) {
+        if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
           return message("the recording is archived in " + rec.storage->storageClass +
                          " and must be restored before it can be downloaded");
         }
@@ -647,155 +589,30 @@ void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   });
 }
 
-// ---- archive: HEAD hot → copy → HEAD copy → DELETE hot → state (see lifecycle.h) ------
+// ---- archive: storage::S3Objects::moveToArchive, then the state (see lifecycle.h) ----
 
-struct ArchiveJob {
-  std::shared_ptr<LifecycleContext> ctx;
-  reactor::HttpServer* srv = nullptr;
-  uint64_t xid = 0;
-  std::string requestId;
-  std::string tenant;
-  Recording rec;
-  storage::S3Location hot, archive;
-  std::string key;
-  std::string storageClass;
-  storage::S3ObjectInfo hotInfo;
-};
-using ArchivePtr = std::shared_ptr<ArchiveJob>;
-
-void archiveFail(const ArchivePtr& job, int status, std::string_view code, const std::string& message) {
-  reactor::Logger::log(status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, job->requestId,
-                       "archive not done", {{"recording_id", job->rec.id}, {"reason", message}});
-  countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", code);
-  withExchange(job->srv, job->xid, [&](reactor::HttpExchange& ex) {
-    if (status == 503) ex.addHeader("Retry-After", "5");
-    ex.noteReason(message);
-    ex.replyError(status, code, message);
-  });
-}
-
-// Every step's callback comes from curl or a completion: keep exceptions in here.
-template <typename F>
-void archiveStep(const ArchivePtr& job, F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    archiveFail(job, 500, "internal", std::string("internal error: ") + e.what());
-  }
-}
-
-storage::SigV4Signer* archiveSigner(const ArchivePtr& job) {
-  storage::SigV4Signer* s = job->ctx->signer ? job->ctx->signer->get() : nullptr;
-  if (!s) archiveFail(job, 503, "storage_not_configured", "storage is not configured");
-  return s;
-}
-
-void archiveSetState(const ArchivePtr& job) {
+void archiveSetState(const std::shared_ptr<LifecycleContext>& ctx, reactor::HttpServer* srv, uint64_t xid,
+                     const std::string& requestId, const std::string& tenant, const Recording& rec,
+                     storage::StoredObject archived) {
   auto now = Clock::now();
   storage::TransitionUpdate u;
   u.to = RecordingStatus::kArchived;
   u.archivedAt = now;
-  u.storage = storage::StoredObject{
-      job->rec.storage && !job->rec.storage->provider.empty() ? job->rec.storage->provider : "s3",
-      job->archive.bucket, job->key, job->storageClass};
-  std::string tenant = job->tenant, id = job->rec.id;
-  job->ctx->runtime->store.run<StoreResult>(
+  u.storage = std::move(archived);
+  u.idempotent = true;  // a rerun after a crash finishes at once
+  std::string id = rec.id;
+  ctx->runtime->store.run<StoreResult>(
       [tenant, id, u, now](mongoc_client_t* c, const RecordingCollections& n) {
         return RecordingStore::transition(c, n, tenant, id, RecordingStatus::kReady, u, now);
       },
-      [job](StoreResult r) {
-        archiveStep(job, [&] {
-          if (!r.ok()) {
-            countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", "state_failed");
-            return withExchange(job->srv, job->xid,
-                                [&](reactor::HttpExchange& ex) { replyStoreFailure(ex, r, "recording not found"); });
-          }
-          noteTransition(*job->ctx, job->requestId, *r.recording, "ready", "archived", "archive");
-          countMetric(*job->ctx, "recgw_lifecycle_archive_total", "outcome", "archived");
-          withExchange(job->srv, job->xid,
-                       [&](reactor::HttpExchange& ex) { replyData(ex, 200, recordingJson(*r.recording)); });
+      [ctx, srv, xid, requestId](StoreResult r) {
+        countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", r.ok() ? "archived" : "state_failed");
+        if (r.ok()) noteTransition(*ctx, requestId, *r.recording, "ready", "archived", "archive");
+        withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+          if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
+          replyData(ex, 200, recordingJson(*r.recording));
         });
       });
-}
-
-// The hot object is gone: an earlier run copied it and deleted it, or it never was there.
-void archiveCheckArchiveOnly(const ArchivePtr& job) {
-  storage::SigV4Signer* signer = archiveSigner(job);
-  if (!signer) return;
-  job->ctx->runtime->objects.head(job->archive, job->key, *signer,
-                                  [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
-    archiveStep(job, [&] {
-      if (o.notFound()) {
-        return archiveFail(job, 400, "not_in_hot_bucket",
-                           "the recording's object is neither in the hot bucket nor in the archive");
-      }
-      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the archive copy failed: " + o.reason);
-      if (job->rec.sizeBytes && static_cast<uint64_t>(*job->rec.sizeBytes) != info.size) {
-        return archiveFail(job, 409, "archive_mismatch",
-                           "the archive holds " + std::to_string(info.size) + " bytes, the recording has " +
-                               std::to_string(*job->rec.sizeBytes) + "; the state is left as it is");
-      }
-      reactor::Logger::log(reactor::LogLevel::kInfo, job->requestId, "archive copy already in place; finishing",
-                           {{"recording_id", job->rec.id}});
-      archiveSetState(job);
-    });
-  });
-}
-
-void archiveDeleteHot(const ArchivePtr& job) {
-  storage::SigV4Signer* signer = archiveSigner(job);
-  if (!signer) return;
-  job->ctx->runtime->objects.remove(job->hot, job->key, *signer, [job](storage::S3Outcome o) {
-    archiveStep(job, [&] {
-      // The copy is safe in the archive; a rerun copies again and deletes.
-      if (!o.ok()) return archiveFail(job, 502, "storage_error", "deleting the hot copy failed: " + o.reason);
-      archiveSetState(job);
-    });
-  });
-}
-
-void archiveVerify(const ArchivePtr& job) {
-  storage::SigV4Signer* signer = archiveSigner(job);
-  if (!signer) return;
-  job->ctx->runtime->objects.head(job->archive, job->key, *signer,
-                                  [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
-    archiveStep(job, [&] {
-      if (o.notFound()) return archiveFail(job, 502, "archive_verify_failed", "the archive copy is missing after the copy");
-      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the archive copy failed: " + o.reason);
-      std::string mismatch = verifyArchiveCopy(job->hotInfo, info, job->storageClass);
-      if (!mismatch.empty()) return archiveFail(job, 502, "archive_verify_failed", mismatch + "; the hot copy is kept");
-      archiveDeleteHot(job);
-    });
-  });
-}
-
-void archiveCopy(const ArchivePtr& job) {
-  storage::SigV4Signer* signer = archiveSigner(job);
-  if (!signer) return;
-  job->ctx->runtime->objects.copy(job->hot, job->key, job->archive, job->key, job->storageClass, *signer,
-                                  [job](storage::S3Outcome o) {
-    archiveStep(job, [&] {
-      if (o.notFound()) return archiveCheckArchiveOnly(job);  // deleted meanwhile by a concurrent run
-      if (!o.ok()) return archiveFail(job, 502, "storage_error", "copying to the archive failed: " + o.reason);
-      archiveVerify(job);
-    });
-  });
-}
-
-void archiveBegin(const ArchivePtr& job) {
-  storage::SigV4Signer* signer = archiveSigner(job);
-  if (!signer) return;
-  job->ctx->runtime->objects.head(job->hot, job->key, *signer, [job](storage::S3Outcome o, storage::S3ObjectInfo info) {
-    archiveStep(job, [&] {
-      if (o.notFound()) return archiveCheckArchiveOnly(job);
-      if (!o.ok()) return archiveFail(job, 502, "storage_error", "checking the hot object failed: " + o.reason);
-      if (info.size > storage::kMaxSingleCopyBytes) {
-        return archiveFail(job, 501, "too_large", "objects over 5 GiB need a multipart copy, which is not supported");
-      }
-      job->hotInfo = info;
-      archiveCopy(job);
-    });
-  });
 }
 
 void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -827,21 +644,50 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
       ex.addHeader("Retry-After", "30");
       return ex.replyError(503, "storage_not_configured", "storage is not configured");
     }
-    auto job = std::make_shared<ArchiveJob>();
-    job->ctx = ctx;
-    job->srv = &ex.server();
-    job->xid = ex.id();
-    job->requestId = ex.requestId();
-    job->tenant = t;
-    job->rec = rec;
-    job->hot = hotSettings.location();
-    job->archive = job->hot;
-    job->archive.bucket = archiveBucket;
-    job->key = rec.storage->key;
-    job->storageClass = ctx->settings.archiveStorageClass;
-    reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "archive started",
-                         {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", job->storageClass}});
-    archiveBegin(job);
+    storage::S3Location hot = hotSettings.location();
+    storage::S3Location archive = hot;
+    archive.bucket = archiveBucket;
+    std::string storageClass = ctx->settings.archiveStorageClass;
+    std::optional<uint64_t> expectedSize;
+    if (rec.sizeBytes && *rec.sizeBytes >= 0) expectedSize = static_cast<uint64_t>(*rec.sizeBytes);
+    reactor::HttpServer* srv = &ex.server();
+    uint64_t xid = ex.id();
+    std::string requestId = ex.requestId();
+    reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive started",
+                         {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", storageClass}});
+    StorageSigner* signer = ctx->signer;
+    storage::StoredObject target{rec.storage->provider.empty() ? "s3" : rec.storage->provider, archiveBucket,
+                                 rec.storage->key, storageClass};
+    // The move goes on if the client leaves: the state is set all the same.
+    ctx->runtime->objects.moveToArchive(
+        hot, archive, rec.storage->key, storageClass, expectedSize, [signer] { return signer->get(); },
+        [ctx, srv, xid, requestId, t, rec, target](storage::ArchiveMove m) {
+          using K = storage::ArchiveMove::Kind;
+          if (m.kind == K::kMoved || m.kind == K::kResumed) {
+            if (m.kind == K::kResumed) {
+              reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive copy already in place; finishing",
+                                   {{"recording_id", rec.id}});
+            }
+            return archiveSetState(ctx, srv, xid, requestId, t, rec, target);
+          }
+          struct Answer {
+            int status;
+            const char* code;
+          };
+          Answer a = m.kind == K::kMissing      ? Answer{400, "not_in_hot_bucket"}
+                     : m.kind == K::kMismatch   ? Answer{409, "archive_mismatch"}
+                     : m.kind == K::kTooLarge   ? Answer{501, "too_large"}
+                     : m.kind == K::kUnavailable ? Answer{503, "storage_not_configured"}
+                                                : Answer{502, "storage_error"};
+          reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, requestId,
+                               "archive not done", {{"recording_id", rec.id}, {"reason", m.reason}});
+          countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", a.code);
+          withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+            if (a.status == 503) ex.addHeader("Retry-After", "5");
+            ex.noteReason(m.reason);
+            ex.replyError(a.status, a.code, m.reason);
+          });
+        });
   });
 }
 
@@ -937,7 +783,7 @@ class LifecyclePoller {
       return pump();
     }
     storage::ProviderSnapshot snap = snapshotFrom(p);
-    auto steps = pollSteps(rec.status, snap.status, snap.storage.has_value());
+    auto steps = storage::stepsToward(rec.status, snap.status, snap.storage.has_value());
     if (steps.empty()) {
       --inFlight_;
       return pump();

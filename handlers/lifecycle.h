@@ -128,19 +128,6 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader);
 // The provider's status word → ours; nullopt for words we do not know.
 std::optional<storage::RecordingStatus> mapProviderStatus(std::string_view providerStatus);
 
-// The transitions the poll applies, in order, to move `current` to what the provider
-// reports (e.g. recording + ready → processing, ready). A "ready" without an object counts
-// as processing. Empty: nothing to do.
-std::vector<storage::RecordingStatus> pollSteps(storage::RecordingStatus current,
-                                                std::optional<storage::RecordingStatus> provider, bool hasObject);
-
-// Storage classes whose objects can be read at once (no restore): a download URL works.
-bool instantAccessClass(std::string_view storageClass);
-
-// "" when the archive copy matches the hot object; otherwise why not.
-std::string verifyArchiveCopy(const storage::S3ObjectInfo& hot, const storage::S3ObjectInfo& archived,
-                              std::string_view requestedClass);
-
 // "2025-01-02T03:04:05.678Z"
 std::string formatInstant(std::chrono::system_clock::time_point t);
 

@@ -59,9 +59,9 @@ PROFILES = {
     # development: well under 2 minutes
     "quick": dict(small_conns=[1, 16], small_dur=2, large_mib=32, large_reps=1,
                   slow_streams=100, slow_secs=6, spool_streams=5, spool_secs=2,
-                  idle_conns=1000, idle_wrk_dur=2, tier_dur=2,
+                  idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
                   callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=2,
-                  scale_conns=[16], scale_dur=2),
+                  scale_conns=[16], scale_dur=1),
     "medium": dict(small_conns=[1, 16, 64, 256], small_dur=4, large_mib=256, large_reps=1,
                    slow_streams=500, slow_secs=20, spool_streams=10, spool_secs=4,
                    idle_conns=5000, idle_wrk_dur=4, tier_dur=4,
@@ -344,6 +344,28 @@ def open_connections(port: int, path: str, n: int, mode: str, deadline_s: float,
     return {"socks": socks, "statuses": statuses, "failures": failures, "not_keepalive": not_keepalive}
 
 
+METRIC_PREFIXES = ("recgw_streams_", "recgw_stream_", "recgw_http_open_connections", "recgw_http_in_flight",
+                   "recgw_upstream_cancelled", "recgw_http_accept_paused", "recgw_http_connections_accepted")
+
+
+def recgw_metrics(base: str) -> dict:
+    """The stream and connection gauges/counters of /metrics (one worker: that worker's)."""
+    try:
+        st, body = http_get(f"{base}/metrics", timeout=10)
+    except OSError as e:
+        return {"error": str(e)}
+    out = {}
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("#") or not line.startswith(METRIC_PREFIXES):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            pass
+    return out
+
+
 def anatomy(url: str, n: int = 21) -> dict:
     """n sequential GETs on one keep-alive connection, read with raw recv(): time to first
     byte, time to last byte, and the largest gap between two reads of one response. A gap
@@ -473,9 +495,14 @@ class Bench:
         self.out.mkdir(parents=True, exist_ok=True)
         self.logs = self.out / "logs"
         self.logs.mkdir(exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix="recgw-bench-"))
+        # No "recgw" in any path or process name of ours: other people on this machine stop
+        # their gateways by name (pkill/killall recgw), which also killed ours mid-run. The
+        # binary under test is a byte-for-byte copy named gw-under-test.
+        self.tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
         self.stack_dir = self.tmp / "stack"
-        self.recgw = Path(os.environ.get("RECGW_BINARY", REPO / "build" / "recgw"))
+        self.recgw_source = Path(os.environ.get("RECGW_BINARY", REPO / "build" / "recgw"))
+        self.recgw = self.tmp / "gw-under-test"
+        shutil.copy2(self.recgw_source, self.recgw)
         self.procs: list[subprocess.Popen] = []
         self.gateways: list[dict] = []
         self.results: dict = {"profile": self.profile_name, "params": self.p, "sections": {}}
@@ -521,7 +548,7 @@ class Bench:
         return {
             "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / MiB, 1),
             "kernel": platform.release(), "python": platform.python_version(),
-            "recgw_rev": rev, "recgw_tree_dirty": bool(dirty.strip()), "recgw_binary": str(self.recgw),
+            "recgw_rev": rev, "recgw_tree_dirty": bool(dirty.strip()), "recgw_binary": str(self.recgw_source),
             "recgw_version": cmd(str(self.recgw), "--version"),
             "minio": (RECGW_CACHE / "bin" / "minio.version").read_text().strip()
             if (RECGW_CACHE / "bin" / "minio.version").exists() else "?",
@@ -684,6 +711,9 @@ class Bench:
 
     def stop_gateway(self, gw: dict) -> dict:
         proc: subprocess.Popen = gw["proc"]
+        gw["exited_before_stop"] = proc.poll() is not None
+        if gw["exited_before_stop"]:
+            log(f"WARNING: recgw {gw['name']} had already exited ({proc.returncode}) before the runner stopped it")
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -706,6 +736,7 @@ class Bench:
         levels: dict[str, int] = {}
         msgs: dict[str, int] = {}
         started = died = 0
+        sigterms: list[str] = []
         try:
             with open(f"{gw['stem']}.log", errors="replace") as f:
                 for line in f:
@@ -722,6 +753,8 @@ class Bench:
                         started += 1
                     if "died" in m:
                         died += 1
+                    if obj.get("signal") == "SIGTERM" and "supervisor" in m:
+                        sigterms.append(obj.get("time"))
                     if lv in ("warn", "error"):
                         k = f"{lv}: {m}" + (f" ({obj.get('error') or obj.get('reason') or ''})"
                                             if obj.get("error") or obj.get("reason") else "")
@@ -738,6 +771,8 @@ class Bench:
         except OSError:
             pass
         return {"name": gw["name"], "workers": gw["workers"], "env": gw["extra"], "exit_code": code,
+                "exited_before_stop": gw.get("exited_before_stop", False),
+                "sigterm_lines": sigterms,
                 "worker_starts": started, "worker_deaths": died, "log_levels": levels,
                 "warn_error_messages": dict(sorted(msgs.items(), key=lambda kv: -kv[1])[:15]),
                 "access_statuses": statuses}
@@ -877,7 +912,7 @@ http {{
         return res
 
     def stalled_run(self, label: str, root_pid: int, port: int, path: str, fast_url: str, n: int,
-                    secs: float, idle_rss: int) -> dict:
+                    secs: float, idle_rss: int, metrics_base: str | None = None) -> dict:
         fast_before = curl_download(fast_url, 120)
         sampler = RssSampler(root_pid).start()
         t_open = time.monotonic()
@@ -896,11 +931,13 @@ http {{
         time.sleep(secs)
         t_fast.join(130)
         states = count_states(socks)
+        metrics_open = recgw_metrics(metrics_base) if metrics_base else {}
         slow.stop()
         samples = sampler.stop()
         close_all(socks)
-        time.sleep(1.0)
+        time.sleep(2.0)
         after_close, _ = rss_kib(root_pid)
+        metrics_closed = recgw_metrics(metrics_base) if metrics_base else {}
         window = [s for s in samples if s["t"] >= open_s]
         peak = max((s["rss_kib"] for s in samples), default=0)
         end_rss = window[-1]["rss_kib"] if window else 0
@@ -918,6 +955,7 @@ http {{
             "socket_states_at_end": states,
             "fast_before": fast_before, "fast_during": fast_during,
             "fast_ratio": round(fast_during.get("mib_s", 0) / max(fast_before["mib_s"], 1e-9), 3),
+            "metrics_streams_open": metrics_open, "metrics_after_close": metrics_closed,
             "samples": samples,
         }
 
@@ -930,9 +968,12 @@ http {{
         time.sleep(1)
         idle, _ = rss_kib(gw["proc"].pid)
         res["recgw"] = self.stalled_run("recgw", gw["proc"].pid, gw["port"], self.public_path("slow"),
-                                        self.public_url(gw, "slow"), n, secs, idle)
-        time.sleep(2)
-        res["recgw"]["rss_after_close_2s_kib"], _ = rss_kib(gw["proc"].pid)
+                                        self.public_url(gw, "slow"), n, secs, idle, gw["base"])
+        # a second, shorter round on the same process: memory that is only retained by the
+        # allocator is reused; a leak grows again by about as much
+        res["recgw_round2"] = self.stalled_run("recgw round 2", gw["proc"].pid, gw["port"], self.public_path("slow"),
+                                               self.public_url(gw, "slow"), n, max(5, secs / 3), idle, gw["base"])
+        res["recgw_round2"].pop("samples", None)
         res["recgw"]["gateway"] = self.stop_gateway(gw)
         log(f"slow recgw: {res['recgw']['kib_per_stream_peak']} KiB/stream peak, fast client "
             f"{res['recgw']['fast_ratio']}x")
@@ -973,7 +1014,8 @@ http {{
         return {"streams": len(opened["socks"]), "seconds": secs, "temp_file_bytes_peak": peak,
                 "mib_per_stream": round(peak / MiB / max(1, len(opened["socks"])), 1)}
 
-    def idle_run(self, label: str, root: int, port: int, path: str, wrk_url: str, n: int) -> dict:
+    def idle_run(self, label: str, root: int, port: int, path: str, wrk_url: str, n: int,
+                 metrics_base: str | None = None) -> dict:
         base = wrk(wrk_url, 16, self.p["idle_wrk_dur"])
         time.sleep(1)
         rss0, _ = rss_kib(root)
@@ -985,14 +1027,19 @@ http {{
         beside = wrk(wrk_url, 16, self.p["idle_wrk_dur"])
         rss2, _ = rss_kib(root)
         states = count_states(opened["socks"])
+        metrics_open = recgw_metrics(metrics_base) if metrics_base else {}
         close_all(opened["socks"])
+        time.sleep(2.0)
+        rss3, _ = rss_kib(root)
+        metrics_closed = recgw_metrics(metrics_base) if metrics_base else {}
         ok = opened["statuses"].get("200", 0)
         log(f"idle {label}: {len(opened['socks'])} open ({open_s:.1f}s), rss {rss0} -> {rss1} KiB, "
             f"p99 {base['p99_ms']} -> {beside['p99_ms']} ms, states {states}")
         return {"conns_requested": n, "conns_open": len(opened["socks"]), "statuses": opened["statuses"],
                 "open_failures": opened["failures"], "not_keepalive": opened["not_keepalive"],
                 "open_seconds": round(open_s, 1),
-                "rss_before_kib": rss0, "rss_idle_kib": rss1, "rss_after_wrk_kib": rss2,
+                "rss_before_kib": rss0, "rss_idle_kib": rss1, "rss_after_wrk_kib": rss2, "rss_after_close_kib": rss3,
+                "metrics_idle_open": metrics_open, "metrics_after_close": metrics_closed,
                 "kib_per_conn": round((rss1 - rss0) / max(1, ok), 2),
                 "socket_states_after_wrk": states, "wrk_alone": base, "wrk_beside_idle": beside,
                 "p99_ratio": round((beside["p99_ms"] or 0) / max(base["p99_ms"] or 1e-9, 1e-9), 3),
@@ -1007,7 +1054,7 @@ http {{
         wrk(self.public_url(gw, "16k"), 4, 1)
         res = {"conns": n, "recgw_env": extra}
         res["recgw"] = self.idle_run("recgw", gw["proc"].pid, gw["port"], self.public_path("16k"),
-                                     self.public_url(gw, "16k"), n)
+                                     self.public_url(gw, "16k"), n, gw["base"])
         res["recgw"]["gateway"] = self.stop_gateway(gw)
         ng = self.start_nginx("idle")
         wrk(self.nginx_url(ng, "16k"), 4, 1)
@@ -1241,6 +1288,7 @@ end
                     ax.set_xlabel("connections (wrk)")
                     ax.grid(True, alpha=0.3)
                     ax.legend()
+                axes[0][col].set_yscale("log")
                 axes[1][col].set_yscale("log")
             fig.suptitle(f"recgw vs MinIO direct vs nginx→MinIO ({self.profile_name} run, 2 shared cores)")
             fig.tight_layout()
@@ -1352,6 +1400,13 @@ end
                   f"{d['socket_states_at_end']} | {d['fast_before']['mib_s']} | "
                   f"{d['fast_during'].get('mib_s', '–')} | {d['fast_ratio']} |")
             w("")
+            if "recgw_round2" in sl:
+                r1, r2 = sl["recgw"], sl["recgw_round2"]
+                w(f"recgw RSS after the streams were closed: {r1['rss_after_close_kib'] / 1024:.1f} MiB after round 1, "
+                  f"{r2['rss_after_close_kib'] / 1024:.1f} MiB after a second round of {r2['streams_open']} streams on "
+                  f"the same process (peak in round 2: {r2['rss_peak_kib'] / 1024:.1f} MiB). Gauges after close: "
+                  f"{ {k: v for k, v in r2['metrics_after_close'].items() if 'active' in k or 'paused' in k or 'open' in k or 'in_flight' in k} }.")
+                w("")
             w(f"recgw/nginx RSS per stream (peak): "
               f"{ratio(sl['recgw']['kib_per_stream_peak'], sl['nginx']['kib_per_stream_peak'])}. "
               f"nginx with its default temp-file spool: {sl['nginx_spool']['streams']} stalled streams wrote "
@@ -1434,12 +1489,14 @@ end
             w("")
         w("## Gateway logs (per recgw instance)")
         w("")
-        w("| instance | exit | worker starts | warn/error lines | top warn/error messages | access-log statuses |")
-        w("|---|---:|---:|---|---|---|")
+        w("| instance | exit | exited before the runner stopped it | worker starts | warn/error lines | "
+          "top warn/error messages | access-log statuses |")
+        w("|---|---:|---|---:|---|---|---|")
         for g in R.get("gateways", []):
             lv = g["log_levels"]
             top = "; ".join(f"{k} ×{v}" for k, v in list(g["warn_error_messages"].items())[:3])
-            w(f"| {g['name']} | {g['exit_code']} | {g['worker_starts']} | {lv.get('warn', 0)}/{lv.get('error', 0)} | "
+            w(f"| {g['name']} | {g['exit_code']} | {'**yes**' if g.get('exited_before_stop') else 'no'} | "
+              f"{g['worker_starts']} | {lv.get('warn', 0)}/{lv.get('error', 0)} | "
               f"{top or '–'} | {g['access_statuses']} |")
         w("")
         for name, sec in S.items():

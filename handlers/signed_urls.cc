@@ -257,7 +257,6 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
       // The old link must stop working: drop it here and in Redis (other workers' L1
       // entries expire within their TTL), and the session's cached record too.
       if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
-      ctx->cache->evict(storage::LookupField::kToken, token);
       ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
       if (!ex) return;
       reactor::JsonWriter w;

@@ -218,7 +218,13 @@ void LookupCache::noteSource(LookupField field, const std::string& value, const 
   if (it == l1_.end() || it->second->hint == sourceLabel) return;
   it->second->hint = sourceLabel;
   if (!redisUsable()) return;
-  redis_->command({"SET", key, encodeCachedRecord(it->second->record, sourceLabel), "KEEPTTL", "XX"},
+  // Only over a live record: never over an eviction tombstone (a lookup that raced the
+  // eviction may still be streaming and report where it found the old object).
+  static const char* kScript =
+      "local v = redis.call('GET', KEYS[1]) "
+      "if v and not string.find(v, '\"o\":\"evicted\"', 1, true) then "
+      "return redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end return false";
+  redis_->command({"EVAL", kScript, "1", key, encodeCachedRecord(it->second->record, sourceLabel)},
                   [](const RedisReply&) {});
 }
 

@@ -986,16 +986,12 @@ def connection_on(gw, pids: set, want: Optional[int] = None, avoid: Optional[int
 # object; every worker then serves the revoked token for the tombstone's remaining TTL (~30 s).
 # The same-worker case is covered by the in-flight `evicted` flag. (Fixed before: the
 # lookup's own write-back after the DEL, which kept the old token for ttl_hit_s, 1 h.)
-CROSS_WORKER_RACE = (
-    "gateway bug: storage/lookup_cache.cc noteSource() `SET <key> <stale record> KEEPTTL XX` overwrites "
-    "the eviction tombstone written by the rotating worker (XX is satisfied by the tombstone), so the "
-    "rotated-out token is served from Redis on every worker for the tombstone's TTL (30 s), far past "
-    "the L1 TTL")
+
 
 
 @pytest.mark.parametrize("placement", [
     "same-worker",
-    pytest.param("cross-worker", marks=pytest.mark.xfail(strict=True, reason=CROSS_WORKER_RACE)),
+    "cross-worker",
 ])
 def test_rotation_racing_an_in_flight_lookup_still_kills_the_old_link(clean_stack: Stack, gateway_factory,
                                                                       placement):

@@ -695,10 +695,12 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
 
 // ---- background poll ----------------------------------------------------------------
 
-// One pass: (1) linked recordings still recording/processing → ask the provider about
-// each (at most kMaxInFlight at once) → apply the transitions it implies; (2) recordings
-// without a provider id → list their rooms at the provider → link (never import). Every
-// recording looked at gets polled_at, so the least recently polled go first next time.
+// One pass: (1) a batch of linked recordings still recording/processing → ask the provider
+// about each (at most kMaxInFlight at once) → apply the transitions it implies; (2) a batch
+// of processing recordings without a provider id → list their rooms at the provider →
+// link (never import). Each phase walks the collection in _id order with a cursor kept
+// here, starting over after a short batch, so every recording gets its turn and the poll
+// writes nothing but transitions and links.
 class LifecyclePoller {
  public:
   LifecyclePoller(LifecycleContext& ctx, std::weak_ptr<LifecycleRuntime> runtime)
@@ -717,23 +719,22 @@ class LifecyclePoller {
     StoreResult last;
     static Applied unavailable(std::string why) { return {{}, StoreResult::unavailable(std::move(why))}; }
   };
-  struct Unit {
-    static Unit unavailable(std::string why) { return {std::move(why)}; }
-    std::string error;
-  };
 
-  // Runs `f` only while the runtime (and so this poller) is alive.
+  // Runs `f` only while the runtime (and so this poller) is alive and the pass that made
+  // the callback is still the current one: a pass ended early (an exception) must not have
+  // its late answers counted against the next one.
   template <typename F>
   auto guarded(F f) {
     std::weak_ptr<LifecycleRuntime> weak = runtime_;
-    return [weak, f](auto&&... args) mutable {
+    uint64_t pass = pass_;
+    return [this, weak, pass, f](auto&&... args) mutable {
       auto rt = weak.lock();
-      if (!rt) return;
+      if (!rt || pass != pass_ || !running_) return;
       try {
         f(*rt, std::forward<decltype(args)>(args)...);
       } catch (const std::exception& e) {
         reactor::logError("lifecycle poll step failed", {{"error", e.what()}});
-        if (rt->poller) rt->poller->endPass("error");
+        endPass("error");
       }
     };
   }
@@ -743,20 +744,23 @@ class LifecyclePoller {
     auto rt = runtime_.lock();
     if (!rt || !rt->provider.configured()) return;
     running_ = true;
+    ++pass_;
+    inFlight_ = 0;
+    roomsLeft_ = 0;
     pending_.clear();
-    polled_.clear();
     int64_t batch = std::max(1, ctx_.settings.pollBatch);
+    std::string after = linkedCursor_;
     rt->store.run<storage::RecordingPage>(
-        [batch](mongoc_client_t* c, const RecordingCollections& n) { return RecordingStore::pollBatch(c, n, true, batch); },
-        guarded([this](LifecycleRuntime&, storage::RecordingPage page) {
+        [batch, after](mongoc_client_t* c, const RecordingCollections& n) {
+          return RecordingStore::pollBatch(c, n, true, after, batch);
+        },
+        guarded([this, batch](LifecycleRuntime&, storage::RecordingPage page) {
           if (!page.error.empty()) {
             reactor::logWarn("lifecycle poll: cannot read recordings", {{"error", page.error}});
             return endPass("store_error");
           }
-          for (auto& r : page.items) {
-            polled_.push_back(r.id);
-            pending_.push_back(std::move(r));
-          }
+          linkedCursor_ = static_cast<int64_t>(page.items.size()) < batch ? "" : page.items.back().id;
+          for (auto& r : page.items) pending_.push_back(std::move(r));
           pump();
         }));
   }
@@ -813,7 +817,6 @@ class LifecyclePoller {
     for (RecordingStatus to : steps) {
       storage::TransitionUpdate u;
       u.to = to;
-      u.polledAt = now;
       if (to == RecordingStatus::kProcessing && !rec.stoppedAt) {
         u.stoppedAt = snap.stoppedAt.value_or(now);
         if (snap.durationSeconds) u.durationSeconds = snap.durationSeconds;
@@ -837,21 +840,12 @@ class LifecyclePoller {
   void linkedDone() {
     auto rt = runtime_.lock();
     if (!rt) return;
-    std::vector<std::string> ids = std::move(polled_);
-    polled_.clear();
-    auto now = Clock::now();
-    rt->store.run<Unit>(
-        [ids, now](mongoc_client_t* c, const RecordingCollections& n) {
-          return Unit{RecordingStore::markPolled(c, n, ids, now)};
+    std::string after = unlinkedCursor_;
+    rt->store.run<storage::RecordingPage>(
+        [after](mongoc_client_t* c, const RecordingCollections& n) {
+          return RecordingStore::pollBatch(c, n, false, after, kMaxUnlinked);
         },
-        guarded([this](LifecycleRuntime& rt, Unit u) {
-          if (!u.error.empty()) reactor::logWarn("lifecycle poll: cannot mark polled", {{"error", u.error}});
-          rt.store.run<storage::RecordingPage>(
-              [](mongoc_client_t* c, const RecordingCollections& n) {
-                return RecordingStore::pollBatch(c, n, false, kMaxUnlinked);
-              },
-              guarded([this](LifecycleRuntime& rt, storage::RecordingPage page) { linkRooms(rt, std::move(page)); }));
-        }));
+        guarded([this](LifecycleRuntime& rt, storage::RecordingPage page) { linkRooms(rt, std::move(page)); }));
   }
 
   // Phase 2: rooms with recordings that have no provider id yet.
@@ -861,11 +855,18 @@ class LifecyclePoller {
       return endPass("store_error");
     }
     std::set<std::pair<std::string, std::string>> rooms;  // (tenant, room)
+    std::string lastTaken;
+    bool cut = false;
     for (const auto& r : page.items) {
-      if (rooms.size() >= kMaxRoomsPerPass && !rooms.count({r.tenantId, r.roomId})) continue;
+      if (!rooms.count({r.tenantId, r.roomId}) && rooms.size() >= kMaxRoomsPerPass) {
+        cut = true;
+        break;
+      }
       rooms.insert({r.tenantId, r.roomId});
-      polled_.push_back(r.id);
+      lastTaken = r.id;
     }
+    // Items come in _id order: the next pass goes on after the last one taken.
+    unlinkedCursor_ = cut || static_cast<int64_t>(page.items.size()) == kMaxUnlinked ? lastTaken : "";
     if (rooms.empty()) return endPass("ok");
     roomsLeft_ = static_cast<int>(rooms.size());
     for (const auto& [tenant, room] : rooms) {
@@ -898,16 +899,7 @@ class LifecyclePoller {
 
   void roomDone() {
     if (--roomsLeft_ > 0) return;
-    auto rt = runtime_.lock();
-    if (!rt) return;
-    std::vector<std::string> ids = std::move(polled_);
-    polled_.clear();
-    auto now = Clock::now();
-    rt->store.run<Unit>(
-        [ids, now](mongoc_client_t* c, const RecordingCollections& n) {
-          return Unit{RecordingStore::markPolled(c, n, ids, now)};
-        },
-        guarded([this](LifecycleRuntime&, Unit) { endPass("ok"); }));
+    endPass("ok");
   }
 
   void endPass(std::string_view outcome) {
@@ -921,10 +913,12 @@ class LifecyclePoller {
   std::weak_ptr<LifecycleRuntime> runtime_;
   reactor::Timer timer_;
   bool running_ = false;
+  uint64_t pass_ = 0;
   int inFlight_ = 0;
   int roomsLeft_ = 0;
   std::deque<Recording> pending_;
-  std::vector<std::string> polled_;
+  std::string linkedCursor_;    // last _id of the previous linked batch ("" = from the start)
+  std::string unlinkedCursor_;  // the same for unlinked recordings
 };
 
 LifecycleRuntime::LifecycleRuntime(LifecycleContext& c)

@@ -373,7 +373,6 @@ Recording recordingFromBson(const bson_t* doc) {
   r.readyAt = getDate(doc, "ready_at");
   r.archivedAt = getDate(doc, "archived_at");
   r.deletedAt = getDate(doc, "deleted_at");
-  r.polledAt = getDate(doc, "polled_at");
   r.recoverRequestedAt = getDate(doc, "recover_requested_at");
   r.createdAt = getDate(doc, "created_at").value_or(TimePoint{});
   r.updatedAt = getDate(doc, "updated_at").value_or(r.createdAt);
@@ -403,7 +402,6 @@ void appendRecording(bson_t* doc, const Recording& r) {
   if (r.readyAt) putDate(doc, "ready_at", *r.readyAt);
   if (r.archivedAt) putDate(doc, "archived_at", *r.archivedAt);
   if (r.deletedAt) putDate(doc, "deleted_at", *r.deletedAt);
-  if (r.polledAt) putDate(doc, "polled_at", *r.polledAt);
   if (r.recoverRequestedAt) putDate(doc, "recover_requested_at", *r.recoverRequestedAt);
   putDate(doc, "created_at", r.createdAt);
   putDate(doc, "updated_at", r.updatedAt);
@@ -428,7 +426,7 @@ std::string RecordingStore::ensureIndexes(mongoc_client_t* client, const Recordi
       {"provider_recording_id_unique", {{"provider_recording_id", 1}}, true},
       {"tenant_created", {{"tenant_id", 1}, {"created_at", -1}}, false},
       {"tenant_room_status", {{"tenant_id", 1}, {"room_id", 1}, {"status", 1}}, false},
-      {"status_polled", {{"status", 1}, {"polled_at", 1}}, false},
+      {"status_id", {{"status", 1}, {"_id", 1}}, false},
   };
   for (const Spec& s : specs) {
     std::string error = createIndex(client, names, s.name, s.keys, s.unique);
@@ -609,7 +607,6 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
   if (u.readyAt) putDate(&set, "ready_at", *u.readyAt);
   if (u.archivedAt) putDate(&set, "archived_at", *u.archivedAt);
   if (u.recoverRequestedAt) putDate(&set, "recover_requested_at", *u.recoverRequestedAt);
-  if (u.polledAt) putDate(&set, "polled_at", *u.polledAt);
   if (u.durationSeconds) bson_append_double(&set, "duration_seconds", -1, *u.durationSeconds);
   if (u.sizeBytes) bson_append_int64(&set, "size_bytes", -1, *u.sizeBytes);
   if (u.storage) appendStorage(&set, "storage", *u.storage);
@@ -813,15 +810,24 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
 }
 
 RecordingPage RecordingStore::pollBatch(mongoc_client_t* client, const RecordingCollections& names, bool linked,
-                                        int64_t limit) {
+                                        const std::string& afterId, int64_t limit) {
   auto coll = collection(client, names, names.recordings);
   ScopedBson filter, opts;
-  appendStatusIn(filter.get(), {RecordingStatus::kRecording, RecordingStatus::kProcessing});
+  if (linked) {
+    appendStatusIn(filter.get(), {RecordingStatus::kRecording, RecordingStatus::kProcessing});
+  } else {
+    putString(filter.get(), "status", statusName(RecordingStatus::kProcessing));
+  }
   appendExists(filter.get(), "provider_recording_id", linked);
   appendNotDeleted(filter.get());
+  if (!afterId.empty()) {
+    bson_t cond;
+    bson_append_document_begin(filter.get(), "_id", -1, &cond);
+    putString(&cond, "$gt", afterId);
+    bson_append_document_end(filter.get(), &cond);
+  }
   bson_t sort;
   bson_append_document_begin(opts.get(), "sort", -1, &sort);
-  bson_append_int32(&sort, "polled_at", -1, 1);
   bson_append_int32(&sort, "_id", -1, 1);
   bson_append_document_end(opts.get(), &sort);
   BSON_APPEND_INT64(opts.get(), "limit", limit);
@@ -831,27 +837,6 @@ RecordingPage RecordingStore::pollBatch(mongoc_client_t* client, const Recording
            page.error);
   page.total = static_cast<int64_t>(page.items.size());
   return page;
-}
-
-std::string RecordingStore::markPolled(mongoc_client_t* client, const RecordingCollections& names,
-                                       const std::vector<std::string>& ids, TimePoint now) {
-  if (ids.empty()) return {};
-  auto coll = collection(client, names, names.recordings);
-  ScopedBson filter, update;
-  bson_t cond, list, set;
-  bson_append_document_begin(filter.get(), "_id", -1, &cond);
-  bson_append_array_begin(&cond, "$in", -1, &list);
-  for (size_t i = 0; i < ids.size(); ++i) putString(&list, std::to_string(i).c_str(), ids[i]);
-  bson_append_array_end(&cond, &list);
-  bson_append_document_end(filter.get(), &cond);
-  bson_append_document_begin(update.get(), "$set", -1, &set);
-  putDate(&set, "polled_at", now);
-  bson_append_document_end(update.get(), &set);
-  bson_error_t err;
-  if (!mongoc_collection_update_many(coll.get(), filter.get(), update.get(), nullptr, nullptr, &err)) {
-    return err.message;
-  }
-  return {};
 }
 
 }  // namespace recgw::storage

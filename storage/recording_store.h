@@ -5,14 +5,16 @@
 //   recordings  {_id = id = "rec_…", tenant_id, room_id, status, started_at, stopped_at,
 //                duration_seconds, size_bytes, storage {provider, bucket, key, storage_class},
 //                provider_recording_id, source, failure_reason, ready_at, archived_at,
-//                deleted_at, created_at, updated_at, polled_at, recover_requested_at,
-//                active_room}
+//                deleted_at, created_at, updated_at, recover_requested_at, active_room}
 //   recording_transitions  {_id = "<id>:<state left>", recording_id, tenant_id, from, to, at}
 //
 // Every state change is one conditional findAndModify on the expected current status,
 // preceded by an exit claim (a unique "<id>:<state>" document in the transitions
 // collection), so concurrent requests resolve to exactly one winner on MongoDB and on
-// FerretDB, whose conditional updates are not atomic. "One recording per room at a time" is
+// FerretDB, whose conditional updates are not atomic (FerretDB#3040: SQLite backend, find
+// then update outside a transaction). On FerretDB an unclaimed write (recover's
+// recover_requested_at, sync's link) can still lose a field to a concurrent one; on
+// MongoDB each update is atomic per document. "One recording per room at a time" is
 // a unique sparse index on `active_room`, a field only a `recording` document carries (it is
 // removed by the update that leaves `recording`): 20 concurrent starts insert 20 documents
 // and 19 of them fail with a duplicate key. Every query names the tenant, so another
@@ -65,7 +67,7 @@ struct Recording {
   std::string providerRecordingId;  // empty: not linked to a provider recording
   std::string source;               // "api" (started here) or "provider" (imported by sync)
   std::string failureReason;
-  std::optional<TimePoint> startedAt, stoppedAt, readyAt, archivedAt, deletedAt, polledAt, recoverRequestedAt;
+  std::optional<TimePoint> startedAt, stoppedAt, readyAt, archivedAt, deletedAt, recoverRequestedAt;
   TimePoint createdAt{};
   TimePoint updatedAt{};
   std::optional<double> durationSeconds;
@@ -113,7 +115,7 @@ struct RecordingPage {
 // What a transition writes besides the status. Unset fields are left alone.
 struct TransitionUpdate {
   std::optional<RecordingStatus> to;  // nullopt: keep the status (touch only)
-  std::optional<TimePoint> stoppedAt, readyAt, archivedAt, recoverRequestedAt, polledAt;
+  std::optional<TimePoint> stoppedAt, readyAt, archivedAt, recoverRequestedAt;
   std::optional<double> durationSeconds;
   std::optional<int64_t> sizeBytes;
   std::optional<StoredObject> storage;
@@ -191,8 +193,8 @@ class RecordingStore {
   // ---- blocking: worker threads only -------------------------------------------------
 
   // Creates the recordings indexes (active_room unique sparse, provider_recording_id unique
-  // sparse, tenant/created_at, tenant/room/status, status/polled_at). "" on success. The
-  // rooms collection belongs to another service and is left alone.
+  // sparse, tenant/created_at, tenant/room/status, status/_id). "" on success. The rooms
+  // collection belongs to another service and is left alone.
   static std::string ensureIndexes(mongoc_client_t* client, const RecordingCollections& names);
 
   static std::optional<Room> findRoom(mongoc_client_t* client, const RecordingCollections& names,
@@ -240,14 +242,13 @@ class RecordingStore {
                          const std::string& roomId, const std::vector<ProviderSnapshot>& snapshots,
                          std::chrono::seconds linkWindow, bool importUnknown, bool checkRoom, TimePoint now);
 
-  // Not deleted, status recording or processing, with (linked) or without (!linked) a
-  // provider id; least recently polled first.
+  // The poll's work, in _id order after `afterId` ("" from the start), not deleted: with a
+  // provider id (linked) in recording or processing, or without one (!linked) in
+  // processing only (a recording one is its user's to stop). Reads only: the poll writes
+  // nothing but transitions (FerretDB's updates rewrite whole documents, so every extra
+  // writer could undo another's update there).
   static RecordingPage pollBatch(mongoc_client_t* client, const RecordingCollections& names, bool linked,
-                                 int64_t limit);
-
-  // Sets polled_at on these recordings. "" on success.
-  static std::string markPolled(mongoc_client_t* client, const RecordingCollections& names,
-                                const std::vector<std::string>& ids, TimePoint now);
+                                 const std::string& afterId, int64_t limit);
 
  private:
   template <typename R>

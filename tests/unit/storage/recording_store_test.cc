@@ -146,7 +146,6 @@ TEST(RecordingBsonTest, RoundTripsEveryField) {
   r.stoppedAt = kT0 + 90s;
   r.readyAt = kT0 + 120s;
   r.archivedAt = kT0 + 1h;
-  r.polledAt = kT0 + 2min;
   r.recoverRequestedAt = kT0 + 100s;
   r.createdAt = kT0;
   r.updatedAt = kT0 + 1h;
@@ -167,7 +166,6 @@ TEST(RecordingBsonTest, RoundTripsEveryField) {
   EXPECT_EQ(back.stoppedAt, r.stoppedAt);
   EXPECT_EQ(back.readyAt, r.readyAt);
   EXPECT_EQ(back.archivedAt, r.archivedAt);
-  EXPECT_EQ(back.polledAt, r.polledAt);
   EXPECT_EQ(back.recoverRequestedAt, r.recoverRequestedAt);
   EXPECT_FALSE(back.deletedAt);
   EXPECT_EQ(back.createdAt, r.createdAt);

@@ -364,6 +364,13 @@ def test_twenty_concurrent_starts_one_winner(api, clean_stack):
     assert sorted(r.status_code for r in stops) == [200, 404, 404, 404, 404]
     assert data(api.start(ROOM_A2))["id"] != winner
 
+    # Concurrent deletes: one 200, the rest 404; the claims log each exit once.
+    with ThreadPoolExecutor(5) as pool:
+        deletes = list(pool.map(lambda _: api.delete(winner), range(5)))
+    assert sorted(r.status_code for r in deletes) == [200, 404, 404, 404, 404]
+    claims = sorted(d["_id"] for d in clean_stack.db.recording_transitions.find({"recording_id": winner}))
+    assert claims == [f"{winner}:deleted", f"{winner}:recording"]
+
 
 def test_tenant_isolation(api, clean_stack, provider):  # noqa: F811
     rec_a = data(api.start(ROOM_A))["id"]

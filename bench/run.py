@@ -156,6 +156,22 @@ def rss_kib(root: int) -> tuple[int, int]:
     return total, n
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(root: int) -> float:
+    """utime+stime of the process tree (seconds), from /proc/<pid>/stat."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
 def tcp_mem_kib() -> int:
     """Kernel memory of all TCP sockets (pages in /proc/net/sockstat), not part of any RSS."""
     with open("/proc/net/sockstat") as f:
@@ -183,7 +199,7 @@ class RssSampler:
         while not self._stop.is_set():
             rss, n = rss_kib(self.root)
             self.samples.append({"t": round(time.monotonic() - self._t0, 2), "rss_kib": rss, "procs": n,
-                                 "tcp_mem_kib": tcp_mem_kib()})
+                                 "tcp_mem_kib": tcp_mem_kib(), "cpu_s": round(cpu_seconds(self.root), 2)})
             self._stop.wait(self.interval)
 
     def stop(self) -> list[dict]:
@@ -511,6 +527,7 @@ class Bench:
         self.objects: dict[str, dict] = {}
         self.tokens: dict[str, str] = {}
         self.gw_log_counter = 0
+        self.partial: dict = {}
 
     # -- environment -----------------------------------------------------------------
     def raise_nofile(self) -> None:
@@ -832,7 +849,7 @@ http {{
         wait_port(port, 15, proc)
         ng = {"name": name, "proc": proc, "port": port, "dir": d, "workers": workers,
               "base": f"http://127.0.0.1:{port}"}
-        st, _ = http_get(f"{ng['base']}/{BUCKET}/{self.objects['16k']['key']}")
+        st, _ = http_get(f"{ng['base']}/{BUCKET}/{self.objects['16k']['key']}", timeout=30)
         if st != 200:
             raise RuntimeError(f"nginx → MinIO anonymous GET answered {st} (bucket policy?)")
         return ng
@@ -913,6 +930,7 @@ http {{
 
     def stalled_run(self, label: str, root_pid: int, port: int, path: str, fast_url: str, n: int,
                     secs: float, idle_rss: int, metrics_base: str | None = None) -> dict:
+        settle = self.settle_minio()
         fast_before = curl_download(fast_url, 120)
         sampler = RssSampler(root_pid).start()
         t_open = time.monotonic()
@@ -923,13 +941,16 @@ http {{
         log(f"slow {label}: {len(socks)} streams open in {open_s:.1f}s, statuses {opened['statuses']}, "
             f"failures {opened['failures']}")
         fast_during: dict = {}
+        fast_minio_during: dict = {}
 
         def fast() -> None:
             fast_during.update(curl_download(fast_url, 120))
+            # the same object straight from MinIO, meanwhile: is the origin or the proxy slow?
+            fast_minio_during.update(curl_download(self.objects["slow"]["presigned"], 120))
         t_fast = threading.Timer(secs / 3, fast)
         t_fast.start()
         time.sleep(secs)
-        t_fast.join(130)
+        t_fast.join(250)
         states = count_states(socks)
         metrics_open = recgw_metrics(metrics_base) if metrics_base else {}
         slow.stop()
@@ -955,13 +976,33 @@ http {{
             "socket_states_at_end": states,
             "fast_before": fast_before, "fast_during": fast_during,
             "fast_ratio": round(fast_during.get("mib_s", 0) / max(fast_before["mib_s"], 1e-9), 3),
+            "fast_minio_during": fast_minio_during,
+            "cpu_percent_stalled": round(100 * (window[-1]["cpu_s"] - window[0]["cpu_s"])
+                                         / max(window[-1]["t"] - window[0]["t"], 1e-9), 1) if len(window) > 1 else None,
+            "minio_settle_s_before": settle,
             "metrics_streams_open": metrics_open, "metrics_after_close": metrics_closed,
             "samples": samples,
         }
 
+    def settle_minio(self, limit_s: float = 60.0) -> float:
+        """Wait until MinIO answers a 16 KiB GET within 50 ms again (after a phase that left it
+        with hundreds of connections to tear down); returns the seconds waited."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit_s:
+            t = time.monotonic()
+            try:
+                st, _ = http_get(self.objects["16k"]["presigned"], timeout=10)
+            except OSError:
+                st = 0
+            if st == 200 and time.monotonic() - t < 0.05:
+                break
+            time.sleep(0.5)
+        return round(time.monotonic() - t0, 1)
+
     def section_slow(self) -> dict:
         n, secs = self.p["slow_streams"], self.p["slow_secs"]
-        res: dict = {"streams": n, "seconds": secs, "object_bytes": self.objects["slow"]["size"]}
+        res = self.partial
+        res.update({"streams": n, "seconds": secs, "object_bytes": self.objects["slow"]["size"]})
         # recgw: its own instance so the idle RSS is not inflated by earlier sections
         gw = self.start_gateway("slow")
         http_get(self.public_url(gw, "16k"))
@@ -1052,7 +1093,8 @@ http {{
         extra = {"RECGW_SERVER_MAX_CONNECTIONS": n + 2000, "RECGW_SERVER_CLIENT_TIMEOUT_MS": 300000}
         gw = self.start_gateway("idle", extra=extra)
         wrk(self.public_url(gw, "16k"), 4, 1)
-        res = {"conns": n, "recgw_env": extra}
+        res = self.partial
+        res.update({"conns": n, "recgw_env": extra})
         res["recgw"] = self.idle_run("recgw", gw["proc"].pid, gw["port"], self.public_path("16k"),
                                      self.public_url(gw, "16k"), n, gw["base"])
         res["recgw"]["gateway"] = self.stop_gateway(gw)
@@ -1299,6 +1341,8 @@ end
         if isinstance(slow, dict) and "recgw" in slow:
             fig, ax = plt.subplots(figsize=(9, 5))
             for t, style in (("recgw", "o-"), ("nginx", "^-")):
+                if t not in slow:
+                    continue
                 s = slow[t]["samples"]
                 ax.plot([x["t"] for x in s], [x["rss_kib"] / 1024 for x in s], style, markersize=3,
                         label=f"{t} (sum of VmRSS over its processes)")
@@ -1390,15 +1434,19 @@ end
               f"(half never read, half read 4 KiB/s), {sl['seconds']} s")
             w("")
             w("| | streams 200 | RSS idle MiB | RSS peak MiB | RSS end MiB | KiB/stream (peak) | KiB/stream (end) | "
-              "after close MiB | closed by server | fast client before MiB/s | during MiB/s | during/before |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
-            for t in ("recgw", "nginx"):
+              "after close MiB | CPU % while stalled | client sockets at end | fast client before MiB/s | "
+              "during MiB/s | during/before | MinIO direct during MiB/s |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+            for t in ("recgw", "recgw_round2", "nginx"):
+                if t not in sl:
+                    continue
                 d = sl[t]
-                w(f"| {t} | {d['statuses'].get('200', 0)} | {d['rss_idle_kib'] / 1024:.1f} | "
+                w(f"| {t.replace('_', ' ')} | {d['statuses'].get('200', 0)} | {d['rss_idle_kib'] / 1024:.1f} | "
                   f"{d['rss_peak_kib'] / 1024:.1f} | {d['rss_end_kib'] / 1024:.1f} | {d['kib_per_stream_peak']} | "
-                  f"{d['kib_per_stream_end']} | {d['rss_after_close_kib'] / 1024:.1f} | "
+                  f"{d['kib_per_stream_end']} | {d['rss_after_close_kib'] / 1024:.1f} | {d.get('cpu_percent_stalled')} | "
                   f"{d['socket_states_at_end']} | {d['fast_before']['mib_s']} | "
-                  f"{d['fast_during'].get('mib_s', '–')} | {d['fast_ratio']} |")
+                  f"{d['fast_during'].get('mib_s', '–')} | {d['fast_ratio']} | "
+                  f"{d.get('fast_minio_during', {}).get('mib_s', '–')} |")
             w("")
             if "recgw_round2" in sl:
                 r1, r2 = sl["recgw"], sl["recgw_round2"]
@@ -1407,11 +1455,13 @@ end
                   f"the same process (peak in round 2: {r2['rss_peak_kib'] / 1024:.1f} MiB). Gauges after close: "
                   f"{ {k: v for k, v in r2['metrics_after_close'].items() if 'active' in k or 'paused' in k or 'open' in k or 'in_flight' in k} }.")
                 w("")
-            w(f"recgw/nginx RSS per stream (peak): "
-              f"{ratio(sl['recgw']['kib_per_stream_peak'], sl['nginx']['kib_per_stream_peak'])}. "
-              f"nginx with its default temp-file spool: {sl['nginx_spool']['streams']} stalled streams wrote "
-              f"{sl['nginx_spool']['temp_file_bytes_peak'] / MiB:.0f} MiB of temp files in "
-              f"{sl['nginx_spool']['seconds']} s ({sl['nginx_spool']['mib_per_stream']} MiB per stream).")
+            if "nginx" in sl:
+                w(f"recgw/nginx RSS per stream (peak): "
+                  f"{ratio(sl['recgw']['kib_per_stream_peak'], sl['nginx']['kib_per_stream_peak'])}.")
+            if "nginx_spool" in sl:
+                w(f"nginx with its default temp-file spool: {sl['nginx_spool']['streams']} stalled streams wrote "
+                  f"{sl['nginx_spool']['temp_file_bytes_peak'] / MiB:.0f} MiB of temp files in "
+                  f"{sl['nginx_spool']['seconds']} s ({sl['nginx_spool']['mib_per_stream']} MiB per stream).")
             w("")
         if isinstance(S.get("idle"), dict) and "recgw" in S["idle"]:
             idl = S["idle"]
@@ -1422,12 +1472,15 @@ end
               "p99 ratio | req/s ratio | sockets after |")
             w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
             for t in ("recgw", "nginx"):
+                if t not in idl:
+                    continue
                 d = idl[t]
                 w(f"| {t} | {d['conns_open']} | {d['rss_before_kib'] / 1024:.1f} | {d['rss_idle_kib'] / 1024:.1f} | "
                   f"{d['kib_per_conn']} | {ms(d['wrk_alone']['p99_ms'])} | {ms(d['wrk_beside_idle']['p99_ms'])} | "
                   f"{d['p99_ratio']} | {d['rps_ratio']} | {d['socket_states_after_wrk']} |")
             w("")
-            w(f"recgw/nginx KiB per idle connection: {ratio(idl['recgw']['kib_per_conn'], idl['nginx']['kib_per_conn'])}.")
+            if "nginx" in idl:
+                w(f"recgw/nginx KiB per idle connection: {ratio(idl['recgw']['kib_per_conn'], idl['nginx']['kib_per_conn'])}.")
             w("")
         if isinstance(S.get("tiers"), dict) and "wrk" in S["tiers"]:
             tr = S["tiers"]
@@ -1522,13 +1575,15 @@ end
             for name in SECTIONS:
                 if name not in only:
                     continue
-                log(f"=== {name} (load average {loadavg()})")
+                settle = self.settle_minio()
+                log(f"=== {name} (load average {loadavg()}; MinIO settled in {settle} s)")
                 ts = time.monotonic()
+                self.partial = {}  # sections may fill it as they go: kept if they fail later
                 try:
                     self.results["sections"][name] = getattr(self, f"section_{name}")()
                 except Exception:  # noqa: BLE001 — record, continue with the next section
                     failed = True
-                    self.results["sections"][name] = {"error": traceback.format_exc()}
+                    self.results["sections"][name] = dict(self.partial, error=traceback.format_exc())
                     log(f"section {name} FAILED:\n{traceback.format_exc()}")
                 sec = self.results["sections"][name]
                 if isinstance(sec, dict):

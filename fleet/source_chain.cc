@@ -9,7 +9,21 @@ namespace recgw::fleet {
 std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
   std::string url = base;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  return url + "/recordings/" + storage::uriEncode(key, /*keepSlash=*/true);
+  url += "/recordings/";
+  // Per segment; "." and ".." are written %2E so no server can resolve them out of
+  // /recordings/ (the fleet decodes the key after routing).
+  size_t start = 0;
+  while (true) {
+    size_t slash = key.find('/', start);
+    std::string segment = key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (segment == ".") url += "%2E";
+    else if (segment == "..") url += "%2E%2E";
+    else url += storage::uriEncode(segment, /*keepSlash=*/false);
+    if (slash == std::string::npos) break;
+    url += '/';
+    start = slash + 1;
+  }
+  return url;
 }
 
 SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,

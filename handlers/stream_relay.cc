@@ -1,6 +1,8 @@
 #include "handlers/stream_relay.h"
 
 #include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 
 #include "reactor/logger.h"
 
@@ -12,7 +14,13 @@ using reactor::Metrics;
 ClientConditions ClientConditions::from(HttpExchange& ex) {
   ClientConditions c;
   c.head = ex.isHead();
-  if (const char* range = ex.header("Range")) c.range = parseRangeHeader(range);
+  // Two Range headers amount to a multi-range list, which is ignored (200, full body).
+  int ranges = 0;
+  const evkeyvalq* headers = evhttp_request_get_input_headers(ex.raw());
+  for (const evkeyval* h = headers->tqh_first; h; h = h->next.tqe_next) {
+    if (evutil_ascii_strcasecmp(h->key, "Range") == 0) ++ranges;
+  }
+  if (const char* range = ex.header("Range"); range && ranges == 1) c.range = parseRangeHeader(range);
   if (const char* v = ex.header("If-None-Match")) c.ifNoneMatch = v;
   if (const char* v = ex.header("If-Modified-Since")) c.ifModifiedSince = v;
   if (const char* v = ex.header("If-Range")) c.ifRange = v;

@@ -83,6 +83,9 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  // Send the path exactly as built (and signed): curl would otherwise squash "." and ".."
+  // segments of a stored key and leave the bucket or the fleet's /recordings/ prefix.
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connectTimeout.count()));
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedBytes);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.lowSpeedTime.count()));

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -353,6 +354,8 @@ HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
   metrics_.describe("recgw_http_slow_headers_total", Metrics::Type::kCounter,
                     "Connections closed for sending their headers slower than server.header_timeout_ms");
   metrics_.describe("recgw_http_connections_accepted_total", Metrics::Type::kCounter, "Connections accepted");
+  metrics_.describe("recgw_http_framing_rejected_total", Metrics::Type::kCounter,
+                    "Requests refused for RFC 9112 framing violations (smuggling attempts)");
   setLimits(limits);
   metrics_.describe("recgw_http_requests_total", Metrics::Type::kCounter,
                     "HTTP requests by route, method and status");
@@ -507,6 +510,14 @@ void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, v
   auto now = std::chrono::steady_clock::now();
   w.lastActivity = now;
   if (!w.awaitingHeaders) return;
+  if (!w.sawNul) {
+    // Look at the new bytes only; evhttp keeps header values as C strings.
+    evbuffer_ptr from;
+    size_t length = evbuffer_get_length(input);
+    if (evbuffer_ptr_set(input, &from, length - std::min(length, info->n_added), EVBUFFER_PTR_SET) == 0) {
+      w.sawNul = evbuffer_search(input, "\0", 1, &from).pos >= 0;
+    }
+  }
   if (w.requestStarted == std::chrono::steady_clock::time_point{}) {
     w.requestStarted = now;
     return;
@@ -518,6 +529,35 @@ void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, v
   evutil_socket_t fd = bufferevent_getfd(w.bev);
   self->headerWatches_.erase(it);
   if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
+std::string HttpServer::framingViolation(evhttp_request* req, const HeaderWatch* watch) const {
+  if (watch && watch->sawNul) return "a NUL byte in the request head";
+  int hosts = 0, lengths = 0, encodings = 0;
+  const evkeyvalq* headers = evhttp_request_get_input_headers(req);
+  for (const evkeyval* h = headers->tqh_first; h; h = h->next.tqe_next) {
+    std::string_view name = h->key;
+    for (unsigned char c : name) {
+      if (c <= 0x20 || c == 0x7f || c == ':') return "a malformed header field name";
+    }
+    if (evutil_ascii_strcasecmp(h->key, "Host") == 0) ++hosts;
+    if (evutil_ascii_strcasecmp(h->key, "Content-Length") == 0) {
+      ++lengths;
+      std::string_view v = h->value;
+      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) {
+        return "an invalid Content-Length";
+      }
+    }
+    if (evutil_ascii_strcasecmp(h->key, "Transfer-Encoding") == 0) {
+      ++encodings;
+      if (evutil_ascii_strcasecmp(h->value, "chunked") != 0) return "an unsupported Transfer-Encoding";
+    }
+  }
+  bool http11 = req->major == 1 && req->minor >= 1;
+  if (hosts > 1 || (http11 && hosts == 0)) return "an HTTP/1.1 request needs exactly one Host header";
+  if (lengths > 1) return "more than one Content-Length";
+  if (encodings > 1 || (encodings == 1 && lengths > 0)) return "conflicting message framing";
+  return {};
 }
 
 void HttpServer::sweepHeaderWatches() {
@@ -586,12 +626,22 @@ void HttpServer::dispatch(evhttp_request* req) {
   trackConnection(evcon);
   if (evcon) connections_[evcon] = id;
   ex.evcon_ = evcon;
+  HeaderWatch* watch = nullptr;
   if (bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr) {
-    auto watch = headerWatches_.find(bufferevent_get_input(bev));
-    if (watch != headerWatches_.end()) {
-      watch->second.awaitingHeaders = false;
-      watch->second.lastActivity = std::chrono::steady_clock::now();
+    auto it = headerWatches_.find(bufferevent_get_input(bev));
+    if (it != headerWatches_.end()) {
+      watch = &it->second;
+      watch->awaitingHeaders = false;
+      watch->lastActivity = std::chrono::steady_clock::now();
     }
+  }
+  if (std::string violation = framingViolation(req, watch); !violation.empty()) {
+    metrics_.inc("recgw_http_framing_rejected_total");
+    ex.noteReason(violation);
+    // Close after the answer: what follows on this connection cannot be trusted.
+    ex.addHeader("Connection", "close");
+    ex.replyError(400, "bad_request", "malformed request: " + violation);
+    return;
   }
 
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);

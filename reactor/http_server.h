@@ -216,7 +216,11 @@ class HttpServer {
     bool awaitingHeaders = true;
     std::chrono::steady_clock::time_point requestStarted{};  // epoch = no byte yet
     std::chrono::steady_clock::time_point lastActivity{};
+    bool sawNul = false;  // a NUL byte in the header section: evhttp would cut the value there
   };
+  // RFC 9112 framing checks evhttp does not make; a message failing them is refused with
+  // 400 and the connection closed, so a front proxy cannot be desynchronised (smuggling).
+  std::string framingViolation(evhttp_request* req, const HeaderWatch* watch) const;
   std::unordered_map<evbuffer*, HeaderWatch> headerWatches_;
   EventPtr sweepTimer_;
   uint64_t nextId_ = 1;

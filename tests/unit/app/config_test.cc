@@ -298,8 +298,8 @@ TEST(ConfigTest, DiffNeverPrintsSecretValues) {
   }
 }
 
-// BUG (app/config.cc diffConfig): secrets are compared after masking, so rotating one
-// non-empty secret to another ("old" -> "new" both render "***") is not reported.
+// Regression: secrets were compared after masking, so rotating one non-empty secret to
+// another ("old" -> "new" both render "***") was not reported.
 TEST(ConfigTest, DiffReportsARotatedSecret) {
   Config before = withSecrets();
   Config after = withSecrets();
@@ -314,8 +314,8 @@ TEST(ConfigTest, DiffReportsARotatedSecret) {
   EXPECT_EQ(all.find("pw2"), std::string::npos) << all;
 }
 
-// BUG (app/config.cc render): the URI mask stops at the first '@', so a password with a
-// raw '@' ("mongodb://u:p@ss@h/db", which libmongoc accepts) shows its tail: "***@ss@h/db".
+// Regression: the URI mask stopped at the first '@', so a password with a raw '@'
+// ("mongodb://u:p@ss@h/db", which libmongoc accepts) showed its tail: "***@ss@h/db".
 TEST(ConfigTest, RenderMasksAPasswordContainingAt) {
   Config c;
   c.mongo.uri = "mongodb://u:p@ssword@h/db";
@@ -323,9 +323,8 @@ TEST(ConfigTest, RenderMasksAPasswordContainingAt) {
   EXPECT_EQ(text.find("ssword"), std::string::npos) << text;
 }
 
-// BUG (app/config.cc fail/assignFromText): the key or value is quoted verbatim into
-// what(), so a value or TOML key holding a newline makes a multi-line error, against the
-// header's "what() is one line".
+// Regression: the key or value was quoted verbatim into what(), so a value or TOML key
+// holding a newline made a multi-line error, against the header's "what() is one line".
 TEST(ConfigTest, ErrorIsOneLineEvenForValuesWithNewlines) {
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_WORKERS=1\n2"}), "RECGW_SERVER_WORKERS");
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_FLEET_URLS=ftp://a\nb"}), "fleet.urls");

@@ -291,8 +291,8 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
                               ++r.dataCalls;
                               EXPECT_FALSE(cancelled) << "onData after cancel()";
                               cancelled = true;
-                              // Nothing of this closure is touched after cancel(): see the
-                              // DISABLED_ test below.
+                              // Nothing of this closure is touched after cancel(); the next
+                              // test does touch it.
                               multi.cancel(id);
                               return size;
                             },
@@ -307,11 +307,10 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
   EXPECT_EQ(multi.active(), 0u);
 }
 
-// BUG (reactor/curl_multi.cc CurlMulti::cancel): called from inside onData/onHeaders it
-// runs `t.callbacks = {}`, destroying the std::function that is executing. A callback
-// whose closure does not fit std::function's small buffer and touches a capture after
-// cancel() reads freed memory (SIGSEGV here; heap-use-after-free under ASan).
-// Crashes the test binary until fixed.
+// Regression: cancel() from inside onData/onHeaders used to run `t.callbacks = {}`,
+// destroying the std::function that was executing, so a callback whose closure does not
+// fit std::function's small buffer and touched a capture after cancel() read freed memory
+// (SIGSEGV; heap-use-after-free under ASan).
 TEST(CurlMultiTest, CancelInsideOnDataThenTouchingCaptures) {
   TinyHttpServer server(TinyHttpServer::Mode::kServe);
   EventLoop loop;

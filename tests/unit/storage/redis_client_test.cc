@@ -93,8 +93,8 @@ TEST(RedisUrlTest, BadInput) {
   expectRejected("");
 }
 
-// BUG (storage/redis_client.cc parseRedisUrl): the port is read with std::stoi and never
-// range-checked, so trailing junk and out-of-range ports are accepted.
+// Regression: the port was read with std::stoi and never range-checked, so trailing junk
+// and out-of-range ports were accepted.
 TEST(RedisUrlTest, PortMustBeAValidPortNumber) {
   expectRejected("redis://127.0.0.1:99999");
   expectRejected("redis://127.0.0.1:-1");
@@ -103,9 +103,9 @@ TEST(RedisUrlTest, PortMustBeAValidPortNumber) {
   expectRejected("redis://127.0.0.1:6379/2x");
 }
 
-// BUG (storage/redis_client.cc parseRedisUrl): "looks like an IP" only checks the
-// characters [0-9a-fA-F.:[]], so hostnames spelled with hex letters pass and hiredis then
-// resolves them with a blocking getaddrinfo on the loop.
+// Regression: "looks like an IP" only checked the characters [0-9a-fA-F.:[]], so hostnames
+// spelled with hex letters passed and hiredis then resolved them with a blocking
+// getaddrinfo on the loop.
 TEST(RedisUrlTest, HexLetterHostnamesAreRejected) {
   expectRejected("redis://db:6379");
   expectRejected("redis://cafe.bad:6379");

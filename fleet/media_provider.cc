@@ -17,7 +17,10 @@ namespace {
 // reprocess POST needs them). Until a build has them, refuse rather than send a GET.
 template <typename Request>
 bool setMethodAndBody(Request& request, const std::string& method, const std::string& body) {
-  if constexpr (requires { request.method = method; request.body = body; }) {
+  if constexpr (requires {
+                  request.method = method;
+                  request.body = body;
+                }) {
     request.method = method;
     request.body = body;
     return true;
@@ -79,12 +82,18 @@ bool recordingFromObject(simdjson::dom::object obj, ProviderRecording& out, std:
 
 const char* kindName(ProviderError::Kind kind) {
   switch (kind) {
-    case ProviderError::Kind::kNone: return "ok";
-    case ProviderError::Kind::kNotConfigured: return "not_configured";
-    case ProviderError::Kind::kNotFound: return "not_found";
-    case ProviderError::Kind::kRejected: return "rejected";
-    case ProviderError::Kind::kBadGateway: return "error";
-    case ProviderError::Kind::kTimeout: return "timeout";
+    case ProviderError::Kind::kNone:
+      return "ok";
+    case ProviderError::Kind::kNotConfigured:
+      return "not_configured";
+    case ProviderError::Kind::kNotFound:
+      return "not_found";
+    case ProviderError::Kind::kRejected:
+      return "rejected";
+    case ProviderError::Kind::kBadGateway:
+      return "error";
+    case ProviderError::Kind::kTimeout:
+      return "timeout";
   }
   return "error";
 }
@@ -93,24 +102,34 @@ const char* kindName(ProviderError::Kind kind) {
 
 int ProviderError::clientStatus() const {
   switch (kind) {
-    case Kind::kNone: return 200;
-    case Kind::kNotConfigured: return 503;
-    case Kind::kNotFound: return 404;
-    case Kind::kTimeout: return 504;
+    case Kind::kNone:
+      return 200;
+    case Kind::kNotConfigured:
+      return 503;
+    case Kind::kNotFound:
+      return 404;
+    case Kind::kTimeout:
+      return 504;
     case Kind::kRejected:
-    case Kind::kBadGateway: return 502;
+    case Kind::kBadGateway:
+      return 502;
   }
   return 502;
 }
 
 std::string_view ProviderError::clientCode() const {
   switch (kind) {
-    case Kind::kNone: return "ok";
-    case Kind::kNotConfigured: return "provider_not_configured";
-    case Kind::kNotFound: return "provider_not_found";
-    case Kind::kTimeout: return "provider_timeout";
+    case Kind::kNone:
+      return "ok";
+    case Kind::kNotConfigured:
+      return "provider_not_configured";
+    case Kind::kNotFound:
+      return "provider_not_found";
+    case Kind::kTimeout:
+      return "provider_timeout";
     case Kind::kRejected:
-    case Kind::kBadGateway: return "provider_error";
+    case Kind::kBadGateway:
+      return "provider_error";
   }
   return "provider_error";
 }
@@ -128,7 +147,8 @@ struct MediaProvider::Call {
   std::unique_ptr<reactor::Timer> retryTimer;
 };
 
-MediaProvider::MediaProvider(reactor::EventLoop& loop, reactor::CurlMulti& curl, MediaProviderSettings settings)
+MediaProvider::MediaProvider(reactor::EventLoop& loop, reactor::CurlMulti& curl,
+                             MediaProviderSettings settings)
     : loop_(loop), curl_(curl), settings_(std::move(settings)) {
   while (!settings_.baseUrl.empty() && settings_.baseUrl.back() == '/') settings_.baseUrl.pop_back();
 }
@@ -195,9 +215,11 @@ bool MediaProvider::looksLikeTimeout(std::string_view transportError) {
          e.find("too slow") != std::string::npos;
 }
 
-std::chrono::milliseconds MediaProvider::backoffDelay(std::chrono::milliseconds base, int retry, double jitter01) {
+std::chrono::milliseconds MediaProvider::backoffDelay(std::chrono::milliseconds base, int retry,
+                                                      double jitter01) {
   double factor = 0.75 + 0.5 * std::clamp(jitter01, 0.0, 1.0);
-  double ms = static_cast<double>(base.count()) * static_cast<double>(1LL << std::clamp(retry, 0, 16)) * factor;
+  double ms =
+      static_cast<double>(base.count()) * static_cast<double>(1LL << std::clamp(retry, 0, 16)) * factor;
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
@@ -219,7 +241,8 @@ MediaProvider::AttemptVerdict MediaProvider::judgeAttempt(long status, const std
   } else if (!transportError.empty()) {
     // Headers came, then the transfer broke: the answer is incomplete.
     v.retry = moreAllowed;
-    v.error.kind = looksLikeTimeout(transportError) ? ProviderError::Kind::kTimeout : ProviderError::Kind::kBadGateway;
+    v.error.kind =
+        looksLikeTimeout(transportError) ? ProviderError::Kind::kTimeout : ProviderError::Kind::kBadGateway;
     v.error.reason = "the media provider's answer broke off: " + transportError;
   } else if (status >= 500) {
     v.retry = moreAllowed;
@@ -234,12 +257,13 @@ MediaProvider::AttemptVerdict MediaProvider::judgeAttempt(long status, const std
   } else {
     v.error.kind = ProviderError::Kind::kNone;
   }
-  if (!v.retry && attempt > 1 && !v.error.ok()) v.error.reason += " (after " + std::to_string(attempt) + " attempts)";
+  if (!v.retry && attempt > 1 && !v.error.ok())
+    v.error.reason += " (after " + std::to_string(attempt) + " attempts)";
   return v;
 }
 
-void MediaProvider::listRoomRecordings(const std::string& roomId,
-                                       std::function<void(ProviderError, std::vector<ProviderRecording>)> done) {
+void MediaProvider::listRoomRecordings(
+    const std::string& roomId, std::function<void(ProviderError, std::vector<ProviderRecording>)> done) {
   call("GET", joinUrl(settings_.baseUrl, {"rooms", roomId, "recordings"}),
        [done](ProviderError error, const std::string& body) {
          std::vector<ProviderRecording> list;
@@ -374,7 +398,9 @@ void MediaProvider::attemptDone(uint64_t callId, const std::string& transportErr
     double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
     auto delay = backoffDelay(settings_.backoff, c.attempt - 1, jitter);
     reactor::logWarn("media provider call failed; retrying",
-                     {{"method", c.method}, {"reason", v.error.reason}, {"attempt", std::to_string(c.attempt)},
+                     {{"method", c.method},
+                      {"reason", v.error.reason},
+                      {"attempt", std::to_string(c.attempt)},
                       {"retry_in_ms", std::to_string(delay.count())}});
     // Replaced here, from a curl callback, never from inside the timer's own callback.
     c.retryTimer = std::make_unique<reactor::Timer>(loop_, [this, callId] { attempt(callId); });

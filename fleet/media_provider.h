@@ -84,7 +84,8 @@ class MediaProvider {
 
   void listRoomRecordings(const std::string& roomId,
                           std::function<void(ProviderError, std::vector<ProviderRecording>)> done);
-  void getRecording(const std::string& providerId, std::function<void(ProviderError, ProviderRecording)> done);
+  void getRecording(const std::string& providerId,
+                    std::function<void(ProviderError, ProviderRecording)> done);
   void requestReprocess(const std::string& providerId, std::function<void(ProviderError)> done);
 
   // ---- pure helpers, exposed for tests ----
@@ -92,7 +93,8 @@ class MediaProvider {
   static std::string joinUrl(std::string_view base, std::initializer_list<std::string_view> segments);
   static bool parseRecording(std::string_view json, ProviderRecording& out, std::string& error);
   // {"recordings": [...]}, {"data": [...]} or a bare array.
-  static bool parseRecordingList(std::string_view json, std::vector<ProviderRecording>& out, std::string& error);
+  static bool parseRecordingList(std::string_view json, std::vector<ProviderRecording>& out,
+                                 std::string& error);
   // curl's and CurlMulti's wording for a deadline that passed.
   static bool looksLikeTimeout(std::string_view transportError);
   // base * 2^retry, scaled by a jitter factor in [0.75, 1.25] from jitter01 in [0, 1].
@@ -102,7 +104,8 @@ class MediaProvider {
     bool retry = false;
     ProviderError error;
   };
-  static AttemptVerdict judgeAttempt(long status, const std::string& transportError, int attempt, int retries);
+  static AttemptVerdict judgeAttempt(long status, const std::string& transportError, int attempt,
+                                     int retries);
 
  private:
   struct Call;

@@ -92,7 +92,8 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader) {
     t.tenant = claims.accountId;
     return t;
   }
-  if (claims.isAdmin()) return {{}, 400, "bad_request", "an admin token without an account must send X-Account-ID"};
+  if (claims.isAdmin())
+    return {{}, 400, "bad_request", "an admin token without an account must send X-Account-ID"};
   return {{}, 403, "forbidden", "the token carries no account"};
 }
 
@@ -129,8 +130,10 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
                     const std::optional<std::optional<storage::Room>>& room) {
   auto time = [&](const char* key, const std::optional<Clock::time_point>& t) {
     w.key(key);
-    if (t) w.value(formatInstant(*t));
-    else w.null();
+    if (t)
+      w.value(formatInstant(*t));
+    else
+      w.null();
   };
   w.beginObject();
   w.field("id", r.id).field("room_id", r.roomId).field("tenant_id", r.tenantId);
@@ -139,11 +142,15 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
   time("started_at", r.startedAt);
   time("stopped_at", r.stoppedAt);
   w.key("duration_seconds");
-  if (r.durationSeconds) w.value(*r.durationSeconds);
-  else w.null();
+  if (r.durationSeconds)
+    w.value(*r.durationSeconds);
+  else
+    w.null();
   w.key("size_bytes");
-  if (r.sizeBytes) w.value(*r.sizeBytes);
-  else w.null();
+  if (r.sizeBytes)
+    w.value(*r.sizeBytes);
+  else
+    w.null();
   w.key("storage");
   if (r.storage) {
     w.beginObject()
@@ -151,15 +158,19 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
         .field("bucket", r.storage->bucket)
         .field("key", r.storage->key);
     w.key("storage_class");
-    if (r.storage->storageClass.empty()) w.null();
-    else w.value(r.storage->storageClass);
+    if (r.storage->storageClass.empty())
+      w.null();
+    else
+      w.value(r.storage->storageClass);
     w.endObject();
   } else {
     w.null();
   }
   w.key("provider_recording_id");
-  if (r.providerRecordingId.empty()) w.null();
-  else w.value(r.providerRecordingId);
+  if (r.providerRecordingId.empty())
+    w.null();
+  else
+    w.value(r.providerRecordingId);
   if (r.status == RecordingStatus::kFailed) w.field("failure_reason", r.failureReason);
   time("ready_at", r.readyAt);
   time("archived_at", r.archivedAt);
@@ -170,7 +181,10 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
   if (room) {
     w.key("room");
     if (*room) {
-      w.beginObject().field("id", (*room)->id).field("name", (*room)->name).field("tenant_id", (*room)->tenantId);
+      w.beginObject()
+          .field("id", (*room)->id)
+          .field("name", (*room)->name)
+          .field("tenant_id", (*room)->tenantId);
       w.endObject();
     } else {
       w.null();
@@ -214,8 +228,10 @@ void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
 
 void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::string_view notFound) {
   switch (r.outcome) {
-    case StoreOutcome::kNoRoom: return ex.replyError(404, "not_found", "room not found");
-    case StoreOutcome::kNotFound: return ex.replyError(404, "not_found", notFound);
+    case StoreOutcome::kNoRoom:
+      return ex.replyError(404, "not_found", "room not found");
+    case StoreOutcome::kNotFound:
+      return ex.replyError(404, "not_found", notFound);
     case StoreOutcome::kConflict: {
       std::string now = r.recording ? std::string(storage::statusName(r.recording->status)) : "changed";
       return ex.replyError(409, "conflict", "the recording changed meanwhile (now " + now + ")");
@@ -225,7 +241,8 @@ void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::str
                            {{"error", r.error}});
       ex.addHeader("Retry-After", "5");
       return ex.replyError(503, "store_unavailable", "the recordings store is unavailable; retry shortly");
-    case StoreOutcome::kOk: break;
+    case StoreOutcome::kOk:
+      break;
   }
   ex.replyError(500, "internal", "internal error");
 }
@@ -236,11 +253,15 @@ void replyProviderFailure(reactor::HttpExchange& ex, const fleet::ProviderError&
   ex.replyError(e.clientStatus(), e.clientCode(), e.reason);
 }
 
-void noteTransition(LifecycleContext& ctx, std::string_view requestId, const Recording& r, std::string_view from,
-                    std::string_view to, std::string_view by) {
+void noteTransition(LifecycleContext& ctx, std::string_view requestId, const Recording& r,
+                    std::string_view from, std::string_view to, std::string_view by) {
   reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "recording state changed",
-                       {{"recording_id", r.id}, {"tenant", r.tenantId}, {"room_id", r.roomId}, {"from", from},
-                        {"to", to}, {"by", by}});
+                       {{"recording_id", r.id},
+                        {"tenant", r.tenantId},
+                        {"room_id", r.roomId},
+                        {"from", from},
+                        {"to", to},
+                        {"by", by}});
   if (ctx.metrics) {
     ctx.metrics->inc("recgw_lifecycle_transitions_total",
                      reactor::Metrics::label("from", from) + "," + reactor::Metrics::label("to", to));
@@ -256,9 +277,11 @@ std::shared_ptr<LifecycleRuntime> ensureRuntime(const std::shared_ptr<LifecycleC
     ctx->runtime = std::make_shared<LifecycleRuntime>(*ctx);
     if (reactor::Metrics* m = ctx->metrics) {
       using T = reactor::Metrics::Type;
-      m->describe("recgw_lifecycle_transitions_total", T::kCounter, "Recording state changes, by from and to");
+      m->describe("recgw_lifecycle_transitions_total", T::kCounter,
+                  "Recording state changes, by from and to");
       m->describe("recgw_lifecycle_archive_total", T::kCounter, "Archive requests, by outcome");
-      m->describe("recgw_lifecycle_provider_calls_total", T::kCounter, "Media provider calls, by op and outcome");
+      m->describe("recgw_lifecycle_provider_calls_total", T::kCounter,
+                  "Media provider calls, by op and outcome");
       m->describe("recgw_lifecycle_poll_passes_total", T::kCounter, "Background poll passes, by outcome");
     }
   }
@@ -277,7 +300,9 @@ std::optional<std::string> authorize(reactor::HttpExchange& ex, const LifecycleC
   return t.tenant;
 }
 
-bool validRecordingId(std::string_view id) { return id.starts_with("rec_") && id.size() <= 128 && isSafePathParam(id); }
+bool validRecordingId(std::string_view id) {
+  return id.starts_with("rec_") && id.size() <= 128 && isSafePathParam(id);
+}
 
 fleet::MediaProviderSettings providerSettings(const LifecycleSettings& s) {
   fleet::MediaProviderSettings p;
@@ -299,7 +324,9 @@ storage::ProviderSnapshot snapshotFrom(const fleet::ProviderRecording& p) {
   s.stoppedAt = p.stoppedAt;
   s.durationSeconds = p.durationSeconds;
   s.sizeBytes = p.sizeBytes;
-  if (!p.key.empty()) s.storage = storage::StoredObject{p.storageProvider.empty() ? "s3" : p.storageProvider, p.bucket, p.key, {}};
+  if (!p.key.empty())
+    s.storage =
+        storage::StoredObject{p.storageProvider.empty() ? "s3" : p.storageProvider, p.bucket, p.key, {}};
   s.failureReason = p.error.empty() ? "the media provider reported a failure" : p.error;
   return s;
 }
@@ -364,39 +391,44 @@ void syncWithProvider(reactor::HttpExchange& ex, const std::shared_ptr<Lifecycle
   reactor::HttpServer* srv = &ex.server();
   uint64_t xid = ex.id();
   std::weak_ptr<LifecycleContext> weak = ctx;
-  ctx->runtime->provider.listRoomRecordings(
-      roomId, [weak, srv, xid, tenant, roomId](fleet::ProviderError err, std::vector<fleet::ProviderRecording> list) {
-        auto ctx = weak.lock();
-        if (!ctx) return;
-        countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
-        withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-          // A room the provider never saw has no recordings there.
-          if (!err.ok() && err.kind != fleet::ProviderError::Kind::kNotFound) return replyProviderFailure(ex, err);
-          std::vector<storage::ProviderSnapshot> snapshots;
-          for (const auto& p : list) snapshots.push_back(snapshotFrom(p));
-          auto window = ctx->settings.linkWindow;
-          auto now = Clock::now();
-          storeCall<storage::SyncResult>(
-              *ctx->runtime, ex,
-              [tenant, roomId, snapshots, window, now](mongoc_client_t* c, const RecordingCollections& n) {
-                return RecordingStore::sync(c, n, tenant, roomId, snapshots, window, true, true, now);
-              },
-              [ctx](reactor::HttpExchange& ex, storage::SyncResult s) {
-                if (s.outcome != StoreOutcome::kOk) return replyStoreFailure(ex, {s.outcome, {}, {}, s.error}, "");
-                reactor::JsonWriter w;
-                w.beginObject().field("synced_count", static_cast<int64_t>(s.synced.size())).key("recordings");
-                w.beginArray();
-                for (const auto& r : s.synced) {
-                  writeRecording(w, r);
-                  reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording synced",
-                                       {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId},
-                                        {"source", r.source}, {"status", storage::statusName(r.status)}});
-                }
-                w.endArray().endObject();
-                replyData(ex, 200, w.str());
-              });
-        });
-      });
+  ctx->runtime->provider.listRoomRecordings(roomId, [weak, srv, xid, tenant, roomId](
+                                                        fleet::ProviderError err,
+                                                        std::vector<fleet::ProviderRecording> list) {
+    auto ctx = weak.lock();
+    if (!ctx) return;
+    countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
+    withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+      // A room the provider never saw has no recordings there.
+      if (!err.ok() && err.kind != fleet::ProviderError::Kind::kNotFound)
+        return replyProviderFailure(ex, err);
+      std::vector<storage::ProviderSnapshot> snapshots;
+      for (const auto& p : list) snapshots.push_back(snapshotFrom(p));
+      auto window = ctx->settings.linkWindow;
+      auto now = Clock::now();
+      storeCall<storage::SyncResult>(
+          *ctx->runtime, ex,
+          [tenant, roomId, snapshots, window, now](mongoc_client_t* c, const RecordingCollections& n) {
+            return RecordingStore::sync(c, n, tenant, roomId, snapshots, window, true, true, now);
+          },
+          [ctx](reactor::HttpExchange& ex, storage::SyncResult s) {
+            if (s.outcome != StoreOutcome::kOk)
+              return replyStoreFailure(ex, {s.outcome, {}, {}, s.error}, "");
+            reactor::JsonWriter w;
+            w.beginObject().field("synced_count", static_cast<int64_t>(s.synced.size())).key("recordings");
+            w.beginArray();
+            for (const auto& r : s.synced) {
+              writeRecording(w, r);
+              reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording synced",
+                                   {{"recording_id", r.id},
+                                    {"provider_recording_id", r.providerRecordingId},
+                                    {"source", r.source},
+                                    {"status", storage::statusName(r.status)}});
+            }
+            w.endArray().endObject();
+            replyData(ex, 200, w.str());
+          });
+    });
+  });
 }
 
 void handleSync(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -447,8 +479,8 @@ void handleList(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContex
 
 // Loads the tenant's recording, then hands it to `next`; answers 404/503 itself.
 template <typename Next>
-void withRecording(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx, const std::string& tenant,
-                   const std::string& id, bool withRoom, Next next) {
+void withRecording(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
+                   const std::string& tenant, const std::string& id, bool withRoom, Next next) {
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
   storeCall<StoreResult>(
       *ctx->runtime, ex,
@@ -473,16 +505,20 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
       replyData(ex, 200, w.str());
     };
     switch (rec.status) {
-      case RecordingStatus::kRecording: return message("the recording is still in progress");
-      case RecordingStatus::kProcessing: return message("the recording is still processing; try again shortly");
-      case RecordingStatus::kFailed: return message("the recording failed: " + rec.failureReason);
+      case RecordingStatus::kRecording:
+        return message("the recording is still in progress");
+      case RecordingStatus::kProcessing:
+        return message("the recording is still processing; try again shortly");
+      case RecordingStatus::kFailed:
+        return message("the recording failed: " + rec.failureReason);
       case RecordingStatus::kArchived:
         if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
           return message("the recording is archived in " + rec.storage->storageClass +
                          " and must be restored before it can be downloaded");
         }
         break;
-      case RecordingStatus::kReady: break;
+      case RecordingStatus::kReady:
+        break;
     }
     if (!rec.storage) return message("the recording has no stored object");
     storage::SigV4Signer* signer = ctx->signer ? ctx->signer->get() : nullptr;
@@ -494,9 +530,11 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
     if (!rec.storage->bucket.empty()) loc.bucket = rec.storage->bucket;
     int64_t ttl = ctx->settings.downloadUrlTtl.count();
     auto now = Clock::now();
-    storage::PresignedUrl url = signer->presign("GET", storage::objectTarget(loc, rec.storage->key), ttl, now);
+    storage::PresignedUrl url =
+        signer->presign("GET", storage::objectTarget(loc, rec.storage->key), ttl, now);
     if (!url.ok()) {
-      reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "presign failed", {{"error", url.error}});
+      reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "presign failed",
+                           {{"error", url.error}});
       return ex.replyError(500, "internal", "cannot sign a download URL");
     }
     reactor::JsonWriter w;
@@ -504,11 +542,15 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
     w.field("download_url", url.url).field("expires_at", formatInstant(now + std::chrono::seconds(ttl)));
     w.field("expires_in", ttl);
     w.key("duration");
-    if (rec.durationSeconds) w.value(*rec.durationSeconds);
-    else w.null();
+    if (rec.durationSeconds)
+      w.value(*rec.durationSeconds);
+    else
+      w.null();
     w.key("file_size");
-    if (rec.sizeBytes) w.value(*rec.sizeBytes);
-    else w.null();
+    if (rec.sizeBytes)
+      w.value(*rec.sizeBytes);
+    else
+      w.null();
     w.field("provider", rec.storage->provider.empty() ? std::string("s3") : rec.storage->provider);
     w.endObject();
     replyData(ex, 200, w.str());
@@ -544,12 +586,14 @@ void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
     const Recording& rec = *r.recording;
     if (rec.status != RecordingStatus::kProcessing) {
-      return ex.replyError(400, "invalid_state", "only a processing recording can be recovered (this one is " +
-                                                     std::string(storage::statusName(rec.status)) + ")");
+      return ex.replyError(400, "invalid_state",
+                           "only a processing recording can be recovered (this one is " +
+                               std::string(storage::statusName(rec.status)) + ")");
     }
     if (rec.providerRecordingId.empty()) {
-      return ex.replyError(400, "no_provider_recording",
-                           "this recording has no provider recording id, so the provider cannot reprocess it");
+      return ex.replyError(
+          400, "no_provider_recording",
+          "this recording has no provider recording id, so the provider cannot reprocess it");
     }
     if (!ctx->runtime->provider.configured()) {
       ex.addHeader("Retry-After", "30");
@@ -560,13 +604,16 @@ void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
     std::weak_ptr<LifecycleContext> weak = ctx;
     std::string id = rec.id;
     std::string providerId = rec.providerRecordingId;
-    ctx->runtime->provider.requestReprocess(providerId, [weak, srv, xid, t, id, providerId](fleet::ProviderError err) {
+    ctx->runtime->provider.requestReprocess(providerId, [weak, srv, xid, t, id,
+                                                         providerId](fleet::ProviderError err) {
       auto ctx = weak.lock();
       if (!ctx) return;
-      countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "reprocess_ok" : "reprocess_failed");
+      countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
+                  err.ok() ? "reprocess_ok" : "reprocess_failed");
       withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
         if (err.kind == fleet::ProviderError::Kind::kNotFound) {
-          return ex.replyError(502, "provider_error", "the media provider does not know recording " + providerId);
+          return ex.replyError(502, "provider_error",
+                               "the media provider does not know recording " + providerId);
         }
         if (!err.ok()) return replyProviderFailure(ex, err);
         auto now = Clock::now();
@@ -622,8 +669,9 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
     const Recording& rec = *r.recording;
     if (rec.status != RecordingStatus::kReady) {
-      return ex.replyError(400, "invalid_state", "only a ready recording can be archived (this one is " +
-                                                     std::string(storage::statusName(rec.status)) + ")");
+      return ex.replyError(400, "invalid_state",
+                           "only a ready recording can be archived (this one is " +
+                               std::string(storage::statusName(rec.status)) + ")");
     }
     if (!ctx->signer) return ex.replyError(503, "storage_not_configured", "storage is not configured");
     const auto& hotSettings = ctx->signer->settings();
@@ -638,7 +686,8 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
     const std::string& archiveBucket = ctx->settings.archiveBucket;
     if (archiveBucket.empty() || archiveBucket == hotBucket) {
       ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "archive_not_configured", "no archive bucket (apart from the hot one) is configured");
+      return ex.replyError(503, "archive_not_configured",
+                           "no archive bucket (apart from the hot one) is configured");
     }
     if (!ctx->signer->get()) {
       ex.addHeader("Retry-After", "30");
@@ -653,8 +702,9 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
     reactor::HttpServer* srv = &ex.server();
     uint64_t xid = ex.id();
     std::string requestId = ex.requestId();
-    reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive started",
-                         {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", storageClass}});
+    reactor::Logger::log(
+        reactor::LogLevel::kInfo, requestId, "archive started",
+        {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", storageClass}});
     StorageSigner* signer = ctx->signer;
     storage::StoredObject target{rec.storage->provider.empty() ? "s3" : rec.storage->provider, archiveBucket,
                                  rec.storage->key, storageClass};
@@ -665,8 +715,8 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
           using K = storage::ArchiveMove::Kind;
           if (m.kind == K::kMoved || m.kind == K::kResumed) {
             if (m.kind == K::kResumed) {
-              reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive copy already in place; finishing",
-                                   {{"recording_id", rec.id}});
+              reactor::Logger::log(reactor::LogLevel::kInfo, requestId,
+                                   "archive copy already in place; finishing", {{"recording_id", rec.id}});
             }
             return archiveSetState(ctx, srv, xid, requestId, t, rec, target);
           }
@@ -674,13 +724,14 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
             int status;
             const char* code;
           };
-          Answer a = m.kind == K::kMissing      ? Answer{400, "not_in_hot_bucket"}
-                     : m.kind == K::kMismatch   ? Answer{409, "archive_mismatch"}
-                     : m.kind == K::kTooLarge   ? Answer{501, "too_large"}
+          Answer a = m.kind == K::kMissing       ? Answer{400, "not_in_hot_bucket"}
+                     : m.kind == K::kMismatch    ? Answer{409, "archive_mismatch"}
+                     : m.kind == K::kTooLarge    ? Answer{501, "too_large"}
                      : m.kind == K::kUnavailable ? Answer{503, "storage_not_configured"}
-                                                : Answer{502, "storage_error"};
-          reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, requestId,
-                               "archive not done", {{"recording_id", rec.id}, {"reason", m.reason}});
+                                                 : Answer{502, "storage_error"};
+          reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo,
+                               requestId, "archive not done",
+                               {{"recording_id", rec.id}, {"reason", m.reason}});
           countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", a.code);
           withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
             if (a.status == 503) ex.addHeader("Retry-After", "5");
@@ -772,9 +823,11 @@ class LifecyclePoller {
       Recording rec = std::move(pending_.front());
       pending_.pop_front();
       ++inFlight_;
-      rt->provider.getRecording(rec.providerRecordingId,
-                                guarded([this, rec](LifecycleRuntime& rt, fleet::ProviderError err,
-                                                    fleet::ProviderRecording p) { onProviderAnswer(rt, rec, err, p); }));
+      rt->provider.getRecording(
+          rec.providerRecordingId,
+          guarded([this, rec](LifecycleRuntime& rt, fleet::ProviderError err, fleet::ProviderRecording p) {
+            onProviderAnswer(rt, rec, err, p);
+          }));
     }
     if (inFlight_ == 0 && pending_.empty()) linkedDone();
   }
@@ -794,7 +847,9 @@ class LifecyclePoller {
     }
     auto now = Clock::now();
     rt.store.run<Applied>(
-        [rec, snap, steps, now](mongoc_client_t* c, const RecordingCollections& n) { return apply(c, n, rec, snap, steps, now); },
+        [rec, snap, steps, now](mongoc_client_t* c, const RecordingCollections& n) {
+          return apply(c, n, rec, snap, steps, now);
+        },
         guarded([this, rec](LifecycleRuntime&, Applied a) {
           --inFlight_;
           RecordingStatus from = rec.status;
@@ -804,14 +859,16 @@ class LifecyclePoller {
             from = to;
           }
           if (!a.last.ok() && a.last.outcome != StoreOutcome::kConflict) {
-            reactor::logWarn("lifecycle poll: update failed", {{"recording_id", rec.id}, {"error", a.last.error}});
+            reactor::logWarn("lifecycle poll: update failed",
+                             {{"recording_id", rec.id}, {"error", a.last.error}});
           }
           pump();
         }));
   }
 
   static Applied apply(mongoc_client_t* c, const RecordingCollections& n, const Recording& rec,
-                       const storage::ProviderSnapshot& snap, const std::vector<RecordingStatus>& steps, Clock::time_point now) {
+                       const storage::ProviderSnapshot& snap, const std::vector<RecordingStatus>& steps,
+                       Clock::time_point now) {
     Applied out;
     RecordingStatus from = rec.status;
     for (RecordingStatus to : steps) {
@@ -845,7 +902,8 @@ class LifecyclePoller {
         [after](mongoc_client_t* c, const RecordingCollections& n) {
           return RecordingStore::pollBatch(c, n, false, after, kMaxUnlinked);
         },
-        guarded([this](LifecycleRuntime& rt, storage::RecordingPage page) { linkRooms(rt, std::move(page)); }));
+        guarded(
+            [this](LifecycleRuntime& rt, storage::RecordingPage page) { linkRooms(rt, std::move(page)); }));
   }
 
   // Phase 2: rooms with recordings that have no provider id yet.
@@ -873,7 +931,8 @@ class LifecyclePoller {
       rt.provider.listRoomRecordings(
           room, guarded([this, tenant, room](LifecycleRuntime& rt, fleet::ProviderError err,
                                              std::vector<fleet::ProviderRecording> list) {
-            countMetric(ctx_, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
+            countMetric(ctx_, "recgw_lifecycle_provider_calls_total", "op",
+                        err.ok() ? "list_ok" : "list_failed");
             if (!err.ok() || list.empty()) return roomDone();
             std::vector<storage::ProviderSnapshot> snaps;
             for (const auto& p : list) snaps.push_back(snapshotFrom(p));
@@ -888,8 +947,9 @@ class LifecyclePoller {
                     reactor::logWarn("lifecycle poll: linking failed", {{"error", s.error}});
                   }
                   for (const auto& r : s.synced) {
-                    reactor::logInfo("recording linked to its provider recording",
-                                     {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId}});
+                    reactor::logInfo(
+                        "recording linked to its provider recording",
+                        {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId}});
                   }
                   roomDone();
                 }));
@@ -923,8 +983,9 @@ class LifecyclePoller {
 
 LifecycleRuntime::LifecycleRuntime(LifecycleContext& c)
     : ctx(c),
-      store(*c.mongo, RecordingCollections{c.mongo->databaseName(), c.settings.roomsCollection,
-                                           c.settings.recordingsCollection, c.settings.transitionsCollection}),
+      store(*c.mongo,
+            RecordingCollections{c.mongo->databaseName(), c.settings.roomsCollection,
+                                 c.settings.recordingsCollection, c.settings.transitionsCollection}),
       provider(*c.loop, *c.curl, providerSettings(c.settings)),
       objects(*c.loop, *c.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), c.settings.s3Timeout}) {}
 
@@ -936,19 +997,22 @@ void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<Lifecy
   ensureRuntime(ctx);
   auto route = [&](uint16_t methods, std::string_view pattern, std::string name,
                    void (*handler)(reactor::HttpExchange&, const std::shared_ptr<LifecycleContext>&)) {
-    server.route(methods, pattern, std::move(name), [ctx, handler](reactor::HttpExchange& ex) { handler(ex, ctx); });
+    server.route(methods, pattern, std::move(name),
+                 [ctx, handler](reactor::HttpExchange& ex) { handler(ex, ctx); });
   };
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/start", "lifecycle_start", &handleStart);
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/stop", "lifecycle_stop", &handleStop);
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/sync", "lifecycle_sync", &handleSync);
   route(reactor::kGet | reactor::kHead, "/api/v1/recordings", "lifecycle_list", &handleList);
-  route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{id}/download", "lifecycle_download", &handleDownload);
+  route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{id}/download", "lifecycle_download",
+        &handleDownload);
   route(reactor::kPost, "/api/v1/recordings/{id}/archive", "lifecycle_archive", &handleArchive);
   route(reactor::kPost, "/api/v1/recordings/{id}/recover", "lifecycle_recover", &handleRecover);
   route(reactor::kDelete, "/api/v1/recordings/{id}", "lifecycle_delete", &handleDelete);
 }
 
-void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx, const std::string& id) {
+void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
+                        const std::string& id) {
   ensureRuntime(ctx);
   auto tenant = authorize(ex, *ctx);
   if (!tenant) return;

@@ -53,24 +53,37 @@
 
 namespace recgw::handlers {
 
-// Config section [lifecycle]; env RECGW_LIFECYCLE_<KEY>. Defaults are the production ones.
+// Config section [lifecycle]; env RECGW_LIFECYCLE_<KEY> (key in brackets). Defaults are the
+// production ones.
 struct LifecycleSettings {
-  std::string roomsCollection = "rooms";             // rooms_collection
-  std::string recordingsCollection = "recordings";   // recordings_collection
-  std::string transitionsCollection = "recording_transitions";  // transitions_collection (claims, audit)
-  std::string archiveBucket;                          // archive_bucket; empty: archive answers 503
-  std::string archiveStorageClass = "GLACIER_IR";     // archive_storage_class; empty: bucket default
-  std::string providerUrl;                            // provider_url; empty: sync/recover 503, no poll
-  std::string providerToken;                          // provider_token (secret)
-  std::chrono::milliseconds providerConnectTimeout{2000};  // provider_connect_timeout_ms
-  std::chrono::milliseconds providerTimeout{5000};         // provider_timeout_ms (to response headers)
-  int providerRetries = 2;                                 // provider_retries (after 5xx / refused)
-  std::chrono::milliseconds providerBackoff{200};          // provider_backoff_ms (doubles per retry)
-  std::chrono::seconds pollPeriod{30};                     // poll_period_s; 0: no background poll
-  int pollBatch = 50;                                      // poll_batch (recordings per pass)
-  std::chrono::seconds linkWindow{120};                    // link_window_s
-  std::chrono::seconds downloadUrlTtl{3600};               // download_url_ttl_s (1..604800)
-  std::chrono::milliseconds s3Timeout{60000};              // s3_timeout_ms (copy/HEAD/DELETE)
+  // [rooms_collection] [recordings_collection]; [transitions_collection]: exit claims and
+  // audit log (storage/recording_store.h).
+  std::string roomsCollection = "rooms";
+  std::string recordingsCollection = "recordings";
+  std::string transitionsCollection = "recording_transitions";
+  // [archive_bucket]: same endpoint and credentials as the hot bucket; empty: archive 503.
+  std::string archiveBucket;
+  // [archive_storage_class]: sent as x-amz-storage-class; empty: the bucket's default.
+  std::string archiveStorageClass = "GLACIER_IR";
+  // [provider_url] [provider_token (secret)]: empty URL: sync/recover 503, no poll.
+  std::string providerUrl;
+  std::string providerToken;
+  // [provider_connect_timeout_ms] [provider_timeout_ms]: request sent → response headers.
+  std::chrono::milliseconds providerConnectTimeout{2000};
+  std::chrono::milliseconds providerTimeout{5000};
+  // [provider_retries]: after a 5xx or a refused connection; [provider_backoff_ms]: before
+  // the first retry, doubled for each next one (±25% jitter).
+  int providerRetries = 2;
+  std::chrono::milliseconds providerBackoff{200};
+  // [poll_period_s]: 0 = no background poll; [poll_batch]: recordings asked about per pass.
+  std::chrono::seconds pollPeriod{30};
+  int pollBatch = 50;
+  // [link_window_s]: how far apart a provider recording's start and ours may be to link.
+  std::chrono::seconds linkWindow{120};
+  // [download_url_ttl_s]: 1..604800.
+  std::chrono::seconds downloadUrlTtl{3600};
+  // [s3_timeout_ms]: HEAD, CopyObject, DELETE (to response headers, and the stall limit).
+  std::chrono::milliseconds s3Timeout{60000};
 };
 
 struct LifecycleRuntime;  // store, provider client, S3 helper, poller: built in lifecycle.cc
@@ -78,8 +91,8 @@ struct LifecycleRuntime;  // store, provider client, S3 helper, poller: built in
 struct LifecycleContext {
   storage::MongoClient* mongo = nullptr;  // db from the Mongo URI
   reactor::CurlMulti* curl = nullptr;
-  StorageSigner* signer = nullptr;        // the hot bucket's settings and signer
-  const JwtVerifier* jwt = nullptr;       // null: every route answers 401
+  StorageSigner* signer = nullptr;   // the hot bucket's settings and signer
+  const JwtVerifier* jwt = nullptr;  // null: every route answers 401
   reactor::EventLoop* loop = nullptr;
   reactor::Metrics* metrics = nullptr;
   LifecycleSettings settings;

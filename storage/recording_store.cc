@@ -17,8 +17,12 @@ constexpr uint32_t kDuplicateKey = 11000;
 constexpr uint32_t kIndexOptionsConflict = 85;
 constexpr uint32_t kIndexKeySpecsConflict = 86;
 
-int64_t toMillis(TimePoint t) { return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count(); }
-TimePoint fromMillis(int64_t ms) { return TimePoint(std::chrono::duration_cast<TimePoint::duration>(milliseconds(ms))); }
+int64_t toMillis(TimePoint t) {
+  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+TimePoint fromMillis(int64_t ms) {
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(milliseconds(ms)));
+}
 
 void putString(bson_t* doc, const char* key, std::string_view value) {
   bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
@@ -37,7 +41,8 @@ std::string getString(const bson_t* doc, const char* key) {
 
 std::optional<TimePoint> getDate(const bson_t* doc, const char* key) {
   bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) return fromMillis(bson_iter_date_time(&it));
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it))
+    return fromMillis(bson_iter_date_time(&it));
   return std::nullopt;
 }
 
@@ -99,14 +104,16 @@ void appendExists(bson_t* filter, const char* field, bool exists) {
   bson_append_document_end(filter, &cond);
 }
 
-MongocCollectionPtr collection(mongoc_client_t* client, const RecordingCollections& names, const std::string& name) {
+MongocCollectionPtr collection(mongoc_client_t* client, const RecordingCollections& names,
+                               const std::string& name) {
   return MongocCollectionPtr(mongoc_client_get_collection(client, names.database.c_str(), name.c_str()));
 }
 
 // Finds documents; false + error when MongoDB failed. (A template: bson_t's alignment
 // attribute is dropped in std::function's signature.)
 template <typename Each>
-bool findMany(mongoc_collection_t* coll, const bson_t* filter, const bson_t* opts, Each&& each, std::string& error) {
+bool findMany(mongoc_collection_t* coll, const bson_t* filter, const bson_t* opts, Each&& each,
+              std::string& error) {
   MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll, filter, opts, nullptr));
   const bson_t* doc = nullptr;
   while (mongoc_cursor_next(cursor.get(), &doc)) each(doc);
@@ -118,12 +125,14 @@ bool findMany(mongoc_collection_t* coll, const bson_t* filter, const bson_t* opt
   return true;
 }
 
-std::optional<Recording> findOneRecording(mongoc_collection_t* coll, const bson_t* filter, std::string& error) {
+std::optional<Recording> findOneRecording(mongoc_collection_t* coll, const bson_t* filter,
+                                          std::string& error) {
   ScopedBson opts;
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
   std::optional<Recording> found;
-  findMany(coll, filter, opts.get(), [&](const bson_t* doc) { found = recordingFromBson(doc); }, error);
+  findMany(
+      coll, filter, opts.get(), [&](const bson_t* doc) { found = recordingFromBson(doc); }, error);
   return found;
 }
 
@@ -134,7 +143,8 @@ Modify findAndModify(mongoc_collection_t* coll, const bson_t* query, const bson_
                      Recording& out, std::string& error) {
   ScopedBson reply;
   bson_error_t err;
-  if (!mongoc_collection_find_and_modify(coll, query, sort, update, nullptr, false, false, true, reply.get(), &err)) {
+  if (!mongoc_collection_find_and_modify(coll, query, sort, update, nullptr, false, false, true, reply.get(),
+                                         &err)) {
     error = err.message;
     return Modify::kError;
   }
@@ -165,7 +175,8 @@ void appendIdFilter(bson_t* filter, const std::string& tenantId, const std::stri
 }
 
 // After a conditional update matched nothing: was the recording there at all?
-StoreResult conflictOrNotFound(mongoc_collection_t* coll, const std::string& tenantId, const std::string& id) {
+StoreResult conflictOrNotFound(mongoc_collection_t* coll, const std::string& tenantId,
+                               const std::string& id) {
   ScopedBson filter;
   appendIdFilter(filter.get(), tenantId, id);
   appendNotDeleted(filter.get());
@@ -190,8 +201,8 @@ constexpr auto kStaleClaim = std::chrono::seconds(60);
 
 enum class Claim { kTaken, kLost, kError };
 
-Claim insertClaim(mongoc_collection_t* coll, const std::string& claimId, const Recording& rec, std::string_view from,
-                  std::string_view to, TimePoint now, std::string& error) {
+Claim insertClaim(mongoc_collection_t* coll, const std::string& claimId, const Recording& rec,
+                  std::string_view from, std::string_view to, TimePoint now, std::string& error) {
   ScopedBson doc;
   putString(doc.get(), "_id", claimId);
   putString(doc.get(), "recording_id", rec.id);
@@ -205,7 +216,6 @@ Claim insertClaim(mongoc_collection_t* coll, const std::string& claimId, const R
   error = err.message;
   return Claim::kError;
 }
-
 
 // `heldTo`: the `to` of a claim we lost to, when we read it.
 template <typename StillThere>
@@ -224,13 +234,14 @@ Claim claimExit(mongoc_client_t* client, const RecordingCollections& names, cons
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   std::optional<TimePoint> at;
   bool found = false;
-  if (!findMany(coll.get(), filter.get(), opts.get(),
-                [&](const bson_t* doc) {
-                  found = true;
-                  at = getDate(doc, "at");
-                  if (heldTo) *heldTo = getString(doc, "to");
-                },
-                error)) {
+  if (!findMany(
+          coll.get(), filter.get(), opts.get(),
+          [&](const bson_t* doc) {
+            found = true;
+            at = getDate(doc, "at");
+            if (heldTo) *heldTo = getString(doc, "to");
+          },
+          error)) {
     return Claim::kError;
   }
   if (found && at && *at + kStaleClaim > now) return Claim::kLost;
@@ -288,18 +299,23 @@ std::string createIndex(mongoc_client_t* client, const RecordingCollections& nam
 
 std::string_view statusName(RecordingStatus status) {
   switch (status) {
-    case RecordingStatus::kRecording: return "recording";
-    case RecordingStatus::kProcessing: return "processing";
-    case RecordingStatus::kReady: return "ready";
-    case RecordingStatus::kArchived: return "archived";
-    case RecordingStatus::kFailed: return "failed";
+    case RecordingStatus::kRecording:
+      return "recording";
+    case RecordingStatus::kProcessing:
+      return "processing";
+    case RecordingStatus::kReady:
+      return "ready";
+    case RecordingStatus::kArchived:
+      return "archived";
+    case RecordingStatus::kFailed:
+      return "failed";
   }
   return "failed";
 }
 
 std::optional<RecordingStatus> parseStatus(std::string_view text) {
-  for (RecordingStatus s : {RecordingStatus::kRecording, RecordingStatus::kProcessing, RecordingStatus::kReady,
-                            RecordingStatus::kArchived, RecordingStatus::kFailed}) {
+  for (RecordingStatus s : {RecordingStatus::kRecording, RecordingStatus::kProcessing,
+                            RecordingStatus::kReady, RecordingStatus::kArchived, RecordingStatus::kFailed}) {
     if (statusName(s) == text) return s;
   }
   return std::nullopt;
@@ -308,11 +324,15 @@ std::optional<RecordingStatus> parseStatus(std::string_view text) {
 bool canTransition(RecordingStatus from, RecordingStatus to) {
   using S = RecordingStatus;
   switch (from) {
-    case S::kRecording: return to == S::kProcessing || to == S::kFailed;
-    case S::kProcessing: return to == S::kReady || to == S::kFailed;
-    case S::kReady: return to == S::kArchived;
+    case S::kRecording:
+      return to == S::kProcessing || to == S::kFailed;
+    case S::kProcessing:
+      return to == S::kReady || to == S::kFailed;
+    case S::kReady:
+      return to == S::kArchived;
     case S::kArchived:
-    case S::kFailed: return false;
+    case S::kFailed:
+      return false;
   }
   return false;
 }
@@ -336,8 +356,8 @@ std::string activeRoomKey(std::string_view tenantId, std::string_view roomId) {
   return std::to_string(tenantId.size()) + ":" + std::string(tenantId) + ":" + std::string(roomId);
 }
 
-std::optional<size_t> matchLocalRecording(const ProviderSnapshot& provider, const std::vector<Recording>& locals,
-                                          std::chrono::seconds window) {
+std::optional<size_t> matchLocalRecording(const ProviderSnapshot& provider,
+                                          const std::vector<Recording>& locals, std::chrono::seconds window) {
   if (!provider.startedAt) return std::nullopt;
   std::optional<size_t> best;
   TimePoint::duration bestGap{};
@@ -445,17 +465,18 @@ std::optional<Room> RecordingStore::findRoom(mongoc_client_t* client, const Reco
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
   std::optional<Room> room;
-  findMany(coll.get(), filter.get(), opts.get(),
-           [&](const bson_t* doc) {
-             room = Room{getString(doc, "id"), getString(doc, "tenant_id"), getString(doc, "name")};
-           },
-           error);
+  findMany(
+      coll.get(), filter.get(), opts.get(),
+      [&](const bson_t* doc) {
+        room = Room{getString(doc, "id"), getString(doc, "tenant_id"), getString(doc, "name")};
+      },
+      error);
   return room;
 }
 
 StoreResult RecordingStore::start(mongoc_client_t* client, const RecordingCollections& names,
-                                  const std::string& tenantId, const std::string& roomId, const std::string& newId,
-                                  TimePoint now) {
+                                  const std::string& tenantId, const std::string& roomId,
+                                  const std::string& newId, TimePoint now) {
   std::string error;
   auto room = findRoom(client, names, tenantId, roomId, error);
   if (!error.empty()) return StoreResult::unavailable(error);
@@ -472,9 +493,12 @@ StoreResult RecordingStore::start(mongoc_client_t* client, const RecordingCollec
   auto coll = collection(client, names, names.recordings);
   std::string key = activeRoomKey(tenantId, roomId);
   switch (insertRecording(coll.get(), rec, key, error)) {
-    case Insert::kOk: return {StoreOutcome::kOk, std::move(rec), std::move(room), {}};
-    case Insert::kError: return StoreResult::unavailable(error);
-    case Insert::kDuplicate: break;
+    case Insert::kOk:
+      return {StoreOutcome::kOk, std::move(rec), std::move(room), {}};
+    case Insert::kError:
+      return StoreResult::unavailable(error);
+    case Insert::kDuplicate:
+      break;
   }
   ScopedBson filter;
   putString(filter.get(), "active_room", key);
@@ -505,7 +529,8 @@ StoreResult RecordingStore::stop(mongoc_client_t* client, const RecordingCollect
   if (active->startedAt) {
     update.durationSeconds = std::max(0.0, std::chrono::duration<double>(now - *active->startedAt).count());
   }
-  StoreResult result = transition(client, names, tenantId, active->id, RecordingStatus::kRecording, update, now);
+  StoreResult result =
+      transition(client, names, tenantId, active->id, RecordingStatus::kRecording, update, now);
   // Someone else stopped it first: for this caller nothing is recording any more.
   if (result.outcome == StoreOutcome::kConflict) result = {StoreOutcome::kNotFound, {}, {}, {}};
   result.room = std::move(room);
@@ -545,13 +570,15 @@ RecordingPage RecordingStore::list(mongoc_client_t* client, const RecordingColle
   BSON_APPEND_INT64(opts.get(), "limit", limit);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
   RecordingPage page;
-  if (!findMany(coll.get(), filter.get(), opts.get(),
-                [&](const bson_t* doc) { page.items.push_back(recordingFromBson(doc)); }, page.error)) {
+  if (!findMany(
+          coll.get(), filter.get(), opts.get(),
+          [&](const bson_t* doc) { page.items.push_back(recordingFromBson(doc)); }, page.error)) {
     return page;
   }
   BSON_APPEND_INT64(countOpts.get(), "maxTimeMS", kMaxTimeMs);
   bson_error_t err;
-  int64_t total = mongoc_collection_count_documents(coll.get(), filter.get(), countOpts.get(), nullptr, nullptr, &err);
+  int64_t total =
+      mongoc_collection_count_documents(coll.get(), filter.get(), countOpts.get(), nullptr, nullptr, &err);
   if (total < 0) {
     page.error = err.message;
     return page;
@@ -561,8 +588,8 @@ RecordingPage RecordingStore::list(mongoc_client_t* client, const RecordingColle
 }
 
 StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingCollections& names,
-                                       const std::string& tenantId, const std::string& id, RecordingStatus expected,
-                                       const TransitionUpdate& u, TimePoint now) {
+                                       const std::string& tenantId, const std::string& id,
+                                       RecordingStatus expected, const TransitionUpdate& u, TimePoint now) {
   if (u.to && !canTransition(expected, *u.to)) {
     return StoreResult::unavailable("invalid transition " + std::string(statusName(expected)) + " -> " +
                                     std::string(statusName(*u.to)));
@@ -586,9 +613,10 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
       return findOneRecording(coll.get(), query.get(), err).has_value();
     };
     std::string heldTo;
-    switch (claimExit(client, names, claimId, *current, statusName(expected), statusName(*u.to), now, stillThere,
-                      error, &heldTo)) {
-      case Claim::kTaken: break;
+    switch (claimExit(client, names, claimId, *current, statusName(expected), statusName(*u.to), now,
+                      stillThere, error, &heldTo)) {
+      case Claim::kTaken:
+        break;
       case Claim::kLost:
         // A run that claimed this very transition and did not finish (it crashed, or it is
         // finishing now): an idempotent transition completes it instead of waiting for the
@@ -596,7 +624,8 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
         if (!u.idempotent || heldTo != statusName(*u.to)) return conflictOrNotFound(coll.get(), tenantId, id);
         claimId.clear();
         break;
-      case Claim::kError: return StoreResult::unavailable(error);
+      case Claim::kError:
+        return StoreResult::unavailable(error);
     }
   }
   bson_t set;
@@ -621,11 +650,13 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
   }
   Recording after;
   switch (findAndModify(coll.get(), query.get(), nullptr, update.get(), after, error)) {
-    case Modify::kMatched: return {StoreOutcome::kOk, std::move(after), {}, {}};
+    case Modify::kMatched:
+      return {StoreOutcome::kOk, std::move(after), {}, {}};
     case Modify::kError:
       if (!claimId.empty()) releaseClaim(client, names, claimId);
       return StoreResult::unavailable(error);
-    case Modify::kNoMatch: break;
+    case Modify::kNoMatch:
+      break;
   }
   if (!claimId.empty()) releaseClaim(client, names, claimId);
   return conflictOrNotFound(coll.get(), tenantId, id);
@@ -649,9 +680,12 @@ StoreResult RecordingStore::softDelete(mongoc_client_t* client, const RecordingC
   };
   switch (claimExit(client, names, claimId, *current, statusName(current->status), "deleted", now, stillThere,
                     error)) {
-    case Claim::kTaken: break;
-    case Claim::kLost: return {StoreOutcome::kNotFound, {}, {}, {}};
-    case Claim::kError: return StoreResult::unavailable(error);
+    case Claim::kTaken:
+      break;
+    case Claim::kLost:
+      return {StoreOutcome::kNotFound, {}, {}, {}};
+    case Claim::kError:
+      return StoreResult::unavailable(error);
   }
   bson_t set, unset;
   bson_append_document_begin(update.get(), "$set", -1, &set);
@@ -664,11 +698,13 @@ StoreResult RecordingStore::softDelete(mongoc_client_t* client, const RecordingC
   bson_append_document_end(update.get(), &unset);
   Recording after;
   switch (findAndModify(coll.get(), query.get(), nullptr, update.get(), after, error)) {
-    case Modify::kMatched: return {StoreOutcome::kOk, std::move(after), {}, {}};
+    case Modify::kMatched:
+      return {StoreOutcome::kOk, std::move(after), {}, {}};
     case Modify::kError:
       releaseClaim(client, names, claimId);
       return StoreResult::unavailable(error);
-    case Modify::kNoMatch: break;
+    case Modify::kNoMatch:
+      break;
   }
   releaseClaim(client, names, claimId);
   return {StoreOutcome::kNotFound, {}, {}, {}};
@@ -676,8 +712,9 @@ StoreResult RecordingStore::softDelete(mongoc_client_t* client, const RecordingC
 
 SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollections& names,
                                 const std::string& tenantId, const std::string& roomId,
-                                const std::vector<ProviderSnapshot>& snapshots, std::chrono::seconds linkWindow,
-                                bool importUnknown, bool checkRoom, TimePoint now) {
+                                const std::vector<ProviderSnapshot>& snapshots,
+                                std::chrono::seconds linkWindow, bool importUnknown, bool checkRoom,
+                                TimePoint now) {
   std::string error;
   if (checkRoom) {
     auto room = findRoom(client, names, tenantId, roomId, error);
@@ -711,8 +748,9 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
     bson_append_array_end(&cond, &list);
     bson_append_document_end(filter.get(), &cond);
     BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
-    if (!findMany(coll.get(), filter.get(), opts.get(),
-                  [&](const bson_t* doc) { known.insert(getString(doc, "provider_recording_id")); }, error)) {
+    if (!findMany(
+            coll.get(), filter.get(), opts.get(),
+            [&](const bson_t* doc) { known.insert(getString(doc, "provider_recording_id")); }, error)) {
       return SyncResult::unavailable(error);
     }
   }
@@ -728,8 +766,9 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
     appendNotDeleted(filter.get());
     BSON_APPEND_INT64(opts.get(), "limit", kMaxLinkCandidates);
     BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
-    if (!findMany(coll.get(), filter.get(), opts.get(),
-                  [&](const bson_t* doc) { candidates.push_back(recordingFromBson(doc)); }, error)) {
+    if (!findMany(
+            coll.get(), filter.get(), opts.get(),
+            [&](const bson_t* doc) { candidates.push_back(recordingFromBson(doc)); }, error)) {
       return SyncResult::unavailable(error);
     }
   }
@@ -758,7 +797,8 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
           known.insert(snap.providerId);
           result.synced.push_back(std::move(after));
           continue;
-        case Modify::kNoMatch: break;  // linked meanwhile (to this or another provider recording)
+        case Modify::kNoMatch:
+          break;  // linked meanwhile (to this or another provider recording)
         case Modify::kError:
           // A duplicate key: another sync linked or imported this provider recording first.
           if (isKnown(snap.providerId)) continue;
@@ -777,7 +817,8 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
     rec.providerRecordingId = snap.providerId;
     rec.status = snap.status.value_or(RecordingStatus::kProcessing);
     // "ready" without an object to point at would offer a download of nothing.
-    if ((rec.status == RecordingStatus::kReady || rec.status == RecordingStatus::kArchived) && !snap.storage) {
+    if ((rec.status == RecordingStatus::kReady || rec.status == RecordingStatus::kArchived) &&
+        !snap.storage) {
       rec.status = RecordingStatus::kProcessing;
     }
     rec.startedAt = snap.startedAt.value_or(now);
@@ -809,8 +850,8 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
   return result;
 }
 
-RecordingPage RecordingStore::pollBatch(mongoc_client_t* client, const RecordingCollections& names, bool linked,
-                                        const std::string& afterId, int64_t limit) {
+RecordingPage RecordingStore::pollBatch(mongoc_client_t* client, const RecordingCollections& names,
+                                        bool linked, const std::string& afterId, int64_t limit) {
   auto coll = collection(client, names, names.recordings);
   ScopedBson filter, opts;
   if (linked) {
@@ -833,8 +874,9 @@ RecordingPage RecordingStore::pollBatch(mongoc_client_t* client, const Recording
   BSON_APPEND_INT64(opts.get(), "limit", limit);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
   RecordingPage page;
-  findMany(coll.get(), filter.get(), opts.get(), [&](const bson_t* doc) { page.items.push_back(recordingFromBson(doc)); },
-           page.error);
+  findMany(
+      coll.get(), filter.get(), opts.get(),
+      [&](const bson_t* doc) { page.items.push_back(recordingFromBson(doc)); }, page.error);
   page.total = static_cast<int64_t>(page.items.size());
   return page;
 }

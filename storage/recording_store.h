@@ -53,8 +53,8 @@ std::vector<RecordingStatus> stepsToward(RecordingStatus current, std::optional<
                                          bool hasObject);
 
 struct StoredObject {
-  std::string provider;      // "s3" (the only kind archive understands)
-  std::string bucket;        // empty: the hot bucket of the storage settings
+  std::string provider;  // "s3" (the only kind archive understands)
+  std::string bucket;    // empty: the hot bucket of the storage settings
   std::string key;
   std::string storageClass;  // empty: the bucket's default (STANDARD)
 };
@@ -102,7 +102,9 @@ struct StoreResult {
   std::optional<Room> room;
   std::string error;
   bool ok() const { return outcome == StoreOutcome::kOk; }
-  static StoreResult unavailable(std::string why) { return {StoreOutcome::kUnavailable, {}, {}, std::move(why)}; }
+  static StoreResult unavailable(std::string why) {
+    return {StoreOutcome::kUnavailable, {}, {}, std::move(why)};
+  }
 };
 
 struct RecordingPage {
@@ -158,8 +160,8 @@ std::string activeRoomKey(std::string_view tenantId, std::string_view roomId);
 // The local recording a provider recording belongs to, if any: same room, no provider id
 // yet, status recording or processing, started within `window` of the provider's start;
 // the closest start wins (the earlier one on a tie). Pure.
-std::optional<size_t> matchLocalRecording(const ProviderSnapshot& provider, const std::vector<Recording>& locals,
-                                          std::chrono::seconds window);
+std::optional<size_t> matchLocalRecording(const ProviderSnapshot& provider,
+                                          const std::vector<Recording>& locals, std::chrono::seconds window);
 
 // BSON ⇄ Recording. Pure; exposed for tests. The document's `_id` is the recording id.
 Recording recordingFromBson(const bson_t* doc);
@@ -198,24 +200,26 @@ class RecordingStore {
   static std::string ensureIndexes(mongoc_client_t* client, const RecordingCollections& names);
 
   static std::optional<Room> findRoom(mongoc_client_t* client, const RecordingCollections& names,
-                                      const std::string& tenantId, const std::string& roomId, std::string& error);
+                                      const std::string& tenantId, const std::string& roomId,
+                                      std::string& error);
 
   // kOk (the new recording), kNoRoom, kConflict (the active recording), kUnavailable.
-  static StoreResult start(mongoc_client_t* client, const RecordingCollections& names, const std::string& tenantId,
-                           const std::string& roomId, const std::string& newId, TimePoint now);
+  static StoreResult start(mongoc_client_t* client, const RecordingCollections& names,
+                           const std::string& tenantId, const std::string& roomId, const std::string& newId,
+                           TimePoint now);
 
   // The room's recording → processing with stopped_at and duration_seconds.
   // kOk, kNoRoom, kNotFound (nothing recording), kUnavailable.
-  static StoreResult stop(mongoc_client_t* client, const RecordingCollections& names, const std::string& tenantId,
-                          const std::string& roomId, TimePoint now);
+  static StoreResult stop(mongoc_client_t* client, const RecordingCollections& names,
+                          const std::string& tenantId, const std::string& roomId, TimePoint now);
 
   // One recording (not deleted), with its room when withRoom. kOk, kNotFound, kUnavailable.
-  static StoreResult get(mongoc_client_t* client, const RecordingCollections& names, const std::string& tenantId,
-                         const std::string& id, bool withRoom);
+  static StoreResult get(mongoc_client_t* client, const RecordingCollections& names,
+                         const std::string& tenantId, const std::string& id, bool withRoom);
 
   // Newest first (created_at, then id), soft-deleted hidden; total counts the same filter.
-  static RecordingPage list(mongoc_client_t* client, const RecordingCollections& names, const std::string& tenantId,
-                            int64_t limit, int64_t offset);
+  static RecordingPage list(mongoc_client_t* client, const RecordingCollections& names,
+                            const std::string& tenantId, int64_t limit, int64_t offset);
 
   // A status change (update.to set): claims the exit from `expected`, then one conditional
   // findAndModify {_id: id, tenant_id (unless tenantId is empty: the poller), status:
@@ -238,9 +242,10 @@ class RecordingStore {
   // "provider". Safe to run twice or concurrently: the unique index on
   // provider_recording_id keeps one document per provider recording. checkRoom: answer
   // kNoRoom for a room this tenant does not have (the API); the poller passes false.
-  static SyncResult sync(mongoc_client_t* client, const RecordingCollections& names, const std::string& tenantId,
-                         const std::string& roomId, const std::vector<ProviderSnapshot>& snapshots,
-                         std::chrono::seconds linkWindow, bool importUnknown, bool checkRoom, TimePoint now);
+  static SyncResult sync(mongoc_client_t* client, const RecordingCollections& names,
+                         const std::string& tenantId, const std::string& roomId,
+                         const std::vector<ProviderSnapshot>& snapshots, std::chrono::seconds linkWindow,
+                         bool importUnknown, bool checkRoom, TimePoint now);
 
   // The poll's work, in _id order after `afterId` ("" from the start), not deleted: with a
   // provider id (linked) in recording or processing, or without one (!linked) in

@@ -13,7 +13,10 @@ constexpr size_t kMaxResponseBody = 64 * 1024;
 // DELETE need them). Until a build has them, refuse rather than send a GET by mistake.
 template <typename Request>
 bool setMethod(Request& request, const std::string& method) {
-  if constexpr (requires { request.method = method; request.body = std::string(); }) {
+  if constexpr (requires {
+                  request.method = method;
+                  request.body = std::string();
+                }) {
     request.method = method;
     return true;
   } else {
@@ -67,12 +70,14 @@ bool storageClassAllowsGet(std::string_view storageClass) {
   return c != "GLACIER" && c != "DEEP_ARCHIVE";
 }
 
-std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy, std::string_view requestedClass) {
+std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy,
+                       std::string_view requestedClass) {
   if (copy.size != original.size) {
-    return "the copy has " + std::to_string(copy.size) + " bytes, the original " + std::to_string(original.size);
+    return "the copy has " + std::to_string(copy.size) + " bytes, the original " +
+           std::to_string(original.size);
   }
-  bool singlePart = !original.etag.empty() && !copy.etag.empty() && original.etag.find('-') == std::string::npos &&
-                    copy.etag.find('-') == std::string::npos;
+  bool singlePart = !original.etag.empty() && !copy.etag.empty() &&
+                    original.etag.find('-') == std::string::npos && copy.etag.find('-') == std::string::npos;
   if (singlePart && original.etag != copy.etag) return "the copy's ETag differs from the original's";
   if (!requestedClass.empty()) {
     std::string reported = copy.storageClass.empty() ? "STANDARD" : upper(copy.storageClass);
@@ -175,10 +180,10 @@ S3Request S3Objects::signCopy(const S3Location& from, std::string_view fromKey, 
 
 void S3Objects::failLater(std::function<void()> fail) { loop_.defer(std::move(fail)); }
 
-void S3Objects::send(S3Request request, bool headOnly,
-                     std::function<void(long, const reactor::UpstreamResponse&, const std::string&,
-                                        const std::string&)>
-                         done) {
+void S3Objects::send(
+    S3Request request, bool headOnly,
+    std::function<void(long, const reactor::UpstreamResponse&, const std::string&, const std::string&)>
+        done) {
   reactor::UpstreamRequest up;
   up.url = request.url;
   up.headers = std::move(request.headers);
@@ -190,7 +195,8 @@ void S3Objects::send(S3Request request, bool headOnly,
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(timeouts_.response));
   if (request.method != "GET" && request.method != "HEAD" && !setMethod(up, request.method)) {
     failLater([done, method = request.method] {
-      done(0, reactor::UpstreamResponse{}, {}, "this build cannot send " + method + " (reactor::UpstreamRequest has no method)");
+      done(0, reactor::UpstreamResponse{}, {},
+           "this build cannot send " + method + " (reactor::UpstreamRequest has no method)");
     });
     return;
   }
@@ -205,10 +211,13 @@ void S3Objects::send(S3Request request, bool headOnly,
     return true;
   };
   cb.onData = [state](const char* data, size_t n) -> size_t {
-    if (state->body.size() < kMaxResponseBody) state->body.append(data, std::min(n, kMaxResponseBody - state->body.size()));
+    if (state->body.size() < kMaxResponseBody)
+      state->body.append(data, std::min(n, kMaxResponseBody - state->body.size()));
     return n;
   };
-  cb.onDone = [state, done](const std::string& error) { done(state->response.status, state->response, state->body, error); };
+  cb.onDone = [state, done](const std::string& error) {
+    done(state->response.status, state->response, state->body, error);
+  };
   if (curl_.start(up, std::move(cb)) == 0) {
     std::string error = curl_.lastError();
     failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
@@ -223,7 +232,8 @@ void S3Objects::head(const S3Location& where, std::string_view key, SigV4Signer&
     return;
   }
   send(std::move(req), true,
-       [done](long status, const reactor::UpstreamResponse& r, const std::string& body, const std::string& error) {
+       [done](long status, const reactor::UpstreamResponse& r, const std::string& body,
+              const std::string& error) {
          if (!error.empty() && status == 0) return done(transportError(error), {});
          S3Outcome out = interpretStatus(status, body);
          S3ObjectInfo info;
@@ -237,15 +247,17 @@ void S3Objects::head(const S3Location& where, std::string_view key, SigV4Signer&
        });
 }
 
-void S3Objects::copy(const S3Location& from, std::string_view fromKey, const S3Location& to, std::string_view toKey,
-                     std::string_view storageClass, SigV4Signer& signer, std::function<void(S3Outcome)> done) {
+void S3Objects::copy(const S3Location& from, std::string_view fromKey, const S3Location& to,
+                     std::string_view toKey, std::string_view storageClass, SigV4Signer& signer,
+                     std::function<void(S3Outcome)> done) {
   S3Request req = signCopy(from, fromKey, to, toKey, storageClass, signer, std::chrono::system_clock::now());
   if (!req.error.empty()) {
     failLater([done, error = req.error] { done(transportError("cannot sign: " + error)); });
     return;
   }
   send(std::move(req), false,
-       [done](long status, const reactor::UpstreamResponse&, const std::string& body, const std::string& error) {
+       [done](long status, const reactor::UpstreamResponse&, const std::string& body,
+              const std::string& error) {
          // An error after a 200: the result body never completed, so the copy is unknown.
          if (!error.empty()) return done(transportError(error));
          done(interpretCopy(status, body));
@@ -260,7 +272,8 @@ void S3Objects::remove(const S3Location& where, std::string_view key, SigV4Signe
     return;
   }
   send(std::move(req), false,
-       [done](long status, const reactor::UpstreamResponse&, const std::string& body, const std::string& error) {
+       [done](long status, const reactor::UpstreamResponse&, const std::string& body,
+              const std::string& error) {
          if (!error.empty() && status == 0) return done(transportError(error));
          S3Outcome out = interpretStatus(status, body);
          if (out.notFound()) out = S3Outcome{S3Outcome::Kind::kOk, status, {}, {}};
@@ -280,7 +293,8 @@ struct S3Objects::Move {
   bool finished = false;
 };
 
-void S3Objects::moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string reason, S3ObjectInfo archived) {
+void S3Objects::moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string reason,
+                           S3ObjectInfo archived) {
   if (m->finished) return;
   m->finished = true;
   auto done = std::move(m->done);
@@ -325,7 +339,8 @@ void S3Objects::moveHeadHot(const MovePtr& m) {
   if (!signer) return;
   head(m->hot, m->key, *signer, moveCallback(m, [this, m](S3Outcome o, S3ObjectInfo info) {
          if (o.notFound()) return moveCheckArchive(m);  // moved by an earlier run, or never there
-         if (!o.ok()) return moveFinish(m, ArchiveMove::Kind::kError, "checking the hot object failed: " + o.reason);
+         if (!o.ok())
+           return moveFinish(m, ArchiveMove::Kind::kError, "checking the hot object failed: " + o.reason);
          if (info.size > kMaxSingleCopyBytes) {
            return moveFinish(m, ArchiveMove::Kind::kTooLarge,
                              "objects over 5 GiB need a multipart copy, which is not supported");
@@ -340,7 +355,8 @@ void S3Objects::moveCopy(const MovePtr& m) {
   if (!signer) return;
   copy(m->hot, m->key, m->archive, m->key, m->storageClass, *signer, moveCallback(m, [this, m](S3Outcome o) {
          if (o.notFound()) return moveCheckArchive(m);  // deleted meanwhile by a concurrent run
-         if (!o.ok()) return moveFinish(m, ArchiveMove::Kind::kError, "copying to the archive failed: " + o.reason);
+         if (!o.ok())
+           return moveFinish(m, ArchiveMove::Kind::kError, "copying to the archive failed: " + o.reason);
          moveVerify(m);
        }));
 }
@@ -349,10 +365,13 @@ void S3Objects::moveVerify(const MovePtr& m) {
   SigV4Signer* signer = moveSigner(m);
   if (!signer) return;
   head(m->archive, m->key, *signer, moveCallback(m, [this, m](S3Outcome o, S3ObjectInfo info) {
-         if (o.notFound()) return moveFinish(m, ArchiveMove::Kind::kError, "the archive copy is missing after the copy");
-         if (!o.ok()) return moveFinish(m, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
+         if (o.notFound())
+           return moveFinish(m, ArchiveMove::Kind::kError, "the archive copy is missing after the copy");
+         if (!o.ok())
+           return moveFinish(m, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
          std::string mismatch = verifyCopy(m->hotInfo, info, m->storageClass);
-         if (!mismatch.empty()) return moveFinish(m, ArchiveMove::Kind::kError, mismatch + "; the hot copy is kept");
+         if (!mismatch.empty())
+           return moveFinish(m, ArchiveMove::Kind::kError, mismatch + "; the hot copy is kept");
          moveDeleteHot(m, std::move(info));
        }));
 }
@@ -362,7 +381,8 @@ void S3Objects::moveDeleteHot(const MovePtr& m, S3ObjectInfo archived) {
   if (!signer) return;
   remove(m->hot, m->key, *signer, moveCallback(m, [m, archived](S3Outcome o) {
            // The verified copy is safe; a rerun copies again and deletes.
-           if (!o.ok()) return moveFinish(m, ArchiveMove::Kind::kError, "deleting the hot copy failed: " + o.reason);
+           if (!o.ok())
+             return moveFinish(m, ArchiveMove::Kind::kError, "deleting the hot copy failed: " + o.reason);
            moveFinish(m, ArchiveMove::Kind::kMoved, {}, archived);
          }));
 }
@@ -372,9 +392,11 @@ void S3Objects::moveCheckArchive(const MovePtr& m) {
   if (!signer) return;
   head(m->archive, m->key, *signer, moveCallback(m, [m](S3Outcome o, S3ObjectInfo info) {
          if (o.notFound()) {
-           return moveFinish(m, ArchiveMove::Kind::kMissing, "the object is neither in the hot bucket nor in the archive");
+           return moveFinish(m, ArchiveMove::Kind::kMissing,
+                             "the object is neither in the hot bucket nor in the archive");
          }
-         if (!o.ok()) return moveFinish(m, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
+         if (!o.ok())
+           return moveFinish(m, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
          if (m->expectedSize && *m->expectedSize != info.size) {
            return moveFinish(m, ArchiveMove::Kind::kMismatch,
                              "the archive holds " + std::to_string(info.size) + " bytes, " +

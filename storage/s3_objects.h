@@ -89,7 +89,8 @@ bool storageClassAllowsGet(std::string_view storageClass);
 // "" when `copy` matches `original`: same size; the same ETag when both are single-part
 // (an MD5 of the bytes); and, when requestedClass is set, that storage class (an absent
 // header means STANDARD). Otherwise why not.
-std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy, std::string_view requestedClass);
+std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy,
+                       std::string_view requestedClass);
 
 class S3Objects {
  public:
@@ -135,9 +136,10 @@ class S3Objects {
   static std::pair<std::string, std::string> parseError(std::string_view xml);
 
  private:
-  void send(S3Request request, bool headOnly, std::function<void(long status, const reactor::UpstreamResponse&,
-                                                                 const std::string& body, const std::string& error)>
-                                                  done);
+  void send(S3Request request, bool headOnly,
+            std::function<void(long status, const reactor::UpstreamResponse&, const std::string& body,
+                               const std::string& error)>
+                done);
   void failLater(std::function<void()> fail);
 
   struct Move;
@@ -148,7 +150,8 @@ class S3Objects {
   void moveDeleteHot(const MovePtr& m, S3ObjectInfo archived);
   void moveCheckArchive(const MovePtr& m);
   SigV4Signer* moveSigner(const MovePtr& m);
-  static void moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string reason, S3ObjectInfo archived = {});
+  static void moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string reason,
+                         S3ObjectInfo archived = {});
   // Wraps a step's callback: nothing once this object is gone, and no exception escapes
   // into curl.
   template <typename F>

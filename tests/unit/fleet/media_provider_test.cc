@@ -43,8 +43,8 @@ TEST(ParseRecordingTest, NullsAndNumbersAreTolerated) {
   ProviderRecording r;
   std::string error;
   ASSERT_TRUE(MediaProvider::parseRecording(
-      R"({"id":42,"status":"recording","started_at":null,"duration_seconds":null,"size_bytes":7,"storage":null})", r,
-      error))
+      R"({"id":42,"status":"recording","started_at":null,"duration_seconds":null,"size_bytes":7,"storage":null})",
+      r, error))
       << error;
   EXPECT_EQ(r.id, "42");
   EXPECT_FALSE(r.startedAt);
@@ -83,7 +83,8 @@ TEST(ParseRecordingListTest, ThreeShapes) {
 }
 
 TEST(TimeoutWordingTest, CurlAndCurlMulti) {
-  EXPECT_TRUE(MediaProvider::looksLikeTimeout("Timeout was reached: Connection timed out after 2001 milliseconds"));
+  EXPECT_TRUE(
+      MediaProvider::looksLikeTimeout("Timeout was reached: Connection timed out after 2001 milliseconds"));
   EXPECT_TRUE(MediaProvider::looksLikeTimeout("no response headers within the first-byte timeout"));
   EXPECT_TRUE(MediaProvider::looksLikeTimeout("Operation too slow. Less than 1 bytes/sec transferred"));
   EXPECT_FALSE(MediaProvider::looksLikeTimeout("Couldn't connect to server: Failed to connect to 127.0.0.1"));

@@ -28,13 +28,14 @@ TEST(PagingTest, ValuesAndCap) {
   EXPECT_EQ(parsePaging("limit=100").limit, 100);
   EXPECT_EQ(parsePaging("limit=101").limit, 100);
   EXPECT_EQ(parsePaging("limit=999999").limit, 100);
-  EXPECT_EQ(parsePaging("limit=%31%30").limit, 10);  // percent-encoded digits
+  EXPECT_EQ(parsePaging("limit=%31%30").limit, 10);      // percent-encoded digits
   EXPECT_EQ(parsePaging("limit=3&limit=abc").limit, 3);  // the first one counts
 }
 
 TEST(PagingTest, BadValuesAreErrors) {
-  for (const char* q : {"limit=0", "limit=-1", "limit=", "limit", "limit=abc", "limit=1.5", "limit=+3", "limit= 3",
-                        "limit=99999999999999999999", "offset=-1", "offset=", "offset=x", "offset=1e3", "limit=%zz"}) {
+  for (const char* q :
+       {"limit=0", "limit=-1", "limit=", "limit", "limit=abc", "limit=1.5", "limit=+3", "limit= 3",
+        "limit=99999999999999999999", "offset=-1", "offset=", "offset=x", "offset=1e3", "limit=%zz"}) {
     EXPECT_FALSE(parsePaging(q).error.empty()) << q;
   }
   EXPECT_NE(parsePaging("limit=0").error.find("limit"), std::string::npos);

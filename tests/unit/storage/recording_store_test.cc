@@ -27,8 +27,10 @@ TEST(RecordingStatusTest, NamesRoundTrip) {
 
 TEST(RecordingStatusTest, OnlyTheDocumentedTransitions) {
   const S all[] = {S::kRecording, S::kProcessing, S::kReady, S::kArchived, S::kFailed};
-  std::set<std::pair<S, S>> allowed = {{S::kRecording, S::kProcessing}, {S::kProcessing, S::kReady},
-                                       {S::kReady, S::kArchived},       {S::kRecording, S::kFailed},
+  std::set<std::pair<S, S>> allowed = {{S::kRecording, S::kProcessing},
+                                       {S::kProcessing, S::kReady},
+                                       {S::kReady, S::kArchived},
+                                       {S::kRecording, S::kFailed},
                                        {S::kProcessing, S::kFailed}};
   for (S from : all) {
     for (S to : all) {
@@ -102,7 +104,8 @@ ProviderSnapshot provider(std::optional<TimePoint> startedAt, std::string room =
 }
 
 TEST(MatchLocalRecordingTest, PicksTheClosestStartWithinTheWindow) {
-  std::vector<Recording> locals = {local("far", S::kProcessing, kT0 - 100s), local("near", S::kProcessing, kT0 + 3s),
+  std::vector<Recording> locals = {local("far", S::kProcessing, kT0 - 100s),
+                                   local("near", S::kProcessing, kT0 + 3s),
                                    local("mid", S::kRecording, kT0 - 10s)};
   auto m = matchLocalRecording(provider(kT0), locals, 120s);
   ASSERT_TRUE(m);
@@ -111,7 +114,8 @@ TEST(MatchLocalRecordingTest, PicksTheClosestStartWithinTheWindow) {
 }
 
 TEST(MatchLocalRecordingTest, TieGoesToTheEarlierStart) {
-  std::vector<Recording> locals = {local("after", S::kProcessing, kT0 + 5s), local("before", S::kProcessing, kT0 - 5s)};
+  std::vector<Recording> locals = {local("after", S::kProcessing, kT0 + 5s),
+                                   local("before", S::kProcessing, kT0 - 5s)};
   auto m = matchLocalRecording(provider(kT0), locals, 60s);
   ASSERT_TRUE(m);
   EXPECT_EQ(locals[*m].id, "before");

@@ -12,7 +12,9 @@ using namespace std::chrono_literals;
 
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
 
-S3Location minio(std::string bucket) { return S3Location{"http://127.0.0.1:9000", std::move(bucket), "us-east-1", Addressing::kPath}; }
+S3Location minio(std::string bucket) {
+  return S3Location{"http://127.0.0.1:9000", std::move(bucket), "us-east-1", Addressing::kPath};
+}
 
 std::map<std::string, std::string> headerMap(const S3Request& r) {
   std::map<std::string, std::string> m;
@@ -27,7 +29,8 @@ TEST(CopySourceTest, BucketAndEncodedKeyWithSlashesKept) {
 
 TEST(SignCopyTest, SignsCopySourceAndStorageClass) {
   SigV4Signer signer("AKIDEXAMPLE", "secret", "us-east-1");
-  S3Request r = S3Objects::signCopy(minio("hot"), "a/b c.ogg", minio("cold"), "a/b c.ogg", "GLACIER_IR", signer, kNow);
+  S3Request r =
+      S3Objects::signCopy(minio("hot"), "a/b c.ogg", minio("cold"), "a/b c.ogg", "GLACIER_IR", signer, kNow);
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(r.method, "PUT");
   EXPECT_EQ(r.url, "http://127.0.0.1:9000/cold/a/b%20c.ogg");
@@ -40,7 +43,8 @@ TEST(SignCopyTest, SignsCopySourceAndStorageClass) {
   EXPECT_EQ(h.count("Content-Type"), 1u);  // sent empty: curl must not label the PUT a form
   EXPECT_EQ(h["Content-Type"], "");
   const std::string& authz = h["Authorization"];
-  EXPECT_EQ(authz.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/s3/aws4_request", 0), 0u) << authz;
+  EXPECT_EQ(authz.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/s3/aws4_request", 0), 0u)
+      << authz;
   EXPECT_NE(authz.find("SignedHeaders=host;x-amz-content-sha256;x-amz-copy-source;x-amz-date;"
                        "x-amz-metadata-directive;x-amz-storage-class,"),
             std::string::npos)
@@ -73,13 +77,15 @@ TEST(SignBodilessTest, HeadAndDelete) {
     EXPECT_EQ(r.url, "http://127.0.0.1:9000/hot/x/y.ogg");
     auto h = headerMap(r);
     EXPECT_EQ(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
-    EXPECT_NE(h["Authorization"].find("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"), std::string::npos);
+    EXPECT_NE(h["Authorization"].find("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"),
+              std::string::npos);
   }
 }
 
 TEST(ParseErrorTest, CodeAndMessage) {
   auto [code, message] = S3Objects::parseError(
-      "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The key does not exist</Message></Error>");
+      "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The key does not "
+      "exist</Message></Error>");
   EXPECT_EQ(code, "NoSuchKey");
   EXPECT_EQ(message, "The key does not exist");
   EXPECT_EQ(S3Objects::parseError("<CopyObjectResult/>").first, "");
@@ -89,13 +95,16 @@ TEST(ParseErrorTest, CodeAndMessage) {
 TEST(InterpretCopyTest, OkOnlyWithAResult) {
   EXPECT_TRUE(S3Objects::interpretCopy(200, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>").ok());
   // A copy can fail after S3 sent 200.
-  S3Outcome late = S3Objects::interpretCopy(200, "<Error><Code>InternalError</Code><Message>m</Message></Error>");
+  S3Outcome late =
+      S3Objects::interpretCopy(200, "<Error><Code>InternalError</Code><Message>m</Message></Error>");
   EXPECT_EQ(late.kind, S3Outcome::Kind::kError);
   EXPECT_EQ(late.code, "InternalError");
   EXPECT_EQ(S3Objects::interpretCopy(200, "").kind, S3Outcome::Kind::kError);
   EXPECT_TRUE(S3Objects::interpretCopy(404, "<Error><Code>NoSuchKey</Code></Error>").notFound());
-  EXPECT_EQ(S3Objects::interpretCopy(404, "<Error><Code>NoSuchBucket</Code></Error>").kind, S3Outcome::Kind::kError);
-  S3Outcome bad = S3Objects::interpretCopy(400, "<Error><Code>InvalidStorageClass</Code><Message>nope</Message></Error>");
+  EXPECT_EQ(S3Objects::interpretCopy(404, "<Error><Code>NoSuchBucket</Code></Error>").kind,
+            S3Outcome::Kind::kError);
+  S3Outcome bad =
+      S3Objects::interpretCopy(400, "<Error><Code>InvalidStorageClass</Code><Message>nope</Message></Error>");
   EXPECT_EQ(bad.kind, S3Outcome::Kind::kError);
   EXPECT_NE(bad.reason.find("InvalidStorageClass"), std::string::npos);
   EXPECT_NE(bad.reason.find("400"), std::string::npos);
@@ -105,7 +114,8 @@ TEST(InterpretStatusTest, HeadAndDeleteAnswers) {
   EXPECT_TRUE(S3Objects::interpretStatus(200, "").ok());
   EXPECT_TRUE(S3Objects::interpretStatus(204, "").ok());
   EXPECT_TRUE(S3Objects::interpretStatus(404, "").notFound());
-  EXPECT_EQ(S3Objects::interpretStatus(404, "<Error><Code>NoSuchBucket</Code></Error>").kind, S3Outcome::Kind::kError);
+  EXPECT_EQ(S3Objects::interpretStatus(404, "<Error><Code>NoSuchBucket</Code></Error>").kind,
+            S3Outcome::Kind::kError);
   EXPECT_EQ(S3Objects::interpretStatus(403, "").kind, S3Outcome::Kind::kError);
   EXPECT_EQ(S3Objects::interpretStatus(503, "").httpStatus, 503);
 }
@@ -134,8 +144,8 @@ TEST(VerifyCopyTest, SizeEtagAndClass) {
 }
 
 TEST(StorageClassTest, OnlyGlacierAndDeepArchiveNeedARestore) {
-  for (const char* c : {"", "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-                        "GLACIER_IR", "glacier_ir", "SOMETHING_MINIO"}) {
+  for (const char* c : {"", "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+                        "INTELLIGENT_TIERING", "GLACIER_IR", "glacier_ir", "SOMETHING_MINIO"}) {
     EXPECT_TRUE(storageClassAllowsGet(c)) << c;
   }
   EXPECT_FALSE(storageClassAllowsGet("GLACIER"));

@@ -5,7 +5,11 @@
 #include <charconv>
 #include <functional>
 #include <sstream>
+#include <fstream>
+#include <iterator>
 #include <toml.hpp>
+
+#include "reactor/json_writer.h"
 
 namespace recgw::app {
 namespace {
@@ -288,10 +292,21 @@ std::string firstLine(const std::string& s) {
 std::string render(const Field& f, const Config& c) {
   const void* target = f.target(const_cast<Config&>(c));
   auto quote = [](const std::string& s) {
+    // A TOML basic string: the output of check-config must load again.
+    static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out = "\"";
     for (char ch : s) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
+      auto c = static_cast<unsigned char>(ch);
+      if (ch == '"' || ch == '\\') {
+        out += '\\';
+        out += ch;
+      } else if (c < 0x20 || c == 0x7f) {
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+      } else {
+        out += ch;
+      }
     }
     return out + "\"";
   };
@@ -360,8 +375,15 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
   if (path) {
     c.sourcePath = *path;
     toml::value data;
+    std::ifstream file(*path, std::ios::binary);
+    if (!file) throw ConfigError("config file " + *path + ": cannot be read");
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // toml11 3.7 reads past the end on some invalid UTF-8 (fixed upstream in 3.8): TOML
+    // must be UTF-8 anyway, so check before parsing.
+    if (!reactor::isValidUtf8(text)) throw ConfigError("config file " + *path + ": not valid UTF-8");
     try {
-      data = toml::parse(*path);
+      std::istringstream stream(text);
+      data = toml::parse(stream, *path);
     } catch (const std::exception& e) {
       throw ConfigError("config file " + *path + ": " + firstLine(e.what()));
     }

@@ -200,11 +200,10 @@ class Worker {
     };
     recordings->noteSource = [this](storage::LookupField field, const std::string& value,
                                     const std::string& label) { lookups_->noteSource(field, value, label); };
-    if (config.cache.failedLookupsPerMinute > 0) {
-      limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
-          static_cast<double>(config.cache.failedLookupsPerMinute), static_cast<double>(config.cache.failedLookupsBurst));
-      recordings->limiter = limiter_.get();
-    }
+    // Always present, so a reload can turn it on or off (0 per minute = no limit).
+    limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
+        static_cast<double>(config.cache.failedLookupsPerMinute), static_cast<double>(config.cache.failedLookupsBurst));
+    recordings->limiter = limiter_.get();
     recordings->trustedProxies = config.server.trustedProxies;
     metrics_.describe("recgw_rate_limited_total", reactor::Metrics::Type::kCounter,
                       "Public lookups refused (429) after too many failures from one address");

@@ -13,6 +13,7 @@ void FailedLookupLimiter::refill(Bucket& b, Clock::time_point now) const {
 }
 
 int FailedLookupLimiter::retryAfter(const std::string& address, Clock::time_point now) {
+  if (ratePerSecond_ <= 0) return 0;  // 0 per minute = no limit
   auto it = buckets_.find(address);
   if (it == buckets_.end()) return 0;
   refill(it->second, now);
@@ -22,6 +23,7 @@ int FailedLookupLimiter::retryAfter(const std::string& address, Clock::time_poin
 }
 
 void FailedLookupLimiter::recordFailure(const std::string& address, Clock::time_point now) {
+  if (ratePerSecond_ <= 0) return;
   auto it = buckets_.find(address);
   if (it == buckets_.end()) {
     if (buckets_.size() >= maxAddresses_) prune(now);

@@ -27,6 +27,16 @@ size_t utf8SequenceLength(std::string_view text, size_t i) {
 
 }  // namespace
 
+bool isValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) continue;
+    size_t n = utf8SequenceLength(text, i);
+    if (n == 0) return false;
+    i += n - 1;
+  }
+  return true;
+}
+
 void appendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';

@@ -8,6 +8,8 @@
 namespace recgw::reactor {
 
 void appendJsonString(std::string& out, std::string_view text);
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool isValidUtf8(std::string_view text);
 
 class JsonWriter {
  public:

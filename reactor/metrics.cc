@@ -77,6 +77,7 @@ void Metrics::observe(std::string_view name, std::string_view labels, double val
     it->second.counts.assign(f.buckets.size(), 0);
   }
   Histogram& h = it->second;
+  if (h.counts.size() != f.buckets.size()) h.counts.resize(f.buckets.size(), 0);  // re-described
   auto bucket = std::lower_bound(f.buckets.begin(), f.buckets.end(), value);
   if (bucket != f.buckets.end()) h.counts[static_cast<size_t>(bucket - f.buckets.begin())] += 1;
   h.sum += value;
@@ -119,7 +120,7 @@ std::string Metrics::render() const {
       for (const auto& [labels, h] : f.histograms) {
         double cumulative = 0;
         for (size_t i = 0; i < f.buckets.size(); ++i) {
-          cumulative += h.counts[i];
+          cumulative += i < h.counts.size() ? h.counts[i] : 0;
           out += name + "_bucket" + joinLabels(labels, "le=\"" + formatNumber(f.buckets[i]) + "\"") + " " +
                  formatNumber(cumulative) + "\n";
         }

@@ -23,6 +23,9 @@ std::optional<std::chrono::system_clock::time_point> parseIsoInstant(std::string
       !digits(s, 8, 2, day)) {
     return std::nullopt;
   }
+  // system_clock counts nanoseconds in 64 bits: it ends in 2262. Nothing recgw stores
+  // predates 1970.
+  if (year < 1970 || year > 2261) return std::nullopt;
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (month < 1 || month > 12 || day < 1) return std::nullopt;
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;

@@ -86,7 +86,7 @@ TEST(IsoTimeTest, RejectsDaysPastTheEndOfTheMonth) {
 // nanoseconds in 64 bits (about 1678..2262), so from_time_t overflows for "5172-05-01" or
 // "0024-05-01": undefined behaviour (UBSan aborts; otherwise a wrapped, wrong instant).
 // Reachable from POST /api/v1/admin/cache/warm {"since": ...}. Found by url_fuzz.
-TEST(IsoTimeTest, DISABLED_RejectsYearsOutsideTheClockRange) {
+TEST(IsoTimeTest, RejectsYearsOutsideTheClockRange) {
   for (const char* text : {"5172-05-01", "9999-12-31T23:59:59Z", "0024-05-01T10:00:00.123+02:00", "1000-01-01"}) {
     EXPECT_FALSE(parseIsoInstant(text).has_value()) << text;
   }

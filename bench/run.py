@@ -172,6 +172,14 @@ def cpu_seconds(root: int) -> float:
     return total / CLK_TCK
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
 def tcp_mem_kib() -> int:
     """Kernel memory of all TCP sockets (pages in /proc/net/sockstat), not part of any RSS."""
     with open("/proc/net/sockstat") as f:
@@ -528,6 +536,9 @@ class Bench:
         self.tokens: dict[str, str] = {}
         self.gw_log_counter = 0
         self.partial: dict = {}
+        # --gateway-env KEY=VALUE: applied to every recgw instance (what-if runs)
+        self.gateway_env = dict(kv.split("=", 1) for kv in (args.gateway_env or []))
+        self.results["gateway_env"] = self.gateway_env
 
     # -- environment -----------------------------------------------------------------
     def raise_nofile(self) -> None:
@@ -682,7 +693,7 @@ class Bench:
         env.update(self.stack_env)
         env["RECGW_SERVER_LISTEN"] = f"127.0.0.1:{port}"
         env["RECGW_SERVER_WORKERS"] = str(workers)
-        for k, v in (extra or {}).items():
+        for k, v in list(self.gateway_env.items()) + list((extra or {}).items()):
             env[k] = str(v)
         self.gw_log_counter += 1
         stem = self.logs / f"recgw-{self.gw_log_counter:02d}-{name}"
@@ -938,6 +949,8 @@ http {{
         open_s = time.monotonic() - t_open
         socks = opened["socks"]
         slow = SlowReaders(socks[: len(socks) // 2]).start()  # half read 4 KiB/s, half never read
+        minio_pid = self.minio_pid()
+        minio_cpu0, busy0, t_stall0 = cpu_seconds(minio_pid) if minio_pid else 0.0, machine_busy(), time.monotonic()
         log(f"slow {label}: {len(socks)} streams open in {open_s:.1f}s, statuses {opened['statuses']}, "
             f"failures {opened['failures']}")
         fast_during: dict = {}
@@ -952,6 +965,9 @@ http {{
         time.sleep(secs)
         t_fast.join(250)
         states = count_states(socks)
+        stall_s = time.monotonic() - t_stall0
+        minio_cpu = (cpu_seconds(minio_pid) - minio_cpu0) if minio_pid else 0.0
+        busy1 = machine_busy()
         metrics_open = recgw_metrics(metrics_base) if metrics_base else {}
         slow.stop()
         samples = sampler.stop()
@@ -980,9 +996,32 @@ http {{
             "cpu_percent_stalled": round(100 * (window[-1]["cpu_s"] - window[0]["cpu_s"])
                                          / max(window[-1]["t"] - window[0]["t"], 1e-9), 1) if len(window) > 1 else None,
             "minio_settle_s_before": settle,
+            "minio_cpu_percent_stalled": round(100 * minio_cpu / max(stall_s, 1e-9), 1),
+            "machine_busy_percent_stalled": round(100 * (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1), 1),
             "metrics_streams_open": metrics_open, "metrics_after_close": metrics_closed,
             "samples": samples,
         }
+
+    def minio_pid(self) -> int | None:
+        try:
+            return int((self.stack_dir / "minio.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def malloc_trim(self, root: int) -> dict:
+        """Ask glibc in every process of the tree to give free memory back (gdb: malloc_trim(0)),
+        then read RSS again: what drops was free memory the allocator kept, what stays is in use."""
+        if not shutil.which("gdb"):
+            return {"error": "gdb not installed"}
+        before, _ = rss_kib(root)
+        rcs = []
+        for pid in process_tree(root):
+            p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (int) malloc_trim(0)"],
+                               capture_output=True, text=True, timeout=60)
+            rcs.append(p.returncode)
+        time.sleep(0.5)
+        after, _ = rss_kib(root)
+        return {"rss_before_kib": before, "rss_after_kib": after, "gdb_rcs": rcs}
 
     def settle_minio(self, limit_s: float = 60.0) -> float:
         """Wait until MinIO answers a 16 KiB GET within 50 ms again (after a phase that left it
@@ -1015,6 +1054,8 @@ http {{
         res["recgw_round2"] = self.stalled_run("recgw round 2", gw["proc"].pid, gw["port"], self.public_path("slow"),
                                                self.public_url(gw, "slow"), n, max(5, secs / 3), idle, gw["base"])
         res["recgw_round2"].pop("samples", None)
+        res["recgw_malloc_trim"] = self.malloc_trim(gw["proc"].pid)
+        log(f"slow recgw: malloc_trim {res['recgw_malloc_trim']}")
         res["recgw"]["gateway"] = self.stop_gateway(gw)
         log(f"slow recgw: {res['recgw']['kib_per_stream_peak']} KiB/stream peak, fast client "
             f"{res['recgw']['fast_ratio']}x")
@@ -1386,6 +1427,8 @@ end
         w(f"recgw {m['recgw_rev'][:12]}{' (+ uncommitted changes in the tree)' if m['recgw_tree_dirty'] else ''}; "
           f"MinIO {m['minio']}; nginx {m['nginx']}; {m['wrk']}; FerretDB {m['ferretdb']}; {m['redis']}.")
         w(f"Command: `{R['command']}` — wall time {R.get('wall_seconds', 0):.0f} s.")
+        if R.get("gateway_env"):
+            w(f"Extra recgw environment (what-if run): `{R['gateway_env']}`.")
         w("")
         if isinstance(S.get("small"), dict) and "16k" in S["small"]:
             for size in ("16k", "256k"):
@@ -1434,16 +1477,17 @@ end
               f"(half never read, half read 4 KiB/s), {sl['seconds']} s")
             w("")
             w("| | streams 200 | RSS idle MiB | RSS peak MiB | RSS end MiB | KiB/stream (peak) | KiB/stream (end) | "
-              "after close MiB | CPU % while stalled | client sockets at end | fast client before MiB/s | "
-              "during MiB/s | during/before | MinIO direct during MiB/s |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+              "after close MiB | CPU % while stalled (proxy / MinIO / whole machine of 200) | client sockets at end | "
+              "fast client before MiB/s | during MiB/s | during/before | MinIO direct during MiB/s |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
             for t in ("recgw", "recgw_round2", "nginx"):
                 if t not in sl:
                     continue
                 d = sl[t]
                 w(f"| {t.replace('_', ' ')} | {d['statuses'].get('200', 0)} | {d['rss_idle_kib'] / 1024:.1f} | "
                   f"{d['rss_peak_kib'] / 1024:.1f} | {d['rss_end_kib'] / 1024:.1f} | {d['kib_per_stream_peak']} | "
-                  f"{d['kib_per_stream_end']} | {d['rss_after_close_kib'] / 1024:.1f} | {d.get('cpu_percent_stalled')} | "
+                  f"{d['kib_per_stream_end']} | {d['rss_after_close_kib'] / 1024:.1f} | {d.get('cpu_percent_stalled')} / "
+                  f"{d.get('minio_cpu_percent_stalled')} / {2 * (d.get('machine_busy_percent_stalled') or 0):.0f} | "
                   f"{d['socket_states_at_end']} | {d['fast_before']['mib_s']} | "
                   f"{d['fast_during'].get('mib_s', '–')} | {d['fast_ratio']} | "
                   f"{d.get('fast_minio_during', {}).get('mib_s', '–')} |")
@@ -1454,6 +1498,11 @@ end
                   f"{r2['rss_after_close_kib'] / 1024:.1f} MiB after a second round of {r2['streams_open']} streams on "
                   f"the same process (peak in round 2: {r2['rss_peak_kib'] / 1024:.1f} MiB). Gauges after close: "
                   f"{ {k: v for k, v in r2['metrics_after_close'].items() if 'active' in k or 'paused' in k or 'open' in k or 'in_flight' in k} }.")
+                mt = sl.get("recgw_malloc_trim", {})
+                if "rss_after_kib" in mt:
+                    w(f"Then `malloc_trim(0)` in the recgw processes (gdb): RSS {mt['rss_before_kib'] / 1024:.1f} → "
+                      f"{mt['rss_after_kib'] / 1024:.1f} MiB (what drops was free memory glibc kept; what stays is "
+                      f"still allocated).")
                 w("")
             if "nginx" in sl:
                 w(f"recgw/nginx RSS per stream (peak): "
@@ -1647,6 +1696,9 @@ def main() -> int:
     g.add_argument("--medium", action="store_true", help="full matrix with reduced counts and durations")
     ap.add_argument("--out", help="output directory (default bench/results/<date>/)")
     ap.add_argument("--only", help=f"comma-separated subset of: {','.join(SECTIONS)}")
+    ap.add_argument("--gateway-env", action="append", metavar="KEY=VALUE",
+                    help="extra environment for every recgw instance, e.g. RECGW_STREAM_HIGH_WATERMARK=65536 "
+                         "(repeatable; recorded in results.json)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "curl", "valgrind", "callgrind_control", "callgrind_annotate"):
         if not shutil.which(tool):

@@ -104,6 +104,12 @@ void appendExists(bson_t* filter, const char* field, bool exists) {
   bson_append_document_end(filter, &cond);
 }
 
+// mongo_handles.h has no database handle; this file is its only user.
+struct MongocDatabaseFree {
+  void operator()(mongoc_database_t* d) const noexcept { mongoc_database_destroy(d); }
+};
+using MongocDatabasePtr = std::unique_ptr<mongoc_database_t, MongocDatabaseFree>;
+
 MongocCollectionPtr collection(mongoc_client_t* client, const RecordingCollections& names,
                                const std::string& name) {
   return MongocCollectionPtr(mongoc_client_get_collection(client, names.database.c_str(), name.c_str()));
@@ -284,10 +290,9 @@ std::string createIndex(mongoc_client_t* client, const RecordingCollections& nam
   }
   bson_append_document_end(&indexes, &index);
   bson_append_array_end(cmd.get(), &indexes);
-  mongoc_database_t* db = mongoc_client_get_database(client, names.database.c_str());
+  MongocDatabasePtr db(mongoc_client_get_database(client, names.database.c_str()));
   bson_error_t err;
-  bool ok = mongoc_database_write_command_with_opts(db, cmd.get(), nullptr, reply.get(), &err);
-  mongoc_database_destroy(db);
+  bool ok = mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, reply.get(), &err);
   if (ok) return {};
   // A unique index must be ours: anything else breaks the one-winner guarantees. A helper
   // index defined differently by someone else is good enough.

@@ -217,10 +217,14 @@ class Stats:
         self.errors: Dict[str, int] = collections.Counter()
         self.disconnects = 0
         self.bytes = 0
+        self.window_max_s = 0.0          # slowest complete request since the last sample
+        self.max_s = 0.0
 
     def note(self, action: str, status: Optional[int] = None, ok: bool = True, nbytes: int = 0,
-             disconnect: bool = False, error: Optional[str] = None) -> None:
+             disconnect: bool = False, error: Optional[str] = None, seconds: float = 0.0) -> None:
         with self.lock:
+            self.window_max_s = max(self.window_max_s, seconds)
+            self.max_s = max(self.max_s, seconds)
             self.requests += 1
             self.by_action[action] += 1
             self.bytes += nbytes
@@ -272,9 +276,10 @@ class Traffic:
 
     # -- plain requests
     def _get(self, action, session, path, expect=(200,), headers=None, method="GET", **kw):
+        t = time.monotonic()
         r = session.request(method, self.gw.url + path, headers=headers or {}, timeout=60, **kw)
         n = len(r.content)
-        self.stats.note(action, r.status_code, r.status_code in expect, n)
+        self.stats.note(action, r.status_code, r.status_code in expect, n, seconds=time.monotonic() - t)
         return r
 
     def do_small(self, rng, s, jwt):
@@ -419,7 +424,10 @@ def sample(gw: Gateway, t0: float, stats: Stats, phase: str, peers: Dict[int, st
         "disconnects": stats.disconnects,
         "unexpected": sum(stats.unexpected.values()),
         "errors": sum(stats.errors.values()),
+        "max_request_s": round(stats.window_max_s, 3),
     }
+    with stats.lock:
+        stats.window_max_s = 0.0
     row["worker_rss_kib"] = sum(w["rss_kib"] or 0 for w in row["workers"])
     kinds: Dict[str, int] = collections.Counter()
     for w in row["workers"]:
@@ -443,7 +451,8 @@ def fmt(row: dict) -> str:
     return (f"{row['t_s']:>7} {row['phase']:>8} {mib('worker_rss_kib'):>14} {row['worker_fds']:>10} "
             f"{row['worker_fds_client']:>6} {row['worker_fds_upstream']:>8} {row['worker_fds_other']:>5} "
             f"{mib('supervisor_rss_kib'):>11} {row['supervisor_fds'] or 0:>7} "
-            f"{row['requests']:>9} {row['disconnects']:>6} {row['unexpected']:>5} {row['errors']:>6}")
+            f"{row['requests']:>9} {row['disconnects']:>6} {row['unexpected']:>5} {row['errors']:>6} "
+            f"{row['max_request_s']:>9.2f}")
 
 
 def slope_mib_per_min(rows: List[dict]) -> float:
@@ -602,7 +611,7 @@ def main(argv=None) -> int:
             "unexpected": dict(stats.unexpected), "errors": dict(stats.errors),
             "rss_mib_after_warmup": round(rss_first, 1), "rss_mib_last": round(rss_last, 1),
             "rss_mib_max": round(rss_max, 1), "rss_slope_mib_per_min": round(slope, 3),
-            "rss_flat": rss_flat, "fds_idle_before": fds_before, "fds_idle_after": fds_after,
+            "rss_flat": rss_flat, "max_request_s": round(stats.max_s, 3), "fds_idle_before": fds_before, "fds_idle_after": fds_after,
             "fds_max": fds_max, "fds_trend_last_vs_first_third": trend, "fds_flat": fds_flat,
             "fd_kinds_idle_before": before["worker_fd_kinds"], "fd_kinds_idle_after": after["worker_fd_kinds"],
             "gateway_alive": gw.alive(),

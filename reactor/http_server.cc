@@ -495,27 +495,32 @@ bufferevent* HttpServer::makeBufferevent(event_base* base, void* arg) noexcept {
   evbuffer* input = bufferevent_get_input(bev);
   auto now = std::chrono::steady_clock::now();
   // A recycled address replaces whatever stale entry it had.
-  self->headerWatches_[input] = HeaderWatch{bev, true, {}, now};
+  HeaderWatch watch;
+  watch.bev = bev;
+  watch.lastActivity = now;
+  self->headerWatches_[input] = watch;
   evbuffer_add_cb(input, &HttpServer::onInputChanged, self);
   self->metrics_.inc("recgw_http_connections_accepted_total");
   return bev;
 }
 
 void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, void* arg) noexcept {
-  if (info->n_added == 0) return;
   auto* self = static_cast<HttpServer*>(arg);
   auto it = self->headerWatches_.find(input);
   if (it == self->headerWatches_.end()) return;
   HeaderWatch& w = it->second;
+  w.consumed += info->n_deleted;
+  if (info->n_added == 0) return;
   auto now = std::chrono::steady_clock::now();
   w.lastActivity = now;
   if (!w.awaitingHeaders) return;
-  if (!w.sawNul) {
-    // Look at the new bytes only; evhttp keeps header values as C strings.
+  if (!w.nulAt) {
+    // Look at the new bytes only.
     evbuffer_ptr from;
     size_t length = evbuffer_get_length(input);
     if (evbuffer_ptr_set(input, &from, length - std::min(length, info->n_added), EVBUFFER_PTR_SET) == 0) {
-      w.sawNul = evbuffer_search(input, "\0", 1, &from).pos >= 0;
+      evbuffer_ptr found = evbuffer_search(input, "\0", 1, &from);
+      if (found.pos >= 0) w.nulAt = w.consumed + static_cast<uint64_t>(found.pos);
     }
   }
   if (w.requestStarted == std::chrono::steady_clock::time_point{}) {
@@ -532,7 +537,8 @@ void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, v
 }
 
 std::string HttpServer::framingViolation(evhttp_request* req, const HeaderWatch* watch) const {
-  if (watch && watch->sawNul) return "a NUL byte in the request head";
+  // Everything evhttp has consumed so far is this request (and those before it).
+  if (watch && watch->nulAt && *watch->nulAt < watch->consumed) return "a NUL byte in the request";
   int hosts = 0, lengths = 0, encodings = 0;
   const evkeyvalq* headers = evhttp_request_get_input_headers(req);
   for (const evkeyval* h = headers->tqh_first; h; h = h->next.tqe_next) {

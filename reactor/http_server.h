@@ -216,7 +216,12 @@ class HttpServer {
     bool awaitingHeaders = true;
     std::chrono::steady_clock::time_point requestStarted{};  // epoch = no byte yet
     std::chrono::steady_clock::time_point lastActivity{};
-    bool sawNul = false;  // a NUL byte in the header section: evhttp would cut the value there
+    // Offsets in the connection's byte stream: how much evhttp has consumed, and where the
+    // first NUL seen in a request head is. evhttp keeps header values as C strings (a NUL
+    // would silently cut them), so a request whose head held one is refused; a NUL further
+    // on (a pipelined request) is only held against that request.
+    uint64_t consumed = 0;
+    std::optional<uint64_t> nulAt;
   };
   // RFC 9112 framing checks evhttp does not make; a message failing them is refused with
   // 400 and the connection closed, so a front proxy cannot be desynchronised (smuggling).

@@ -11,6 +11,17 @@
 
 #include "reactor/logger.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RECGW_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECGW_LSAN 1
+#endif
+#endif
+#ifdef RECGW_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace recgw::reactor {
 namespace {
 
@@ -40,6 +51,10 @@ pid_t spawn(int index, const std::function<int(int)>& workerMain, const sigset_t
       logError("worker failed", {{"error", e.what()}});
     }
     std::fflush(stdout);
+#ifdef RECGW_LSAN
+    // _exit skips LeakSanitizer's exit-time check: run it for the worker here.
+    __lsan_do_leak_check();
+#endif
     ::_exit(code);
   }
   std::string pidText = std::to_string(pid);

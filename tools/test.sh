@@ -15,8 +15,9 @@ section() { printf '\n==== %s ====\n' "$*"; }
 
 [ "${RECGW_SKIP_INSTALL:-0}" = 1 ] || { section install; bash tools/install.sh; }
 
-section "build (release)"
+section "build (release, and ASan+UBSan for the hostile-input tests)"
 bash tools/build.sh release
+bash tools/build.sh asan
 
 section "unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
@@ -25,7 +26,6 @@ section "integration tests (pytest, real Redis/FerretDB/MinIO)"
 RECGW_BINARY="$REPO/build/recgw" "$RECGW_CACHE/venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider
 
 section "unit tests under ASan+UBSan"
-bash tools/build.sh asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 

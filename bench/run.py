@@ -1636,7 +1636,7 @@ end
                     log(f"section {name} FAILED:\n{traceback.format_exc()}")
                 sec = self.results["sections"][name]
                 if isinstance(sec, dict):
-                    sec["seconds"] = round(time.monotonic() - ts, 1) if "seconds" not in sec else sec["seconds"]
+                    sec["elapsed_s"] = round(time.monotonic() - ts, 1)
                     sec["loadavg_after"] = loadavg()
                     if "gateways" in sec:
                         self.results.setdefault("gateways", []).extend(sec.pop("gateways"))

@@ -927,7 +927,10 @@ class LifecyclePoller {
     unlinkedCursor_ = cut || static_cast<int64_t>(page.items.size()) == kMaxUnlinked ? lastTaken : "";
     if (rooms.empty()) return endPass("ok");
     roomsLeft_ = static_cast<int>(rooms.size());
-    for (const auto& [tenant, room] : rooms) {
+    for (const auto& entry : rooms) {
+      // Named copies: lambdas cannot capture structured bindings before C++20 in clang 14.
+      const auto tenant = entry.first;
+      const auto room = entry.second;
       rt.provider.listRoomRecordings(
           room, guarded([this, tenant, room](LifecycleRuntime& rt, fleet::ProviderError err,
                                              std::vector<fleet::ProviderRecording> list) {

@@ -1006,12 +1006,13 @@ void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<Lifecy
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/start", "lifecycle_start", &handleStart);
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/stop", "lifecycle_stop", &handleStop);
   route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/sync", "lifecycle_sync", &handleSync);
-  route(reactor::kGet | reactor::kHead, "/api/v1/recordings", "lifecycle_list", &handleList);
-  route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{id}/download", "lifecycle_download",
-        &handleDownload);
-  route(reactor::kPost, "/api/v1/recordings/{id}/archive", "lifecycle_archive", &handleArchive);
-  route(reactor::kPost, "/api/v1/recordings/{id}/recover", "lifecycle_recover", &handleRecover);
-  route(reactor::kDelete, "/api/v1/recordings/{id}", "lifecycle_delete", &handleDelete);
+  // Parameter names as in the OpenAPI document. DELETE shares its path item with the session
+  // stream route (one template per path there), hence {session_id}: it takes a rec_ id.
+  route(reactor::kGet, "/api/v1/recordings", "lifecycle_list", &handleList);
+  route(reactor::kGet, "/api/v1/recordings/{recording_id}/download", "lifecycle_download", &handleDownload);
+  route(reactor::kPost, "/api/v1/recordings/{recording_id}/archive", "lifecycle_archive", &handleArchive);
+  route(reactor::kPost, "/api/v1/recordings/{recording_id}/recover", "lifecycle_recover", &handleRecover);
+  route(reactor::kDelete, "/api/v1/recordings/{session_id}", "lifecycle_delete", &handleDelete);
 }
 
 void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,

@@ -2,15 +2,15 @@
 // The recording lifecycle of rooms (SPEC §2.5): recordings a media provider makes of video
 // rooms, tracked through recording → processing → ready → archived (or failed).
 //
-//   POST   /api/v1/rooms/{id}/recordings/start   200 recording; 409 already recording; 404 room
-//   POST   /api/v1/rooms/{id}/recordings/stop    200 → processing; 404 room or nothing recording
-//   POST   /api/v1/rooms/{id}/recordings/sync    200 {synced_count, recordings}; idempotent
-//   GET    /api/v1/recordings?limit&offset       200 data + meta {total, limit, offset}; 422 paging
-//   GET    /api/v1/recordings/{rec_id}           200 with the room embedded (handleLifecycleGet)
-//   GET    /api/v1/recordings/{rec_id}/download  200 presigned URL when ready, else a message
-//   POST   /api/v1/recordings/{rec_id}/archive   200 archived; 400 unless ready and in the hot bucket
-//   POST   /api/v1/recordings/{rec_id}/recover   202 reprocess asked; 400 unless processing + provider id
-//   DELETE /api/v1/recordings/{rec_id}           200 {id, deleted: true, deleted_at}
+//   POST   /api/v1/rooms/{room_id}/recordings/start  200; 409 already recording; 404 room
+//   POST   /api/v1/rooms/{room_id}/recordings/stop   200 → processing; 404 room or none active
+//   POST   /api/v1/rooms/{room_id}/recordings/sync   200 {synced_count, recordings}; idempotent
+//   GET    /api/v1/recordings?limit&offset           200 data + meta {total, limit, offset}; 422
+//   GET    /api/v1/recordings/{rec_…}                200 with its room (handleLifecycleGet)
+//   GET    /api/v1/recordings/{recording_id}/download   200 presigned URL when ready, else why not
+//   POST   /api/v1/recordings/{recording_id}/archive    200 archived; 400 unless ready and in hot
+//   POST   /api/v1/recordings/{recording_id}/recover    202; 400 unless processing + provider id
+//   DELETE /api/v1/recordings/{rec_…}                200 {id, deleted: true, deleted_at}
 // Bodies are {"data": …}; errors {"error", "message"}.
 //
 // Auth and tenant: any valid JWT (401 otherwise). The tenant is the token's account claim.

@@ -58,19 +58,19 @@ KiB, MiB = 1024, 1024 * 1024
 PROFILES = {
     # development: well under 2 minutes
     "quick": dict(small_conns=[1, 16], small_dur=2, large_mib=32, large_reps=1,
-                  slow_streams=100, slow_secs=6, spool_streams=5, spool_secs=2,
+                  slow_streams=100, slow_secs=5, spool_streams=5, spool_secs=2,
                   idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
-                  callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=2,
+                  callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=(0.5, 1.5),
                   scale_conns=[16], scale_dur=1),
     "medium": dict(small_conns=[1, 16, 64, 256], small_dur=4, large_mib=256, large_reps=1,
                    slow_streams=500, slow_secs=20, spool_streams=10, spool_secs=4,
                    idle_conns=5000, idle_wrk_dur=4, tier_dur=4,
-                   callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=3,
+                   callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                    scale_conns=[16, 64], scale_dur=4),
     "full": dict(small_conns=[1, 16, 64, 256], small_dur=8, large_mib=256, large_reps=2,
                  slow_streams=1000, slow_secs=30, spool_streams=10, spool_secs=5,
                  idle_conns=10000, idle_wrk_dur=8, tier_dur=8,
-                 callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=4,
+                 callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                  scale_conns=[16, 64], scale_dur=8),
 }
 SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling"]
@@ -1052,7 +1052,7 @@ http {{
         # a second, shorter round on the same process: memory that is only retained by the
         # allocator is reused; a leak grows again by about as much
         res["recgw_round2"] = self.stalled_run("recgw round 2", gw["proc"].pid, gw["port"], self.public_path("slow"),
-                                               self.public_url(gw, "slow"), n, max(5, secs / 3), idle, gw["base"])
+                                               self.public_url(gw, "slow"), n, max(3, secs / 3), idle, gw["base"])
         res["recgw_round2"].pop("samples", None)
         res["recgw_malloc_trim"] = self.malloc_trim(gw["proc"].pid)
         log(f"slow recgw: malloc_trim {res['recgw_malloc_trim']}")
@@ -1253,8 +1253,9 @@ end
                 windows[label] = {"file": new[0], "seconds": secs, "ir": self.total_ir(new[0])}
             requests(30)  # warm: connections to MinIO and Redis, L1 filled
             window("startup", lambda: None)  # start-up and warm-up: not used
-            window("idle1", lambda: time.sleep(1.0))
-            window("idle3", lambda: time.sleep(3.0))
+            short, long_ = self.p["callgrind_idle_s"]  # two idle windows: rate and fixed frame
+            window("idle1", lambda: time.sleep(short))
+            window("idle3", lambda: time.sleep(long_))
             n = self.p["callgrind_reqs"]
             window("requests", lambda: requests(n))
             conn.close()

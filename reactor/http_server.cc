@@ -6,6 +6,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -414,6 +415,10 @@ void HttpServer::listen(const std::string& host, uint16_t port) {
                              std::strerror(errno));
   }
   evconnlistener_set_error_cb(listener_, &HttpServer::onAcceptError);
+  // Accepted sockets inherit TCP_NODELAY from the listener. Without it the tail of a
+  // response written in two segments waits for the client's delayed ACK (~40 ms).
+  int one = 1;
+  setsockopt(evconnlistener_get_fd(listener_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   // evhttp accepts on it; we only pause it while at the connection limit.
   boundSocket_ = evhttp_bind_listener(http_.get(), listener_);
   if (!boundSocket_) {

@@ -25,7 +25,7 @@ APT_PACKAGES=(
   libevent-dev libcurl4-openssl-dev libssl-dev libhiredis-dev
   libmongoc-dev libbson-dev libsimdjson-dev libtoml11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server sox espeak-ng nginx-light wrk
+  redis-server sox espeak-ng nginx-light wrk valgrind gdb
   python3 python3-venv ca-certificates chromium
 )
 

@@ -538,8 +538,11 @@ def test_thousand_concurrent_requests_for_a_cold_token_cost_one_mongo_query(clea
         assert d("recgw_lookup_hits_total", tier="mongo") == 1
         # on the wire: exactly one find on `calls` for this token reached FerretDB
         assert proxy.finds("calls", "recording_access_token", token) - wire_before == 1
-        # and Redis saw one GET for it (the miss) — counted by Redis itself
-        assert redis_cmd_calls(st, "get") == 1
+        # and Redis saw one GET for it (the miss) — counted by Redis itself — plus at most
+        # the one inside the source-hint script (a compare-and-set that never overwrites an
+        # eviction tombstone; Redis counts a script's GET as a GET)
+        assert redis_cmd_calls(st, "get") in (1, 2)
+        assert redis_cmd_calls(st, "eval") <= 1
     finally:
         proxy.close()
 

@@ -186,6 +186,46 @@ const std::vector<Field>& schema() {
        [](const C& c) { return c.cache.failedLookupsPerMinute >= 0 ? "" : "must not be negative (0 = no limit)"; }},
       {"cache", "failed_lookups_burst", Kind::kInt, false, bind(&C::cache, &CacheConfig::failedLookupsBurst),
        [](const C& c) { return positive(c.cache.failedLookupsBurst); }},
+
+      {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
+       [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},
+      {"lifecycle", "recordings_collection", Kind::kString, false,
+       bind(&C::lifecycle, &LifecycleConfig::recordingsCollection),
+       [](const C& c) { return c.lifecycle.recordingsCollection.empty() ? "must not be empty" : ""; }},
+      {"lifecycle", "transitions_collection", Kind::kString, false,
+       bind(&C::lifecycle, &LifecycleConfig::transitionsCollection),
+       [](const C& c) { return c.lifecycle.transitionsCollection.empty() ? "must not be empty" : ""; }},
+      {"lifecycle", "archive_bucket", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::archiveBucket),
+       nullptr},
+      {"lifecycle", "archive_storage_class", Kind::kString, false,
+       bind(&C::lifecycle, &LifecycleConfig::archiveStorageClass), nullptr},
+      {"lifecycle", "provider_url", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::providerUrl),
+       [](const C& c) { return checkUrl(c.lifecycle.providerUrl, {"http", "https"}, true); }},
+      {"lifecycle", "provider_token", Kind::kString, true, bind(&C::lifecycle, &LifecycleConfig::providerToken),
+       nullptr},
+      {"lifecycle", "provider_connect_timeout_ms", Kind::kInt, false,
+       bind(&C::lifecycle, &LifecycleConfig::providerConnectTimeoutMs),
+       [](const C& c) { return positive(c.lifecycle.providerConnectTimeoutMs); }},
+      {"lifecycle", "provider_timeout_ms", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::providerTimeoutMs),
+       [](const C& c) { return positive(c.lifecycle.providerTimeoutMs); }},
+      {"lifecycle", "provider_retries", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::providerRetries),
+       [](const C& c) {
+         return c.lifecycle.providerRetries >= 0 && c.lifecycle.providerRetries <= 10 ? "" : "must be 0..10";
+       }},
+      {"lifecycle", "provider_backoff_ms", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::providerBackoffMs),
+       [](const C& c) { return c.lifecycle.providerBackoffMs >= 0 ? "" : "must not be negative"; }},
+      {"lifecycle", "poll_period_s", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::pollPeriodS),
+       [](const C& c) { return c.lifecycle.pollPeriodS >= 0 ? "" : "must not be negative (0 = no poll)"; }},
+      {"lifecycle", "poll_batch", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::pollBatch),
+       [](const C& c) { return c.lifecycle.pollBatch > 0 && c.lifecycle.pollBatch <= 1000 ? "" : "must be 1..1000"; }},
+      {"lifecycle", "link_window_s", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::linkWindowS),
+       [](const C& c) { return c.lifecycle.linkWindowS >= 0 ? "" : "must not be negative"; }},
+      {"lifecycle", "download_url_ttl_s", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::downloadUrlTtlS),
+       [](const C& c) {
+         return c.lifecycle.downloadUrlTtlS >= 1 && c.lifecycle.downloadUrlTtlS <= 604800 ? "" : "must be 1..604800";
+       }},
+      {"lifecycle", "s3_timeout_ms", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::s3TimeoutMs),
+       [](const C& c) { return positive(c.lifecycle.s3TimeoutMs); }},
   };
   return fields;
 }
@@ -419,7 +459,7 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
     }
     // A variable in one of our sections that names no key is a typo worth stopping for;
     // other RECGW_* variables (the install scripts' own) are not ours to judge.
-    for (const char* section : {"SERVER", "MONGO", "REDIS", "S3", "FLEET", "JWT", "STREAM", "CACHE"}) {
+    for (const char* section : {"SERVER", "MONGO", "REDIS", "S3", "FLEET", "JWT", "STREAM", "CACHE", "LIFECYCLE"}) {
       if (name.rfind(std::string("RECGW_") + section + "_", 0) == 0) fail(name, "unknown setting");
     }
   }

@@ -87,6 +87,26 @@ struct CacheConfig {
   int64_t failedLookupsBurst = 20;
 };
 
+// [lifecycle]: rooms' recording lifecycle (handlers/lifecycle.h, LifecycleSettings).
+struct LifecycleConfig {
+  std::string roomsCollection = "rooms";
+  std::string recordingsCollection = "recordings";
+  std::string transitionsCollection = "recording_transitions";
+  std::string archiveBucket;
+  std::string archiveStorageClass = "GLACIER_IR";
+  std::string providerUrl;
+  std::string providerToken;
+  int64_t providerConnectTimeoutMs = 2000;
+  int64_t providerTimeoutMs = 5000;
+  int64_t providerRetries = 2;
+  int64_t providerBackoffMs = 200;
+  int64_t pollPeriodS = 30;
+  int64_t pollBatch = 50;
+  int64_t linkWindowS = 120;
+  int64_t downloadUrlTtlS = 3600;
+  int64_t s3TimeoutMs = 60000;
+};
+
 struct Config {
   ServerConfig server;
   MongoConfig mongo;
@@ -96,6 +116,7 @@ struct Config {
   JwtSettings jwt;
   StreamConfig stream;
   CacheConfig cache;
+  LifecycleConfig lifecycle;
   std::string sourcePath;  // empty without --config
 
   std::string listenHost() const;

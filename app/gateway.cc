@@ -13,6 +13,7 @@
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
+#include "handlers/lifecycle.h"
 #include "handlers/openapi.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
@@ -70,6 +71,28 @@ fleet::UpstreamTimeouts timeoutsFrom(const Config& c) {
 namespace {
 
 using namespace std::chrono_literals;
+
+handlers::LifecycleSettings lifecycleSettingsFrom(const Config& c) {
+  const LifecycleConfig& l = c.lifecycle;
+  handlers::LifecycleSettings s;
+  s.roomsCollection = l.roomsCollection;
+  s.recordingsCollection = l.recordingsCollection;
+  s.transitionsCollection = l.transitionsCollection;
+  s.archiveBucket = l.archiveBucket;
+  s.archiveStorageClass = l.archiveStorageClass;
+  s.providerUrl = l.providerUrl;
+  s.providerToken = l.providerToken;
+  s.providerConnectTimeout = std::chrono::milliseconds(l.providerConnectTimeoutMs);
+  s.providerTimeout = std::chrono::milliseconds(l.providerTimeoutMs);
+  s.providerRetries = static_cast<int>(l.providerRetries);
+  s.providerBackoff = std::chrono::milliseconds(l.providerBackoffMs);
+  s.pollPeriod = std::chrono::seconds(l.pollPeriodS);
+  s.pollBatch = static_cast<int>(l.pollBatch);
+  s.linkWindow = std::chrono::seconds(l.linkWindowS);
+  s.downloadUrlTtl = std::chrono::seconds(l.downloadUrlTtlS);
+  s.s3Timeout = std::chrono::milliseconds(l.s3TimeoutMs);
+  return s;
+}
 
 reactor::HttpLimits limitsFrom(const Config& c) {
   reactor::HttpLimits l;
@@ -212,6 +235,19 @@ class Worker {
     recordings->jwt = jwt_.get();
     recordings->fleetSecretHeader = config.fleet.secretHeader;
     recordings->timeouts = timeoutsFrom(config);
+    auto lifecycle = std::make_shared<handlers::LifecycleContext>();
+    lifecycle->mongo = &mongo_;
+    lifecycle->curl = &curl_;
+    lifecycle->signer = &signer_;
+    lifecycle->jwt = jwt_.get();
+    lifecycle->loop = &loop_;
+    lifecycle->metrics = &metrics_;
+    lifecycle->settings = lifecycleSettingsFrom(config);
+    recordings->lifecycleGet = [lifecycle](reactor::HttpExchange& ex, const std::string& id) {
+      handlers::handleLifecycleGet(ex, lifecycle, id);
+    };
+    handlers::registerLifecycleRoutes(server_, lifecycle);
+    handlers::startLifecyclePoller(lifecycle);
     handlers::registerRecordingRoutes(server_, recordings);
     auto adminCache = std::make_shared<handlers::AdminCacheContext>();
     adminCache->cache = lookups_.get();

@@ -13,20 +13,9 @@
 namespace recgw::fleet {
 namespace {
 
-// reactor::UpstreamRequest gains `method` and `body` with the lifecycle wiring (the
-// reprocess POST needs them). Until a build has them, refuse rather than send a GET.
-template <typename Request>
-bool setMethodAndBody(Request& request, const std::string& method, const std::string& body) {
-  if constexpr (requires {
-                  request.method = method;
-                  request.body = body;
-                }) {
-    request.method = method;
-    request.body = body;
-    return true;
-  } else {
-    return false;
-  }
+void setMethodAndBody(reactor::UpstreamRequest& request, const std::string& method, const std::string& body) {
+  request.method = method;
+  request.body = body;
 }
 
 std::string lower(std::string_view s) {
@@ -338,15 +327,7 @@ void MediaProvider::attempt(uint64_t callId) {
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(settings_.timeout));
   if (c.method != "GET") {
     req.headers.emplace_back("Content-Type", "application/json");
-    if (!setMethodAndBody(req, c.method, "{}")) {
-      ProviderError e{ProviderError::Kind::kBadGateway, 0, c.attempt,
-                      "this build cannot send " + c.method + " (reactor::UpstreamRequest has no method)"};
-      std::weak_ptr<char> alive = alive_;
-      loop_.defer([this, alive, callId, e] {
-        if (!alive.expired()) complete(callId, e);
-      });
-      return;
-    }
+    setMethodAndBody(req, c.method, "{}");
   }
   std::weak_ptr<char> alive = alive_;
   reactor::TransferCallbacks cb;

@@ -32,6 +32,10 @@ std::string_view openApiDocument() {
   {
    "name": "admin",
    "description": "Admin-only operations (JWT with the admin role)."
+  },
+  {
+   "name": "lifecycle",
+   "description": "Recording lifecycle of video rooms (SPEC §2.5)"
   }
  ],
  "security": [],
@@ -607,7 +611,7 @@ std::string_view openApiDocument() {
      }
     ],
     "summary": "Stream a recording by session id (admin)",
-    "description": "Looks the call up by `session_id` (admin JWT required), then streams the object: object storage first, then each fleet host in order. Range, If-Range, If-None-Match and If-Modified-Since are honoured (RFC 9110).",
+    "description": "Looks the call up by `session_id` (admin JWT required), then streams the object: object storage first, then each fleet host in order. Range, If-Range, If-None-Match and If-Modified-Since are honoured (RFC 9110). Ids that start with `rec_` are lifecycle recordings: any valid JWT of the tenant (not only admin) gets the recording as JSON with its room embedded; 404 for another tenant's ids.",
     "operationId": "getAdminRecording",
     "responses": {
      "200": {
@@ -638,6 +642,19 @@ std::string_view openApiDocument() {
          "type": "string",
          "contentMediaType": "application/octet-stream",
          "description": "The recording's bytes. Content-Type is the origin's, else derived from the key's extension (ogg, opus, mp3, wav, m4a, webm, flac, mp4)."
+        }
+       },
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleRecordingWithRoom"
+          }
+         }
         }
        }
       }
@@ -956,6 +973,76 @@ std::string_view openApiDocument() {
         "$ref": "#/components/headers/AccessControlMaxAge"
        }
       }
+     }
+    }
+   },
+   "delete": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Soft-delete a recording",
+    "operationId": "deleteLifecycleRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Path parameter: a lifecycle recording id (`rec_…`). Sets `deleted_at`: the recording disappears from lists and reads, its data and object are kept. Concurrent deletes: one 200, 404 for the rest.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "Deleted.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleDeleted"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such recording for this tenant, or already deleted.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "$ref": "#/components/responses/LifecycleStoreUnavailable"
      }
     }
    }
@@ -1518,6 +1605,752 @@ std::string_view openApiDocument() {
      }
     }
    }
+  },
+  "/api/v1/rooms/{room_id}/recordings/start": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RoomIdPath"
+    }
+   ],
+   "post": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Start recording a room",
+    "operationId": "startRoomRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Creates a recording in `recording` state for the tenant's room. One recording per room at a time: concurrent starts give one 200 and 409 for the rest.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The new recording.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleRecording"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such room for this tenant.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "`already_recording`: the room is already recording.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "$ref": "#/components/responses/LifecycleStoreUnavailable"
+     }
+    }
+   }
+  },
+  "/api/v1/rooms/{room_id}/recordings/stop": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RoomIdPath"
+    }
+   ],
+   "post": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Stop the room's recording",
+    "operationId": "stopRoomRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Moves the room's active recording to `processing` with `stopped_at` and `duration_seconds`.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The recording, now processing.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleRecording"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such room for this tenant, or nothing is recording in it.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "$ref": "#/components/responses/LifecycleStoreUnavailable"
+     }
+    }
+   }
+  },
+  "/api/v1/rooms/{room_id}/recordings/sync": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RoomIdPath"
+    }
+   ],
+   "post": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Import the media provider's recordings of a room",
+    "operationId": "syncRoomRecordings",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Asks the media provider for the room's recordings. Each one not yet known (by provider recording id) is linked to a local recording of the room without one that started within the link window, or imported (`source: provider`). Idempotent: a second sync returns `synced_count: 0`.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "What this call imported or linked.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleSyncResult"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such room for this tenant.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "502": {
+      "description": "`provider_error`: the media provider failed (after retries for 5xx) or refused.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "`provider_not_configured` (no media provider) or `store_unavailable`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "504": {
+      "description": "`provider_timeout`: the media provider did not answer in time.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/v1/recordings": {
+   "get": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "List the tenant's recordings",
+    "operationId": "listLifecycleRecordings",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Newest first (`created_at`); soft-deleted recordings are hidden.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     },
+     {
+      "$ref": "#/components/parameters/Limit"
+     },
+     {
+      "$ref": "#/components/parameters/Offset"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "A page of recordings.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/LifecycleRecordingPage"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "422": {
+      "description": "`validation_error`: `limit` or `offset` is not a valid integer (limit 1.., offset 0..).",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "$ref": "#/components/responses/LifecycleStoreUnavailable"
+     }
+    }
+   }
+  },
+  "/api/v1/recordings/{recording_id}/download": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RecordingIdPath"
+    }
+   ],
+   "get": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Download URL for a recording",
+    "operationId": "downloadLifecycleRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "`ready`: a presigned GET URL to the object (`download_url_ttl_s`, default 1 h). `archived` in an instant-access storage class: a URL into the archive bucket. Otherwise (recording, processing, failed, or archived in GLACIER/DEEP_ARCHIVE) a message saying why there is no URL.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "A URL, or why there is none yet.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "oneOf": [
+            {
+             "$ref": "#/components/schemas/LifecycleDownload"
+            },
+            {
+             "$ref": "#/components/schemas/LifecycleDownloadPending"
+            }
+           ]
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/LifecycleNoTenant"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such recording for this tenant (or deleted).",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "`storage_not_configured` or `store_unavailable`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/v1/recordings/{recording_id}/archive": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RecordingIdPath"
+    }
+   ],
+   "post": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Move a ready recording to the archive bucket",
+    "operationId": "archiveLifecycleRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Only a `ready` recording in the hot bucket. Server-side copy (S3 CopyObject) to the archive bucket and storage class, verified (size, single-part ETag, storage class), then the hot copy is deleted and the state set to `archived` with `archived_at` — the state last. Re-running after a crash at any step finishes the job (an object already moved only needs the state).",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The recording, archived.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleRecording"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "`invalid_state` (not ready), `not_in_hot_bucket` (no object in the hot bucket, or in neither bucket), or `bad_request` (admin token without X-Account-ID).",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such recording for this tenant (or deleted).",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "`archive_mismatch`: the hot copy is gone and the archive copy has another size (nothing changed), or `conflict`: the recording changed meanwhile.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "501": {
+      "description": "`too_large`: objects over 5 GiB need a multipart copy.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "502": {
+      "description": "`storage_error`: S3 failed or the copy did not verify; the hot copy is kept.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "`archive_not_configured`, `storage_not_configured` or `store_unavailable`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/v1/recordings/{recording_id}/recover": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/RecordingIdPath"
+    }
+   ],
+   "post": {
+    "tags": [
+     "lifecycle"
+    ],
+    "summary": "Ask the media provider to reprocess a recording",
+    "operationId": "recoverLifecycleRecording",
+    "security": [
+     {
+      "bearerAuth": []
+     }
+    ],
+    "description": "Only a `processing` recording that has a provider recording id. Records `recover_requested_at`; the background poll picks up the outcome.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/LifecycleAccountId"
+     }
+    ],
+    "responses": {
+     "202": {
+      "description": "Reprocessing was requested.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "data"
+         ],
+         "properties": {
+          "data": {
+           "$ref": "#/components/schemas/LifecycleRecording"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "`invalid_state` (not processing), `no_provider_recording` (no provider id), or `bad_request`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/LifecycleForbidden"
+     },
+     "404": {
+      "description": "`not_found`: no such recording for this tenant (or deleted).",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "`conflict`: the recording changed meanwhile.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "502": {
+      "description": "`provider_error`: the media provider failed, refused, or does not know the recording.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "`provider_not_configured` or `store_unavailable`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "504": {
+      "description": "`provider_timeout`.",
+      "headers": {
+       "X-Request-Id": {
+        "$ref": "#/components/headers/XRequestId"
+       }
+      },
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
@@ -1692,6 +2525,58 @@ std::string_view openApiDocument() {
     "schema": {
      "type": "string"
     }
+   },
+   "RoomIdPath": {
+    "name": "room_id",
+    "in": "path",
+    "required": true,
+    "description": "The room id (`rooms.id`).",
+    "schema": {
+     "$ref": "#/components/schemas/PathId"
+    }
+   },
+   "RecordingIdPath": {
+    "name": "recording_id",
+    "in": "path",
+    "required": true,
+    "description": "A lifecycle recording id.",
+    "schema": {
+     "type": "string",
+     "pattern": "^rec_[^/]+$",
+     "maxLength": 128
+    }
+   },
+   "LifecycleAccountId": {
+    "name": "X-Account-ID",
+    "in": "header",
+    "required": false,
+    "description": "The tenant. Optional: defaults to the token's account claim; must equal it unless the token is admin, in which case it picks the tenant to act for (required for an admin token without an account claim).",
+    "schema": {
+     "type": "string",
+     "minLength": 1
+    }
+   },
+   "Limit": {
+    "name": "limit",
+    "in": "query",
+    "required": false,
+    "description": "Page size, 1..; above 100 is capped to 100.",
+    "schema": {
+     "type": "integer",
+     "minimum": 1,
+     "default": 20
+    }
+   },
+   "Offset": {
+    "name": "offset",
+    "in": "query",
+    "required": false,
+    "description": "Items to skip.",
+    "schema": {
+     "type": "integer",
+     "minimum": 0,
+     "default": 0
+    }
    }
   },
   "responses": {
@@ -1715,6 +2600,51 @@ std::string_view openApiDocument() {
    },
    "Forbidden": {
     "description": "`forbidden`: the token is valid but lacks the admin role.",
+    "headers": {
+     "X-Request-Id": {
+      "$ref": "#/components/headers/XRequestId"
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "LifecycleForbidden": {
+    "description": "`forbidden`: `X-Account-ID` names another tenant and the token is not admin, or the token has no account claim.",
+    "headers": {
+     "X-Request-Id": {
+      "$ref": "#/components/headers/XRequestId"
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "LifecycleNoTenant": {
+    "description": "`bad_request`: an admin token without an account claim must send `X-Account-ID`.",
+    "headers": {
+     "X-Request-Id": {
+      "$ref": "#/components/headers/XRequestId"
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "LifecycleStoreUnavailable": {
+    "description": "`store_unavailable`: MongoDB is unavailable or its queue is full (Retry-After).",
     "headers": {
      "X-Request-Id": {
       "$ref": "#/components/headers/XRequestId"
@@ -2151,6 +3081,359 @@ std::string_view openApiDocument() {
      "rotated": {
       "type": "boolean",
       "description": "True when a previous token was replaced."
+     }
+    }
+   },
+   "LifecycleStatus": {
+    "type": "string",
+    "enum": [
+     "recording",
+     "processing",
+     "ready",
+     "archived",
+     "failed"
+    ]
+   },
+   "LifecycleStoredObject": {
+    "type": "object",
+    "required": [
+     "provider",
+     "bucket",
+     "key",
+     "storage_class"
+    ],
+    "properties": {
+     "provider": {
+      "type": "string",
+      "examples": [
+       "s3"
+      ]
+     },
+     "bucket": {
+      "type": "string",
+      "description": "Empty: the hot bucket."
+     },
+     "key": {
+      "type": "string"
+     },
+     "storage_class": {
+      "type": [
+       "string",
+       "null"
+      ]
+     }
+    }
+   },
+   "LifecycleRecording": {
+    "type": "object",
+    "required": [
+     "id",
+     "room_id",
+     "tenant_id",
+     "status",
+     "source",
+     "started_at",
+     "stopped_at",
+     "duration_seconds",
+     "size_bytes",
+     "storage",
+     "provider_recording_id",
+     "ready_at",
+     "archived_at",
+     "deleted_at",
+     "created_at",
+     "updated_at"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "examples": [
+       "rec_3f9a1c0d2b7e4a6f8c1d2e3f"
+      ]
+     },
+     "room_id": {
+      "type": "string"
+     },
+     "tenant_id": {
+      "type": "string"
+     },
+     "status": {
+      "$ref": "#/components/schemas/LifecycleStatus"
+     },
+     "source": {
+      "type": "string",
+      "enum": [
+       "api",
+       "provider"
+      ],
+      "description": "`provider`: imported by sync."
+     },
+     "started_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "stopped_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "duration_seconds": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "size_bytes": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "storage": {
+      "oneOf": [
+       {
+        "$ref": "#/components/schemas/LifecycleStoredObject"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "provider_recording_id": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "failure_reason": {
+      "type": "string",
+      "description": "Only when failed."
+     },
+     "ready_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "archived_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "deleted_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "recover_requested_at": {
+      "type": "string",
+      "format": "date-time",
+      "description": "Only after a recover."
+     },
+     "created_at": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "updated_at": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "LifecycleRoom": {
+    "type": "object",
+    "required": [
+     "id",
+     "name",
+     "tenant_id"
+    ],
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "tenant_id": {
+      "type": "string"
+     }
+    }
+   },
+   "LifecycleRecordingWithRoom": {
+    "allOf": [
+     {
+      "$ref": "#/components/schemas/LifecycleRecording"
+     },
+     {
+      "type": "object",
+      "required": [
+       "room"
+      ],
+      "properties": {
+       "room": {
+        "oneOf": [
+         {
+          "$ref": "#/components/schemas/LifecycleRoom"
+         },
+         {
+          "type": "null"
+         }
+        ]
+       }
+      }
+     }
+    ]
+   },
+   "LifecycleRecordingPage": {
+    "type": "object",
+    "required": [
+     "data",
+     "meta"
+    ],
+    "properties": {
+     "data": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/LifecycleRecording"
+      }
+     },
+     "meta": {
+      "type": "object",
+      "required": [
+       "total",
+       "limit",
+       "offset"
+      ],
+      "properties": {
+       "total": {
+        "type": "integer"
+       },
+       "limit": {
+        "type": "integer"
+       },
+       "offset": {
+        "type": "integer"
+       }
+      }
+     }
+    }
+   },
+   "LifecycleSyncResult": {
+    "type": "object",
+    "required": [
+     "synced_count",
+     "recordings"
+    ],
+    "properties": {
+     "synced_count": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "recordings": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/LifecycleRecording"
+      }
+     }
+    }
+   },
+   "LifecycleDownload": {
+    "type": "object",
+    "required": [
+     "recording_id",
+     "status",
+     "download_url",
+     "expires_at",
+     "expires_in",
+     "duration",
+     "file_size",
+     "provider"
+    ],
+    "properties": {
+     "recording_id": {
+      "type": "string"
+     },
+     "status": {
+      "type": "string",
+      "enum": [
+       "ready",
+       "archived"
+      ]
+     },
+     "download_url": {
+      "type": "string",
+      "format": "uri"
+     },
+     "expires_at": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "expires_in": {
+      "type": "integer"
+     },
+     "duration": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "file_size": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "provider": {
+      "type": "string"
+     }
+    }
+   },
+   "LifecycleDownloadPending": {
+    "type": "object",
+    "required": [
+     "recording_id",
+     "status",
+     "message"
+    ],
+    "properties": {
+     "recording_id": {
+      "type": "string"
+     },
+     "status": {
+      "$ref": "#/components/schemas/LifecycleStatus"
+     },
+     "message": {
+      "type": "string"
+     }
+    }
+   },
+   "LifecycleDeleted": {
+    "type": "object",
+    "required": [
+     "id",
+     "deleted",
+     "deleted_at"
+    ],
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "deleted": {
+      "const": true
+     },
+     "deleted_at": {
+      "type": "string",
+      "format": "date-time"
      }
     }
    }

@@ -160,8 +160,10 @@ void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<Record
                });
   server.route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{session_id}", "admin_recording",
                [context](reactor::HttpExchange& ex) {
+                 const std::string& id = ex.pathParams()[0];
+                 if (context->lifecycleGet && id.rfind("rec_", 0) == 0) return context->lifecycleGet(ex, id);
                  if (!requireAdmin(ex, context->jwt)) return;
-                 streamCall(ex, context, storage::LookupField::kSessionId, ex.pathParams()[0]);
+                 streamCall(ex, context, storage::LookupField::kSessionId, id);
                });
 }
 

@@ -54,6 +54,9 @@ struct RecordingsContext {
   // (client, token) pairs whose lookup is charged and still in flight: requests joining the
   // same lookup are not charged again, so a burst for one hot token costs one unit.
   std::unordered_set<std::string> chargedLookups;
+  // GET/HEAD /api/v1/recordings/{id} for lifecycle ids ("rec_…"): answers the request
+  // itself (handleLifecycleGet). Null: every id is a session id.
+  std::function<void(reactor::HttpExchange&, const std::string& id)> lifecycleGet;
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)> noteSource;
 };

@@ -21,6 +21,7 @@ struct CurlMulti::Transfer {
   bool paused = false;
   bool cancelled = false;
   Timer firstByte;
+  std::string body;  // the request body; curl reads it in place until the transfer ends
   char errorBuffer[CURL_ERROR_SIZE] = {0};
 };
 
@@ -100,6 +101,14 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlMulti::onHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
   if (request.headOnly) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  if (!request.headOnly && !request.method.empty()) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method == "POST" || request.method == "PUT") {
+      t->body = request.body;
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.c_str());
+    }
+  }
   curl_slist* list = nullptr;
   // curl adds "Accept: */*" by default; origins do not need it.
   list = curl_slist_append(list, "Accept:");

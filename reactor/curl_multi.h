@@ -27,6 +27,11 @@ struct UpstreamRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   bool headOnly = false;
+  // Empty: GET (HEAD when headOnly). Otherwise sent as is ("PUT", "POST", "DELETE").
+  std::string method;
+  // Sent with Content-Length for POST and PUT (even when empty); ignored otherwise. Set a
+  // Content-Type header yourself: curl would label it a form post.
+  std::string body;
   std::chrono::milliseconds connectTimeout{3000};
   std::chrono::milliseconds firstByteTimeout{10000};  // request sent → response headers
   long lowSpeedBytes = 1024;                          // below this rate …

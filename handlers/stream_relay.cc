@@ -1,6 +1,7 @@
 #include "handlers/stream_relay.h"
 
 #include <event2/buffer.h>
+#include <malloc.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
@@ -451,6 +452,15 @@ void RelayRegistry::retire(StreamRelay* relay) {
   relays_.erase(it);
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
   loop_.defer([doomed] {});
+  if (relays_.empty()) {
+    // glibc keeps the freed buffers of a burst of slow streams; hand them back once the
+    // last stream ends (at most every 10 s: trimming a large heap costs milliseconds).
+    auto now = std::chrono::steady_clock::now();
+    if (now - lastTrim_ > std::chrono::seconds(10)) {
+      lastTrim_ = now;
+      loop_.defer([] { ::malloc_trim(0); });
+    }
+  }
 }
 
 }  // namespace recgw::handlers

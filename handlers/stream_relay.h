@@ -67,6 +67,7 @@ class RelayRegistry {
   reactor::Metrics& metrics_;
   RelayLimits limits_;
   fleet::BreakerBoard* breakers_;
+  std::chrono::steady_clock::time_point lastTrim_{};
   std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
 };
 

@@ -250,8 +250,10 @@ int warm(const std::vector<std::string>& args) {
   redisFree(redis);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt).count();
   if (tty) std::fprintf(stderr, "\n");
-  std::printf("warmed %zu cache entries (%zu calls since %s) in %.2f s; %zu failed\n", written,
-              total, f.named["since"].c_str(), seconds, failed);
+  size_t calls = 0;
+  for (const auto& item : found.found) calls += item.field == storage::LookupField::kSessionId ? 1 : 0;
+  std::printf("warmed %zu cache entries (token and session id of %zu calls since %s) in %.2f s; %zu failed\n",
+              written, calls, f.named["since"].c_str(), seconds, failed);
   return failed ? 1 : 0;
 }
 

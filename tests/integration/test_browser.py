@@ -77,4 +77,5 @@ def test_browser_plays_and_seeks(clean_stack, gateway_factory, long_audio):
     streams = [line for line in gw.log_lines() if line.get("route") == "public_recording"]
     assert any((line["status"] == 206 and 0 < line["bytes"] < len(long_audio)) or line["status"] == 304
                for line in streams), streams
-    assert all(line["status"] in (200, 206, 304) for line in streams), streams
+    # 499: Chromium cancels a range request it no longer needs once it seeks.
+    assert all(line["status"] in (200, 206, 304, 499) for line in streams), streams

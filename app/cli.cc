@@ -88,13 +88,14 @@ std::optional<int64_t> toInt(const std::string& s) {
 }
 
 int presign(const std::vector<std::string>& args) {
-  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "region", "expires", "at",
-                              "addressing", "help"});
+  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "region", "expires",
+                              "at", "addressing", "help"});
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help")) {
     std::printf(
         "usage: recgw presign --endpoint URL --bucket B --key K --access-key A --secret-key S\n"
-        "                     [--region R] [--expires SECONDS] [--at RFC3339-UTC] [--addressing auto|path|virtual]\n");
+        "                     [--region R] [--expires SECONDS] [--at RFC3339-UTC] [--addressing "
+        "auto|path|virtual]\n");
     return 0;
   }
   for (const char* required : {"endpoint", "bucket", "key", "access-key", "secret-key"}) {
@@ -112,7 +113,8 @@ int presign(const std::vector<std::string>& args) {
   int64_t expires = storage::kDefaultSignedUrlSeconds;
   if (f.named.count("expires")) {
     auto v = toInt(f.named["expires"]);
-    if (!v || *v < 1 || *v > storage::kMaxPresignExpirySeconds) return fail("--expires must be 1..604800 seconds");
+    if (!v || *v < 1 || *v > storage::kMaxPresignExpirySeconds)
+      return fail("--expires must be 1..604800 seconds");
     expires = *v;
   }
   auto now = std::chrono::system_clock::now();
@@ -121,8 +123,8 @@ int presign(const std::vector<std::string>& args) {
     if (!at) return fail("--at must be an RFC 3339 UTC time, e.g. 2024-05-01T12:00:00Z");
     now = *at;
   }
-  storage::SignedUrl url =
-      storage::generateSignedUrl(loc, {f.named["access-key"], f.named["secret-key"]}, f.named["key"], expires, now);
+  storage::SignedUrl url = storage::generateSignedUrl(loc, {f.named["access-key"], f.named["secret-key"]},
+                                                      f.named["key"], expires, now);
   if (!url.ok()) return fail(url.error);
   std::printf("%s\n", url.url.c_str());
   return 0;
@@ -146,9 +148,10 @@ int warm(const std::vector<std::string>& args) {
   Flags f = parseFlags(args, {"since", "limit", "config", "batch", "help"});
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help") || !f.named.count("since")) {
-    std::fprintf(f.named.count("help") ? stdout : stderr,
-                 "usage: recgw warm --since ISO-8601 [--limit N] [--batch N] [--config FILE]\n"
-                 "Copies call lookups created since the date from MongoDB into Redis (tokens and session ids).\n");
+    std::fprintf(
+        f.named.count("help") ? stdout : stderr,
+        "usage: recgw warm --since ISO-8601 [--limit N] [--batch N] [--config FILE]\n"
+        "Copies call lookups created since the date from MongoDB into Redis (tokens and session ids).\n");
     return f.named.count("help") ? 0 : 2;
   }
   auto since = storage::parseIsoInstant(f.named["since"]);
@@ -175,26 +178,29 @@ int warm(const std::vector<std::string>& args) {
     return 2;
   }
   storage::RedisAddress address;
-  if (std::string err = storage::parseRedisUrl(config.redis.url, address); !err.empty()) return fail("redis.url: " + err);
+  if (std::string err = storage::parseRedisUrl(config.redis.url, address); !err.empty())
+    return fail("redis.url: " + err);
 
   mongoc_init();
   auto startedAt = std::chrono::steady_clock::now();
-  std::string uri = storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+  std::string uri =
+      storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
   bson_error_t error;
   storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
   if (!parsed) return fail(std::string("mongo.uri: ") + error.message);
   mongoc_client_t* client = mongoc_client_new_from_uri(parsed.get());
   const char* db = mongoc_uri_get_database(parsed.get());
   std::string database = db && *db ? db : "cxb";
-  storage::WarmBatch found =
-      storage::CallStore::findSinceBlocking(client, database, config.mongo.callsCollection, *since, static_cast<size_t>(limit));
+  storage::WarmBatch found = storage::CallStore::findSinceBlocking(
+      client, database, config.mongo.callsCollection, *since, static_cast<size_t>(limit));
   mongoc_client_destroy(client);
   mongoc_cleanup();
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
   timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
-  redisContext* redis = address.unixPath.empty() ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
-                                                 : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
+  redisContext* redis = address.unixPath.empty()
+                            ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
+                            : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
   if (!redis || redis->err) {
     std::string why = redis ? redis->errstr : "out of memory";
     if (redis) redisFree(redis);
@@ -225,9 +231,10 @@ int warm(const std::vector<std::string>& args) {
     size_t end = std::min(total, start + static_cast<size_t>(batch));
     for (size_t i = start; i < end; ++i) {
       const auto& item = found.found[i];
-      auto ttl = item.record.outcome == storage::CallRecord::Outcome::kFound ? config.redis.ttlHitS : config.redis.ttlMissS;
-      command({"SET", storage::cacheKey(item.field, item.value), storage::encodeCachedRecord(item.record, ""), "EX",
-               std::to_string(ttl)});
+      auto ttl = item.record.outcome == storage::CallRecord::Outcome::kFound ? config.redis.ttlHitS
+                                                                             : config.redis.ttlMissS;
+      command({"SET", storage::cacheKey(item.field, item.value), storage::encodeCachedRecord(item.record, ""),
+               "EX", std::to_string(ttl)});
     }
     for (size_t i = start; i < end; ++i) {
       void* reply = nullptr;
@@ -272,13 +279,15 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
   {
     reactor::EventLoop loop;
     reactor::WorkerPool workers(loop, 1, 16);
-    storage::MongoClient mongo(workers, config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+    storage::MongoClient mongo(workers, config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs),
+                               1);
     reactor::CurlMulti curl(loop);
     std::unique_ptr<storage::RedisClient> redis;
     if (config.redis.enabled && !id.empty()) {
       storage::RedisAddress address;
       if (storage::parseRedisUrl(config.redis.url, address).empty()) {
-        redis = std::make_unique<storage::RedisClient>(loop, address, std::chrono::milliseconds(config.redis.timeoutMs));
+        redis = std::make_unique<storage::RedisClient>(loop, address,
+                                                       std::chrono::milliseconds(config.redis.timeoutMs));
         redis->start();
       }
     }
@@ -334,7 +343,9 @@ int diagnoseCommand(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int probeConfiguration(const std::optional<std::string>& configPath) { return runDiagnosis("", configPath, false); }
+int probeConfiguration(const std::optional<std::string>& configPath) {
+  return runDiagnosis("", configPath, false);
+}
 
 int runToolCommand(const std::string& command, const std::vector<std::string>& args) {
   if (command == "presign") return presign(args);

@@ -261,20 +261,26 @@ std::string trim(std::string_view s) {
 void assignFromText(const Field& f, Config& c, const std::string& name, const std::string& text) {
   void* target = f.target(c);
   switch (f.kind) {
-    case Kind::kString: *static_cast<std::string*>(target) = text; break;
+    case Kind::kString:
+      *static_cast<std::string*>(target) = text;
+      break;
     case Kind::kInt: {
       int64_t v = 0;
       std::string t = trim(text);
       auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-      if (t.empty() || ec != std::errc() || ptr != t.data() + t.size()) fail(name, "not a number: '" + t + "'");
+      if (t.empty() || ec != std::errc() || ptr != t.data() + t.size())
+        fail(name, "not a number: '" + t + "'");
       *static_cast<int64_t*>(target) = v;
       break;
     }
     case Kind::kBool: {
       std::string t = trim(text);
-      if (t == "true" || t == "1" || t == "yes") *static_cast<bool*>(target) = true;
-      else if (t == "false" || t == "0" || t == "no") *static_cast<bool*>(target) = false;
-      else fail(name, "not a boolean: '" + t + "'");
+      if (t == "true" || t == "1" || t == "yes")
+        *static_cast<bool*>(target) = true;
+      else if (t == "false" || t == "0" || t == "no")
+        *static_cast<bool*>(target) = false;
+      else
+        fail(name, "not a boolean: '" + t + "'");
       break;
     }
     case Kind::kList: {
@@ -358,7 +364,8 @@ std::string render(const Field& f, const Config& c) {
           // Keep the shape of a URI, hide only its credentials.
           // The credentials end at the last '@' of the authority (a password may hold '@').
           auto scheme = s.find("://");
-          auto authorityEnd = scheme == std::string::npos ? std::string::npos : s.find_first_of("/?", scheme + 3);
+          auto authorityEnd =
+              scheme == std::string::npos ? std::string::npos : s.find_first_of("/?", scheme + 3);
           auto at = s.rfind('@', authorityEnd == std::string::npos ? std::string::npos : authorityEnd);
           if (at != std::string::npos && scheme != std::string::npos && at > scheme) {
             return quote(s.substr(0, scheme + 3) + "***" + s.substr(at));
@@ -369,8 +376,10 @@ std::string render(const Field& f, const Config& c) {
       }
       return quote(s);
     }
-    case Kind::kInt: return std::to_string(*static_cast<const int64_t*>(target));
-    case Kind::kBool: return *static_cast<const bool*>(target) ? "true" : "false";
+    case Kind::kInt:
+      return std::to_string(*static_cast<const int64_t*>(target));
+    case Kind::kBool:
+      return *static_cast<const bool*>(target) ? "true" : "false";
     case Kind::kList: {
       std::string out = "[";
       bool first = true;
@@ -431,8 +440,8 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
     for (const auto& entry : data.as_table()) {
       const std::string& section = entry.first;
       const toml::value& table = entry.second;
-      bool knownSection = std::any_of(schema().begin(), schema().end(),
-                                      [&](const Field& f) { return section == f.section; });
+      bool knownSection =
+          std::any_of(schema().begin(), schema().end(), [&](const Field& f) { return section == f.section; });
       if (!knownSection) fail(section, "unknown section");
       if (!table.is_table()) fail(section, "must be a table");
       for (const auto& item : table.as_table()) {
@@ -452,14 +461,16 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
     if (eq == std::string_view::npos) continue;
     std::string name(entry.substr(0, eq));
     std::string value(entry.substr(eq + 1));
-    auto it = std::find_if(schema().begin(), schema().end(), [&](const Field& f) { return envName(f) == name; });
+    auto it =
+        std::find_if(schema().begin(), schema().end(), [&](const Field& f) { return envName(f) == name; });
     if (it != schema().end()) {
       assignFromText(*it, c, name, value);
       continue;
     }
     // A variable in one of our sections that names no key is a typo worth stopping for;
     // other RECGW_* variables (the install scripts' own) are not ours to judge.
-    for (const char* section : {"SERVER", "MONGO", "REDIS", "S3", "FLEET", "JWT", "STREAM", "CACHE", "LIFECYCLE"}) {
+    for (const char* section :
+         {"SERVER", "MONGO", "REDIS", "S3", "FLEET", "JWT", "STREAM", "CACHE", "LIFECYCLE"}) {
       if (name.rfind(std::string("RECGW_") + section + "_", 0) == 0) fail(name, "unknown setting");
     }
   }
@@ -500,8 +511,10 @@ std::vector<std::string> diffConfig(const Config& before, const Config& after) {
                 *static_cast<const std::string*>(f.target(const_cast<Config&>(after)));
     }
     if (!changed) continue;
-    if (f.secret) changes.push_back(dotted(f) + ": changed");
-    else changes.push_back(dotted(f) + ": " + a + " -> " + b);
+    if (f.secret)
+      changes.push_back(dotted(f) + ": changed");
+    else
+      changes.push_back(dotted(f) + ": " + a + " -> " + b);
   }
   return changes;
 }

@@ -47,7 +47,7 @@ storage::StorageValues storageValuesFrom(const Config& c) {
 }
 
 std::string metricsDirectory(int supervisorPid) {
-  struct stat st{};
+  struct stat st {};
   std::string base = ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
   return base + "/recgw-metrics-" + std::to_string(supervisorPid);
 }
@@ -151,7 +151,8 @@ class Worker {
       : config_(config),
         index_(index),
         server_(loop_, metrics_, limitsFrom(config)),
-        mongoWorkers_(loop_, static_cast<size_t>(config.mongo.threads), static_cast<size_t>(config.mongo.maxQueue)),
+        mongoWorkers_(loop_, static_cast<size_t>(config.mongo.threads),
+                      static_cast<size_t>(config.mongo.maxQueue)),
         mongo_(mongoWorkers_, config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs),
                static_cast<size_t>(config.mongo.threads)),
         curl_(loop_),
@@ -163,10 +164,11 @@ class Worker {
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
         publisher_(metricsDirectory(static_cast<int>(::getppid())), index),
-        publishTimer_(loop_, [this] {
-          refreshGauges();
-          publisher_.publish(metrics_.render());
-        }),
+        publishTimer_(loop_,
+                      [this] {
+                        refreshGauges();
+                        publisher_.publish(metrics_.render());
+                      }),
         drainTimer_(loop_, [this] { checkDrained(); }),
         terminate_(loop_, SIGTERM, [this] { beginShutdown("SIGTERM"); }),
         interrupt_(loop_, SIGINT, [this] { beginShutdown("SIGINT"); }),
@@ -177,7 +179,8 @@ class Worker {
       if (!err.empty()) throw std::runtime_error("redis.url: " + err);
       redis_ = std::make_unique<storage::RedisClient>(loop_, address,
                                                       std::chrono::milliseconds(config.redis.timeoutMs));
-      metrics_.describe("recgw_redis_connected", reactor::Metrics::Type::kGauge, "1 while Redis is connected");
+      metrics_.describe("recgw_redis_connected", reactor::Metrics::Type::kGauge,
+                        "1 while Redis is connected");
       metrics_.set("recgw_redis_connected", {}, 0);
       redis_->setOnStateChange([this](bool up, const std::string&) {
         metrics_.set("recgw_redis_connected", {}, up ? 1 : 0);
@@ -191,20 +194,23 @@ class Worker {
     ops.storageStatus = [this] { return storageStatus(); };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
-      for (const auto& [origin, state] : breakers_.snapshot()) out.emplace_back(origin, fleet::breakerStateName(state));
+      for (const auto& [origin, state] : breakers_.snapshot())
+        out.emplace_back(origin, fleet::breakerStateName(state));
       return out;
     };
     metrics_.describe("recgw_breaker_state", reactor::Metrics::Type::kGauge,
                       "Circuit breaker per origin: 0 closed, 1 open, 2 half-open");
     metrics_.describe("recgw_breaker_transitions_total", reactor::Metrics::Type::kCounter,
                       "Circuit breaker state changes, by origin and new state");
-    breakers_.setOnChange([this](const std::string& origin, fleet::BreakerState from, fleet::BreakerState to) {
+    breakers_.setOnChange([this](const std::string& origin, fleet::BreakerState from,
+                                 fleet::BreakerState to) {
       reactor::logWarn("circuit breaker", {{"origin", origin},
                                            {"change", std::string(fleet::breakerStateName(from)) + " -> " +
                                                           fleet::breakerStateName(to)}});
       metrics_.set("recgw_breaker_state", reactor::Metrics::label("origin", origin), static_cast<double>(to));
-      metrics_.inc("recgw_breaker_transitions_total", reactor::Metrics::label("origin", origin) + "," +
-                                                          reactor::Metrics::label("state", fleet::breakerStateName(to)));
+      metrics_.inc("recgw_breaker_transitions_total",
+                   reactor::Metrics::label("origin", origin) + "," +
+                       reactor::Metrics::label("state", fleet::breakerStateName(to)));
     });
     ops.refreshGauges = [this] { refreshGauges(); };
     ops.mergeMetrics = [this](const std::string& own) { return publisher_.mergedWith(own); };
@@ -216,7 +222,8 @@ class Worker {
     handlers::registerOpsRoutes(server_, ops);
 
     auto recordings = std::make_shared<handlers::RecordingsContext>();
-    lookups_ = std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
+    lookups_ =
+        std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
                                  std::function<void(storage::CallRecord, std::string, std::string)> done) {
       lookups_->resolve(field, value, std::move(done));
@@ -225,7 +232,8 @@ class Worker {
                                     const std::string& label) { lookups_->noteSource(field, value, label); };
     // Always present, so a reload can turn it on or off (0 per minute = no limit).
     limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
-        static_cast<double>(config.cache.failedLookupsPerMinute), static_cast<double>(config.cache.failedLookupsBurst));
+        static_cast<double>(config.cache.failedLookupsPerMinute),
+        static_cast<double>(config.cache.failedLookupsBurst));
     recordings->limiter = limiter_.get();
     recordings->trustedProxies = config.server.trustedProxies;
     metrics_.describe("recgw_rate_limited_total", reactor::Metrics::Type::kCounter,
@@ -281,7 +289,8 @@ class Worker {
   }
 
   int run() {
-    reactor::logInfo("worker listening", {{"listen", config_.server.listen}, {"worker", std::to_string(index_)}});
+    reactor::logInfo("worker listening",
+                     {{"listen", config_.server.listen}, {"worker", std::to_string(index_)}});
     loop_.run();
     reactor::logInfo("worker stopped", {{"worker", std::to_string(index_)}});
     return 0;
@@ -332,7 +341,8 @@ class Worker {
     });
     auto preflight = [](reactor::HttpExchange& ex) {
       ex.addHeader("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-      ex.addHeader("Access-Control-Allow-Headers", "Range, Authorization, If-None-Match, If-Range, If-Modified-Since");
+      ex.addHeader("Access-Control-Allow-Headers",
+                   "Range, Authorization, If-None-Match, If-Range, If-Modified-Since");
       ex.addHeader("Access-Control-Max-Age", "600");
       ex.reply(204, "", "");
     };
@@ -343,8 +353,10 @@ class Worker {
   void beginShutdown(const char* signalName) {
     if (shuttingDown_) return;
     shuttingDown_ = true;
-    shutdownDeadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.server.shutdownGraceMs);
-    reactor::logInfo("worker draining", {{"signal", signalName}, {"in_flight", std::to_string(server_.inFlight())}});
+    shutdownDeadline_ =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.server.shutdownGraceMs);
+    reactor::logInfo("worker draining",
+                     {{"signal", signalName}, {"in_flight", std::to_string(server_.inFlight())}});
     server_.stopAccepting();
     drainTimer_.startPeriodic(20ms);
     checkDrained();

@@ -32,27 +32,31 @@ void mongocLog(mongoc_log_level_t level, const char* domain, const char* message
   if (level >= MONGOC_LOG_LEVEL_INFO) return;
   std::string_view text = message ? message : "";
   if (text.find("endSessions") != std::string_view::npos) return;
-  std::initializer_list<recgw::reactor::LogField> fields = {{"domain", domain ? domain : ""}, {"detail", text}};
-  if (level <= MONGOC_LOG_LEVEL_ERROR) recgw::reactor::Logger::log(recgw::reactor::LogLevel::kError, {}, "libmongoc", fields);
-  else recgw::reactor::Logger::log(recgw::reactor::LogLevel::kWarn, {}, "libmongoc", fields);
+  std::initializer_list<recgw::reactor::LogField> fields = {{"domain", domain ? domain : ""},
+                                                            {"detail", text}};
+  if (level <= MONGOC_LOG_LEVEL_ERROR)
+    recgw::reactor::Logger::log(recgw::reactor::LogLevel::kError, {}, "libmongoc", fields);
+  else
+    recgw::reactor::Logger::log(recgw::reactor::LogLevel::kWarn, {}, "libmongoc", fields);
 }
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: recgw <command> [options]\n"
-               "\n"
-               "commands:\n"
-               "  serve [--config FILE] [--workers N]   run the gateway\n"
-               "  check-config [--config FILE] [--probe] validate and print the effective config (secrets masked);\n"
-               "                                        --probe also tries storage and each fleet host\n"
-               "  diagnose TOKEN|SESSION_ID             explain how a link would be served, and what to fix\n"
-               "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
-               "  mint-token                            print a fresh public recording token\n"
-               "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
-               "  warm --since DATE [--limit N]         copy call lookups from MongoDB into Redis\n"
-               "  --version                             print the version\n"
-               "\n"
-               "Every config key can be set with RECGW_<SECTION>_<KEY>, e.g. RECGW_MONGO_URI.\n");
+  std::fprintf(
+      out,
+      "usage: recgw <command> [options]\n"
+      "\n"
+      "commands:\n"
+      "  serve [--config FILE] [--workers N]   run the gateway\n"
+      "  check-config [--config FILE] [--probe] validate and print the effective config (secrets masked);\n"
+      "                                        --probe also tries storage and each fleet host\n"
+      "  diagnose TOKEN|SESSION_ID             explain how a link would be served, and what to fix\n"
+      "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
+      "  mint-token                            print a fresh public recording token\n"
+      "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
+      "  warm --since DATE [--limit N]         copy call lookups from MongoDB into Redis\n"
+      "  --version                             print the version\n"
+      "\n"
+      "Every config key can be set with RECGW_<SECTION>_<KEY>, e.g. RECGW_MONGO_URI.\n");
 }
 
 struct CommonFlags {
@@ -101,7 +105,8 @@ std::optional<Config> load(const CommonFlags& flags) {
   try {
     Config c = recgw::app::loadConfig(flags.configPath, environ);
     if (flags.workers) c.server.workers = *flags.workers;
-    if (c.server.workers == 0) c.server.workers = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    if (c.server.workers == 0)
+      c.server.workers = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
     return c;
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -156,7 +161,8 @@ int serve(const std::vector<std::string>& args) {
   options.workers = static_cast<int>(config->server.workers);
   options.killAfter = std::chrono::milliseconds(config->server.shutdownGraceMs + 5000);
   Config cfg = *config;
-  int code = recgw::reactor::superviseWorkers(options, [cfg](int index) { return recgw::app::runWorker(cfg, index); });
+  int code = recgw::reactor::superviseWorkers(options,
+                                              [cfg](int index) { return recgw::app::runWorker(cfg, index); });
   std::filesystem::remove_all(recgw::app::metricsDirectory(static_cast<int>(::getpid())));
   mongoc_cleanup();
   return code;
@@ -167,8 +173,10 @@ int checkConfig(const std::vector<std::string>& args) {
   std::vector<std::string> rest;
   bool probe = false;
   for (const auto& a : args) {
-    if (a == "--probe") probe = true;
-    else rest.push_back(a);
+    if (a == "--probe")
+      probe = true;
+    else
+      rest.push_back(a);
   }
   if (!parseCommon(rest, flags)) return 2;
   auto config = load(flags);
@@ -178,8 +186,10 @@ int checkConfig(const std::vector<std::string>& args) {
   if (!missing.empty()) {
     std::string m;
     for (const auto& f : missing) m += " s3." + f;
-    std::fprintf(stderr, "note: storage settings incomplete (missing:%s); storage is skipped unless "
-                         "system_settings in MongoDB completes them\n", m.c_str());
+    std::fprintf(stderr,
+                 "note: storage settings incomplete (missing:%s); storage is skipped unless "
+                 "system_settings in MongoDB completes them\n",
+                 m.c_str());
   }
   if (probe) return recgw::app::probeConfiguration(flags.configPath);
   return 0;

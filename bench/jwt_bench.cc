@@ -17,7 +17,8 @@ constexpr char kSecret[] = "bench-hs256-secret-0123456789abcdef0123456789abcdef"
 
 std::string makeHs256(const std::string& payloadJson, const std::string& secret) {
   using namespace recgw::crypto;
-  std::string signingInput = base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64UrlEncode(payloadJson);
+  std::string signingInput =
+      base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64UrlEncode(payloadJson);
   auto mac = hmacSha256(secret, signingInput);
   return signingInput + "." +
          base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));

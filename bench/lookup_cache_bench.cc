@@ -120,7 +120,8 @@ void BM_LookupL1StoreEvicting(benchmark::State& state) {
   f.cache->setSettings(settings);
   const CallRecord record = sampleRecord();
   std::vector<std::string> tokens;
-  for (int i = 0; i < 4096; ++i) tokens.push_back(std::string(kToken).substr(0, 36) + std::to_string(1000000 + i));
+  for (int i = 0; i < 4096; ++i)
+    tokens.push_back(std::string(kToken).substr(0, 36) + std::to_string(1000000 + i));
   size_t i = 0;
   for (auto _ : state) {
     f.cache->store(LookupField::kToken, tokens[i], record);

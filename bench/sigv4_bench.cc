@@ -75,7 +75,8 @@ void BM_SignHeadersColdKey(benchmark::State& state) {
 BENCHMARK(BM_SignHeadersColdKey);
 
 void BM_OneShotSignedUrl(benchmark::State& state) {
-  const recgw::storage::S3Credentials credentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+  const recgw::storage::S3Credentials credentials{"AKIAIOSFODNN7EXAMPLE",
+                                                  "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
   const auto now = std::chrono::system_clock::now();
   for (auto _ : state) {
     auto url = recgw::storage::generateSignedUrl(kLocation, credentials, kKey, 86400, now);

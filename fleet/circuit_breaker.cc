@@ -4,9 +4,12 @@ namespace recgw::fleet {
 
 const char* breakerStateName(BreakerState state) {
   switch (state) {
-    case BreakerState::kClosed: return "closed";
-    case BreakerState::kOpen: return "open";
-    case BreakerState::kHalfOpen: return "half_open";
+    case BreakerState::kClosed:
+      return "closed";
+    case BreakerState::kOpen:
+      return "open";
+    case BreakerState::kHalfOpen:
+      return "half_open";
   }
   return "closed";
 }
@@ -29,8 +32,10 @@ bool BreakerBoard::allow(const std::string& origin, Clock::time_point now) {
   Breaker& b = breakers_[origin];
   refresh(origin, b, now);
   switch (b.state) {
-    case BreakerState::kClosed: return true;
-    case BreakerState::kOpen: return false;
+    case BreakerState::kClosed:
+      return true;
+    case BreakerState::kOpen:
+      return false;
     case BreakerState::kHalfOpen:
       // One probe at a time; the rest keep skipping until it answers. A probe whose
       // request was abandoned (client gone) is replaced after another cool-down.

@@ -16,9 +16,12 @@ std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
   while (true) {
     size_t slash = key.find('/', start);
     std::string segment = key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (segment == ".") url += "%2E";
-    else if (segment == "..") url += "%2E%2E";
-    else url += storage::uriEncode(segment, /*keepSlash=*/false);
+    if (segment == ".")
+      url += "%2E";
+    else if (segment == "..")
+      url += "%2E%2E";
+    else
+      url += storage::uriEncode(segment, /*keepSlash=*/false);
     if (slash == std::string::npos) break;
     url += '/';
     start = slash + 1;
@@ -26,8 +29,8 @@ std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
   return url;
 }
 
-SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,
-                         std::string fleetSecretHeader, UpstreamTimeouts timeouts)
+SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer,
+                         std::string key, std::string fleetSecretHeader, UpstreamTimeouts timeouts)
     : key_(std::move(key)),
       fleetSecret_(settings.values.fleetSecret),
       fleetSecretHeader_(std::move(fleetSecretHeader)),
@@ -65,7 +68,8 @@ reactor::UpstreamRequest SourceChain::request(size_t index,
     std::vector<storage::HttpHeader> signedExtra;
     for (const auto& [name, value] : headers) {
       std::string lower = name;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       signedExtra.push_back({lower, value});
     }
     auto sig = signer_->signHeaders(headOnly ? "HEAD" : "GET", target, signedExtra,

@@ -46,7 +46,8 @@ class SourceChain {
 
   // headers: extra request headers (range, if-match). headOnly asks storage for HEAD;
   // fleet hosts are only asked GET (the caller cancels after the headers).
-  reactor::UpstreamRequest request(size_t index, const std::vector<std::pair<std::string, std::string>>& headers,
+  reactor::UpstreamRequest request(size_t index,
+                                   const std::vector<std::pair<std::string, std::string>>& headers,
                                    bool headOnly) const;
 
  private:

@@ -28,7 +28,8 @@ WarmRequest parseWarmRequest(std::string_view body, size_t maxItems) {
       req.error = std::string(name) + " must be an array of strings";
       return req;
     }
-    req.field = std::string_view(name) == "tokens" ? storage::LookupField::kToken : storage::LookupField::kSessionId;
+    req.field =
+        std::string_view(name) == "tokens" ? storage::LookupField::kToken : storage::LookupField::kSessionId;
     for (auto item : list) {
       std::string_view v;
       if (item.get_string().get(v) || v.empty() || v.size() > 256) {
@@ -103,7 +104,8 @@ struct WarmPump : std::enable_shared_from_this<WarmPump> {
     reactor::HttpExchange* ex = server->find(exchangeId);
     if (!ex) return;
     size_t calls = 0;
-    for (const auto& item : items) calls += item.record.outcome == storage::CallRecord::Outcome::kFound ? 1 : 0;
+    for (const auto& item : items)
+      calls += item.record.outcome == storage::CallRecord::Outcome::kFound ? 1 : 0;
     reactor::JsonWriter w;
     w.beginObject()
         .field("warmed", static_cast<uint64_t>(stored))
@@ -122,7 +124,8 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                [ctx](reactor::HttpExchange& ex) {
                  if (!requireAdmin(ex, ctx->jwt)) return;
                  const std::string& id = ex.pathParams()[0];
-                 if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
+                 if (!isSafePathParam(id))
+                   return ex.replyError(400, "bad_request", "invalid token or session id");
                  auto pending = std::make_shared<int>(2);
                  auto redisOk = std::make_shared<bool>(true);
                  reactor::HttpServer* srv = &ex.server();
@@ -141,40 +144,43 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  ctx->cache->evict(storage::LookupField::kSessionId, id, done);
                });
 
-  server.route(reactor::kPost, "/api/v1/admin/cache/warm", "admin_cache_warm", [ctx](reactor::HttpExchange& ex) {
-    if (!requireAdmin(ex, ctx->jwt)) return;
-    WarmRequest req = parseWarmRequest(ex.body(), ctx->maxWarmItems);
-    if (!req.error.empty()) return ex.replyError(400, "bad_request", req.error);
-    reactor::HttpServer* srv = &ex.server();
-    uint64_t exId = ex.id();
-    storage::LookupCache* cache = ctx->cache;
-    std::string database = ctx->mongo->databaseName();
-    std::string collection = ctx->callsCollection;
-    bool queued = ctx->mongo->run([req, database, collection, srv, exId, cache](mongoc_client_t* client) {
-      storage::WarmBatch batch =
-          req.since ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit)
-                    : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
-      return reactor::WorkerPool::Completion([batch = std::move(batch), srv, exId, cache]() mutable {
-        reactor::HttpExchange* ex = srv->find(exId);
-        if (!ex) return;
-        if (!batch.error.empty()) {
-          ex->addHeader("Retry-After", "5");
-          return ex->replyError(503, "mongo_unavailable", "MongoDB failed during warm-up: " + batch.error);
+  server.route(
+      reactor::kPost, "/api/v1/admin/cache/warm", "admin_cache_warm", [ctx](reactor::HttpExchange& ex) {
+        if (!requireAdmin(ex, ctx->jwt)) return;
+        WarmRequest req = parseWarmRequest(ex.body(), ctx->maxWarmItems);
+        if (!req.error.empty()) return ex.replyError(400, "bad_request", req.error);
+        reactor::HttpServer* srv = &ex.server();
+        uint64_t exId = ex.id();
+        storage::LookupCache* cache = ctx->cache;
+        std::string database = ctx->mongo->databaseName();
+        std::string collection = ctx->callsCollection;
+        bool queued = ctx->mongo->run([req, database, collection, srv, exId, cache](mongoc_client_t* client) {
+          storage::WarmBatch batch =
+              req.since
+                  ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit)
+                  : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
+          return reactor::WorkerPool::Completion([batch = std::move(batch), srv, exId, cache]() mutable {
+            reactor::HttpExchange* ex = srv->find(exId);
+            if (!ex) return;
+            if (!batch.error.empty()) {
+              ex->addHeader("Retry-After", "5");
+              return ex->replyError(503, "mongo_unavailable",
+                                    "MongoDB failed during warm-up: " + batch.error);
+            }
+            auto pump = std::make_shared<WarmPump>();
+            pump->cache = cache;
+            pump->server = srv;
+            pump->exchangeId = exId;
+            pump->items = std::move(batch.found);
+            pump->missing = batch.missing;
+            pump->pump();
+          });
+        });
+        if (!queued) {
+          ex.addHeader("Retry-After", "5");
+          ex.replyError(503, "busy", "the MongoDB queue is full");
         }
-        auto pump = std::make_shared<WarmPump>();
-        pump->cache = cache;
-        pump->server = srv;
-        pump->exchangeId = exId;
-        pump->items = std::move(batch.found);
-        pump->missing = batch.missing;
-        pump->pump();
       });
-    });
-    if (!queued) {
-      ex.addHeader("Retry-After", "5");
-      ex.replyError(503, "busy", "the MongoDB queue is full");
-    }
-  });
 }
 
 }  // namespace recgw::handlers

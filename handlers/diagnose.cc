@@ -40,7 +40,10 @@ std::string DiagnosisReport::toJson() const {
 std::string DiagnosisReport::toText() const {
   std::string out = "diagnosis of " + (subject.empty() ? std::string("the configuration") : subject) + "\n";
   for (const auto& s : steps) {
-    std::string mark = s.status == "ok" ? "[ ok ]" : s.status == "warn" ? "[warn]" : s.status == "fail" ? "[FAIL]" : "[skip]";
+    std::string mark = s.status == "ok"     ? "[ ok ]"
+                       : s.status == "warn" ? "[warn]"
+                       : s.status == "fail" ? "[FAIL]"
+                                            : "[skip]";
     out += mark + " " + s.name + ": " + s.summary + "\n";
     for (const auto& [k, v] : s.details) out += "         " + k + ": " + v + "\n";
   }
@@ -116,10 +119,14 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       if (!decoded) return "hit (unreadable value)";
       switch (decoded->first.outcome) {
         case CallRecord::Outcome::kFound:
-          return "hit: found" + (decoded->second.empty() ? std::string() : ", last served by " + decoded->second);
-        case CallRecord::Outcome::kNoCall: return "hit: cached miss (no call)";
-        case CallRecord::Outcome::kNoKey: return "hit: cached miss (no key)";
-        default: return "hit";
+          return "hit: found" +
+                 (decoded->second.empty() ? std::string() : ", last served by " + decoded->second);
+        case CallRecord::Outcome::kNoCall:
+          return "hit: cached miss (no call)";
+        case CallRecord::Outcome::kNoKey:
+          return "hit: cached miss (no key)";
+        default:
+          return "hit";
       }
     };
     deps_.redis->command({"GET", storage::cacheKey(storage::LookupField::kToken, id_)},
@@ -148,13 +155,16 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
             out.record.outcome != CallRecord::Outcome::kUnavailable) {
           out.matchedBy = "recording_access_token";
         } else if (out.record.outcome == CallRecord::Outcome::kNoCall) {
-          out.record = storage::CallStore::findBlocking(client, db, calls, storage::LookupField::kSessionId, id);
-          if (out.record.outcome == CallRecord::Outcome::kFound || out.record.outcome == CallRecord::Outcome::kNoKey) {
+          out.record =
+              storage::CallStore::findBlocking(client, db, calls, storage::LookupField::kSessionId, id);
+          if (out.record.outcome == CallRecord::Outcome::kFound ||
+              out.record.outcome == CallRecord::Outcome::kNoKey) {
             out.matchedBy = "session_id";
           }
         }
       }
-      out.document = storage::readSettingsDocumentBlocking(client, db, settings, out.documentFound, out.documentError);
+      out.document =
+          storage::readSettingsDocumentBlocking(client, db, settings, out.documentFound, out.documentError);
       return reactor::WorkerPool::Completion([self, out] { self->onCall(out); });
     });
     if (!queued) {
@@ -183,7 +193,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
             {"account_id", r.accountId.empty() ? "(absent)" : r.accountId},
             {"recording_key", r.hasRecordingKey ? "present" : "absent"},
             {"recording_url", r.hasRecordingUrl ? "present" : "absent"},
-            {"recording_status", r.recordingStatus.empty() ? "(absent: ready if a key is derivable)" : r.recordingStatus},
+            {"recording_status",
+             r.recordingStatus.empty() ? "(absent: ready if a key is derivable)" : r.recordingStatus},
             {"recording_access_token", r.accessToken.empty() ? "absent" : "present"}};
         add("call", "ok", "call found by " + found.matchedBy, d);
         if (r.outcome == CallRecord::Outcome::kNoKey) {
@@ -191,7 +202,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
           verdictOverride_ = "the call has neither recording_key nor recording_url: nothing to fetch";
         } else {
           key_ = r.key;
-          add("key", "ok", "key derived from " + r.keyDerivation, {{"key", r.key}, {"derived_from", r.keyDerivation}});
+          add("key", "ok", "key derived from " + r.keyDerivation,
+              {{"key", r.key}, {"derived_from", r.keyDerivation}});
         }
       }
     }
@@ -202,9 +214,10 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
     settings_ = storage::mergeSettings(deps_.configStorage, lookup_.document);
     const auto& v = settings_.values;
     std::vector<std::pair<std::string, std::string>> d;
-    d.emplace_back("system_settings", lookup_.documentFound ? "found" : lookup_.documentError.empty()
-                                                                         ? "absent"
-                                                                         : "unreadable: " + lookup_.documentError);
+    d.emplace_back("system_settings", lookup_.documentFound ? "found"
+                                      : lookup_.documentError.empty()
+                                          ? "absent"
+                                          : "unreadable: " + lookup_.documentError);
     d.emplace_back("endpoint", v.endpoint.empty() ? "(missing)" : v.endpoint);
     d.emplace_back("bucket", v.bucket.empty() ? "(missing)" : v.bucket);
     d.emplace_back("access_key", v.accessKey.empty() ? "(missing)" : "present");
@@ -235,7 +248,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
 
   void probe(size_t index) {
     if (index >= chain_->sources().size()) {
-      if (settings_.values.fleetUrls.empty()) add("fleet", "warn", "no fleet hosts configured: the fallback never runs");
+      if (settings_.values.fleetUrls.empty())
+        add("fleet", "warn", "no fleet hosts configured: the fallback never runs");
       return finish("");
     }
     auto self = shared_from_this();
@@ -248,7 +262,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       return true;
     };
     cb.onData = [result](const char* data, size_t n) {
-      if (result->body.size() < 8192) result->body.append(data, std::min<size_t>(n, 8192 - result->body.size()));
+      if (result->body.size() < 8192)
+        result->body.append(data, std::min<size_t>(n, 8192 - result->body.size()));
       return n;
     };
     cb.onDone = [self, result, index](const std::string& error) {
@@ -284,26 +299,33 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       } else if (p.status == 404) {
         bool noBucket = err.code == "NoSuchBucket";
         add("storage", noBucket ? "fail" : (probeOnly ? "ok" : "warn"),
-            noBucket ? "the bucket does not exist"
-                     : probeOnly ? "storage accepted the credentials (probe object absent, as expected)"
-                                 : "the object is not in storage (NoSuchKey); the fleet is asked next",
+            noBucket    ? "the bucket does not exist"
+            : probeOnly ? "storage accepted the credentials (probe object absent, as expected)"
+                        : "the object is not in storage (NoSuchKey); the fleet is asked next",
             d);
-        if (noBucket) storageProblem_ = "the bucket '" + settings_.values.bucket + "' does not exist on " + settings_.values.endpoint;
-        else if (!probeOnly) storageMissing_ = true;
+        if (noBucket)
+          storageProblem_ =
+              "the bucket '" + settings_.values.bucket + "' does not exist on " + settings_.values.endpoint;
+        else if (!probeOnly)
+          storageMissing_ = true;
       } else if (err.code == "AuthorizationHeaderMalformed" || err.code == "PermanentRedirect" ||
                  p.status == 301 || (!expected.empty() && expected != settings_.location().region)) {
         add("storage", "fail", "wrong region for this bucket", d);
-        storageProblem_ = "the region is wrong: signing with '" + settings_.location().region + "' but S3 expects '" +
+        storageProblem_ = "the region is wrong: signing with '" + settings_.location().region +
+                          "' but S3 expects '" +
                           (expected.empty() ? std::string("another region") : expected) +
                           "' (set s3.region or fix the endpoint)";
       } else if (p.status == 403) {
-        add("storage", "fail", "storage refused: " + (err.code.empty() ? std::string("AccessDenied") : err.code), d);
-        storageProblem_ = "storage refused with " + (err.code.empty() ? std::string("AccessDenied") : err.code) +
-                          ": check s3.access_key/secret_key and the bucket policy (a CRM holding a presigned URL "
-                          "whose query string was clipped gets this too: give it the token URL instead)";
+        add("storage", "fail",
+            "storage refused: " + (err.code.empty() ? std::string("AccessDenied") : err.code), d);
+        storageProblem_ =
+            "storage refused with " + (err.code.empty() ? std::string("AccessDenied") : err.code) +
+            ": check s3.access_key/secret_key and the bucket policy (a CRM holding a presigned URL "
+            "whose query string was clipped gets this too: give it the token URL instead)";
       } else {
         add("storage", "fail", "storage answered HTTP " + std::to_string(p.status), d);
-        storageProblem_ = "storage answered HTTP " + std::to_string(p.status) + (err.code.empty() ? "" : " " + err.code);
+        storageProblem_ =
+            "storage answered HTTP " + std::to_string(p.status) + (err.code.empty() ? "" : " " + err.code);
       }
     } else {
       if (!p.error.empty() && p.status == 0) {
@@ -314,16 +336,17 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
         add(source.label, "ok", probeOnly ? "fleet host answered" : "the fleet host has the recording", d);
         if (servedBy_.empty() && !probeOnly) servedBy_ = source.label;
       } else if (p.status == 401 || p.status == 403) {
-        add(source.label, "fail", "the fleet host refused the secret: likely a " + deps_.fleetSecretHeader +
-                                      " mismatch", d);
+        add(source.label, "fail",
+            "the fleet host refused the secret: likely a " + deps_.fleetSecretHeader + " mismatch", d);
         fleetProblem_ = source.label + " (" + source.baseUrl + ") refused the fleet secret: the " +
                         deps_.fleetSecretHeader + " value does not match the fleet's";
       } else if (p.status == 404) {
-        add(source.label, probeOnly ? "ok" : "warn", probeOnly ? "fleet host answered (probe object absent)"
-                                                               : "not on this fleet host", d);
+        add(source.label, probeOnly ? "ok" : "warn",
+            probeOnly ? "fleet host answered (probe object absent)" : "not on this fleet host", d);
       } else {
         add(source.label, "fail", "fleet host answered HTTP " + std::to_string(p.status), d);
-        fleetProblem_ = fleetProblem_.empty() ? source.label + " answered HTTP " + std::to_string(p.status) : fleetProblem_;
+        fleetProblem_ = fleetProblem_.empty() ? source.label + " answered HTTP " + std::to_string(p.status)
+                                              : fleetProblem_;
       }
     }
     probe(index + 1);
@@ -337,7 +360,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       if (!servedBy_.empty() && !probeOnly) {
         report_.servable = true;
         verdict = "servable from " + servedBy_;
-        if (servedBy_ != "storage" && !storageProblem_.empty()) verdict += "; but " + storageProblem_;
+        if (servedBy_ != "storage" && !storageProblem_.empty())
+          verdict += "; but " + storageProblem_;
         else if (servedBy_ != "storage" && !settings_.storageComplete()) {
           verdict += "; but storage is skipped (" + settings_.describeMissing() + ")";
         }
@@ -347,8 +371,10 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       } else if (!settings_.storageComplete()) {
         verdict = "storage is silently skipped: " + settings_.describeMissing() +
                   " (set them in the config/env or in system_settings.minio)";
-        if (!fleetProblem_.empty()) verdict += "; and " + fleetProblem_;
-        else if (settings_.values.fleetUrls.empty()) verdict += "; and no fleet hosts are configured";
+        if (!fleetProblem_.empty())
+          verdict += "; and " + fleetProblem_;
+        else if (settings_.values.fleetUrls.empty())
+          verdict += "; and no fleet hosts are configured";
       } else if (!storageProblem_.empty()) {
         verdict = storageProblem_;
       } else if (!fleetProblem_.empty()) {
@@ -357,7 +383,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
         report_.servable = true;
         verdict = "storage and fleet settings work";
       } else if (settings_.values.fleetUrls.empty()) {
-        verdict = "the object is not in storage and no fleet hosts are configured, so the fallback never runs";
+        verdict =
+            "the object is not in storage and no fleet hosts are configured, so the fallback never runs";
       } else {
         verdict = "the object is neither in storage nor on any fleet host";
       }
@@ -388,34 +415,39 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
 
 }  // namespace
 
-void diagnose(const DiagnoseDependencies& deps, const std::string& id, std::function<void(DiagnosisReport)> done) {
+void diagnose(const DiagnoseDependencies& deps, const std::string& id,
+              std::function<void(DiagnosisReport)> done) {
   auto d = std::make_shared<Diagnosis>(deps, id, std::move(done));
   d->start();
 }
 
 void registerDiagnoseRoute(reactor::HttpServer& server, std::shared_ptr<DiagnoseRouteContext> ctx) {
-  server.route(reactor::kGet, "/api/v1/admin/diagnose/{id}", "admin_diagnose", [ctx](reactor::HttpExchange& ex) {
-    if (!requireAdmin(ex, ctx->jwt)) return;
-    std::string client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
-    if (ctx->limiter) {
-      if (int wait = ctx->limiter->retryAfter(client); wait > 0) {
-        ex.addHeader("Retry-After", std::to_string(wait));
-        return ex.replyError(429, "rate_limited", "too many diagnoses from this address; retry later");
-      }
-      ctx->limiter->recordFailure(client);
-    }
-    const std::string& id = ex.pathParams()[0];
-    if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
-    reactor::HttpServer* srv = &ex.server();
-    uint64_t exId = ex.id();
-    bool text = ex.queryParam("format") == "text";
-    diagnose(ctx->deps, id, [srv, exId, text](DiagnosisReport report) {
-      if (reactor::HttpExchange* ex = srv->find(exId)) {
-        if (text) ex->reply(200, report.toText(), "text/plain; charset=utf-8");
-        else ex->reply(200, report.toJson());
-      }
-    });
-  });
+  server.route(
+      reactor::kGet, "/api/v1/admin/diagnose/{id}", "admin_diagnose", [ctx](reactor::HttpExchange& ex) {
+        if (!requireAdmin(ex, ctx->jwt)) return;
+        std::string client =
+            clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
+        if (ctx->limiter) {
+          if (int wait = ctx->limiter->retryAfter(client); wait > 0) {
+            ex.addHeader("Retry-After", std::to_string(wait));
+            return ex.replyError(429, "rate_limited", "too many diagnoses from this address; retry later");
+          }
+          ctx->limiter->recordFailure(client);
+        }
+        const std::string& id = ex.pathParams()[0];
+        if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
+        reactor::HttpServer* srv = &ex.server();
+        uint64_t exId = ex.id();
+        bool text = ex.queryParam("format") == "text";
+        diagnose(ctx->deps, id, [srv, exId, text](DiagnosisReport report) {
+          if (reactor::HttpExchange* ex = srv->find(exId)) {
+            if (text)
+              ex->reply(200, report.toText(), "text/plain; charset=utf-8");
+            else
+              ex->reply(200, report.toJson());
+          }
+        });
+      });
 }
 
 }  // namespace recgw::handlers

@@ -28,10 +28,10 @@ struct DiagnoseDependencies {
   storage::MongoClient* mongo = nullptr;
   std::string callsCollection = "calls";
   std::string settingsCollection = "system_settings";
-  storage::RedisClient* redis = nullptr;       // may be null
-  storage::LookupCache* cache = nullptr;       // may be null (CLI: no L1)
+  storage::RedisClient* redis = nullptr;  // may be null
+  storage::LookupCache* cache = nullptr;  // may be null (CLI: no L1)
   reactor::CurlMulti* curl = nullptr;
-  storage::StorageValues configStorage;        // config/env values (they win over the document)
+  storage::StorageValues configStorage;  // config/env values (they win over the document)
   std::string fleetSecretHeader = "X-CXBCore-Secret";
   fleet::UpstreamTimeouts timeouts;
 };
@@ -54,7 +54,8 @@ struct DiagnosisReport {
 
 // Runs the whole trace; `done` fires once on the loop thread. With `id` empty only the
 // storage and fleet parts run (check-config --probe).
-void diagnose(const DiagnoseDependencies& deps, const std::string& id, std::function<void(DiagnosisReport)> done);
+void diagnose(const DiagnoseDependencies& deps, const std::string& id,
+              std::function<void(DiagnosisReport)> done);
 
 // S3 error XML: <Code> and <Region> (empty when absent). Pure; exposed for tests.
 struct S3ErrorInfo {

@@ -47,8 +47,9 @@ void FailedLookupLimiter::prune(Clock::time_point now) {
     it = it->second.tokens >= burst_ ? buckets_.erase(it) : std::next(it);
   }
   if (buckets_.size() >= maxAddresses_) {
-    auto fullest = std::max_element(buckets_.begin(), buckets_.end(),
-                                    [](const auto& a, const auto& b) { return a.second.tokens < b.second.tokens; });
+    auto fullest = std::max_element(buckets_.begin(), buckets_.end(), [](const auto& a, const auto& b) {
+      return a.second.tokens < b.second.tokens;
+    });
     if (fullest != buckets_.end()) buckets_.erase(fullest);
   }
 }

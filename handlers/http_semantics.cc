@@ -286,8 +286,18 @@ std::string_view basenameOf(std::string_view key) {
 bool isAttrChar(unsigned char c) {
   if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '&': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '&':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -466,8 +476,8 @@ std::string_view contentTypeForKey(std::string_view key) {
     std::string_view ext, type;
   };
   static constexpr Entry kTypes[] = {
-      {"ogg", "audio/ogg"},   {"opus", "audio/ogg"},   {"mp3", "audio/mpeg"},  {"wav", "audio/wav"},
-      {"m4a", "audio/mp4"},   {"webm", "audio/webm"},  {"flac", "audio/flac"}, {"mp4", "video/mp4"},
+      {"ogg", "audio/ogg"}, {"opus", "audio/ogg"},  {"mp3", "audio/mpeg"},  {"wav", "audio/wav"},
+      {"m4a", "audio/mp4"}, {"webm", "audio/webm"}, {"flac", "audio/flac"}, {"mp4", "video/mp4"},
   };
   for (const auto& entry : kTypes) {
     if (equalsIgnoreCase(ext, entry.ext)) return entry.type;

@@ -61,7 +61,7 @@ std::string unsatisfiedContentRange(uint64_t size);
 struct ContentRange {
   bool unsatisfied = false;  // `bytes */size`: first/last are meaningless
   uint64_t first = 0;
-  uint64_t last = 0;                     // inclusive, >= first
+  uint64_t last = 0;                       // inclusive, >= first
   std::optional<uint64_t> completeLength;  // nullopt for `/*`
 };
 

@@ -93,9 +93,12 @@ bool isNoneAlg(std::string_view name) {
 
 crypto::Digest hmacDigest(Alg alg) {
   switch (alg) {
-    case Alg::kHs384: return crypto::Digest::kSha384;
-    case Alg::kHs512: return crypto::Digest::kSha512;
-    default: return crypto::Digest::kSha256;
+    case Alg::kHs384:
+      return crypto::Digest::kSha384;
+    case Alg::kHs512:
+      return crypto::Digest::kSha512;
+    default:
+      return crypto::Digest::kSha256;
   }
 }
 
@@ -151,8 +154,8 @@ EvpPkeyPtr decodePem(std::string_view pem, const std::string& where) {
   EVP_PKEY* raw = nullptr;
   // The decoder takes SubjectPublicKeyInfo ("PUBLIC KEY") as well as PKCS#1
   // ("RSA PUBLIC KEY"), which PEM_read_bio_PUBKEY would not.
-  DecoderCtxPtr ctx(OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY,
-                                                  nullptr, nullptr));
+  DecoderCtxPtr ctx(
+      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
   if (!ctx) throw std::runtime_error("jwt: " + where + ": OpenSSL decoder unavailable");
   auto data = reinterpret_cast<const unsigned char*>(pem.data());
   size_t len = pem.size();
@@ -177,8 +180,8 @@ EvpPkeyPtr keyFromParams(const char* type, OSSL_PARAM_BLD* bld, const std::strin
 }
 
 BignumPtr bignumFrom(std::string_view bytes) {
-  return BignumPtr(
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
+  return BignumPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
+                             static_cast<int>(bytes.size()), nullptr));
 }
 
 // Strict base64url for token parts: no padding, no stray bits, nothing empty.
@@ -262,10 +265,10 @@ void addRoles(simdjson::dom::object payload, std::string_view claim, std::vector
 
 bool verifyWithKey(EVP_PKEY* pkey, std::string_view signingInput, std::string_view signature) {
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
-            EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                             signature.size(), reinterpret_cast<const unsigned char*>(signingInput.data()),
-                             signingInput.size()) == 1;
+  bool ok =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                       reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size()) == 1;
   clearOpensslErrors();
   return ok;
 }
@@ -370,8 +373,10 @@ void loadJwks(const std::string& path, std::vector<Key>& out) {
       }
       const std::string point = std::string(1, '\x04') + *xBytes + *yBytes;  // uncompressed SEC1
       ParamBldPtr bld(OSSL_PARAM_BLD_new());
-      if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
-          OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+      if (!bld ||
+          OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
+          OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) !=
+              1) {
         throw std::runtime_error("jwt: " + where + ": cannot build EC key");
       }
       key.pkey = keyFromParams("EC", bld.get(), where);
@@ -392,15 +397,24 @@ void loadJwks(const std::string& path, std::vector<Key>& out) {
 
 std::string_view jwtErrorName(JwtError error) {
   switch (error) {
-    case JwtError::kNone: return "none";
-    case JwtError::kMalformed: return "malformed";
-    case JwtError::kBadAlgorithm: return "bad_algorithm";
-    case JwtError::kBadSignature: return "bad_signature";
-    case JwtError::kExpired: return "expired";
-    case JwtError::kNotYetValid: return "not_yet_valid";
-    case JwtError::kBadIssuer: return "bad_issuer";
-    case JwtError::kBadAudience: return "bad_audience";
-    case JwtError::kUnknownKey: return "unknown_key";
+    case JwtError::kNone:
+      return "none";
+    case JwtError::kMalformed:
+      return "malformed";
+    case JwtError::kBadAlgorithm:
+      return "bad_algorithm";
+    case JwtError::kBadSignature:
+      return "bad_signature";
+    case JwtError::kExpired:
+      return "expired";
+    case JwtError::kNotYetValid:
+      return "not_yet_valid";
+    case JwtError::kBadIssuer:
+      return "bad_issuer";
+    case JwtError::kBadAudience:
+      return "bad_audience";
+    case JwtError::kUnknownKey:
+      return "unknown_key";
   }
   return "unknown";
 }
@@ -517,10 +531,12 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::chrono::system_clo
     if (hasKid && !config_.jwksPath.empty()) {
       // kid is only ever compared for equality with the JWKS; never used as
       // a path or looked up anywhere else.
-      auto it = std::find_if(publicKeys_.begin(), publicKeys_.end(),
-                             [&](const PublicKey& k) { return k.fromJwks && !k.kid.empty() && k.kid == kid; });
+      auto it = std::find_if(publicKeys_.begin(), publicKeys_.end(), [&](const PublicKey& k) {
+        return k.fromJwks && !k.kid.empty() && k.kid == kid;
+      });
       if (it == publicKeys_.end()) return fail(JwtError::kUnknownKey, "no JWKS key with this kid");
-      if (it->type != wantType) return fail(JwtError::kBadAlgorithm, "alg does not fit the key selected by kid");
+      if (it->type != wantType)
+        return fail(JwtError::kBadAlgorithm, "alg does not fit the key selected by kid");
       verified = verifyWithKey(it->pkey.get(), signingInput, sigBytes);
     } else {
       for (const PublicKey& key : publicKeys_) {
@@ -543,7 +559,8 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::chrono::system_clo
   const OptionalNumber nbf = numberMember(*payload, "nbf");
   if (exp.wrongType || nbf.wrongType) return fail(JwtError::kMalformed, "exp/nbf must be numbers");
   if (exp.present && nowSeconds >= exp.value + leeway) return fail(JwtError::kExpired, "token expired");
-  if (nbf.present && nowSeconds < nbf.value - leeway) return fail(JwtError::kNotYetValid, "token not yet valid");
+  if (nbf.present && nowSeconds < nbf.value - leeway)
+    return fail(JwtError::kNotYetValid, "token not yet valid");
 
   if (!config_.issuer.empty()) {
     const OptionalString iss = stringMember(*payload, "iss");
@@ -562,7 +579,8 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::chrono::system_clo
       } else if (aud.get_array().get(list) == simdjson::SUCCESS) {
         for (auto item : list) {
           std::string_view value;
-          if (item.get_string().get(value) == simdjson::SUCCESS && value == config_.audience) audienceOk = true;
+          if (item.get_string().get(value) == simdjson::SUCCESS && value == config_.audience)
+            audienceOk = true;
         }
       }
     }

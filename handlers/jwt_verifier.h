@@ -23,10 +23,10 @@ struct JwtConfig {
   // Optional JWKS file with RSA (n, e) and EC P-256 (x, y) keys, picked by
   // `kid`. Keys for other uses, algorithms, curves or types are skipped.
   std::string jwksPath;
-  std::chrono::seconds leeway{30};  // applied to exp and nbf
-  std::string issuer;    // empty = not checked
-  std::string audience;  // empty = not checked; `aud` may be a string or an array
-  std::string roleClaim = "role";          // string or array of strings
+  std::chrono::seconds leeway{30};          // applied to exp and nbf
+  std::string issuer;                       // empty = not checked
+  std::string audience;                     // empty = not checked; `aud` may be a string or an array
+  std::string roleClaim = "role";           // string or array of strings
   std::string accountClaim = "account_id";  // string or integer
 };
 

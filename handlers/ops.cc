@@ -41,36 +41,38 @@ struct ReadinessProbe {
 }  // namespace
 
 void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps) {
-  server.route(reactor::kGet | reactor::kHead, "/healthz", "healthz", [](reactor::HttpExchange& ex) {
-    ex.reply(200, R"({"status":"ok"})");
-  });
+  server.route(reactor::kGet | reactor::kHead, "/healthz", "healthz",
+               [](reactor::HttpExchange& ex) { ex.reply(200, R"({"status":"ok"})"); });
 
-  server.route(reactor::kGet | reactor::kHead, "/readyz", "readyz", [deps, &server](reactor::HttpExchange& ex) {
-    auto probe = std::make_shared<ReadinessProbe>();
-    probe->server = &server;
-    probe->exchangeId = ex.id();
-    probe->outstanding = 2;
-    probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
-    if (deps.breakerStates) probe->breakers = deps.breakerStates();
-    deps.mongo->ping([probe](storage::MongoStatus s) {
-      probe->mongo = {s.ok, s.reason};
-      probe->settle();
-    });
-    if (!deps.redis) {
-      probe->redis = {false, "disabled by configuration"};
-      probe->settle();
-    } else {
-      deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
-        probe->redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
-        probe->settle();
+  server.route(
+      reactor::kGet | reactor::kHead, "/readyz", "readyz", [deps, &server](reactor::HttpExchange& ex) {
+        auto probe = std::make_shared<ReadinessProbe>();
+        probe->server = &server;
+        probe->exchangeId = ex.id();
+        probe->outstanding = 2;
+        probe->storage =
+            deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+        if (deps.breakerStates) probe->breakers = deps.breakerStates();
+        deps.mongo->ping([probe](storage::MongoStatus s) {
+          probe->mongo = {s.ok, s.reason};
+          probe->settle();
+        });
+        if (!deps.redis) {
+          probe->redis = {false, "disabled by configuration"};
+          probe->settle();
+        } else {
+          deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
+            probe->redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
+            probe->settle();
+          });
+        }
       });
-    }
-  });
 
   server.route(reactor::kGet, "/metrics", "metrics", [deps, &server](reactor::HttpExchange& ex) {
     if (deps.refreshGauges) deps.refreshGauges();
     std::string own = server.metrics().render();
-    ex.reply(200, deps.mergeMetrics ? deps.mergeMetrics(own) : own, "text/plain; version=0.0.4; charset=utf-8");
+    ex.reply(200, deps.mergeMetrics ? deps.mergeMetrics(own) : own,
+             "text/plain; version=0.0.4; charset=utf-8");
   });
 }
 

@@ -58,7 +58,8 @@ struct RecordingsContext {
   // itself (handleLifecycleGet). Null: every id is a session id.
   std::function<void(reactor::HttpExchange&, const std::string& id)> lifecycleGet;
   // Remember where an object was found (lookup hint); may be empty.
-  std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)> noteSource;
+  std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
+      noteSource;
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

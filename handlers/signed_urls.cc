@@ -9,7 +9,8 @@
 
 namespace recgw::handlers {
 
-std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg, std::string_view type) {
+std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg,
+                                std::string_view type) {
   reactor::JsonWriter w;
   w.beginObject().key("detail").beginArray().beginObject().key("loc").beginArray();
   for (const auto& l : loc) w.value(l);
@@ -34,9 +35,10 @@ void loadCall(SignedUrlContext& ctx, const std::string& sessionId, std::function
   std::string database = ctx.mongo->databaseName();
   std::string collection = ctx.callsCollection;
   bool queued = ctx.mongo->run([database, collection, sessionId, done](mongoc_client_t* client) mutable {
-    CallRecord record =
-        storage::CallStore::findBlocking(client, database, collection, storage::LookupField::kSessionId, sessionId);
-    return reactor::WorkerPool::Completion([done = std::move(done), record = std::move(record)] { done(record); });
+    CallRecord record = storage::CallStore::findBlocking(client, database, collection,
+                                                         storage::LookupField::kSessionId, sessionId);
+    return reactor::WorkerPool::Completion(
+        [done = std::move(done), record = std::move(record)] { done(record); });
   });
   if (!queued) {
     CallRecord busy;
@@ -83,10 +85,12 @@ void signOrFallBack(std::shared_ptr<SignedUrlContext> ctx, const CallRecord& cal
       storage::SigV4Signer* s = ctx->recordings->signer->get();
       if (!s) return done(SignedOutcome{SignedOutcome::Kind::kNoStorage, "", {}, "storage settings changed"});
       auto now = std::chrono::system_clock::now();
-      storage::ObjectTarget target = storage::objectTarget(ctx->recordings->signer->settings().location(), key);
+      storage::ObjectTarget target =
+          storage::objectTarget(ctx->recordings->signer->settings().location(), key);
       storage::PresignedUrl url = s->presign("GET", target, expiresSeconds, now);
       if (!url.ok()) return done(SignedOutcome{SignedOutcome::Kind::kStorageError, "", {}, url.error});
-      return done(SignedOutcome{SignedOutcome::Kind::kPresigned, url.url, now + std::chrono::seconds(expiresSeconds), ""});
+      return done(SignedOutcome{SignedOutcome::Kind::kPresigned, url.url,
+                                now + std::chrono::seconds(expiresSeconds), ""});
     }
     if (*status == 404) {
       // The gateway's link only helps if a fleet host may still hold the object.
@@ -115,7 +119,8 @@ void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
   simdjson::dom::element doc;
   simdjson::dom::object obj;
   if (parser.parse(padded).get(doc) || doc.get_object().get(obj)) {
-    return ex.reply(422, validationErrorBody({"body"}, "Input should be a valid JSON object", "model_attributes_type"));
+    return ex.reply(
+        422, validationErrorBody({"body"}, "Input should be a valid JSON object", "model_attributes_type"));
   }
   std::string_view callId;
   auto idField = obj["call_id"];
@@ -123,7 +128,8 @@ void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
     return ex.reply(422, validationErrorBody({"body", "call_id"}, "Field required", "missing"));
   }
   if (idField.get_string().get(callId) || callId.empty()) {
-    return ex.reply(422, validationErrorBody({"body", "call_id"}, "Input should be a valid string", "string_type"));
+    return ex.reply(
+        422, validationErrorBody({"body", "call_id"}, "Input should be a valid string", "string_type"));
   }
   int64_t minutes = 10;
   auto minutesField = obj["expiration_url_in_minutes"];
@@ -157,12 +163,14 @@ void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
       reactor::HttpExchange* ex = srv->find(id);
       if (!ex) return;
       using K = SignedOutcome::Kind;
-      if (out.kind == K::kStorageMissing) return ex->replyError(404, "not_found", "no recording for this call");
+      if (out.kind == K::kStorageMissing)
+        return ex->replyError(404, "not_found", "no recording for this call");
       if (out.kind == K::kNoStorage) {
         return ex->replyError(503, "storage_not_configured", "storage is not configured: " + out.detail);
       }
       if (out.kind == K::kStorageError) {
-        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "storage check failed", {{"detail", out.detail}});
+        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "storage check failed",
+                             {{"detail", out.detail}});
         ex->addHeader("Retry-After", "5");
         return ex->replyError(503, "storage_unavailable", "storage could not be reached; retry shortly");
       }
@@ -196,14 +204,16 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
     reactor::HttpExchange* ex = srv->find(id);
     if (!ex) return;
     if (call.outcome == CallRecord::Outcome::kUnavailable) {
-      reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "call lookup failed", {{"error", call.error}});
+      reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "call lookup failed",
+                           {{"error", call.error}});
       return ex->replyError(500, "internal", "the recording index failed");
     }
     if (call.outcome == CallRecord::Outcome::kNoCall || call.accountId != accountId) {
       return ex->replyError(404, "not_found", "recording not found");
     }
     if (call.recordingStatus == "pending" || call.recordingStatus == "uploading") {
-      return ex->replyError(409, "not_ready", "the recording is not uploaded yet (" + call.recordingStatus + ")");
+      return ex->replyError(409, "not_ready",
+                            "the recording is not uploaded yet (" + call.recordingStatus + ")");
     }
     if (call.outcome == CallRecord::Outcome::kNoKey || call.recordingStatus == "failed") {
       return ex->replyError(404, "not_found", "recording not found");
@@ -217,7 +227,8 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
         return ex->replyError(503, "storage_not_configured", "storage is not configured: " + out.detail);
       }
       if (out.kind == K::kStorageError) {
-        reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "storage check failed", {{"detail", out.detail}});
+        reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "storage check failed",
+                             {{"detail", out.detail}});
         return ex->replyError(500, "internal", "storage check failed");
       }
       reactor::JsonWriter w;
@@ -243,7 +254,8 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   std::string collection = ctx->callsCollection;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
     std::string previous, error;
-    bool ok = storage::CallStore::rotateTokenBlocking(client, database, collection, sessionId, token, previous, error);
+    bool ok = storage::CallStore::rotateTokenBlocking(client, database, collection, sessionId, token,
+                                                      previous, error);
     return reactor::WorkerPool::Completion([=] {
       reactor::HttpExchange* ex = srv->find(id);
       if (!ok) {

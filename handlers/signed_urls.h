@@ -27,6 +27,7 @@ struct SignedUrlContext {
 void registerSignedUrlRoutes(reactor::HttpServer& server, std::shared_ptr<SignedUrlContext> context);
 
 // The compatible 422 body: {"detail": [{"loc": [...], "msg": ..., "type": ...}]}.
-std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg, std::string_view type);
+std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg,
+                                std::string_view type);
 
 }  // namespace recgw::handlers

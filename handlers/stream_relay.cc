@@ -30,8 +30,8 @@ ClientConditions ClientConditions::from(HttpExchange& ex) {
 
 class StreamRelay {
  public:
-  StreamRelay(RelayRegistry& registry, HttpExchange& ex, fleet::SourceChain chain, ClientConditions conditions,
-              std::function<void(const std::string&)> onSourceFound)
+  StreamRelay(RelayRegistry& registry, HttpExchange& ex, fleet::SourceChain chain,
+              ClientConditions conditions, std::function<void(const std::string&)> onSourceFound)
       : registry_(registry),
         server_(ex.server()),
         exchangeId_(ex.id()),
@@ -67,8 +67,10 @@ class StreamRelay {
   // working as it should.
   void noteOriginHealth(bool healthy) {
     if (!registry_.breakers_) return;
-    if (healthy) registry_.breakers_->recordSuccess(originKey());
-    else registry_.breakers_->recordFailure(originKey());
+    if (healthy)
+      registry_.breakers_->recordSuccess(originKey());
+    else
+      registry_.breakers_->recordFailure(originKey());
   }
 
   void attempt(size_t index) {
@@ -153,8 +155,10 @@ class StreamRelay {
     std::string lm = lastModified ? *lastModified : "";
 
     bool notModified = false;
-    if (!cond_.ifNoneMatch.empty()) notModified = ifNoneMatchMatches(cond_.ifNoneMatch, etag_);
-    else if (!cond_.ifModifiedSince.empty() && !lm.empty()) notModified = notModifiedSince(cond_.ifModifiedSince, lm);
+    if (!cond_.ifNoneMatch.empty())
+      notModified = ifNoneMatchMatches(cond_.ifNoneMatch, etag_);
+    else if (!cond_.ifModifiedSince.empty() && !lm.empty())
+      notModified = notModifiedSince(cond_.ifModifiedSince, lm);
     if (notModified) {
       if (!etag_.empty()) ex->addHeader("ETag", etag_);
       if (!lm.empty()) ex->addHeader("Last-Modified", lm);
@@ -188,16 +192,19 @@ class StreamRelay {
       status = 206;
       nextOffset_ = contentRange->first;
       endOffset_ = contentRange->last;
-      ex->addHeader("Content-Range", std::string("bytes ") + std::to_string(contentRange->first) + "-" +
-                                         std::to_string(contentRange->last) + "/" +
-                                         (contentRange->completeLength ? std::to_string(*contentRange->completeLength)
-                                                                       : std::string("*")));
+      ex->addHeader("Content-Range",
+                    std::string("bytes ") + std::to_string(contentRange->first) + "-" +
+                        std::to_string(contentRange->last) + "/" +
+                        (contentRange->completeLength ? std::to_string(*contentRange->completeLength)
+                                                      : std::string("*")));
       contentLength = contentRange->last - contentRange->first + 1;
     } else {
       nextOffset_ = 0;
       if (contentLength) {
-        if (*contentLength == 0) endOffset_.reset();
-        else endOffset_ = *contentLength - 1;
+        if (*contentLength == 0)
+          endOffset_.reset();
+        else
+          endOffset_ = *contentLength - 1;
       }
     }
     expectedEmpty_ = contentLength && *contentLength == 0;
@@ -264,7 +271,8 @@ class StreamRelay {
     ex.noteOrigin(source().label);
     std::optional<uint64_t> size;
     if (const std::string* cr = r.find("content-range")) {
-      if (auto parsed = parseContentRange(*cr); parsed && parsed->completeLength) size = parsed->completeLength;
+      if (auto parsed = parseContentRange(*cr); parsed && parsed->completeLength)
+        size = parsed->completeLength;
     }
     if (!size && !sizeProbe_) {
       // Some origins (MinIO) answer 416 without the size; ask for the headers alone once,
@@ -345,7 +353,8 @@ class StreamRelay {
       ex->abortStream();
     } else if (anyError_) {
       ex->addHeader("Retry-After", "5");
-      ex->replyError(503, "upstream_unavailable", "the recording could not be fetched from any source right now");
+      ex->replyError(503, "upstream_unavailable",
+                     "the recording could not be fetched from any source right now");
     } else {
       ex->replyError(404, "not_found", "recording not found");
     }
@@ -410,7 +419,8 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
   metrics_.describe("recgw_streams_active", Metrics::Type::kGauge, "Recording streams in flight");
   metrics_.describe("recgw_streams_paused", Metrics::Type::kGauge, "Streams whose upstream is paused");
   metrics_.describe("recgw_stream_pauses_total", Metrics::Type::kCounter, "Upstream pauses for slow clients");
-  metrics_.describe("recgw_stream_client_aborts_total", Metrics::Type::kCounter, "Clients that left mid-stream");
+  metrics_.describe("recgw_stream_client_aborts_total", Metrics::Type::kCounter,
+                    "Clients that left mid-stream");
   metrics_.describe("recgw_upstream_cancelled_total", Metrics::Type::kCounter,
                     "Upstream transfers cancelled because the client left");
   metrics_.describe("recgw_stream_resumes_total", Metrics::Type::kCounter, "Mid-body resumes, by source");

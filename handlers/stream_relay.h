@@ -44,8 +44,8 @@ class StreamRelay;
 class RelayRegistry {
  public:
   // breakers may be null (no circuit breaking).
-  RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics, RelayLimits limits,
-                fleet::BreakerBoard* breakers = nullptr);
+  RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
+                RelayLimits limits, fleet::BreakerBoard* breakers = nullptr);
   ~RelayRegistry();
 
   // True when a new stream may start now (the unsent bytes of all streams are under budget).

@@ -222,7 +222,8 @@ size_t CurlMulti::onHeader(char* ptr, size_t size, size_t nmemb, void* userdata)
     if (line.rfind("HTTP/", 0) == 0) {
       t->response = UpstreamResponse{};
       size_t sp = line.find(' ');
-      if (sp != std::string_view::npos) t->response.status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
+      if (sp != std::string_view::npos)
+        t->response.status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
       return n;
     }
     if (line.empty()) {

@@ -49,8 +49,7 @@ void EventLoop::onDeferred(evutil_socket_t, short, void* arg) noexcept {
   }
 }
 
-Timer::Timer(EventLoop& loop, std::function<void()> callback)
-    : loop_(loop), callback_(std::move(callback)) {}
+Timer::Timer(EventLoop& loop, std::function<void()> callback) : loop_(loop), callback_(std::move(callback)) {}
 
 void Timer::startOnce(std::chrono::milliseconds delay) {
   event_.reset(event_new(loop_.base(), -1, 0, &Timer::onFire, this));

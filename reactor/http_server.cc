@@ -80,13 +80,20 @@ std::vector<std::string_view> splitPath(std::string_view path) {
 
 const char* methodString(HttpMethod m) {
   switch (m) {
-    case kGet: return "GET";
-    case kHead: return "HEAD";
-    case kPost: return "POST";
-    case kPut: return "PUT";
-    case kDelete: return "DELETE";
-    case kOptions: return "OPTIONS";
-    case kPatch: return "PATCH";
+    case kGet:
+      return "GET";
+    case kHead:
+      return "HEAD";
+    case kPost:
+      return "POST";
+    case kPut:
+      return "PUT";
+    case kDelete:
+      return "DELETE";
+    case kOptions:
+      return "OPTIONS";
+    case kPatch:
+      return "PATCH";
   }
   return "OTHER";
 }
@@ -212,7 +219,8 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   if (evhttp_connection* evcon = evhttp_request_get_connection(req_)) {
     if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
       bufferevent_setwatermark(bev, EV_WRITE, drainLowWatermark, 0);
-      timeval idle = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      timeval idle =
+          toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, nullptr, &idle);
     }
   }
@@ -289,7 +297,8 @@ void HttpExchange::finishStreamedRequest(bool clean) {
     // the idle keep-alive connection needs its read timeout back.
     if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
       bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-      timeval idle = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      timeval idle =
+          toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, &idle, &idle);
     }
     evhttp_send_reply_end(req_);
@@ -345,11 +354,9 @@ HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
   evhttp_set_default_content_type(http_.get(), nullptr);
   evhttp_set_gencb(http_.get(), &HttpServer::onRequest, this);
   evhttp_set_bevcb(http_.get(), &HttpServer::makeBufferevent, this);
-  sweepTimer_.reset(event_new(loop.base(), -1, EV_PERSIST,
-                              [](evutil_socket_t, short, void* arg) {
-                                static_cast<HttpServer*>(arg)->sweepHeaderWatches();
-                              },
-                              this));
+  sweepTimer_.reset(event_new(
+      loop.base(), -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->sweepHeaderWatches(); }, this));
   timeval sweepEvery{5, 0};
   event_add(sweepTimer_.get(), &sweepEvery);
   metrics_.describe("recgw_http_slow_headers_total", Metrics::Type::kCounter,
@@ -602,7 +609,8 @@ void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) noexcept
   if (it == self->connections_.end()) return;
   uint64_t id = it->second;
   self->connections_.erase(it);
-  if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) self->headerWatches_.erase(bufferevent_get_input(bev));
+  if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon))
+    self->headerWatches_.erase(bufferevent_get_input(bev));
   self->metrics_.set("recgw_http_open_connections", {}, static_cast<double>(self->connections_.size()));
   self->updateAcceptState();
   if (id == 0) return;
@@ -708,10 +716,13 @@ void HttpServer::dispatch(evhttp_request* req) {
   try {
     matched->handler(ex);
   } catch (const std::exception& e) {
-    Logger::log(LogLevel::kError, ex.requestId(), "handler threw", {{"route", ex.route_}, {"error", e.what()}});
+    Logger::log(LogLevel::kError, ex.requestId(), "handler threw",
+                {{"route", ex.route_}, {"error", e.what()}});
     if (!ex.done()) {
-      if (ex.streaming()) ex.abortStream();
-      else ex.replyError(500, "internal", "internal error");
+      if (ex.streaming())
+        ex.abortStream();
+      else
+        ex.replyError(500, "internal", "internal error");
     }
   }
 }

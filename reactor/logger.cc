@@ -16,10 +16,14 @@ std::atomic<int> gLevel{static_cast<int>(LogLevel::kInfo)};
 
 const char* levelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -41,11 +45,16 @@ void writeLine(int fd, std::string& line) {
 void Logger::setLevel(LogLevel level) { gLevel.store(static_cast<int>(level)); }
 
 bool Logger::parseLevel(std::string_view text, LogLevel& level) {
-  if (text == "debug") level = LogLevel::kDebug;
-  else if (text == "info") level = LogLevel::kInfo;
-  else if (text == "warn") level = LogLevel::kWarn;
-  else if (text == "error") level = LogLevel::kError;
-  else return false;
+  if (text == "debug")
+    level = LogLevel::kDebug;
+  else if (text == "info")
+    level = LogLevel::kInfo;
+  else if (text == "warn")
+    level = LogLevel::kWarn;
+  else if (text == "error")
+    level = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 

@@ -19,9 +19,12 @@ std::string formatNumber(double v) {
 
 const char* typeName(Metrics::Type t) {
   switch (t) {
-    case Metrics::Type::kCounter: return "counter";
-    case Metrics::Type::kGauge: return "gauge";
-    case Metrics::Type::kHistogram: return "histogram";
+    case Metrics::Type::kCounter:
+      return "counter";
+    case Metrics::Type::kGauge:
+      return "gauge";
+    case Metrics::Type::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -38,8 +41,7 @@ std::string joinLabels(std::string_view labels, std::string_view extra) {
 }
 }  // namespace
 
-void Metrics::describe(std::string_view name, Type type, std::string_view help,
-                       std::vector<double> buckets) {
+void Metrics::describe(std::string_view name, Type type, std::string_view help, std::vector<double> buckets) {
   Family& f = family(name);
   f.type = type;
   f.help = std::string(help);

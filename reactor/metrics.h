@@ -13,8 +13,7 @@ class Metrics {
  public:
   enum class Type { kCounter, kGauge, kHistogram };
 
-  void describe(std::string_view name, Type type, std::string_view help,
-                std::vector<double> buckets = {});
+  void describe(std::string_view name, Type type, std::string_view help, std::vector<double> buckets = {});
   void inc(std::string_view name, std::string_view labels = {}, double by = 1);
   void set(std::string_view name, std::string_view labels, double value);
   void add(std::string_view name, std::string_view labels, double delta);  // gauges

@@ -40,8 +40,8 @@ std::string familyOf(std::string_view series) {
 
 std::string mergePrometheusTexts(const std::vector<std::string>& texts) {
   struct Family {
-    std::vector<std::string> meta;           // HELP / TYPE lines
-    std::vector<std::string> seriesOrder;    // first-seen order
+    std::vector<std::string> meta;         // HELP / TYPE lines
+    std::vector<std::string> seriesOrder;  // first-seen order
     std::unordered_map<std::string, double> values;
   };
   std::vector<std::string> familyOrder;

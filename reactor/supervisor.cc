@@ -96,7 +96,8 @@ int superviseWorkers(const SupervisorOptions& options, const std::function<int(i
     }
     if (sig == SIGTERM || sig == SIGINT) {
       if (!stopping) {
-        logInfo("supervisor: stopping, draining workers", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        logInfo("supervisor: stopping, draining workers",
+                {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
         stopping = true;
         deadline = std::chrono::steady_clock::now() + options.killAfter;
         for (auto& [pid, index] : workers) ::kill(pid, SIGTERM);

@@ -19,8 +19,8 @@ namespace recgw::reactor {
 
 class WorkerPool {
  public:
-  using Completion = std::function<void()>;          // runs on the loop thread
-  using Job = std::function<Completion()>;           // runs on a worker thread
+  using Completion = std::function<void()>;  // runs on the loop thread
+  using Job = std::function<Completion()>;   // runs on a worker thread
 
   WorkerPool(EventLoop& loop, size_t threads, size_t maxQueued);
   WorkerPool(const WorkerPool&) = delete;

@@ -91,8 +91,8 @@ WarmBatch CallStore::findManyBlocking(mongoc_client_t* client, const std::string
 }
 
 WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::string& database,
-                                       const std::string& collection, std::chrono::system_clock::time_point since,
-                                       size_t limit) {
+                                       const std::string& collection,
+                                       std::chrono::system_clock::time_point since, size_t limit) {
   WarmBatch out;
   if (!client) {
     out.error = "no MongoDB client available";
@@ -102,8 +102,8 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
   ScopedBson filter, opts;
   bson_t cond, sort;
   BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "created_at", &cond);
-  BSON_APPEND_DATE_TIME(&cond, "$gte",
-                        std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+  BSON_APPEND_DATE_TIME(
+      &cond, "$gte", std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
   bson_append_document_end(filter.get(), &cond);
   appendProjection(opts.get());
   BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "sort", &sort);
@@ -139,8 +139,8 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
   bson_append_document_end(update.get(), &set);
   bson_error_t err;
   // Returns the document as it was, so the caller can evict the old token.
-  if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false, false,
-                                         false, reply.get(), &err)) {
+  if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false,
+                                         false, false, reply.get(), &err)) {
     error = err.message;
     return false;
   }
@@ -157,7 +157,8 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
 }
 
 CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& database,
-                                   const std::string& collection, LookupField field, const std::string& value) {
+                                   const std::string& collection, LookupField field,
+                                   const std::string& value) {
   CallRecord record;
   if (!client) {
     record.error = "no MongoDB client available";
@@ -188,9 +189,8 @@ void CallStore::find(LookupField field, const std::string& value, std::function<
   std::string collection = collection_;
   bool queued = mongo_.run([database, collection, field, value, done](mongoc_client_t* client) mutable {
     CallRecord record = findBlocking(client, database, collection, field, value);
-    return reactor::WorkerPool::Completion([done = std::move(done), record = std::move(record)]() mutable {
-      done(std::move(record));
-    });
+    return reactor::WorkerPool::Completion(
+        [done = std::move(done), record = std::move(record)]() mutable { done(std::move(record)); });
   });
   if (!queued) {
     CallRecord busy;

@@ -54,15 +54,15 @@ class CallStore {
   // Calls created at or after `since` (newest first), at most `limit`; each is returned
   // under its token and under its session id.
   static WarmBatch findSinceBlocking(mongoc_client_t* client, const std::string& database,
-                                     const std::string& collection, std::chrono::system_clock::time_point since,
-                                     size_t limit);
+                                     const std::string& collection,
+                                     std::chrono::system_clock::time_point since, size_t limit);
 
   // Sets a fresh public token on the call; returns the previous one (empty if none) in
   // `previous`. One atomic findAndModify. false + error when the call does not exist
   // (error empty) or MongoDB failed (error set).
-  static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database, const std::string& collection,
-                                  const std::string& sessionId, const std::string& token, std::string& previous,
-                                  std::string& error);
+  static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
+                                  const std::string& collection, const std::string& sessionId,
+                                  const std::string& token, std::string& previous, std::string& error);
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);

@@ -13,9 +13,12 @@ namespace {
 
 const EVP_MD* evpFor(Digest digest) {
   switch (digest) {
-    case Digest::kSha256: return EVP_sha256();
-    case Digest::kSha384: return EVP_sha384();
-    case Digest::kSha512: return EVP_sha512();
+    case Digest::kSha256:
+      return EVP_sha256();
+    case Digest::kSha384:
+      return EVP_sha384();
+    case Digest::kSha512:
+      return EVP_sha512();
   }
   return EVP_sha256();
 }

@@ -35,8 +35,8 @@ std::optional<std::chrono::system_clock::time_point> parseIsoInstant(std::string
   long millis = 0;
   if (pos < s.size()) {
     if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
-    if (!digits(s, pos + 1, 2, hour) || s.size() < pos + 9 || s[pos + 3] != ':' || !digits(s, pos + 4, 2, minute) ||
-        s[pos + 6] != ':' || !digits(s, pos + 7, 2, second)) {
+    if (!digits(s, pos + 1, 2, hour) || s.size() < pos + 9 || s[pos + 3] != ':' ||
+        !digits(s, pos + 4, 2, minute) || s[pos + 6] != ':' || !digits(s, pos + 7, 2, second)) {
       return std::nullopt;
     }
     if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
@@ -57,7 +57,8 @@ std::optional<std::chrono::system_clock::time_point> parseIsoInstant(std::string
       ++pos;
     } else if (s[pos] == '+' || s[pos] == '-') {
       int oh, om;
-      if (!digits(s, pos + 1, 2, oh) || s.size() < pos + 6 || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om)) {
+      if (!digits(s, pos + 1, 2, oh) || s.size() < pos + 6 || s[pos + 3] != ':' ||
+          !digits(s, pos + 4, 2, om)) {
         return std::nullopt;
       }
       offsetSeconds = (oh * 3600L + om * 60L) * (s[pos] == '+' ? 1 : -1);

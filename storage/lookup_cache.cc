@@ -11,10 +11,14 @@ namespace {
 
 const char* outcomeName(CallRecord::Outcome o) {
   switch (o) {
-    case CallRecord::Outcome::kFound: return "found";
-    case CallRecord::Outcome::kNoCall: return "no_call";
-    case CallRecord::Outcome::kNoKey: return "no_key";
-    case CallRecord::Outcome::kUnavailable: return "unavailable";
+    case CallRecord::Outcome::kFound:
+      return "found";
+    case CallRecord::Outcome::kNoCall:
+      return "no_call";
+    case CallRecord::Outcome::kNoKey:
+      return "no_key";
+    case CallRecord::Outcome::kUnavailable:
+      return "unavailable";
   }
   return "unavailable";
 }
@@ -55,10 +59,14 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
   };
   CallRecord r;
   std::string outcome = str("o");
-  if (outcome == "found") r.outcome = CallRecord::Outcome::kFound;
-  else if (outcome == "no_call") r.outcome = CallRecord::Outcome::kNoCall;
-  else if (outcome == "no_key") r.outcome = CallRecord::Outcome::kNoKey;
-  else return std::nullopt;
+  if (outcome == "found")
+    r.outcome = CallRecord::Outcome::kFound;
+  else if (outcome == "no_call")
+    r.outcome = CallRecord::Outcome::kNoCall;
+  else if (outcome == "no_key")
+    r.outcome = CallRecord::Outcome::kNoKey;
+  else
+    return std::nullopt;
   r.key = str("k");
   r.keyDerivation = str("d");
   r.sessionId = str("sid");
@@ -68,7 +76,8 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
   return std::make_pair(std::move(r), str("h"));
 }
 
-LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings)
+LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics,
+                         LookupSettings settings)
     : calls_(calls), redis_(redis), metrics_(metrics), settings_(settings) {
   using T = reactor::Metrics::Type;
   metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
@@ -76,11 +85,13 @@ LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics&
   metrics_.describe("recgw_lookup_singleflight_joins_total", T::kCounter,
                     "Lookups that joined one already in flight");
   metrics_.describe("recgw_redis_errors_total", T::kCounter, "Redis commands that failed or timed out");
-  metrics_.describe("recgw_lookup_degraded_total", T::kCounter, "Lookups that skipped Redis (down or failing)");
+  metrics_.describe("recgw_lookup_degraded_total", T::kCounter,
+                    "Lookups that skipped Redis (down or failing)");
   metrics_.describe("recgw_mongo_queries_total", T::kCounter, "Call lookups sent to MongoDB");
   metrics_.describe("recgw_mongo_errors_total", T::kCounter, "Call lookups MongoDB could not answer");
-  metrics_.describe("recgw_lookup_seconds", T::kHistogram, "Lookup latency by tier",
-                    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+  metrics_.describe(
+      "recgw_lookup_seconds", T::kHistogram, "Lookup latency by tier",
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
 }
 
 bool LookupCache::redisUsable() const { return redis_ && redis_->connected(); }
@@ -99,8 +110,9 @@ LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
 
 void LookupCache::l1Put(const std::string& key, const CallRecord& record, const std::string& hint) {
   if (settings_.l1Entries == 0 || settings_.l1Ttl.count() == 0) return;
-  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.l1Ttl
-                                                           : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
+  auto ttl = record.outcome == CallRecord::Outcome::kFound
+                 ? settings_.l1Ttl
+                 : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
   auto expires = std::chrono::steady_clock::now() + ttl;
   auto it = l1_.find(key);
   if (it != l1_.end()) {
@@ -206,7 +218,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
 }
 
 std::optional<std::pair<CallRecord, std::string>> LookupCache::peek(LookupField field,
-                                                                   const std::string& value) const {
+                                                                    const std::string& value) const {
   auto it = l1_.find(cacheKey(field, value));
   if (it == l1_.end() || std::chrono::steady_clock::now() >= it->second->expires) return std::nullopt;
   return std::make_pair(it->second->record, it->second->hint);

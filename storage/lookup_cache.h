@@ -75,7 +75,8 @@ class LookupCache {
   void l1Put(const std::string& key, const CallRecord& record, const std::string& hint);
   void lookupRedis(const std::string& key, LookupField field, const std::string& value);
   void lookupMongo(const std::string& key, LookupField field, const std::string& value);
-  void land(const std::string& key, const CallRecord& record, const std::string& tier, const std::string& hint);
+  void land(const std::string& key, const CallRecord& record, const std::string& tier,
+            const std::string& hint);
   void writeRedis(const std::string& key, const CallRecord& record, const std::string& hint);
   static constexpr int kTombstoneSeconds = 30;
   bool redisUsable() const;

@@ -37,8 +37,8 @@ std::string withTimeouts(const std::string& uri, std::chrono::milliseconds timeo
   return out;
 }
 
-MongoClient::MongoClient(reactor::WorkerPool& workers, const std::string& uri, std::chrono::milliseconds timeout,
-                         size_t maxPoolSize)
+MongoClient::MongoClient(reactor::WorkerPool& workers, const std::string& uri,
+                         std::chrono::milliseconds timeout, size_t maxPoolSize)
     : workers_(workers) {
   bson_error_t error;
   std::string full = withTimeouts(uri, timeout, maxPoolSize);

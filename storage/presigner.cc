@@ -16,7 +16,8 @@ std::string signingRegion(const S3Location& location) {
 std::string configErrorFor(const S3Location& location, const S3Credentials& credentials) {
   if (location.endpoint.empty()) return "storage endpoint not configured";
   if (location.bucket.empty()) return "storage bucket not configured";
-  if (credentials.accessKey.empty() || credentials.secretKey.empty()) return "storage credentials not configured";
+  if (credentials.accessKey.empty() || credentials.secretKey.empty())
+    return "storage credentials not configured";
   return {};
 }
 
@@ -39,7 +40,8 @@ SignedUrl Presigner::generateSignedUrl(std::string_view key, int64_t expiresSeco
     return out;
   }
   std::vector<QueryParam> extra;
-  if (overrides.contentDisposition) extra.push_back({"response-content-disposition", *overrides.contentDisposition});
+  if (overrides.contentDisposition)
+    extra.push_back({"response-content-disposition", *overrides.contentDisposition});
   if (overrides.contentType) extra.push_back({"response-content-type", *overrides.contentType});
 
   PresignedUrl presigned = signer_.presign("GET", objectTarget(location_, key), expiresSeconds, now, extra);
@@ -54,7 +56,8 @@ SignedUrl Presigner::generateSignedUrl(std::string_view key, int64_t expiresSeco
   return out;
 }
 
-SignedUrl Presigner::generateTemporaryPublicUrl(std::string_view key, int64_t minutes, Clock::time_point now) {
+SignedUrl Presigner::generateTemporaryPublicUrl(std::string_view key, int64_t minutes,
+                                                Clock::time_point now) {
   if (minutes < 1 || minutes > kMaxTemporaryUrlMinutes) {
     SignedUrl out;
     out.error = "expiration must be between 1 and " + std::to_string(kMaxTemporaryUrlMinutes) +
@@ -64,8 +67,9 @@ SignedUrl Presigner::generateTemporaryPublicUrl(std::string_view key, int64_t mi
   return generateSignedUrl(key, minutes * 60, now);
 }
 
-SignedUrl generateSignedUrl(const S3Location& location, const S3Credentials& credentials, std::string_view key,
-                            int64_t expiresSeconds, Clock::time_point now, const PresignOverrides& overrides) {
+SignedUrl generateSignedUrl(const S3Location& location, const S3Credentials& credentials,
+                            std::string_view key, int64_t expiresSeconds, Clock::time_point now,
+                            const PresignOverrides& overrides) {
   return Presigner(location, credentials).generateSignedUrl(key, expiresSeconds, now, overrides);
 }
 

@@ -49,8 +49,9 @@ class Presigner {
                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
                               const PresignOverrides& overrides = {});
   // GET URL valid `minutes` (1..10080, i.e. at most 7 days).
-  SignedUrl generateTemporaryPublicUrl(std::string_view key, int64_t minutes,
-                                       std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+  SignedUrl generateTemporaryPublicUrl(
+      std::string_view key, int64_t minutes,
+      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
   const S3Location& location() const { return location_; }
   const SigV4Signer& signer() const { return signer_; }
@@ -62,13 +63,13 @@ class Presigner {
 };
 
 // One-shot forms of the above, for the CLI and rare calls; each derives a signing key.
-SignedUrl generateSignedUrl(const S3Location& location, const S3Credentials& credentials, std::string_view key,
-                            int64_t expiresSeconds = kDefaultSignedUrlSeconds,
+SignedUrl generateSignedUrl(const S3Location& location, const S3Credentials& credentials,
+                            std::string_view key, int64_t expiresSeconds = kDefaultSignedUrlSeconds,
                             std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
                             const PresignOverrides& overrides = {});
-SignedUrl generateTemporaryPublicUrl(const S3Location& location, const S3Credentials& credentials,
-                                     std::string_view key, int64_t minutes,
-                                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+SignedUrl generateTemporaryPublicUrl(
+    const S3Location& location, const S3Credentials& credentials, std::string_view key, int64_t minutes,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // "2013-05-24T00:00:00Z": UTC, whole seconds (truncated), `Z` suffix.
 std::string formatRfc3339Utc(std::chrono::system_clock::time_point time);

@@ -40,12 +40,16 @@ RedisReply copyReply(const redisReply* r) {
       out.kind = RedisReply::Kind::kInteger;
       out.integer = r->integer;
       break;
-    case REDIS_REPLY_NIL: out.kind = RedisReply::Kind::kNil; break;
+    case REDIS_REPLY_NIL:
+      out.kind = RedisReply::Kind::kNil;
+      break;
     case REDIS_REPLY_ARRAY:
       out.kind = RedisReply::Kind::kArray;
       for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(copyReply(r->element[i]));
       break;
-    default: out.kind = RedisReply::Kind::kError; out.text = "unexpected reply type";
+    default:
+      out.kind = RedisReply::Kind::kError;
+      out.text = "unexpected reply type";
   }
   return out;
 }
@@ -76,7 +80,8 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
     rest = rest.substr(at + 1);
   }
   auto number = [](const std::string& text, int low, int high, int& value) {
-    if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos)
+      return false;
     value = std::stoi(text);
     return value >= low && value <= high;
   };
@@ -92,7 +97,8 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
     out.host = hostPort.substr(1, close - 1);
     std::string after = hostPort.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':' || !number(after.substr(1), 1, 65535, out.port)) return "port must be 1..65535";
+      if (after.front() != ':' || !number(after.substr(1), 1, 65535, out.port))
+        return "port must be 1..65535";
     }
   } else {
     size_t colon = hostPort.rfind(':');
@@ -103,7 +109,8 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   }
   if (out.host == "localhost") out.host = "127.0.0.1";
   unsigned char buf[sizeof(in6_addr)];
-  bool isIp = inet_pton(AF_INET, out.host.c_str(), buf) == 1 || inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
+  bool isIp =
+      inet_pton(AF_INET, out.host.c_str(), buf) == 1 || inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
   if (!isIp) return "host must be an IP address or localhost (hiredis resolves names with a blocking call)";
   return "";
 }
@@ -114,15 +121,16 @@ RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::ch
       address_(std::move(address)),
       timeout_(timeout),
       maxInFlight_(maxInFlight),
-      connectTimer_(loop, [this] {
-        if (connected_ || !ctx_) return;
-        // Freeing a context that never connected calls no callback of ours.
-        redisAsyncContext* ctx = ctx_;
-        ctx_ = nullptr;
-        ctx->data = nullptr;
-        redisAsyncFree(ctx);
-        scheduleReconnect("connect timed out");
-      }),
+      connectTimer_(loop,
+                    [this] {
+                      if (connected_ || !ctx_) return;
+                      // Freeing a context that never connected calls no callback of ours.
+                      redisAsyncContext* ctx = ctx_;
+                      ctx_ = nullptr;
+                      ctx->data = nullptr;
+                      redisAsyncFree(ctx);
+                      scheduleReconnect("connect timed out");
+                    }),
       reconnectTimer_(loop, [this] { connect(); }),
       self_(std::make_shared<RedisClient*>(this)) {}
 
@@ -174,7 +182,8 @@ void RedisClient::onConnect(const redisAsyncContext* ac, int status) noexcept {
   auto finishConnect = [self] { self->setState(true, "connected"); };
   if (!self->address_.password.empty() || self->address_.database != 0) {
     // AUTH / SELECT go first on the new connection; ordinary commands queue behind them.
-    if (!self->address_.password.empty()) self->command({"AUTH", self->address_.password}, [](const RedisReply&) {});
+    if (!self->address_.password.empty())
+      self->command({"AUTH", self->address_.password}, [](const RedisReply&) {});
     if (self->address_.database != 0) {
       self->command({"SELECT", std::to_string(self->address_.database)}, [](const RedisReply&) {});
     }
@@ -197,10 +206,12 @@ void RedisClient::setState(bool connected, const std::string& reason) {
   everReported_ = true;
   if (!connected) lastError_ = reason;
   if (changed) {
-    std::string where = address_.unixPath.empty() ? address_.host + ":" + std::to_string(address_.port)
-                                                  : address_.unixPath;
-    if (connected) reactor::logInfo("redis: disconnected -> connected", {{"address", where}});
-    else reactor::logWarn("redis: connected -> disconnected", {{"address", where}, {"reason", reason}});
+    std::string where =
+        address_.unixPath.empty() ? address_.host + ":" + std::to_string(address_.port) : address_.unixPath;
+    if (connected)
+      reactor::logInfo("redis: disconnected -> connected", {{"address", where}});
+    else
+      reactor::logWarn("redis: connected -> disconnected", {{"address", where}, {"reason", reason}});
     if (onStateChange_) onStateChange_(connected, reason);
   }
 }
@@ -222,7 +233,8 @@ void RedisClient::failSoon(Callback callback, std::string message) {
 
 void RedisClient::command(std::vector<std::string> args, Callback callback) {
   if (!connected_ || !ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
-  if (pending_.size() >= maxInFlight_) return failSoon(std::move(callback), "too many redis commands in flight");
+  if (pending_.size() >= maxInFlight_)
+    return failSoon(std::move(callback), "too many redis commands in flight");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& a : args) {
@@ -231,15 +243,16 @@ void RedisClient::command(std::vector<std::string> args, Callback callback) {
   }
   uint64_t id = nextId_++;
   auto* priv = new CommandPrivdata{self_, id};
-  int rc = redisAsyncCommandArgv(ctx_, &RedisClient::onReply, priv, static_cast<int>(argv.size()), argv.data(),
-                                 lens.data());
+  int rc = redisAsyncCommandArgv(ctx_, &RedisClient::onReply, priv, static_cast<int>(argv.size()),
+                                 argv.data(), lens.data());
   if (rc != REDIS_OK) {
     delete priv;  // hiredis will not call back for a refused command
     return failSoon(std::move(callback), "redis refused the command (disconnecting)");
   }
   Pending p;
   p.callback = std::move(callback);
-  p.deadline = std::make_unique<reactor::Timer>(loop_, [this, id] { complete(id, errorReply("redis timeout")); });
+  p.deadline =
+      std::make_unique<reactor::Timer>(loop_, [this, id] { complete(id, errorReply("redis timeout")); });
   p.deadline->startOnce(timeout_);
   pending_.emplace(id, std::move(p));
 }

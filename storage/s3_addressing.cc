@@ -235,9 +235,12 @@ bool isVirtualHostProvider(std::string_view hostname) {
 
 bool virtualFor(const S3Location& location, std::string_view scheme, std::string_view hostname) {
   switch (location.addressing) {
-    case Addressing::kPath: return false;
-    case Addressing::kVirtual: return true;
-    case Addressing::kAuto: break;
+    case Addressing::kPath:
+      return false;
+    case Addressing::kVirtual:
+      return true;
+    case Addressing::kAuto:
+      break;
   }
   return isVirtualHostProvider(hostname) && isDnsCompatibleBucket(location.bucket, scheme == "https");
 }
@@ -252,8 +255,8 @@ int hexValue(char c) {
 }
 
 bool isUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
 }
 
 bool isAcceptableAuthority(std::string_view authority) {
@@ -301,9 +304,12 @@ std::optional<Addressing> parseAddressing(std::string_view text) {
 
 std::string_view addressingName(Addressing addressing) {
   switch (addressing) {
-    case Addressing::kAuto: return "auto";
-    case Addressing::kPath: return "path";
-    case Addressing::kVirtual: return "virtual";
+    case Addressing::kAuto:
+      return "auto";
+    case Addressing::kPath:
+      return "path";
+    case Addressing::kVirtual:
+      return "virtual";
   }
   return "auto";
 }

@@ -13,12 +13,12 @@ using Clock = std::chrono::system_clock;
 using EncodedParam = std::pair<std::string, std::string>;
 
 // The presigning parameters we add ourselves; a caller's extra parameter may not shadow them.
-constexpr std::string_view kPresignParams[] = {"X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",
-                                               "X-Amz-Expires",       "X-Amz-SignedHeaders",
-                                               "X-Amz-Signature"};
+constexpr std::string_view kPresignParams[] = {"X-Amz-Algorithm", "X-Amz-Credential",    "X-Amz-Date",
+                                               "X-Amz-Expires",   "X-Amz-SignedHeaders", "X-Amz-Signature"};
 
 // Headers signHeaders() adds itself, plus authorization, which is never signed.
-constexpr std::string_view kManagedHeaders[] = {"host", "x-amz-date", "x-amz-content-sha256", "authorization"};
+constexpr std::string_view kManagedHeaders[] = {"host", "x-amz-date", "x-amz-content-sha256",
+                                                "authorization"};
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -162,7 +162,8 @@ std::string formatAmzDate(Clock::time_point now) {
   return buf;
 }
 
-SigV4Signer::SigV4Signer(std::string accessKey, std::string secretKey, std::string region, std::string service)
+SigV4Signer::SigV4Signer(std::string accessKey, std::string secretKey, std::string region,
+                         std::string service)
     : accessKey_(std::move(accessKey)),
       secretKey_(std::move(secretKey)),
       region_(std::move(region)),
@@ -257,8 +258,8 @@ SigV4Headers SigV4Signer::signHeaders(std::string_view method, std::string_view 
   headers.push_back({"x-amz-content-sha256", std::string(kUnsignedPayload)});
   headers.push_back({"x-amz-date", amzDate});
 
-  SigV4Signature signature = sign(
-      RequestToSign{method, canonicalUri, canonicalQuery, headers, kUnsignedPayload}, now);
+  SigV4Signature signature =
+      sign(RequestToSign{method, canonicalUri, canonicalQuery, headers, kUnsignedPayload}, now);
   if (!signature.ok()) {
     out.error = std::move(signature.error);
     return out;

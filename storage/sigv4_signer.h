@@ -38,12 +38,12 @@ struct QueryParam {
 // Everything the canonical request is made of, for the low-level signer. Views must
 // outlive the call only.
 struct RequestToSign {
-  std::string_view method;          // upper case: "GET", "HEAD", "PUT"
-  std::string_view canonicalUri;    // the encoded path, exactly as sent ("/" when empty)
-  std::string_view canonicalQuery;  // already canonical (see canonicalQueryString); "" for none
+  std::string_view method;              // upper case: "GET", "HEAD", "PUT"
+  std::string_view canonicalUri;        // the encoded path, exactly as sent ("/" when empty)
+  std::string_view canonicalQuery;      // already canonical (see canonicalQueryString); "" for none
   std::span<const HttpHeader> headers;  // every header to sign, any case and order; must include
                                         // host, and x-amz-date equal to formatAmzDate(now)
-  std::string_view payloadHash;     // hex SHA-256 of the body, or kUnsignedPayload
+  std::string_view payloadHash;         // hex SHA-256 of the body, or kUnsignedPayload
 };
 
 struct CanonicalRequest {
@@ -109,8 +109,7 @@ class SigV4Signer {
   // canonical (see canonicalQueryString), "" for a plain object GET.
   SigV4Headers signHeaders(std::string_view method, const ObjectTarget& target,
                            std::span<const HttpHeader> extraHeaders,
-                           std::chrono::system_clock::time_point now,
-                           std::string_view canonicalQuery = {});
+                           std::chrono::system_clock::time_point now, std::string_view canonicalQuery = {});
   SigV4Headers signHeaders(std::string_view method, std::string_view host, std::string_view canonicalUri,
                            std::string_view canonicalQuery, std::span<const HttpHeader> extraHeaders,
                            std::chrono::system_clock::time_point now);
@@ -138,7 +137,8 @@ class SigV4Signer {
   // "yyyymmdd/region/service/aws4_request"
   std::string credentialScope(std::string_view date) const;
   const crypto::Sha256& signingKey(std::string_view date);
-  std::string signatureFor(std::string_view amzDate, std::string_view scope, std::string_view canonicalRequest);
+  std::string signatureFor(std::string_view amzDate, std::string_view scope,
+                           std::string_view canonicalRequest);
 
   std::string accessKey_;
   std::string secretKey_;

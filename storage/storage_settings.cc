@@ -61,15 +61,22 @@ StorageValues settingsFromDocument(const bson_t* doc) {
   StorageValues v;
   if (!doc) return v;
   bson_iter_t it, child;
-  if (bson_iter_init_find(&it, doc, "minio") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &child)) {
+  if (bson_iter_init_find(&it, doc, "minio") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+      bson_iter_recurse(&it, &child)) {
     while (bson_iter_next(&child)) {
       std::string_view key = bson_iter_key(&child);
-      if (key == "endpoint") v.endpoint = utf8(&child);
-      else if (key == "access_key") v.accessKey = utf8(&child);
-      else if (key == "secret_key") v.secretKey = utf8(&child);
-      else if (key == "bucket") v.bucket = utf8(&child);
-      else if (key == "region") v.region = utf8(&child);
-      else if (key == "addressing") v.addressing = utf8(&child);
+      if (key == "endpoint")
+        v.endpoint = utf8(&child);
+      else if (key == "access_key")
+        v.accessKey = utf8(&child);
+      else if (key == "secret_key")
+        v.secretKey = utf8(&child);
+      else if (key == "bucket")
+        v.bucket = utf8(&child);
+      else if (key == "region")
+        v.region = utf8(&child);
+      else if (key == "addressing")
+        v.addressing = utf8(&child);
     }
   }
   if (bson_iter_init_find(&it, doc, "cxbcore_fleet") && BSON_ITER_HOLDS_ARRAY(&it) &&
@@ -134,8 +141,8 @@ void SettingsStore::apply(const StorageValues& document) {
   ++generation_;
   if (current_.storageComplete()) {
     reactor::logInfo("storage settings in force", {{"endpoint", current_.values.endpoint},
-                                                    {"bucket", current_.values.bucket},
-                                                    {"was_complete", wasComplete ? "true" : "false"}});
+                                                   {"bucket", current_.values.bucket},
+                                                   {"was_complete", wasComplete ? "true" : "false"}});
   } else {
     reactor::logWarn("storage skipped", {{"reason", current_.describeMissing()}});
   }

@@ -42,14 +42,29 @@ bool hasControl(const std::string& s) {
 }
 
 bool anyStringHasControl(const Config& c) {
-  std::vector<const std::string*> strings = {
-      &c.server.listen,       &c.server.publicBaseUrl, &c.server.logLevel,   &c.mongo.uri,
-      &c.mongo.callsCollection, &c.mongo.settingsCollection, &c.redis.url, &c.s3.endpoint,
-      &c.s3.accessKey,        &c.s3.secretKey,         &c.s3.bucket,         &c.s3.region,
-      &c.s3.addressing,       &c.fleet.secret,         &c.fleet.secretHeader, &c.jwt.hs256Secret,
-      &c.jwt.jwksFile,        &c.jwt.issuer,           &c.jwt.audience,      &c.jwt.roleClaim,
-      &c.jwt.accountClaim};
-  for (const auto* list : {&c.server.corsOrigins, &c.server.trustedProxies, &c.fleet.urls, &c.jwt.publicKeyFiles}) {
+  std::vector<const std::string*> strings = {&c.server.listen,
+                                             &c.server.publicBaseUrl,
+                                             &c.server.logLevel,
+                                             &c.mongo.uri,
+                                             &c.mongo.callsCollection,
+                                             &c.mongo.settingsCollection,
+                                             &c.redis.url,
+                                             &c.s3.endpoint,
+                                             &c.s3.accessKey,
+                                             &c.s3.secretKey,
+                                             &c.s3.bucket,
+                                             &c.s3.region,
+                                             &c.s3.addressing,
+                                             &c.fleet.secret,
+                                             &c.fleet.secretHeader,
+                                             &c.jwt.hs256Secret,
+                                             &c.jwt.jwksFile,
+                                             &c.jwt.issuer,
+                                             &c.jwt.audience,
+                                             &c.jwt.roleClaim,
+                                             &c.jwt.accountClaim};
+  for (const auto* list :
+       {&c.server.corsOrigins, &c.server.trustedProxies, &c.fleet.urls, &c.jwt.publicKeyFiles}) {
     for (const auto& s : *list) strings.push_back(&s);
   }
   for (const auto* s : strings) {

@@ -66,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string signingInput =
         recgw::crypto::base64UrlEncode(header) + "." + recgw::crypto::base64UrlEncode(payload);
     for (auto digest : {recgw::crypto::Digest::kSha256, recgw::crypto::Digest::kSha512}) {
-      verifyOne(signingInput + "." + recgw::crypto::base64UrlEncode(recgw::crypto::hmac(digest, kSecret, signingInput)));
+      verifyOne(signingInput + "." +
+                recgw::crypto::base64UrlEncode(recgw::crypto::hmac(digest, kSecret, signingInput)));
     }
     return 0;
   }

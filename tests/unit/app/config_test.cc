@@ -93,7 +93,8 @@ TEST(ConfigTest, DefaultsWithoutFileOrEnvironment) {
   EXPECT_EQ(c.fleet.secretHeader, "X-CXBCore-Secret");
   EXPECT_LT(c.stream.lowWatermark, c.stream.highWatermark);
   EXPECT_TRUE(c.sourcePath.empty());
-  EXPECT_EQ(c.missingStorageFields(), (std::vector<std::string>{"endpoint", "access_key", "secret_key", "bucket"}));
+  EXPECT_EQ(c.missingStorageFields(),
+            (std::vector<std::string>{"endpoint", "access_key", "secret_key", "bucket"}));
 }
 
 TEST(ConfigTest, NullEnvironmentIsAccepted) {
@@ -174,8 +175,8 @@ TEST(ConfigTest, FleetUrlsFromEnvironmentAreACommaList) {
 }
 
 TEST(ConfigTest, UnrelatedRecgwVariablesAreIgnored) {
-  FakeEnv env({"RECGW_CACHE=/var/cache/recgw", "RECGW_BINARY=/usr/bin/recgw", "PATH=/usr/bin",
-               "HOME=/root", "RECGW_SERVER_WORKERS=2"});
+  FakeEnv env({"RECGW_CACHE=/var/cache/recgw", "RECGW_BINARY=/usr/bin/recgw", "PATH=/usr/bin", "HOME=/root",
+               "RECGW_SERVER_WORKERS=2"});
   Config c = loadConfig(std::nullopt, env.get());
   EXPECT_EQ(c.server.workers, 2);
 }
@@ -211,7 +212,8 @@ TEST(ConfigTest, BadUrlsAreRejected) {
 TEST(ConfigTest, NonNumericEnvironmentValueIsRejected) {
   std::string e = errorOf(std::nullopt, {"RECGW_SERVER_WORKERS=abc"});
   EXPECT_FALSE(e.empty());
-  EXPECT_TRUE(e.find("RECGW_SERVER_WORKERS") != std::string::npos || e.find("server.workers") != std::string::npos)
+  EXPECT_TRUE(e.find("RECGW_SERVER_WORKERS") != std::string::npos ||
+              e.find("server.workers") != std::string::npos)
       << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
 }
@@ -293,7 +295,8 @@ TEST(ConfigTest, DiffNeverPrintsSecretValues) {
   for (const char* key : {"s3.secret_key", "fleet.secret", "jwt.hs256_secret", "mongo.uri", "redis.url"}) {
     EXPECT_NE(all.find(key), std::string::npos) << key << " missing from:\n" << all;
   }
-  for (const char* secret : {"s3-very-secret", "fleet-very-secret", "jwt-very-secret", "AKIDEXAMPLE", "pw@", "redispw"}) {
+  for (const char* secret :
+       {"s3-very-secret", "fleet-very-secret", "jwt-very-secret", "AKIDEXAMPLE", "pw@", "redispw"}) {
     EXPECT_EQ(all.find(secret), std::string::npos) << secret << " leaked in:\n" << all;
   }
 }

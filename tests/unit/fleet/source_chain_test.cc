@@ -75,7 +75,8 @@ TEST(SourceChainTest, StorageFirstThenFleetInOrder) {
 
 TEST(SourceChainTest, IncompleteStorageLeavesOnlyFleet) {
   storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(false, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg", "X-CXBCore-Secret", {});
+  SourceChain chain(settings(false, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg",
+                    "X-CXBCore-Secret", {});
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:0", "fleet:1"}));
   EXPECT_EQ(chain.request(0, {}, false).url, "http://f1:8080/recordings/k.ogg");
 
@@ -111,7 +112,8 @@ TEST(SourceChainTest, StorageRequestIsSignedAndCarriesTheRange) {
   ASSERT_TRUE(auth.has_value());
   EXPECT_EQ(auth->rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0), 0u) << *auth;
   EXPECT_NE(auth->find("/us-east-1/s3/aws4_request"), std::string::npos) << *auth;
-  EXPECT_NE(auth->find("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"), std::string::npos) << *auth;
+  EXPECT_NE(auth->find("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"), std::string::npos)
+      << *auth;
   EXPECT_FALSE(header(req, "X-CXBCore-Secret").has_value());
 
   // The signature is the one an independent signer computes for the same request and time.
@@ -157,7 +159,8 @@ TEST(SourceChainTest, FleetRequestWithoutSecretSendsNoSecretHeader) {
 
 TEST(SourceChainTest, PreferFirstMovesOneSourceToTheFront) {
   storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg", "X-CXBCore-Secret", {});
+  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg",
+                    "X-CXBCore-Secret", {});
   chain.preferFirst("fleet:1");
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:1", "storage", "fleet:0"}));
   EXPECT_EQ(chain.request(0, {}, false).url, "http://f2:8080/recordings/k.ogg");

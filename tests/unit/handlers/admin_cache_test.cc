@@ -63,23 +63,23 @@ TEST(ParseWarmRequestTest, Errors) {
       {"[]", 10},
       {R"(["tokens"])", 10},
       {"42", 10},
-      {"{}", 10},                                                       // no form
-      {R"({"tokens": ["a"], "session_ids": ["b"]})", 10},                // two forms
+      {"{}", 10},                                          // no form
+      {R"({"tokens": ["a"], "session_ids": ["b"]})", 10},  // two forms
       {R"({"tokens": ["a"], "since": "2024-05-01"})", 10},
-      {R"({"tokens": "a"})", 10},                                       // not a list
-      {R"({"tokens": [""]})", 10},                                      // empty string
+      {R"({"tokens": "a"})", 10},   // not a list
+      {R"({"tokens": [""]})", 10},  // empty string
       {R"({"session_ids": ["ok", ""]})", 10},
-      {R"({"tokens": [1]})", 10},                                       // not a string
-      {R"({"tokens": [")" + long257 + R"("]})", 10},                    // too long
-      {R"({"since": "2024-05-01", "limit": 0})", 10},                   // limit 0
+      {R"({"tokens": [1]})", 10},                      // not a string
+      {R"({"tokens": [")" + long257 + R"("]})", 10},   // too long
+      {R"({"since": "2024-05-01", "limit": 0})", 10},  // limit 0
       {R"({"since": "2024-05-01", "limit": -1})", 10},
-      {R"({"since": "2024-05-01", "limit": 11})", 10},                  // limit too big
+      {R"({"since": "2024-05-01", "limit": 11})", 10},  // limit too big
       {R"({"since": "2024-05-01", "limit": "5"})", 10},
       {R"({"since": "2024-05-01", "limit": 1.5})", 10},
-      {R"({"since": "yesterday"})", 10},                                // bad date
+      {R"({"since": "yesterday"})", 10},  // bad date
       {R"({"since": "2024-13-01"})", 10},
       {R"({"since": 1714521600})", 10},
-      {R"({"tokens": ["a", "b", "c", "d"]})", 3},                       // item count over max
+      {R"({"tokens": ["a", "b", "c", "d"]})", 3},  // item count over max
       {R"({"session_ids": ["a", "b"]})", 1},
   };
   for (const Case& c : cases) {
@@ -89,7 +89,8 @@ TEST(ParseWarmRequestTest, Errors) {
 }
 
 TEST(ParseWarmRequestTest, ErrorMessagesSayWhatIsWrong) {
-  EXPECT_NE(parseWarmRequest(R"({"since": "2024-05-01", "limit": 0})", 10).error.find("limit"), std::string::npos);
+  EXPECT_NE(parseWarmRequest(R"({"since": "2024-05-01", "limit": 0})", 10).error.find("limit"),
+            std::string::npos);
   EXPECT_NE(parseWarmRequest(R"({"since": "nope"})", 10).error.find("since"), std::string::npos);
   EXPECT_NE(parseWarmRequest(R"({"tokens": ["a","b"]})", 1).error.find("1"), std::string::npos);
   EXPECT_NE(parseWarmRequest(R"({"tokens": [""]})", 10).error.find("tokens"), std::string::npos);

@@ -26,8 +26,12 @@ TEST_P(RangeParseTable, Parses) {
   if (!c.valid) return;
   EXPECT_EQ(r->kind, c.kind) << c.header;
   switch (c.kind) {
-    case ByteRange::kSuffix: EXPECT_EQ(r->suffixLength, c.a) << c.header; break;
-    case ByteRange::kFrom: EXPECT_EQ(r->first, c.a) << c.header; break;
+    case ByteRange::kSuffix:
+      EXPECT_EQ(r->suffixLength, c.a) << c.header;
+      break;
+    case ByteRange::kFrom:
+      EXPECT_EQ(r->first, c.a) << c.header;
+      break;
     case ByteRange::kFromTo:
       EXPECT_EQ(r->first, c.a) << c.header;
       EXPECT_EQ(r->last, c.b) << c.header;
@@ -61,14 +65,15 @@ INSTANTIATE_TEST_SUITE_P(
         RangeCase{"bytes", false}, RangeCase{"=0-1", false}, RangeCase{"bytes=abc", false},
         RangeCase{"bytes=1", false}, RangeCase{"bytes=1-2-3", false}, RangeCase{"bytes=a-b", false},
         RangeCase{"bytes=5-2", false}, RangeCase{"bytes=0-499,500-999", false},
-        RangeCase{"bytes=0-1, -5", false}, RangeCase{"bytes=1 - 2", false},
-        RangeCase{"bytes=+1-2", false}, RangeCase{"bytes=-+5", false}, RangeCase{"bytes=0x10-", false},
-        RangeCase{"bytes =1-2", false}, RangeCase{"items=0-5", false}, RangeCase{"none", false},
-        RangeCase{"bytes=99999999999999999999-", false},
-        RangeCase{"bytes=0-99999999999999999999", false},
-        RangeCase{"bytes=-99999999999999999999", false},
-        RangeCase{"bytes=18446744073709551616-", false}, RangeCase{"bytes=1-2;x", false},
-        RangeCase{"bytes=\x01" "1-2", false}));
+        RangeCase{"bytes=0-1, -5", false}, RangeCase{"bytes=1 - 2", false}, RangeCase{"bytes=+1-2", false},
+        RangeCase{"bytes=-+5", false}, RangeCase{"bytes=0x10-", false}, RangeCase{"bytes =1-2", false},
+        RangeCase{"items=0-5", false}, RangeCase{"none", false},
+        RangeCase{"bytes=99999999999999999999-", false}, RangeCase{"bytes=0-99999999999999999999", false},
+        RangeCase{"bytes=-99999999999999999999", false}, RangeCase{"bytes=18446744073709551616-", false},
+        RangeCase{"bytes=1-2;x", false},
+        RangeCase{"bytes=\x01"
+                  "1-2",
+                  false}));
 
 TEST(RangeResolve, Table) {
   struct Case {
@@ -153,10 +158,9 @@ TEST(ContentRangeParse, Valid) {
 
 TEST(ContentRangeParse, Invalid) {
   for (const char* h :
-       {"", "bytes", "bytes ", "bytes 0-499", "bytes 0-499/", "bytes 5-2/10", "bytes 0-10/10",
-        "bytes */*", "bytes -5/10", "bytes 5-/10", "items 0-1/2", "bytes=0-1/2", "bytes 0-1/2/3",
-        "bytes 0-99999999999999999999/*", "bytes 0-1/99999999999999999999", "bytes a-b/c",
-        "bytes 0-1/ 2"}) {
+       {"", "bytes", "bytes ", "bytes 0-499", "bytes 0-499/", "bytes 5-2/10", "bytes 0-10/10", "bytes */*",
+        "bytes -5/10", "bytes 5-/10", "items 0-1/2", "bytes=0-1/2", "bytes 0-1/2/3",
+        "bytes 0-99999999999999999999/*", "bytes 0-1/99999999999999999999", "bytes a-b/c", "bytes 0-1/ 2"}) {
     EXPECT_FALSE(parseContentRange(h)) << h;
   }
 }
@@ -170,25 +174,17 @@ TEST(HttpIfNoneMatch, Table) {
     bool match;
   };
   const Case cases[] = {
-      {"\"abc\"", "\"abc\"", true},
-      {"\"abc\"", "\"abd\"", false},
+      {"\"abc\"", "\"abc\"", true},    {"\"abc\"", "\"abd\"", false},
       {"W/\"abc\"", "\"abc\"", true},  // weak comparison
-      {"\"abc\"", "W/\"abc\"", true},
-      {"W/\"abc\"", "W/\"abc\"", true},
-      {"*", "\"abc\"", true},
-      {"*", "", true},
-      {" * ", "\"x\"", true},
-      {"\"a\", \"b\", \"c\"", "\"b\"", true},
-      {"\"a\",\"b\"", "\"c\"", false},
-      {"\"a\" ,W/\"c\" , ", "\"c\"", true},
+      {"\"abc\"", "W/\"abc\"", true},  {"W/\"abc\"", "W/\"abc\"", true},
+      {"*", "\"abc\"", true},          {"*", "", true},
+      {" * ", "\"x\"", true},          {"\"a\", \"b\", \"c\"", "\"b\"", true},
+      {"\"a\",\"b\"", "\"c\"", false}, {"\"a\" ,W/\"c\" , ", "\"c\"", true},
       {"\"a,b\"", "\"a,b\"", true},  // commas inside a tag are part of it
-      {"\"a,b\"", "\"a\"", false},
-      {"\"abc\"", "", false},
+      {"\"a,b\"", "\"a\"", false},     {"\"abc\"", "", false},
       {"abc", "\"abc\"", false},  // unquoted in the header: malformed
-      {"\"abc", "\"abc\"", false},
-      {"\"abc\" junk", "\"abc\"", false},
-      {"", "\"abc\"", false},
-      {"\"abc\"", "abc", true},  // unquoted origin ETag tolerated
+      {"\"abc", "\"abc\"", false},     {"\"abc\" junk", "\"abc\"", false},
+      {"", "\"abc\"", false},          {"\"abc\"", "abc", true},  // unquoted origin ETag tolerated
       {"\"\"", "\"\"", true},
   };
   for (const auto& c : cases) {
@@ -242,14 +238,27 @@ TEST(HttpDate, TwoDigitYears) {
 }
 
 TEST(HttpDate, Rejects) {
-  for (const char* d :
-       {"", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT",
-        "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 29 Feb 1900 08:49:37 GMT",
-        "Sun, 00 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
-        "Sun, 06 Nov 1994 08:49:61 GMT", "Xyz, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT",
-        "Sun, 06 Nov 1994 08:49:37 GMTx", "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun Nov 6 08:49:37 1994",
-        "Sun Nov  6 08:49:37 94", "1994-11-06T08:49:37Z", "784111777", "Sun, 06 Nov 1994 8:49:37 GMT",
-        "sun, 06 nov 1994 08:49:37 gmt"}) {
+  for (const char* d : {"",
+                        "Sun, 06 Nov 1994 08:49:37",
+                        "Sun, 06 Nov 1994 08:49:37 UTC",
+                        "Sun, 6 Nov 1994 08:49:37 GMT",
+                        "Sun, 06 Foo 1994 08:49:37 GMT",
+                        "Sun, 31 Nov 1994 08:49:37 GMT",
+                        "Sun, 29 Feb 1900 08:49:37 GMT",
+                        "Sun, 00 Nov 1994 08:49:37 GMT",
+                        "Sun, 06 Nov 1994 24:00:00 GMT",
+                        "Sun, 06 Nov 1994 08:60:00 GMT",
+                        "Sun, 06 Nov 1994 08:49:61 GMT",
+                        "Xyz, 06 Nov 1994 08:49:37 GMT",
+                        "Sun, 06 Nov 94 08:49:37 GMT",
+                        "Sun, 06 Nov 1994 08:49:37 GMTx",
+                        "Sunday, 06-Nov-1994 08:49:37 GMT",
+                        "Sun Nov 6 08:49:37 1994",
+                        "Sun Nov  6 08:49:37 94",
+                        "1994-11-06T08:49:37Z",
+                        "784111777",
+                        "Sun, 06 Nov 1994 8:49:37 GMT",
+                        "sun, 06 nov 1994 08:49:37 gmt"}) {
     EXPECT_FALSE(parseHttpDate(d)) << d;
   }
 }
@@ -282,14 +291,26 @@ TEST(ContentType, Table) {
     const char* type;
   };
   const Case cases[] = {
-      {"a/b/call.ogg", "audio/ogg"},    {"call.OGG", "audio/ogg"},     {"x.opus", "audio/ogg"},
-      {"x.mp3", "audio/mpeg"},          {"x.Mp3", "audio/mpeg"},       {"x.wav", "audio/wav"},
-      {"x.m4a", "audio/mp4"},           {"x.webm", "audio/webm"},      {"x.flac", "audio/flac"},
-      {"x.mp4", "video/mp4"},           {"x.MP4", "video/mp4"},        {"x.tar.ogg", "audio/ogg"},
-      {"x", "application/octet-stream"}, {"", "application/octet-stream"},
-      {"x.", "application/octet-stream"}, {"x.exe", "application/octet-stream"},
-      {"dir.ogg/file", "application/octet-stream"}, {"x.ogg.txt", "application/octet-stream"},
-      {"x.oggx", "application/octet-stream"}, {".ogg", "audio/ogg"},
+      {"a/b/call.ogg", "audio/ogg"},
+      {"call.OGG", "audio/ogg"},
+      {"x.opus", "audio/ogg"},
+      {"x.mp3", "audio/mpeg"},
+      {"x.Mp3", "audio/mpeg"},
+      {"x.wav", "audio/wav"},
+      {"x.m4a", "audio/mp4"},
+      {"x.webm", "audio/webm"},
+      {"x.flac", "audio/flac"},
+      {"x.mp4", "video/mp4"},
+      {"x.MP4", "video/mp4"},
+      {"x.tar.ogg", "audio/ogg"},
+      {"x", "application/octet-stream"},
+      {"", "application/octet-stream"},
+      {"x.", "application/octet-stream"},
+      {"x.exe", "application/octet-stream"},
+      {"dir.ogg/file", "application/octet-stream"},
+      {"x.ogg.txt", "application/octet-stream"},
+      {"x.oggx", "application/octet-stream"},
+      {".ogg", "audio/ogg"},
   };
   for (const auto& c : cases) EXPECT_EQ(contentTypeForKey(c.key), c.type) << c.key;
 }
@@ -313,7 +334,8 @@ std::string quotedFilename(const std::string& v) {
 TEST(ContentDisposition, Plain) {
   EXPECT_EQ(contentDisposition("rec/2024/call-1.ogg"),
             "inline; filename=\"call-1.ogg\"; filename*=UTF-8''call-1.ogg");
-  EXPECT_EQ(contentDisposition("call 1.ogg"), "inline; filename=\"call 1.ogg\"; filename*=UTF-8''call%201.ogg");
+  EXPECT_EQ(contentDisposition("call 1.ogg"),
+            "inline; filename=\"call 1.ogg\"; filename*=UTF-8''call%201.ogg");
 }
 
 TEST(ContentDisposition, EvilKeys) {

@@ -275,7 +275,7 @@ TEST_F(JwtTest, ExpiryAndNotBefore) {
   expectError(v, tok("{\"exp\":" + std::to_string(kNow - 30) + "}"), JwtError::kExpired);
   expectError(v, tok("{\"exp\":0}"), JwtError::kExpired);
   expectOk(v, tok("{\"exp\":" + std::to_string(kNow - 29) + "}"));  // within leeway
-  expectOk(v, tok("{\"exp\":" + n + ".5}"));                          // fractional NumericDate
+  expectOk(v, tok("{\"exp\":" + n + ".5}"));                        // fractional NumericDate
   expectError(v, tok("{\"nbf\":" + std::to_string(kNow + 31) + "}"), JwtError::kNotYetValid);
   expectOk(v, tok("{\"nbf\":" + std::to_string(kNow + 30) + "}"));  // within leeway
   expectOk(v, tok("{\"nbf\":" + n + ",\"exp\":" + std::to_string(kNow + 1) + "}"));
@@ -352,9 +352,10 @@ TEST_F(JwtTest, UnknownAlgorithms) {
   for (const char* alg : {"hs256", "HS1024", "RS512", "PS256", "ES384", "EdDSA", "", "HS256 "}) {
     SCOPED_TRACE(alg);
     const std::string input = signingInput(std::string("{\"alg\":\"") + alg + "\"}", claims());
-    expectError(v, input + "." + b64(crypto::hmac(crypto::Digest::kSha256, "first-secret-0123456789abcdef012",
-                                                   input)),
-                JwtError::kBadAlgorithm);
+    expectError(
+        v,
+        input + "." + b64(crypto::hmac(crypto::Digest::kSha256, "first-secret-0123456789abcdef012", input)),
+        JwtError::kBadAlgorithm);
   }
 }
 
@@ -391,8 +392,9 @@ TEST_F(JwtTest, AsymmetricAlgsNeverUseSecrets) {
   const JwtVerifier v(c);
   // An "RS256" token whose signature is an HMAC under a configured secret.
   const std::string input = signingInput("{\"alg\":\"RS256\"}", claims());
-  expectError(v, input + "." + b64(crypto::hmac(crypto::Digest::kSha256, "first-secret-0123456789abcdef012", input)),
-              JwtError::kBadAlgorithm);
+  expectError(
+      v, input + "." + b64(crypto::hmac(crypto::Digest::kSha256, "first-secret-0123456789abcdef012", input)),
+      JwtError::kBadAlgorithm);
   expectError(v, rsToken(rsa_, claims()), JwtError::kBadAlgorithm);
   expectError(v, esToken(ec_, claims()), JwtError::kBadAlgorithm);
 }
@@ -479,9 +481,9 @@ TEST_F(JwtTest, BadKeyConfigurationThrows) {
   c.jwksPath = writeFile("dup.json", "{\"keys\":[" + rsaJwk(rsa_, "a") + "," + ecJwk(ec_, "a") + "]}");
   throwsWith(c, "duplicate kid");
 
-  c.jwksPath = writeFile("bad-ec.json",
-                         "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"x\",\"x\":\"" + b64(std::string(32, '\1')) +
-                             "\",\"y\":\"" + b64(std::string(32, '\2')) + "\"}]}");
+  c.jwksPath = writeFile(
+      "bad-ec.json", "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"x\",\"x\":\"" +
+                         b64(std::string(32, '\1')) + "\",\"y\":\"" + b64(std::string(32, '\2')) + "\"}]}");
   throwsWith(c, "keys[0]");  // not a point on the curve
 
   JwtConfig p;
@@ -600,12 +602,12 @@ TEST_F(JwtTest, MalformedTokens) {
   expectError(v, good + ".", JwtError::kMalformed);
   expectError(v, "..", JwtError::kMalformed);
   expectError(v, ".." + good, JwtError::kMalformed);
-  expectError(v, "!!!." + b64(claims()) + ".abc", JwtError::kMalformed);    // bad base64 header
-  expectError(v, hdr + ".%%%." + b64("x"), JwtError::kMalformed);            // bad base64 payload
+  expectError(v, "!!!." + b64(claims()) + ".abc", JwtError::kMalformed);      // bad base64 header
+  expectError(v, hdr + ".%%%." + b64("x"), JwtError::kMalformed);             // bad base64 payload
   expectError(v, hdr + "." + b64(claims()) + ".a+b/", JwtError::kMalformed);  // standard alphabet
   expectError(v, b64("{\"alg\":\"HS256\"}") + "=." + b64(claims()) + ".abc", JwtError::kMalformed);
   expectError(v, good.substr(0, good.rfind('.') + 1), JwtError::kMalformed);  // empty signature
-  expectError(v, hdr + ".." + b64("sig"), JwtError::kMalformed);             // empty payload
+  expectError(v, hdr + ".." + b64("sig"), JwtError::kMalformed);              // empty payload
   expectError(v, "eyJ" + good, JwtError::kMalformed);
   expectError(v, "Bearer " + good, JwtError::kMalformed);
 

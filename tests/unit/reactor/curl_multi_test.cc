@@ -176,30 +176,30 @@ TEST(CurlMultiTest, FetchesTheWholeBody) {
   Recorder r;
   UpstreamRequest req;
   req.url = server.url();
-  TransferId id = multi.start(req, TransferCallbacks{
-                                       [&](const UpstreamResponse& resp) {
-                                         ++r.headersCalls;
-                                         r.response = resp;
-                                         return true;
-                                       },
-                                       [&](const char* data, size_t size) {
-                                         ++r.dataCalls;
-                                         EXPECT_EQ(r.headersCalls, 1) << "data before headers";
-                                         r.received.append(data, size);
-                                         return size;
-                                       },
-                                       [&](const std::string& error) {
-                                         ++r.doneCalls;
-                                         r.error = error;
-                                         loop.stop();
-                                       }});
+  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+                                                       ++r.headersCalls;
+                                                       r.response = resp;
+                                                       return true;
+                                                     },
+                                                     [&](const char* data, size_t size) {
+                                                       ++r.dataCalls;
+                                                       EXPECT_EQ(r.headersCalls, 1) << "data before headers";
+                                                       r.received.append(data, size);
+                                                       return size;
+                                                     },
+                                                     [&](const std::string& error) {
+                                                       ++r.doneCalls;
+                                                       r.error = error;
+                                                       loop.stop();
+                                                     }});
   ASSERT_NE(id, 0u) << multi.lastError();
   runWithin(loop, 10s);
 
   EXPECT_EQ(r.headersCalls, 1);
   EXPECT_EQ(r.response.status, 200);
   for (const auto& [name, value] : r.response.headers) {
-    EXPECT_TRUE(std::none_of(name.begin(), name.end(), [](unsigned char c) { return std::isupper(c); })) << name;
+    EXPECT_TRUE(std::none_of(name.begin(), name.end(), [](unsigned char c) { return std::isupper(c); }))
+        << name;
   }
   ASSERT_NE(r.response.find("content-length"), nullptr);
   EXPECT_EQ(*r.response.find("content-length"), std::to_string(kBodySize));
@@ -236,31 +236,31 @@ TEST(CurlMultiTest, PausedTransferResumesFromATimerAndGetsEveryByte) {
   });
   UpstreamRequest req;
   req.url = server.url();
-  id = multi.start(req, TransferCallbacks{
-                            [&](const UpstreamResponse& resp) {
-                              r.response = resp;
-                              return true;
-                            },
-                            [&](const char* data, size_t size) -> size_t {
-                              ++r.dataCalls;
-                              EXPECT_FALSE(waitingForResume && resumes < pauses) << "offered data while paused";
-                              if (waitingForResume) {
-                                waitingForResume = false;
-                              } else if (pauses < 5 && r.dataCalls % 3 == 0) {
-                                // Take nothing now; the same bytes come again after resume().
-                                ++pauses;
-                                waitingForResume = true;
-                                resumer.startOnce(20ms);
-                                return CurlMulti::kPause;
-                              }
-                              r.received.append(data, size);
-                              return size;
-                            },
-                            [&](const std::string& error) {
-                              ++r.doneCalls;
-                              r.error = error;
-                              loop.stop();
-                            }});
+  id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+                                            r.response = resp;
+                                            return true;
+                                          },
+                                          [&](const char* data, size_t size) -> size_t {
+                                            ++r.dataCalls;
+                                            EXPECT_FALSE(waitingForResume && resumes < pauses)
+                                                << "offered data while paused";
+                                            if (waitingForResume) {
+                                              waitingForResume = false;
+                                            } else if (pauses < 5 && r.dataCalls % 3 == 0) {
+                                              // Take nothing now; the same bytes come again after resume().
+                                              ++pauses;
+                                              waitingForResume = true;
+                                              resumer.startOnce(20ms);
+                                              return CurlMulti::kPause;
+                                            }
+                                            r.received.append(data, size);
+                                            return size;
+                                          },
+                                          [&](const std::string& error) {
+                                            ++r.doneCalls;
+                                            r.error = error;
+                                            loop.stop();
+                                          }});
   ASSERT_NE(id, 0u) << multi.lastError();
   runWithin(loop, 15s);
 
@@ -282,21 +282,20 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
   bool cancelled = false;
   UpstreamRequest req;
   req.url = server.url();
-  id = multi.start(req, TransferCallbacks{
-                            [&](const UpstreamResponse&) {
-                              ++r.headersCalls;
-                              return true;
-                            },
-                            [&](const char*, size_t size) -> size_t {
-                              ++r.dataCalls;
-                              EXPECT_FALSE(cancelled) << "onData after cancel()";
-                              cancelled = true;
-                              // Nothing of this closure is touched after cancel(); the next
-                              // test does touch it.
-                              multi.cancel(id);
-                              return size;
-                            },
-                            [&](const std::string&) { ++r.doneCalls; }});
+  id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) {
+                                            ++r.headersCalls;
+                                            return true;
+                                          },
+                                          [&](const char*, size_t size) -> size_t {
+                                            ++r.dataCalls;
+                                            EXPECT_FALSE(cancelled) << "onData after cancel()";
+                                            cancelled = true;
+                                            // Nothing of this closure is touched after cancel(); the next
+                                            // test does touch it.
+                                            multi.cancel(id);
+                                            return size;
+                                          },
+                                          [&](const std::string&) { ++r.doneCalls; }});
   ASSERT_NE(id, 0u) << multi.lastError();
   runFor(loop, 500ms);
 
@@ -342,9 +341,10 @@ TEST(CurlMultiTest, CancelFromOutsideBeforeAnyResponse) {
   Recorder r;
   UpstreamRequest req;
   req.url = server.url();
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                                     [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                                     [&](const std::string&) { ++r.doneCalls; }});
+  TransferId id =
+      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                                         [&](const std::string&) { ++r.doneCalls; }});
   ASSERT_NE(id, 0u);
   Timer canceller(loop, [&] { multi.cancel(id); });
   canceller.startOnce(100ms);
@@ -359,13 +359,14 @@ TEST(CurlMultiTest, ConnectionRefusedEndsWithAnError) {
   Recorder r;
   UpstreamRequest req;
   req.url = "http://127.0.0.1:" + std::to_string(closedPort()) + "/file";
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                                     [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                                     [&](const std::string& error) {
-                                                       ++r.doneCalls;
-                                                       r.error = error;
-                                                       loop.stop();
-                                                     }});
+  TransferId id =
+      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                                         [&](const std::string& error) {
+                                           ++r.doneCalls;
+                                           r.error = error;
+                                           loop.stop();
+                                         }});
   ASSERT_NE(id, 0u) << multi.lastError();
   runWithin(loop, 5s);
   EXPECT_EQ(r.doneCalls, 1);
@@ -389,14 +390,15 @@ TEST(CurlMultiTest, FirstByteTimeoutWhenTheServerNeverAnswers) {
   const auto budget = req.connectTimeout + req.firstByteTimeout;
   SteadyClock::time_point finished;
   const auto started = SteadyClock::now();
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                                     [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                                     [&](const std::string& error) {
-                                                       finished = SteadyClock::now();
-                                                       ++r.doneCalls;
-                                                       r.error = error;
-                                                       loop.stop();
-                                                     }});
+  TransferId id =
+      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                                         [&](const std::string& error) {
+                                           finished = SteadyClock::now();
+                                           ++r.doneCalls;
+                                           r.error = error;
+                                           loop.stop();
+                                         }});
   ASSERT_NE(id, 0u) << multi.lastError();
   runWithin(loop, 5s);
   ASSERT_EQ(r.doneCalls, 1);

@@ -18,7 +18,8 @@ bool hasLine(const std::string& text, const std::string& line) {
   return false;
 }
 
-#define EXPECT_LINE(text, line) EXPECT_TRUE(hasLine(text, line)) << "missing line: " << (line) << "\nin:\n" << (text)
+#define EXPECT_LINE(text, line) \
+  EXPECT_TRUE(hasLine(text, line)) << "missing line: " << (line) << "\nin:\n" << (text)
 
 TEST(MetricsTest, CounterWithAndWithoutLabels) {
   Metrics m;

@@ -51,16 +51,16 @@ TEST(IsoTimeTest, Rejects) {
   for (const char* text : {
            "",
            "garbage",
-           "2024-05-01T10:00:00",     // a time needs a zone
-           "2024-05-01T10:00:00.5",   // also with a fraction
-           "2024-13-01",              // bad month
+           "2024-05-01T10:00:00",    // a time needs a zone
+           "2024-05-01T10:00:00.5",  // also with a fraction
+           "2024-13-01",             // bad month
            "2024-00-10",
-           "2024-05-00",              // bad day
+           "2024-05-00",  // bad day
            "2024-05-32",
            "2024-05-01T24:00:00Z",
            "2024-05-01T10:60:00Z",
-           "2024-05-01T10:00Z",       // seconds are required
-           "2024-05-01T10:00:00.Z",   // empty fraction
+           "2024-05-01T10:00Z",      // seconds are required
+           "2024-05-01T10:00:00.Z",  // empty fraction
            "2024-05-01T10:00:00+0200",
            "2024-05-01T10:00:00Zjunk",
            "2024-05-01Z",
@@ -87,7 +87,8 @@ TEST(IsoTimeTest, RejectsDaysPastTheEndOfTheMonth) {
 // "0024-05-01": undefined behaviour (UBSan aborts; otherwise a wrapped, wrong instant).
 // Reachable from POST /api/v1/admin/cache/warm {"since": ...}. Found by url_fuzz.
 TEST(IsoTimeTest, RejectsYearsOutsideTheClockRange) {
-  for (const char* text : {"5172-05-01", "9999-12-31T23:59:59Z", "0024-05-01T10:00:00.123+02:00", "1000-01-01"}) {
+  for (const char* text :
+       {"5172-05-01", "9999-12-31T23:59:59Z", "0024-05-01T10:00:00.123+02:00", "1000-01-01"}) {
     EXPECT_FALSE(parseIsoInstant(text).has_value()) << text;
   }
   expectInstant("2200-01-01", utc(2200, 1, 1));

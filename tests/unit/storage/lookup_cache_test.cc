@@ -93,10 +93,10 @@ TEST(LookupCacheRecordTest, UnavailableIsNeverReadBackAsAnAnswer) {
 }
 
 TEST(LookupCacheRecordTest, DecodeRejectsGarbage) {
-  for (const char* text : {"", "not json", "[]", "{}", "null", "\"found\"", R"({"v":1})", R"({"v":1,"o":5})",
-                           R"({"v":1,"o":"bogus","k":"x"})", R"({"v":1,"o":"unavailable"})",
-                           R"({"v":1,"o":"found"})", R"({"v":1,"o":"found","k":""})", R"({"v":1,"o":"found","k":7})",
-                           R"({"v":1,"o":"found","k":"a")"}) {
+  for (const char* text :
+       {"", "not json", "[]", "{}", "null", "\"found\"", R"({"v":1})", R"({"v":1,"o":5})",
+        R"({"v":1,"o":"bogus","k":"x"})", R"({"v":1,"o":"unavailable"})", R"({"v":1,"o":"found"})",
+        R"({"v":1,"o":"found","k":""})", R"({"v":1,"o":"found","k":7})", R"({"v":1,"o":"found","k":"a")"}) {
     EXPECT_FALSE(decodeCachedRecord(text).has_value()) << text;
   }
 }

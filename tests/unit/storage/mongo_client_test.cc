@@ -60,7 +60,8 @@ void expectMongocAccepts(const std::string& uri, int32_t serverSelection, int32_
   bson_error_t error;
   mongoc_uri_t* parsed = mongoc_uri_new_with_error(uri.c_str(), &error);
   ASSERT_NE(parsed, nullptr) << uri << ": " << error.message;
-  EXPECT_EQ(mongoc_uri_get_option_as_int32(parsed, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, -1), serverSelection) << uri;
+  EXPECT_EQ(mongoc_uri_get_option_as_int32(parsed, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, -1), serverSelection)
+      << uri;
   EXPECT_EQ(mongoc_uri_get_option_as_int32(parsed, MONGOC_URI_MAXPOOLSIZE, -1), maxPool) << uri;
   mongoc_uri_destroy(parsed);
 }

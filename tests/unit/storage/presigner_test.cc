@@ -31,12 +31,14 @@ std::string queryParam(const std::string& url, const std::string& name) {
 
 TEST(PresignerTest, FormatRfc3339Utc) {
   EXPECT_EQ(formatRfc3339Utc(kExampleTime), "2013-05-24T00:00:00Z");
-  EXPECT_EQ(formatRfc3339Utc(sys_days{2024y / December / 31} + 23h + 59min + 59s + 999ms), "2024-12-31T23:59:59Z");
+  EXPECT_EQ(formatRfc3339Utc(sys_days{2024y / December / 31} + 23h + 59min + 59s + 999ms),
+            "2024-12-31T23:59:59Z");
   EXPECT_EQ(formatRfc3339Utc(system_clock::time_point{}), "1970-01-01T00:00:00Z");
 }
 
 TEST(PresignerTest, ReproducesAwsPresignedExample) {
-  SignedUrl signedUrl = generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 86400, kExampleTime);
+  SignedUrl signedUrl =
+      generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 86400, kExampleTime);
   ASSERT_TRUE(signedUrl.ok()) << signedUrl.error;
   EXPECT_EQ(signedUrl.url,
             "https://examplebucket.s3.amazonaws.com/test.txt"
@@ -67,8 +69,10 @@ TEST(PresignerTest, RegionFallsBackToEndpoint) {
   S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "", Addressing::kAuto};
   SignedUrl signedUrl = generateSignedUrl(spaces, kExampleCredentials, "2024/a b.ogg", 600, kExampleTime);
   ASSERT_TRUE(signedUrl.ok()) << signedUrl.error;
-  EXPECT_EQ(signedUrl.url.substr(0, signedUrl.url.find('?')), "https://calls.nyc3.digitaloceanspaces.com/2024/a%20b.ogg");
-  EXPECT_EQ(queryParam(signedUrl.url, "X-Amz-Credential"), "AKIAIOSFODNN7EXAMPLE%2F20130524%2Fnyc3%2Fs3%2Faws4_request");
+  EXPECT_EQ(signedUrl.url.substr(0, signedUrl.url.find('?')),
+            "https://calls.nyc3.digitaloceanspaces.com/2024/a%20b.ogg");
+  EXPECT_EQ(queryParam(signedUrl.url, "X-Amz-Credential"),
+            "AKIAIOSFODNN7EXAMPLE%2F20130524%2Fnyc3%2Fs3%2Faws4_request");
   // What we hand out can be turned back into the key.
   EXPECT_EQ(extractS3KeyFromUrl(signedUrl.url), "2024/a b.ogg");
 }
@@ -97,7 +101,8 @@ TEST(PresignerTest, OverridesAreSignedIntoTheUrl) {
 
 TEST(PresignerTest, SignedUrlValidation) {
   EXPECT_FALSE(generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 0, kExampleTime).ok());
-  EXPECT_FALSE(generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 604801, kExampleTime).ok());
+  EXPECT_FALSE(
+      generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 604801, kExampleTime).ok());
   EXPECT_TRUE(generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", 604800, kExampleTime).ok());
   EXPECT_FALSE(generateSignedUrl(exampleBucket(), kExampleCredentials, "", 60, kExampleTime).ok());
 
@@ -116,30 +121,39 @@ TEST(PresignerTest, SignedUrlValidation) {
 }
 
 TEST(PresignerTest, TemporaryPublicUrl) {
-  SignedUrl tenMinutes = generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 10, kExampleTime);
+  SignedUrl tenMinutes =
+      generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 10, kExampleTime);
   ASSERT_TRUE(tenMinutes.ok()) << tenMinutes.error;
   EXPECT_EQ(tenMinutes.expiresInSeconds, 600);
   EXPECT_EQ(queryParam(tenMinutes.url, "X-Amz-Expires"), "600");
   EXPECT_EQ(formatRfc3339Utc(tenMinutes.expiresAt), "2013-05-24T00:10:00Z");
 
-  SignedUrl week = generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 7 * 24 * 60, kExampleTime);
+  SignedUrl week =
+      generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 7 * 24 * 60, kExampleTime);
   ASSERT_TRUE(week.ok()) << week.error;
   EXPECT_EQ(queryParam(week.url, "X-Amz-Expires"), "604800");
 
-  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 7 * 24 * 60 + 1, kExampleTime).ok());
-  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 0, kExampleTime).ok());
-  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", -3, kExampleTime).ok());
+  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 7 * 24 * 60 + 1,
+                                          kExampleTime)
+                   .ok());
+  EXPECT_FALSE(
+      generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", 0, kExampleTime).ok());
+  EXPECT_FALSE(
+      generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", -3, kExampleTime).ok());
   // Huge values must not overflow into a valid expiry.
-  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", INT64_MAX / 30, kExampleTime).ok());
+  EXPECT_FALSE(generateTemporaryPublicUrl(exampleBucket(), kExampleCredentials, "test.txt", INT64_MAX / 30,
+                                          kExampleTime)
+                   .ok());
 }
 
 TEST(PresignerTest, ReusedPresignerDerivesKeyOncePerDayAndMatchesOneShot) {
   Presigner presigner(exampleBucket(), kExampleCredentials);
   for (int i = 0; i < 10; ++i) {
-    SignedUrl u = presigner.generateSignedUrl("calls/" + std::to_string(i) + ".ogg", 3600, kExampleTime + minutes(i));
+    SignedUrl u =
+        presigner.generateSignedUrl("calls/" + std::to_string(i) + ".ogg", 3600, kExampleTime + minutes(i));
     ASSERT_TRUE(u.ok()) << u.error;
-    EXPECT_EQ(u.url, generateSignedUrl(exampleBucket(), kExampleCredentials, "calls/" + std::to_string(i) + ".ogg",
-                                       3600, kExampleTime + minutes(i))
+    EXPECT_EQ(u.url, generateSignedUrl(exampleBucket(), kExampleCredentials,
+                                       "calls/" + std::to_string(i) + ".ogg", 3600, kExampleTime + minutes(i))
                          .url);
   }
   EXPECT_EQ(presigner.signer().keyDerivations(), 1u);

@@ -159,7 +159,8 @@ TEST(S3AddressingTest, ObjectTargetVirtualHosted) {
 }
 
 TEST(S3AddressingTest, ObjectTargetEndpointAlreadyNamesBucket) {
-  S3Location spaces{endpointUrl("https://calls.nyc3.digitaloceanspaces.com/"), "calls", "nyc3", Addressing::kAuto};
+  S3Location spaces{endpointUrl("https://calls.nyc3.digitaloceanspaces.com/"), "calls", "nyc3",
+                    Addressing::kAuto};
   ObjectTarget t = objectTarget(spaces, "a.ogg");
   EXPECT_EQ(t.host, "calls.nyc3.digitaloceanspaces.com");
   EXPECT_EQ(t.url, "https://calls.nyc3.digitaloceanspaces.com/a.ogg");
@@ -181,7 +182,8 @@ TEST(S3AddressingTest, ObjectTargetKeepsEndpointPathPrefixAndPorts) {
   S3Location virtualPort{"https://nyc3.digitaloceanspaces.com:8443", "rec", "nyc3", Addressing::kAuto};
   EXPECT_EQ(objectTarget(virtualPort, "a").host, "rec.nyc3.digitaloceanspaces.com:8443");
   // A hand-built location without a scheme still produces a usable https target.
-  S3Location vpce{"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com", "rec", "us-east-1", Addressing::kAuto};
+  S3Location vpce{"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com", "rec", "us-east-1",
+                  Addressing::kAuto};
   EXPECT_EQ(objectTarget(vpce, "a").url, "https://rec.vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/a");
   vpce.addressing = Addressing::kPath;
   EXPECT_EQ(objectTarget(vpce, "a").url, "https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/rec/a");
@@ -337,13 +339,16 @@ TEST(S3AddressingTest, ExtractS3KeyFromUrl) {
       {"s3://bucket/", "", std::nullopt},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(extractS3KeyFromUrl(c.url, c.hint), c.want) << "url: '" << c.url << "' hint: '" << c.hint << "'";
+    EXPECT_EQ(extractS3KeyFromUrl(c.url, c.hint), c.want)
+        << "url: '" << c.url << "' hint: '" << c.hint << "'";
   }
 }
 
 TEST(S3AddressingTest, BuildPublicRecordingUrl) {
-  EXPECT_EQ(buildPublicRecordingUrl("rec.example.com", "tok"), "https://rec.example.com/api/v1/public/recordings/tok");
-  EXPECT_EQ(buildPublicRecordingUrl("rec.example.com/", "tok"), "https://rec.example.com/api/v1/public/recordings/tok");
+  EXPECT_EQ(buildPublicRecordingUrl("rec.example.com", "tok"),
+            "https://rec.example.com/api/v1/public/recordings/tok");
+  EXPECT_EQ(buildPublicRecordingUrl("rec.example.com/", "tok"),
+            "https://rec.example.com/api/v1/public/recordings/tok");
   EXPECT_EQ(buildPublicRecordingUrl("https://rec.example.com", "tok"),
             "https://rec.example.com/api/v1/public/recordings/tok");
   EXPECT_EQ(buildPublicRecordingUrl("http://localhost:8080/", "tok"),
@@ -362,7 +367,8 @@ TEST(S3AddressingTest, MintToken) {
     std::string token = mintToken();
     ASSERT_EQ(token.size(), 43u) << token;
     for (char c : token) {
-      bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+      bool ok =
+          (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
       ASSERT_TRUE(ok) << "unexpected character in " << token;
     }
     auto raw = crypto::base64UrlDecode(token);

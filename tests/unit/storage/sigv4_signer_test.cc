@@ -212,8 +212,9 @@ TEST(SigV4SignerTest, SignHeadersAddsUnsignedPayloadAndDate) {
       signer.sign(RequestToSign{"GET", "/test.txt", "", all, kUnsignedPayload}, kExampleTime);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(headerValue(signed_, "Authorization"), expected.authorization);
-  EXPECT_NE(headerValue(signed_, "Authorization").find("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"),
-            std::string::npos);
+  EXPECT_NE(
+      headerValue(signed_, "Authorization").find("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"),
+      std::string::npos);
 }
 
 TEST(SigV4SignerTest, SignHeadersWithoutExtrasSignsTheThreeMandatoryHeaders) {
@@ -332,7 +333,8 @@ TEST(SigV4SignerTest, CopiesSignIdentically) {
   ObjectTarget target = objectTarget(exampleBucket(), "test.txt");
   ASSERT_TRUE(signer.presign("GET", target, 60, kExampleTime).ok());
   SigV4Signer copy = signer;
-  EXPECT_EQ(copy.presign("GET", target, 60, kExampleTime).url, signer.presign("GET", target, 60, kExampleTime).url);
+  EXPECT_EQ(copy.presign("GET", target, 60, kExampleTime).url,
+            signer.presign("GET", target, 60, kExampleTime).url);
   EXPECT_EQ(copy.accessKey(), kAccessKey);
   EXPECT_EQ(copy.region(), "us-east-1");
   EXPECT_EQ(copy.service(), "s3");

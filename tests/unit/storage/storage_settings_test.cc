@@ -93,19 +93,12 @@ class Bson {
 };
 
 TEST(SettingsFromDocumentTest, ReadsMinioFleetAndSecret) {
-  Bson doc(BCON_NEW("_id", BCON_UTF8("global"),
-                    "minio", "{",
-                      "endpoint", BCON_UTF8("http://minio:9000"),
-                      "access_key", BCON_UTF8("AK"),
-                      "secret_key", BCON_UTF8("SK"),
-                      "bucket", BCON_UTF8("recordings"),
-                      "region", BCON_UTF8("eu-1"),
-                      "addressing", BCON_UTF8("path"),
-                      "unrelated", BCON_INT32(5),
-                    "}",
-                    "cxbcore_fleet", "[", BCON_UTF8("http://f1:8080"), BCON_UTF8(""), BCON_INT32(7),
-                      BCON_UTF8("https://f2"), "]",
-                    "cxbcore_secret", BCON_UTF8("fleet-secret")));
+  Bson doc(BCON_NEW("_id", BCON_UTF8("global"), "minio", "{", "endpoint", BCON_UTF8("http://minio:9000"),
+                    "access_key", BCON_UTF8("AK"), "secret_key", BCON_UTF8("SK"), "bucket",
+                    BCON_UTF8("recordings"), "region", BCON_UTF8("eu-1"), "addressing", BCON_UTF8("path"),
+                    "unrelated", BCON_INT32(5), "}", "cxbcore_fleet", "[", BCON_UTF8("http://f1:8080"),
+                    BCON_UTF8(""), BCON_INT32(7), BCON_UTF8("https://f2"), "]", "cxbcore_secret",
+                    BCON_UTF8("fleet-secret")));
   StorageValues v = settingsFromDocument(doc.get());
   EXPECT_EQ(v.endpoint, "http://minio:9000");
   EXPECT_EQ(v.accessKey, "AK");
@@ -119,9 +112,8 @@ TEST(SettingsFromDocumentTest, ReadsMinioFleetAndSecret) {
 }
 
 TEST(SettingsFromDocumentTest, WrongTypesAreIgnored) {
-  Bson doc(BCON_NEW("minio", "{", "endpoint", BCON_INT32(1), "bucket", BCON_UTF8("b"), "}",
-                    "cxbcore_fleet", BCON_UTF8("http://not-a-list"),
-                    "cxbcore_secret", BCON_INT64(42)));
+  Bson doc(BCON_NEW("minio", "{", "endpoint", BCON_INT32(1), "bucket", BCON_UTF8("b"), "}", "cxbcore_fleet",
+                    BCON_UTF8("http://not-a-list"), "cxbcore_secret", BCON_INT64(42)));
   StorageValues v = settingsFromDocument(doc.get());
   EXPECT_EQ(v.endpoint, "");
   EXPECT_EQ(v.bucket, "b");

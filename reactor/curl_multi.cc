@@ -11,7 +11,6 @@ namespace recgw::reactor {
 struct CurlMulti::Transfer {
   Transfer(EventLoop& loop, std::function<void()> onFirstByteTimeout)
       : firstByte(loop, std::move(onFirstByteTimeout)) {}
-  CurlMulti* owner = nullptr;
   TransferId id = 0;
   CurlEasyPtr easy;
   CurlSlistPtr headerList;
@@ -27,7 +26,6 @@ struct CurlMulti::Transfer {
 
 struct CurlMulti::SocketWatch {
   EventPtr event;
-  CurlMulti* owner = nullptr;
 };
 
 const std::string* UpstreamResponse::find(std::string_view lowerName) const {
@@ -70,7 +68,6 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
     // We are inside this transfer's own timer: release it on the next pass.
     finish(*it->second, "no response headers within the first-byte timeout", true);
   });
-  t->owner = this;
   t->id = id;
   t->callbacks = std::move(callbacks);
   t->easy.reset(curl_easy_init());
@@ -281,7 +278,6 @@ int CurlMulti::onSocket(CURL*, curl_socket_t s, int what, void* userp, void* soc
   if (what & CURL_POLL_OUT) kind |= EV_WRITE;
   if (!watch) {
     watch = new SocketWatch;
-    watch->owner = self;
     curl_multi_assign(self->multi_.get(), s, watch);
   }
   watch->event.reset(event_new(self->loop_.base(), s, kind, &CurlMulti::onSocketEvent, self));

@@ -694,8 +694,10 @@ def test_scanner_is_rate_limited_per_address_and_mongo_sees_only_allowed_lookups
     print(f"\nscan of 1000 in {elapsed:.2f}s: {counts}; other address: {other_statuses}")
     assert set(statuses) <= {404, 429}, counts
     assert statuses[:burst] == [404] * burst            # the burst is allowed
-    assert 429 in statuses[burst:burst + 2]            # then it is over (unless 1 s passed)
     allowed = burst + int(elapsed * rate_per_min / 60) + 2
+    # then it is over: the first 429 comes before the refill allowance runs out (on a loaded
+    # machine a second may pass during the burst and refill one more lookup)
+    assert 429 in statuses[burst:allowed + 1]
     assert counts.get(404, 0) <= allowed, (counts, allowed)
     assert counts.get(429, 0) >= 1000 - allowed
     assert retry_after and all(v and v.isdigit() and int(v) >= 1 for v in retry_after), retry_after

@@ -357,6 +357,10 @@ HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
   sweepTimer_.reset(event_new(
       loop.base(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->sweepHeaderWatches(); }, this));
+  adoptEvent_.reset(event_new(
+      loop.base(), -1, 0,
+      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->adoptAcceptedConnections(); },
+      this));
   timeval sweepEvery{5, 0};
   event_add(sweepTimer_.get(), &sweepEvery);
   metrics_.describe("recgw_http_slow_headers_total", Metrics::Type::kCounter,
@@ -380,6 +384,8 @@ HttpServer::HttpServer(EventLoop& loop, Metrics& metrics, HttpLimits limits)
 HttpServer::~HttpServer() {
   // Requests still here are abandoned at shutdown: evhttp_free closes their connections.
   for (auto& [evcon, id] : connections_) evhttp_connection_set_closecb(evcon, nullptr, nullptr);
+  for (bufferevent* bev : acceptedNotAdopted_) bufferevent_decref(bev);
+  acceptedNotAdopted_.clear();
   http_.reset();  // frees the bound listener too
 }
 
@@ -450,7 +456,9 @@ void HttpServer::stopAccepting() {
 
 void HttpServer::updateAcceptState() {
   if (!boundSocket_) return;
-  bool atLimit = connections_.size() >= limits_.maxConnections;
+  // Disabling the listener inside its accept loop also ends that loop (evconnlistener checks),
+  // so a burst of queued connections cannot overshoot the limit.
+  bool atLimit = connections_.size() + acceptedNotAdopted_.size() >= limits_.maxConnections;
   if (atLimit && !acceptPaused_) {
     evconnlistener_disable(listener_);
     acceptPaused_ = true;
@@ -513,7 +521,35 @@ bufferevent* HttpServer::makeBufferevent(event_base* base, void* arg) noexcept {
   self->headerWatches_[input] = watch;
   evbuffer_add_cb(input, &HttpServer::onInputChanged, self);
   self->metrics_.inc("recgw_http_connections_accepted_total");
+  bufferevent_incref(bev);
+  self->acceptedNotAdopted_.push_back(bev);
+  if (self->acceptedNotAdopted_.size() == 1) event_active(self->adoptEvent_.get(), 0, 0);
+  self->updateAcceptState();
   return bev;
+}
+
+void HttpServer::adoptAcceptedConnections() {
+  std::vector<bufferevent*> accepted;
+  accepted.swap(acceptedNotAdopted_);
+  for (bufferevent* bev : accepted) {
+    // evhttp sets every callback of its connection's bufferevent with the evhttp_connection as
+    // argument, and bufferevent_free clears them: a null argument means evhttp already freed
+    // the connection (it failed during accept) and our reference is the last one.
+    bufferevent_data_cb readCb = nullptr;
+    bufferevent_data_cb writeCb = nullptr;
+    bufferevent_event_cb eventCb = nullptr;
+    void* cbArg = nullptr;
+    bufferevent_getcb(bev, &readCb, &writeCb, &eventCb, &cbArg);
+    auto* evcon = static_cast<evhttp_connection*>(cbArg);
+    if (evcon && evhttp_connection_get_bufferevent(evcon) == bev) {
+      trackConnection(evcon);
+    } else {
+      headerWatches_.erase(bufferevent_get_input(bev));
+    }
+    bufferevent_decref(bev);
+  }
+  metrics_.set("recgw_http_open_connections", {}, static_cast<double>(connections_.size()));
+  updateAcceptState();
 }
 
 void HttpServer::onInputChanged(evbuffer* input, const evbuffer_cb_info* info, void* arg) noexcept {

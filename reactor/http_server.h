@@ -186,6 +186,7 @@ class HttpServer {
   static void onAcceptError(evconnlistener*, void* arg) noexcept;
   static void onConnectionClose(evhttp_connection* evcon, void* arg) noexcept;
   static bufferevent* makeBufferevent(event_base* base, void* arg) noexcept;
+  void adoptAcceptedConnections();
   static void onInputChanged(evbuffer* input, const evbuffer_cb_info* info, void* arg) noexcept;
   void sweepHeaderWatches();
   void dispatch(evhttp_request* req);
@@ -205,12 +206,19 @@ class HttpServer {
   uint16_t boundPort_ = 0;
   std::vector<Route> routes_;
   std::unordered_map<uint64_t, std::unique_ptr<HttpExchange>> exchanges_;
-  // evhttp_connection → the exchange currently streaming on it (0 if none).
+  // evhttp_connection → the exchange currently streaming on it (0 if none). Every accepted
+  // connection is here from the loop turn after its accept until evhttp frees it, whether or
+  // not it ever sends a request, so server.max_connections bounds idle and slow-loris ones too.
   std::unordered_map<evhttp_connection*, uint64_t> connections_;
+  // Bufferevents made for connections accepted in this loop turn. evhttp creates the
+  // evhttp_connection only after makeBufferevent returns, so it is looked up one turn later
+  // (the bufferevent's callback argument); a reference keeps the bufferevent valid meanwhile.
+  std::vector<bufferevent*> acceptedNotAdopted_;
+  EventPtr adoptEvent_;
   std::function<void(HttpExchange&)> decorator_;
-  // Header deadline per connection, keyed by its input buffer. evhttp gives no hook when a
-  // connection that never completed a request is freed, so entries are only looked up,
-  // never dereferenced, and stale ones are swept.
+  // Header deadline per connection, keyed by its input buffer. Entries are erased when the
+  // connection closes; one whose connection was never adopted (evhttp failed it within its
+  // accept) is swept once idle. Keys are only looked up, never dereferenced.
   struct HeaderWatch {
     bufferevent* bev = nullptr;
     bool awaitingHeaders = true;

@@ -81,6 +81,8 @@ LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics&
     : calls_(calls), redis_(redis), metrics_(metrics), settings_(settings) {
   using T = reactor::Metrics::Type;
   metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
+  metrics_.describe("recgw_lookup_l1_entries", T::kGauge, "Entries in the in-process lookup cache");
+  metrics_.set("recgw_lookup_l1_entries", {}, 0);
   metrics_.describe("recgw_lookup_misses_total", T::kCounter, "Lookups a tier could not answer, by tier");
   metrics_.describe("recgw_lookup_singleflight_joins_total", T::kCounter,
                     "Lookups that joined one already in flight");
@@ -102,6 +104,7 @@ LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
   if (std::chrono::steady_clock::now() >= it->second->expires) {
     lru_.erase(it->second);
     l1_.erase(it);
+    noteL1Size();
     return nullptr;
   }
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -124,10 +127,19 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
   }
   lru_.push_front(L1Entry{key, record, hint, expires});
   l1_[key] = lru_.begin();
-  while (l1_.size() > settings_.l1Entries) {
+  // Expired entries are otherwise dropped only when their key is asked for again, so traffic
+  // of distinct keys (scanners, warm-ups, one-off links) would fill the cache to l1Entries
+  // with dead ones: each insert also drops the expired entries at the cold end.
+  auto now = std::chrono::steady_clock::now();
+  while (!lru_.empty() && (l1_.size() > settings_.l1Entries || lru_.back().expires <= now)) {
     l1_.erase(lru_.back().cacheKey);
     lru_.pop_back();
   }
+  noteL1Size();
+}
+
+void LookupCache::noteL1Size() {
+  metrics_.set("recgw_lookup_l1_entries", {}, static_cast<double>(l1_.size()));
 }
 
 void LookupCache::resolve(LookupField field, const std::string& value, Done done) {
@@ -245,6 +257,7 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
   if (auto it = l1_.find(key); it != l1_.end()) {
     lru_.erase(it->second);
     l1_.erase(it);
+    noteL1Size();
   }
   if (auto flight = flights_.find(key); flight != flights_.end()) flight->second.evicted = true;
   if (!redisUsable()) {

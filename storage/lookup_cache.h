@@ -73,6 +73,7 @@ class LookupCache {
 
   L1Entry* l1Find(const std::string& key);
   void l1Put(const std::string& key, const CallRecord& record, const std::string& hint);
+  void noteL1Size();
   void lookupRedis(const std::string& key, LookupField field, const std::string& value);
   void lookupMongo(const std::string& key, LookupField field, const std::string& value);
   void land(const std::string& key, const CallRecord& record, const std::string& tier,

@@ -808,3 +808,26 @@ def test_admin_evict_then_changed_key_is_served_within_l1_ttl(clean_stack: Stack
     assert_evicted(st, sid_key(sid))
     r = requests.get(f"{gw.url}/api/v1/recordings/{sid}", headers=admin(), timeout=10)
     assert r.status_code == 200 and r.content == data_b
+
+
+def test_expired_l1_entries_do_not_pile_up_under_distinct_lookups(clean_stack: Stack, gateway_factory):
+    """Every lookup of a new token caches its miss in L1. Entries nobody asks for again must
+    not stay until cache.l1_entries is reached (100,000 by default): once expired, later
+    inserts drop them, so L1 holds about rate × TTL entries, not everything ever seen."""
+    gw = gateway_factory(extra_env={**BASE_ENV, "RECGW_CACHE_L1_TTL_S": "1",
+                                    "RECGW_CACHE_FAILED_LOOKUPS_BURST": "100000",
+                                    "RECGW_CACHE_FAILED_LOOKUPS_PER_MINUTE": "100000"})
+    session = requests.Session()
+    for _ in range(200):
+        r = session.get(f"{gw.url}/api/v1/public/recordings/{new_token('once')}", timeout=10)
+        assert r.status_code == 404, r.text
+    seen = metric(gw, "recgw_lookup_l1_entries")
+    assert seen >= 1, seen
+    last_insert = time.monotonic()
+    # past the 1 s TTL of every entry above (waiting for expiry itself: nothing to poll)
+    time.sleep(max(0.0, last_insert + 1.2 - time.monotonic()))
+    r = session.get(f"{gw.url}/api/v1/public/recordings/{new_token('once')}", timeout=10)
+    assert r.status_code == 404, r.text
+    left = metric(gw, "recgw_lookup_l1_entries")
+    print(f"\nL1 entries: {seen:.0f} during the scan, {left:.0f} after one more insert past the TTL")
+    assert left == 1, f"{left:.0f} entries left in L1; only the newest is alive"

@@ -420,6 +420,7 @@ def sample(gw: Gateway, t0: float, stats: Stats, phase: str, peers: Dict[int, st
         "open_connections": gauge(text, "recgw_http_open_connections"),
         "active_streams": gauge(text, "recgw_streams_active"),
         "upstream_transfers": gauge(text, "recgw_upstream_transfers_active"),
+        "l1_entries": gauge(text, "recgw_lookup_l1_entries"),
         "requests": stats.requests,
         "disconnects": stats.disconnects,
         "unexpected": sum(stats.unexpected.values()),
@@ -442,7 +443,8 @@ def sample(gw: Gateway, t0: float, stats: Stats, phase: str, peers: Dict[int, st
 
 
 HEADER = (f"{'t (s)':>7} {'phase':>8} {'worker RSS MiB':>14} {'worker fds':>10} {'client':>6} {'upstream':>8} "
-          f"{'other':>5} {'sup RSS MiB':>11} {'sup fds':>7} {'requests':>9} {'cuts':>6} {'unexp':>5} {'errors':>6}")
+          f"{'other':>5} {'sup RSS MiB':>11} {'sup fds':>7} {'requests':>9} {'cuts':>6} {'unexp':>5} {'errors':>6} "
+          f"{'max s':>9} {'L1':>7}")
 
 
 def fmt(row: dict) -> str:
@@ -452,7 +454,7 @@ def fmt(row: dict) -> str:
             f"{row['worker_fds_client']:>6} {row['worker_fds_upstream']:>8} {row['worker_fds_other']:>5} "
             f"{mib('supervisor_rss_kib'):>11} {row['supervisor_fds'] or 0:>7} "
             f"{row['requests']:>9} {row['disconnects']:>6} {row['unexpected']:>5} {row['errors']:>6} "
-            f"{row['max_request_s']:>9.2f}")
+            f"{row['max_request_s']:>9.2f} {row['l1_entries'] or 0:>7.0f}")
 
 
 def slope_mib_per_min(rows: List[dict]) -> float:
@@ -501,6 +503,8 @@ def main(argv=None) -> int:
     ap.add_argument("--binary", help="recgw binary (default build/recgw, or build-asan/recgw with --asan)")
     ap.add_argument("--out", help="JSON results (default build/soak/soak-<time>.json)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--env", action="append", default=[], metavar="RECGW_SECTION_KEY=VALUE",
+                    help="extra gateway setting (repeatable), e.g. RECGW_CACHE_L1_ENTRIES=1000")
     ap.add_argument("--warmup-s", type=float, default=60.0, help="RSS slope ignores samples before this")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.minutes > 24 * 60:
@@ -531,6 +535,12 @@ def main(argv=None) -> int:
                "RECGW_FLEET_SECRET": FLEET_SECRET,
                "RECGW_CACHE_FAILED_LOOKUPS_BURST": "1000000", "RECGW_CACHE_FAILED_LOOKUPS_PER_MINUTE": "1000000",
                "RECGW_SERVER_LOG_LEVEL": "warn"}
+        for setting in args.env:
+            name, sep, value = setting.partition("=")
+            if not sep or not name.startswith("RECGW_"):
+                print(f"--env wants RECGW_<SECTION>_<KEY>=VALUE, got {setting!r}", file=sys.stderr)
+                return 2
+            env[name] = value
         lsan_note = None
         if args.asan:
             shim = build_shim(work)
@@ -614,7 +624,7 @@ def main(argv=None) -> int:
             "rss_flat": rss_flat, "max_request_s": round(stats.max_s, 3), "fds_idle_before": fds_before, "fds_idle_after": fds_after,
             "fds_max": fds_max, "fds_trend_last_vs_first_third": trend, "fds_flat": fds_flat,
             "fd_kinds_idle_before": before["worker_fd_kinds"], "fd_kinds_idle_after": after["worker_fd_kinds"],
-            "gateway_alive": gw.alive(),
+            "gateway_alive": gw.alive(), "gateway_settings": args.env,
         }
 
         # ---- stop: SIGTERM, exit code, sanitizer reports

@@ -151,7 +151,11 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         }
         std::function<void(const std::string&)> onFound;
         if (ctx->noteSource) {
-          onFound = [ctx, field, value](const std::string& label) { ctx->noteSource(field, value, label); };
+          // The usual case is the hinted source serving again: nothing to note (and no
+          // second hash of the token for its cache key).
+          onFound = [ctx, field, value, hint](const std::string& label) {
+            if (label != hint) ctx->noteSource(field, value, label);
+          };
         }
         ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
       });

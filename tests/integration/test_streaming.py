@@ -408,6 +408,27 @@ def test_object_only_on_second_fleet_host(clean_stack, gateway_factory, fleet_fa
     assert metric(gw, "recgw_source_fallbacks_total", {"source": "fleet:0", "reason": "not_found"}) >= 1
 
 
+def test_the_source_that_served_is_tried_first_next_time(clean_stack, gateway_factory, fleet_factory):
+    """The lookup cache remembers which source served a call (L1 and the Redis record),
+    so the next request goes there first instead of walking the chain again."""
+    st = clean_stack
+    body = os.urandom(64 * KiB)
+    key = "hint/rec.ogg"
+    st.insert_call("s-hint", token="tok-hint", key=key)
+    f1 = fleet_factory({}, secret=FLEET_SECRET)
+    f2 = fleet_factory({key: FakeObject(body, "audio/ogg")}, secret=FLEET_SECRET)
+    gw = gateway_factory(fleet_env(f1, f2))
+    for attempt in range(3):
+        r, got = download(gw.url + PUBLIC + "tok-hint")
+        assert r.status_code == 200 and sha(got) == sha(body), attempt
+    # only the first request walked storage → fleet:0 → fleet:1
+    assert f1.statuses() == [404]
+    assert f2.statuses() == [200, 200, 200]
+    assert metric(gw, "recgw_source_fallbacks_total", {"source": "storage", "reason": "not_found"}) == 1
+    cached = st.redis.get("recgw:tok:" + hashlib.sha256(b"tok-hint").hexdigest())
+    assert cached is not None and json.loads(cached).get("h") == "fleet:1", cached
+
+
 def test_wrong_fleet_secret_is_503(clean_stack, gateway_factory, fleet_factory):
     clean_stack.insert_call("s-sec", token="tok-sec", key="sec.ogg")
     f1 = fleet_factory({"sec.ogg": b"y" * 5000}, secret="the-real-secret")

@@ -2,26 +2,44 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include <memory>
 #include <stdexcept>
 
 namespace recgw::crypto {
 namespace {
 
-const EVP_MD* evpFor(Digest digest) {
+const char* digestName(Digest digest) {
   switch (digest) {
     case Digest::kSha256:
-      return EVP_sha256();
+      return "SHA2-256";
     case Digest::kSha384:
-      return EVP_sha384();
+      return "SHA2-384";
     case Digest::kSha512:
-      return EVP_sha512();
+      return "SHA2-512";
   }
-  return EVP_sha256();
+  return "SHA2-256";
 }
+
+struct EvpMdFree {
+  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+struct EvpMdCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+struct EvpMacFree {
+  void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
+};
+struct EvpMacCtxFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using EvpMdPtr = std::unique_ptr<EVP_MD, EvpMdFree>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
+using EvpMacPtr = std::unique_ptr<EVP_MAC, EvpMacFree>;
+using EvpMacCtxPtr = std::unique_ptr<EVP_MAC_CTX, EvpMacCtxFree>;
 
 constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -56,9 +74,64 @@ std::optional<std::string> decode(std::string_view text, bool url) {
 
 }  // namespace
 
+namespace {
+
+// OpenSSL 3's one-shot SHA256() and HMAC() fetch the algorithm from the provider on every
+// call (a name lookup under a lock), which cost more than hashing a SigV4 string to sign.
+// Each thread keeps the fetched algorithms and a context it resets per use.
+struct DigestState {
+  EvpMdPtr sha256{EVP_MD_fetch(nullptr, "SHA2-256", nullptr)};
+  EvpMdCtxPtr digestCtx{EVP_MD_CTX_new()};
+  EvpMacPtr hmac{EVP_MAC_fetch(nullptr, "HMAC", nullptr)};
+  EvpMacCtxPtr hmacCtx[3];  // by Digest
+  DigestState() {
+    if (!sha256 || !digestCtx || !hmac) throw std::runtime_error("OpenSSL: SHA-256/HMAC unavailable");
+  }
+  EVP_MAC_CTX* hmacFor(Digest digest) {
+    auto& slot = hmacCtx[static_cast<size_t>(digest)];
+    if (!slot) {
+      slot.reset(EVP_MAC_CTX_new(hmac.get()));
+      char* name = const_cast<char*>(digestName(digest));
+      OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name, 0),
+                             OSSL_PARAM_construct_end()};
+      if (!slot || EVP_MAC_CTX_set_params(slot.get(), params) != 1) {
+        slot.reset();
+        throw std::runtime_error("OpenSSL: cannot set up HMAC");
+      }
+    }
+    return slot.get();
+  }
+};
+
+DigestState& digestState() {
+  thread_local DigestState state;
+  return state;
+}
+
+size_t macInto(Digest digest, std::string_view key, std::string_view data, unsigned char* out, size_t cap) {
+  EVP_MAC_CTX* ctx = digestState().hmacFor(digest);
+  // An empty key is valid HMAC; OpenSSL wants a non-null pointer for it.
+  static const unsigned char kEmpty = 0;
+  const auto* keyBytes = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  size_t len = 0;
+  if (EVP_MAC_init(ctx, keyBytes, key.size(), nullptr) != 1 ||
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(ctx, out, &len, cap) != 1) {
+    throw std::runtime_error("OpenSSL HMAC failed");
+  }
+  return len;
+}
+
+}  // namespace
+
 Sha256 sha256(std::string_view data) {
+  DigestState& st = digestState();
   Sha256 out{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  if (EVP_DigestInit_ex2(st.digestCtx.get(), st.sha256.get(), nullptr) != 1 ||
+      EVP_DigestUpdate(st.digestCtx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(st.digestCtx.get(), out.data(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  }
   return out;
 }
 
@@ -66,17 +139,13 @@ std::string sha256Hex(std::string_view data) { return hexLower(sha256(data)); }
 
 std::string hmac(Digest digest, std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(evpFor(digest), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  size_t len = macInto(digest, key, data, out, sizeof out);
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
 Sha256 hmacSha256(std::string_view key, std::string_view data) {
   Sha256 out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  macInto(Digest::kSha256, key, data, out.data(), out.size());
   return out;
 }
 

@@ -55,6 +55,7 @@ CurlMulti::~CurlMulti() {
     curl_multi_remove_handle(multi_.get(), t->easy.get());
   }
   transfers_.clear();
+  idleEasy_.clear();
   // Cleaning the multi handle closes pooled sockets, which calls onSocket(REMOVE).
   multi_.reset();
   timer_.reset();
@@ -70,7 +71,12 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   });
   t->id = id;
   t->callbacks = std::move(callbacks);
-  t->easy.reset(curl_easy_init());
+  if (!idleEasy_.empty()) {
+    t->easy = std::move(idleEasy_.back());
+    idleEasy_.pop_back();
+  } else {
+    t->easy.reset(curl_easy_init());
+  }
   if (!t->easy) {
     lastError_ = "curl_easy_init failed";
     return 0;
@@ -171,8 +177,15 @@ void CurlMulti::cancel(TransferId id) {
 void CurlMulti::release(TransferId id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return;
-  curl_multi_remove_handle(multi_.get(), it->second->easy.get());
+  CurlEasyPtr easy = std::move(it->second->easy);
+  curl_multi_remove_handle(multi_.get(), easy.get());
   transfers_.erase(it);
+  // A fresh easy handle costs an allocation and zeroing of several KiB plus its buffers; a
+  // reset one keeps them (connections live in the multi handle either way).
+  if (easy && idleEasy_.size() < kIdleEasyHandles) {
+    curl_easy_reset(easy.get());
+    idleEasy_.push_back(std::move(easy));
+  }
 }
 
 void CurlMulti::finish(Transfer& t, const std::string& error, bool deferRelease) {

@@ -99,6 +99,9 @@ class CurlMulti {
   EventPtr timer_;
   TransferId nextId_ = 1;
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  // Easy handles of finished transfers, reset and ready for the next start().
+  static constexpr size_t kIdleEasyHandles = 16;
+  std::vector<CurlEasyPtr> idleEasy_;
   std::string lastError_;
   int callbackDepth_ = 0;  // > 0 while curl is calling us: no curl_multi calls allowed
 };

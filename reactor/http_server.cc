@@ -40,44 +40,6 @@ uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes one path segment; false on a malformed escape.
-bool decodeSegment(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%') {
-      if (i + 2 >= in.size()) return false;
-      int hi = hexValue(in[i + 1]);
-      int lo = hexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return true;
-}
-
-std::vector<std::string_view> splitPath(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t start = 1;  // skip leading '/'
-  if (path.empty() || path[0] != '/') start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) slash = path.size();
-    parts.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
-}
-
 const char* methodString(HttpMethod m) {
   switch (m) {
     case kGet:
@@ -129,18 +91,7 @@ const char* HttpExchange::header(const char* name) const {
   return evhttp_find_header(evhttp_request_get_input_headers(req_), name);
 }
 
-std::string HttpExchange::queryParam(std::string_view name) const {
-  evkeyvalq params;
-  params.tqh_first = nullptr;
-  params.tqh_last = &params.tqh_first;
-  std::string result;
-  if (evhttp_parse_query_str(query_.c_str(), &params) == 0) {
-    std::string key(name);
-    if (const char* v = evhttp_find_header(&params, key.c_str())) result = v;
-  }
-  evhttp_clear_headers(&params);
-  return result;
-}
+std::string HttpExchange::queryParam(std::string_view name) const { return findQueryParam(query_, name); }
 
 std::string_view HttpExchange::body() {
   if (!bodyRead_ && req_) {
@@ -490,12 +441,9 @@ void HttpServer::onAcceptError(evconnlistener*, void* arg) noexcept {
 }
 
 void HttpServer::route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler) {
-  Route r;
-  r.methods = methods;
-  for (auto seg : splitPath(pattern)) r.segments.emplace_back(seg);
-  r.name = std::move(name);
-  r.handler = std::move(handler);
-  routes_.push_back(std::move(r));
+  size_t index = routeTable_.add(methods, pattern);
+  routes_.resize(index + 1);
+  routes_[index] = Route{std::move(name), std::move(handler)};
 }
 
 size_t HttpServer::unsentBytes() const {
@@ -709,46 +657,25 @@ void HttpServer::dispatch(evhttp_request* req) {
   ex.query_ = rawQuery ? rawQuery : "";
   ex.path_ = rawPath;
 
-  auto parts = splitPath(ex.path_);
-  uint16_t allowedOnPath = 0;
-  const Route* matched = nullptr;
-  std::vector<std::string> params;
-  std::string decoded;
-  for (const Route& r : routes_) {
-    if (r.segments.size() != parts.size()) continue;
-    std::vector<std::string> candidate;
-    bool ok = true;
-    for (size_t i = 0; i < parts.size() && ok; ++i) {
-      const std::string& seg = r.segments[i];
-      if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
-        if (!decodeSegment(parts[i], decoded)) {
-          ex.replyError(400, "bad_request", "malformed percent-encoding in the path");
-          return;
-        }
-        candidate.push_back(decoded);
-      } else if (seg != parts[i]) {
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    allowedOnPath |= r.methods;
-    if ((r.methods & ex.method()) && !matched) {
-      matched = &r;
-      params = std::move(candidate);
-    }
-  }
-  if (!matched) {
-    if (allowedOnPath) {
+  RouteMatch match = routeTable_.match(ex.method(), ex.path_);
+  switch (match.kind) {
+    case RouteMatch::Kind::kBadEncoding:
+      ex.replyError(400, "bad_request", "malformed percent-encoding in the path");
+      return;
+    case RouteMatch::Kind::kMethodNotAllowed:
       ex.route_ = "method_not_allowed";
-      ex.addHeader("Allow", allowHeader(allowedOnPath));
+      ex.addHeader("Allow", allowHeader(match.allowed));
       ex.replyError(405, "method_not_allowed", "this route does not accept " + std::string(ex.methodName()));
-    } else {
+      return;
+    case RouteMatch::Kind::kNotFound:
       ex.replyError(404, "not_found", "no such route");
-    }
-    return;
+      return;
+    case RouteMatch::Kind::kMatched:
+      break;
   }
+  const Route* matched = &routes_[match.route];
   ex.route_ = matched->name;
-  ex.pathParams_ = std::move(params);
+  ex.pathParams_ = std::move(match.params);
   try {
     matched->handler(ex);
   } catch (const std::exception& e) {

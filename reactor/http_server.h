@@ -23,6 +23,7 @@
 #include "reactor/c_handles.h"
 #include "reactor/event_loop.h"
 #include "reactor/metrics.h"
+#include "reactor/request_target.h"
 
 namespace recgw::reactor {
 
@@ -177,8 +178,6 @@ class HttpServer {
  private:
   friend class HttpExchange;
   struct Route {
-    uint16_t methods;
-    std::vector<std::string> segments;
     std::string name;
     HttpHandler handler;
   };
@@ -204,7 +203,8 @@ class HttpServer {
   evhttp_bound_socket* boundSocket_ = nullptr;
   bool acceptPaused_ = false;
   uint16_t boundPort_ = 0;
-  std::vector<Route> routes_;
+  RouteTable routeTable_;
+  std::vector<Route> routes_;  // by RouteTable index
   std::unordered_map<uint64_t, std::unique_ptr<HttpExchange>> exchanges_;
   // evhttp_connection → the exchange currently streaming on it (0 if none). Every accepted
   // connection is here from the loop turn after its accept until evhttp frees it, whether or

@@ -613,9 +613,10 @@ void HttpServer::onRequest(evhttp_request* req, void* arg) noexcept {
 std::string HttpServer::makeRequestId(const char* offered) {
   if (isSaneRequestId(offered)) return offered;
   uint64_t v = splitmix64(requestIdSeed_ + nextId_);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) id[static_cast<size_t>(i)] = kHex[v & 0xF];
+  return id;
 }
 
 void HttpServer::dispatch(evhttp_request* req) {

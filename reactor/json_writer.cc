@@ -1,5 +1,6 @@
 #include "reactor/json_writer.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -88,9 +89,10 @@ JsonWriter& JsonWriter::value(double number) {
     out_ += "null";
     return *this;
   }
+  // Same text as printf's %.6g, without the printf machinery (this runs per access-log line).
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", number);
-  out_ += buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, number, std::chars_format::general, 6);
+  out_.append(buf, ec == std::errc() ? end : buf);
   return *this;
 }
 

@@ -95,12 +95,23 @@ std::string redactToken(std::string_view token) {
 std::string isoTimestampNow() {
   timeval tv{};
   gettimeofday(&tv, nullptr);
-  tm utc{};
-  gmtime_r(&tv.tv_sec, &utc);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(tv.tv_usec / 1000));
-  return buf;
+  // Every log line needs this; the part up to the second changes once a second.
+  thread_local time_t cachedSecond = -1;
+  thread_local char cachedPrefix[80];  // "YYYY-MM-DDTHH:MM:SS."
+  if (tv.tv_sec != cachedSecond) {
+    tm utc{};
+    gmtime_r(&tv.tv_sec, &utc);
+    std::snprintf(cachedPrefix, sizeof cachedPrefix, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    cachedSecond = tv.tv_sec;
+  }
+  int millis = static_cast<int>(tv.tv_usec / 1000);
+  std::string out(cachedPrefix);
+  out.push_back(static_cast<char>('0' + millis / 100));
+  out.push_back(static_cast<char>('0' + millis / 10 % 10));
+  out.push_back(static_cast<char>('0' + millis % 10));
+  out.push_back('Z');
+  return out;
 }
 
 }  // namespace recgw::reactor

@@ -151,6 +151,10 @@ std::string canonicalQueryString(std::span<const QueryParam> params) {
 
 std::string formatAmzDate(Clock::time_point now) {
   auto seconds = std::chrono::floor<std::chrono::seconds>(now);
+  // Every upstream request is signed with the current second: format it once per second.
+  thread_local std::chrono::sys_seconds cachedSecond{};
+  thread_local std::string cached;
+  if (!cached.empty() && seconds == cachedSecond) return cached;
   auto day = std::chrono::floor<std::chrono::days>(seconds);
   std::chrono::year_month_day ymd{day};
   std::chrono::hh_mm_ss hms{seconds - day};
@@ -159,7 +163,9 @@ std::string formatAmzDate(Clock::time_point now) {
                 static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
-  return buf;
+  cachedSecond = seconds;
+  cached = buf;
+  return cached;
 }
 
 SigV4Signer::SigV4Signer(std::string accessKey, std::string secretKey, std::string region,

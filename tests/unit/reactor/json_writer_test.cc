@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -161,6 +162,17 @@ TEST(JsonWriterTest, InvalidUtf8BecomesReplacementCharactersAndValidUtf8Stays) {
   std::string good;
   appendJsonString(good, "Anrufé 📞 日本");
   EXPECT_EQ(good, "\"Anrufé 📞 日本\"");
+}
+
+TEST(JsonWriterTest, DoublesPrintLikePrintfSixSignificantDigits) {
+  for (double d : {0.0, -0.0, 1.0, 0.5, 1.5, 0.000123456789, 123456.0, 1234567.0, 3.14159265, -2.5e-7, 1e21,
+                   0.001234, 42.0, 0.1 + 0.2, 9.9999995, 1e-5, 123456.5}) {
+    char want[32];
+    std::snprintf(want, sizeof want, "%.6g", d);
+    JsonWriter w;
+    w.value(d);
+    EXPECT_EQ(w.take(), want) << d;
+  }
 }
 
 }  // namespace

@@ -39,6 +39,12 @@ TEST(SigV4SignerTest, FormatsAmzDate) {
   EXPECT_EQ(formatAmzDate(kExampleTime), "20130524T000000Z");
   EXPECT_EQ(formatAmzDate(sys_days{2024y / February / 29} + 23h + 59min + 58s + 999ms), "20240229T235958Z");
   EXPECT_EQ(formatAmzDate(system_clock::time_point{}), "19700101T000000Z");
+  // Formatted once per second and remembered: the same second again, then the next one.
+  auto t = sys_days{2026y / November / 25} + 15h + 59min + 59s;
+  EXPECT_EQ(formatAmzDate(t + 100ms), "20261125T155959Z");
+  EXPECT_EQ(formatAmzDate(t + 900ms), "20261125T155959Z");
+  EXPECT_EQ(formatAmzDate(t + 1s), "20261125T160000Z");
+  EXPECT_EQ(formatAmzDate(t), "20261125T155959Z");
 }
 
 TEST(SigV4SignerTest, AwsExampleGetObjectWithRange) {

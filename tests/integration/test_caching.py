@@ -9,10 +9,8 @@ restarted by conftest's autouse fixture afterwards.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import hashlib
-import hmac
 import json
 import os
 import signal
@@ -26,9 +24,9 @@ from typing import Callable, Optional
 import bson
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from stack import Gateway, Stack
+from helpers import hs256_jwt, metric_sum, metrics_snapshot, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,27 +36,8 @@ BASE_ENV = {"RECGW_JWT_HS256_SECRET": JWT_SECRET}
 
 # ---- helpers -------------------------------------------------------------------
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def make_jwt(claims: dict, secret: str = JWT_SECRET) -> str:
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(claims).encode())
-    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64url(sig)}"
+    return hs256_jwt(claims, secret)
 
 
 def bearer(role: str = "admin") -> dict:
@@ -95,21 +74,13 @@ def new_token(prefix: str = "tok") -> str:
 
 
 def metrics(gw: Gateway) -> dict:
-    """{(name, frozenset(labels)): value} of every sample on /metrics."""
-    r = requests.get(gw.url + "/metrics", timeout=5)
-    assert r.status_code == 200, r.text
-    out = {}
-    for fam in text_string_to_metric_families(r.text):
-        for s in fam.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+    return metrics_snapshot(gw.url)
 
 
 def metric(gw_or_snapshot, name: str, **labels) -> float:
     """Sum of the samples called `name` whose labels include `labels` (0 if none)."""
     snap = metrics(gw_or_snapshot) if isinstance(gw_or_snapshot, Gateway) else gw_or_snapshot
-    want = set(labels.items())
-    return sum(v for (n, ls), v in snap.items() if n == name and want <= set(ls))
+    return metric_sum(snap, name, **labels)
 
 
 def public(gw: Gateway, token: str, method: str = "GET", headers: Optional[dict] = None,

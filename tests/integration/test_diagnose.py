@@ -12,9 +12,7 @@ rate-limited, and check-config --probe.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import os
 import pty
@@ -28,14 +26,14 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from fakes import fleet_factory  # noqa: F401  (pytest fixture)
 from stack import Gateway, Stack, free_port
+from helpers import hs256_jwt, metric_sum, metrics_snapshot, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -48,26 +46,8 @@ MINIO = Path.home() / ".cache" / "recgw" / "bin" / "minio"
 
 # ---- helpers -------------------------------------------------------------------------
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def make_jwt(claims: dict, secret: str = JWT_SECRET) -> str:
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(claims).encode())
-    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64url(sig)}"
+    return hs256_jwt(claims, secret)
 
 
 def bearer(role: str = "admin", secret: str = JWT_SECRET) -> dict:
@@ -206,18 +186,11 @@ def probe_cli(binary: Path, env: dict) -> tuple[int, dict, str]:
 
 
 def metrics(gw: Gateway) -> dict:
-    r = requests.get(gw.url + "/metrics", timeout=5)
-    assert r.status_code == 200, r.text
-    out = {}
-    for fam in text_string_to_metric_families(r.text):
-        for s in fam.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+    return metrics_snapshot(gw.url)
 
 
 def metric(snapshot: dict, name: str, **labels) -> float:
-    want = set(labels.items())
-    return sum(v for (n, ls), v in snapshot.items() if n == name and want <= set(ls))
+    return metric_sum(snapshot, name, **labels)
 
 
 def access_lines(gw: Gateway) -> list:

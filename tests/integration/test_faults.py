@@ -32,6 +32,7 @@ import requests
 from delay_proxy import DelayProxy, delay_proxy_factory  # noqa: F401 — fixture used by name
 from fakes import FakeFleetHost, fleet_factory  # noqa: F401 — fixture used by name
 from stack import Gateway, Stack
+from helpers import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,15 +109,7 @@ def access_record(gw: Gateway, rid: str, wait: float = 3.0) -> Optional[dict]:
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
+    return shared_wait_for(predicate, timeout, what, interval)
 
 
 def metric(gw: Gateway, name: str, **labels) -> float:

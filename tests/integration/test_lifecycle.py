@@ -17,21 +17,18 @@ Gateway environment used (the [lifecycle] config section):
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import hashlib
-import hmac
-import json
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 import requests
 
 from fake_provider import provider  # noqa: F401  (fixture)
+from helpers import hs256_jwt, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,17 +41,10 @@ ROOM_A, ROOM_A2, ROOM_B = "room-a1", "room-a2", "room-b1"
 
 # ---- helpers ---------------------------------------------------------------------------
 
-def b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def make_jwt(claims: dict) -> str:
-    header = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = dict(claims)
     body.setdefault("exp", int(time.time()) + 3600)
-    payload = b64u(json.dumps(body).encode())
-    sig = hmac.new(JWT_SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64u(sig)}"
+    return hs256_jwt(body, JWT_SECRET)
 
 
 def auth(tenant: Optional[str] = TENANT_A, role: Optional[str] = None, account_header: Optional[str] = None) -> dict:
@@ -67,17 +57,6 @@ def auth(tenant: Optional[str] = TENANT_A, role: Optional[str] = None, account_h
     if account_header:
         h["X-Account-ID"] = account_header
     return h
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Api:

@@ -16,13 +16,14 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from stack import Gateway, Stack, free_port, gateway_env
+from helpers import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -30,18 +31,6 @@ SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 # ---- helpers -------------------------------------------------------------------
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
 
 def json_lines(text: str) -> list[dict]:
     out = []

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -40,6 +39,7 @@ import requests
 
 from fakes import fleet_factory  # noqa: F401 — fixture used by name
 from stack import REPO, Stack, free_port
+from helpers import hs256_jwt
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -78,15 +78,8 @@ AWKWARD_KEYS = [
 
 # ---- helpers ---------------------------------------------------------------------------
 
-def b64u(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def make_jwt(claims: dict, secret: str = JWT_SECRET) -> str:
-    header = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = b64u(json.dumps(claims, separators=(",", ":")).encode())
-    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64u(sig)}"
+    return hs256_jwt(claims, secret, compact=True)
 
 
 def bearer(role: Optional[str] = "admin", account: Optional[str] = None, secret: str = JWT_SECRET,

@@ -23,9 +23,6 @@ parameter is cut out of the signed-URL responses before they are searched — no
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import os
 import re
 import secrets
@@ -39,6 +36,7 @@ import requests
 
 from fakes import fleet_factory  # noqa: F401 — fixture used by name
 from stack import Stack
+from helpers import hs256_jwt
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,15 +44,8 @@ PUBLIC = "/api/v1/public/recordings/"
 ADMIN = "/api/v1/recordings/"
 
 
-def b64u(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def make_jwt(claims: dict, secret: str) -> str:
-    header = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = b64u(json.dumps(claims).encode())
-    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64u(sig)}"
+    return hs256_jwt(claims, secret)
 
 
 def claims(role: str = "admin", account: str = "acct-secret", exp_in: int = 3600) -> dict:

@@ -460,19 +460,23 @@ bufferevent* HttpServer::makeBufferevent(event_base* base, void* arg) noexcept {
   auto* self = static_cast<HttpServer*>(arg);
   bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
   if (!bev) return nullptr;
-  evbuffer* input = bufferevent_get_input(bev);
-  auto now = std::chrono::steady_clock::now();
-  // A recycled address replaces whatever stale entry it had.
-  HeaderWatch watch;
-  watch.bev = bev;
-  watch.lastActivity = now;
-  self->headerWatches_[input] = watch;
-  evbuffer_add_cb(input, &HttpServer::onInputChanged, self);
-  self->metrics_.inc("recgw_http_connections_accepted_total");
-  bufferevent_incref(bev);
-  self->acceptedNotAdopted_.push_back(bev);
-  if (self->acceptedNotAdopted_.size() == 1) event_active(self->adoptEvent_.get(), 0, 0);
-  self->updateAcceptState();
+  try {
+    evbuffer* input = bufferevent_get_input(bev);
+    // A recycled address replaces whatever stale entry it had.
+    HeaderWatch watch;
+    watch.bev = bev;
+    watch.lastActivity = std::chrono::steady_clock::now();
+    self->headerWatches_[input] = watch;
+    evbuffer_add_cb(input, &HttpServer::onInputChanged, self);
+    self->metrics_.inc("recgw_http_connections_accepted_total");
+    self->acceptedNotAdopted_.push_back(bev);
+    bufferevent_incref(bev);  // released in adoptAcceptedConnections
+    if (self->acceptedNotAdopted_.size() == 1) event_active(self->adoptEvent_.get(), 0, 0);
+    self->updateAcceptState();
+  } catch (const std::exception& e) {
+    // The connection is still served; it is only not counted or header-watched.
+    logError("cannot track a new connection", {{"error", e.what()}});
+  }
   return bev;
 }
 

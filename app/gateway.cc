@@ -300,6 +300,7 @@ class Worker {
   void refreshGauges() {
     metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
     metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
+    metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
     metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
   }
 

@@ -292,7 +292,11 @@ class StreamRelay {
   size_t onData(const char* data, size_t n) {
     HttpExchange* ex = exchange();
     if (!ex || ex->done() || ex->clientGone()) return 0;
-    if (ex->pendingOutputBytes() >= registry_.limits_.highWatermark) {
+    // Pause before a chunk would take the unsent bytes past the high watermark, so a stream
+    // never holds more than the watermark; a chunk larger than the whole watermark still goes
+    // out alone when nothing is pending (else the stream could never move).
+    size_t pending = ex->pendingOutputBytes();
+    if (pending > 0 && pending + n > registry_.limits_.highWatermark) {
       if (!paused_) {
         paused_ = true;
         metrics().inc("recgw_stream_pauses_total");
@@ -418,6 +422,8 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
                     {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
   metrics_.describe("recgw_streams_active", Metrics::Type::kGauge, "Recording streams in flight");
   metrics_.describe("recgw_streams_paused", Metrics::Type::kGauge, "Streams whose upstream is paused");
+  metrics_.describe("recgw_streams_unsent_bytes", Metrics::Type::kGauge,
+                    "Bytes of recordings waiting to be sent to clients, all streams");
   metrics_.describe("recgw_stream_pauses_total", Metrics::Type::kCounter, "Upstream pauses for slow clients");
   metrics_.describe("recgw_stream_client_aborts_total", Metrics::Type::kCounter,
                     "Clients that left mid-stream");
@@ -432,10 +438,12 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
 
 RelayRegistry::~RelayRegistry() = default;
 
-bool RelayRegistry::admit() const {
+bool RelayRegistry::admit() const { return unsentBytes() < limits_.globalBudgetBytes; }
+
+size_t RelayRegistry::unsentBytes() const {
   size_t total = 0;
   for (const auto& [ptr, relay] : relays_) total += relay->unsentBytes();
-  return total < limits_.globalBudgetBytes;
+  return total;
 }
 
 size_t RelayRegistry::paused() const {

@@ -773,6 +773,12 @@ def test_backpressure_stalled_clients_bounded_memory(clean_stack, gateway_factor
         wait_until(lambda: metric(gw, "recgw_streams_paused") >= n_clients, timeout=60,
                    message=f"{n_clients} paused streams")
         assert metric(gw, "recgw_streams_active") >= n_clients
+        # and each holds at most the high watermark of unsent bytes (the chunk that would
+        # cross it waits in curl), so all of them together at most n x watermark
+        unsent = metric(gw, "recgw_streams_unsent_bytes")
+        print(f"\nunsent with {n_clients} stalled: {unsent / MiB:.1f} MiB "
+              f"({unsent / n_clients / KiB:.0f} KiB per stream, watermark {high_watermark // KiB} KiB)")
+        assert 0 < unsent <= n_clients * high_watermark, unsent
 
         rss_stalled = tree_rss(gw.pid)
         peak = [rss_stalled]

@@ -13,14 +13,6 @@
 
 namespace recgw::handlers {
 
-using storage::Recording;
-using storage::RecordingCollections;
-using storage::RecordingStatus;
-using storage::RecordingStore;
-using storage::StoreOutcome;
-using storage::StoreResult;
-using Clock = std::chrono::system_clock;
-
 // ---- pure helpers -------------------------------------------------------------------
 
 Paging parsePaging(std::string_view query) {

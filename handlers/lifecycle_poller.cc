@@ -10,14 +10,6 @@
 
 namespace recgw::handlers {
 
-using storage::Recording;
-using storage::RecordingCollections;
-using storage::RecordingStatus;
-using storage::RecordingStore;
-using storage::StoreOutcome;
-using storage::StoreResult;
-using Clock = std::chrono::system_clock;
-
 class LifecyclePoller::Passes {
  public:
   Passes(LifecycleContext& ctx, std::weak_ptr<LifecycleRuntime> runtime)

@@ -2,6 +2,7 @@
 // share: the per-worker runtime and the helpers both use. Internal to handlers/.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string_view>
 
@@ -11,6 +12,15 @@
 #include "storage/s3_objects.h"
 
 namespace recgw::handlers {
+
+// The store's vocabulary, for the two lifecycle files that include this header.
+using storage::Recording;
+using storage::RecordingCollections;
+using storage::RecordingStatus;
+using storage::RecordingStore;
+using storage::StoreOutcome;
+using storage::StoreResult;
+using Clock = std::chrono::system_clock;
 
 class LifecyclePoller;
 

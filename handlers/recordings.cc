@@ -116,49 +116,49 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   reactor::HttpServer* server = &ex.server();
   uint64_t id = ex.id();
   ClientConditions conditions = ClientConditions::from(ex);
-  ctx->resolve(
-      field, value,
-      [server, id, ctx, field, value, conditions, settleCharge](storage::CallRecord record, std::string tier,
-                                                                std::string hint) {
-        settleCharge(record.outcome == storage::CallRecord::Outcome::kNoCall ||
-                     record.outcome == storage::CallRecord::Outcome::kNoKey);
-        reactor::HttpExchange* ex = server->find(id);
-        if (!ex) return;
-        ex->noteLookupSource(tier);
-        switch (record.outcome) {
-          case storage::CallRecord::Outcome::kNoCall:
-            notFound(*ex, "no call");
-            return;
-          case storage::CallRecord::Outcome::kNoKey:
-            notFound(*ex, "no key");
-            return;
-          case storage::CallRecord::Outcome::kUnavailable:
-            reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",
-                                 {{"error", record.error}});
-            ex->addHeader("Retry-After", "5");
-            ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
-            return;
-          case storage::CallRecord::Outcome::kFound:
-            break;
-        }
-        fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
-        if (!hint.empty()) chain.preferFirst(hint);
-        if (chain.sources().empty()) {
-          ex->noteReason("no storage settings and no fleet hosts");
-          ex->addHeader("Retry-After", "30");
-          ex->replyError(503, "no_sources", "no storage or fleet host is configured");
-          return;
-        }
-        std::function<void(const std::string&)> onFound;
-        if (ctx->noteSource) {
-          // The usual case is the hinted source serving again: nothing to note (and no
-          // second hash of the token for its cache key).
-          onFound = [ctx, field, value, hint](const std::string& label) {
-            if (label != hint) ctx->noteSource(field, value, label);
-          };
-        }
-        ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
-      });
+  ctx->resolve(field, value,
+               [server, id, ctx, field, value, conditions, settleCharge](storage::CallRecord record,
+                                                                         std::string tier, std::string hint) {
+                 settleCharge(record.outcome == storage::CallRecord::Outcome::kNoCall ||
+                              record.outcome == storage::CallRecord::Outcome::kNoKey);
+                 reactor::HttpExchange* ex = server->find(id);
+                 if (!ex) return;
+                 ex->noteLookupSource(tier);
+                 switch (record.outcome) {
+                   case storage::CallRecord::Outcome::kNoCall:
+                     notFound(*ex, "no call");
+                     return;
+                   case storage::CallRecord::Outcome::kNoKey:
+                     notFound(*ex, "no key");
+                     return;
+                   case storage::CallRecord::Outcome::kUnavailable:
+                     reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(),
+                                          "call lookup unavailable", {{"error", record.error}});
+                     ex->addHeader("Retry-After", "5");
+                     ex->replyError(503, "lookup_unavailable",
+                                    "the recording index is unavailable; retry shortly");
+                     return;
+                   case storage::CallRecord::Outcome::kFound:
+                     break;
+                 }
+                 fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
+                 if (!hint.empty()) chain.preferFirst(hint);
+                 if (chain.sources().empty()) {
+                   ex->noteReason("no storage settings and no fleet hosts");
+                   ex->addHeader("Retry-After", "30");
+                   ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+                   return;
+                 }
+                 std::function<void(const std::string&)> onFound;
+                 if (ctx->noteSource) {
+                   // The usual case is the hinted source serving again: nothing to note (and no
+                   // second hash of the token for its cache key).
+                   onFound = [ctx, field, value, hint](const std::string& label) {
+                     if (label != hint) ctx->noteSource(field, value, label);
+                   };
+                 }
+                 ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+               });
 }
 
 }  // namespace

@@ -2,31 +2,24 @@
 
 #include <algorithm>
 
+#include "storage/bson_fields.h"
 #include "storage/recording_key.h"
 
 namespace recgw::storage {
 namespace {
 
-std::string stringField(const bson_t* doc, const char* name) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, name) && BSON_ITER_HOLDS_UTF8(&it)) {
-    uint32_t len = 0;
-    const char* s = bson_iter_utf8(&it, &len);
-    return std::string(s, len);
-  }
-  return {};
-}
+using fields::getString;
 
 CallRecord recordFromDocument(const bson_t* doc) {
   CallRecord record;
-  std::string key = stringField(doc, "recording_key");
-  std::string url = stringField(doc, "recording_url");
+  std::string key = getString(doc, "recording_key");
+  std::string url = getString(doc, "recording_url");
   record.hasRecordingKey = !key.empty();
   record.hasRecordingUrl = !url.empty();
-  record.sessionId = stringField(doc, "session_id");
-  record.accountId = stringField(doc, "account_id");
-  record.recordingStatus = stringField(doc, "recording_status");
-  record.accessToken = stringField(doc, "recording_access_token");
+  record.sessionId = getString(doc, "session_id");
+  record.accountId = getString(doc, "account_id");
+  record.recordingStatus = getString(doc, "recording_status");
+  record.accessToken = getString(doc, "recording_access_token");
   if (auto derived = deriveRecordingKey(key, url)) {
     record.outcome = CallRecord::Outcome::kFound;
     record.key = derived->key;
@@ -76,7 +69,7 @@ WarmBatch CallStore::findManyBlocking(mongoc_client_t* client, const std::string
     const bson_t* doc = nullptr;
     size_t foundHere = 0;
     while (mongoc_cursor_next(cursor.get(), &doc)) {
-      std::string value = stringField(doc, fieldName);
+      std::string value = getString(doc, fieldName);
       out.found.push_back({field, value, recordFromDocument(doc)});
       ++foundHere;
     }
@@ -114,7 +107,7 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
   const bson_t* doc = nullptr;
   while (mongoc_cursor_next(cursor.get(), &doc)) {
     CallRecord record = recordFromDocument(doc);
-    std::string token = stringField(doc, "recording_access_token");
+    std::string token = getString(doc, "recording_access_token");
     if (!token.empty()) out.found.push_back({LookupField::kToken, token, record});
     if (!record.sessionId.empty()) out.found.push_back({LookupField::kSessionId, record.sessionId, record});
   }
@@ -144,15 +137,9 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
     error = err.message;
     return false;
   }
-  bson_iter_t it, value;
-  if (!bson_iter_init_find(&it, reply.get(), "value") || !BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
-  uint32_t len = 0;
-  const uint8_t* data = nullptr;
-  bson_iter_document(&it, &len, &data);
   bson_t before;
-  if (!bson_init_static(&before, data, len)) return false;
-  previous = stringField(&before, "recording_access_token");
-  (void)value;
+  if (!fields::getDocument(reply.get(), "value", before)) return false;
+  previous = getString(&before, "recording_access_token");
   return true;
 }
 

@@ -14,8 +14,9 @@ It works in front of anything that speaks TCP: Redis, FerretDB, MinIO, a fake fl
 Every knob may be changed while connections are live; a delayed pump notices kill()
 at once (it waits on an Event, not in time.sleep).
 
-The same idea as fakes.TcpProxy (which only cuts and dies); this one adds latency,
-trickling, refuse/blackhole modes and revive(), and the `delay_proxy_factory` fixture.
+With sock_buffer set it also keeps little in flight (SO_RCVBUF/SO_SNDBUF on both legs),
+so a stalled download stays mid-body at the origin. The `delay_proxy_factory` fixture
+starts them and kills them at teardown.
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ class DelayProxy:
     max_chunk      largest chunk read and forwarded at once (small + delay = trickle)
     mode           "forward" | "refuse" (accept, then RST at once) | "blackhole"
                    (accept, read and drop the client's bytes, never connect upstream)
+    sock_buffer    SO_RCVBUF/SO_SNDBUF of both legs (default: the kernel's)
     port           a fixed port to listen on (default: an ephemeral one, kept by revive())
     """
 
     def __init__(self, target_host: str, target_port: int, *, delay_s: float = 0.0,
                  first_delay_s: float = 0.0, direction: str = "both", max_chunk: int = 65536,
-                 mode: str = "forward", port: int = 0):
+                 mode: str = "forward", port: int = 0, sock_buffer: Optional[int] = None):
         if direction not in ("down", "up", "both"):
             raise ValueError(direction)
         if mode not in MODES:
@@ -74,6 +76,7 @@ class DelayProxy:
         self.direction = direction
         self.max_chunk = max_chunk
         self.mode = mode
+        self.sock_buffer = sock_buffer
         self._port = port
         self._lock = threading.Lock()
         self._conns: List[Tuple[socket.socket, Optional[socket.socket]]] = []
@@ -109,6 +112,7 @@ class DelayProxy:
     def start(self) -> "DelayProxy":
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._size_buffers(ls)              # inherited by accepted sockets
         deadline = time.monotonic() + 5
         while True:
             try:
@@ -155,10 +159,13 @@ class DelayProxy:
                 ls.close()
             except OSError:
                 pass
+        # Reset the live connections before waiting for the accept thread: a pump that sees
+        # the stop event meanwhile would otherwise end its connection cleanly (FIN, not RST).
+        n = self.cut()
         if self._thread is not None:
             self._thread.join(2)
             self._thread = None
-        return self.cut()
+        return n + self.cut()
 
     stop = kill
 
@@ -192,10 +199,14 @@ class DelayProxy:
                     self._conns.append(pair)
                 threading.Thread(target=self._swallow, args=(client, pair), daemon=True).start()
                 continue
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                self._size_buffers(upstream)
+                upstream.settimeout(5)
+                upstream.connect(self.target)
                 upstream.settimeout(None)
             except OSError:
+                upstream.close()
                 with self._lock:
                     self.upstream_failures += 1
                 _rst_close(client)
@@ -209,6 +220,11 @@ class DelayProxy:
                 self._conns.append(pair)
             threading.Thread(target=self._pump, args=(client, upstream, False, pair, stop), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, True, pair, stop), daemon=True).start()
+
+    def _size_buffers(self, s: socket.socket) -> None:
+        if self.sock_buffer:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sock_buffer)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sock_buffer)
 
     def _delayed(self, down: bool) -> bool:
         return self.direction == "both" or (self.direction == "down") == down

@@ -1,4 +1,4 @@
-"""Small fakes for recgw's integration tests: fleet hosts and a killable TCP proxy.
+"""Small fakes for recgw's integration tests: fleet hosts.
 
 FakeFleetHost  a threaded HTTP/1.1 server on 127.0.0.1:<ephemeral> that serves
                `GET|HEAD /recordings/<key>` from an in-memory dict, checks the
@@ -11,14 +11,11 @@ FakeFleetHost  a threaded HTTP/1.1 server on 127.0.0.1:<ephemeral> that serves
                                    many body bytes, then drop the connection
                  delay_s           sleep before answering
                  chunk_size / chunk_delay_s   pace the body
-TcpProxy       forwards 127.0.0.1:<ephemeral> → target; `cut()` resets every live
-               connection, `kill()` also stops listening (new connects are refused),
-               like an origin that died mid-download.
+(The TCP proxy for cutting, killing and slowing connections is delay_proxy.DelayProxy.)
 
 Pytest fixtures (import them into a test module: `from fakes import fleet_factory, ...`):
   fleet_factory   function: make(objects=..., secret=..., **knobs) → started FakeFleetHost
-  proxy_factory   function: make(host, port) → started TcpProxy
-Both stop everything they started at teardown.
+It stops everything it started at teardown.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import pytest
@@ -302,138 +299,6 @@ def _reset(sock: socket.socket) -> None:
         pass
 
 
-class TcpProxy:
-    """127.0.0.1:<port> → (host, port). Counts bytes; can cut connections or die."""
-
-    def __init__(self, target_host: str, target_port: int, sock_buffer: Optional[int] = 128 * 1024):
-        self.target = (target_host, target_port)
-        self.sock_buffer = sock_buffer     # SO_RCVBUF/SO_SNDBUF on both legs: little in flight
-        self.bytes_down = 0            # target → client
-        self.bytes_up = 0              # client → target
-        self.connections_total = 0
-        self._lock = threading.Lock()
-        self._conns: List[Tuple[socket.socket, socket.socket]] = []
-        self._listener: Optional[socket.socket] = None
-        self._thread: Optional[threading.Thread] = None
-        self._port: Optional[int] = None
-        self._accepting = False
-
-    @property
-    def port(self) -> int:
-        assert self._port is not None, "not started"
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def active(self) -> int:
-        with self._lock:
-            return len(self._conns)
-
-    def start(self) -> "TcpProxy":
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._size_buffers(ls)             # inherited by accepted sockets
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(128)
-        ls.settimeout(0.1)
-        self._listener = ls
-        self._port = ls.getsockname()[1]
-        self._accepting = True
-        self._thread = threading.Thread(target=self._accept_loop, name=f"tcp-proxy-{self._port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _size_buffers(self, s: socket.socket) -> None:
-        if self.sock_buffer:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sock_buffer)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sock_buffer)
-
-    def _accept_loop(self) -> None:
-        while self._accepting:
-            try:
-                client, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                self._size_buffers(upstream)
-                upstream.settimeout(5)
-                upstream.connect(self.target)
-            except OSError:
-                upstream.close()
-                _reset(client)
-                continue
-            client.settimeout(None)
-            upstream.settimeout(None)
-            with self._lock:
-                if not self._accepting:
-                    _reset(client)
-                    _reset(upstream)
-                    return
-                self._conns.append((client, upstream))
-                self.connections_total += 1
-            for src, dst, down in ((client, upstream, False), (upstream, client, True)):
-                threading.Thread(target=self._pump, args=(src, dst, down, (client, upstream)),
-                                 daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, down: bool, pair) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-                with self._lock:
-                    if down:
-                        self.bytes_down += len(data)
-                    else:
-                        self.bytes_up += len(data)
-        except OSError:
-            pass
-        # one side ended: end both
-        with self._lock:
-            if pair in self._conns:
-                self._conns.remove(pair)
-        for s in pair:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def cut(self) -> int:
-        """Reset every live connection (the listener stays up). Returns how many."""
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for client, upstream in conns:
-            _reset(client)
-            _reset(upstream)
-        return len(conns)
-
-    def kill(self) -> int:
-        """Stop listening (new connections are refused) and reset every live one."""
-        self._accepting = False
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except OSError:
-                pass
-        n = self.cut()
-        if self._thread is not None:
-            self._thread.join(2)
-        return n
-
-    stop = kill
-
-
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
     """Poll predicate() until it returns a truthy value; return it, or raise AssertionError."""
     deadline = time.monotonic() + timeout
@@ -464,17 +329,3 @@ def fleet_factory():
             host.stop()
         except Exception:  # noqa: BLE001 — teardown goes on
             pass
-
-
-@pytest.fixture
-def proxy_factory():
-    started: List[TcpProxy] = []
-
-    def make(host: str, port: int, **kw) -> TcpProxy:
-        proxy = TcpProxy(host, port, **kw).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.kill()

@@ -26,13 +26,12 @@ from typing import Dict, List, Optional
 import pytest
 import requests
 
+from delay_proxy import delay_proxy_factory  # noqa: F401 — fixture used by name
 from fakes import (  # noqa: F401 — fixtures are used by name
     FakeFleetHost,
     FakeObject,
-    TcpProxy,
     fleet_factory,
     md5_etag,
-    proxy_factory,
     wait_until,
 )
 from stack import Stack, free_port
@@ -885,13 +884,13 @@ def _start_stalled_download(gw, path, min_bytes):
 
 
 def test_storage_killed_mid_download_resumes_from_fleet(clean_stack, gateway_factory, fleet_factory,
-                                                        proxy_factory):
+                                                        delay_proxy_factory):
     st = clean_stack
     data = os.urandom(32 * MiB)
     put = st.put_object("kill/me.ogg", data, "audio/ogg")
     assert put["ETag"] == md5_etag(data)        # the fleet copy carries the same ETag
     st.insert_call("s-kill", token="tok-kill", key="kill/me.ogg")
-    proxy = proxy_factory("127.0.0.1", st.minio_port)
+    proxy = delay_proxy_factory("127.0.0.1", st.minio_port, sock_buffer=128 * KiB)
     f1 = fleet_factory({"kill/me.ogg": FakeObject(data, "audio/ogg")}, secret=FLEET_SECRET)
     gw = gateway_factory({"RECGW_S3_ENDPOINT": proxy.url, **fleet_env(f1)})
 
@@ -917,12 +916,12 @@ def test_storage_killed_mid_download_resumes_from_fleet(clean_stack, gateway_fac
 
 
 def test_storage_killed_mid_download_without_fallback_truncates(clean_stack, gateway_factory,
-                                                                proxy_factory):
+                                                                delay_proxy_factory):
     st = clean_stack
     data = os.urandom(32 * MiB)
     st.put_object("kill/alone.ogg", data)
     st.insert_call("s-alone", token="tok-alone", key="kill/alone.ogg")
-    proxy = proxy_factory("127.0.0.1", st.minio_port)
+    proxy = delay_proxy_factory("127.0.0.1", st.minio_port, sock_buffer=128 * KiB)
     gw = gateway_factory({"RECGW_S3_ENDPOINT": proxy.url})
     r, it, got = _start_stalled_download(gw, PUBLIC + "tok-alone", 1 * MiB)
     assert r.headers["Content-Length"] == str(len(data))

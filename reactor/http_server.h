@@ -89,7 +89,12 @@ class HttpExchange {
   void startStream(int status, size_t drainLowWatermark = 0);
   // Headers only, for HEAD and 304: Content-Length as given (or none when nullopt).
   void replyHeadersOnly(int status, std::optional<uint64_t> contentLength);
-  void sendChunk(evbuffer* data, std::function<void()> onDrained);
+  // A response that declared its Content-Length never carries more or fewer bytes: a chunk
+  // that would overrun it is cut at the declared length and the connection is closed (the
+  // excess would otherwise be read as the next response on a keep-alive connection), and
+  // endStream() before the declared length truncates instead. False once the response is
+  // over, e.g. after such a cut.
+  bool sendChunk(evbuffer* data, std::function<void()> onDrained);
   size_t pendingOutputBytes() const;
   void endStream();
   // Close the connection without a clean end, so the client sees a truncated body.
@@ -110,6 +115,7 @@ class HttpExchange {
 
  private:
   friend class HttpServer;
+  void addCommonHeaders();  // X-Request-Id, nosniff, CSP, the server's decorator
   void complete(int status);
   void onConnectionClosed();
   void finishStreamedRequest(bool clean);
@@ -135,6 +141,8 @@ class HttpExchange {
   std::function<void()> onClientGone_;
   std::function<void()> onDrained_;
   bool streaming_ = false;
+  std::optional<uint64_t> declaredLength_;  // the streamed response's Content-Length
+  uint64_t streamedBytes_ = 0;
   bool done_ = false;
   bool clientGone_ = false;
   std::string bodyCache_;

@@ -398,10 +398,29 @@ std::optional<ContentRange> parseContentRange(std::string_view header) {
   auto first = parseUint(range.substr(0, dash));
   auto last = parseUint(range.substr(dash + 1));
   if (!first || !last || *last < *first) return std::nullopt;
+  if (*last == std::numeric_limits<uint64_t>::max()) return std::nullopt;
   if (out.completeLength && *last >= *out.completeLength) return std::nullopt;
   out.first = *first;
   out.last = *last;
   return out;
+}
+
+bool contentRangeAnswers(const ByteRange& asked, const ContentRange& answer) {
+  if (answer.unsatisfied) return false;
+  if (answer.completeLength) {
+    const RangeResolution expected = resolveRange(asked, *answer.completeLength);
+    return expected.outcome == RangeOutcome::kSatisfiable && expected.range.first == answer.first &&
+           expected.range.last == answer.last;
+  }
+  switch (asked.kind) {
+    case ByteRange::kFromTo:
+      return answer.first == asked.first && answer.last <= asked.last;
+    case ByteRange::kFrom:
+      return answer.first == asked.first;
+    case ByteRange::kSuffix:
+      return false;
+  }
+  return false;
 }
 
 bool ifNoneMatchMatches(std::string_view ifNoneMatchHeader, std::string_view etag) {
@@ -485,7 +504,49 @@ std::string_view contentTypeForKey(std::string_view key) {
   return "application/octet-stream";
 }
 
-std::string contentDisposition(std::string_view key) {
+namespace {
+bool isTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// `type "/" subtype` (RFC 9110 tokens); the parameters may hold any visible ASCII.
+bool isPlayableMediaTypeValue(std::string_view value) {
+  const std::string_view type = value.substr(0, value.find(';'));
+  std::string_view essence = trimOws(type);
+  const size_t slash = essence.find('/');
+  if (slash == std::string_view::npos || slash + 1 == essence.size()) return false;
+  for (size_t i = 0; i < essence.size(); ++i) {
+    if (i != slash && !isTokenChar(essence[i])) return false;
+  }
+  const std::string_view major = essence.substr(0, slash);
+  const bool media = equalsIgnoreCase(major, "audio") || equalsIgnoreCase(major, "video") ||
+                     equalsIgnoreCase(essence, "application/ogg");
+  if (!media) return false;
+  for (unsigned char c : value) {
+    if (c < 0x20 && c != '\t') return false;
+    if (c >= 0x7f) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool isPlayableMediaType(std::string_view servedType) { return isPlayableMediaTypeValue(servedType); }
+
+std::string servedContentType(const std::string* originType, std::string_view key) {
+  if (originType) {
+    const std::string_view value = trimOws(*originType);
+    const std::string_view essence = trimOws(value.substr(0, value.find(';')));
+    const bool generic = essence.empty() || equalsIgnoreCase(essence, "application/octet-stream") ||
+                         equalsIgnoreCase(essence, "binary/octet-stream");
+    if (!generic) {
+      return isPlayableMediaTypeValue(value) ? std::string(value) : std::string("application/octet-stream");
+    }
+  }
+  return std::string(contentTypeForKey(key));
+}
+
+std::string contentDisposition(std::string_view key, bool attachment) {
   std::string_view base = basenameOf(key);
   // A key ending in '/' has no name of its own; browsers need something.
   if (base.empty()) base = "recording";
@@ -518,7 +579,7 @@ std::string contentDisposition(std::string_view key) {
       encoded.push_back(kHex[c & 0x0F]);
     }
   }
-  return "inline; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+  return std::string(attachment ? "attachment" : "inline") + "; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
 }
 
 bool isSafePathParam(std::string_view param) {

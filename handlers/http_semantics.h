@@ -66,8 +66,16 @@ struct ContentRange {
 };
 
 // Accepts `bytes a-b/size`, `bytes a-b/*` and `bytes */size`. nullopt on other
-// units, garbage, overflow, `b < a`, or `b >= size`.
+// units, garbage, overflow, `b < a`, `b >= size`, or `b` = 2^64-1 (so `b - a + 1`
+// always fits in a uint64).
 std::optional<ContentRange> parseContentRange(std::string_view header);
+
+// Whether an origin's 206 Content-Range answers exactly the range it was asked for: with
+// the complete length known, first and last must be the asked range resolved against it;
+// with `/*`, first must match and last must not pass what was asked (a suffix range
+// cannot be checked without the length and is refused). An origin that answers another
+// range would make the relayed response say one thing and carry another.
+bool contentRangeAnswers(const ByteRange& asked, const ContentRange& answer);
 
 // ---- Conditional requests (RFC 9110 §13) ----------------------------------
 
@@ -99,11 +107,20 @@ bool notModifiedSince(std::string_view ifModifiedSince, std::string_view lastMod
 // By the key's extension, case-insensitive; application/octet-stream otherwise.
 std::string_view contentTypeForKey(std::string_view key);
 
+// The Content-Type a recording is served with. The origin's type is kept only when it is
+// a well-formed audio or video type (parameters allowed); a missing or generic one is
+// replaced by the key's extension type; anything else (text/html, image/svg+xml, ...)
+// becomes application/octet-stream, since an object's stored type is whatever its uploader
+// said and must not turn the gateway's origin into a web page.
+std::string servedContentType(const std::string* originType, std::string_view key);
+// Whether a served type plays in the browser (audio/video); everything else is a download.
+bool isPlayableMediaType(std::string_view servedType);
+
 // `inline; filename="<ascii>"; filename*=UTF-8''<pct-encoded>` for the key's
-// basename. The quoted name has control bytes, quotes, backslashes and
-// non-ASCII replaced by '_' and is never empty; no key can break out of the
-// header (CR/LF never appear in the result).
-std::string contentDisposition(std::string_view key);
+// basename (`attachment; ...` when `attachment`). The quoted name has control bytes,
+// quotes, backslashes and non-ASCII replaced by '_' and is never empty; no key can break
+// out of the header (CR/LF never appear in the result).
+std::string contentDisposition(std::string_view key, bool attachment = false);
 
 // A route parameter (token, session id) fit to use as a lookup value:
 // non-empty, at most 256 bytes, no control bytes (< 0x20, 0x7f), no '/'.

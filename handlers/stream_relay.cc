@@ -5,6 +5,8 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
+#include <charconv>
+
 #include "reactor/logger.h"
 
 namespace recgw::handlers {
@@ -73,23 +75,42 @@ class StreamRelay {
       registry_.breakers_->recordFailure(originKey());
   }
 
+  // Every source may cost a first request, a resume and one re-request (If-Range, size
+  // probe); an origin that keeps asking for more (e.g. answering 206 to everything) has
+  // had its chance after that.
+  size_t maxAttempts() const { return 3 * chain_.sources().size() + 1; }
+
   void attempt(size_t index) {
     if (finished_) return;
+    HttpExchange* ex = exchange();
+    if (!ex) return finish();
+    if (ex->clientGone()) {
+      ex->abortStream();
+      return finish();
+    }
     if (index >= chain_.sources().size()) return exhausted();
     sourceIndex_ = index;
+    if (++attempts_ > maxAttempts()) {
+      noteFailure("too_many_attempts", std::to_string(attempts_ - 1) + " upstream requests for one response");
+      return exhausted();
+    }
     if (registry_.breakers_ && !registry_.breakers_->allow(originKey())) {
       noteFailure("breaker_open", "circuit breaker open; skipping for its cool-down");
       return attempt(index + 1);
     }
     std::vector<std::pair<std::string, std::string>> headers;
+    sentRange_.reset();
     if (resuming_) {
-      std::string range = "bytes=" + std::to_string(nextOffset_) + "-";
-      if (endOffset_) range += std::to_string(*endOffset_);
-      headers.emplace_back("Range", range);
-      if (!etag_.empty()) headers.emplace_back("If-Match", etag_);
+      ByteRange rest;
+      rest.first = nextOffset_;
+      rest.kind = endOffset_ ? ByteRange::kFromTo : ByteRange::kFrom;
+      if (endOffset_) rest.last = *endOffset_;
+      sentRange_ = rest;
+      headers.emplace_back("If-Match", etag_);
     } else if (!cond_.head && cond_.range && !ignoreRange_) {
-      headers.emplace_back("Range", rangeHeaderValue(*cond_.range));
+      sentRange_ = cond_.range;
     }
+    if (sentRange_) headers.emplace_back("Range", rangeHeaderValue(*sentRange_));
     bool headOnly = cond_.head && !resuming_ && source().kind == fleet::Source::Kind::kStorage;
     reactor::UpstreamRequest request = chain_.request(index, headers, headOnly);
     attemptStart_ = std::chrono::steady_clock::now();
@@ -115,6 +136,7 @@ class StreamRelay {
 
   void noteFailure(const std::string& reason, const std::string& detail) {
     if (reason != "not_found") anyError_ = true;
+    if (reason == "bad_response") badResponse_ = true;
     metrics().inc("recgw_source_fallbacks_total",
                   Metrics::label("source", source().label) + "," + Metrics::label("reason", reason));
     // A skipped origin is already logged once, when its breaker opened.
@@ -122,6 +144,27 @@ class StreamRelay {
       reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed; trying the next",
                            {{"source", source().label}, {"reason", reason}, {"detail", detail}});
     }
+  }
+
+  // The origin answered something that does not fit what it was asked (a range it was not
+  // asked for, lengths that disagree, another object on resume): relaying it would make
+  // the response say one thing and carry another, so the source counts as failed.
+  bool originFault(const std::string& detail) {
+    noteFailure("bad_response", detail);
+    attemptLater(sourceIndex_ + 1);
+    return false;
+  }
+
+  static bool isStrongValidator(const std::string& etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
+
+  static std::optional<uint64_t> headerNumber(const reactor::UpstreamResponse& r, const char* name) {
+    const std::string* text = r.find(name);
+    if (!text) return std::nullopt;
+    uint64_t value = 0;
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, value);
+    if (ec != std::errc() || ptr != end) return std::nullopt;
+    return value;
   }
 
   static std::string reasonForStatus(long status) {
@@ -145,6 +188,18 @@ class StreamRelay {
       noteFailure(reasonForStatus(r.status), "HTTP " + std::to_string(r.status));
       attemptLater(sourceIndex_ + 1);
       return false;
+    }
+    if (r.status == 206 && !sentRange_) return originFault("206 to a request without Range");
+    const std::optional<uint64_t> contentLength = headerNumber(r, "content-length");
+    if (r.find("content-length") && !contentLength) return originFault("unparsable Content-Length");
+    std::optional<ContentRange> contentRange;
+    if (r.status == 206) {
+      const std::string* cr = r.find("content-range");
+      if (cr) contentRange = parseContentRange(*cr);
+      if (!contentRange || !contentRangeAnswers(*sentRange_, *contentRange))
+        return originFault("Content-Range does not answer the range asked for: " + (cr ? *cr : "(none)"));
+      if (contentLength && *contentLength != contentRange->last - contentRange->first + 1)
+        return originFault("Content-Length disagrees with Content-Range");
     }
     ex->noteUpstreamFirstByte(ttfb);
     ex->noteOrigin(source().label);
@@ -173,33 +228,26 @@ class StreamRelay {
       return false;
     }
 
-    std::optional<uint64_t> contentLength;
-    if (const std::string* cl = r.find("content-length")) {
-      try {
-        contentLength = std::stoull(*cl);
-      } catch (...) {
-      }
-    }
-    std::optional<ContentRange> contentRange;
-    if (const std::string* cr = r.find("content-range")) contentRange = parseContentRange(*cr);
-
     if (sizeProbe_) return answerHead(*ex, contentLength);
     setEntityHeaders(*ex, r);
     if (cond_.head) return answerHead(*ex, contentLength);
 
     int status = 200;
-    if (r.status == 206 && contentRange && !contentRange->unsatisfied) {
+    std::optional<uint64_t> bodyLength = contentLength;
+    if (contentRange) {
       status = 206;
       nextOffset_ = contentRange->first;
       endOffset_ = contentRange->last;
+      totalLength_ = contentRange->completeLength;
       ex->addHeader("Content-Range",
                     std::string("bytes ") + std::to_string(contentRange->first) + "-" +
                         std::to_string(contentRange->last) + "/" +
                         (contentRange->completeLength ? std::to_string(*contentRange->completeLength)
                                                       : std::string("*")));
-      contentLength = contentRange->last - contentRange->first + 1;
+      bodyLength = contentRange->last - contentRange->first + 1;
     } else {
       nextOffset_ = 0;
+      totalLength_ = contentLength;
       if (contentLength) {
         if (*contentLength == 0)
           endOffset_.reset();
@@ -207,38 +255,44 @@ class StreamRelay {
           endOffset_ = *contentLength - 1;
       }
     }
-    expectedEmpty_ = contentLength && *contentLength == 0;
-    if (contentLength) ex->addHeader("Content-Length", std::to_string(*contentLength));
+    expectedEmpty_ = bodyLength && *bodyLength == 0;
+    if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
     ex->startStream(status, registry_.limits_.lowWatermark);
     headersSent_ = true;
     return true;
   }
 
+  // A resume continues the bytes the client already has, so it must be the same object
+  // (the same strong ETag) and exactly the rest of the range (or the whole object, from
+  // which the part the client has is skipped).
   bool onResumeHeaders(const reactor::UpstreamResponse& r) {
     const std::string* etag = r.find("etag");
-    bool sameObject = etag_.empty() || !etag || *etag == etag_;
+    const bool sameObject = etag && *etag == etag_;
+    const std::optional<uint64_t> contentLength = headerNumber(r, "content-length");
     if (r.status == 206 && sameObject) {
       std::optional<ContentRange> cr;
       if (const std::string* h = r.find("content-range")) cr = parseContentRange(*h);
-      if (cr && !cr->unsatisfied && cr->first == nextOffset_) {
+      const bool sameLength = !totalLength_ || (cr && cr->completeLength == totalLength_);
+      if (cr && contentRangeAnswers(*sentRange_, *cr) && sameLength &&
+          (!contentLength || *contentLength == cr->last - cr->first + 1)) {
         skipBytes_ = 0;
         return true;
       }
-    } else if (r.status == 200 && sameObject) {
+    } else if (r.status == 200 && sameObject && (!totalLength_ || contentLength == totalLength_)) {
       // An origin that ignores Range sends the whole object: skip what the client has.
       skipBytes_ = nextOffset_;
       return true;
     }
-    noteFailure(r.status == 404 ? "not_found" : "resume_refused", "HTTP " + std::to_string(r.status));
+    noteFailure(r.status == 404 ? "not_found" : "resume_refused",
+                "HTTP " + std::to_string(r.status) + (sameObject ? "" : ", another object"));
     attemptLater(sourceIndex_ + 1);
     return false;
   }
 
   void setEntityHeaders(HttpExchange& ex, const reactor::UpstreamResponse& r) {
-    const std::string* ct = r.find("content-type");
-    bool generic = !ct || ct->empty() || *ct == "application/octet-stream" || *ct == "binary/octet-stream";
-    ex.addHeader("Content-Type", generic ? std::string(contentTypeForKey(chain_.key())) : *ct);
-    ex.addHeader("Content-Disposition", contentDisposition(chain_.key()));
+    const std::string type = servedContentType(r.find("content-type"), chain_.key());
+    ex.addHeader("Content-Type", type);
+    ex.addHeader("Content-Disposition", contentDisposition(chain_.key(), !isPlayableMediaType(type)));
     ex.addHeader("Accept-Ranges", "bytes");
     if (!etag_.empty()) ex.addHeader("ETag", etag_);
     if (const std::string* lm = r.find("last-modified")) ex.addHeader("Last-Modified", *lm);
@@ -308,7 +362,11 @@ class StreamRelay {
     if (skip == n) return n;
     evbuffer_add(chunk_.get(), data + skip, n - skip);
     nextOffset_ += n - skip;
-    ex->sendChunk(chunk_.get(), [this] { onDrained(); });
+    if (!ex->sendChunk(chunk_.get(), [this] { onDrained(); })) {
+      // The origin sent more than the response declared; the exchange cut the connection.
+      noteFailure("bad_response", "body longer than declared");
+      finish();
+    }
     return n;
   }
 
@@ -337,6 +395,12 @@ class StreamRelay {
     }
     // The body broke off: continue from the next byte, same source first, then the rest.
     if (!error.empty()) noteOriginHealth(false);
+    if (!isStrongValidator(etag_)) {
+      // Without a strong validator nothing proves a second answer is the same object, and
+      // splicing two objects into one response is worse than a visible truncation.
+      noteFailure("resume_refused", "no strong ETag to resume against");
+      return exhausted();
+    }
     metrics().inc("recgw_stream_resumes_total", Metrics::label("source", source().label));
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed mid-body; resuming",
                          {{"source", source().label},
@@ -355,6 +419,9 @@ class StreamRelay {
       metrics().inc("recgw_stream_truncated_total");
       ex->noteReason("all sources failed mid-body");
       ex->abortStream();
+    } else if (badResponse_) {
+      ex->replyError(502, "bad_upstream_response",
+                     "a source answered with a response that does not fit the request");
     } else if (anyError_) {
       ex->addHeader("Retry-After", "5");
       ex->replyError(503, "upstream_unavailable",
@@ -404,8 +471,12 @@ class StreamRelay {
   bool resuming_ = false;
   bool retriedSameSource_ = false;
   bool anyError_ = false;
+  bool badResponse_ = false;
   bool expectedEmpty_ = false;
   bool sizeProbe_ = false;
+  size_t attempts_ = 0;
+  std::optional<ByteRange> sentRange_;  // the Range of the request in flight, if any
+  std::optional<uint64_t> totalLength_;  // the complete object's length, once known
   uint64_t nextOffset_ = 0;
   std::optional<uint64_t> endOffset_;
   uint64_t skipBytes_ = 0;

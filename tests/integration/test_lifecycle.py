@@ -5,7 +5,10 @@ FerretDB and MinIO and a fake media provider (fake_provider.py):
   documented error; 20 concurrent starts → one 200; archive byte-identical in the archive
   bucket and gone from hot, and finished by a rerun after a crash between copy and state;
   tenant isolation (404, never 403, for another tenant's ids); sync twice → no duplicates;
-  provider failures → 502/504; the background poll (ready, failed, linking).
+  provider failures → 502/504; the background poll (ready, failed, linking). Security audit
+  (issue #20): one room id in two tenants (item 1, and links made before rooms were named
+  per tenant at the provider), a bucket named by the provider (item 6), dependency failures
+  that show only a code and the request id (item 10).
 
 Gateway environment used (the [lifecycle] config section):
   RECGW_LIFECYCLE_PROVIDER_URL, RECGW_LIFECYCLE_PROVIDER_TOKEN, RECGW_LIFECYCLE_ARCHIVE_BUCKET,

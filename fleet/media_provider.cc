@@ -123,6 +123,23 @@ std::string_view ProviderError::clientCode() const {
   return "provider_error";
 }
 
+std::string_view ProviderError::clientMessage() const {
+  switch (kind) {
+    case Kind::kNone:
+      return "ok";
+    case Kind::kNotConfigured:
+      return "no media provider is configured";
+    case Kind::kNotFound:
+      return "the media provider does not know this recording";
+    case Kind::kTimeout:
+      return "the media provider did not answer in time; retry later";
+    case Kind::kRejected:
+    case Kind::kBadGateway:
+      return "the media provider failed; retry later";
+  }
+  return "the media provider failed; retry later";
+}
+
 struct MediaProvider::Call {
   uint64_t id = 0;
   std::string method;
@@ -252,8 +269,9 @@ MediaProvider::AttemptVerdict MediaProvider::judgeAttempt(long status, const std
 }
 
 void MediaProvider::listRoomRecordings(
-    const std::string& roomId, std::function<void(ProviderError, std::vector<ProviderRecording>)> done) {
-  call("GET", joinUrl(settings_.baseUrl, {"rooms", roomId, "recordings"}),
+    const std::string& providerRoomId,
+    std::function<void(ProviderError, std::vector<ProviderRecording>)> done) {
+  call("GET", joinUrl(settings_.baseUrl, {"rooms", providerRoomId, "recordings"}),
        [done](ProviderError error, const std::string& body) {
          std::vector<ProviderRecording> list;
          if (error.ok()) {

@@ -5,7 +5,7 @@
 // MongoDB only. It knows nothing of routes or of our recordings collection.
 //
 // The provider API we rely on (tests/integration/fake_provider.py implements it):
-//   GET  {base}/rooms/{room_id}/recordings  → 200 {"recordings": [Recording, …]}
+//   GET  {base}/rooms/{provider_room_id}/recordings  → 200 {"recordings": [Recording, …]}
 //   GET  {base}/recordings/{id}             → 200 Recording, 404 unknown
 //   POST {base}/recordings/{id}/reprocess   → 2xx (body ignored); idempotent
 //   Recording: {"id", "room_id", "status", "started_at", "stopped_at" (RFC 3339),
@@ -15,8 +15,12 @@
 //
 // Failures: a 5xx or a connection failure is retried (settings.retries more times, with
 // exponential backoff and jitter); a timeout is not (it already used the whole budget).
-// What is left maps to 502 (provider_error) or 504 (provider_timeout) with a reason, 404
-// for an unknown recording, 503 when no provider is configured (ProviderError).
+// What is left maps to 502 (provider_error) or 504 (provider_timeout), 404 for an unknown
+// recording, 503 when no provider is configured (ProviderError). The reason (hosts, ports,
+// the provider's status) is for the log; clients get the code and a fixed message.
+//
+// Rooms: the provider knows nothing of tenants, so callers name a room by an id unique
+// across tenants (storage::providerRoomId), never by a tenant's bare room id.
 //
 // Loop thread only. Callbacks run later on the loop (never before the call returns),
 // exactly once — unless the MediaProvider is destroyed first: then pending calls never
@@ -63,13 +67,15 @@ struct ProviderError {
   Kind kind = Kind::kNone;
   long httpStatus = 0;  // the provider's last status, 0 when none came
   int attempts = 0;
-  std::string reason;  // for logs and error bodies; never carries the token
+  std::string reason;  // for logs only (it may name hosts and ports); never carries the token
 
   bool ok() const { return kind == Kind::kNone; }
   // What our client gets: 404, 503, 504, or 502 for everything else.
   int clientStatus() const;
   // The JSON error code to go with it.
   std::string_view clientCode() const;
+  // A fixed message for the client: nothing of the reason.
+  std::string_view clientMessage() const;
 };
 
 class MediaProvider {
@@ -82,7 +88,8 @@ class MediaProvider {
   bool configured() const { return !settings_.baseUrl.empty(); }
   size_t inFlight() const { return calls_.size(); }
 
-  void listRoomRecordings(const std::string& roomId,
+  // providerRoomId: the room's name at the provider (storage::providerRoomId), not a tenant's room id.
+  void listRoomRecordings(const std::string& providerRoomId,
                           std::function<void(ProviderError, std::vector<ProviderRecording>)> done);
   void getRecording(const std::string& providerId,
                     std::function<void(ProviderError, ProviderRecording)> done);

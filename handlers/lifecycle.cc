@@ -192,6 +192,18 @@ void noteTransition(LifecycleContext& ctx, std::string_view requestId, const Rec
   }
 }
 
+void noteUnboundProviderRecording(LifecycleContext& ctx, std::string_view requestId, const Recording& r,
+                                  std::string_view providerRoom, std::string_view by) {
+  reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "provider recording not bound to this room",
+                       {{"recording_id", r.id},
+                        {"tenant", r.tenantId},
+                        {"room_id", r.roomId},
+                        {"provider_recording_id", r.providerRecordingId},
+                        {"provider_room_id", providerRoom},
+                        {"by", by}});
+  countMetric(ctx, "recgw_lifecycle_provider_calls_total", "op", "not_bound");
+}
+
 void countMetric(LifecycleContext& ctx, std::string_view name, std::string_view key, std::string_view value) {
   if (ctx.metrics) ctx.metrics->inc(name, reactor::Metrics::label(key, value));
 }
@@ -254,6 +266,34 @@ void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
   }
 }
 
+// {"error", "message", "request_id"}: the request id (also in X-Request-Id) is what support
+// looks the detail up by.
+void replyWithRequestId(reactor::HttpExchange& ex, int status, std::string_view code,
+                        std::string_view message) {
+  reactor::JsonWriter w;
+  w.beginObject().field("error", code).field("message", message).field("request_id", ex.requestId());
+  w.endObject();
+  ex.reply(status, w.str());
+}
+
+// A failure the tenant cannot act on, but support can: a stable code, a fixed message and
+// the request id. The detail (hosts and ports, S3's or the provider's own words, bucket
+// names) goes to the log under the request id, never into the body.
+void replyOpaqueFailure(reactor::HttpExchange& ex, int status, std::string_view code,
+                        std::string_view message, std::string_view detail,
+                        std::string_view recordingId = {}) {
+  auto level = status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo;
+  if (recordingId.empty()) {
+    reactor::Logger::log(level, ex.requestId(), "lifecycle request failed",
+                         {{"code", code}, {"detail", detail}});
+  } else {
+    reactor::Logger::log(level, ex.requestId(), "lifecycle request failed",
+                         {{"code", code}, {"recording_id", recordingId}, {"detail", detail}});
+  }
+  ex.noteReason(detail);
+  replyWithRequestId(ex, status, code, message);
+}
+
 void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::string_view notFound) {
   switch (r.outcome) {
     case StoreOutcome::kNoRoom:
@@ -265,20 +305,20 @@ void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::str
       return ex.replyError(409, "conflict", "the recording changed meanwhile (now " + now + ")");
     }
     case StoreOutcome::kUnavailable:
-      reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "recordings store unavailable",
-                           {{"error", r.error}});
       ex.addHeader("Retry-After", "5");
-      return ex.replyError(503, "store_unavailable", "the recordings store is unavailable; retry shortly");
+      return replyOpaqueFailure(ex, 503, "store_unavailable",
+                                "the recordings store is unavailable; retry shortly",
+                                "recordings store unavailable: " + r.error);
     case StoreOutcome::kOk:
       break;
   }
   ex.replyError(500, "internal", "internal error");
 }
 
-void replyProviderFailure(reactor::HttpExchange& ex, const fleet::ProviderError& e) {
+void replyProviderFailure(reactor::HttpExchange& ex, const fleet::ProviderError& e,
+                          std::string_view recordingId = {}) {
   if (e.clientStatus() == 503) ex.addHeader("Retry-After", "30");
-  ex.noteReason(e.reason);
-  ex.replyError(e.clientStatus(), e.clientCode(), e.reason);
+  replyOpaqueFailure(ex, e.clientStatus(), e.clientCode(), e.clientMessage(), e.reason, recordingId);
 }
 
 std::shared_ptr<LifecycleRuntime> ensureRuntime(const std::shared_ptr<LifecycleContext>& ctx) {
@@ -373,9 +413,11 @@ void syncWithProvider(reactor::HttpExchange& ex, const std::shared_ptr<Lifecycle
   reactor::HttpServer* srv = &ex.server();
   uint64_t xid = ex.id();
   std::weak_ptr<LifecycleContext> weak = ctx;
-  ctx->runtime->provider.listRoomRecordings(roomId, [weak, srv, xid, tenant, roomId](
-                                                        fleet::ProviderError err,
-                                                        std::vector<fleet::ProviderRecording> list) {
+  // Never the bare room id: another tenant may have a room of the same id.
+  std::string providerRoom = storage::providerRoomId(tenant, roomId);
+  ctx->runtime->provider.listRoomRecordings(providerRoom, [weak, srv, xid, tenant, roomId](
+                                                              fleet::ProviderError err,
+                                                              std::vector<fleet::ProviderRecording> list) {
     auto ctx = weak.lock();
     if (!ctx) return;
     countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
@@ -395,6 +437,11 @@ void syncWithProvider(reactor::HttpExchange& ex, const std::shared_ptr<Lifecycle
           [ctx](reactor::HttpExchange& ex, storage::SyncResult s) {
             if (s.outcome != StoreOutcome::kOk)
               return replyStoreFailure(ex, {s.outcome, {}, {}, s.error}, "");
+            for (const auto& id : s.refused) {
+              reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(),
+                                   "provider recording listed under another room; not synced",
+                                   {{"provider_recording_id", id}});
+            }
             reactor::JsonWriter w;
             w.beginObject().field("synced_count", static_cast<int64_t>(s.synced.size())).key("recordings");
             w.beginArray();
@@ -509,15 +556,24 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
       return ex.replyError(503, "storage_not_configured", "storage is not configured");
     }
     storage::S3Location loc = ctx->signer->settings().location();
-    if (!rec.storage->bucket.empty()) loc.bucket = rec.storage->bucket;
+    const std::string& bucket = rec.storage->bucket;
+    // The location may come from the provider, and a presigned URL lends our credentials to
+    // whatever bucket it names: only the hot and the archive bucket are signed for.
+    if (!bucket.empty() && bucket != loc.bucket && bucket != ctx->settings.archiveBucket) {
+      return replyOpaqueFailure(ex, 502, "storage_location_refused",
+                                "the recording's stored object is not in a location this service serves",
+                                "download refused: bucket " + bucket +
+                                    " is neither the hot nor the archive bucket",
+                                rec.id);
+    }
+    if (!bucket.empty()) loc.bucket = bucket;
     int64_t ttl = ctx->settings.downloadUrlTtl.count();
     auto now = Clock::now();
     storage::PresignedUrl url =
         signer->presign("GET", storage::objectTarget(loc, rec.storage->key), ttl, now);
     if (!url.ok()) {
-      reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "presign failed",
-                           {{"error", url.error}});
-      return ex.replyError(500, "internal", "cannot sign a download URL");
+      return replyOpaqueFailure(ex, 500, "internal", "cannot sign a download URL",
+                                "presign failed: " + url.error, rec.id);
     }
     reactor::JsonWriter w;
     w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
@@ -561,61 +617,121 @@ void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCont
       });
 }
 
+// A provider recording our recording is linked to, unknown to the provider: its fault (502).
+void replyProviderLostIt(reactor::HttpExchange& ex, const fleet::ProviderError& e,
+                         const std::string& recordingId) {
+  replyOpaqueFailure(ex, 502, "provider_error", "the media provider does not know this recording", e.reason,
+                     recordingId);
+}
+
+// The recording to recover, and whether another tenant has a room of the same id (a provider
+// recording filed under the bare room id is then not provably this tenant's).
+struct RecoverTarget {
+  StoreResult found;
+  bool roomIdShared = false;
+  static RecoverTarget unavailable(std::string why) {
+    return {StoreResult::unavailable(std::move(why)), false};
+  }
+};
+
+void requestReprocess(const std::shared_ptr<LifecycleContext>& ctx, reactor::HttpExchange& ex,
+                      const std::string& tenant, const Recording& rec) {
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  std::weak_ptr<LifecycleContext> weak = ctx;
+  std::string id = rec.id;
+  ctx->runtime->provider.requestReprocess(rec.providerRecordingId, [weak, srv, xid, tenant,
+                                                                    id](fleet::ProviderError err) {
+    auto ctx = weak.lock();
+    if (!ctx) return;
+    countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
+                err.ok() ? "reprocess_ok" : "reprocess_failed");
+    withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+      if (err.kind == fleet::ProviderError::Kind::kNotFound) return replyProviderLostIt(ex, err, id);
+      if (!err.ok()) return replyProviderFailure(ex, err, id);
+      auto now = Clock::now();
+      storeCall<StoreResult>(
+          *ctx->runtime, ex,
+          [tenant, id, now](mongoc_client_t* c, const RecordingCollections& n) {
+            storage::TransitionUpdate u;
+            u.recoverRequestedAt = now;
+            return RecordingStore::transition(c, n, tenant, id, RecordingStatus::kProcessing, u, now);
+          },
+          [](reactor::HttpExchange& ex, StoreResult r) {
+            if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
+            reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording reprocess requested",
+                                 {{"recording_id", r.recording->id},
+                                  {"provider_recording_id", r.recording->providerRecordingId}});
+            replyData(ex, 202, recordingJson(*r.recording));
+          });
+    });
+  });
+}
+
+// Reprocessing is asked for only after the provider confirms the recording is filed under
+// this tenant's room (storage::linkedProviderRoomAccepted): a link made before room names
+// were scoped may point at another tenant's recording.
 void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
   auto tenant = authorize(ex, *ctx);
   if (!tenant) return;
   std::string t = *tenant;
-  withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
-    const Recording& rec = *r.recording;
-    if (rec.status != RecordingStatus::kProcessing) {
-      return ex.replyError(400, "invalid_state",
-                           "only a processing recording can be recovered (this one is " +
-                               std::string(storage::statusName(rec.status)) + ")");
-    }
-    if (rec.providerRecordingId.empty()) {
-      return ex.replyError(
-          400, "no_provider_recording",
-          "this recording has no provider recording id, so the provider cannot reprocess it");
-    }
-    if (!ctx->runtime->provider.configured()) {
-      ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "provider_not_configured", "no media provider is configured");
-    }
-    reactor::HttpServer* srv = &ex.server();
-    uint64_t xid = ex.id();
-    std::weak_ptr<LifecycleContext> weak = ctx;
-    std::string id = rec.id;
-    std::string providerId = rec.providerRecordingId;
-    ctx->runtime->provider.requestReprocess(providerId, [weak, srv, xid, t, id,
-                                                         providerId](fleet::ProviderError err) {
-      auto ctx = weak.lock();
-      if (!ctx) return;
-      countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
-                  err.ok() ? "reprocess_ok" : "reprocess_failed");
-      withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-        if (err.kind == fleet::ProviderError::Kind::kNotFound) {
-          return ex.replyError(502, "provider_error",
-                               "the media provider does not know recording " + providerId);
+  std::string id = ex.pathParams()[0];
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  storeCall<RecoverTarget>(
+      *ctx->runtime, ex,
+      [t, id](mongoc_client_t* c, const RecordingCollections& n) {
+        RecoverTarget out{RecordingStore::get(c, n, t, id, false), false};
+        if (out.found.ok() && !out.found.recording->providerRecordingId.empty()) {
+          std::string error;
+          out.roomIdShared = RecordingStore::roomIdShared(c, n, t, out.found.recording->roomId, error);
+          if (!error.empty()) return RecoverTarget::unavailable(error);
         }
-        if (!err.ok()) return replyProviderFailure(ex, err);
-        auto now = Clock::now();
-        storeCall<StoreResult>(
-            *ctx->runtime, ex,
-            [t, id, now](mongoc_client_t* c, const RecordingCollections& n) {
-              storage::TransitionUpdate u;
-              u.recoverRequestedAt = now;
-              return RecordingStore::transition(c, n, t, id, RecordingStatus::kProcessing, u, now);
-            },
-            [](reactor::HttpExchange& ex, StoreResult r) {
-              if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
-              reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording reprocess requested",
-                                   {{"recording_id", r.recording->id},
-                                    {"provider_recording_id", r.recording->providerRecordingId}});
-              replyData(ex, 202, recordingJson(*r.recording));
+        return out;
+      },
+      [ctx, t](reactor::HttpExchange& ex, RecoverTarget target) {
+        if (!target.found.ok()) return replyStoreFailure(ex, target.found, "recording not found");
+        const Recording& rec = *target.found.recording;
+        if (rec.status != RecordingStatus::kProcessing) {
+          return ex.replyError(400, "invalid_state",
+                               "only a processing recording can be recovered (this one is " +
+                                   std::string(storage::statusName(rec.status)) + ")");
+        }
+        if (rec.providerRecordingId.empty()) {
+          return ex.replyError(
+              400, "no_provider_recording",
+              "this recording has no provider recording id, so the provider cannot reprocess it");
+        }
+        if (!ctx->runtime->provider.configured()) {
+          ex.addHeader("Retry-After", "30");
+          return ex.replyError(503, "provider_not_configured", "no media provider is configured");
+        }
+        reactor::HttpServer* srv = &ex.server();
+        uint64_t xid = ex.id();
+        std::weak_ptr<LifecycleContext> weak = ctx;
+        bool shared = target.roomIdShared;
+        ctx->runtime->provider.getRecording(
+            rec.providerRecordingId,
+            [weak, srv, xid, t, rec, shared](fleet::ProviderError err, fleet::ProviderRecording p) {
+              auto ctx = weak.lock();
+              if (!ctx) return;
+              countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
+                          err.ok() ? "get_ok" : "get_failed");
+              withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+                if (err.kind == fleet::ProviderError::Kind::kNotFound)
+                  return replyProviderLostIt(ex, err, rec.id);
+                if (!err.ok()) return replyProviderFailure(ex, err, rec.id);
+                auto binding = storage::bindProviderRoom(p.roomId, rec.tenantId, rec.roomId);
+                if (!storage::linkedProviderRoomAccepted(binding, shared)) {
+                  noteUnboundProviderRecording(*ctx, ex.requestId(), rec, p.roomId, "recover");
+                  ex.noteReason("provider recording filed under room " + p.roomId);
+                  return replyWithRequestId(ex, 502, "provider_recording_mismatch",
+                                            "the media provider files this recording under another room, "
+                                            "so it was not reprocessed");
+                }
+                requestReprocess(ctx, ex, t, rec);
+              });
             });
       });
-    });
-  });
 }
 
 // ---- archive: storage::S3Objects::moveToArchive, then the state (see lifecycle.h) ----
@@ -702,15 +818,25 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
             }
             return archiveSetState(ctx, srv, xid, requestId, t, rec, target);
           }
+          // Fixed messages: m.reason may carry S3's own words, hosts and ports (for the log).
           struct Answer {
             int status;
             const char* code;
+            const char* message;
           };
-          Answer a = m.kind == K::kMissing       ? Answer{400, "not_in_hot_bucket"}
-                     : m.kind == K::kMismatch    ? Answer{409, "archive_mismatch"}
-                     : m.kind == K::kTooLarge    ? Answer{501, "too_large"}
-                     : m.kind == K::kUnavailable ? Answer{503, "storage_not_configured"}
-                                                 : Answer{502, "storage_error"};
+          Answer a{502, "storage_error",
+                   "the storage service failed; the recording is unchanged, retry later"};
+          if (m.kind == K::kMissing) {
+            a = {400, "not_in_hot_bucket",
+                 "the recording's object is in neither the hot bucket nor the archive"};
+          } else if (m.kind == K::kMismatch) {
+            a = {409, "archive_mismatch",
+                 "the archive already holds a different object for this recording; nothing was changed"};
+          } else if (m.kind == K::kTooLarge) {
+            a = {501, "too_large", "objects over 5 GiB cannot be archived"};
+          } else if (m.kind == K::kUnavailable) {
+            a = {503, "storage_not_configured", "storage is not configured"};
+          }
           reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo,
                                requestId, "archive not done",
                                {{"recording_id", rec.id}, {"reason", m.reason}});
@@ -718,7 +844,7 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
           withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
             if (a.status == 503) ex.addHeader("Retry-After", "5");
             ex.noteReason(m.reason);
-            ex.replyError(a.status, a.code, m.reason);
+            replyWithRequestId(ex, a.status, a.code, a.message);
           });
         });
   });

@@ -7,11 +7,15 @@
 //   POST   /api/v1/rooms/{room_id}/recordings/sync   200 {synced_count, recordings}; idempotent
 //   GET    /api/v1/recordings?limit&offset           200 data + meta {total, limit, offset}; 422
 //   GET    /api/v1/recordings/{rec_…}                200 with its room (handleLifecycleGet)
-//   GET    /api/v1/recordings/{recording_id}/download   200 presigned URL when ready, else why not
+//   GET    /api/v1/recordings/{recording_id}/download   200 presigned URL when ready, else why not;
+//                                                      502 stored outside the hot/archive bucket
 //   POST   /api/v1/recordings/{recording_id}/archive    200 archived; 400 unless ready and in hot
-//   POST   /api/v1/recordings/{recording_id}/recover    202; 400 unless processing + provider id
+//   POST   /api/v1/recordings/{recording_id}/recover    202; 400 unless processing + provider id;
+//                                                      502 the provider files it under another room
 //   DELETE /api/v1/recordings/{rec_…}                200 {id, deleted: true, deleted_at}
-// Bodies are {"data": …}; errors {"error", "message"}.
+// Bodies are {"data": …}; errors {"error", "message"}. A failing dependency (the provider,
+// S3, MongoDB) or a stored location we refuse to sign answers a stable code, a fixed message
+// and "request_id"; the detail (hosts, ports, S3's words, bucket names) is logged under it.
 //
 // Auth and tenant: any valid JWT (401 otherwise). The tenant is the token's account claim.
 // `X-Account-ID` (SPEC §2.3) may name it too: it must equal the claim (403) unless the
@@ -24,6 +28,15 @@
 // hot copy → state `archived` (one conditional update, last). A rerun after a crash at any
 // step finishes the job: an object already gone from hot but present in the archive (with
 // the recorded size) only needs the state.
+//
+// Tenants and the provider: room ids are unique per tenant only, and the provider knows
+// nothing of tenants, so it is asked about a room by storage::providerRoomId(tenant, room)
+// ("<length of tenant>:<tenant>:<room>"), and only recordings it files under exactly that
+// name are linked or imported. A linked recording moves on (poll) or is reprocessed
+// (recover) only while the provider still files it under that name, under none, or under
+// the bare room id of a room no other tenant has (links made before the names were scoped);
+// otherwise it is left alone and logged. Download signs for the hot and the archive bucket
+// only, whatever bucket the provider named.
 //
 // Provider recordings are tied to ours by provider_recording_id. Sync links a provider
 // recording to a local recording of the room without one (started within link_window of

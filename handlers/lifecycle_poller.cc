@@ -26,7 +26,10 @@ class LifecyclePoller::Passes {
   struct Applied {
     std::vector<RecordingStatus> steps;  // the ones that succeeded, in order
     StoreResult last;
-    static Applied unavailable(std::string why) { return {{}, StoreResult::unavailable(std::move(why))}; }
+    bool notBound = false;  // the provider recording is filed under a room that is not this one's
+    static Applied unavailable(std::string why) {
+      return {{}, StoreResult::unavailable(std::move(why)), false};
+    }
   };
 
   // Runs `f` only while the runtime (and so this poller) is alive and the pass that made
@@ -99,17 +102,24 @@ class LifecyclePoller::Passes {
     }
     storage::ProviderSnapshot snap = snapshotFrom(p);
     auto steps = storage::stepsToward(rec.status, snap.status, snap.storage.has_value());
+    auto binding = storage::bindProviderRoom(snap.roomId, rec.tenantId, rec.roomId);
     if (steps.empty()) {
       --inFlight_;
       return pump();
     }
     auto now = Clock::now();
     rt.store.run<Applied>(
-        [rec, snap, steps, now](mongoc_client_t* c, const RecordingCollections& n) {
-          return apply(c, n, rec, snap, steps, now);
+        [rec, snap, steps, binding, now](mongoc_client_t* c, const RecordingCollections& n) {
+          return apply(c, n, rec, snap, binding, steps, now);
         },
-        guarded([this, rec](LifecycleRuntime&, Applied a) {
+        guarded([this, rec, snap](LifecycleRuntime&, Applied a) {
           --inFlight_;
+          if (a.notBound) {
+            // Linked before rooms were named per tenant, in a room id another tenant has too
+            // (or the provider moved it): whose it is cannot be told; left for an operator.
+            noteUnboundProviderRecording(ctx_, {}, rec, snap.roomId, "poll");
+            return pump();
+          }
           RecordingStatus from = rec.status;
           for (RecordingStatus to : a.steps) {
             noteTransition(ctx_, {}, a.last.recording ? *a.last.recording : rec, storage::statusName(from),
@@ -125,9 +135,19 @@ class LifecyclePoller::Passes {
   }
 
   static Applied apply(mongoc_client_t* c, const RecordingCollections& n, const Recording& rec,
-                       const storage::ProviderSnapshot& snap, const std::vector<RecordingStatus>& steps,
-                       Clock::time_point now) {
+                       const storage::ProviderSnapshot& snap, storage::ProviderRoomBinding binding,
+                       const std::vector<RecordingStatus>& steps, Clock::time_point now) {
     Applied out;
+    bool shared = false;
+    if (binding == storage::ProviderRoomBinding::kBareRoomId) {
+      std::string error;
+      shared = RecordingStore::roomIdShared(c, n, rec.tenantId, rec.roomId, error);
+      if (!error.empty()) return Applied::unavailable(error);
+    }
+    if (!storage::linkedProviderRoomAccepted(binding, shared)) {
+      out.notBound = true;
+      return out;
+    }
     RecordingStatus from = rec.status;
     for (RecordingStatus to : steps) {
       storage::TransitionUpdate u;
@@ -190,8 +210,9 @@ class LifecyclePoller::Passes {
       const auto tenant = entry.first;
       const auto room = entry.second;
       rt.provider.listRoomRecordings(
-          room, guarded([this, tenant, room](LifecycleRuntime& rt, fleet::ProviderError err,
-                                             std::vector<fleet::ProviderRecording> list) {
+          storage::providerRoomId(tenant, room),
+          guarded([this, tenant, room](LifecycleRuntime& rt, fleet::ProviderError err,
+                                       std::vector<fleet::ProviderRecording> list) {
             countMetric(ctx_, "recgw_lifecycle_provider_calls_total", "op",
                         err.ok() ? "list_ok" : "list_failed");
             if (!err.ok() || list.empty()) return roomDone();
@@ -203,9 +224,13 @@ class LifecyclePoller::Passes {
                 [tenant, room, snaps, window, now](mongoc_client_t* c, const RecordingCollections& n) {
                   return RecordingStore::sync(c, n, tenant, room, snaps, window, false, false, now);
                 },
-                guarded([this](LifecycleRuntime&, storage::SyncResult s) {
+                guarded([this, tenant, room](LifecycleRuntime&, storage::SyncResult s) {
                   if (s.outcome != StoreOutcome::kOk) {
                     reactor::logWarn("lifecycle poll: linking failed", {{"error", s.error}});
+                  }
+                  for (const auto& id : s.refused) {
+                    reactor::logWarn("provider recording listed under another room; not linked",
+                                     {{"tenant", tenant}, {"room_id", room}, {"provider_recording_id", id}});
                   }
                   for (const auto& r : s.synced) {
                     reactor::logInfo(

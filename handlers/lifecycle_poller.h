@@ -1,10 +1,11 @@
 // The background poll of the media provider (lifecycle.poll_period_s). One pass: (1) a
 // batch of linked recordings still recording/processing → ask the provider about each (at
-// most a few at once) → apply the transitions it implies; (2) a batch of processing
-// recordings without a provider id → list their rooms at the provider → link (never
-// import). Each phase walks the collection in _id order with a cursor kept here, starting
-// over after a short batch, so every recording gets its turn and the poll writes nothing
-// but transitions and links.
+// most a few at once) → apply the transitions it implies, unless the answer names a room
+// that is not the recording's (storage::linkedProviderRoomAccepted: then it is logged and
+// left alone); (2) a batch of processing recordings without a provider id → list their rooms
+// at the provider, by storage::providerRoomId → link (never import). Each phase walks the
+// collection in _id order with a cursor kept here, starting over after a short batch, so
+// every recording gets its turn and the poll writes nothing but transitions and links.
 #pragma once
 
 #include <chrono>

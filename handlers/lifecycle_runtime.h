@@ -38,6 +38,11 @@ struct LifecycleRuntime {
 void noteTransition(LifecycleContext& ctx, std::string_view requestId, const storage::Recording& r,
                     std::string_view from, std::string_view to, std::string_view by);
 void countMetric(LifecycleContext& ctx, std::string_view name, std::string_view key, std::string_view value);
+// Logs (and counts) a linked provider recording that the provider files under a room that is
+// not provably this recording's: it is left alone (see storage::linkedProviderRoomAccepted).
+void noteUnboundProviderRecording(LifecycleContext& ctx, std::string_view requestId,
+                                  const storage::Recording& r, std::string_view providerRoom,
+                                  std::string_view by);
 // The provider's view of a recording in the store's terms.
 storage::ProviderSnapshot snapshotFrom(const fleet::ProviderRecording& p);
 fleet::MediaProviderSettings providerSettings(const LifecycleSettings& s);

@@ -313,6 +313,31 @@ std::string activeRoomKey(std::string_view tenantId, std::string_view roomId) {
   return std::to_string(tenantId.size()) + ":" + std::string(tenantId) + ":" + std::string(roomId);
 }
 
+std::string providerRoomId(std::string_view tenantId, std::string_view roomId) {
+  return activeRoomKey(tenantId, roomId);
+}
+
+ProviderRoomBinding bindProviderRoom(std::string_view reportedRoom, std::string_view tenantId,
+                                     std::string_view roomId) {
+  if (reportedRoom.empty()) return ProviderRoomBinding::kUnnamed;
+  if (reportedRoom == providerRoomId(tenantId, roomId)) return ProviderRoomBinding::kThisRoom;
+  if (reportedRoom == roomId) return ProviderRoomBinding::kBareRoomId;
+  return ProviderRoomBinding::kOtherRoom;
+}
+
+bool linkedProviderRoomAccepted(ProviderRoomBinding binding, bool roomIdShared) {
+  switch (binding) {
+    case ProviderRoomBinding::kThisRoom:
+    case ProviderRoomBinding::kUnnamed:
+      return true;
+    case ProviderRoomBinding::kBareRoomId:
+      return !roomIdShared;
+    case ProviderRoomBinding::kOtherRoom:
+      return false;
+  }
+  return false;
+}
+
 std::optional<size_t> matchLocalRecording(const ProviderSnapshot& provider,
                                           const std::vector<Recording>& locals, std::chrono::seconds window) {
   if (!provider.startedAt) return std::nullopt;
@@ -429,6 +454,23 @@ std::optional<Room> RecordingStore::findRoom(mongoc_client_t* client, const Reco
       },
       error);
   return room;
+}
+
+bool RecordingStore::roomIdShared(mongoc_client_t* client, const RecordingCollections& names,
+                                  const std::string& tenantId, const std::string& roomId,
+                                  std::string& error) {
+  auto coll = collection(client, names, names.rooms);
+  ScopedBson filter, opts;
+  bson_t notThisTenant;
+  putString(filter.get(), "id", roomId);
+  bson_append_document_begin(filter.get(), "tenant_id", -1, &notThisTenant);
+  putString(&notThisTenant, "$ne", tenantId);
+  bson_append_document_end(filter.get(), &notThisTenant);
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
+  bool shared = false;
+  findMany(coll.get(), filter.get(), opts.get(), [&](const bson_t*) { shared = true; }, error);
+  return shared && error.empty();
 }
 
 StoreResult RecordingStore::start(mongoc_client_t* client, const RecordingCollections& names,
@@ -676,9 +718,10 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
   if (checkRoom) {
     auto room = findRoom(client, names, tenantId, roomId, error);
     if (!error.empty()) return SyncResult::unavailable(error);
-    if (!room) return {StoreOutcome::kNoRoom, {}, {}};
+    if (!room) return {StoreOutcome::kNoRoom, {}, {}, {}};
   }
-  SyncResult result{StoreOutcome::kOk, {}, {}};
+  SyncResult result{StoreOutcome::kOk, {}, {}, {}};
+  const std::string providerRoom = providerRoomId(tenantId, roomId);
   auto coll = collection(client, names, names.recordings);
 
   // Provider ids already known, in any tenant: a provider recording is imported once.
@@ -732,9 +775,14 @@ SyncResult RecordingStore::sync(mongoc_client_t* client, const RecordingCollecti
 
   for (const ProviderSnapshot& snap : snapshots) {
     if (snap.providerId.empty() || known.count(snap.providerId)) continue;
+    // Only what the provider files under this tenant's room is the tenant's. Without a room,
+    // or under the bare room id, it may be another tenant's room of the same id.
+    if (snap.roomId != providerRoom) {
+      result.refused.push_back(snap.providerId);
+      continue;
+    }
     ProviderSnapshot inRoom = snap;
-    if (inRoom.roomId.empty()) inRoom.roomId = roomId;
-    if (inRoom.roomId != roomId) continue;  // the provider listed another room's recording
+    inRoom.roomId = roomId;
 
     if (auto match = matchLocalRecording(inRoom, candidates, linkWindow)) {
       Recording local = candidates[*match];

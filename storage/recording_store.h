@@ -147,7 +147,10 @@ struct SyncResult {
   StoreOutcome outcome = StoreOutcome::kUnavailable;
   std::vector<Recording> synced;  // imported or newly linked, in the provider's order
   std::string error;
-  static SyncResult unavailable(std::string why) { return {StoreOutcome::kUnavailable, {}, std::move(why)}; }
+  std::vector<std::string> refused;  // provider ids listed that are not filed under this room
+  static SyncResult unavailable(std::string why) {
+    return {StoreOutcome::kUnavailable, {}, std::move(why), {}};
+  }
 };
 
 // "rec_" + 24 lower-case hex digits from OpenSSL's CSPRNG. Thread-safe.
@@ -156,6 +159,27 @@ std::string newRecordingId();
 // The value of `active_room` for a tenant's room: length-prefixed, so no tenant/room pair
 // can collide with another. Pure.
 std::string activeRoomKey(std::string_view tenantId, std::string_view roomId);
+
+// The name under which the media provider knows a tenant's room. Rooms are unique only per
+// tenant ({id, tenant_id}) and the provider knows nothing of tenants, so every question about
+// a room's recordings names the room by this, and only provider recordings filed under it
+// are the tenant's: `<length of tenant>:<tenant>:<room>`, the same injective form as
+// activeRoomKey. Pure.
+std::string providerRoomId(std::string_view tenantId, std::string_view roomId);
+
+// What the room named by a provider recording is to a tenant's room.
+enum class ProviderRoomBinding {
+  kThisRoom,    // providerRoomId(tenant, room)
+  kUnnamed,     // none given: a recording already linked is bound by its provider id
+  kBareRoomId,  // the bare room id, as the provider knew rooms before they were scoped: the
+                // tenant's only while no other tenant has a room with that id (roomIdShared)
+  kOtherRoom,   // anything else: another tenant's room or another room
+};
+ProviderRoomBinding bindProviderRoom(std::string_view reportedRoom, std::string_view tenantId,
+                                     std::string_view roomId);
+// Whether a provider recording already linked to the tenant's recording (so known by its id)
+// may move it on, or be reprocessed for it. Pure.
+bool linkedProviderRoomAccepted(ProviderRoomBinding binding, bool roomIdShared);
 
 // The local recording a provider recording belongs to, if any: same room, no provider id
 // yet, status recording or processing, started within `window` of the provider's start;
@@ -203,6 +227,11 @@ class RecordingStore {
                                       const std::string& tenantId, const std::string& roomId,
                                       std::string& error);
 
+  // Whether a tenant other than tenantId has a room with this id (false with `error` set
+  // when MongoDB failed).
+  static bool roomIdShared(mongoc_client_t* client, const RecordingCollections& names,
+                           const std::string& tenantId, const std::string& roomId, std::string& error);
+
   // kOk (the new recording), kNoRoom, kConflict (the active recording), kUnavailable.
   static StoreResult start(mongoc_client_t* client, const RecordingCollections& names,
                            const std::string& tenantId, const std::string& roomId, const std::string& newId,
@@ -236,12 +265,15 @@ class RecordingStore {
   static StoreResult softDelete(mongoc_client_t* client, const RecordingCollections& names,
                                 const std::string& tenantId, const std::string& id, TimePoint now);
 
-  // Brings a room's provider recordings in: each one not yet known (by
-  // provider_recording_id, across tenants) is linked to a matching local recording (see
-  // matchLocalRecording) or, when importUnknown, inserted as a new recording with source
-  // "provider". Safe to run twice or concurrently: the unique index on
-  // provider_recording_id keeps one document per provider recording. checkRoom: answer
-  // kNoRoom for a room this tenant does not have (the API); the poller passes false.
+  // Brings a room's provider recordings in (the provider's answer for
+  // providerRoomId(tenantId, roomId)): each one filed under exactly that name and not yet
+  // known (by provider_recording_id, across tenants) is linked to a matching local recording
+  // (see matchLocalRecording) or, when importUnknown, inserted as a new recording with source
+  // "provider". One that names no room or another room (the bare room id included: room ids
+  // repeat across tenants) is never taken; its id goes to `refused`. Safe to run twice or
+  // concurrently: the unique index on provider_recording_id keeps one document per provider
+  // recording. checkRoom: answer kNoRoom for a room this tenant does not have (the API); the
+  // poller passes false.
   static SyncResult sync(mongoc_client_t* client, const RecordingCollections& names,
                          const std::string& tenantId, const std::string& roomId,
                          const std::vector<ProviderSnapshot>& snapshots, std::chrono::seconds linkWindow,

@@ -12,6 +12,10 @@ FakeProvider  a threaded HTTP/1.1 server on 127.0.0.1:<ephemeral>, API under `/v
               Records every request in `requests` (method, path, authorization header)
               and every reprocess in `reprocessed`.
 
+room_name(tenant, room)  the id under which recgw asks the provider about a tenant's room
+                         (storage::providerRoomId): rooms are unique only per tenant, so the
+                         provider knows each one by a name that includes its tenant.
+
 Pytest fixture (import it into a test module: `from fake_provider import provider`):
   provider   function: a started FakeProvider (token "provider-test-token"), stopped at teardown
 """
@@ -31,6 +35,11 @@ from typing import Dict, List, Optional
 import pytest
 
 DEFAULT_TOKEN = "provider-test-token"
+
+
+def room_name(tenant: str, room: str) -> str:
+    """`<length of tenant>:<tenant>:<room>`, as recgw names a tenant's room to the provider."""
+    return f"{len(tenant)}:{tenant}:{room}"
 
 
 def iso(t: Optional[_dt.datetime] = None) -> str:

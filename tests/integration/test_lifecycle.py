@@ -5,7 +5,10 @@ FerretDB and MinIO and a fake media provider (fake_provider.py):
   documented error; 20 concurrent starts → one 200; archive byte-identical in the archive
   bucket and gone from hot, and finished by a rerun after a crash between copy and state;
   tenant isolation (404, never 403, for another tenant's ids); sync twice → no duplicates;
-  provider failures → 502/504; the background poll (ready, failed, linking).
+  provider failures → 502/504; the background poll (ready, failed, linking). Security audit
+  (issue #20): one room id in two tenants (item 1, and links made before rooms were named
+  per tenant at the provider), a bucket named by the provider (item 6), dependency failures
+  that show only a code and the request id (item 10).
 
 Gateway environment used (the [lifecycle] config section):
   RECGW_LIFECYCLE_PROVIDER_URL, RECGW_LIFECYCLE_PROVIDER_TOKEN, RECGW_LIFECYCLE_ARCHIVE_BUCKET,
@@ -21,13 +24,14 @@ import datetime as _dt
 import os
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import pytest
 import requests
 
-from fake_provider import provider  # noqa: F401  (fixture)
+from fake_provider import iso, provider, room_name  # noqa: F401  (provider: fixture)
 from helpers import hs256_jwt, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -112,6 +116,22 @@ def data(r: requests.Response, status: int = 200):
     body = r.json()
     assert "data" in body, body
     return body["data"]
+
+
+def log_lines_of(gw, request_id: str) -> list:
+    """The gateway's JSON log lines (not the access log) written for one request."""
+    return [line for line in gw.log_lines() if line.get("request_id") == request_id and "msg" in line]
+
+
+def assert_opaque_failure(r: requests.Response, status: int, code: str, *hidden: str) -> dict:
+    """A dependency failure as the tenant sees it: a stable code, a fixed message and the
+    request id (also in X-Request-Id); none of `hidden` (hosts, ports, S3's words) anywhere."""
+    body = assert_error(r, status, code)
+    assert set(body) == {"error", "message", "request_id"}, body
+    assert body["request_id"] and body["request_id"] == r.headers.get("X-Request-Id"), (body, r.headers)
+    for text in hidden:
+        assert text not in r.text, (text, r.text)
+    return body
 
 
 def empty_bucket(s3, bucket: str) -> None:
@@ -235,7 +255,7 @@ def test_full_lifecycle_with_every_documented_error(api, clean_stack, provider):
     assert got["room"] == {"id": ROOM_A, "name": "Room A1", "tenant_id": TENANT_A}
 
     # The provider's recording of this room (started at about the same time) is linked.
-    prov = provider.add_recording(ROOM_A, status="processing")
+    prov = provider.add_recording(room_name(TENANT_A, ROOM_A), status="processing")
     synced = data(api.sync(ROOM_A))
     assert synced["synced_count"] == 1
     assert [r["id"] for r in synced["recordings"]] == [rec_id]
@@ -390,11 +410,11 @@ def test_sync_imports_provider_recordings_idempotently(api, clean_stack, provide
     key = f"rooms/{ROOM_A}/auto.webm"
     body = audio(10_000, seed=7)
     st.put_object(key, body, "video/webm")
-    ready = provider.add_recording(ROOM_A, status="completed", started_at=long_ago, stopped_at=None,
-                                   duration_seconds=60, size_bytes=len(body),
+    ready = provider.add_recording(room_name(TENANT_A, ROOM_A), status="completed", started_at=long_ago,
+                                   stopped_at=None, duration_seconds=60, size_bytes=len(body),
                                    storage={"provider": "s3", "bucket": st.bucket, "key": key})
-    live = provider.add_recording(ROOM_A, status="recording")
-    provider.add_recording(ROOM_B, status="recording")                  # another room: not listed
+    live = provider.add_recording(room_name(TENANT_A, ROOM_A), status="recording")
+    provider.add_recording(room_name(TENANT_B, ROOM_B), status="recording")   # another room: not listed
 
     first = data(api.sync(ROOM_A))
     assert first["synced_count"] == 2
@@ -498,7 +518,7 @@ def test_archive_survives_a_killed_gateway(gateway_env_factory, clean_stack):
 
 def test_provider_failures_map_to_502_and_504(gateway_env_factory, clean_stack, provider):  # noqa: F811
     api = Api(gateway_env_factory())
-    provider.add_recording(ROOM_A, status="recording")
+    provider.add_recording(room_name(TENANT_A, ROOM_A), status="recording")
 
     provider.fail_next(2, 503)                      # retried (2 retries by default): succeeds
     assert data(api.sync(ROOM_A))["synced_count"] == 1
@@ -506,7 +526,8 @@ def test_provider_failures_map_to_502_and_504(gateway_env_factory, clean_stack, 
 
     provider.fail_next(10, 500)                     # retries exhausted
     body = assert_error(api.sync(ROOM_A), 502, "provider_error")
-    assert "HTTP 500" in body["message"]
+    assert "HTTP 500" not in body["message"]        # the detail is in the log, under the request id
+    assert any("HTTP 500" in line.get("detail", "") for line in log_lines_of(api.gw, body["request_id"]))
     provider.fail_next(0)
 
     provider.fail_next(1, 401)                      # not retried: a refusal
@@ -528,7 +549,7 @@ def test_provider_failures_map_to_502_and_504(gateway_env_factory, clean_stack, 
 def test_poll_marks_failed_and_links_unlinked(api, clean_stack, provider):  # noqa: F811
     # Linked by sync, then the provider reports a failure.
     rec = data(api.start(ROOM_A))["id"]
-    prov = provider.add_recording(ROOM_A, status="recording")
+    prov = provider.add_recording(room_name(TENANT_A, ROOM_A), status="recording")
     assert data(api.sync(ROOM_A))["synced_count"] == 1
     provider.update(prov["id"], status="failed", error="encoder crashed")
     failed = wait_for(lambda: (lambda d: d if d["status"] == "failed" else None)(data(api.get(rec))),
@@ -541,8 +562,8 @@ def test_poll_marks_failed_and_links_unlinked(api, clean_stack, provider):  # no
     # Not linked yet: the poll links it on its own (and never imports anything).
     rec2 = data(api.start(ROOM_A2))["id"]
     data(api.stop(ROOM_A2))
-    prov2 = provider.add_recording(ROOM_A2, status="processing")
-    provider.add_recording(ROOM_A2, status="processing",
+    prov2 = provider.add_recording(room_name(TENANT_A, ROOM_A2), status="processing")
+    provider.add_recording(room_name(TENANT_A, ROOM_A2), status="processing",
                            started_at=_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=1))
     linked = wait_for(lambda: (lambda d: d if d["provider_recording_id"] else None)(data(api.get(rec2))),
                       15, "the poll to link the recording")
@@ -564,3 +585,151 @@ def test_get_is_shared_with_the_session_stream_route(api, clean_stack):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     assert_error(api.get("rec_unknown"), 404, "not_found")
     assert requests.head(api.gw.url + f"/api/v1/recordings/{rec}", headers=auth(), timeout=10).status_code == 200
+
+
+# ---- security audit (issue #20) --------------------------------------------------------
+
+SHARED_ROOM = "standup"
+
+
+def test_same_room_id_in_two_tenants_stays_apart(api, clean_stack, provider):  # noqa: F811
+    """Audit item 1: rooms are unique per tenant, so tA's sync of `standup` must not take
+    tB's recording of its own `standup`, and tB's recording must still reach `ready`."""
+    st = clean_stack
+    st.db.rooms.insert_many([{"id": SHARED_ROOM, "tenant_id": TENANT_A, "name": "A's standup"},
+                             {"id": SHARED_ROOM, "tenant_id": TENANT_B, "name": "B's standup"}])
+    b = auth(TENANT_B)
+    rec_b = data(api.start(SHARED_ROOM, headers=b))["id"]
+    data(api.stop(SHARED_ROOM, headers=b))
+    body = audio(40_000, seed=13)
+    key = f"rooms/{TENANT_B}/{SHARED_ROOM}/take1.webm"
+    st.put_object(key, body, "video/webm")
+    # The provider's recording of tB's room, under the name that includes the tenant...
+    prov_b = provider.add_recording(room_name(TENANT_B, SHARED_ROOM), status="processing")
+    # ...and one filed under the bare room id (as every room was named before): whose room
+    # that is cannot be told, so neither tenant may take it.
+    bare = provider.add_recording(SHARED_ROOM, status="ready", stopped_at=iso(), duration_seconds=3.0,
+                                  size_bytes=len(body), storage={"provider": "s3", "bucket": st.bucket, "key": key})
+
+    assert data(api.sync(SHARED_ROOM)) == {"synced_count": 0, "recordings": []}
+    # The provider was asked about tA's room by its tenant-scoped name only.
+    asked = {p for m, p, _ in provider.requests if m == "GET" and p.startswith("/v1/rooms/")}
+    assert "/v1/rooms/" + urllib.parse.quote(room_name(TENANT_A, SHARED_ROOM), safe="") + "/recordings" in asked
+    assert f"/v1/rooms/{SHARED_ROOM}/recordings" not in asked
+    assert api.list().json()["data"] == []
+    assert st.db.recordings.count_documents({"tenant_id": TENANT_A}) == 0
+    assert_error(api.download(rec_b), 404, "not_found")                  # tB's id means nothing to tA
+
+    # tB's own recording is linked by the poll and reaches ready with its audio.
+    provider.set_ready(prov_b["id"], bucket=st.bucket, key=key, size=len(body))
+    ready = wait_for(lambda: (lambda d: d if d["status"] == "ready" else None)(data(api.get(rec_b, headers=b))),
+                     20, "tB's recording to reach ready")
+    assert ready["provider_recording_id"] == prov_b["id"] and ready["tenant_id"] == TENANT_B
+    dl = data(api.download(rec_b, headers=b))
+    assert requests.get(dl["download_url"], timeout=10).content == body
+    assert_error(api.download(rec_b), 404, "not_found")
+
+    # tB's sync does not take the bare-named one either; nobody holds it.
+    data(api.sync(SHARED_ROOM, headers=b))
+    assert st.db.recordings.count_documents({"provider_recording_id": bare["id"]}) == 0
+    assert st.db.recordings.count_documents({"room_id": SHARED_ROOM}) == 1
+
+
+def test_recordings_linked_before_tenant_scoped_room_names(api, clean_stack, provider):  # noqa: F811
+    """Audit item 1, existing data: recordings linked before rooms were named per tenant at
+    the provider answer with the bare room id. That is accepted while no other tenant has a
+    room of that id; in a shared room id the poll and recover refuse (and log) instead."""
+    st = clean_stack
+    st.db.rooms.insert_many([{"id": SHARED_ROOM, "tenant_id": TENANT_A, "name": "A's standup"},
+                             {"id": SHARED_ROOM, "tenant_id": TENANT_B, "name": "B's standup"}])
+    now = _dt.datetime.now(_dt.timezone.utc)
+
+    def seed_linked(rec_id: str, room: str, provider_id: str) -> None:
+        st.db.recordings.insert_one({"_id": rec_id, "id": rec_id, "tenant_id": TENANT_A, "room_id": room,
+                                     "status": "processing", "source": "api", "provider_recording_id": provider_id,
+                                     "started_at": now, "stopped_at": now, "created_at": now, "updated_at": now})
+
+    st.put_object("legacy/own.webm", b"own" * 100)
+    own = provider.add_recording(ROOM_A2, status="ready", stopped_at=iso(), size_bytes=300,
+                                 storage={"provider": "s3", "bucket": st.bucket, "key": "legacy/own.webm"})
+    seed_linked("rec_legacy_own_room", ROOM_A2, own["id"])
+    shared = provider.add_recording(SHARED_ROOM, status="processing")
+    seed_linked("rec_legacy_shared_room", SHARED_ROOM, shared["id"])
+
+    # The recording in a room id only tenant A has goes on to ready, as before.
+    wait_for(lambda: data(api.get("rec_legacy_own_room"))["status"] == "ready", 20,
+             "the legacy recording in an unshared room to reach ready")
+    # The one in the shared room id is held, with the reason logged.
+    provider.set_ready(shared["id"], bucket=st.bucket, key="legacy/own.webm", size=300)
+    wait_for(lambda: any(line.get("recording_id") == "rec_legacy_shared_room" and line.get("by") == "poll" and
+                         line.get("msg") == "provider recording not bound to this room"
+                         for line in api.gw.log_lines()),
+             20, "the poll to refuse the shared-room recording")
+    assert data(api.get("rec_legacy_shared_room"))["status"] == "processing"
+    body = assert_opaque_failure(api.recover("rec_legacy_shared_room"), 502, "provider_recording_mismatch")
+    assert any(line.get("provider_room_id") == SHARED_ROOM for line in log_lines_of(api.gw, body["request_id"]))
+    assert provider.reprocessed == []
+    assert data(api.get("rec_legacy_shared_room"))["status"] == "processing"
+
+    # A provider recording that names another room altogether is refused too.
+    elsewhere = provider.add_recording(room_name(TENANT_B, ROOM_B), status="processing")
+    seed_linked("rec_linked_elsewhere", ROOM_A, elsewhere["id"])
+    assert_opaque_failure(api.recover("rec_linked_elsewhere"), 502, "provider_recording_mismatch")
+    assert provider.reprocessed == []
+
+
+def test_download_signs_only_the_configured_buckets(api, clean_stack, provider):  # noqa: F811
+    """Audit item 6: a bucket named by the provider is never presigned as it is."""
+    st = clean_stack
+    # As the poll or a sync stores it when the provider reports `storage.bucket: "secret-bucket"`.
+    seed_ready(st, "rec_foreign_bucket", "payroll.csv", 10, bucket="secret-bucket")
+    r = api.download("rec_foreign_bucket")
+    body = assert_opaque_failure(r, 502, "storage_location_refused", "secret-bucket", "payroll")
+    assert "download_url" not in r.text and "X-Amz-Signature" not in r.text
+    logged = [line for line in log_lines_of(api.gw, body["request_id"]) if "secret-bucket" in line.get("detail", "")]
+    assert logged and logged[0]["recording_id"] == "rec_foreign_bucket"
+    assert logged[0]["code"] == "storage_location_refused"
+
+    # The same through the provider: imported by sync, refused on download.
+    prov = provider.add_recording(room_name(TENANT_A, ROOM_A), status="ready", stopped_at=iso(),
+                                  size_bytes=10, duration_seconds=1.0,
+                                  storage={"provider": "s3", "bucket": "secret-bucket", "key": "payroll.csv"})
+    imported = data(api.sync(ROOM_A))["recordings"]
+    assert [r["provider_recording_id"] for r in imported] == [prov["id"]]
+    assert_opaque_failure(api.download(imported[0]["id"]), 502, "storage_location_refused", "secret-bucket")
+
+    # The hot and the archive buckets still sign.
+    seed_ready(st, "rec_in_hot", "ok/hot.ogg", 4)
+    seed_ready(st, "rec_in_archive", "ok/archive.ogg", 4, bucket=ARCHIVE_BUCKET)
+    st.put_object("ok/archive.ogg", b"arch", bucket=ARCHIVE_BUCKET)
+    assert data(api.download("rec_in_hot"))["download_url"]
+    dl = data(api.download("rec_in_archive"))
+    assert requests.get(dl["download_url"], timeout=10).content == b"arch"
+
+
+def test_provider_unreachable_shows_a_code_and_the_request_id_only(gateway_env_factory, clean_stack):
+    """Audit item 10: the tenant gets a stable code and the request id; the host and port
+    of the provider go to the log only."""
+    api = Api(gateway_env_factory({"RECGW_LIFECYCLE_PROVIDER_URL": "http://127.0.0.1:1/v1"}))
+    body = assert_opaque_failure(api.sync(ROOM_A), 502, "provider_error", "127.0.0.1", "port 1", "onnect")
+    details = [line.get("detail", "") for line in log_lines_of(api.gw, body["request_id"])]
+    assert any("127.0.0.1" in d and "port 1" in d for d in details), details
+
+
+def test_archive_storage_failures_show_a_code_and_the_request_id_only(gateway_env_factory, clean_stack):
+    """Audit item 10: S3 refusing the copy (its own words) and S3 unreachable (host and
+    port) reach the log, not the tenant."""
+    st = clean_stack
+    api = Api(gateway_env_factory({"RECGW_LIFECYCLE_ARCHIVE_BUCKET": "no-such-archive-bucket"}))
+    st.put_object("fail/a.ogg", b"x" * 64)
+    seed_ready(st, "rec_archive_refused", "fail/a.ogg", 64)
+    body = assert_opaque_failure(api.archive("rec_archive_refused"), 502, "storage_error",
+                                 "NoSuchBucket", "no-such-archive-bucket", "S3 answered")
+    reasons = [line.get("reason", "") for line in log_lines_of(api.gw, body["request_id"])]
+    assert any("NoSuchBucket" in d for d in reasons), reasons
+    assert st.db.recordings.find_one({"_id": "rec_archive_refused"})["status"] == "ready"
+
+    api2 = Api(gateway_env_factory({"RECGW_S3_ENDPOINT": "http://127.0.0.1:1"}))
+    body = assert_opaque_failure(api2.archive("rec_archive_refused"), 502, "storage_error", "127.0.0.1", "port 1")
+    reasons = [line.get("reason", "") for line in log_lines_of(api2.gw, body["request_id"])]
+    assert any("127.0.0.1" in d for d in reasons), reasons

@@ -143,5 +143,20 @@ TEST(ProviderErrorTest, ClientStatuses) {
   EXPECT_EQ((ProviderError{K::kTimeout, 0, 1, ""}).clientStatus(), 504);
 }
 
+TEST(ProviderErrorTest, ClientMessagesCarryNothingOfTheReason) {
+  // Audit item 10: "the media provider is unreachable: … Failed to connect to 127.0.0.1 port 1".
+  auto v = MediaProvider::judgeAttempt(0, "Failed to connect to 127.0.0.1 port 1: Couldn't connect", 3, 2);
+  ASSERT_FALSE(v.retry);
+  EXPECT_NE(v.error.reason.find("127.0.0.1 port 1"), std::string::npos);  // the log keeps it
+  EXPECT_EQ(v.error.clientCode(), "provider_error");
+  EXPECT_EQ(v.error.clientMessage().find("127.0.0.1"), std::string_view::npos);
+  EXPECT_EQ(v.error.clientMessage(), (ProviderError{K::kBadGateway, 500, 3, "HTTP 500"}).clientMessage());
+  for (K kind : {K::kNotConfigured, K::kNotFound, K::kRejected, K::kBadGateway, K::kTimeout}) {
+    ProviderError e{kind, 0, 1, "secret detail"};
+    EXPECT_FALSE(e.clientMessage().empty());
+    EXPECT_EQ(e.clientMessage().find("secret detail"), std::string_view::npos);
+  }
+}
+
 }  // namespace
 }  // namespace recgw::fleet

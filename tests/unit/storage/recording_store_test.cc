@@ -84,6 +84,34 @@ TEST(ActiveRoomKeyTest, NoTwoTenantRoomPairsCollide) {
   EXPECT_EQ(activeRoomKey("tenant", "room"), "6:tenant:room");
 }
 
+TEST(ProviderRoomIdTest, UniqueAcrossTenants) {
+  // The audit's repro: two tenants, one room id. The provider must see two rooms.
+  EXPECT_NE(providerRoomId("tA", "standup"), providerRoomId("tB", "standup"));
+  EXPECT_NE(providerRoomId("a:b", "c"), providerRoomId("a", "b:c"));
+  EXPECT_EQ(providerRoomId("tenant-b", "standup"), "8:tenant-b:standup");
+}
+
+TEST(ProviderRoomBindingTest, OnlyTheScopedNameIsThisRoom) {
+  using B = ProviderRoomBinding;
+  EXPECT_EQ(bindProviderRoom("2:tA:standup", "tA", "standup"), B::kThisRoom);
+  EXPECT_EQ(bindProviderRoom("", "tA", "standup"), B::kUnnamed);
+  EXPECT_EQ(bindProviderRoom("standup", "tA", "standup"), B::kBareRoomId);
+  EXPECT_EQ(bindProviderRoom("2:tB:standup", "tA", "standup"), B::kOtherRoom);
+  EXPECT_EQ(bindProviderRoom("2:tA:other", "tA", "standup"), B::kOtherRoom);
+  EXPECT_EQ(bindProviderRoom("other", "tA", "standup"), B::kOtherRoom);
+}
+
+TEST(ProviderRoomBindingTest, BareRoomIdOnlyWhileNoOtherTenantHasIt) {
+  using B = ProviderRoomBinding;
+  for (bool shared : {false, true}) {
+    EXPECT_TRUE(linkedProviderRoomAccepted(B::kThisRoom, shared));
+    EXPECT_TRUE(linkedProviderRoomAccepted(B::kUnnamed, shared));
+    EXPECT_FALSE(linkedProviderRoomAccepted(B::kOtherRoom, shared));
+  }
+  EXPECT_TRUE(linkedProviderRoomAccepted(B::kBareRoomId, false));
+  EXPECT_FALSE(linkedProviderRoomAccepted(B::kBareRoomId, true));
+}
+
 Recording local(std::string id, S status, std::optional<TimePoint> startedAt, std::string room = "r1",
                 std::string providerId = "") {
   Recording r;

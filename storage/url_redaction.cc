@@ -67,7 +67,8 @@ bool isSecretUrlParameter(std::string_view name) {
   for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   // Whole names that are secrets but too short or too general to match as parts.
   static constexpr std::array<std::string_view, 10> kNames = {
-      "pass", "pw", "pwd", "auth", "key", "sig", "awsaccesskeyid", "authmechanismproperties", "apikey", "jwt"};
+      "pass", "pw", "pwd", "auth", "key", "sig", "awsaccesskeyid", "authmechanismproperties", "apikey",
+      "jwt"};
   for (std::string_view n : kNames) {
     if (key == n) return true;
   }
@@ -132,7 +133,8 @@ std::string redactUrlSecretsIn(std::string_view text, std::string_view url) {
   }
   const size_t collected = secrets.size();
   for (size_t i = 0; i < collected; ++i) {
-    if (auto decoded = percentDecode(secrets[i]); decoded && *decoded != secrets[i]) secrets.push_back(*decoded);
+    auto decoded = percentDecode(secrets[i]);
+    if (decoded && *decoded != secrets[i]) secrets.push_back(*decoded);
   }
   // Longest first, so a secret that contains another is replaced whole.
   std::sort(secrets.begin(), secrets.end(), [](const std::string& a, const std::string& b) {
@@ -141,7 +143,8 @@ std::string redactUrlSecretsIn(std::string_view text, std::string_view url) {
   std::string out(text);
   for (const std::string& secret : secrets) {
     if (secret.empty() || secret == kRedacted) continue;
-    for (size_t pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos + kRedacted.size())) {
+    for (size_t pos = out.find(secret); pos != std::string::npos;
+         pos = out.find(secret, pos + kRedacted.size())) {
       out.replace(pos, secret.size(), kRedacted);
     }
   }

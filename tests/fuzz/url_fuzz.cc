@@ -144,19 +144,23 @@ void fuzzRedactUrl(std::string_view url) {
   const size_t at = shown.find('@');
   if (at != std::string::npos) {
     check(shown.find('@', at + 1) == std::string::npos);
-    check(at >= storage::kRedacted.size() && shown.compare(at - storage::kRedacted.size(), storage::kRedacted.size(), storage::kRedacted) == 0);
+    const size_t mask = storage::kRedacted.size();
+    check(at >= mask && shown.compare(at - mask, mask, storage::kRedacted) == 0);
   }
   if (url.find_first_of("@?#") == std::string_view::npos) check(shown == url);
   // Parameters: after the first '?' up to the first '#', and after that '#'.
   const size_t hostStart = at == std::string::npos ? 0 : at + 1;
   size_t fragment = shown.find('#', hostStart);
   size_t query = shown.find('?', hostStart);
-  if (query != std::string::npos && fragment != std::string::npos && fragment < query) query = std::string::npos;
+  if (query != std::string::npos && fragment != std::string::npos && fragment < query) {
+    query = std::string::npos;
+  }
   auto checkParameters = [](std::string_view parameters) {
     size_t start = 0;
     while (start <= parameters.size()) {
       size_t end = parameters.find_first_of("&;", start);
-      std::string_view p = parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+      std::string_view p =
+          parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
       size_t eq = p.find('=');
       if (eq != std::string_view::npos && storage::isSecretUrlParameter(p.substr(0, eq))) {
         check(p.substr(eq + 1) == storage::kRedacted);

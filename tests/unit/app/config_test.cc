@@ -344,7 +344,8 @@ TEST(ConfigTest, RenderShowsEveryUrlWithoutCredentials) {
   c.server.publicBaseUrl = "https://pb:basepass@links.example.com";
   c.mongo.uri = "mongodb://h1,h2/db?tls=true&tlsCertificateKeyFilePassword=keyfilepass&replicaSet=rs0";
   std::string text = renderConfig(c);
-  for (const char* secret : {"fleetpass", "provpass", "endpointpass", "basepass", "keyfilepass", "fleetuser"}) {
+  for (const char* secret :
+       {"fleetpass", "provpass", "endpointpass", "basepass", "keyfilepass", "fleetuser"}) {
     EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in:\n" << text;
   }
   for (const char* shown : {"\"http://***@127.0.0.1:8000\"", "\"http://10.0.0.2:8000\"",
@@ -394,8 +395,9 @@ TEST(ConfigTest, OpsListen) {
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_OPS_LISTEN=9090"}), "server.ops_listen");
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_OPS_LISTEN=127.0.0.1:0"}), "server.ops_listen");
   // The public port: SO_REUSEPORT would let the two listeners share it.
-  expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_LISTEN=127.0.0.1:8080", "RECGW_SERVER_OPS_LISTEN=127.0.0.1:8080"}),
-                    "server.ops_listen");
+  expectErrorNaming(
+      errorOf(std::nullopt, {"RECGW_SERVER_LISTEN=127.0.0.1:8080", "RECGW_SERVER_OPS_LISTEN=127.0.0.1:8080"}),
+      "server.ops_listen");
   expectErrorNaming(errorOf("[server]\nops_listen = 9090\n"), "server.ops_listen");
 }
 

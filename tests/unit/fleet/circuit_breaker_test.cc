@@ -10,8 +10,10 @@ namespace {
 // Regression (audit item 3): origins were named "<label> <base URL>" with the URL as
 // configured, so a fleet password reached /readyz, the recgw_breaker_* labels and the log.
 TEST(CircuitBreakerTest, OriginNamesCarryNoCredentials) {
-  EXPECT_EQ(breakerOriginName("fleet:0", "http://user:pass@127.0.0.1:8000"), "fleet:0 http://***@127.0.0.1:8000");
-  EXPECT_EQ(breakerOriginName("storage", "https://minio.example.com:9000"), "storage https://minio.example.com:9000");
+  EXPECT_EQ(breakerOriginName("fleet:0", "http://user:pass@127.0.0.1:8000"),
+            "fleet:0 http://***@127.0.0.1:8000");
+  EXPECT_EQ(breakerOriginName("storage", "https://minio.example.com:9000"),
+            "storage https://minio.example.com:9000");
 }
 
 TEST(CircuitBreakerTest, OpensAfterThresholdAndReportsTheNamedOrigin) {

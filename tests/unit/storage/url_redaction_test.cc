@@ -88,7 +88,8 @@ TEST(UrlRedactionTest, SecretParameterNames) {
     EXPECT_TRUE(isSecretUrlParameter(name)) << name;
   }
   for (const char* name : {"authSource", "authMechanism", "replicaSet", "tls", "appName", "X-Amz-Date",
-                           "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Algorithm", "retryWrites", "", "%zz"}) {
+                           "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Algorithm", "retryWrites", "",
+                           "%zz"}) {
     EXPECT_FALSE(isSecretUrlParameter(name)) << name;
   }
 }

@@ -225,8 +225,9 @@ class Worker {
     lookups_ =
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
-                                 std::function<void(storage::CallRecord, std::string, std::string)> done) {
-      lookups_->resolve(field, value, std::move(done));
+                                 std::function<void(storage::CallRecord, std::string, std::string)> done,
+                                 std::function<bool()> mongoAdmission) {
+      lookups_->resolve(field, value, std::move(done), std::move(mongoAdmission));
     };
     recordings->noteSource = [this](storage::LookupField field, const std::string& value,
                                     const std::string& label) { lookups_->noteSource(field, value, label); };

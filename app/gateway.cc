@@ -1,7 +1,6 @@
 #include "app/gateway.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -46,10 +45,23 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   return v;
 }
 
-std::string metricsDirectory(int supervisorPid) {
-  struct stat st {};
-  std::string base = ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-  return base + "/recgw-metrics-" + std::to_string(supervisorPid);
+// Buckets for this many client addresses (about 24 bytes each, pages backed on first use).
+constexpr size_t kFailedLookupAddresses = 100000;
+
+SharedByWorkers createSharedByWorkers() {
+  SharedByWorkers shared;
+  shared.metricsDirectory = reactor::createMetricsDirectory();
+  if (!shared.metricsDirectory.empty()) {
+    reactor::logInfo("metrics directory", {{"directory", shared.metricsDirectory}});
+  }
+  shared.failedLookups = handlers::FailedLookupTable::createShared(kFailedLookupAddresses);
+  return shared;
+}
+
+void releaseSharedByWorkers(SharedByWorkers& shared) {
+  reactor::removeMetricsDirectory(shared.metricsDirectory);
+  shared.metricsDirectory.clear();
+  shared.failedLookups.reset();
 }
 
 fleet::BreakerSettings breakerSettingsFrom(const Config& c) {
@@ -147,7 +159,7 @@ void applyLogLevel(const Config& c) {
 
 class Worker {
  public:
-  Worker(const Config& config, int index)
+  Worker(const Config& config, int index, const SharedByWorkers& shared)
       : config_(config),
         index_(index),
         server_(loop_, metrics_, limitsFrom(config)),
@@ -163,7 +175,7 @@ class Worker {
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
-        publisher_(metricsDirectory(static_cast<int>(::getppid())), index),
+        publisher_(shared.metricsDirectory, index),
         publishTimer_(loop_,
                       [this] {
                         refreshGauges();
@@ -232,7 +244,10 @@ class Worker {
     recordings->noteSource = [this](storage::LookupField field, const std::string& value,
                                     const std::string& label) { lookups_->noteSource(field, value, label); };
     // Always present, so a reload can turn it on or off (0 per minute = no limit).
+    // Shared by every worker when the supervisor made the table: the budget is per gateway.
     limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
+        shared.failedLookups ? shared.failedLookups
+                             : handlers::FailedLookupTable::createPrivate(kFailedLookupAddresses),
         static_cast<double>(config.cache.failedLookupsPerMinute),
         static_cast<double>(config.cache.failedLookupsBurst));
     recordings->limiter = limiter_.get();
@@ -434,12 +449,12 @@ class Worker {
 
 }  // namespace
 
-int runWorker(const Config& config, int workerIndex) {
+int runWorker(const Config& config, int workerIndex, const SharedByWorkers& shared) {
   signal(SIGPIPE, SIG_IGN);
   applyLogLevel(config);
   std::unique_ptr<Worker> worker;
   try {
-    worker = std::make_unique<Worker>(config, workerIndex);
+    worker = std::make_unique<Worker>(config, workerIndex, shared);
   } catch (const std::exception& e) {
     reactor::logError("worker start-up failed", {{"error", e.what()}});
     return 2;

@@ -72,7 +72,8 @@ class SetLock {
       bool late = std::chrono::steady_clock::now() >= giveUp;
       if ((late || !holderChecked) && expected != 0 && expected != self && ::kill(expected, 0) != 0 &&
           errno == ESRCH) {
-        if (word_.compare_exchange_strong(expected, self, std::memory_order_acquire, std::memory_order_relaxed)) {
+        if (word_.compare_exchange_strong(expected, self, std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
           held_ = true;
           return;
         }
@@ -196,7 +197,8 @@ size_t FailedLookupTable::tracked() const {
 size_t FailedLookupTable::capacity() const { return sets_ * ways_; }
 
 void FailedLookupTableTestPeer::holdEveryLock(FailedLookupTable& table) {
-  for (size_t s = 0; s < table.sets_; ++s) table.setFor(s << 7).holder.store(static_cast<int32_t>(::getpid()));
+  const auto self = static_cast<int32_t>(::getpid());
+  for (size_t s = 0; s < table.sets_; ++s) table.setFor(s << 7).holder.store(self);
 }
 
 void FailedLookupTableTestPeer::releaseEveryLock(FailedLookupTable& table) {

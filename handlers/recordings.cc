@@ -1,5 +1,7 @@
 #include "handlers/recordings.h"
 
+#include <algorithm>
+
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
 
@@ -114,55 +116,53 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   reactor::HttpServer* server = &ex.server();
   uint64_t id = ex.id();
   ClientConditions conditions = ClientConditions::from(ex);
-  auto done = [server, id, ctx, field, value, conditions, charge](storage::CallRecord record,
-                                                                  std::string tier, std::string hint) {
-                 bool failed = record.outcome == storage::CallRecord::Outcome::kNoCall ||
-                               record.outcome == storage::CallRecord::Outcome::kNoKey;
-                 if (charge && charge->charged && !failed) charge->limiter->refund(charge->client);
-                 reactor::HttpExchange* ex = server->find(id);
-                 if (!ex) return;
-                 ex->noteLookupSource(tier);
-                 if (tier == storage::kRefusedTier) {
-                   ex->server().metrics().inc("recgw_rate_limited_total");
-                   ex->addHeader("Retry-After", std::to_string(std::max(1, charge ? charge->retryAfter : 1)));
-                   ex->replyError(429, "rate_limited",
-                                  "too many failed lookups from this address; retry later");
-                   return;
-                 }
-                 switch (record.outcome) {
-                   case storage::CallRecord::Outcome::kNoCall:
-                     notFound(*ex, "no call");
-                     return;
-                   case storage::CallRecord::Outcome::kNoKey:
-                     notFound(*ex, "no key");
-                     return;
-                   case storage::CallRecord::Outcome::kUnavailable:
-                     reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(),
-                                          "call lookup unavailable", {{"error", record.error}});
-                     ex->addHeader("Retry-After", "5");
-                     ex->replyError(503, "lookup_unavailable",
-                                    "the recording index is unavailable; retry shortly");
-                     return;
-                   case storage::CallRecord::Outcome::kFound:
-                     break;
-                 }
-                 fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
-                 if (!hint.empty()) chain.preferFirst(hint);
-                 if (chain.sources().empty()) {
-                   ex->noteReason("no storage settings and no fleet hosts");
-                   ex->addHeader("Retry-After", "30");
-                   ex->replyError(503, "no_sources", "no storage or fleet host is configured");
-                   return;
-                 }
-                 std::function<void(const std::string&)> onFound;
-                 if (ctx->noteSource) {
-                   // The usual case is the hinted source serving again: nothing to note (and no
-                   // second hash of the token for its cache key).
-                   onFound = [ctx, field, value, hint](const std::string& label) {
-                     if (label != hint) ctx->noteSource(field, value, label);
-                   };
-                 }
-                 ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+  auto done = [server, id, ctx, field, value, conditions, charge](
+                  storage::CallRecord record, std::string tier, std::string hint) {
+    bool failed = record.outcome == storage::CallRecord::Outcome::kNoCall ||
+                  record.outcome == storage::CallRecord::Outcome::kNoKey;
+    if (charge && charge->charged && !failed) charge->limiter->refund(charge->client);
+    reactor::HttpExchange* ex = server->find(id);
+    if (!ex) return;
+    ex->noteLookupSource(tier);
+    if (tier == storage::kRefusedTier) {
+      ex->server().metrics().inc("recgw_rate_limited_total");
+      ex->addHeader("Retry-After", std::to_string(std::max(1, charge ? charge->retryAfter : 1)));
+      ex->replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
+      return;
+    }
+    switch (record.outcome) {
+      case storage::CallRecord::Outcome::kNoCall:
+        notFound(*ex, "no call");
+        return;
+      case storage::CallRecord::Outcome::kNoKey:
+        notFound(*ex, "no key");
+        return;
+      case storage::CallRecord::Outcome::kUnavailable:
+        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",
+                             {{"error", record.error}});
+        ex->addHeader("Retry-After", "5");
+        ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
+        return;
+      case storage::CallRecord::Outcome::kFound:
+        break;
+    }
+    fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
+    if (!hint.empty()) chain.preferFirst(hint);
+    if (chain.sources().empty()) {
+      ex->noteReason("no storage settings and no fleet hosts");
+      ex->addHeader("Retry-After", "30");
+      ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+      return;
+    }
+    std::function<void(const std::string&)> onFound;
+    if (ctx->noteSource) {
+      // The usual case is the hinted source serving again: nothing to note (and no
+      // second hash of the token for its cache key).
+      onFound = [ctx, field, value, hint](const std::string& label) {
+        if (label != hint) ctx->noteSource(field, value, label);
+      };
+    }
+    ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }

@@ -166,7 +166,8 @@ void removeMetricsDirectory(const std::string& directory) {
   std::filesystem::remove_all(directory, ec);  // does not follow symlinks inside
 }
 
-MetricsPublisher::MetricsPublisher(const std::string& directory, int workerIndex) : workerIndex_(workerIndex) {
+MetricsPublisher::MetricsPublisher(const std::string& directory, int workerIndex)
+    : workerIndex_(workerIndex) {
   if (directory.empty()) return;
   int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st {};

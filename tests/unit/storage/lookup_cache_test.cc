@@ -119,7 +119,8 @@ struct LookupAdmissionTest : ::testing::Test {
     static bool once = (mongoc_init(), true);
     (void)once;
     workers = std::make_unique<reactor::WorkerPool>(loop, 1, 16);
-    mongo = std::make_unique<MongoClient>(*workers, "mongodb://127.0.0.1:9/cxb", std::chrono::milliseconds(200), 1);
+    mongo = std::make_unique<MongoClient>(*workers, "mongodb://127.0.0.1:9/cxb", std::chrono::milliseconds(200),
+                                          1);
     calls = std::make_unique<CallStore>(*mongo, "calls");
     LookupSettings settings;
     settings.l1Ttl = std::chrono::seconds(3600);
@@ -171,7 +172,9 @@ TEST_F(LookupAdmissionTest, CachedAnswersNeverAskTheAdmission) {
     return false;
   };
   std::vector<std::pair<CallRecord::Outcome, std::string>> answers;
-  auto collect = [&answers](CallRecord r, std::string tier, std::string) { answers.emplace_back(r.outcome, tier); };
+  auto collect = [&answers](CallRecord r, std::string tier, std::string) {
+    answers.emplace_back(r.outcome, tier);
+  };
   cache->resolve(LookupField::kToken, "valid-token", collect, refuse);
   cache->resolve(LookupField::kToken, "cached-miss", collect, refuse);
   ASSERT_EQ(answers.size(), 2u);  // L1 answers synchronously

@@ -47,6 +47,7 @@ storage::StorageValues storageValuesFrom(const Config& c) {
 
 // Buckets for this many client addresses (about 24 bytes each, pages backed on first use).
 constexpr size_t kFailedLookupAddresses = 100000;
+constexpr size_t kDiagnosisAddresses = 4096;  // an admin route: few addresses
 
 SharedByWorkers createSharedByWorkers() {
   SharedByWorkers shared;
@@ -55,6 +56,7 @@ SharedByWorkers createSharedByWorkers() {
     reactor::logInfo("metrics directory", {{"directory", shared.metricsDirectory}});
   }
   shared.failedLookups = handlers::FailedLookupTable::createShared(kFailedLookupAddresses);
+  shared.diagnoses = handlers::FailedLookupTable::createShared(kDiagnosisAddresses);
   return shared;
 }
 
@@ -62,6 +64,7 @@ void releaseSharedByWorkers(SharedByWorkers& shared) {
   reactor::removeMetricsDirectory(shared.metricsDirectory);
   shared.metricsDirectory.clear();
   shared.failedLookups.reset();
+  shared.diagnoses.reset();
 }
 
 fleet::BreakerSettings breakerSettingsFrom(const Config& c) {
@@ -291,7 +294,9 @@ class Worker {
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
     diagnosis->deps = diagnoseDependencies(config);
     diagnosis->jwt = jwt_.get();
-    diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(30.0, 10.0);
+    diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(
+        shared.diagnoses ? shared.diagnoses : handlers::FailedLookupTable::createPrivate(kDiagnosisAddresses),
+        30.0, 10.0);
     diagnosis->trustedProxies = config.server.trustedProxies;
     handlers::registerDiagnoseRoute(server_, diagnosis);
     installCors();

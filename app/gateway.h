@@ -14,8 +14,9 @@ namespace recgw::app {
 struct SharedByWorkers {
   // Private (mkdtemp, 0700) directory of published metrics; "" = no cross-worker merge.
   std::string metricsDirectory;
-  // Failed-lookup buckets in MAP_SHARED memory; null = each worker keeps its own.
+  // Failed-lookup and diagnosis buckets in MAP_SHARED memory; null = each worker keeps its own.
   std::shared_ptr<handlers::FailedLookupTable> failedLookups;
+  std::shared_ptr<handlers::FailedLookupTable> diagnoses;
 };
 // Throws std::runtime_error when the shared memory cannot be mapped.
 SharedByWorkers createSharedByWorkers();

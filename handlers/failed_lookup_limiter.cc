@@ -114,8 +114,8 @@ std::shared_ptr<FailedLookupTable> FailedLookupTable::create(size_t maxAddresses
   size_t sets = std::max<size_t>(1, (maxAddresses + ways - 1) / ways);
   size_t bytes = sizeof(Set) * (sets + 1);  // the first Set-sized block holds the Layout
   static_assert(sizeof(Layout) <= sizeof(Set));
-  // Anonymous memory is zero-filled: every set starts unlocked with empty slots, and pages
-  // are only backed once a set is touched.
+  // Anonymous memory starts zeroed; the placement-news below begin the objects' lifetimes
+  // (every set unlocked, every slot empty).
   void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                         (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {

@@ -1,7 +1,6 @@
 #include "app/gateway.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -47,10 +46,26 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   return v;
 }
 
-std::string metricsDirectory(int supervisorPid) {
-  struct stat st {};
-  std::string base = ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-  return base + "/recgw-metrics-" + std::to_string(supervisorPid);
+// Buckets for this many client addresses (about 25 bytes each: 2.5 MB for the public route).
+constexpr size_t kFailedLookupAddresses = 100000;
+constexpr size_t kDiagnosisAddresses = 4096;  // an admin route: few addresses
+
+SharedByWorkers createSharedByWorkers() {
+  SharedByWorkers shared;
+  shared.metricsDirectory = reactor::createMetricsDirectory();
+  if (!shared.metricsDirectory.empty()) {
+    reactor::logInfo("metrics directory", {{"directory", shared.metricsDirectory}});
+  }
+  shared.failedLookups = handlers::FailedLookupTable::createShared(kFailedLookupAddresses);
+  shared.diagnoses = handlers::FailedLookupTable::createShared(kDiagnosisAddresses);
+  return shared;
+}
+
+void releaseSharedByWorkers(SharedByWorkers& shared) {
+  reactor::removeMetricsDirectory(shared.metricsDirectory);
+  shared.metricsDirectory.clear();
+  shared.failedLookups.reset();
+  shared.diagnoses.reset();
 }
 
 fleet::BreakerSettings breakerSettingsFrom(const Config& c) {
@@ -150,7 +165,7 @@ void applyLogLevel(const Config& c) {
 
 class Worker {
  public:
-  Worker(const Config& config, int index)
+  Worker(const Config& config, int index, const SharedByWorkers& shared)
       : config_(config),
         index_(index),
         server_(loop_, metrics_, limitsFrom(config)),
@@ -166,7 +181,7 @@ class Worker {
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
-        publisher_(metricsDirectory(static_cast<int>(::getppid())), index),
+        publisher_(shared.metricsDirectory, index),
         publishTimer_(loop_,
                       [this] {
                         refreshGauges();
@@ -236,13 +251,17 @@ class Worker {
     lookups_ =
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
-                                 std::function<void(storage::CallRecord, std::string, std::string)> done) {
-      lookups_->resolve(field, value, std::move(done));
+                                 std::function<void(storage::CallRecord, std::string, std::string)> done,
+                                 std::function<bool()> mongoAdmission) {
+      lookups_->resolve(field, value, std::move(done), std::move(mongoAdmission));
     };
     recordings->noteSource = [this](storage::LookupField field, const std::string& value,
                                     const std::string& label) { lookups_->noteSource(field, value, label); };
     // Always present, so a reload can turn it on or off (0 per minute = no limit).
+    // Shared by every worker when the supervisor made the table: the budget is per gateway.
     limiter_ = std::make_unique<handlers::FailedLookupLimiter>(
+        shared.failedLookups ? shared.failedLookups
+                             : handlers::FailedLookupTable::createPrivate(kFailedLookupAddresses),
         static_cast<double>(config.cache.failedLookupsPerMinute),
         static_cast<double>(config.cache.failedLookupsBurst));
     recordings->limiter = limiter_.get();
@@ -286,7 +305,9 @@ class Worker {
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
     diagnosis->deps = diagnoseDependencies(config);
     diagnosis->jwt = jwt_.get();
-    diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(30.0, 10.0);
+    diagnosis->limiter = std::make_unique<handlers::FailedLookupLimiter>(
+        shared.diagnoses ? shared.diagnoses : handlers::FailedLookupTable::createPrivate(kDiagnosisAddresses),
+        30.0, 10.0);
     diagnosis->trustedProxies = config.server.trustedProxies;
     handlers::registerDiagnoseRoute(server_, diagnosis);
     installCors();
@@ -453,12 +474,12 @@ class Worker {
 
 }  // namespace
 
-int runWorker(const Config& config, int workerIndex) {
+int runWorker(const Config& config, int workerIndex, const SharedByWorkers& shared) {
   signal(SIGPIPE, SIG_IGN);
   applyLogLevel(config);
   std::unique_ptr<Worker> worker;
   try {
-    worker = std::make_unique<Worker>(config, workerIndex);
+    worker = std::make_unique<Worker>(config, workerIndex, shared);
   } catch (const std::exception& e) {
     reactor::logError("worker start-up failed", {{"error", e.what()}});
     return 2;

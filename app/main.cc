@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -161,15 +160,22 @@ int serve(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  recgw::app::SharedByWorkers shared;
+  try {
+    shared = recgw::app::createSharedByWorkers();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "recgw: %s\n", e.what());
+    return 1;
+  }
   mongoc_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   recgw::reactor::SupervisorOptions options;
   options.workers = static_cast<int>(config->server.workers);
   options.killAfter = std::chrono::milliseconds(config->server.shutdownGraceMs + 5000);
   Config cfg = *config;
-  int code = recgw::reactor::superviseWorkers(options,
-                                              [cfg](int index) { return recgw::app::runWorker(cfg, index); });
-  std::filesystem::remove_all(recgw::app::metricsDirectory(static_cast<int>(::getpid())));
+  int code = recgw::reactor::superviseWorkers(
+      options, [cfg, &shared](int index) { return recgw::app::runWorker(cfg, index, shared); });
+  recgw::app::releaseSharedByWorkers(shared);
   mongoc_cleanup();
   return code;
 }

@@ -1,6 +1,9 @@
 #include "handlers/recordings.h"
 
+#include <algorithm>
+
 #include "reactor/logger.h"
+#include "storage/lookup_cache.h"
 
 namespace recgw::handlers {
 
@@ -65,100 +68,103 @@ fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string
 
 namespace {
 
-// The failure was charged when the lookup started (see streamCall).
 void notFound(reactor::HttpExchange& ex, const char* reason) {
   ex.noteReason(reason);
   ex.replyError(404, "not_found", "recording not found");
 }
 
+// The failed-lookup limit of one public request. It guards MongoDB, not the links: the
+// token is the secret (32 random bytes, not guessable), so a lookup L1 or Redis answers —
+// a valid link, or a cached miss (404) — is never refused, even to an address over its
+// limit. Only a lookup about to query MongoDB is charged (and refused with 429 when the
+// bucket is empty); MongoDB finding the call refunds the charge, so a busy address that
+// only plays real links never runs dry, while unknown tokens — each a MongoDB query — do.
+struct LookupCharge {
+  FailedLookupLimiter* limiter = nullptr;
+  std::string client;
+  bool charged = false;
+  int retryAfter = 0;  // set when refused
+};
+
 void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ctx, storage::LookupField field,
                 const std::string& value) {
-  // Only the public route is rate-limited: admin routes are authenticated.
-  std::string client;
-  if (field == storage::LookupField::kToken && ctx->limiter) {
-    client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
-    if (int wait = ctx->limiter->retryAfter(client); wait > 0) {
-      ex.server().metrics().inc("recgw_rate_limited_total");
-      ex.addHeader("Retry-After", std::to_string(wait));
-      ex.replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
-      return;
-    }
-  }
-  // Charge the lookup now and refund it if it succeeds: a scanner's lookups in flight count
-  // against its bucket. L1 hits resolve synchronously, so they never hold a unit, and
-  // requests joining a lookup already charged to this client are not charged again.
-  std::string chargeKey;
-  if (!client.empty()) {
-    chargeKey = client + '\n' + value;
-    if (ctx->chargedLookups.insert(chargeKey).second)
-      ctx->limiter->recordFailure(client);
-    else
-      chargeKey.clear();
-  }
-  auto settleCharge = [ctx, client, chargeKey](bool failed) {
-    if (chargeKey.empty()) return;
-    ctx->chargedLookups.erase(chargeKey);
-    if (!failed) ctx->limiter->refund(client);
-  };
   if (!isSafePathParam(value)) {
-    settleCharge(true);
-    // Same answer as an unknown token: a scanner learns nothing from the shape.
+    // Same answer as an unknown token: a scanner learns nothing from the shape. Nothing
+    // was looked up, so nothing is charged.
     notFound(ex, "invalid id");
     return;
   }
   if (!ctx->relays->admit()) {
-    settleCharge(false);
     ex.addHeader("Retry-After", "2");
     ex.server().metrics().inc("recgw_streams_rejected_total");
     ex.replyError(503, "overloaded", "too many bytes are waiting for slow clients; retry shortly");
     return;
   }
+  // Only the public route is rate-limited: admin routes are authenticated.
+  std::shared_ptr<LookupCharge> charge;
+  std::function<bool()> mongoAdmission;
+  if (field == storage::LookupField::kToken && ctx->limiter) {
+    charge = std::make_shared<LookupCharge>();
+    charge->limiter = ctx->limiter;
+    charge->client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), ctx->trustedProxies);
+    mongoAdmission = [charge] {
+      charge->retryAfter = charge->limiter->tryCharge(charge->client);
+      charge->charged = charge->retryAfter == 0;
+      return charge->charged;
+    };
+  }
   reactor::HttpServer* server = &ex.server();
   uint64_t id = ex.id();
   ClientConditions conditions = ClientConditions::from(ex);
-  ctx->resolve(field, value,
-               [server, id, ctx, field, value, conditions, settleCharge](storage::CallRecord record,
-                                                                         std::string tier, std::string hint) {
-                 settleCharge(record.outcome == storage::CallRecord::Outcome::kNoCall ||
-                              record.outcome == storage::CallRecord::Outcome::kNoKey);
-                 reactor::HttpExchange* ex = server->find(id);
-                 if (!ex) return;
-                 ex->noteLookupSource(tier);
-                 switch (record.outcome) {
-                   case storage::CallRecord::Outcome::kNoCall:
-                     notFound(*ex, "no call");
-                     return;
-                   case storage::CallRecord::Outcome::kNoKey:
-                     notFound(*ex, "no key");
-                     return;
-                   case storage::CallRecord::Outcome::kUnavailable:
-                     reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(),
-                                          "call lookup unavailable", {{"error", record.error}});
-                     ex->addHeader("Retry-After", "5");
-                     ex->replyError(503, "lookup_unavailable",
-                                    "the recording index is unavailable; retry shortly");
-                     return;
-                   case storage::CallRecord::Outcome::kFound:
-                     break;
-                 }
-                 fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
-                 if (!hint.empty()) chain.preferFirst(hint);
-                 if (chain.sources().empty()) {
-                   ex->noteReason("no storage settings and no fleet hosts");
-                   ex->addHeader("Retry-After", "30");
-                   ex->replyError(503, "no_sources", "no storage or fleet host is configured");
-                   return;
-                 }
-                 std::function<void(const std::string&)> onFound;
-                 if (ctx->noteSource) {
-                   // The usual case is the hinted source serving again: nothing to note (and no
-                   // second hash of the token for its cache key).
-                   onFound = [ctx, field, value, hint](const std::string& label) {
-                     if (label != hint) ctx->noteSource(field, value, label);
-                   };
-                 }
-                 ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
-               });
+  auto done = [server, id, ctx, field, value, conditions, charge](
+                  storage::CallRecord record, std::string tier, std::string hint) {
+    bool failed = record.outcome == storage::CallRecord::Outcome::kNoCall ||
+                  record.outcome == storage::CallRecord::Outcome::kNoKey;
+    if (charge && charge->charged && !failed) charge->limiter->refund(charge->client);
+    reactor::HttpExchange* ex = server->find(id);
+    if (!ex) return;
+    ex->noteLookupSource(tier);
+    if (tier == storage::kRefusedTier) {
+      ex->server().metrics().inc("recgw_rate_limited_total");
+      ex->addHeader("Retry-After", std::to_string(std::max(1, charge ? charge->retryAfter : 1)));
+      ex->replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
+      return;
+    }
+    switch (record.outcome) {
+      case storage::CallRecord::Outcome::kNoCall:
+        notFound(*ex, "no call");
+        return;
+      case storage::CallRecord::Outcome::kNoKey:
+        notFound(*ex, "no key");
+        return;
+      case storage::CallRecord::Outcome::kUnavailable:
+        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",
+                             {{"error", record.error}});
+        ex->addHeader("Retry-After", "5");
+        ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
+        return;
+      case storage::CallRecord::Outcome::kFound:
+        break;
+    }
+    fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
+    if (!hint.empty()) chain.preferFirst(hint);
+    if (chain.sources().empty()) {
+      ex->noteReason("no storage settings and no fleet hosts");
+      ex->addHeader("Retry-After", "30");
+      ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+      return;
+    }
+    std::function<void(const std::string&)> onFound;
+    if (ctx->noteSource) {
+      // The usual case is the hinted source serving again: nothing to note (and no
+      // second hash of the token for its cache key).
+      onFound = [ctx, field, value, hint](const std::string& label) {
+        if (label != hint) ctx->noteSource(field, value, label);
+      };
+    }
+    ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+  };
+  ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }
 
 }  // namespace

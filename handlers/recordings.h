@@ -4,7 +4,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_set>
 
 #include "fleet/source_chain.h"
 #include "handlers/failed_lookup_limiter.h"
@@ -17,11 +16,13 @@
 namespace recgw::handlers {
 
 // Resolves a token or session id to a call: the lookup tiers live behind this.
-// `tier` says which tier answered ("l1", "redis", "mongo"); `hint` is where the object was
-// last found ("storage", "fleet:N"), empty when unknown.
+// `tier` says which tier answered ("l1", "redis", "mongo", or storage::kRefusedTier when
+// `mongoAdmission` refused to let it reach MongoDB); `hint` is where the object was last
+// found ("storage", "fleet:N"), empty when unknown. See storage::LookupCache::resolve.
 using CallResolver = std::function<void(
     storage::LookupField field, const std::string& value,
-    std::function<void(storage::CallRecord record, std::string tier, std::string hint)> done)>;
+    std::function<void(storage::CallRecord record, std::string tier, std::string hint)> done,
+    std::function<bool()> mongoAdmission)>;
 
 // A SigV4 signer for the storage settings now in force, rebuilt when they change.
 class StorageSigner {
@@ -50,12 +51,10 @@ struct RecordingsContext {
   const JwtVerifier* jwt = nullptr;  // null: admin routes answer 401
   std::string fleetSecretHeader = "X-CXBCore-Secret";
   fleet::UpstreamTimeouts timeouts;
-  // Failed public lookups per client address; null = unlimited.
+  // Failed public lookups per client address, charged only for lookups that reach MongoDB;
+  // null = unlimited.
   FailedLookupLimiter* limiter = nullptr;
   std::vector<std::string> trustedProxies;
-  // (client, token) pairs whose lookup is charged and still in flight: requests joining the
-  // same lookup are not charged again, so a burst for one hot token costs one unit.
-  std::unordered_set<std::string> chargedLookups;
   // GET/HEAD /api/v1/recordings/{id} for lifecycle ids ("rec_…"): answers the request
   // itself (handleLifecycleGet). Null: every id is a session id.
   std::function<void(reactor::HttpExchange&, const std::string& id)> lifecycleGet;

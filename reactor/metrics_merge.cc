@@ -1,15 +1,21 @@
 #include "reactor/metrics_merge.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
+
+#include "reactor/logger.h"
 
 namespace recgw::reactor {
 namespace {
@@ -84,35 +90,137 @@ std::string mergePrometheusTexts(const std::vector<std::string>& texts) {
   return out;
 }
 
-MetricsPublisher::MetricsPublisher(std::string directory, int workerIndex)
-    : directory_(std::move(directory)), workerIndex_(workerIndex) {
-  ::mkdir(directory_.c_str(), 0700);
+namespace {
+
+// A worker's text is a few KiB; anything far larger was not written by a worker.
+constexpr off_t kMaxPublishedBytes = 4 << 20;
+
+bool privateDirectory(const struct stat& st) {
+  return S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+}
+
+bool writeAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The whole of a file another worker published, or nullopt when it is not a regular file
+// owned by this user (or cannot be read).
+std::optional<std::string> readPublished(int directoryFd, const char* name) {
+  // O_NOFOLLOW: a symlink is refused; O_NONBLOCK: opening a FIFO does not wait for a writer.
+  int fd = ::openat(directoryFd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+      st.st_size <= kMaxPublishedBytes) {
+    text.emplace();
+    char buf[16384];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) text.reset();
+      if (n <= 0) break;
+      text->append(buf, static_cast<size_t>(n));
+      if (text->size() > static_cast<size_t>(kMaxPublishedBytes)) {
+        text.reset();
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+}  // namespace
+
+std::string createMetricsDirectory(const std::string& base) {
+  std::string parent = base;
+  if (parent.empty()) {
+    struct stat st {};
+    parent = ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "";
+    if (parent.empty()) {
+      std::error_code ec;
+      parent = std::filesystem::temp_directory_path(ec).string();
+      if (ec) parent = "/tmp";
+    }
+  }
+  std::string pattern = parent + "/recgw-metrics-XXXXXX";
+  if (!::mkdtemp(pattern.data())) {
+    logError("cannot create the metrics directory; /metrics shows one worker's numbers",
+             {{"parent", parent}, {"error", std::strerror(errno)}});
+    return {};
+  }
+  return pattern;
+}
+
+void removeMetricsDirectory(const std::string& directory) {
+  if (directory.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(directory, ec);  // does not follow symlinks inside
+}
+
+MetricsPublisher::MetricsPublisher(const std::string& directory, int workerIndex)
+    : workerIndex_(workerIndex) {
+  if (directory.empty()) return;
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && privateDirectory(st)) {
+    directoryFd_ = fd;
+    return;
+  }
+  const char* why = fd < 0 ? std::strerror(errno) : "not a directory owned by this user with mode 0700";
+  if (fd >= 0) ::close(fd);
+  logError("metrics directory refused; /metrics shows this worker's numbers only",
+           {{"directory", directory}, {"error", why}});
+}
+
+MetricsPublisher::~MetricsPublisher() {
+  if (directoryFd_ >= 0) ::close(directoryFd_);
 }
 
 void MetricsPublisher::publish(const std::string& text) const {
-  std::string path = directory_ + "/worker-" + std::to_string(workerIndex_) + ".prom";
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) return;
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = std::fclose(f) == 0 && ok;
-  if (ok) std::rename(tmp.c_str(), path.c_str());
+  if (directoryFd_ < 0) return;
+  std::string name = "worker-" + std::to_string(workerIndex_) + ".prom";
+  std::string tmp = name + ".tmp";
+  // O_EXCL|O_NOFOLLOW: never write through a file or link someone else put there. A
+  // temporary left by this worker's predecessor (killed mid-publish) is removed first.
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::openat(directoryFd_, tmp.c_str(), flags, 0600);
+  if (fd < 0 && errno == EEXIST && ::unlinkat(directoryFd_, tmp.c_str(), 0) == 0) {
+    fd = ::openat(directoryFd_, tmp.c_str(), flags, 0600);
+  }
+  if (fd < 0) return;
+  bool ok = writeAll(fd, text);
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::renameat(directoryFd_, tmp.c_str(), directoryFd_, name.c_str()) != 0) {
+    ::unlinkat(directoryFd_, tmp.c_str(), 0);
+  }
 }
 
 std::string MetricsPublisher::mergedWith(const std::string& ownText) const {
   std::vector<std::string> texts{ownText};
+  if (directoryFd_ < 0) return mergePrometheusTexts(texts);
   std::string own = "worker-" + std::to_string(workerIndex_) + ".prom";
-  if (DIR* dir = ::opendir(directory_.c_str())) {
-    while (dirent* entry = ::readdir(dir)) {
-      std::string name = entry->d_name;
-      if (name.size() < 5 || name.compare(name.size() - 5, 5, ".prom") != 0 || name == own) continue;
-      std::ifstream in(directory_ + "/" + name);
-      std::stringstream buffer;
-      buffer << in.rdbuf();
-      texts.push_back(buffer.str());
-    }
-    ::closedir(dir);
+  // A fresh descriptor for the listing: fdopendir takes it over, and closedir closes it.
+  int listFd = ::openat(directoryFd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = listFd >= 0 ? ::fdopendir(listFd) : nullptr;
+  if (!dir) {
+    if (listFd >= 0) ::close(listFd);
+    return mergePrometheusTexts(texts);
   }
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".prom" || name == own) continue;
+    if (auto text = readPublished(directoryFd_, entry->d_name)) texts.push_back(std::move(*text));
+  }
+  ::closedir(dir);
   return mergePrometheusTexts(texts);
 }
 

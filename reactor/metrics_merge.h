@@ -14,18 +14,34 @@ namespace recgw::reactor {
 // each family and the order in which families first appear. Pure.
 std::string mergePrometheusTexts(const std::vector<std::string>& texts);
 
+// A fresh directory for the workers of one supervisor to share their metrics in: mkdtemp
+// under `base` (default /dev/shm, else the temp dir), so its name is random, it did not
+// exist before (nobody could have planted it or anything in it) and its mode is 0700.
+// Create it before forking and remove it (removeMetricsDirectory) after the workers exit.
+// Returns "" (logged) when it cannot be made: workers then serve their own numbers only.
+std::string createMetricsDirectory(const std::string& base = {});
+void removeMetricsDirectory(const std::string& directory);
+
 class MetricsPublisher {
  public:
-  // directory: shared by the workers of one supervisor (e.g. /dev/shm/recgw-<pid>).
-  MetricsPublisher(std::string directory, int workerIndex);
-  // Atomically replaces this worker's file (write + rename). Errors are ignored: a missing
-  // file only means a scrape shows this worker's numbers a second late.
+  // `directory` must be a directory (not a symlink) owned by this user and closed to
+  // everyone else (createMetricsDirectory makes one): anything else — or "" — turns
+  // publishing and merging off (logged), and /metrics shows this worker's numbers only.
+  MetricsPublisher(const std::string& directory, int workerIndex);
+  ~MetricsPublisher();
+  MetricsPublisher(const MetricsPublisher&) = delete;
+  MetricsPublisher& operator=(const MetricsPublisher&) = delete;
+
+  bool enabled() const { return directoryFd_ >= 0; }
+  // Atomically replaces this worker's file (write a fresh temporary, then rename). Errors are
+  // ignored: a missing file only means a scrape shows this worker's numbers a second late.
   void publish(const std::string& text) const;
-  // This worker's fresh text merged with every other worker's last published one.
+  // This worker's fresh text merged with every other worker's last published one. Only
+  // regular files owned by this user are read; links, FIFOs and others' files are skipped.
   std::string mergedWith(const std::string& ownText) const;
 
  private:
-  std::string directory_;
+  int directoryFd_ = -1;  // every file is opened relative to it, so the path cannot be swapped
   int workerIndex_;
 };
 

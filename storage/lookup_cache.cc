@@ -90,6 +90,8 @@ LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics&
   metrics_.describe("recgw_lookup_degraded_total", T::kCounter,
                     "Lookups that skipped Redis (down or failing)");
   metrics_.describe("recgw_mongo_queries_total", T::kCounter, "Call lookups sent to MongoDB");
+  metrics_.describe("recgw_lookup_refused_total", T::kCounter,
+                    "Lookups not sent to MongoDB because their admission refused them");
   metrics_.describe("recgw_mongo_errors_total", T::kCounter, "Call lookups MongoDB could not answer");
   metrics_.describe(
       "recgw_lookup_seconds", T::kHistogram, "Lookup latency by tier",
@@ -142,7 +144,7 @@ void LookupCache::noteL1Size() {
   metrics_.set("recgw_lookup_l1_entries", {}, static_cast<double>(l1_.size()));
 }
 
-void LookupCache::resolve(LookupField field, const std::string& value, Done done) {
+void LookupCache::resolve(LookupField field, const std::string& value, Done done, MongoAdmission admission) {
   std::string key = cacheKey(field, value);
   if (L1Entry* e = l1Find(key)) {
     metrics_.inc("recgw_lookup_hits_total", tierLabel("l1"));
@@ -151,7 +153,7 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
   }
   metrics_.inc("recgw_lookup_misses_total", tierLabel("l1"));
   auto [it, fresh] = flights_.try_emplace(key);
-  it->second.waiters.push_back(std::move(done));
+  it->second.waiters.push_back(Waiter{std::move(done), std::move(admission)});
   if (!fresh) {
     metrics_.inc("recgw_lookup_singleflight_joins_total");
     return;
@@ -160,7 +162,7 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
     lookupRedis(key, field, value);
   } else {
     if (redis_) metrics_.inc("recgw_lookup_degraded_total");
-    lookupMongo(key, field, value);
+    admitToMongo(key, field, value);
   }
 }
 
@@ -184,8 +186,33 @@ void LookupCache::lookupRedis(const std::string& key, LookupField field, const s
     } else {
       metrics_.inc("recgw_lookup_misses_total", tierLabel("redis"));
     }
-    lookupMongo(key, field, value);
+    admitToMongo(key, field, value);
   });
+}
+
+void LookupCache::admitToMongo(const std::string& key, LookupField field, const std::string& value) {
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;
+  Flight& flight = it->second;
+  // One admitted waiter pays for the query; the rest share its answer.
+  bool admitted = false;
+  for (auto& w : flight.waiters) {
+    if (!w.admission || w.admission()) {
+      admitted = true;
+      break;
+    }
+  }
+  if (admitted) {
+    lookupMongo(key, field, value);
+    return;
+  }
+  std::vector<Waiter> waiters = std::move(flight.waiters);
+  flights_.erase(it);
+  metrics_.inc("recgw_lookup_refused_total", {}, static_cast<double>(waiters.size()));
+  CallRecord refused;
+  refused.outcome = CallRecord::Outcome::kUnavailable;
+  refused.error = "MongoDB lookup refused by its admission (failed-lookup limit)";
+  for (auto& w : waiters) w.done(refused, kRefusedTier, "");
 }
 
 void LookupCache::lookupMongo(const std::string& key, LookupField field, const std::string& value) {
@@ -214,9 +241,9 @@ void LookupCache::land(const std::string& key, const CallRecord& record, const s
   bool evicted = it != flights_.end() && it->second.evicted;
   if (record.outcome != CallRecord::Outcome::kUnavailable && !evicted) l1Put(key, record, hint);
   if (it == flights_.end()) return;
-  std::vector<Done> waiters = std::move(it->second.waiters);
+  std::vector<Waiter> waiters = std::move(it->second.waiters);
   flights_.erase(it);
-  for (auto& w : waiters) w(record, tier, hint);
+  for (auto& w : waiters) w.done(record, tier, hint);
 }
 
 void LookupCache::writeRedis(const std::string& key, const CallRecord& record, const std::string& hint) {

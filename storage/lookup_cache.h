@@ -35,14 +35,23 @@ std::string cacheKey(LookupField field, const std::string& value);
 std::string encodeCachedRecord(const CallRecord& record, const std::string& sourceHint);
 std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string_view text);
 
+// The tier a lookup reports when its MongoDB admission refused it (record: kUnavailable).
+inline constexpr const char* kRefusedTier = "refused";
+
 class LookupCache {
  public:
   using Done = std::function<void(CallRecord record, std::string tier, std::string sourceHint)>;
+  // Asked at most once, when nothing in L1 or Redis answered and the lookup is about to query
+  // MongoDB: true lets it through. A flight queries MongoDB when any of its waiters is let
+  // through (or has no admission); the others then share the answer, which costs nothing
+  // more. When every waiter refuses, each is answered with kRefusedTier and MongoDB is not
+  // asked. Waiters joining once the query has started are not asked.
+  using MongoAdmission = std::function<bool()>;
 
   // redis may be null (disabled).
   LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings);
 
-  void resolve(LookupField field, const std::string& value, Done done);
+  void resolve(LookupField field, const std::string& value, Done done, MongoAdmission admission = {});
   // Where the object was found ("storage", "fleet:1"): the next lookup tries it first.
   void noteSource(LookupField field, const std::string& value, const std::string& sourceLabel);
   // Drops the L1 entry and leaves a short-lived tombstone in Redis (token rotation, admin
@@ -66,8 +75,12 @@ class LookupCache {
     std::string hint;
     std::chrono::steady_clock::time_point expires;
   };
+  struct Waiter {
+    Done done;
+    MongoAdmission admission;  // empty: always admitted
+  };
   struct Flight {
-    std::vector<Done> waiters;
+    std::vector<Waiter> waiters;
     bool evicted = false;  // evicted while in flight: its answer must not be cached
   };
 
@@ -75,6 +88,8 @@ class LookupCache {
   void l1Put(const std::string& key, const CallRecord& record, const std::string& hint);
   void noteL1Size();
   void lookupRedis(const std::string& key, LookupField field, const std::string& value);
+  // Nothing cached: query MongoDB if a waiter is admitted, else answer them all kRefusedTier.
+  void admitToMongo(const std::string& key, LookupField field, const std::string& value);
   void lookupMongo(const std::string& key, LookupField field, const std::string& value);
   void land(const std::string& key, const CallRecord& record, const std::string& tier,
             const std::string& hint);

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -304,6 +305,56 @@ def test_metrics_prometheus_text(gateway: Gateway):
     after = sum(s.value for s in again.samples if s.name == "recgw_http_requests_total"
                 and s.labels["route"] == "healthz" and s.labels["status"] == "200")
     assert after == healthz_ok + 1
+
+
+def _healthz_ok(text: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "recgw_http_requests_total" and s.labels.get("route") == "healthz"
+               and s.labels.get("status") == "200")
+
+
+def test_metrics_directory_is_private_and_merged_across_workers(gateway_factory, tmp_path):
+    """Audit item 5: the workers' metrics directory is made by the supervisor with mkdtemp
+    (a random name nobody could have planted beforehand, mode 0700), only regular files of
+    our own user in it are merged, and it is gone after shutdown. /metrics still sums the
+    workers."""
+    gw = gateway_factory(extra_env={"RECGW_SERVER_WORKERS": "2"})
+    wait_for(lambda: len(listening_pids(gw)) == 2, 15, "both workers listening")
+    directory = Path(wait_for(lambda: next((r["directory"] for r in stderr_records(gw, "metrics directory")), None),
+                              10, "the supervisor's metrics directory line"))
+    st = os.lstat(directory)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+    assert st.st_uid == os.geteuid()
+    # the old name, /dev/shm/recgw-metrics-<supervisor pid>, could be created in advance by anyone
+    assert directory.name != f"recgw-metrics-{gw.pid}" and str(gw.pid) not in directory.name, directory
+
+    n = 60
+    for _ in range(n):  # fresh connections: SO_REUSEPORT spreads them over both workers
+        assert requests.get(gw.url + "/healthz", headers={"Connection": "close"}, timeout=5).status_code == 200
+    files = wait_for(lambda: (lambda f: f if len(f) == 2 and sum(map(_healthz_ok, f)) >= n else None)(
+        [p.read_text() for p in directory.glob("worker-*.prom")]), 10, "both workers' published counts")
+    assert all(_healthz_ok(text) > 0 for text in files), "one worker served every request; rerun"
+    # whichever worker answers, the scrape shows every request (merged)
+    wait_for(lambda: _healthz_ok(requests.get(gw.url + "/metrics", timeout=5).text) >= n, 10,
+             "/metrics to sum both workers")
+
+    # Files that are not our own regular files are not merged: a symlink to a file elsewhere,
+    # and a file owned by another user (as root we can make one).
+    forged = 'recgw_http_requests_total{route="healthz",method="GET",status="200"} 100000\n'
+    outside = tmp_path / "outside.prom"
+    outside.write_text(forged)
+    (directory / "link.prom").symlink_to(outside)
+    theirs = directory / "theirs.prom"
+    theirs.write_text(forged)
+    try:
+        os.chown(theirs, 65534, 65534)
+    except PermissionError:
+        theirs.unlink()
+    for _ in range(3):
+        assert _healthz_ok(requests.get(gw.url + "/metrics", timeout=5).text) < 100000
+
+    assert gw.stop() == 0
+    assert not directory.exists()
 
 
 # ---- 4. 404 / 405 -----------------------------------------------------------------

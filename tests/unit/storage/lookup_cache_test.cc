@@ -1,9 +1,20 @@
-// The pure parts of the lookup cache: Redis keys and the cached record encoding.
+// The lookup cache: Redis keys, the cached record encoding, and the MongoDB admission
+// (with Redis disabled and a MongoDB that is never reachable).
 #include "storage/lookup_cache.h"
 
 #include <gtest/gtest.h>
+#include <mongoc/mongoc.h>
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "reactor/event_loop.h"
+#include "reactor/metrics.h"
+#include "reactor/worker_pool.h"
+#include "storage/call_store.h"
+#include "storage/mongo_client.h"
 
 namespace recgw::storage {
 namespace {
@@ -99,6 +110,132 @@ TEST(LookupCacheRecordTest, DecodeRejectsGarbage) {
         R"({"v":1,"o":"found","k":""})", R"({"v":1,"o":"found","k":7})", R"({"v":1,"o":"found","k":"a")"}) {
     EXPECT_FALSE(decodeCachedRecord(text).has_value()) << text;
   }
+}
+
+// A LookupCache whose MongoDB is a closed port: a query that gets through answers
+// kUnavailable (quickly: connection refused).
+struct LookupAdmissionTest : ::testing::Test {
+  LookupAdmissionTest() {
+    static bool once = (mongoc_init(), true);
+    (void)once;
+    workers = std::make_unique<reactor::WorkerPool>(loop, 1, 16);
+    mongo = std::make_unique<MongoClient>(*workers, "mongodb://127.0.0.1:9/cxb", std::chrono::milliseconds(200),
+                                          1);
+    calls = std::make_unique<CallStore>(*mongo, "calls");
+    LookupSettings settings;
+    settings.l1Ttl = std::chrono::seconds(3600);
+    cache = std::make_unique<LookupCache>(*calls, nullptr, metrics, settings);
+  }
+  ~LookupAdmissionTest() override {
+    cache.reset();
+    calls.reset();
+    workers->shutdown();
+    mongo.reset();
+    workers.reset();
+  }
+  double mongoQueries() const { return metrics.value("recgw_mongo_queries_total"); }
+  void runUntilStopped() {
+    bool expired = false;
+    reactor::Timer guard(loop, [&] {
+      expired = true;
+      loop.stop();
+    });
+    guard.startOnce(std::chrono::seconds(10));
+    loop.run();
+    ASSERT_FALSE(expired) << "the lookup never answered";
+  }
+
+  reactor::EventLoop loop;
+  reactor::Metrics metrics;
+  std::unique_ptr<reactor::WorkerPool> workers;
+  std::unique_ptr<MongoClient> mongo;
+  std::unique_ptr<CallStore> calls;
+  std::unique_ptr<LookupCache> cache;
+};
+
+CallRecord foundRecord() {
+  CallRecord r;
+  r.outcome = CallRecord::Outcome::kFound;
+  r.key = "rec/a.ogg";
+  r.keyDerivation = "recording_key";
+  return r;
+}
+
+TEST_F(LookupAdmissionTest, CachedAnswersNeverAskTheAdmission) {
+  cache->store(LookupField::kToken, "valid-token", foundRecord());
+  CallRecord miss;
+  miss.outcome = CallRecord::Outcome::kNoCall;
+  cache->store(LookupField::kToken, "cached-miss", miss);
+  int asked = 0;
+  auto refuse = [&asked] {
+    ++asked;
+    return false;
+  };
+  std::vector<std::pair<CallRecord::Outcome, std::string>> answers;
+  auto collect = [&answers](CallRecord r, std::string tier, std::string) {
+    answers.emplace_back(r.outcome, tier);
+  };
+  cache->resolve(LookupField::kToken, "valid-token", collect, refuse);
+  cache->resolve(LookupField::kToken, "cached-miss", collect, refuse);
+  ASSERT_EQ(answers.size(), 2u);  // L1 answers synchronously
+  EXPECT_EQ(answers[0], std::make_pair(CallRecord::Outcome::kFound, std::string("l1")));
+  EXPECT_EQ(answers[1], std::make_pair(CallRecord::Outcome::kNoCall, std::string("l1")));
+  EXPECT_EQ(asked, 0);
+  EXPECT_EQ(mongoQueries(), 0);
+}
+
+TEST_F(LookupAdmissionTest, RefusedLookupNeverReachesMongo) {
+  int asked = 0;
+  std::string tier;
+  CallRecord answer;
+  cache->resolve(
+      LookupField::kToken, "unknown-token",
+      [&](CallRecord r, std::string t, std::string) {
+        answer = r;
+        tier = t;
+      },
+      [&asked] {
+        ++asked;
+        return false;
+      });
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(tier, kRefusedTier);
+  EXPECT_EQ(answer.outcome, CallRecord::Outcome::kUnavailable);
+  EXPECT_EQ(mongoQueries(), 0);
+  EXPECT_EQ(metrics.value("recgw_lookup_refused_total"), 1);
+  EXPECT_EQ(cache->l1Size(), 0u);  // a refusal is not an answer to cache
+}
+
+TEST_F(LookupAdmissionTest, OneAdmittedWaiterQueriesForAllAndLaterJoinersAreNotAsked) {
+  // With Redis disabled the admission is decided as the first lookup starts, so the flight
+  // is formed by joining it after an admitted first waiter.
+  std::vector<std::string> tiers;
+  int refusingAsked = 0;
+  auto collect = [&](CallRecord, std::string t, std::string) {
+    tiers.push_back(t);
+    if (tiers.size() == 2) loop.stop();
+  };
+  cache->resolve(LookupField::kToken, "shared-token", collect, [] { return true; });
+  cache->resolve(LookupField::kToken, "shared-token", collect, [&refusingAsked] {
+    ++refusingAsked;
+    return false;
+  });
+  EXPECT_EQ(mongoQueries(), 1);
+  runUntilStopped();
+  EXPECT_EQ(refusingAsked, 0);  // it shared a query that was already paid for
+  EXPECT_EQ(tiers, (std::vector<std::string>{"mongo", "mongo"}));
+}
+
+TEST_F(LookupAdmissionTest, NoAdmissionMeansAlwaysAdmitted) {
+  bool answered = false;
+  cache->resolve(LookupField::kSessionId, "session-1", [&](CallRecord, std::string tier, std::string) {
+    answered = true;
+    EXPECT_EQ(tier, "mongo");
+    loop.stop();
+  });
+  EXPECT_EQ(mongoQueries(), 1);
+  runUntilStopped();
+  EXPECT_TRUE(answered);
 }
 
 }  // namespace

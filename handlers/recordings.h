@@ -1,6 +1,8 @@
 #pragma once
 // GET/HEAD /api/v1/public/recordings/{token} (the token is the secret) and
 // GET/HEAD /api/v1/recordings/{session_id} (admin JWT): resolve the key, then stream it.
+// The second route takes every id except those of rooms recordings ("rec_…", see
+// storage::hasRecordingIdPrefix), which the lifecycle routes answer (handlers/lifecycle.h).
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,9 +56,6 @@ struct RecordingsContext {
   // (client, token) pairs whose lookup is charged and still in flight: requests joining the
   // same lookup are not charged again, so a burst for one hot token costs one unit.
   std::unordered_set<std::string> chargedLookups;
-  // GET/HEAD /api/v1/recordings/{id} for lifecycle ids ("rec_…"): answers the request
-  // itself (handleLifecycleGet). Null: every id is a session id.
-  std::function<void(reactor::HttpExchange&, const std::string& id)> lifecycleGet;
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;

@@ -680,8 +680,9 @@ void requestReprocess(const std::shared_ptr<LifecycleContext>& ctx, reactor::Htt
                                  {{"recording_id", r.recording->id},
                                   {"provider_recording_id", r.recording->providerRecordingId}});
             reactor::JsonWriter w;
-            w.beginObject().field("id", r.recording->id).field("status", storage::statusName(r.recording->status));
-            w.field("message", kRecoverMessage).endObject();
+            w.beginObject().field("id", r.recording->id);
+            w.field("status", storage::statusName(r.recording->status)).field("message", kRecoverMessage);
+            w.endObject();
             replyData(ex, 200, w.str());
           });
     });

@@ -155,7 +155,7 @@ void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
       ex->addHeader("Retry-After", "5");
       return ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
     }
-    bool visible = who.isAdmin() || (!who.accountId.empty() && who.accountId == call.accountId);
+    bool visible = who.isPlatformAdmin() || (!who.accountId.empty() && who.accountId == call.accountId);
     if (call.outcome != CallRecord::Outcome::kFound || !visible) {
       return ex->replyError(404, "not_found", "no recording for this call");
     }
@@ -193,7 +193,7 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
   auto claims = requireToken(ex, ctx->recordings->jwt);
   if (!claims) return;
   std::string accountId = account;
-  if (!claims->isAdmin() && claims->accountId != accountId) {
+  if (!claims->isPlatformAdmin() && claims->accountId != accountId) {
     return ex.replyError(403, "forbidden", "X-Account-ID does not match the token's account");
   }
   const std::string& sessionId = ex.pathParams()[0];

@@ -281,9 +281,6 @@ class Worker {
     lifecycle->loop = &loop_;
     lifecycle->metrics = &metrics_;
     lifecycle->settings = lifecycleSettingsFrom(config);
-    recordings->lifecycleGet = [lifecycle](reactor::HttpExchange& ex, const std::string& id) {
-      handlers::handleLifecycleGet(ex, lifecycle, id);
-    };
     handlers::registerLifecycleRoutes(server_, lifecycle);
     handlers::startLifecyclePoller(lifecycle);
     handlers::registerRecordingRoutes(server_, recordings);

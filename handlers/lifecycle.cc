@@ -1,6 +1,7 @@
 #include "handlers/lifecycle.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -93,6 +94,13 @@ std::optional<RecordingStatus> mapProviderStatus(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<int64_t> wholeSeconds(std::optional<double> seconds) {
+  // Past 2^53 a double no longer holds every whole number; no recording lasts that long.
+  constexpr double kLargest = 9007199254740992.0;
+  if (!seconds || !std::isfinite(*seconds) || *seconds < 0 || *seconds >= kLargest) return std::nullopt;
+  return static_cast<int64_t>(std::llround(*seconds));
+}
+
 std::string formatInstant(Clock::time_point t) {
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
@@ -122,8 +130,8 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
   time("started_at", r.startedAt);
   time("stopped_at", r.stoppedAt);
   w.key("duration_seconds");
-  if (r.durationSeconds)
-    w.value(*r.durationSeconds);
+  if (auto whole = wholeSeconds(r.durationSeconds))
+    w.value(*whole);
   else
     w.null();
   w.key("size_bytes");
@@ -522,34 +530,43 @@ void withRecording(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
       });
 }
 
+void handleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
+  auto tenant = authorize(ex, *ctx);
+  if (!tenant) return;
+  withRecording(ex, ctx, *tenant, ex.pathParams()[0], true, [](reactor::HttpExchange& ex, StoreResult r) {
+    replyData(ex, 200, recordingJson(*r.recording, std::optional<std::optional<storage::Room>>(r.room)));
+  });
+}
+
 void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
   auto tenant = authorize(ex, *ctx);
   if (!tenant) return;
   withRecording(ex, ctx, *tenant, ex.pathParams()[0], false, [ctx](reactor::HttpExchange& ex, StoreResult r) {
     const Recording& rec = *r.recording;
-    auto message = [&](std::string text) {
+    // Not downloadable (yet): 200 {recording_id, status, message}, top level like the URL.
+    auto message = [&](std::string_view text) {
       reactor::JsonWriter w;
       w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
       w.field("message", text).endObject();
-      replyData(ex, 200, w.str());
+      ex.reply(200, w.str());
     };
     switch (rec.status) {
       case RecordingStatus::kRecording:
-        return message("the recording is still in progress");
+        return message("Recording is still in progress. Stop it, then try again once it is processed.");
       case RecordingStatus::kProcessing:
-        return message("the recording is still processing; try again shortly");
+        return message(kDownloadProcessingMessage);
       case RecordingStatus::kFailed:
-        return message("the recording failed: " + rec.failureReason);
+        return message("Recording failed: " + rec.failureReason);
       case RecordingStatus::kArchived:
         if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
-          return message("the recording is archived in " + rec.storage->storageClass +
-                         " and must be restored before it can be downloaded");
+          return message("Recording is archived in " + rec.storage->storageClass +
+                         " and must be restored before it can be downloaded.");
         }
         break;
       case RecordingStatus::kReady:
         break;
     }
-    if (!rec.storage) return message("the recording has no stored object");
+    if (!rec.storage) return message("Recording has no stored object.");
     storage::SigV4Signer* signer = ctx->signer ? ctx->signer->get() : nullptr;
     if (!signer) {
       ex.addHeader("Retry-After", "30");
@@ -580,8 +597,8 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
     w.field("download_url", url.url).field("expires_at", formatInstant(now + std::chrono::seconds(ttl)));
     w.field("expires_in", ttl);
     w.key("duration");
-    if (rec.durationSeconds)
-      w.value(*rec.durationSeconds);
+    if (auto whole = wholeSeconds(rec.durationSeconds))
+      w.value(*whole);
     else
       w.null();
     w.key("file_size");
@@ -591,7 +608,7 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
       w.null();
     w.field("provider", rec.storage->provider.empty() ? std::string("s3") : rec.storage->provider);
     w.endObject();
-    replyData(ex, 200, w.str());
+    ex.reply(200, w.str());
   });
 }
 
@@ -662,7 +679,11 @@ void requestReprocess(const std::shared_ptr<LifecycleContext>& ctx, reactor::Htt
             reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording reprocess requested",
                                  {{"recording_id", r.recording->id},
                                   {"provider_recording_id", r.recording->providerRecordingId}});
-            replyData(ex, 202, recordingJson(*r.recording));
+            reactor::JsonWriter w;
+            w.beginObject().field("id", r.recording->id);
+            w.field("status", storage::statusName(r.recording->status)).field("message", kRecoverMessage);
+            w.endObject();
+            replyData(ex, 200, w.str());
           });
     });
   });
@@ -867,30 +888,26 @@ LifecycleRuntime::~LifecycleRuntime() = default;
 void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx) {
   ensureRuntime(ctx);
   auto route = [&](uint16_t methods, std::string_view pattern, std::string name,
-                   void (*handler)(reactor::HttpExchange&, const std::shared_ptr<LifecycleContext>&)) {
-    server.route(methods, pattern, std::move(name),
-                 [ctx, handler](reactor::HttpExchange& ex) { handler(ex, ctx); });
+                   void (*handler)(reactor::HttpExchange&, const std::shared_ptr<LifecycleContext>&),
+                   reactor::RouteGuard guard = nullptr) {
+    server.route(
+        methods, pattern, std::move(name), [ctx, handler](reactor::HttpExchange& ex) { handler(ex, ctx); },
+        guard);
   };
-  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/start", "lifecycle_start", &handleStart);
-  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/stop", "lifecycle_stop", &handleStop);
-  route(reactor::kPost, "/api/v1/rooms/{room_id}/recordings/sync", "lifecycle_sync", &handleSync);
-  // Parameter names as in the OpenAPI document. DELETE shares its path item with the session
-  // stream route (one template per path there), hence {session_id}: it takes a rec_ id.
+  // Patterns (parameter names included) as in the OpenAPI document.
+  route(reactor::kPost, "/api/v1/rooms/{id}/recordings/start", "lifecycle_start", &handleStart);
+  route(reactor::kPost, "/api/v1/rooms/{id}/recordings/stop", "lifecycle_stop", &handleStop);
+  route(reactor::kPost, "/api/v1/rooms/{id}/recordings/sync", "lifecycle_sync", &handleSync);
   route(reactor::kGet, "/api/v1/recordings", "lifecycle_list", &handleList);
-  route(reactor::kGet, "/api/v1/recordings/{recording_id}/download", "lifecycle_download", &handleDownload);
-  route(reactor::kPost, "/api/v1/recordings/{recording_id}/archive", "lifecycle_archive", &handleArchive);
-  route(reactor::kPost, "/api/v1/recordings/{recording_id}/recover", "lifecycle_recover", &handleRecover);
-  route(reactor::kDelete, "/api/v1/recordings/{session_id}", "lifecycle_delete", &handleDelete);
-}
-
-void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
-                        const std::string& id) {
-  ensureRuntime(ctx);
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
-  withRecording(ex, ctx, *tenant, id, true, [](reactor::HttpExchange& ex, StoreResult r) {
-    replyData(ex, 200, recordingJson(*r.recording, std::optional<std::optional<storage::Room>>(r.room)));
-  });
+  // The session stream (handlers/recordings.cc) has the same pattern for GET/HEAD: this route
+  // takes the rec_ ids, that one every other id, in either order of registration.
+  route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{id}", "lifecycle_get", &handleGet,
+        [](const std::vector<std::string>& params) { return storage::hasRecordingIdPrefix(params[0]); });
+  route(reactor::kGet, "/api/v1/recordings/{id}/download", "lifecycle_download", &handleDownload);
+  route(reactor::kPost, "/api/v1/recordings/{id}/archive", "lifecycle_archive", &handleArchive);
+  route(reactor::kPost, "/api/v1/recordings/{id}/recover", "lifecycle_recover", &handleRecover);
+  // Any id: DELETE has no other route, and an id without the prefix is simply not found.
+  route(reactor::kDelete, "/api/v1/recordings/{id}", "lifecycle_delete", &handleDelete);
 }
 
 void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) {

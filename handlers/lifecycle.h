@@ -2,20 +2,37 @@
 // The recording lifecycle of rooms (SPEC §2.5): recordings a media provider makes of video
 // rooms, tracked through recording → processing → ready → archived (or failed).
 //
-//   POST   /api/v1/rooms/{room_id}/recordings/start  200; 409 already recording; 404 room
-//   POST   /api/v1/rooms/{room_id}/recordings/stop   200 → processing; 404 room or none active
-//   POST   /api/v1/rooms/{room_id}/recordings/sync   200 {synced_count, recordings}; idempotent
-//   GET    /api/v1/recordings?limit&offset           200 data + meta {total, limit, offset}; 422
-//   GET    /api/v1/recordings/{rec_…}                200 with its room (handleLifecycleGet)
-//   GET    /api/v1/recordings/{recording_id}/download   200 presigned URL when ready, else why not;
-//                                                      502 stored outside the hot/archive bucket
-//   POST   /api/v1/recordings/{recording_id}/archive    200 archived; 400 unless ready and in hot
-//   POST   /api/v1/recordings/{recording_id}/recover    202; 400 unless processing + provider id;
-//                                                      502 the provider files it under another room
-//   DELETE /api/v1/recordings/{rec_…}                200 {id, deleted: true, deleted_at}
-// Bodies are {"data": …}; errors {"error", "message"}. A failing dependency (the provider,
-// S3, MongoDB) or a stored location we refuse to sign answers a stable code, a fixed message
-// and "request_id"; the detail (hosts, ports, S3's words, bucket names) is logged under it.
+//   POST   /api/v1/rooms/{id}/recordings/start   200 the recording; 409 already recording; 404 room
+//   POST   /api/v1/rooms/{id}/recordings/stop    200 → processing; 404 room or none active
+//   POST   /api/v1/rooms/{id}/recordings/sync    200 {synced_count, recordings}; idempotent
+//   GET    /api/v1/recordings?limit&offset       200 data + meta {total, limit, offset}; 422
+//   GET    /api/v1/recordings/{id}               200 the recording with its room; rec_ ids only
+//   GET    /api/v1/recordings/{id}/download      200 top level (no "data"): {recording_id,
+//                                                download_url, status, duration, file_size,
+//                                                provider, expires_at, expires_in} when ready,
+//                                                else {recording_id, status, message};
+//                                                502 stored outside the hot/archive bucket
+//   POST   /api/v1/recordings/{id}/archive       200 archived; 400 unless ready and in hot
+//   POST   /api/v1/recordings/{id}/recover       200 {id, status: processing, message}; 400
+//                                                unless processing + provider id; 502 the
+//                                                provider files it under another room
+//   DELETE /api/v1/recordings/{id}               200 {id, deleted: true, deleted_at}
+// Bodies are {"data": …} except download's; errors {"error", "message"}. A failing dependency
+// (the provider, S3, MongoDB) or a stored location we refuse to sign answers a stable code, a
+// fixed message and "request_id"; the detail (hosts, ports, S3's words, bucket names) is
+// logged under it. The recording object carries every documented field (id, room_id, status,
+// started_at, stopped_at, duration_seconds, size_bytes, created_at, …) and more (tenant_id,
+// source, storage, provider_recording_id, ready_at, …). Durations (duration_seconds, and
+// download's duration) are whole seconds, rounded to the nearest (halves away from zero:
+// 1799.5 → 1800), null while unknown; what is stored (the provider's float, or stop's clock
+// difference) is kept as it is and rounded only when written out (wholeSeconds).
+//
+// GET /api/v1/recordings/{id} is also the admin session stream (handlers/recordings.h). The
+// path is split on the id alone, by a route guard, before any authentication: an id starting
+// with "rec_" (storage::hasRecordingIdPrefix) is a rooms recording, answered here as JSON for
+// any token of its tenant; every other id goes to the stream, which needs the admin role. The
+// caller's token does not choose: an admin asking for a rec_ id gets the JSON, a tenant asking
+// for a session id gets the stream's 403.
 //
 // Auth and tenant: any valid JWT (401 otherwise). The tenant is the token's account claim.
 // `X-Account-ID` (SPEC §2.3) may name it too: it must equal the claim (403) unless the
@@ -115,13 +132,9 @@ struct LifecycleContext {
   std::shared_ptr<LifecycleRuntime> runtime;
 };
 
-// Everything but GET /api/v1/recordings/{id}, which the session stream route owns.
+// Every route above; GET/HEAD /api/v1/recordings/{id} only for rec_ ids (a guarded route,
+// so the order against registerRecordingRoutes does not matter).
 void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx);
-
-// GET/HEAD /api/v1/recordings/{id} for ids starting with "rec_": always answers (200, 401,
-// 403, 404, 503). The stream route calls it first for such ids and returns.
-void handleLifecycleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
-                        const std::string& id);
 
 // Starts the background poll (a reactor::Timer every settings.pollPeriod; a pass never
 // overlaps the previous one). Call once per worker process after registerLifecycleRoutes.
@@ -156,6 +169,15 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader);
 
 // The provider's status word → ours; nullopt for words we do not know.
 std::optional<storage::RecordingStatus> mapProviderStatus(std::string_view providerStatus);
+
+// download's message while the recording is processing, and recover's.
+inline constexpr std::string_view kDownloadProcessingMessage =
+    "Recording is still being processed. Please try again later.";
+inline constexpr std::string_view kRecoverMessage = "Recovery initiated. Recording will be reprocessed.";
+
+// A duration as the API shows it: whole seconds, the nearest (halves away from zero);
+// nullopt (JSON null) when unknown, negative, not finite or beyond 2^53.
+std::optional<int64_t> wholeSeconds(std::optional<double> seconds);
 
 // "2025-01-02T03:04:05.678Z"
 std::string formatInstant(std::chrono::system_clock::time_point t);

@@ -4,6 +4,7 @@
 
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
+#include "storage/recording_store.h"
 
 namespace recgw::handlers {
 
@@ -174,13 +175,15 @@ void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<Record
                [context](reactor::HttpExchange& ex) {
                  streamCall(ex, context, storage::LookupField::kToken, ex.pathParams()[0]);
                });
-  server.route(reactor::kGet | reactor::kHead, "/api/v1/recordings/{session_id}", "admin_recording",
-               [context](reactor::HttpExchange& ex) {
-                 const std::string& id = ex.pathParams()[0];
-                 if (context->lifecycleGet && id.rfind("rec_", 0) == 0) return context->lifecycleGet(ex, id);
-                 if (!requireAdmin(ex, context->jwt)) return;
-                 streamCall(ex, context, storage::LookupField::kSessionId, id);
-               });
+  // Declines rooms recording ids, whichever route is added first: GET /api/v1/recordings/{id}
+  // of the lifecycle routes takes exactly those (rule in handlers/lifecycle.h).
+  server.route(
+      reactor::kGet | reactor::kHead, "/api/v1/recordings/{session_id}", "admin_recording",
+      [context](reactor::HttpExchange& ex) {
+        if (!requireAdmin(ex, context->jwt)) return;
+        streamCall(ex, context, storage::LookupField::kSessionId, ex.pathParams()[0]);
+      },
+      [](const std::vector<std::string>& params) { return !storage::hasRecordingIdPrefix(params[0]); });
 }
 
 }  // namespace recgw::handlers

@@ -1,6 +1,8 @@
 #pragma once
 // GET/HEAD /api/v1/public/recordings/{token} (the token is the secret) and
 // GET/HEAD /api/v1/recordings/{session_id} (admin JWT): resolve the key, then stream it.
+// The second route takes every id except those of rooms recordings ("rec_…", see
+// storage::hasRecordingIdPrefix), which the lifecycle routes answer (handlers/lifecycle.h).
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,9 +57,6 @@ struct RecordingsContext {
   // null = unlimited.
   FailedLookupLimiter* limiter = nullptr;
   std::vector<std::string> trustedProxies;
-  // GET/HEAD /api/v1/recordings/{id} for lifecycle ids ("rec_…"): answers the request
-  // itself (handleLifecycleGet). Null: every id is a session id.
-  std::function<void(reactor::HttpExchange&, const std::string& id)> lifecycleGet;
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;

@@ -483,8 +483,9 @@ void HttpServer::onAcceptError(evconnlistener*, void* arg) noexcept {
       self, &tv);
 }
 
-void HttpServer::route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler) {
-  size_t index = routeTable_.add(methods, pattern);
+void HttpServer::route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler,
+                       RouteGuard guard) {
+  size_t index = routeTable_.add(methods, pattern, guard);
   routes_.resize(index + 1);
   routes_[index] = Route{std::move(name), std::move(handler)};
 }

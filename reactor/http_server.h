@@ -162,8 +162,10 @@ class HttpServer {
   uint16_t boundPort() const { return boundPort_; }
 
   // Pattern segments: literal or "{name}"; params come back in order. Routes are matched
-  // in the order added; a path that matches with another method gives 405 + Allow.
-  void route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler);
+  // in the order added; a path that matches with another method gives 405 + Allow. A
+  // guard lets routes of one pattern split its paths (see RouteTable).
+  void route(uint16_t methods, std::string_view pattern, std::string name, HttpHandler handler,
+             RouteGuard guard = nullptr);
 
   HttpExchange* find(uint64_t id);
   size_t inFlight() const { return exchanges_.size(); }

@@ -65,9 +65,10 @@ std::string findQueryParam(std::string_view query, std::string_view name) {
   return result;
 }
 
-size_t RouteTable::add(uint16_t methods, std::string_view pattern) {
+size_t RouteTable::add(uint16_t methods, std::string_view pattern, RouteGuard guard) {
   Pattern p;
   p.methods = methods;
+  p.guard = guard;
   for (auto segment : splitPath(pattern)) p.segments.emplace_back(segment);
   patterns_.push_back(std::move(p));
   return patterns_.size() - 1;
@@ -96,7 +97,7 @@ RouteMatch RouteTable::match(uint16_t method, std::string_view path) const {
         fits = false;
       }
     }
-    if (!fits) continue;
+    if (!fits || (p.guard && !p.guard(params))) continue;
     result.allowed |= p.methods;
     if ((p.methods & method) && !matched) {
       matched = true;

@@ -29,12 +29,19 @@ struct RouteMatch {
   std::vector<std::string> params;  // decoded "{name}" segments, in order, when matched
 };
 
+// Decides from the decoded parameters whether a route whose pattern fits a path takes it.
+// A route that declines is skipped as if its pattern did not fit (its methods are not in
+// Allow either): two routes may share one pattern and split its paths between them, e.g.
+// by the prefix of an id, whatever their order. A plain function: pure and cheap.
+using RouteGuard = bool (*)(const std::vector<std::string>& params);
+
 // Patterns are '/'-separated segments, each a literal or "{name}" (one whole segment).
-// The first route, in the order added, whose pattern fits the path and which accepts the
-// method wins; a pattern that fits with other methods only gives kMethodNotAllowed.
+// The first route, in the order added, whose pattern fits the path (and whose guard, if
+// any, accepts it) and which accepts the method wins; a pattern that fits with other
+// methods only gives kMethodNotAllowed.
 class RouteTable {
  public:
-  size_t add(uint16_t methods, std::string_view pattern);
+  size_t add(uint16_t methods, std::string_view pattern, RouteGuard guard = nullptr);
   RouteMatch match(uint16_t method, std::string_view path) const;
   size_t size() const { return patterns_.size(); }
 
@@ -42,6 +49,7 @@ class RouteTable {
   struct Pattern {
     uint16_t methods;
     std::vector<std::string> segments;
+    RouteGuard guard;
   };
   std::vector<Pattern> patterns_;
 };

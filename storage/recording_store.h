@@ -156,6 +156,13 @@ struct SyncResult {
 // "rec_" + 24 lower-case hex digits from OpenSSL's CSPRNG. Thread-safe.
 std::string newRecordingId();
 
+// Every recording id starts with this (minted here or imported). GET /api/v1/recordings/{id}
+// serves rooms recordings and the call session stream, and is split on this prefix alone:
+// the prefix is reserved for recordings, so a session id that had it could not be streamed
+// there (see handlers/lifecycle.h).
+inline constexpr std::string_view kRecordingIdPrefix = "rec_";
+inline bool hasRecordingIdPrefix(std::string_view id) { return id.starts_with(kRecordingIdPrefix); }
+
 // The value of `active_room` for a tenant's room: length-prefixed, so no tenant/room pair
 // can collide with another. Pure.
 std::string activeRoomKey(std::string_view tenantId, std::string_view roomId);

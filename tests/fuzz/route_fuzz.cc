@@ -20,7 +20,13 @@ void check(bool ok) {
 struct Shape {
   uint16_t methods;
   const char* pattern;
+  RouteGuard guard = nullptr;
 };
+
+// The guards of GET/HEAD /api/v1/recordings/{id}: rooms recordings (lifecycle) and every
+// other id (the session stream), as handlers/ register them.
+bool roomsRecording(const std::vector<std::string>& params) { return params[0].starts_with("rec_"); }
+bool sessionId(const std::vector<std::string>& params) { return !roomsRecording(params); }
 
 // The patterns registered by handlers/ and app/gateway.cc (GET 1, POST 2, HEAD 4,
 // DELETE 16, OPTIONS 32), in a registration order like the gateway's.
@@ -30,7 +36,16 @@ constexpr Shape kShapes[] = {
     {1, "/metrics"},
     {1, "/openapi.json"},
     {1 | 4, "/api/v1/public/recordings/{token}"},
-    {1 | 4, "/api/v1/recordings/{session_id}"},
+    {2, "/api/v1/rooms/{id}/recordings/start"},
+    {2, "/api/v1/rooms/{id}/recordings/stop"},
+    {2, "/api/v1/rooms/{id}/recordings/sync"},
+    {1, "/api/v1/recordings"},
+    {1 | 4, "/api/v1/recordings/{id}", &roomsRecording},
+    {1, "/api/v1/recordings/{id}/download"},
+    {2, "/api/v1/recordings/{id}/archive"},
+    {2, "/api/v1/recordings/{id}/recover"},
+    {16, "/api/v1/recordings/{id}"},
+    {1 | 4, "/api/v1/recordings/{session_id}", &sessionId},
     {32, "/api/v1/public/recordings/{token}"},
     {32, "/api/v1/recordings/{session_id}"},
     {2, "/v1/call-recording/signed-url"},
@@ -39,20 +54,12 @@ constexpr Shape kShapes[] = {
     {16, "/api/v1/admin/cache/{id}"},
     {2, "/api/v1/admin/cache/warm"},
     {1, "/api/v1/admin/diagnose/{id}"},
-    {2, "/api/v1/rooms/{room_id}/recordings/start"},
-    {2, "/api/v1/rooms/{room_id}/recordings/stop"},
-    {2, "/api/v1/rooms/{room_id}/recordings/sync"},
-    {1, "/api/v1/recordings"},
-    {1, "/api/v1/recordings/{recording_id}/download"},
-    {2, "/api/v1/recordings/{recording_id}/archive"},
-    {2, "/api/v1/recordings/{recording_id}/recover"},
-    {16, "/api/v1/recordings/{session_id}"},
 };
 
 const RouteTable& table() {
   static const RouteTable t = [] {
     RouteTable built;
-    for (const Shape& s : kShapes) built.add(s.methods, s.pattern);
+    for (const Shape& s : kShapes) built.add(s.methods, s.pattern, s.guard);
     return built;
   }();
   return t;
@@ -95,6 +102,7 @@ void fuzzRoute(uint16_t method, std::string_view path) {
   const Shape& shape = kShapes[m.route];
   check((shape.methods & method) != 0 && (m.allowed & method) != 0);
   check(m.params.size() == parameterCount(shape.pattern));
+  check(!shape.guard || shape.guard(m.params));
   if (path.find('%') == std::string_view::npos) {
     // Without escapes the parameters are the raw segments.
     auto parts = splitPath(path);

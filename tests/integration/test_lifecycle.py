@@ -118,6 +118,14 @@ def data(r: requests.Response, status: int = 200):
     return body["data"]
 
 
+def download_answer(r: requests.Response) -> dict:
+    """Download's 200, which the API document has at the top level (no "data")."""
+    assert r.status_code == 200, (r.status_code, r.text)
+    body = r.json()
+    assert "data" not in body and body["recording_id"], body
+    return body
+
+
 def log_lines_of(gw, request_id: str) -> list:
     """The gateway's JSON log lines (not the access log) written for one request."""
     return [line for line in gw.log_lines() if line.get("request_id") == request_id and "msg" in line]
@@ -247,8 +255,9 @@ def test_full_lifecycle_with_every_documented_error(api, clean_stack, provider):
     # No provider recording is known yet: nothing to reprocess, nothing to archive.
     assert_error(api.recover(rec_id), 400, "no_provider_recording")
     assert_error(api.archive(rec_id), 400, "invalid_state")
-    pending = data(api.download(rec_id))
-    assert pending == {"recording_id": rec_id, "status": "processing", "message": pending["message"]}
+    pending = download_answer(api.download(rec_id))
+    assert pending == {"recording_id": rec_id, "status": "processing",
+                       "message": "Recording is still being processed. Please try again later."}
 
     got = data(api.get(rec_id))
     assert got["status"] == "processing" and got["provider_recording_id"] is None
@@ -261,9 +270,10 @@ def test_full_lifecycle_with_every_documented_error(api, clean_stack, provider):
     assert [r["id"] for r in synced["recordings"]] == [rec_id]
     assert synced["recordings"][0]["provider_recording_id"] == prov["id"]
 
-    recovered = data(api.recover(rec_id), 202)
-    assert recovered["id"] == rec_id and recovered["status"] == "processing"
-    assert recovered["recover_requested_at"]
+    recovered = data(api.recover(rec_id))
+    assert recovered == {"id": rec_id, "status": "processing",
+                         "message": "Recovery initiated. Recording will be reprocessed."}
+    assert data(api.get(rec_id))["recover_requested_at"]
     assert provider.reprocessed == [prov["id"]]
 
     # The provider finishes: the background poll moves it to ready with size and location.
@@ -273,13 +283,13 @@ def test_full_lifecycle_with_every_documented_error(api, clean_stack, provider):
     provider.set_ready(prov["id"], bucket=st.bucket, key=key, size=len(body), duration=42.5)
     ready = wait_for(lambda: (lambda d: d if d["status"] == "ready" else None)(data(api.get(rec_id))),
                      15, "the poll to mark the recording ready")
-    assert ready["size_bytes"] == len(body) and ready["duration_seconds"] == 42.5
+    assert ready["size_bytes"] == len(body) and ready["duration_seconds"] == 43   # whole seconds
     assert ready["storage"]["bucket"] == st.bucket and ready["storage"]["key"] == key
     assert ready["ready_at"]
 
-    dl = data(api.download(rec_id))
+    dl = download_answer(api.download(rec_id))
     assert dl["recording_id"] == rec_id and dl["status"] == "ready"
-    assert dl["file_size"] == len(body) and dl["duration"] == 42.5 and dl["provider"] == "s3"
+    assert dl["file_size"] == len(body) and dl["duration"] == 43 and dl["provider"] == "s3"
     assert requests.get(dl["download_url"], timeout=10).content == body
 
     assert_error(api.recover(rec_id), 400, "invalid_state")   # only processing can be recovered
@@ -294,7 +304,7 @@ def test_full_lifecycle_with_every_documented_error(api, clean_stack, provider):
     assert_error(api.archive(rec_id), 400, "invalid_state")   # not ready any more
 
     # An archived recording in an instant-access class is still downloadable, from the archive.
-    dl = data(api.download(rec_id))
+    dl = download_answer(api.download(rec_id))
     assert dl["status"] == "archived"
     assert requests.get(dl["download_url"], timeout=10).content == body
 
@@ -435,7 +445,7 @@ def test_sync_imports_provider_recordings_idempotently(api, clean_stack, provide
     # The imported live recording holds the room, as one started here would.
     assert_error(api.start(ROOM_A), 409, "already_recording")
     # The imported ready one downloads.
-    dl = data(api.download(by_provider[ready["id"]]["id"]))
+    dl = download_answer(api.download(by_provider[ready["id"]]["id"]))
     assert requests.get(dl["download_url"], timeout=10).content == body
 
 
@@ -556,7 +566,7 @@ def test_poll_marks_failed_and_links_unlinked(api, clean_stack, provider):  # no
                       15, "the poll to mark the recording failed")
     assert failed["failure_reason"] == "encoder crashed"
     assert_error(api.recover(rec), 400, "invalid_state")
-    dl = data(api.download(rec))
+    dl = download_answer(api.download(rec))
     assert dl["status"] == "failed" and "encoder crashed" in dl["message"]
 
     # Not linked yet: the poll links it on its own (and never imports anything).
@@ -625,7 +635,7 @@ def test_same_room_id_in_two_tenants_stays_apart(api, clean_stack, provider):  #
     ready = wait_for(lambda: (lambda d: d if d["status"] == "ready" else None)(data(api.get(rec_b, headers=b))),
                      20, "tB's recording to reach ready")
     assert ready["provider_recording_id"] == prov_b["id"] and ready["tenant_id"] == TENANT_B
-    dl = data(api.download(rec_b, headers=b))
+    dl = download_answer(api.download(rec_b, headers=b))
     assert requests.get(dl["download_url"], timeout=10).content == body
     assert_error(api.download(rec_b), 404, "not_found")
 
@@ -702,8 +712,8 @@ def test_download_signs_only_the_configured_buckets(api, clean_stack, provider):
     seed_ready(st, "rec_in_hot", "ok/hot.ogg", 4)
     seed_ready(st, "rec_in_archive", "ok/archive.ogg", 4, bucket=ARCHIVE_BUCKET)
     st.put_object("ok/archive.ogg", b"arch", bucket=ARCHIVE_BUCKET)
-    assert data(api.download("rec_in_hot"))["download_url"]
-    dl = data(api.download("rec_in_archive"))
+    assert download_answer(api.download("rec_in_hot"))["download_url"]
+    dl = download_answer(api.download("rec_in_archive"))
     assert requests.get(dl["download_url"], timeout=10).content == b"arch"
 
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <limits>
 #include <string>
 
 namespace recgw::handlers {
@@ -111,6 +112,25 @@ TEST(FormatInstantTest, MillisecondsUtc) {
   EXPECT_EQ(formatInstant(std::chrono::system_clock::time_point(-1ms)), "1969-12-31T23:59:59.999Z");
 }
 
+TEST(WholeSecondsTest, NearestWholeSecondHalvesAwayFromZero) {
+  EXPECT_EQ(wholeSeconds(1.21536), 1);
+  EXPECT_EQ(wholeSeconds(1799.5), 1800);
+  EXPECT_EQ(wholeSeconds(1799.49), 1799);
+  EXPECT_EQ(wholeSeconds(1800.0), 1800);
+  EXPECT_EQ(wholeSeconds(0.4), 0);
+  EXPECT_EQ(wholeSeconds(0.0), 0);
+  EXPECT_EQ(wholeSeconds(42.5), 43);
+}
+
+TEST(WholeSecondsTest, UnknownOrNonsenseIsNull) {
+  EXPECT_EQ(wholeSeconds(std::nullopt), std::nullopt);
+  EXPECT_EQ(wholeSeconds(-1.0), std::nullopt);
+  EXPECT_EQ(wholeSeconds(std::numeric_limits<double>::quiet_NaN()), std::nullopt);
+  EXPECT_EQ(wholeSeconds(std::numeric_limits<double>::infinity()), std::nullopt);
+  EXPECT_EQ(wholeSeconds(1e300), std::nullopt);  // llround would be undefined
+  EXPECT_EQ(wholeSeconds(9007199254740991.0), 9007199254740991);
+}
+
 simdjson::dom::element parse(simdjson::dom::parser& parser, const std::string& json) {
   simdjson::dom::element el;
   EXPECT_EQ(parser.parse(json).get(el), simdjson::SUCCESS) << json;
@@ -156,7 +176,9 @@ TEST(WriteRecordingTest, StorageFailureAndRoom) {
   auto doc = parse(parser, w.str());
   EXPECT_EQ(std::string_view(doc["failure_reason"]), "encoder crashed");
   EXPECT_EQ(int64_t(doc["size_bytes"]), 10);
-  EXPECT_EQ(double(doc["duration_seconds"]), 1.5);
+  // whole seconds, written as a JSON integer (1.5 rounds away from zero)
+  ASSERT_TRUE(doc["duration_seconds"].is_int64()) << w.str();
+  EXPECT_EQ(int64_t(doc["duration_seconds"]), 2);
   EXPECT_EQ(std::string_view(doc["storage"]["provider"]), "s3");
   EXPECT_EQ(std::string_view(doc["storage"]["key"]), "a/b.ogg");
   EXPECT_TRUE(doc["storage"]["storage_class"].is_null());

@@ -58,6 +58,46 @@ TEST_F(RouteTableTest, OtherMethodGives405WithEveryAllowedMethod) {
   EXPECT_EQ(m.allowed, kDeleteBit | kPostBit);
 }
 
+// Two routes of one pattern split its paths by a guard on the decoded parameter, in
+// either order of registration; a declining route adds nothing to Allow.
+bool startsWithRec(const std::vector<std::string>& params) { return params[0].starts_with("rec_"); }
+bool notRec(const std::vector<std::string>& params) { return !startsWithRec(params); }
+
+TEST(RouteGuardTest, SplitsOnePatternBetweenTwoRoutesInEitherOrder) {
+  for (bool guardedFirst : {true, false}) {
+    RouteTable t;
+    size_t rooms = 0, stream = 0, remove = 0;
+    if (guardedFirst) rooms = t.add(kGetBit | kHeadBit, "/api/v1/recordings/{id}", &startsWithRec);
+    stream = t.add(kGetBit | kHeadBit, "/api/v1/recordings/{session_id}", &notRec);
+    if (!guardedFirst) rooms = t.add(kGetBit | kHeadBit, "/api/v1/recordings/{id}", &startsWithRec);
+    remove = t.add(kDeleteBit, "/api/v1/recordings/{id}");
+
+    auto m = t.match(kGetBit, "/api/v1/recordings/rec_abc");
+    ASSERT_EQ(m.kind, RouteMatch::Kind::kMatched);
+    EXPECT_EQ(m.route, rooms);
+    EXPECT_EQ(m.params, std::vector<std::string>{"rec_abc"});
+    m = t.match(kHeadBit, "/api/v1/recordings/sess-1");
+    ASSERT_EQ(m.kind, RouteMatch::Kind::kMatched);
+    EXPECT_EQ(m.route, stream);
+    // the guard sees the decoded parameter, not the raw segment
+    EXPECT_EQ(t.match(kGetBit, "/api/v1/recordings/rec%5Fx").route, rooms);
+    EXPECT_EQ(t.match(kGetBit, "/api/v1/recordings/").route, stream);
+    EXPECT_EQ(t.match(kDeleteBit, "/api/v1/recordings/sess-1").route, remove);
+    // exactly one of the two GET routes fits any path, so Allow is the same for both kinds
+    m = t.match(kPostBit, "/api/v1/recordings/rec_abc");
+    EXPECT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);
+    EXPECT_EQ(m.allowed, kGetBit | kHeadBit | kDeleteBit);
+  }
+}
+
+TEST(RouteGuardTest, ADecliningRouteIsNotFoundNorInAllow) {
+  RouteTable t;
+  t.add(kGetBit, "/api/v1/recordings/{id}", &startsWithRec);
+  EXPECT_EQ(t.match(kGetBit, "/api/v1/recordings/sess-1").kind, RouteMatch::Kind::kNotFound);
+  EXPECT_EQ(t.match(kPostBit, "/api/v1/recordings/sess-1").kind, RouteMatch::Kind::kNotFound);
+  EXPECT_EQ(t.match(kPostBit, "/api/v1/recordings/rec_1").kind, RouteMatch::Kind::kMethodNotAllowed);
+}
+
 TEST_F(RouteTableTest, UnknownPathsAreNotFound) {
   for (const char* path : {"/", "", "/healthz/", "/api/v1/public/recordings", "/api/v1/public/recordings/a/b",
                            "/API/v1/public/recordings/a", "//healthz", "/healthz?x=1"}) {

@@ -224,13 +224,13 @@ void ArchiveMover::abortOthers(const JobPtr& j, std::string keep, std::function<
         for (auto& u : uploads) {
           if (u.key == j->journal.key && u.uploadId != keep) left->push_back(std::move(u));
         }
-        // One at a time; each abort is idempotent.
+        // One at a time; each abort is idempotent. The function holds itself weakly (no
+        // cycle); the pending abort's callback holds it strongly.
         auto abortNext = std::make_shared<std::function<void()>>();
-        *abortNext = [this, j, left, next, abortNext] {
-          if (left->empty()) {
-            *abortNext = nullptr;  // break the cycle
-            return next();
-          }
+        *abortNext = [this, j, left, next, self = std::weak_ptr<std::function<void()>>(abortNext)] {
+          if (left->empty()) return next();
+          auto abortNext = self.lock();
+          if (!abortNext) return;
           S3Upload u = left->back();
           left->pop_back();
           SigV4Signer* signer = signerFor(j, j->archive);
@@ -240,7 +240,6 @@ void ArchiveMover::abortOthers(const JobPtr& j, std::string keep, std::function<
           objects_.abortUpload(j->archive.location, u.key, u.uploadId, *signer,
                                step(j, [this, j, abortNext](S3Outcome a) {
                                  if (!a.ok()) {
-                                   *abortNext = nullptr;
                                    return fail(j, ArchiveMove::Kind::kError,
                                                "aborting a stale multipart upload failed: " + a.reason);
                                  }
@@ -468,12 +467,11 @@ void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit, std::fun
         auto next = std::make_shared<std::function<void()>>();
         // One journal at a time: take it over (so a run resuming it meanwhile keeps it), abort
         // every upload of its key, drop it. A failed abort leaves it to go stale again.
-        *next = [this, alive, archive, done, count, left, next] {
+        *next = [this, alive, archive, done, count, left, self = std::weak_ptr<std::function<void()>>(next)] {
           if (alive.expired()) return;
-          if (left->empty()) {
-            *next = nullptr;
-            return done(*count, {});
-          }
+          if (left->empty()) return done(*count, {});
+          auto next = self.lock();
+          if (!next) return;
           ArchiveUpload dead = std::move(left->back());
           left->pop_back();
           if (dead.target != targetOf(archive.location) || dead.key.empty()) return (*next)();

@@ -258,7 +258,9 @@ def test_sweep_aborts_the_upload_of_a_run_nobody_resumes(two_services, gateway_f
         gw1.kill()
         assert len(uploads(archive.s3)) == 1
         # A gateway that is never asked about it: its sweep (10 × resume_after_s) aborts it.
-        gateway_factory(extra_env=gateway_env(st, archive, archive.s3_endpoint))
+        # (Same archive endpoint: a journal names the service it was made for.)
+        proxy.delay_s = 0.0
+        gateway_factory(extra_env=gateway_env(st, archive, f"http://127.0.0.1:{proxy.port}"))
         wait_for(lambda: not uploads(archive.s3) and journal(st, "rec_orphan") is None, timeout=40,
                  what="the sweep to abort the orphaned upload", interval=0.5)
     finally:

@@ -786,12 +786,13 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
                           {"storage_class", ctx->settings.archiveStorageClass},
                           {"mode", archive.streamed() ? "streamed" : "server_copy"}});
     // The move goes on if the client leaves: the state is set all the same.
-    archive.move(rec, [ctx, srv, xid, requestId, t, rec](storage::ArchiveMove m, storage::StoredObject target) {
+    archive.move(rec, [ctx, srv, xid, requestId, t, rec](storage::ArchiveMove m,
+                                                         storage::StoredObject target) {
       using K = storage::ArchiveMove::Kind;
       if (m.kind == K::kMoved || m.kind == K::kResumed) {
         if (m.kind == K::kResumed) {
-          reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive copy already in place; finishing",
-                               {{"recording_id", rec.id}});
+          reactor::Logger::log(reactor::LogLevel::kInfo, requestId,
+                               "archive copy already in place; finishing", {{"recording_id", rec.id}});
         }
         return archiveSetState(ctx, srv, xid, requestId, t, rec, std::move(target));
       }

@@ -25,8 +25,9 @@ std::unique_ptr<storage::SigV4Signer> signerOf(const S3ServiceSettings& s) {
 
 }  // namespace
 
-ArchiveService::ArchiveService(reactor::EventLoop& loop, storage::S3Objects& objects, storage::RecordingStore& store,
-                               const LifecycleSettings& settings, StorageSigner* mainSigner)
+ArchiveService::ArchiveService(reactor::EventLoop& loop, storage::S3Objects& objects,
+                               storage::RecordingStore& store, const LifecycleSettings& settings,
+                               StorageSigner* mainSigner)
     : loop_(loop),
       objects_(objects),
       settings_(settings),
@@ -46,7 +47,8 @@ ArchiveService::Store ArchiveService::hot() {
 }
 
 ArchiveService::Store ArchiveService::archive() {
-  if (settings_.archive.set()) return {locationOf(settings_.archive, settings_.archiveBucket), archiveSigner_.get()};
+  if (settings_.archive.set())
+    return {locationOf(settings_.archive, settings_.archiveBucket), archiveSigner_.get()};
   Store s = hot();
   s.location.bucket = settings_.archiveBucket;
   return s;
@@ -69,7 +71,8 @@ std::optional<ArchiveService::Store> ArchiveService::storeForBucket(const std::s
 
 std::optional<ArchiveRefusal> ArchiveService::refuse(const storage::Recording& rec) {
   Store h = hot();
-  if (!rec.storage || rec.storage->key.empty()) return ArchiveRefusal{400, "not_in_hot_bucket", "the recording has no stored object"};
+  if (!rec.storage || rec.storage->key.empty())
+    return ArchiveRefusal{400, "not_in_hot_bucket", "the recording has no stored object"};
   const std::string& provider = rec.storage->provider;
   bool s3Compatible = provider.empty() || provider == "s3" || provider == "r2";
   if (!s3Compatible || (!rec.storage->bucket.empty() && rec.storage->bucket != h.location.bucket)) {
@@ -78,9 +81,11 @@ std::optional<ArchiveRefusal> ArchiveService::refuse(const storage::Recording& r
   Store a = archive();
   if (settings_.archiveBucket.empty() ||
       (settings_.archiveBucket == h.location.bucket && a.location.endpoint == h.location.endpoint)) {
-    return ArchiveRefusal{503, "archive_not_configured", "no archive bucket (apart from the hot one) is configured"};
+    return ArchiveRefusal{503, "archive_not_configured",
+                          "no archive bucket (apart from the hot one) is configured"};
   }
-  if (!h.signer || !a.signer) return ArchiveRefusal{503, "storage_not_configured", "storage is not configured"};
+  if (!h.signer || !a.signer)
+    return ArchiveRefusal{503, "storage_not_configured", "storage is not configured"};
   if (streamed() && mover_.active() >= static_cast<size_t>(std::max(1, settings_.archiveMaxConcurrent))) {
     return ArchiveRefusal{503, "archive_busy", "too many archives are in progress; retry shortly"};
   }
@@ -96,7 +101,8 @@ void ArchiveService::move(const storage::Recording& rec,
   bool stream = streamed();
   // The archived object's provider: the archive service's kind when it is its own ("s3": an
   // S3 API), else whatever the hot one was called.
-  std::string provider = stream ? std::string("s3") : (rec.storage->provider.empty() ? "s3" : rec.storage->provider);
+  std::string provider =
+      stream ? std::string("s3") : (rec.storage->provider.empty() ? "s3" : rec.storage->provider);
   storage::StoredObject target{provider, settings_.archiveBucket, rec.storage->key, storageClass};
   auto finish = [done, target](storage::ArchiveMove m) { done(std::move(m), target); };
   if (!stream) {
@@ -105,7 +111,9 @@ void ArchiveService::move(const storage::Recording& rec,
     bool own = settings_.hot.set();
     objects_.moveToArchive(
         h.location, a.location, rec.storage->key, storageClass, expectedSize,
-        [main, fixed, own]() -> storage::SigV4Signer* { return own ? fixed : (main ? main->get() : nullptr); },
+        [main, fixed, own]() -> storage::SigV4Signer* {
+          return own ? fixed : (main ? main->get() : nullptr);
+        },
         std::move(finish));
     return;
   }
@@ -123,7 +131,8 @@ void ArchiveService::move(const storage::Recording& rec,
 
 void ArchiveService::startSweep() {
   if (!settings_.archive.set() || sweepTimer_.pending()) return;
-  sweepTimer_.startPeriodic(std::chrono::duration_cast<std::chrono::milliseconds>(settings_.archiveResumeAfter));
+  sweepTimer_.startPeriodic(
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings_.archiveResumeAfter));
 }
 
 void ArchiveService::sweepOnce() {
@@ -141,7 +150,8 @@ void ArchiveService::sweepOnce() {
     if (!error.empty()) {
       reactor::logWarn("archive sweep failed", {{"reason", error}});
     } else if (aborted > 0) {
-      reactor::logInfo("archive sweep aborted multipart uploads of dead runs", {{"aborted", std::to_string(aborted)}});
+      reactor::logInfo("archive sweep aborted multipart uploads of dead runs",
+                       {{"aborted", std::to_string(aborted)}});
     }
   });
 }

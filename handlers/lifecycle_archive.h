@@ -60,7 +60,8 @@ class ArchiveService {
   // configured or too many archives in flight), or nullopt.
   std::optional<ArchiveRefusal> refuse(const storage::Recording& rec);
   // Moves it; `done` gets the outcome and the stored object to record when it is moved.
-  void move(const storage::Recording& rec, std::function<void(storage::ArchiveMove, storage::StoredObject)> done);
+  void move(const storage::Recording& rec,
+            std::function<void(storage::ArchiveMove, storage::StoredObject)> done);
 
   // The sweep of dead streamed archives, every archive_resume_after_s. Idempotent.
   void startSweep();

@@ -39,7 +39,7 @@ struct ArchiveMover::Job {
   std::string storageClass;
   std::optional<uint64_t> expectedSize;
   std::function<void(ArchiveMove)> done;
-  ArchiveUpload journal;                 // ours, as last written
+  ArchiveUpload journal;                  // ours, as last written
   std::optional<ArchiveUpload> previous;  // a dead run's, taken over
   S3ObjectInfo hotInfo;
   bool claimed = false;
@@ -90,9 +90,10 @@ SigV4Signer* ArchiveMover::signerFor(const JobPtr& j, const ArchiveEndpoint& end
   return s;
 }
 
-void ArchiveMover::move(const ArchiveEndpoint& hot, const ArchiveEndpoint& archive, const std::string& recordingId,
-                        const std::string& tenantId, const std::string& key, const std::string& storageClass,
-                        std::optional<uint64_t> expectedSize, std::function<void(ArchiveMove)> done) {
+void ArchiveMover::move(const ArchiveEndpoint& hot, const ArchiveEndpoint& archive,
+                        const std::string& recordingId, const std::string& tenantId, const std::string& key,
+                        const std::string& storageClass, std::optional<uint64_t> expectedSize,
+                        std::function<void(ArchiveMove)> done) {
   auto j = std::make_shared<Job>();
   j->hot = hot;
   j->archive = archive;
@@ -159,20 +160,21 @@ void ArchiveMover::hotGone(const JobPtr& j) {
   abortOthers(j, {}, [this, j] {
     SigV4Signer* signer = signerFor(j, j->archive);
     if (!signer) return;
-    objects_.head(j->archive.location, j->journal.key, *signer, step(j, [this, j](S3Outcome o, S3ObjectInfo info) {
-                    if (o.notFound()) {
-                      return fail(j, ArchiveMove::Kind::kMissing,
-                                  "the object is neither in the hot store nor in the archive");
-                    }
-                    if (!o.ok())
-                      return fail(j, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
-                    if (j->expectedSize && *j->expectedSize != info.size) {
-                      return fail(j, ArchiveMove::Kind::kMismatch,
-                                  "the archive holds " + std::to_string(info.size) + " bytes, " +
-                                      std::to_string(*j->expectedSize) + " were expected");
-                    }
-                    finish(j, ArchiveMove{ArchiveMove::Kind::kResumed, {}, std::move(info)});
-                  }));
+    objects_.head(
+        j->archive.location, j->journal.key, *signer, step(j, [this, j](S3Outcome o, S3ObjectInfo info) {
+          if (o.notFound()) {
+            return fail(j, ArchiveMove::Kind::kMissing,
+                        "the object is neither in the hot store nor in the archive");
+          }
+          if (!o.ok())
+            return fail(j, ArchiveMove::Kind::kError, "checking the archive copy failed: " + o.reason);
+          if (j->expectedSize && *j->expectedSize != info.size) {
+            return fail(j, ArchiveMove::Kind::kMismatch,
+                        "the archive holds " + std::to_string(info.size) + " bytes, " +
+                            std::to_string(*j->expectedSize) + " were expected");
+          }
+          finish(j, ArchiveMove{ArchiveMove::Kind::kResumed, {}, std::move(info)});
+        }));
   });
 }
 
@@ -195,7 +197,8 @@ void ArchiveMover::resumeOrFresh(const JobPtr& j) {
                            {{"recording_id", j->journal.recordingId}});
           return abortOthers(j, {}, [this, j] { create(j); });
         }
-        if (!o.ok()) return fail(j, ArchiveMove::Kind::kError, "listing the upload's parts failed: " + o.reason);
+        if (!o.ok())
+          return fail(j, ArchiveMove::Kind::kError, "listing the upload's parts failed: " + o.reason);
         std::vector<ArchiveUploadPart> kept;
         for (const auto& recorded : j->previous->parts) {
           auto it = std::find_if(listed.begin(), listed.end(),
@@ -219,7 +222,8 @@ void ArchiveMover::abortOthers(const JobPtr& j, std::string keep, std::function<
   objects_.listUploads(
       j->archive.location, j->journal.key, *signer,
       step(j, [this, j, keep, next](S3Outcome o, std::vector<S3Upload> uploads) {
-        if (!o.ok()) return fail(j, ArchiveMove::Kind::kError, "listing multipart uploads failed: " + o.reason);
+        if (!o.ok())
+          return fail(j, ArchiveMove::Kind::kError, "listing multipart uploads failed: " + o.reason);
         auto left = std::make_shared<std::vector<S3Upload>>();
         for (auto& u : uploads) {
           if (u.key == j->journal.key && u.uploadId != keep) left->push_back(std::move(u));
@@ -258,7 +262,8 @@ void ArchiveMover::create(const JobPtr& j) {
   objects_.createUpload(j->archive.location, j->journal.key, j->storageClass, j->hotInfo.contentType, *signer,
                         step(j, [this, j](S3Outcome o, std::string uploadId) {
                           if (!o.ok())
-                            return fail(j, ArchiveMove::Kind::kError, "starting the upload failed: " + o.reason);
+                            return fail(j, ArchiveMove::Kind::kError,
+                                        "starting the upload failed: " + o.reason);
                           j->journal.uploadId = std::move(uploadId);
                           // Journaled before the first part: a crash from here on leaves it findable.
                           save(j, [this, j] { nextPart(j); });
@@ -279,8 +284,8 @@ void ArchiveMover::nextPart(const JobPtr& j) {
     SigV4Signer* signer = signerFor(j, j->archive);
     if (!signer) return;
     uint64_t size = bytes->size();
-    objects_.uploadPart(j->archive.location, j->journal.key, j->journal.uploadId, number, std::move(bytes), md5,
-                        *signer, step(j, [this, j, number, size, md5](S3Outcome o, std::string etag) {
+    objects_.uploadPart(j->archive.location, j->journal.key, j->journal.uploadId, number, std::move(bytes),
+                        md5, *signer, step(j, [this, j, number, size, md5](S3Outcome o, std::string etag) {
                           if (!o.ok()) {
                             return fail(j, ArchiveMove::Kind::kError,
                                         "uploading part " + std::to_string(number) + " failed: " + o.reason);
@@ -294,20 +299,18 @@ void ArchiveMover::nextPart(const JobPtr& j) {
   if (j->journal.size == 0) return upload(std::make_shared<std::string>(), crypto::md5(""));
   SigV4Signer* signer = signerFor(j, j->hot);
   if (!signer) return;
-  objects_.getRange(j->hot.location, j->journal.key, first, last, j->hotInfo.etag, *signer,
-                    step(j, [this, j, number, upload](S3Outcome o, std::shared_ptr<std::string> bytes,
-                                                      std::string md5) {
-                      if (o.code == "PreconditionFailed" || o.httpStatus == 412) {
-                        return fail(j, ArchiveMove::Kind::kError,
-                                    "the hot object changed while it was being archived");
-                      }
-                      if (!o.ok()) {
-                        return fail(j, ArchiveMove::Kind::kError,
-                                    "reading part " + std::to_string(number) + " from the hot store failed: " +
-                                        o.reason);
-                      }
-                      upload(std::move(bytes), std::move(md5));
-                    }));
+  objects_.getRange(
+      j->hot.location, j->journal.key, first, last, j->hotInfo.etag, *signer,
+      step(j, [this, j, number, upload](S3Outcome o, std::shared_ptr<std::string> bytes, std::string md5) {
+        if (o.code == "PreconditionFailed" || o.httpStatus == 412) {
+          return fail(j, ArchiveMove::Kind::kError, "the hot object changed while it was being archived");
+        }
+        if (!o.ok()) {
+          return fail(j, ArchiveMove::Kind::kError,
+                      "reading part " + std::to_string(number) + " from the hot store failed: " + o.reason);
+        }
+        upload(std::move(bytes), std::move(md5));
+      }));
 }
 
 void ArchiveMover::complete(const JobPtr& j) {
@@ -316,7 +319,8 @@ void ArchiveMover::complete(const JobPtr& j) {
   for (const auto& p : j->journal.parts) {
     parts.push_back({p.number, p.md5Hex, p.size});
     auto raw = rawFromHex(p.md5Hex);
-    if (!raw || raw->size() != 16) return fail(j, ArchiveMove::Kind::kError, "a journaled part MD5 is malformed");
+    if (!raw || raw->size() != 16)
+      return fail(j, ArchiveMove::Kind::kError, "a journaled part MD5 is malformed");
     md5s.push_back(std::move(*raw));
   }
   std::string expected = multipartEtag(md5s);
@@ -325,7 +329,8 @@ void ArchiveMover::complete(const JobPtr& j) {
   objects_.completeUpload(j->archive.location, j->journal.key, j->journal.uploadId, parts, *signer,
                           step(j, [this, j, expected](S3Outcome o, std::string etag) {
                             if (!o.ok())
-                              return fail(j, ArchiveMove::Kind::kError, "completing the upload failed: " + o.reason);
+                              return fail(j, ArchiveMove::Kind::kError,
+                                          "completing the upload failed: " + o.reason);
                             j->journal.uploadId.clear();  // completed: nothing left to abort
                             if (etag != expected) {
                               return fail(j, ArchiveMove::Kind::kError,
@@ -339,19 +344,19 @@ void ArchiveMover::complete(const JobPtr& j) {
 void ArchiveMover::verify(const JobPtr& j, std::string etag) {
   SigV4Signer* signer = signerFor(j, j->archive);
   if (!signer) return;
-  objects_.head(j->archive.location, j->journal.key, *signer,
-                step(j, [this, j, etag](S3Outcome o, S3ObjectInfo info) {
-                  if (!o.ok())
-                    return fail(j, ArchiveMove::Kind::kError, "checking the archive object failed: " + o.reason);
-                  S3ObjectInfo expected = j->hotInfo;
-                  expected.etag.clear();  // the hot ETag is another service's: compared below instead
-                  info.etag = bareEtag(info.etag);
-                  std::string mismatch = verifyCopy(expected, info, j->storageClass);
-                  if (mismatch.empty() && info.etag != etag)
-                    mismatch = "the archive object's ETag " + info.etag + " is not " + etag;
-                  if (!mismatch.empty()) return fail(j, ArchiveMove::Kind::kError, mismatch + "; the hot copy is kept");
-                  deleteHot(j, std::move(info));
-                }));
+  objects_.head(
+      j->archive.location, j->journal.key, *signer, step(j, [this, j, etag](S3Outcome o, S3ObjectInfo info) {
+        if (!o.ok())
+          return fail(j, ArchiveMove::Kind::kError, "checking the archive object failed: " + o.reason);
+        S3ObjectInfo expected = j->hotInfo;
+        expected.etag.clear();  // the hot ETag is another service's: compared below instead
+        info.etag = bareEtag(info.etag);
+        std::string mismatch = verifyCopy(expected, info, j->storageClass);
+        if (mismatch.empty() && info.etag != etag)
+          mismatch = "the archive object's ETag " + info.etag + " is not " + etag;
+        if (!mismatch.empty()) return fail(j, ArchiveMove::Kind::kError, mismatch + "; the hot copy is kept");
+        deleteHot(j, std::move(info));
+      }));
 }
 
 void ArchiveMover::deleteHot(const JobPtr& j, S3ObjectInfo archived) {
@@ -385,7 +390,8 @@ void ArchiveMover::save(const JobPtr& j, std::function<void()> next) {
           j->journal.uploadId.clear();
           return fail(j, ArchiveMove::Kind::kBusy, "another run took the archive over");
         }
-        if (!r.ok()) return fail(j, ArchiveMove::Kind::kError, "cannot write the archive journal: " + r.error);
+        if (!r.ok())
+          return fail(j, ArchiveMove::Kind::kError, "cannot write the archive journal: " + r.error);
         next();
       }));
 }
@@ -431,7 +437,8 @@ void ArchiveMover::finish(const JobPtr& j, ArchiveMove result) {
 }
 
 void ArchiveMover::report(const JobPtr& j, ArchiveMove result) {
-  bool release = j->claimed && (result.kind == ArchiveMove::Kind::kMoved || result.kind == ArchiveMove::Kind::kResumed);
+  bool release =
+      j->claimed && (result.kind == ArchiveMove::Kind::kMoved || result.kind == ArchiveMove::Kind::kResumed);
   auto done = std::move(j->done);
   auto complete = [j, done, result]() mutable {
     --*j->active;
@@ -451,7 +458,8 @@ void ArchiveMover::report(const JobPtr& j, ArchiveMove result) {
       });
 }
 
-void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit, std::function<void(int, std::string)> done) {
+void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit,
+                         std::function<void(int, std::string)> done) {
   auto stale = settings_.staleAfter * kSweepAfterStale;
   auto now = std::chrono::system_clock::now();
   std::weak_ptr<char> alive = alive_;
@@ -484,7 +492,8 @@ void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit, std::fun
           auto stale = settings_.staleAfter * kSweepAfterStale;
           store_.run<ArchiveClaim>(
               [mine, stale](mongoc_client_t* c, const RecordingCollections& n) {
-                return RecordingStore::claimArchiveUpload(c, n, mine, stale, std::chrono::system_clock::now());
+                return RecordingStore::claimArchiveUpload(c, n, mine, stale,
+                                                          std::chrono::system_clock::now());
               },
               [this, alive, archive, mine, count, next](ArchiveClaim claim) {
                 if (alive.expired()) return;
@@ -502,7 +511,8 @@ void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit, std::fun
                         if (*failed) return (*next)();
                         store_.run<StoreResult>(
                             [mine](mongoc_client_t* c, const RecordingCollections& n) {
-                              std::string e = RecordingStore::releaseArchiveUpload(c, n, mine.recordingId, mine.owner);
+                              std::string e =
+                                  RecordingStore::releaseArchiveUpload(c, n, mine.recordingId, mine.owner);
                               return e.empty() ? StoreResult{StoreOutcome::kOk, {}, {}, {}}
                                                : StoreResult::unavailable(e);
                             },
@@ -517,8 +527,10 @@ void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit, std::fun
                         objects_.abortUpload(archive.location, u.key, u.uploadId, *signer,
                                              [alive, pending, failed, count, release](S3Outcome a) {
                                                if (alive.expired()) return;
-                                               if (a.ok()) ++*count;
-                                               else *failed = true;
+                                               if (a.ok())
+                                                 ++*count;
+                                               else
+                                                 *failed = true;
                                                if (--*pending == 0) release();
                                              });
                       }

@@ -22,8 +22,8 @@
 // and its heartbeat goes stale, so the next run of the recording, or the sweep, finishes
 // the job. A run killed outright leaves the journal with a stale heartbeat: the next
 // archive request resumes its upload; sweep() aborts the uploads of journals nobody came
-// back for (after 10 × staleAfter). The hot copy is deleted only after the archive object verified, so no step
-// loses the recording.
+// back for (after 10 × staleAfter). The hot copy is deleted only after the archive object verified, so no
+// step loses the recording.
 //
 // Loop thread only; callbacks run once, later, on the loop, unless the mover is destroyed
 // first (then they never run and the journals go stale, as after a crash).

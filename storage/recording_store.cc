@@ -910,7 +910,8 @@ ArchiveUpload archiveUploadFromBson(const bson_t* doc) {
   u.partBytes = static_cast<uint64_t>(std::max<int64_t>(0, getInt(doc, "part_bytes").value_or(0)));
   u.heartbeatAt = getDate(doc, "heartbeat_at").value_or(TimePoint{});
   bson_iter_t it, child;
-  if (bson_iter_init_find(&it, doc, "parts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
+  if (bson_iter_init_find(&it, doc, "parts") && BSON_ITER_HOLDS_ARRAY(&it) &&
+      bson_iter_recurse(&it, &child)) {
     while (bson_iter_next(&child)) {
       if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
       uint32_t len = 0;
@@ -964,8 +965,8 @@ bool modifyJournal(mongoc_collection_t* coll, const bson_t* query, const bson_t*
                    std::optional<ArchiveUpload>& after, std::string& error) {
   ScopedBson reply;
   bson_error_t err;
-  if (!mongoc_collection_find_and_modify(coll, query, nullptr, update, nullptr, false, false, true, reply.get(),
-                                         &err)) {
+  if (!mongoc_collection_find_and_modify(coll, query, nullptr, update, nullptr, false, false, true,
+                                         reply.get(), &err)) {
     error = err.message;
     return false;
   }
@@ -997,8 +998,9 @@ ArchiveClaim RecordingStore::claimArchiveUpload(mongoc_client_t* client, const R
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   std::optional<ArchiveUpload> held;
   std::string error;
-  if (!findMany(coll.get(), filter.get(), opts.get(), [&](const bson_t* d) { held = archiveUploadFromBson(d); },
-                error)) {
+  if (!findMany(
+          coll.get(), filter.get(), opts.get(), [&](const bson_t* d) { held = archiveUploadFromBson(d); },
+          error)) {
     return ArchiveClaim::unavailable(error);
   }
   if (!held) return ArchiveClaim::unavailable("the archive journal vanished while being claimed; retry");
@@ -1015,7 +1017,8 @@ ArchiveClaim RecordingStore::claimArchiveUpload(mongoc_client_t* client, const R
   fields::putDate(&set, "heartbeat_at", now);
   bson_append_document_end(update.get(), &set);
   std::optional<ArchiveUpload> after;
-  if (!modifyJournal(coll.get(), query.get(), update.get(), after, error)) return ArchiveClaim::unavailable(error);
+  if (!modifyJournal(coll.get(), query.get(), update.get(), after, error))
+    return ArchiveClaim::unavailable(error);
   if (!after || after->owner != mine.owner) return {ArchiveClaim::Kind::kBusy, held, {}};
   return {ArchiveClaim::Kind::kTaken, held, {}};
 }
@@ -1050,8 +1053,10 @@ std::string RecordingStore::releaseArchiveUpload(mongoc_client_t* client, const 
   return {};
 }
 
-ArchiveUploadList RecordingStore::staleArchiveUploads(mongoc_client_t* client, const RecordingCollections& names,
-                                                      std::chrono::seconds stale, TimePoint now, int64_t limit) {
+ArchiveUploadList RecordingStore::staleArchiveUploads(mongoc_client_t* client,
+                                                      const RecordingCollections& names,
+                                                      std::chrono::seconds stale, TimePoint now,
+                                                      int64_t limit) {
   auto coll = collection(client, names, names.transitions);
   ScopedBson filter, opts;
   bson_t lt, sort;
@@ -1064,8 +1069,9 @@ ArchiveUploadList RecordingStore::staleArchiveUploads(mongoc_client_t* client, c
   BSON_APPEND_INT64(opts.get(), "limit", limit);
   ArchiveUploadList out;
   std::string error;
-  if (!findMany(coll.get(), filter.get(), opts.get(),
-                [&](const bson_t* d) { out.items.push_back(archiveUploadFromBson(d)); }, error)) {
+  if (!findMany(
+          coll.get(), filter.get(), opts.get(),
+          [&](const bson_t* d) { out.items.push_back(archiveUploadFromBson(d)); }, error)) {
     return ArchiveUploadList::unavailable(error);
   }
   return out;

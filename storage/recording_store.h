@@ -168,10 +168,10 @@ struct ArchiveUploadPart {
 
 struct ArchiveUpload {
   std::string recordingId, tenantId;
-  std::string owner;   // random, per run: only the owner writes the journal
-  std::string target;  // archive endpoint and bucket: a journal for another target is not resumed
-  std::string key;     // the object's key (the same in both stores)
-  std::string uploadId;  // empty: not created yet
+  std::string owner;       // random, per run: only the owner writes the journal
+  std::string target;      // archive endpoint and bucket: a journal for another target is not resumed
+  std::string key;         // the object's key (the same in both stores)
+  std::string uploadId;    // empty: not created yet
   std::string sourceEtag;  // the hot object's ETag when the upload started (bare)
   uint64_t size = 0;
   uint64_t partBytes = 0;
@@ -335,7 +335,8 @@ class RecordingStore {
   // is returned in `previous`; the document keeps its content, with our owner and
   // heartbeat). A fresh one: kBusy.
   static ArchiveClaim claimArchiveUpload(mongoc_client_t* client, const RecordingCollections& names,
-                                         const ArchiveUpload& mine, std::chrono::seconds stale, TimePoint now);
+                                         const ArchiveUpload& mine, std::chrono::seconds stale,
+                                         TimePoint now);
   // Writes the journal (and a fresh heartbeat) while `upload.owner` still holds it. "" when
   // written; "lost" when another owner took it over; else MongoDB's error.
   static std::string saveArchiveUpload(mongoc_client_t* client, const RecordingCollections& names,

@@ -501,8 +501,9 @@ std::vector<S3Part> S3Objects::parseParts(std::string_view xml, int& next) {
   });
   next = 0;
   uint64_t marker = 0;
-  if (xmlValue(xml, "IsTruncated") == "true" && parseUnsigned(xmlValue(xml, "NextPartNumberMarker"), marker) &&
-      marker > 0 && marker < static_cast<uint64_t>(kMaxParts)) {
+  if (xmlValue(xml, "IsTruncated") == "true" &&
+      parseUnsigned(xmlValue(xml, "NextPartNumberMarker"), marker) && marker > 0 &&
+      marker < static_cast<uint64_t>(kMaxParts)) {
     next = static_cast<int>(marker);
   }
   return parts;
@@ -648,7 +649,8 @@ void S3Objects::getRange(const S3Location& where, std::string_view key, uint64_t
       if (r.status == 412 && o.code.empty()) o.code = "PreconditionFailed";
       return done(std::move(o), nullptr, {});
     }
-    std::string expectedRange = "bytes " + std::to_string(state->first) + "-" + std::to_string(state->last) + "/";
+    std::string expectedRange =
+        "bytes " + std::to_string(state->first) + "-" + std::to_string(state->last) + "/";
     const std::string* cr = r.find("content-range");
     if (!cr || cr->rfind(expectedRange, 0) != 0 || state->bytes->size() != want) {
       S3Outcome o = transportError("the storage answered another range or length than asked for");
@@ -672,7 +674,8 @@ void S3Objects::createUpload(const S3Location& where, std::string_view key, std:
   std::vector<HttpHeader> headers;
   if (!contentType.empty()) headers.push_back({"content-type", std::string(contentType)});
   if (!storageClass.empty()) headers.push_back({"x-amz-storage-class", std::string(storageClass)});
-  S3Request req = signRequest("POST", where, key, {{"uploads", ""}}, headers, signer, std::chrono::system_clock::now());
+  S3Request req =
+      signRequest("POST", where, key, {{"uploads", ""}}, headers, signer, std::chrono::system_clock::now());
   if (!req.error.empty()) {
     failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
     return;
@@ -700,9 +703,9 @@ void S3Objects::uploadPart(const S3Location& where, std::string_view key, std::s
   std::string md5Hex = crypto::hexLower(md5);
   std::vector<HttpHeader> headers{{"content-md5", crypto::base64Encode(md5)},
                                   {"content-type", "application/octet-stream"}};
-  S3Request req = signRequest("PUT", where, key,
-                              {{"partNumber", std::to_string(partNumber)}, {"uploadId", std::string(uploadId)}},
-                              headers, signer, std::chrono::system_clock::now());
+  S3Request req = signRequest(
+      "PUT", where, key, {{"partNumber", std::to_string(partNumber)}, {"uploadId", std::string(uploadId)}},
+      headers, signer, std::chrono::system_clock::now());
   if (!req.error.empty() || !bytes) {
     std::string error = req.error.empty() ? "no part bytes" : "cannot sign: " + req.error;
     failLater([done, error] { done(transportError(error), {}); });
@@ -731,30 +734,32 @@ void S3Objects::uploadPart(const S3Location& where, std::string_view key, std::s
 void S3Objects::completeUpload(const S3Location& where, std::string_view key, std::string_view uploadId,
                                const std::vector<S3Part>& parts, SigV4Signer& signer,
                                std::function<void(S3Outcome, std::string)> done) {
-  S3Request req = signRequest("POST", where, key, {{"uploadId", std::string(uploadId)}},
-                              {{"content-type", "application/xml"}}, signer, std::chrono::system_clock::now());
+  S3Request req =
+      signRequest("POST", where, key, {{"uploadId", std::string(uploadId)}},
+                  {{"content-type", "application/xml"}}, signer, std::chrono::system_clock::now());
   if (!req.error.empty()) {
     failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
     return;
   }
-  sendWithBody(std::move(req), std::make_shared<const std::string>(completeBody(parts)), kMaxResponseBody,
-               [done](long status, const reactor::UpstreamResponse&, const std::string& body,
-                      const std::string& error) {
-                 // An error after a 200: the result never completed, so the outcome is unknown.
-                 if (!error.empty()) return done(transportError(error), {});
-                 S3Outcome o = interpretStatus(status, body);
-                 if (o.code == "NoSuchUpload") return done(noSuchUpload(status), {});
-                 if (o.ok() && (!o.code.empty() || body.find("<CompleteMultipartUploadResult") == std::string::npos)) {
-                   auto [code, message] = parseError(body);
-                   o.kind = S3Outcome::Kind::kError;
-                   o.code = code;
-                   o.reason = code.empty() ? "S3 answered the completion with 200 but no result"
-                                           : "S3 failed the completion after a 200: " + code + " " + message;
-                 }
-                 if (o.notFound()) o.kind = S3Outcome::Kind::kError;
-                 if (!o.ok()) return done(std::move(o), {});
-                 done(std::move(o), bareEtag(xmlValue(body, "ETag")));
-               });
+  sendWithBody(
+      std::move(req), std::make_shared<const std::string>(completeBody(parts)), kMaxResponseBody,
+      [done](long status, const reactor::UpstreamResponse&, const std::string& body,
+             const std::string& error) {
+        // An error after a 200: the result never completed, so the outcome is unknown.
+        if (!error.empty()) return done(transportError(error), {});
+        S3Outcome o = interpretStatus(status, body);
+        if (o.code == "NoSuchUpload") return done(noSuchUpload(status), {});
+        if (o.ok() && (!o.code.empty() || body.find("<CompleteMultipartUploadResult") == std::string::npos)) {
+          auto [code, message] = parseError(body);
+          o.kind = S3Outcome::Kind::kError;
+          o.code = code;
+          o.reason = code.empty() ? "S3 answered the completion with 200 but no result"
+                                  : "S3 failed the completion after a 200: " + code + " " + message;
+        }
+        if (o.notFound()) o.kind = S3Outcome::Kind::kError;
+        if (!o.ok()) return done(std::move(o), {});
+        done(std::move(o), bareEtag(xmlValue(body, "ETag")));
+      });
 }
 
 void S3Objects::abortUpload(const S3Location& where, std::string_view key, std::string_view uploadId,
@@ -766,7 +771,8 @@ void S3Objects::abortUpload(const S3Location& where, std::string_view key, std::
     return;
   }
   send(std::move(req), false,
-       [done](long status, const reactor::UpstreamResponse&, const std::string& body, const std::string& error) {
+       [done](long status, const reactor::UpstreamResponse&, const std::string& body,
+              const std::string& error) {
          if (!error.empty() && status == 0) return done(transportError(error));
          S3Outcome o = interpretStatus(status, body);
          if (o.code == "NoSuchUpload") o = S3Outcome{S3Outcome::Kind::kOk, status, {}, {}};
@@ -841,8 +847,8 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
                  for (auto& u : parseUploads(body, nextKey, nextUpload)) soFar.push_back(std::move(u));
                  bool more = !nextKey.empty() && (nextKey != keyMarker || !nextUpload.empty());
                  if (more && pages + 1 < kMaxListPages && alive.lock()) {
-                   return listUploadsFrom(where, prefix, nextKey, nextUpload, std::move(soFar), pages + 1, signer,
-                                          done);
+                   return listUploadsFrom(where, prefix, nextKey, nextUpload, std::move(soFar), pages + 1,
+                                          signer, done);
                  }
                  done(std::move(o), std::move(soFar));
                });

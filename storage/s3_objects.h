@@ -158,11 +158,11 @@ class S3Objects {
                       const std::vector<S3Part>& parts, SigV4Signer& signer,
                       std::function<void(S3Outcome, std::string etag)> done);
   // AbortMultipartUpload; an upload already gone (NoSuchUpload) is kOk.
-  void abortUpload(const S3Location& where, std::string_view key, std::string_view uploadId, SigV4Signer& signer,
-                   std::function<void(S3Outcome)> done);
+  void abortUpload(const S3Location& where, std::string_view key, std::string_view uploadId,
+                   SigV4Signer& signer, std::function<void(S3Outcome)> done);
   // ListParts, every page. NoSuchUpload (completed or aborted): kNotFound.
-  void listParts(const S3Location& where, std::string_view key, std::string_view uploadId, SigV4Signer& signer,
-                 std::function<void(S3Outcome, std::vector<S3Part>)> done);
+  void listParts(const S3Location& where, std::string_view key, std::string_view uploadId,
+                 SigV4Signer& signer, std::function<void(S3Outcome, std::vector<S3Part>)> done);
   // ListMultipartUploads of keys starting with `prefix`, every page.
   void listUploads(const S3Location& where, std::string_view prefix, SigV4Signer& signer,
                    std::function<void(S3Outcome, std::vector<S3Upload>)> done);
@@ -201,7 +201,8 @@ class S3Objects {
   static std::vector<S3Part> parseParts(std::string_view xml, int& next);
   // ListMultipartUploads answer → its uploads; when IsTruncated, the next key and upload id
   // markers (empty otherwise).
-  static std::vector<S3Upload> parseUploads(std::string_view xml, std::string& nextKey, std::string& nextUploadId);
+  static std::vector<S3Upload> parseUploads(std::string_view xml, std::string& nextKey,
+                                            std::string& nextUploadId);
   // The text of the first <tag>…</tag> in xml (XML entities decoded); "" when absent.
   static std::string xmlValue(std::string_view xml, std::string_view tag);
   // HEAD/DELETE: 2xx ok, 404 not found, else an error (with S3's code when a body came).
@@ -214,7 +215,8 @@ class S3Objects {
                                       const std::string& error)>;
   void send(S3Request request, bool headOnly, SendDone done);
   // With a request body (`body` shared, not copied) and a bound on the answer kept.
-  void sendWithBody(S3Request request, std::shared_ptr<const std::string> body, size_t maxAnswer, SendDone done);
+  void sendWithBody(S3Request request, std::shared_ptr<const std::string> body, size_t maxAnswer,
+                    SendDone done);
   void listPartsFrom(const S3Location& where, std::string key, std::string uploadId, int marker,
                      std::vector<S3Part> soFar, std::shared_ptr<SigV4Signer> signer,
                      std::function<void(S3Outcome, std::vector<S3Part>)> done);

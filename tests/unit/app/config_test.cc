@@ -283,10 +283,12 @@ TEST(ConfigTest, LifecycleHotAndArchiveServices) {
 
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_HOT_ENDPOINT=http://127.0.0.1:1"}),
                     "lifecycle.hot_endpoint");
-  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_ARCHIVE_SECRET_KEY=x"}), "lifecycle.archive_endpoint");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_ARCHIVE_SECRET_KEY=x"}),
+                    "lifecycle.archive_endpoint");
   expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_ARCHIVE_PART_BYTES=5242879"}),
                     "lifecycle.archive_part_bytes");
-  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_HOT_ADDRESSING=sideways"}), "lifecycle.hot_addressing");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_HOT_ADDRESSING=sideways"}),
+                    "lifecycle.hot_addressing");
   EXPECT_EQ(errorOf(std::nullopt, {}), "");  // none set: the main storage, as before
 }
 

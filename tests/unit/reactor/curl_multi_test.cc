@@ -107,7 +107,8 @@ class TinyHttpServer {
     if (mode_ == Mode::kEcho) {
       size_t headEnd = request.find("\r\n\r\n") + 4;
       std::string lower = request.substr(0, headEnd);
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       size_t at = lower.find("content-length:");
       size_t want = at == std::string::npos ? 0 : std::stoul(lower.substr(at + 15));
       std::string got = request.substr(headEnd);

@@ -225,8 +225,10 @@ TEST(ArchiveJournalBsonTest, RoundTripsAndDropsMalformedParts) {
   u.size = 6'000'000'000ULL;
   u.partBytes = 16ULL << 20;
   u.heartbeatAt = kT0 + 5s;
-  u.parts = {{2, 16ULL << 20, std::string(32, 'b')}, {1, 16ULL << 20, std::string(32, 'a')},
-             {3, 1, "short"}, {0, 1, std::string(32, 'c')}};
+  u.parts = {{2, 16ULL << 20, std::string(32, 'b')},
+             {1, 16ULL << 20, std::string(32, 'a')},
+             {3, 1, "short"},
+             {0, 1, std::string(32, 'c')}};
   bson_t* doc = bson_new();
   appendArchiveUpload(doc, u);
   ArchiveUpload back = archiveUploadFromBson(doc);

@@ -174,8 +174,10 @@ TEST(MultipartTest, MultipartEtagIsMd5OfPartMd5s) {
 
 TEST(MultipartTest, CompleteBodyListsPartsWithQuotedEtags) {
   std::string body = S3Objects::completeBody({{1, "\"aa\"", 5}, {2, "bb", 1}});
-  EXPECT_NE(body.find("<Part><PartNumber>1</PartNumber><ETag>\"aa\"</ETag></Part>"), std::string::npos) << body;
-  EXPECT_NE(body.find("<Part><PartNumber>2</PartNumber><ETag>\"bb\"</ETag></Part>"), std::string::npos) << body;
+  EXPECT_NE(body.find("<Part><PartNumber>1</PartNumber><ETag>\"aa\"</ETag></Part>"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("<Part><PartNumber>2</PartNumber><ETag>\"bb\"</ETag></Part>"), std::string::npos)
+      << body;
   EXPECT_EQ(body.rfind("<CompleteMultipartUpload", 0), 0u);
 }
 
@@ -219,14 +221,16 @@ TEST(MultipartTest, ParseUploadsAndMarkers) {
 
 TEST(MultipartTest, SignRequestPutsTheCanonicalQueryInTheUrl) {
   SigV4Signer signer("AKIDEXAMPLE", "secret", "us-east-1");
-  S3Request r = S3Objects::signRequest("PUT", minio("cold"), "a b/c.webm", {{"uploadId", "x/y="}, {"partNumber", "3"}},
-                                       {{"content-md5", "AAAA"}}, signer, kNow);
+  S3Request r =
+      S3Objects::signRequest("PUT", minio("cold"), "a b/c.webm", {{"uploadId", "x/y="}, {"partNumber", "3"}},
+                             {{"content-md5", "AAAA"}}, signer, kNow);
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(r.url, "http://127.0.0.1:9000/cold/a%20b/c.webm?partNumber=3&uploadId=x%2Fy%3D");
   auto h = headerMap(r);
   EXPECT_EQ(h["content-md5"], "AAAA");
   EXPECT_NE(h["Authorization"].find("content-md5"), std::string::npos) << h["Authorization"];
-  S3Request list = S3Objects::signRequest("GET", minio("cold"), "", {{"uploads", ""}, {"prefix", "k"}}, {}, signer, kNow);
+  S3Request list =
+      S3Objects::signRequest("GET", minio("cold"), "", {{"uploads", ""}, {"prefix", "k"}}, {}, signer, kNow);
   EXPECT_EQ(list.url, "http://127.0.0.1:9000/cold/?prefix=k&uploads=");
 }
 

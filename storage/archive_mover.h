@@ -14,8 +14,9 @@
 //   → DELETE hot (only now) → journal released → kMoved
 //
 // Memory: one part at a time — a part's bytes are read into one buffer of at most
-// partBytes, sent from it in place, and dropped before the next GET, so a move holds at most
-// partBytes (plus curl's own buffers and the 64 KiB bounded answers).
+// partBytes, sent from it in place, and dropped before the next GET, so a move holds one such
+// buffer (plus curl's own buffers, the bounded answers and the allocator's slack: a
+// 60 MiB object in 5 MiB parts raised the worker's peak RSS by about two parts).
 //
 // A run that fails (S3 or MongoDB error, the hot object changed, verification failed)
 // aborts its upload and releases the journal; when even the abort fails, the journal stays

@@ -191,6 +191,35 @@ def test_r2_recording_streams_to_another_service(two_services, gateway_factory):
     assert any(line.get("msg") == "archive started" and line.get("mode") == "streamed" for line in gw.log_lines())
 
 
+def worker_peak_rss(gw) -> int:
+    """VmHWM (peak resident set, bytes) of the gateway's only worker process."""
+    children = Path(f"/proc/{gw.pid}/task/{gw.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_memory_stays_within_a_few_parts(two_services, gateway_factory):
+    """A 60 MiB object in 5 MiB parts: the worker's peak RSS grows by a few parts at most,
+    never by the object's size (one part buffer at a time, sent in place)."""
+    st, archive = two_services
+    body = payload(12 * PART, seed=6)
+    st.put_object("rooms/a/big.webm", body, bucket=HOT_BUCKET)
+    seed_ready(st, "rec_big", "rooms/a/big.webm", len(body))
+    gw = gateway_factory(extra_env=gateway_env(st, archive, archive.s3_endpoint))
+    requests.get(f"{gw.url}/api/v1/recordings", headers=auth(), timeout=10)   # warm: MongoDB pool, TLS-free curl
+    before = worker_peak_rss(gw)
+    r = archive_call(gw, "rec_big")
+    assert r.status_code == 200, r.text
+    growth = worker_peak_rss(gw) - before
+    print(f"peak RSS growth {growth / 2**20:.1f} MiB for {len(body) / 2**20:.0f} MiB in {PART >> 20} MiB parts")
+    assert growth < 4 * PART, f"peak RSS grew by {growth / 2**20:.1f} MiB for a {len(body) / 2**20:.0f} MiB object"
+    assert object_bytes(archive.s3, ARCHIVE_BUCKET, "rooms/a/big.webm") == body
+    assert uploads(archive.s3) == []
+
+
 def test_kill_mid_upload_then_resume_is_byte_identical(two_services, gateway_factory):
     st, archive = two_services
     body = payload(5 * PART + 777, seed=2)              # 6 parts

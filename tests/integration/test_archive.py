@@ -16,7 +16,9 @@ copy is deleted.
   * a run killed and never asked again: the sweep aborts its upload;
   * the hot object changing mid-archive: 502, the hot copy kept, the upload aborted.
 
-The same-service path (server-side copy) is covered by test_lifecycle.py's archive tests.
+  * no hot_*/archive_endpoint (one service): the server-side copy stays, "r2" accepted too.
+
+The same-service path is also covered by test_lifecycle.py's archive tests.
 """
 
 from __future__ import annotations
@@ -327,3 +329,30 @@ def test_hot_object_changing_mid_archive_keeps_hot_and_leaves_no_upload(two_serv
     assert journal(st, "rec_change") is None
     assert st.db.recordings.find_one({"_id": "rec_change"})["status"] == "ready"
     assert any("changed while it was being archived" in (line.get("reason") or "") for line in gw.log_lines())
+
+
+def test_same_service_r2_recording_keeps_the_server_side_copy(clean_stack, gateway_factory):
+    """No lifecycle.hot_*/archive_endpoint: hot is the main storage and the archive a bucket on
+    the same service, so the move stays a server-side CopyObject (single-part ETag, no
+    journal); a recording filed as provider "r2" is accepted there too."""
+    st = clean_stack
+    ensure_bucket(st.s3, "same-service-archive")
+    st.db.rooms.insert_one({"id": ROOM, "tenant_id": TENANT, "name": "Room"})
+    body = payload(2 * PART, seed=7)
+    st.put_object("rooms/a/same.webm", body)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    st.db.recordings.insert_one({
+        "_id": "rec_same", "id": "rec_same", "tenant_id": TENANT, "room_id": ROOM, "status": "ready",
+        "source": "provider", "provider_recording_id": "prov_same", "started_at": now, "stopped_at": now,
+        "ready_at": now, "size_bytes": len(body), "created_at": now, "updated_at": now,
+        "storage": {"provider": "r2", "bucket": st.bucket, "key": "rooms/a/same.webm"}})
+    gw = gateway_factory(extra_env={"RECGW_JWT_HS256_SECRET": JWT_SECRET, "RECGW_LIFECYCLE_POLL_PERIOD_S": "0",
+                                    "RECGW_LIFECYCLE_ARCHIVE_BUCKET": "same-service-archive",
+                                    "RECGW_LIFECYCLE_ARCHIVE_STORAGE_CLASS": ARCHIVE_CLASS})
+    r = archive_call(gw, "rec_same")
+    assert r.status_code == 200, r.text
+    assert object_bytes(st.s3, "same-service-archive", "rooms/a/same.webm") == body
+    assert "-" not in st.s3.head_object(Bucket="same-service-archive", Key="rooms/a/same.webm")["ETag"]
+    assert object_bytes(st.s3, st.bucket, "rooms/a/same.webm") is None
+    assert journal(st, "rec_same") is None
+    assert any(line.get("msg") == "archive started" and line.get("mode") == "server_copy" for line in gw.log_lines())

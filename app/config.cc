@@ -219,6 +219,58 @@ const std::vector<Field>& schema() {
        nullptr},
       {"lifecycle", "archive_storage_class", Kind::kString, false,
        bind(&C::lifecycle, &LifecycleConfig::archiveStorageClass), nullptr},
+      // The hot store and the archive as their own services (handlers/lifecycle_archive.h).
+      {"lifecycle", "hot_endpoint", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::hotEndpoint),
+       [](const C& c) {
+         const auto& l = c.lifecycle;
+         bool any = !l.hotEndpoint.empty() || !l.hotAccessKey.empty() || !l.hotSecretKey.empty() || !l.hotBucket.empty();
+         bool all = !l.hotEndpoint.empty() && !l.hotAccessKey.empty() && !l.hotSecretKey.empty() && !l.hotBucket.empty();
+         return any && !all ? "hot_endpoint, hot_access_key, hot_secret_key and hot_bucket go together" : "";
+       }},
+      {"lifecycle", "hot_access_key", Kind::kString, true, bind(&C::lifecycle, &LifecycleConfig::hotAccessKey),
+       nullptr},
+      {"lifecycle", "hot_secret_key", Kind::kString, true, bind(&C::lifecycle, &LifecycleConfig::hotSecretKey),
+       nullptr},
+      {"lifecycle", "hot_bucket", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::hotBucket), nullptr},
+      {"lifecycle", "hot_region", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::hotRegion), nullptr},
+      {"lifecycle", "hot_addressing", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::hotAddressing),
+       [](const C& c) {
+         const auto& a = c.lifecycle.hotAddressing;
+         return a == "auto" || a == "path" || a == "virtual" ? "" : "must be auto|path|virtual";
+       }},
+      {"lifecycle", "archive_endpoint", Kind::kString, false,
+       bind(&C::lifecycle, &LifecycleConfig::archiveEndpoint),
+       [](const C& c) {
+         const auto& l = c.lifecycle;
+         bool any = !l.archiveEndpoint.empty() || !l.archiveAccessKey.empty() || !l.archiveSecretKey.empty();
+         bool all = !l.archiveEndpoint.empty() && !l.archiveAccessKey.empty() && !l.archiveSecretKey.empty();
+         return any && !all ? "archive_endpoint, archive_access_key and archive_secret_key go together" : "";
+       }},
+      {"lifecycle", "archive_access_key", Kind::kString, true,
+       bind(&C::lifecycle, &LifecycleConfig::archiveAccessKey), nullptr},
+      {"lifecycle", "archive_secret_key", Kind::kString, true,
+       bind(&C::lifecycle, &LifecycleConfig::archiveSecretKey), nullptr},
+      {"lifecycle", "archive_region", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::archiveRegion),
+       nullptr},
+      {"lifecycle", "archive_addressing", Kind::kString, false,
+       bind(&C::lifecycle, &LifecycleConfig::archiveAddressing),
+       [](const C& c) {
+         const auto& a = c.lifecycle.archiveAddressing;
+         return a == "auto" || a == "path" || a == "virtual" ? "" : "must be auto|path|virtual";
+       }},
+      {"lifecycle", "archive_part_bytes", Kind::kInt, false, bind(&C::lifecycle, &LifecycleConfig::archivePartBytes),
+       [](const C& c) {
+         auto v = c.lifecycle.archivePartBytes;
+         return v >= 5LL * 1024 * 1024 && v <= 5LL * 1024 * 1024 * 1024 ? "" : "must be 5 MiB..5 GiB (5242880..5368709120)";
+       }},
+      {"lifecycle", "archive_max_concurrent", Kind::kInt, false,
+       bind(&C::lifecycle, &LifecycleConfig::archiveMaxConcurrent),
+       [](const C& c) {
+         return c.lifecycle.archiveMaxConcurrent >= 1 && c.lifecycle.archiveMaxConcurrent <= 64 ? "" : "must be 1..64";
+       }},
+      {"lifecycle", "archive_resume_after_s", Kind::kInt, false,
+       bind(&C::lifecycle, &LifecycleConfig::archiveResumeAfterS),
+       [](const C& c) { return positive(c.lifecycle.archiveResumeAfterS); }},
       {"lifecycle", "provider_url", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::providerUrl),
        [](const C& c) { return checkUrl(c.lifecycle.providerUrl, {"http", "https"}, true); }},
       {"lifecycle", "provider_token", Kind::kString, true, bind(&C::lifecycle, &LifecycleConfig::providerToken),

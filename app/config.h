@@ -99,6 +99,12 @@ struct LifecycleConfig {
   std::string transitionsCollection = "recording_transitions";
   std::string archiveBucket;
   std::string archiveStorageClass = "GLACIER_IR";
+  // hot_* (all empty: the main storage) and archive_* (empty endpoint: the hot service).
+  std::string hotEndpoint, hotAccessKey, hotSecretKey, hotBucket, hotRegion, hotAddressing = "auto";
+  std::string archiveEndpoint, archiveAccessKey, archiveSecretKey, archiveRegion, archiveAddressing = "auto";
+  int64_t archivePartBytes = 16LL * 1024 * 1024;
+  int64_t archiveMaxConcurrent = 2;
+  int64_t archiveResumeAfterS = 120;
   std::string providerUrl;
   std::string providerToken;
   int64_t providerConnectTimeoutMs = 2000;

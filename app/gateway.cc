@@ -96,6 +96,12 @@ handlers::LifecycleSettings lifecycleSettingsFrom(const Config& c) {
   s.transitionsCollection = l.transitionsCollection;
   s.archiveBucket = l.archiveBucket;
   s.archiveStorageClass = l.archiveStorageClass;
+  s.hot = {l.hotEndpoint, l.hotAccessKey, l.hotSecretKey, l.hotBucket, l.hotRegion, l.hotAddressing};
+  s.archive = {l.archiveEndpoint, l.archiveAccessKey, l.archiveSecretKey, l.archiveBucket, l.archiveRegion,
+               l.archiveAddressing};
+  s.archivePartBytes = static_cast<uint64_t>(l.archivePartBytes);
+  s.archiveMaxConcurrent = static_cast<int>(l.archiveMaxConcurrent);
+  s.archiveResumeAfter = std::chrono::seconds(l.archiveResumeAfterS);
   s.providerUrl = l.providerUrl;
   s.providerToken = l.providerToken;
   s.providerConnectTimeout = std::chrono::milliseconds(l.providerConnectTimeoutMs);

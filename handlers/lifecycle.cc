@@ -567,23 +567,24 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
         break;
     }
     if (!rec.storage) return message("Recording has no stored object.");
-    storage::SigV4Signer* signer = ctx->signer ? ctx->signer->get() : nullptr;
-    if (!signer) {
-      ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "storage_not_configured", "storage is not configured");
-    }
-    storage::S3Location loc = ctx->signer->settings().location();
     const std::string& bucket = rec.storage->bucket;
     // The location may come from the provider, and a presigned URL lends our credentials to
-    // whatever bucket it names: only the hot and the archive bucket are signed for.
-    if (!bucket.empty() && bucket != loc.bucket && bucket != ctx->settings.archiveBucket) {
+    // whatever bucket it names: only the hot and the archive bucket are signed for, each
+    // with its own service's credentials (lifecycle_archive.h).
+    auto store = ctx->runtime->archive->storeForBucket(bucket);
+    if (!store) {
       return replyOpaqueFailure(ex, 502, "storage_location_refused",
                                 "the recording's stored object is not in a location this service serves",
                                 "download refused: bucket " + bucket +
                                     " is neither the hot nor the archive bucket",
                                 rec.id);
     }
-    if (!bucket.empty()) loc.bucket = bucket;
+    storage::SigV4Signer* signer = store->signer;
+    if (!signer) {
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "storage_not_configured", "storage is not configured");
+    }
+    storage::S3Location loc = store->location;
     int64_t ttl = ctx->settings.downloadUrlTtl.count();
     auto now = Clock::now();
     storage::PresignedUrl url =
@@ -792,82 +793,59 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
                            "only a ready recording can be archived (this one is " +
                                std::string(storage::statusName(rec.status)) + ")");
     }
-    if (!ctx->signer) return ex.replyError(503, "storage_not_configured", "storage is not configured");
-    const auto& hotSettings = ctx->signer->settings();
-    std::string hotBucket = hotSettings.values.bucket;
-    if (!rec.storage || rec.storage->key.empty()) {
-      return ex.replyError(400, "not_in_hot_bucket", "the recording has no stored object");
+    ArchiveService& archive = *ctx->runtime->archive;
+    if (auto refusal = archive.refuse(rec)) {
+      if (refusal->status == 503) ex.addHeader("Retry-After", "30");
+      return ex.replyError(refusal->status, refusal->code, refusal->message);
     }
-    if ((!rec.storage->provider.empty() && rec.storage->provider != "s3") ||
-        (!rec.storage->bucket.empty() && rec.storage->bucket != hotBucket)) {
-      return ex.replyError(400, "not_in_hot_bucket", "the recording is not in the hot bucket");
-    }
-    const std::string& archiveBucket = ctx->settings.archiveBucket;
-    if (archiveBucket.empty() || archiveBucket == hotBucket) {
-      ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "archive_not_configured",
-                           "no archive bucket (apart from the hot one) is configured");
-    }
-    if (!ctx->signer->get()) {
-      ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "storage_not_configured", "storage is not configured");
-    }
-    storage::S3Location hot = hotSettings.location();
-    storage::S3Location archive = hot;
-    archive.bucket = archiveBucket;
-    std::string storageClass = ctx->settings.archiveStorageClass;
-    std::optional<uint64_t> expectedSize;
-    if (rec.sizeBytes && *rec.sizeBytes >= 0) expectedSize = static_cast<uint64_t>(*rec.sizeBytes);
     reactor::HttpServer* srv = &ex.server();
     uint64_t xid = ex.id();
     std::string requestId = ex.requestId();
-    reactor::Logger::log(
-        reactor::LogLevel::kInfo, requestId, "archive started",
-        {{"recording_id", rec.id}, {"to_bucket", archiveBucket}, {"storage_class", storageClass}});
-    StorageSigner* signer = ctx->signer;
-    storage::StoredObject target{rec.storage->provider.empty() ? "s3" : rec.storage->provider, archiveBucket,
-                                 rec.storage->key, storageClass};
+    reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive started",
+                         {{"recording_id", rec.id},
+                          {"to_bucket", ctx->settings.archiveBucket},
+                          {"storage_class", ctx->settings.archiveStorageClass},
+                          {"mode", archive.streamed() ? "streamed" : "server_copy"}});
     // The move goes on if the client leaves: the state is set all the same.
-    ctx->runtime->objects.moveToArchive(
-        hot, archive, rec.storage->key, storageClass, expectedSize, [signer] { return signer->get(); },
-        [ctx, srv, xid, requestId, t, rec, target](storage::ArchiveMove m) {
-          using K = storage::ArchiveMove::Kind;
-          if (m.kind == K::kMoved || m.kind == K::kResumed) {
-            if (m.kind == K::kResumed) {
-              reactor::Logger::log(reactor::LogLevel::kInfo, requestId,
-                                   "archive copy already in place; finishing", {{"recording_id", rec.id}});
-            }
-            return archiveSetState(ctx, srv, xid, requestId, t, rec, target);
-          }
-          // Fixed messages: m.reason may carry S3's own words, hosts and ports (for the log).
-          struct Answer {
-            int status;
-            const char* code;
-            const char* message;
-          };
-          Answer a{502, "storage_error",
-                   "the storage service failed; the recording is unchanged, retry later"};
-          if (m.kind == K::kMissing) {
-            a = {400, "not_in_hot_bucket",
-                 "the recording's object is in neither the hot bucket nor the archive"};
-          } else if (m.kind == K::kMismatch) {
-            a = {409, "archive_mismatch",
-                 "the archive already holds a different object for this recording; nothing was changed"};
-          } else if (m.kind == K::kTooLarge) {
-            a = {501, "too_large", "objects over 5 GiB cannot be archived"};
-          } else if (m.kind == K::kUnavailable) {
-            a = {503, "storage_not_configured", "storage is not configured"};
-          }
-          reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo,
-                               requestId, "archive not done",
-                               {{"recording_id", rec.id}, {"reason", m.reason}});
-          countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", a.code);
-          withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-            if (a.status == 503) ex.addHeader("Retry-After", "5");
-            ex.noteReason(m.reason);
-            replyWithRequestId(ex, a.status, a.code, a.message);
-          });
-        });
+    archive.move(rec, [ctx, srv, xid, requestId, t, rec](storage::ArchiveMove m,
+                                                         storage::StoredObject target) {
+      using K = storage::ArchiveMove::Kind;
+      if (m.kind == K::kMoved || m.kind == K::kResumed) {
+        if (m.kind == K::kResumed) {
+          reactor::Logger::log(reactor::LogLevel::kInfo, requestId,
+                               "archive copy already in place; finishing", {{"recording_id", rec.id}});
+        }
+        return archiveSetState(ctx, srv, xid, requestId, t, rec, std::move(target));
+      }
+      // Fixed messages: m.reason may carry S3's own words, hosts and ports (for the log).
+      struct Answer {
+        int status;
+        const char* code;
+        const char* message;
+      };
+      Answer a{502, "storage_error", "the storage service failed; the recording is unchanged, retry later"};
+      if (m.kind == K::kMissing) {
+        a = {400, "not_in_hot_bucket", "the recording's object is in neither the hot bucket nor the archive"};
+      } else if (m.kind == K::kMismatch) {
+        a = {409, "archive_mismatch",
+             "the archive already holds a different object for this recording; nothing was changed"};
+      } else if (m.kind == K::kTooLarge) {
+        a = {501, "too_large", "the recording is too large to be archived with the configured part size"};
+      } else if (m.kind == K::kUnavailable) {
+        a = {503, "storage_not_configured", "storage is not configured"};
+      } else if (m.kind == K::kBusy) {
+        a = {409, "archive_in_progress", "this recording is being archived by another request; retry later"};
+      }
+      reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, requestId,
+                           "archive not done", {{"recording_id", rec.id}, {"reason", m.reason}});
+      countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", a.code);
+      withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
+        if (a.status == 503) ex.addHeader("Retry-After", "5");
+        if (a.status == 409 && m.kind == K::kBusy) ex.addHeader("Retry-After", "30");
+        ex.noteReason(m.reason);
+        replyWithRequestId(ex, a.status, a.code, a.message);
+      });
+    });
   });
 }
 
@@ -879,7 +857,8 @@ LifecycleRuntime::LifecycleRuntime(LifecycleContext& c)
             RecordingCollections{c.mongo->databaseName(), c.settings.roomsCollection,
                                  c.settings.recordingsCollection, c.settings.transitionsCollection}),
       provider(*c.loop, *c.curl, providerSettings(c.settings)),
-      objects(*c.loop, *c.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), c.settings.s3Timeout}) {}
+      objects(*c.loop, *c.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), c.settings.s3Timeout}),
+      archive(std::make_unique<ArchiveService>(*c.loop, objects, store, c.settings, c.signer)) {}
 
 LifecycleRuntime::~LifecycleRuntime() = default;
 
@@ -912,6 +891,7 @@ void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<Lifecy
 
 void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) {
   auto rt = ensureRuntime(ctx);
+  rt->archive->startSweep();
   if (ctx->settings.pollPeriod.count() <= 0 || rt->poller) return;
   rt->poller = std::make_unique<LifecyclePoller>(*ctx, rt);
   rt->poller->start(std::chrono::duration_cast<std::chrono::milliseconds>(ctx->settings.pollPeriod));

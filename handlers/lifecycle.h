@@ -13,6 +13,7 @@
 //                                                else {recording_id, status, message};
 //                                                502 stored outside the hot/archive bucket
 //   POST   /api/v1/recordings/{id}/archive       200 archived; 400 unless ready and in hot
+//                                                (provider "s3"/"r2"); 409 in progress
 //   POST   /api/v1/recordings/{id}/recover       200 {id, status: processing, message}; 400
 //                                                unless processing + provider id; 502 the
 //                                                provider files it under another room
@@ -44,7 +45,10 @@
 // HEAD the copy (size, and ETag when both are single-part, and storage class) → DELETE the
 // hot copy → state `archived` (one conditional update, last). A rerun after a crash at any
 // step finishes the job: an object already gone from hot but present in the archive (with
-// the recorded size) only needs the state.
+// the recorded size) only needs the state. When the hot store and the archive are two
+// services the copy is a streamed multipart upload instead, journaled and resumable
+// (handlers/lifecycle_archive.h, storage/archive_mover.h); 409 archive_in_progress while
+// another run holds it.
 //
 // Tenants and the provider: room ids are unique per tenant only, and the provider knows
 // nothing of tenants, so it is asked about a room by storage::providerRoomId(tenant, room)
@@ -83,6 +87,12 @@
 
 namespace recgw::handlers {
 
+// One S3-compatible service: empty endpoint means "not set".
+struct S3ServiceSettings {
+  std::string endpoint, accessKey, secretKey, bucket, region, addressing;
+  bool set() const { return !endpoint.empty(); }
+};
+
 // Config section [lifecycle]; env RECGW_LIFECYCLE_<KEY> (key in brackets). Defaults are the
 // production ones.
 struct LifecycleSettings {
@@ -91,10 +101,25 @@ struct LifecycleSettings {
   std::string roomsCollection = "rooms";
   std::string recordingsCollection = "recordings";
   std::string transitionsCollection = "recording_transitions";
-  // [archive_bucket]: same endpoint and credentials as the hot bucket; empty: archive 503.
+  // [archive_bucket]: empty: archive 503.
   std::string archiveBucket;
   // [archive_storage_class]: sent as x-amz-storage-class; empty: the bucket's default.
   std::string archiveStorageClass = "GLACIER_IR";
+  // The hot store (where ready recordings are, e.g. R2) and the archive (e.g. AWS S3) as
+  // S3-compatible services (handlers/lifecycle_archive.h). [hot_endpoint] [hot_access_key]
+  // [hot_secret_key (secret)] [hot_bucket] [hot_region] [hot_addressing]: all empty: the main
+  // storage (s3.* / system_settings). [archive_endpoint] [archive_access_key]
+  // [archive_secret_key (secret)] [archive_region] [archive_addressing]: empty endpoint: the
+  // hot store's service. Same service: server-side copy; two services: streamed multipart.
+  S3ServiceSettings hot;
+  S3ServiceSettings archive;  // its bucket is archiveBucket
+  // [archive_part_bytes]: part size of the streamed archive (5 MiB..5 GiB); one part is in
+  // memory per archive in flight. [archive_max_concurrent]: streamed archives per worker
+  // (503 above). [archive_resume_after_s]: a streamed archive whose run stopped refreshing
+  // its journal this long is resumed by the next request, or aborted by the sweep.
+  uint64_t archivePartBytes = 16ULL * 1024 * 1024;
+  int archiveMaxConcurrent = 2;
+  std::chrono::seconds archiveResumeAfter{120};
   // [provider_url] [provider_token (secret)]: empty URL: sync/recover 503, no poll.
   std::string providerUrl;
   std::string providerToken;

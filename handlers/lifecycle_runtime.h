@@ -8,6 +8,7 @@
 
 #include "fleet/media_provider.h"
 #include "handlers/lifecycle.h"
+#include "handlers/lifecycle_archive.h"
 #include "storage/recording_store.h"
 #include "storage/s3_objects.h"
 
@@ -31,6 +32,7 @@ struct LifecycleRuntime {
   storage::RecordingStore store;
   fleet::MediaProvider provider;
   storage::S3Objects objects;
+  std::unique_ptr<ArchiveService> archive;  // hot store, archive, and the move between them
   std::unique_ptr<LifecyclePoller> poller;
 };
 

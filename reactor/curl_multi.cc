@@ -21,6 +21,7 @@ struct CurlMulti::Transfer {
   bool cancelled = false;
   Timer firstByte;
   std::string body;  // the request body; curl reads it in place until the transfer ends
+  std::shared_ptr<const std::string> sharedBody;  // or this one, likewise
   char errorBuffer[CURL_ERROR_SIZE] = {0};
 };
 
@@ -107,9 +108,16 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   if (!request.headOnly && !request.method.empty()) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     if (request.method == "POST" || request.method == "PUT") {
-      t->body = request.body;
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.c_str());
+      const std::string* body = &request.body;
+      if (request.sharedBody) {
+        t->sharedBody = request.sharedBody;
+        body = t->sharedBody.get();
+      } else {
+        t->body = request.body;
+        body = &t->body;
+      }
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->data());
     }
   }
   curl_slist* list = nullptr;

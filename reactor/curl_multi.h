@@ -32,6 +32,9 @@ struct UpstreamRequest {
   // Sent with Content-Length for POST and PUT (even when empty); ignored otherwise. Set a
   // Content-Type header yourself: curl would label it a form post.
   std::string body;
+  // When set, sent instead of `body`, in place: the transfer keeps a reference rather than a
+  // copy, so a large upload (an S3 part of several MiB) is held once, by whoever shares it.
+  std::shared_ptr<const std::string> sharedBody;
   std::chrono::milliseconds connectTimeout{3000};
   std::chrono::milliseconds firstByteTimeout{10000};  // request sent → response headers
   long lowSpeedBytes = 1024;                          // below this rate …

@@ -24,9 +24,25 @@ std::string hexLower(std::string_view bytes);
 std::string hexLower(const Sha256& bytes);
 
 std::string base64UrlEncode(std::string_view bytes);  // no padding
+std::string base64Encode(std::string_view bytes);     // standard alphabet, padded (Content-MD5)
 // Accepts unpadded and padded input; nullopt on any non-alphabet byte.
 std::optional<std::string> base64UrlDecode(std::string_view text);
 std::optional<std::string> base64Decode(std::string_view text);  // standard alphabet
+
+// MD5, fed piece by piece: S3 names an object part by the MD5 of its bytes (its ETag, and
+// Content-MD5), so a streamed copy can be checked against what S3 stored. Not for security.
+class Md5 {
+ public:
+  Md5();  // throws std::runtime_error when OpenSSL has no MD5
+  ~Md5();
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
+  void update(std::string_view data);
+  std::string finish();  // the 16 raw bytes; the object is then reset for a new input
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+std::string md5(std::string_view data);  // 16 raw bytes
 
 // Constant-time comparison for MACs and secrets.
 bool equalConstantTime(std::string_view a, std::string_view b);

@@ -153,6 +153,55 @@ struct SyncResult {
   }
 };
 
+// The journal of a streamed archive (hot and archive on two services: a multipart upload),
+// one document per recording in the transitions collection, _id "<id>:archive_upload":
+// {recording_id, tenant_id, owner, heartbeat_at, target, key, upload_id, source_etag, size,
+// part_bytes, parts: [{n, size, md5}]}. It names the upload before any part is sent, so a
+// run that dies leaves the upload findable: the next run of the same recording (after the
+// owner's heartbeat went stale) resumes it, keeping the parts whose S3 ETag is the MD5 we
+// recorded; the sweep aborts uploads nobody came back for. Deleted when the move is done.
+struct ArchiveUploadPart {
+  int number = 0;
+  uint64_t size = 0;
+  std::string md5Hex;
+};
+
+struct ArchiveUpload {
+  std::string recordingId, tenantId;
+  std::string owner;       // random, per run: only the owner writes the journal
+  std::string target;      // archive endpoint and bucket: a journal for another target is not resumed
+  std::string key;         // the object's key (the same in both stores)
+  std::string uploadId;    // empty: not created yet
+  std::string sourceEtag;  // the hot object's ETag when the upload started (bare)
+  uint64_t size = 0;
+  uint64_t partBytes = 0;
+  std::vector<ArchiveUploadPart> parts;  // ascending numbers, each verified against S3's ETag
+  TimePoint heartbeatAt{};
+};
+
+struct ArchiveClaim {
+  enum class Kind {
+    kTaken,        // ours; `previous` holds a dead run's journal to resume, if there was one
+    kBusy,         // another run holds it and is alive (heartbeat fresh)
+    kUnavailable,  // MongoDB failed; `error`
+  };
+  Kind kind = Kind::kUnavailable;
+  std::optional<ArchiveUpload> previous;
+  std::string error;
+  static ArchiveClaim unavailable(std::string why) { return {Kind::kUnavailable, {}, std::move(why)}; }
+};
+
+// Journal documents of stale runs (the sweep's input), or a MongoDB error.
+struct ArchiveUploadList {
+  std::vector<ArchiveUpload> items;
+  std::string error;
+  static ArchiveUploadList unavailable(std::string why) { return {{}, std::move(why)}; }
+};
+
+std::string archiveUploadJournalId(std::string_view recordingId);
+ArchiveUpload archiveUploadFromBson(const bson_t* doc);
+void appendArchiveUpload(bson_t* doc, const ArchiveUpload& upload);
+
 // "rec_" + 24 lower-case hex digits from OpenSSL's CSPRNG. Thread-safe.
 std::string newRecordingId();
 
@@ -285,6 +334,26 @@ class RecordingStore {
                          const std::string& tenantId, const std::string& roomId,
                          const std::vector<ProviderSnapshot>& snapshots, std::chrono::seconds linkWindow,
                          bool importUnknown, bool checkRoom, TimePoint now);
+
+  // ---- the streamed archive's journal (see ArchiveUpload) -----------------------------
+
+  // Takes the journal of `mine.recordingId` for mine.owner: inserts `mine`, or, when a
+  // journal is there and its heartbeat is older than `stale`, takes it over (the old one
+  // is returned in `previous`; the document keeps its content, with our owner and
+  // heartbeat). A fresh one: kBusy.
+  static ArchiveClaim claimArchiveUpload(mongoc_client_t* client, const RecordingCollections& names,
+                                         const ArchiveUpload& mine, std::chrono::seconds stale,
+                                         TimePoint now);
+  // Writes the journal (and a fresh heartbeat) while `upload.owner` still holds it. "" when
+  // written; "lost" when another owner took it over; else MongoDB's error.
+  static std::string saveArchiveUpload(mongoc_client_t* client, const RecordingCollections& names,
+                                       const ArchiveUpload& upload, TimePoint now);
+  // Deletes the journal if `owner` holds it. "" or MongoDB's error.
+  static std::string releaseArchiveUpload(mongoc_client_t* client, const RecordingCollections& names,
+                                          const std::string& recordingId, const std::string& owner);
+  // Journals whose heartbeat is older than `stale`, oldest first, at most `limit`.
+  static ArchiveUploadList staleArchiveUploads(mongoc_client_t* client, const RecordingCollections& names,
+                                               std::chrono::seconds stale, TimePoint now, int64_t limit);
 
   // The poll's work, in _id order after `afterId` ("" from the start), not deleted: with a
   // provider id (linked) in recording or processing, or without one (!linked) in

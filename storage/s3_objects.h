@@ -8,7 +8,8 @@
 //
 // Loop thread only. Every callback runs later on the loop, exactly once, never before the
 // call returns; it may run after the caller's objects are gone, so capture weak
-// references. The signer is used during the call only and not kept. An S3Objects may be
+// references. The signer is used during the call only and not kept (the paged listings
+// keep a copy until their last page). An S3Objects may be
 // destroyed with requests in flight: single requests still call back (they hold no pointer
 // to it), moveToArchive stops; CurlMulti's destruction cancels them without callbacks.
 //
@@ -66,6 +67,30 @@ struct S3Request {
 
 // Single-request CopyObject limit; larger objects need a multipart copy.
 inline constexpr uint64_t kMaxSingleCopyBytes = 5ULL * 1024 * 1024 * 1024;
+// Multipart upload limits (S3's): every part but the last at least 5 MiB, none over 5 GiB,
+// at most 10,000 parts.
+inline constexpr uint64_t kMinPartBytes = 5ULL * 1024 * 1024;
+inline constexpr uint64_t kMaxPartBytes = 5ULL * 1024 * 1024 * 1024;
+inline constexpr int kMaxParts = 10000;
+
+// One part of a multipart upload as S3 lists it (or as we uploaded it).
+struct S3Part {
+  int number = 0;
+  std::string etag;  // bare (no quotes): the hex MD5 of the part's bytes on S3 and MinIO
+  uint64_t size = 0;
+};
+
+// A multipart upload in progress (ListMultipartUploads).
+struct S3Upload {
+  std::string key;
+  std::string uploadId;
+};
+
+// An ETag without its quotes (and without XML's &quot; escapes), lower-cased.
+std::string bareEtag(std::string_view etag);
+// What S3 answers for a completed multipart upload of parts with these raw (16-byte) MD5s:
+// hex(md5(md5_1 ‖ … ‖ md5_N)) + "-N". Bare, like bareEtag().
+std::string multipartEtag(const std::vector<std::string>& partMd5s);
 
 struct ArchiveMove {
   enum class Kind {
@@ -75,6 +100,7 @@ struct ArchiveMove {
     kMismatch,     // hot gone and the archive copy is not the expected size: left alone
     kTooLarge,     // over kMaxSingleCopyBytes
     kUnavailable,  // no signer (storage settings incomplete)
+    kBusy,         // another run is moving it right now (streamed archive only)
     kError,        // S3 failed or the copy did not verify; the hot copy is kept
   };
   Kind kind = Kind::kError;
@@ -107,6 +133,40 @@ class S3Objects {
   void remove(const S3Location& where, std::string_view key, SigV4Signer& signer,
               std::function<void(S3Outcome)> done);
 
+  // ---- multipart upload (the streamed archive between two services) ----
+  // GET bytes first..last (inclusive) of `key`, only while its ETag is still `ifMatch`
+  // (when set): 206 with exactly those bytes is ok (a 200 without the range, another
+  // Content-Range or another length is an error; 412 is an error with code
+  // PreconditionFailed). `bytes` is allocated once for the range and shared with the
+  // caller; `md5` (16 raw bytes) is computed while the bytes arrive.
+  void getRange(const S3Location& where, std::string_view key, uint64_t first, uint64_t last,
+                std::string_view ifMatch, SigV4Signer& signer,
+                std::function<void(S3Outcome, std::shared_ptr<std::string> bytes, std::string md5)> done);
+  // CreateMultipartUpload in storageClass (empty: the bucket default) → the upload id.
+  void createUpload(const S3Location& where, std::string_view key, std::string_view storageClass,
+                    std::string_view contentType, SigV4Signer& signer,
+                    std::function<void(S3Outcome, std::string uploadId)> done);
+  // UploadPart, sent from `bytes` in place with Content-MD5 (S3 refuses a part that arrives
+  // altered). Ok only when S3's ETag is the MD5 we sent: `etag` is then that (bare).
+  void uploadPart(const S3Location& where, std::string_view key, std::string_view uploadId, int partNumber,
+                  std::shared_ptr<const std::string> bytes, std::string_view md5, SigV4Signer& signer,
+                  std::function<void(S3Outcome, std::string etag)> done);
+  // CompleteMultipartUpload with these parts (ascending numbers). Ok only when S3 said so
+  // in the body too (it can fail after a 200); `etag` is the object's (bare). NoSuchUpload:
+  // kNotFound.
+  void completeUpload(const S3Location& where, std::string_view key, std::string_view uploadId,
+                      const std::vector<S3Part>& parts, SigV4Signer& signer,
+                      std::function<void(S3Outcome, std::string etag)> done);
+  // AbortMultipartUpload; an upload already gone (NoSuchUpload) is kOk.
+  void abortUpload(const S3Location& where, std::string_view key, std::string_view uploadId,
+                   SigV4Signer& signer, std::function<void(S3Outcome)> done);
+  // ListParts, every page. NoSuchUpload (completed or aborted): kNotFound.
+  void listParts(const S3Location& where, std::string_view key, std::string_view uploadId,
+                 SigV4Signer& signer, std::function<void(S3Outcome, std::vector<S3Part>)> done);
+  // ListMultipartUploads of keys starting with `prefix`, every page.
+  void listUploads(const S3Location& where, std::string_view prefix, SigV4Signer& signer,
+                   std::function<void(S3Outcome, std::vector<S3Upload>)> done);
+
   // Moves `key` from the hot location to the archive one (same endpoint and credentials)
   // in storageClass. Crash-safe and re-runnable, the hot copy going last:
   //   hot present → CopyObject (always: a stale or partial archive object is overwritten)
@@ -130,16 +190,40 @@ class S3Objects {
   // The outcome of a CopyObject answer: 200 with <CopyObjectResult> is ok; 200 with
   // <Error>, or any other status, is not (404/NoSuchKey → kNotFound).
   static S3Outcome interpretCopy(long status, std::string_view body);
+  // A signed request to `key` (empty: the bucket) with a query (raw parameters) and extra
+  // headers, all signed. The building block of the multipart calls.
+  static S3Request signRequest(std::string_view method, const S3Location& where, std::string_view key,
+                               const std::vector<QueryParam>& query, const std::vector<HttpHeader>& headers,
+                               SigV4Signer& signer, std::chrono::system_clock::time_point now);
+  // <CompleteMultipartUpload> body for these parts.
+  static std::string completeBody(const std::vector<S3Part>& parts);
+  // ListParts answer → its parts; `next` is NextPartNumberMarker when IsTruncated, else 0.
+  static std::vector<S3Part> parseParts(std::string_view xml, int& next);
+  // ListMultipartUploads answer → its uploads; when IsTruncated, the next key and upload id
+  // markers (empty otherwise).
+  static std::vector<S3Upload> parseUploads(std::string_view xml, std::string& nextKey,
+                                            std::string& nextUploadId);
+  // The text of the first <tag>…</tag> in xml (XML entities decoded); "" when absent.
+  static std::string xmlValue(std::string_view xml, std::string_view tag);
   // HEAD/DELETE: 2xx ok, 404 not found, else an error (with S3's code when a body came).
   static S3Outcome interpretStatus(long status, std::string_view body);
   // <Error><Code>…</Code><Message>…</Message></Error> → {code, message}; empty when absent.
   static std::pair<std::string, std::string> parseError(std::string_view xml);
 
  private:
-  void send(S3Request request, bool headOnly,
-            std::function<void(long status, const reactor::UpstreamResponse&, const std::string& body,
-                               const std::string& error)>
-                done);
+  using SendDone = std::function<void(long status, const reactor::UpstreamResponse&, const std::string& body,
+                                      const std::string& error)>;
+  void send(S3Request request, bool headOnly, SendDone done);
+  // With a request body (`body` shared, not copied) and a bound on the answer kept.
+  void sendWithBody(S3Request request, std::shared_ptr<const std::string> body, size_t maxAnswer,
+                    SendDone done);
+  void listPartsFrom(const S3Location& where, std::string key, std::string uploadId, int marker,
+                     std::vector<S3Part> soFar, std::shared_ptr<SigV4Signer> signer,
+                     std::function<void(S3Outcome, std::vector<S3Part>)> done);
+  void listUploadsFrom(const S3Location& where, std::string prefix, std::string keyMarker,
+                       std::string uploadMarker, std::vector<S3Upload> soFar, int pages,
+                       std::shared_ptr<SigV4Signer> signer,
+                       std::function<void(S3Outcome, std::vector<S3Upload>)> done);
   void failLater(std::function<void()> fail);
 
   struct Move;

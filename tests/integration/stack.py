@@ -59,9 +59,13 @@ class Stack:
 
     db_name = "cxb"
 
-    def __init__(self, directory: os.PathLike | str, timeout: float = 60.0):
+    def __init__(self, directory: os.PathLike | str, timeout: float = 60.0,
+                 env: Optional[Mapping[str, str]] = None):
+        """env: variables for stack.sh, e.g. other MINIO_ROOT_USER/MINIO_ROOT_PASSWORD for a
+        second, independent MinIO (Stack(dir2, env=...).start("minio"))."""
         self.dir = Path(directory).resolve()
         self.timeout = timeout
+        self.env_overrides = dict(env or {})
         self._mongo = None
         self._redis = None
         self._s3 = None
@@ -75,6 +79,7 @@ class Stack:
         # ports come from DIR/stack.env, never from a caller's environment
         for k in ("REDIS_PORT", "MONGO_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT"):
             env.pop(k, None)
+        env.update(self.env_overrides)
         cmd = [str(STACK_SH), *args, "--dir", str(self.dir)]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True,
                            timeout=self.timeout * 3 + 30)

@@ -261,6 +261,37 @@ TEST(ConfigTest, RenderMasksSecrets) {
   EXPECT_NE(text.find("127.0.0.1:8080"), std::string::npos);
 }
 
+// The hot store and the archive as their own services: keys and secrets masked like s3.*,
+// all-or-nothing groups, part size within S3's limits.
+TEST(ConfigTest, LifecycleHotAndArchiveServices) {
+  Config c = loadText(
+      "[lifecycle]\nhot_endpoint = \"https://acct.r2.cloudflarestorage.com\"\nhot_access_key = \"R2KEY\"\n"
+      "hot_secret_key = \"r2-very-secret\"\nhot_bucket = \"hot\"\narchive_bucket = \"cold\"\n"
+      "archive_endpoint = \"s3.eu-west-2.amazonaws.com\"\narchive_access_key = \"AWSKEY\"\n"
+      "archive_secret_key = \"aws-very-secret\"\narchive_part_bytes = 5242880\n");
+  EXPECT_EQ(c.lifecycle.hotEndpoint, "https://acct.r2.cloudflarestorage.com");
+  EXPECT_EQ(c.lifecycle.archiveSecretKey, "aws-very-secret");
+  EXPECT_EQ(c.lifecycle.archivePartBytes, 5242880);
+  EXPECT_EQ(c.lifecycle.archiveMaxConcurrent, 2);
+  std::string text = renderConfig(c);
+  for (const char* secret : {"r2-very-secret", "aws-very-secret", "R2KEY", "AWSKEY"})
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in\n" << text;
+  EXPECT_NE(text.find("s3.eu-west-2.amazonaws.com"), std::string::npos);
+  for (const auto& line : diffConfig(Config{}, c)) {
+    EXPECT_EQ(line.find("very-secret"), std::string::npos) << line;
+  }
+
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_HOT_ENDPOINT=http://127.0.0.1:1"}),
+                    "lifecycle.hot_endpoint");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_ARCHIVE_SECRET_KEY=x"}),
+                    "lifecycle.archive_endpoint");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_ARCHIVE_PART_BYTES=5242879"}),
+                    "lifecycle.archive_part_bytes");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_LIFECYCLE_HOT_ADDRESSING=sideways"}),
+                    "lifecycle.hot_addressing");
+  EXPECT_EQ(errorOf(std::nullopt, {}), "");  // none set: the main storage, as before
+}
+
 TEST(ConfigTest, RenderedDefaultsLoadBackToTheSameConfig) {
   FakeEnv env({});
   Config c = loadConfig(std::nullopt, env.get());

@@ -40,10 +40,11 @@ const std::string& body() {
 
 // Accepts connections one at a time on its own thread. kServe answers each request with
 // 200 and the fixed body (Content-Length, Connection: close); kSilent reads the request
-// and never answers until the server stops.
+// and never answers until the server stops; kEcho reads the request body (Content-Length)
+// and answers it back.
 class TinyHttpServer {
  public:
-  enum class Mode { kServe, kSilent };
+  enum class Mode { kServe, kSilent, kEcho };
 
   explicit TinyHttpServer(Mode mode) : mode_(mode) {
     listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -102,6 +103,30 @@ class TinyHttpServer {
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n <= 0) return;
       request.append(buf, static_cast<size_t>(n));
+    }
+    if (mode_ == Mode::kEcho) {
+      size_t headEnd = request.find("\r\n\r\n") + 4;
+      std::string lower = request.substr(0, headEnd);
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      size_t at = lower.find("content-length:");
+      size_t want = at == std::string::npos ? 0 : std::stoul(lower.substr(at + 15));
+      std::string got = request.substr(headEnd);
+      while (got.size() < want) {
+        if (!waitReadable(fd)) return;
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        got.append(buf, static_cast<size_t>(n));
+      }
+      std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(got.size()) +
+                        "\r\nConnection: close\r\n\r\n" + got;
+      size_t sent = 0;
+      while (sent < out.size() && !stop_) {
+        ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return;
+        sent += static_cast<size_t>(n);
+      }
+      return;
     }
     if (mode_ == Mode::kSilent) {
       // Hold the connection open without a byte of response.
@@ -218,6 +243,45 @@ TEST(CurlMultiTest, FetchesTheWholeBody) {
   runFor(loop, 200ms);
   EXPECT_EQ(r.doneCalls, 1);
   EXPECT_EQ(multi.active(), 0u);
+}
+
+// A shared body is sent from the caller's buffer, which the transfer keeps alive: the caller
+// may drop its reference at once (an archive part is handed over, not copied).
+TEST(CurlMultiTest, SharedBodyIsSentWholeAndKeptAliveByTheTransfer) {
+  TinyHttpServer server(TinyHttpServer::Mode::kEcho);
+  EventLoop loop;
+  CurlMulti multi(loop);
+  Recorder r;
+  UpstreamRequest req;
+  req.url = server.url();
+  req.method = "PUT";
+  req.headers = {{"Content-Type", ""}, {"Expect", ""}};
+  auto shared = std::make_shared<const std::string>(body());
+  std::weak_ptr<const std::string> watch = shared;
+  req.sharedBody = std::move(shared);
+  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+                                                       r.response = resp;
+                                                       return true;
+                                                     },
+                                                     [&](const char* data, size_t size) {
+                                                       r.received.append(data, size);
+                                                       return size;
+                                                     },
+                                                     [&](const std::string& error) {
+                                                       ++r.doneCalls;
+                                                       r.error = error;
+                                                       loop.stop();
+                                                     }});
+  ASSERT_NE(id, 0u) << multi.lastError();
+  req.sharedBody.reset();
+  EXPECT_FALSE(watch.expired()) << "the transfer must hold the body while it runs";
+  runWithin(loop, 10s);
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.response.status, 200);
+  EXPECT_EQ(r.received.size(), body().size());
+  EXPECT_TRUE(r.received == body()) << "the server received other bytes";
+  runFor(loop, 50ms);
+  EXPECT_TRUE(watch.expired()) << "the body outlived its transfer";
 }
 
 TEST(CurlMultiTest, PausedTransferResumesFromATimerAndGetsEveryByte) {

@@ -94,5 +94,32 @@ TEST(CryptoTest, ThreadsKeepTheirOwnContexts) {
 
 TEST(CryptoTest, HexRoundTrip) { EXPECT_EQ(hexLower(fromHex("00ff10ab")), "00ff10ab"); }
 
+// RFC 1321's test suite.
+TEST(CryptoTest, Md5KnownAnswersWholeAndPieceByPiece) {
+  EXPECT_EQ(hexLower(md5("")), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(hexLower(md5("abc")), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(hexLower(md5("message digest")), "f96b697d7cb7938d525a2f31aaf161d0");
+  Md5 m;
+  m.update("message ");
+  m.update("");
+  m.update("digest");
+  EXPECT_EQ(hexLower(m.finish()), "f96b697d7cb7938d525a2f31aaf161d0");
+  m.update("abc");  // finish() resets
+  EXPECT_EQ(hexLower(m.finish()), "900150983cd24fb0d6963f7d28e17f72");
+}
+
+// RFC 4648 §10.
+TEST(CryptoTest, Base64StandardPadded) {
+  EXPECT_EQ(base64Encode(""), "");
+  EXPECT_EQ(base64Encode("f"), "Zg==");
+  EXPECT_EQ(base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64Encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64Encode(fromHex("fbff")), "+/8=");
+  EXPECT_EQ(base64Decode(base64Encode(md5("abc"))), md5("abc"));
+}
+
 }  // namespace
 }  // namespace recgw::crypto

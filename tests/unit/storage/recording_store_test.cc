@@ -210,6 +210,47 @@ TEST(RecordingBsonTest, RoundTripsEveryField) {
   EXPECT_EQ(back.storage->storageClass, "GLACIER_IR");
 }
 
+// The streamed archive's journal: what a resumed run relies on comes back as written, parts
+// in number order; a malformed part (no number, an MD5 of the wrong length) is dropped, so
+// it is re-uploaded rather than trusted.
+TEST(ArchiveJournalBsonTest, RoundTripsAndDropsMalformedParts) {
+  ArchiveUpload u;
+  u.recordingId = "rec_1";
+  u.tenantId = "tenant-a";
+  u.owner = "owner-1";
+  u.target = "https://s3.eu-west-2.amazonaws.com glacier";
+  u.key = "rooms/a b.webm";
+  u.uploadId = "upload-xyz";
+  u.sourceEtag = "0cc175b9c0f1b6a831c399e269772661";
+  u.size = 6'000'000'000ULL;
+  u.partBytes = 16ULL << 20;
+  u.heartbeatAt = kT0 + 5s;
+  u.parts = {{2, 16ULL << 20, std::string(32, 'b')},
+             {1, 16ULL << 20, std::string(32, 'a')},
+             {3, 1, "short"},
+             {0, 1, std::string(32, 'c')}};
+  bson_t* doc = bson_new();
+  appendArchiveUpload(doc, u);
+  ArchiveUpload back = archiveUploadFromBson(doc);
+  bson_destroy(doc);
+  EXPECT_EQ(back.recordingId, u.recordingId);
+  EXPECT_EQ(back.tenantId, u.tenantId);
+  EXPECT_EQ(back.owner, u.owner);
+  EXPECT_EQ(back.target, u.target);
+  EXPECT_EQ(back.key, u.key);
+  EXPECT_EQ(back.uploadId, u.uploadId);
+  EXPECT_EQ(back.sourceEtag, u.sourceEtag);
+  EXPECT_EQ(back.size, u.size);
+  EXPECT_EQ(back.partBytes, u.partBytes);
+  EXPECT_EQ(back.heartbeatAt, u.heartbeatAt);
+  ASSERT_EQ(back.parts.size(), 2u);
+  EXPECT_EQ(back.parts[0].number, 1);
+  EXPECT_EQ(back.parts[0].md5Hex, std::string(32, 'a'));
+  EXPECT_EQ(back.parts[1].number, 2);
+  EXPECT_EQ(back.parts[1].size, 16ULL << 20);
+  EXPECT_EQ(archiveUploadJournalId("rec_1"), "rec_1:archive_upload");
+}
+
 TEST(RecordingBsonTest, AbsentProviderIdIsNotWritten) {
   // The unique sparse index must skip recordings without a provider id.
   Recording r;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <vector>
+
+#include "storage/crypto.h"
 #include <string>
 
 namespace recgw::storage {
@@ -150,6 +153,85 @@ TEST(StorageClassTest, OnlyGlacierAndDeepArchiveNeedARestore) {
   }
   EXPECT_FALSE(storageClassAllowsGet("GLACIER"));
   EXPECT_FALSE(storageClassAllowsGet("deep_archive"));
+}
+
+// ---- multipart upload helpers ----
+
+TEST(MultipartTest, BareEtagDropsQuotesAndEntities) {
+  EXPECT_EQ(bareEtag("\"9B2CF535F27731C974343645A3985328\""), "9b2cf535f27731c974343645a3985328");
+  EXPECT_EQ(bareEtag("&quot;abc-2&quot;"), "abc-2");
+  EXPECT_EQ(bareEtag("abc"), "abc");
+}
+
+// S3's multipart ETag: MD5 of the concatenated binary part MD5s, "-N".
+TEST(MultipartTest, MultipartEtagIsMd5OfPartMd5s) {
+  std::string a(5 * 1024 * 1024, 'a'), b = "tail";
+  std::vector<std::string> md5s{crypto::md5(a), crypto::md5(b)};
+  EXPECT_EQ(multipartEtag(md5s), crypto::hexLower(crypto::md5(md5s[0] + md5s[1])) + "-2");
+  // One part: still "-1", not the single-PUT form.
+  EXPECT_EQ(multipartEtag({crypto::md5("")}), crypto::hexLower(crypto::md5(crypto::md5(""))) + "-1");
+}
+
+TEST(MultipartTest, CompleteBodyListsPartsWithQuotedEtags) {
+  std::string body = S3Objects::completeBody({{1, "\"aa\"", 5}, {2, "bb", 1}});
+  EXPECT_NE(body.find("<Part><PartNumber>1</PartNumber><ETag>\"aa\"</ETag></Part>"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("<Part><PartNumber>2</PartNumber><ETag>\"bb\"</ETag></Part>"), std::string::npos)
+      << body;
+  EXPECT_EQ(body.rfind("<CompleteMultipartUpload", 0), 0u);
+}
+
+TEST(MultipartTest, ParsePartsAndTheNextMarker) {
+  const char* xml =
+      "<ListPartsResult><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId>"
+      "<NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>true</IsTruncated>"
+      "<Part><PartNumber>1</PartNumber><ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;</ETag>"
+      "<Size>5242880</Size></Part>"
+      "<Part><PartNumber>2</PartNumber><ETag>\"92eb5ffee6ae2fec3ad71c777531578f\"</ETag><Size>1</Size></Part>"
+      "<Part><PartNumber>0</PartNumber><ETag>\"x\"</ETag><Size>1</Size></Part>"
+      "</ListPartsResult>";
+  int next = -1;
+  auto parts = S3Objects::parseParts(xml, next);
+  ASSERT_EQ(parts.size(), 2u);  // part 0 is not a part number
+  EXPECT_EQ(parts[0].number, 1);
+  EXPECT_EQ(parts[0].etag, "0cc175b9c0f1b6a831c399e269772661");
+  EXPECT_EQ(parts[0].size, 5242880u);
+  EXPECT_EQ(parts[1].number, 2);
+  EXPECT_EQ(next, 2);
+  S3Objects::parseParts("<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>", next);
+  EXPECT_EQ(next, 0);
+}
+
+TEST(MultipartTest, ParseUploadsAndMarkers) {
+  const char* xml =
+      "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>a/b</NextKeyMarker>"
+      "<NextUploadIdMarker>u2</NextUploadIdMarker>"
+      "<Upload><Key>a/b</Key><UploadId>u1</UploadId></Upload>"
+      "<Upload><Key>a/b&amp;c</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>";
+  std::string key, id;
+  auto uploads = S3Objects::parseUploads(xml, key, id);
+  ASSERT_EQ(uploads.size(), 2u);
+  EXPECT_EQ(uploads[1].key, "a/b&c");
+  EXPECT_EQ(uploads[1].uploadId, "u2");
+  EXPECT_EQ(key, "a/b");
+  EXPECT_EQ(id, "u2");
+  S3Objects::parseUploads("<ListMultipartUploadsResult/>", key, id);
+  EXPECT_TRUE(key.empty() && id.empty());
+}
+
+TEST(MultipartTest, SignRequestPutsTheCanonicalQueryInTheUrl) {
+  SigV4Signer signer("AKIDEXAMPLE", "secret", "us-east-1");
+  S3Request r =
+      S3Objects::signRequest("PUT", minio("cold"), "a b/c.webm", {{"uploadId", "x/y="}, {"partNumber", "3"}},
+                             {{"content-md5", "AAAA"}}, signer, kNow);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.url, "http://127.0.0.1:9000/cold/a%20b/c.webm?partNumber=3&uploadId=x%2Fy%3D");
+  auto h = headerMap(r);
+  EXPECT_EQ(h["content-md5"], "AAAA");
+  EXPECT_NE(h["Authorization"].find("content-md5"), std::string::npos) << h["Authorization"];
+  S3Request list =
+      S3Objects::signRequest("GET", minio("cold"), "", {{"uploads", ""}, {"prefix", "k"}}, {}, signer, kNow);
+  EXPECT_EQ(list.url, "http://127.0.0.1:9000/cold/?prefix=k&uploads=");
 }
 
 }  // namespace

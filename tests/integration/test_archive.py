@@ -184,7 +184,7 @@ def test_r2_recording_streams_to_another_service(two_services, gateway_factory):
     # Download of the archived object: presigned on the archive service, with its keys.
     dl = requests.get(f"{gw.url}/api/v1/recordings/rec_stream/download", headers=auth(), timeout=10)
     assert dl.status_code == 200, dl.text
-    url = dl.json()["data"]["download_url"]
+    url = dl.json()["download_url"]  # top level, as documented
     assert url.startswith(archive.s3_endpoint + "/"), url
     assert ARCHIVE_USER in url and ARCHIVE_PASSWORD not in url
     assert requests.get(url, timeout=30).content == body

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "handlers/admin_cache.h"
+#include "handlers/api_key_auth.h"
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
@@ -43,6 +44,7 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   v.addressing = c.s3.addressing == "auto" ? "" : c.s3.addressing;
   v.fleetUrls = c.fleet.urls;
   v.fleetSecret = c.fleet.secret;
+  v.fleetSecretHeader = c.fleet.secretHeader;
   return v;
 }
 
@@ -270,6 +272,9 @@ class Worker {
     signedUrls->cache = lookups_.get();
     signedUrls->curl = &curl_;
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
+    apiKeys_ = std::make_unique<handlers::ApiKeyVerifier>(mongo_, config.apiKeys.collection,
+                                                          std::chrono::seconds(config.apiKeys.cacheS));
+    signedUrls->apiKeys = apiKeys_.get();
     handlers::registerSignedUrlRoutes(server_, signedUrls);
     handlers::registerOpenApiRoute(server_);
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
@@ -395,6 +400,7 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
+      apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
                             static_cast<double>(config_.cache.failedLookupsBurst));
@@ -421,6 +427,7 @@ class Worker {
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
+  std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
   reactor::Timer drainTimer_;

@@ -35,9 +35,9 @@ struct Location {
   std::string detail;  // why it was not found (logs only)
 };
 
-// Sources that failed while one request was being answered: each is asked once and then
-// counted as failing for the rest of that request, so a dead host costs one timeout per
-// request rather than one per call of an accessible-urls batch.
+// Sources that failed while one request was being answered: calls started after that count
+// them as failing without asking, so a dead host costs at most `locateConcurrency` timeouts
+// per accessible-urls request rather than one per call.
 using FailedSources = std::unordered_set<std::string>;
 
 // Asks storage (signed HEAD), then each fleet host (HEAD with the fleet secret; GET cut after

@@ -337,12 +337,14 @@ int apiKeyCommand(const std::vector<std::string>& args) {
     if (f.named["name"].empty()) return fail("--name is required");
     for (const char* field : {"account", "name"}) {
       const std::string& v = f.named[field];
-      bool printable = std::none_of(v.begin(), v.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+      bool printable =
+          std::none_of(v.begin(), v.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
       if (v.size() > 256 || !printable)
         return fail(std::string("--") + field + " must be at most 256 bytes without control characters");
     }
   } else if (action == "list") {
-    if (f.positional.size() != 1 || f.named.count("name")) return fail("usage: recgw api-key list [--account A]");
+    if (f.positional.size() != 1 || f.named.count("name"))
+      return fail("usage: recgw api-key list [--account A]");
   } else if (action == "revoke") {
     if (f.positional.size() != 2 || f.named.count("account") || f.named.count("name"))
       return fail("usage: recgw api-key revoke ID");
@@ -377,8 +379,8 @@ int apiKeyCommand(const std::vector<std::string>& args) {
     for (const auto& k : keys) std::printf("%s\n", describeKey(k).c_str());
     return 0;
   }
-  auto revoked = storage::ApiKeyStore::revokeBlocking(mongo.client(), mongo.database(), collection,
-                                                      f.positional[1], std::chrono::system_clock::now(), error);
+  auto revoked = storage::ApiKeyStore::revokeBlocking(
+      mongo.client(), mongo.database(), collection, f.positional[1], std::chrono::system_clock::now(), error);
   if (!revoked) return fail(error);
   std::printf("%s\n", describeKey(*revoked).c_str());
   std::fprintf(stderr, "gateways stop accepting it within %lld s (api_keys.cache_s)\n",

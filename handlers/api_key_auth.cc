@@ -86,34 +86,34 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
     reactor::HttpServer* server = &ex.server();
     uint64_t id = ex.id();
     std::string requestId = ex.requestId();
-    keys->verify(std::string(*credential), [server, id, requestId, invalidKey,
-                                            done](const storage::ApiKeyLookup& lookup) {
-      reactor::HttpExchange* ex = server->find(id);
-      if (!ex) return;
-      using Outcome = storage::ApiKeyLookup::Outcome;
-      switch (lookup.outcome) {
-        case Outcome::kActive: {
-          TenantAuth ok;
-          ok.principal = TenantPrincipal{lookup.accountId, false, true};
-          return done(*ex, ok);
-        }
-        case Outcome::kRevoked:
-          ex->noteReason("api key: revoked");
-          return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
-        case Outcome::kUnknown:
-          ex->noteReason("api key: unknown");
-          return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
-        case Outcome::kUnavailable: {
-          reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "api key lookup failed",
-                               {{"error", lookup.error}});
-          TenantAuth out;
-          out.failure.status = 503;
-          out.failure.code = "auth_unavailable";
-          out.failure.message = "the API key could not be checked; retry shortly";
-          return done(*ex, out);
-        }
-      }
-    });
+    keys->verify(std::string(*credential),
+                 [server, id, requestId, invalidKey, done](const storage::ApiKeyLookup& lookup) {
+                   reactor::HttpExchange* ex = server->find(id);
+                   if (!ex) return;
+                   using Outcome = storage::ApiKeyLookup::Outcome;
+                   switch (lookup.outcome) {
+                     case Outcome::kActive: {
+                       TenantAuth ok;
+                       ok.principal = TenantPrincipal{lookup.accountId, false, true};
+                       return done(*ex, ok);
+                     }
+                     case Outcome::kRevoked:
+                       ex->noteReason("api key: revoked");
+                       return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
+                     case Outcome::kUnknown:
+                       ex->noteReason("api key: unknown");
+                       return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
+                     case Outcome::kUnavailable: {
+                       reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "api key lookup failed",
+                                            {{"error", lookup.error}});
+                       TenantAuth out;
+                       out.failure.status = 503;
+                       out.failure.code = "auth_unavailable";
+                       out.failure.message = "the API key could not be checked; retry shortly";
+                       return done(*ex, out);
+                     }
+                   }
+                 });
     return;
   }
 

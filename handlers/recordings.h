@@ -46,7 +46,7 @@ struct RecordingsContext {
   StorageSigner* signer = nullptr;
   RelayRegistry* relays = nullptr;
   const JwtVerifier* jwt = nullptr;  // null: admin routes answer 401
-  std::string fleetSecretHeader;  // empty: the one the storage settings carry
+  std::string fleetSecretHeader;     // empty: the one the storage settings carry
   fleet::UpstreamTimeouts timeouts;
   // Failed public lookups per client address; null = unlimited.
   FailedLookupLimiter* limiter = nullptr;

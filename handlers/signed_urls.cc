@@ -45,8 +45,8 @@ using FailedSources = std::unordered_set<std::string>;
 // 200 wins; a 404 moves on; anything else is a failing source.
 class Locator : public std::enable_shared_from_this<Locator> {
  public:
-  Locator(std::shared_ptr<SignedUrlContext> ctx, fleet::SourceChain chain, std::shared_ptr<FailedSources> failed,
-          std::function<void(Location)> done)
+  Locator(std::shared_ptr<SignedUrlContext> ctx, fleet::SourceChain chain,
+          std::shared_ptr<FailedSources> failed, std::function<void(Location)> done)
       : ctx_(std::move(ctx)), chain_(std::move(chain)), failed_(std::move(failed)), done_(std::move(done)) {}
 
   // Storage, when present, is source 0 and is signed here, on the pass the chain was built
@@ -76,15 +76,19 @@ class Locator : public std::enable_shared_from_this<Locator> {
     // Only the status matters: stop at the first body byte (a GET fallback's body).
     cb.onData = [](const char*, size_t) -> size_t { return 0; };
     auto self = shared_from_this();
-    cb.onDone = [self, index, asGet, status](const std::string& error) { self->answered(index, asGet, *status, error); };
-    if (ctx_->curl->start(req, std::move(cb)) == 0) fail(index, source.label + ": " + ctx_->curl->lastError());
+    cb.onDone = [self, index, asGet, status](const std::string& error) {
+      self->answered(index, asGet, *status, error);
+    };
+    if (ctx_->curl->start(req, std::move(cb)) == 0)
+      fail(index, source.label + ": " + ctx_->curl->lastError());
   }
 
   void answered(size_t index, bool asGet, long status, const std::string& error) {
     const fleet::Source& source = chain_.sources()[index];
     if (status == 200) {
       Location out;
-      out.where = source.kind == fleet::Source::Kind::kStorage ? Location::Where::kStorage : Location::Where::kFleet;
+      out.where =
+          source.kind == fleet::Source::Kind::kStorage ? Location::Where::kStorage : Location::Where::kFleet;
       return done_(out);
     }
     if (status == 404) return ask(index + 1, false);
@@ -125,7 +129,9 @@ void signOrLink(const std::shared_ptr<SignedUrlContext>& ctx, const CallRecord& 
                 std::shared_ptr<FailedSources> failed, std::function<void(SignedOutcome)> done) {
   fleet::SourceChain chain = makeSourceChain(*ctx->recordings, call.key);
   if (chain.sources().empty()) {
-    return done(SignedOutcome{SignedOutcome::Kind::kNoSources, "", {},
+    return done(SignedOutcome{SignedOutcome::Kind::kNoSources,
+                              "",
+                              {},
                               ctx->recordings->signer->settings().describeMissing() + "; no fleet hosts"});
   }
   std::string key = call.key;
@@ -142,11 +148,14 @@ void signOrLink(const std::shared_ptr<SignedUrlContext>& ctx, const CallRecord& 
                 storage::objectTarget(ctx->recordings->signer->settings().location(), key);
             storage::PresignedUrl url = signer->presign("GET", target, expiresSeconds, now);
             if (!url.ok()) return done(SignedOutcome{K::kUnavailable, "", {}, url.error});
-            return done(SignedOutcome{K::kPresigned, url.url, now + std::chrono::seconds(expiresSeconds), ""});
+            return done(
+                SignedOutcome{K::kPresigned, url.url, now + std::chrono::seconds(expiresSeconds), ""});
           }
           case Location::Where::kFleet:
-            if (token.empty()) return done(SignedOutcome{K::kFleetOnlyNoToken, "", {}, "only on a fleet host"});
-            return done(SignedOutcome{K::kGatewayLink, storage::buildPublicRecordingUrl(ctx->publicBaseUrl, token),
+            if (token.empty())
+              return done(SignedOutcome{K::kFleetOnlyNoToken, "", {}, "only on a fleet host"});
+            return done(SignedOutcome{K::kGatewayLink,
+                                      storage::buildPublicRecordingUrl(ctx->publicBaseUrl, token),
                                       now + std::chrono::seconds(expiresSeconds), ""});
           case Location::Where::kNowhere:
             return done(SignedOutcome{K::kNowhere, "", {}, where.detail});
@@ -358,8 +367,9 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
                          const TenantAuthFailure& f = auth.failure;
                          if (!f.wwwAuthenticate.empty()) ex.addHeader("WWW-Authenticate", f.wwwAuthenticate);
                          // This API documents 500 for its own failures, 503 only for "not configured".
-                         return replyStringError(ex, f.status == 401 ? 401 : 500,
-                                                 f.status == 401 ? "Unauthorized: " + f.message : "Internal error");
+                         return replyStringError(
+                             ex, f.status == 401 ? 401 : 500,
+                             f.status == 401 ? "Unauthorized: " + f.message : "Internal error");
                        }
                        answerSessionRecording(ex, ctx, *auth.principal, accountId);
                      });
@@ -418,7 +428,8 @@ AccessibleUrlsRequest parseAccessibleUrlsRequest(std::string_view body) {
   if (expires.error() != simdjson::NO_SUCH_FIELD) {
     if (expires.get_int64().get(req.expiresSeconds) || req.expiresSeconds < 1 ||
         req.expiresSeconds > storage::kMaxPresignExpirySeconds) {
-      req.error = "expires_in must be an integer from 1 to " + std::to_string(storage::kMaxPresignExpirySeconds);
+      req.error =
+          "expires_in must be an integer from 1 to " + std::to_string(storage::kMaxPresignExpirySeconds);
       return req;
     }
   }

@@ -41,7 +41,8 @@ void appendPrefixFilter(bson_t* filter, const std::string& prefix) {
   bson_append_document_end(filter, &range);
 }
 
-std::vector<ApiKeyRecord> findMany(mongoc_collection_t* coll, bson_t* filter, int64_t limit, std::string& error) {
+std::vector<ApiKeyRecord> findMany(mongoc_collection_t* coll, bson_t* filter, int64_t limit,
+                                   std::string& error) {
   ScopedBson opts;
   bson_t sort;
   BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "sort", &sort);
@@ -70,14 +71,16 @@ bool looksLikeApiKey(std::string_view text) {
   if (!std::all_of(body.begin(), body.end(), isBase64UrlChar)) return false;
   // 43 characters carry 258 bits for 256: the last one holds 4 key bits and 2 zero bits, so
   // its alphabet index is a multiple of 4 and each key has exactly one spelling.
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   return kAlphabet.find(body.back()) % 4 == 0;
 }
 
 std::string apiKeyHash(std::string_view key) { return crypto::sha256Hex(key); }
 
 bool ApiKeyStore::createBlocking(mongoc_client_t* client, const std::string& database,
-                                 const std::string& collection, const ApiKeyRecord& record, std::string& error) {
+                                 const std::string& collection, const ApiKeyRecord& record,
+                                 std::string& error) {
   if (!client) {
     error = "no MongoDB client available";
     return false;
@@ -148,8 +151,8 @@ ApiKeyLookup ApiKeyStore::findBlocking(mongoc_client_t* client, const std::strin
 }
 
 std::vector<ApiKeyRecord> ApiKeyStore::listBlocking(mongoc_client_t* client, const std::string& database,
-                                                    const std::string& collection, const std::string& accountId,
-                                                    std::string& error) {
+                                                    const std::string& collection,
+                                                    const std::string& accountId, std::string& error) {
   if (!client) {
     error = "no MongoDB client available";
     return {};

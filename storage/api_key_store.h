@@ -56,7 +56,8 @@ class ApiKeyStore {
   // key as it is now; nullopt + error when none, several, or MongoDB failed. Revoking a revoked
   // key keeps its first revoked_at.
   static std::optional<ApiKeyRecord> revokeBlocking(mongoc_client_t* client, const std::string& database,
-                                                    const std::string& collection, const std::string& idPrefix,
+                                                    const std::string& collection,
+                                                    const std::string& idPrefix,
                                                     std::chrono::system_clock::time_point now,
                                                     std::string& error);
 };

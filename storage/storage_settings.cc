@@ -70,8 +70,8 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
   v.fleetSecret = pick(config.fleetSecret, document.fleetSecret);
   const std::string& namingHeader = config.fleetUrls.empty() ? document.fleetSecretHeader : std::string();
   v.fleetSecretHeader = !config.fleetSecretHeader.empty() ? config.fleetSecretHeader
-                        : !namingHeader.empty()         ? namingHeader
-                                                        : std::string(kDefaultFleetSecretHeader);
+                        : !namingHeader.empty()           ? namingHeader
+                                                          : std::string(kDefaultFleetSecretHeader);
   if (v.endpoint.empty()) s.missing.push_back("endpoint");
   if (v.accessKey.empty()) s.missing.push_back("access_key");
   if (v.secretKey.empty()) s.missing.push_back("secret_key");

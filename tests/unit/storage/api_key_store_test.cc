@@ -56,7 +56,8 @@ TEST(ApiKeyTest, HashIsSha256HexOfTheWholeKey) {
 TEST(ApiKeyTest, RevokeRefusesIdsThatAreNotHexPrefixesBeforeAskingMongo) {
   std::string error;
   // A null client would be reported as such: these fail on the id first.
-  for (const char* id : {"", "abc", "ABCDEF0123", "0123456z89", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0"}) {
+  for (const char* id : {"", "abc", "ABCDEF0123", "0123456z89",
+                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0"}) {
     error.clear();
     EXPECT_FALSE(ApiKeyStore::revokeBlocking(nullptr, "db", "api_keys", id, {}, error).has_value()) << id;
     EXPECT_NE(error.find("hex"), std::string::npos) << id << ": " << error;

@@ -156,8 +156,9 @@ TEST(SettingsFromDocumentTest, ReadsTheVoxCoreNamesWhenCxbCoreIsAbsent) {
   EXPECT_EQ(merged.values.fleetSecretHeader, "X-VoxCore-Secret");
 
   // An empty cxbcore_fleet counts as absent; a voxcore secret wins over a cxbcore one then.
-  Bson emptyNew(BCON_NEW("cxbcore_fleet", "[", "]", "cxbcore_secret", BCON_UTF8("new-secret"), "voxcore_fleet",
-                         "[", BCON_UTF8("http://old-1:8000"), "]", "voxcore_secret", BCON_UTF8("vox-secret")));
+  Bson emptyNew(BCON_NEW("cxbcore_fleet", "[", "]", "cxbcore_secret", BCON_UTF8("new-secret"),
+                         "voxcore_fleet", "[", BCON_UTF8("http://old-1:8000"), "]", "voxcore_secret",
+                         BCON_UTF8("vox-secret")));
   StorageValues w = settingsFromDocument(emptyNew.get());
   EXPECT_EQ(w.fleetUrls, Strings{"http://old-1:8000"});
   EXPECT_EQ(w.fleetSecret, "vox-secret");

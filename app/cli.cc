@@ -423,7 +423,6 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     deps.redis = redis.get();
     deps.curl = &curl;
     deps.configStorage = storageValuesFrom(config);
-    deps.fleetSecretHeader = config.fleet.secretHeader;
     deps.timeouts = timeoutsFrom(config);
     auto begin = [&] {
       handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {

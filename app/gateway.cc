@@ -243,7 +243,6 @@ class Worker {
     recordings->signer = &signer_;
     recordings->relays = &relays_;
     recordings->jwt = jwt_.get();
-    recordings->fleetSecretHeader = config.fleet.secretHeader;
     recordings->timeouts = timeoutsFrom(config);
     auto lifecycle = std::make_shared<handlers::LifecycleContext>();
     lifecycle->mongo = &mongo_;
@@ -319,7 +318,6 @@ class Worker {
     d.cache = lookups_.get();
     d.curl = &curl_;
     d.configStorage = storageValuesFrom(config);
-    d.fleetSecretHeader = config.fleet.secretHeader;
     d.timeouts = timeoutsFrom(config);
     return d;
   }

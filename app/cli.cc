@@ -24,6 +24,7 @@
 #include "storage/presigner.h"
 #include "storage/redis_client.h"
 #include "storage/s3_addressing.h"
+#include "storage/url_redaction.h"
 
 extern char** environ;
 
@@ -188,7 +189,7 @@ int warm(const std::vector<std::string>& args) {
       storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
   bson_error_t error;
   storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
-  if (!parsed) return fail(std::string("mongo.uri: ") + error.message);
+  if (!parsed) return fail("mongo.uri: " + storage::redactUrlSecretsIn(error.message, config.mongo.uri));
   mongoc_client_t* client = mongoc_client_new_from_uri(parsed.get());
   const char* db = mongoc_uri_get_database(parsed.get());
   std::string database = db && *db ? db : "cxb";

@@ -7,9 +7,12 @@
 #include <sstream>
 #include <fstream>
 #include <iterator>
+#include <string_view>
+#include <utility>
 #include <toml.hpp>
 
 #include "reactor/json_writer.h"
+#include "storage/url_redaction.h"
 
 namespace recgw::app {
 namespace {
@@ -71,6 +74,18 @@ const std::vector<Field>& schema() {
          std::string h;
          uint16_t p;
          return splitHostPort(c.server.listen, h, p) ? "" : "must be host:port, e.g. 127.0.0.1:8080";
+       }},
+      {"server", "ops_listen", Kind::kString, false, bind(&C::server, &ServerConfig::opsListen),
+       [](const C& c) -> std::string {
+         if (c.server.opsListen.empty()) return "";
+         std::string host, publicHost;
+         uint16_t port = 0, publicPort = 0;
+         if (!splitHostPort(c.server.opsListen, host, port) || port == 0)
+           return "must be empty or host:port with a fixed port, e.g. 127.0.0.1:9090";
+         // SO_REUSEPORT would let both listeners share one port and split its connections.
+         if (splitHostPort(c.server.listen, publicHost, publicPort) && port == publicPort)
+           return "must use another port than server.listen";
+         return "";
        }},
       {"server", "workers", Kind::kInt, false, bind(&C::server, &ServerConfig::workers),
        [](const C& c) { return c.server.workers >= 0 && c.server.workers <= 256 ? "" : "must be 0..256"; }},
@@ -339,6 +354,37 @@ std::string firstLine(const std::string& s) {
   return trim(line);
 }
 
+// Keys whose values are URLs: shown only through storage::redactUrl (credentials in the
+// userinfo or in secret options such as tlsCertificateKeyFilePassword are masked).
+bool holdsUrls(const Field& f) {
+  static constexpr std::pair<std::string_view, std::string_view> kUrlKeys[] = {
+      {"server", "public_base_url"}, {"mongo", "uri"},   {"redis", "url"},
+      {"s3", "endpoint"},            {"fleet", "urls"}, {"lifecycle", "provider_url"}};
+  for (const auto& [section, key] : kUrlKeys) {
+    if (section == f.section && key == f.key) return true;
+  }
+  return false;
+}
+
+// The value as configured, unmasked, to tell whether it changed.
+std::string rawValue(const Field& f, const Config& c) {
+  const void* target = f.target(const_cast<Config&>(c));
+  switch (f.kind) {
+    case Kind::kString:
+      return *static_cast<const std::string*>(target);
+    case Kind::kList: {
+      std::string out;
+      for (const auto& item : *static_cast<const std::vector<std::string>*>(target)) out += item + '\n';
+      return out;
+    }
+    case Kind::kInt:
+      return std::to_string(*static_cast<const int64_t*>(target));
+    case Kind::kBool:
+      return *static_cast<const bool*>(target) ? "true" : "false";
+  }
+  return "";
+}
+
 std::string render(const Field& f, const Config& c) {
   const void* target = f.target(const_cast<Config&>(c));
   auto quote = [](const std::string& s) {
@@ -363,21 +409,9 @@ std::string render(const Field& f, const Config& c) {
   switch (f.kind) {
     case Kind::kString: {
       const auto& s = *static_cast<const std::string*>(target);
-      if (f.secret && !s.empty()) {
-        if (std::string(f.key) == "uri" || std::string(f.key) == "url") {
-          // Keep the shape of a URI, hide only its credentials.
-          // The credentials end at the last '@' of the authority (a password may hold '@').
-          auto scheme = s.find("://");
-          auto authorityEnd =
-              scheme == std::string::npos ? std::string::npos : s.find_first_of("/?", scheme + 3);
-          auto at = s.rfind('@', authorityEnd == std::string::npos ? std::string::npos : authorityEnd);
-          if (at != std::string::npos && scheme != std::string::npos && at > scheme) {
-            return quote(s.substr(0, scheme + 3) + "***" + s.substr(at));
-          }
-          return quote(s);
-        }
-        return quote("***");
-      }
+      // A URL keeps its shape (hosts, database, options) and loses only its credentials.
+      if (holdsUrls(f)) return quote(storage::redactUrl(s));
+      if (f.secret && !s.empty()) return quote("***");
       return quote(s);
     }
     case Kind::kInt:
@@ -389,7 +423,7 @@ std::string render(const Field& f, const Config& c) {
       bool first = true;
       for (const auto& item : *static_cast<const std::vector<std::string>*>(target)) {
         out += first ? "" : ", ";
-        out += quote(item);
+        out += quote(holdsUrls(f) ? storage::redactUrl(item) : item);
         first = false;
       }
       return out + "]";
@@ -411,6 +445,20 @@ uint16_t Config::listenPort() const {
   std::string h;
   uint16_t p = 0;
   splitHostPort(server.listen, h, p);
+  return p;
+}
+
+std::string Config::opsListenHost() const {
+  std::string h;
+  uint16_t p = 0;
+  splitHostPort(server.opsListen, h, p);
+  return h;
+}
+
+uint16_t Config::opsListenPort() const {
+  std::string h;
+  uint16_t p = 0;
+  splitHostPort(server.opsListen, h, p);
   return p;
 }
 
@@ -506,16 +554,12 @@ std::string renderConfig(const Config& config) {
 std::vector<std::string> diffConfig(const Config& before, const Config& after) {
   std::vector<std::string> changes;
   for (const Field& f : schema()) {
+    // Masked values may render alike (a rotated secret, a URL whose password changed), so
+    // compare what they hold.
+    if (rawValue(f, before) == rawValue(f, after)) continue;
     std::string a = render(f, before);
     std::string b = render(f, after);
-    // Secrets render masked, so compare what they hold (a rotated secret is a change).
-    bool changed = a != b;
-    if (f.secret && f.kind == Kind::kString) {
-      changed = *static_cast<const std::string*>(f.target(const_cast<Config&>(before))) !=
-                *static_cast<const std::string*>(f.target(const_cast<Config&>(after)));
-    }
-    if (!changed) continue;
-    if (f.secret)
+    if (f.secret || a == b)
       changes.push_back(dotted(f) + ": changed");
     else
       changes.push_back(dotted(f) + ": " + a + " -> " + b);

@@ -11,6 +11,9 @@ namespace recgw::app {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
+  // A second listener for /metrics and detailed /readyz (e.g. "127.0.0.1:9090"); empty = none,
+  // and the public listener keeps /metrics.
+  std::string opsListen;
   int64_t workers = 0;  // 0 = number of cores
   int64_t maxHeaderBytes = 16 * 1024;
   int64_t maxBodyBytes = 1024 * 1024;
@@ -130,6 +133,9 @@ struct Config {
 
   std::string listenHost() const;
   uint16_t listenPort() const;
+  // server.ops_listen split; only meaningful when it is not empty.
+  std::string opsListenHost() const;
+  uint16_t opsListenPort() const;
   // Which of endpoint, access key, secret key, bucket are missing (empty = complete).
   std::vector<std::string> missingStorageFields() const;
 };

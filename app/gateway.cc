@@ -32,6 +32,7 @@
 #include "reactor/worker_pool.h"
 #include "storage/mongo_client.h"
 #include "storage/redis_client.h"
+#include "storage/url_redaction.h"
 
 namespace recgw::app {
 storage::StorageValues storageValuesFrom(const Config& c) {
@@ -216,12 +217,20 @@ class Worker {
     });
     ops.refreshGauges = [this] { refreshGauges(); };
     ops.mergeMetrics = [this](const std::string& own) { return publisher_.mergedWith(own); };
+    ops.metrics = &metrics_;
+    ops.jwt = jwt_.get();
     publishTimer_.startPeriodic(std::chrono::seconds(1));
     metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
                       "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
                       "MongoDB jobs waiting for a worker thread");
-    handlers::registerOpsRoutes(server_, ops);
+    if (!config.server.opsListen.empty()) {
+      opsServer_ = std::make_unique<reactor::HttpServer>(loop_, opsMetrics_, limitsFrom(config));
+      handlers::registerOpsRoutes(*opsServer_, ops, handlers::OpsExposure::kOps);
+      handlers::registerOpsRoutes(server_, ops, handlers::OpsExposure::kPublic);
+    } else {
+      handlers::registerOpsRoutes(server_, ops, handlers::OpsExposure::kPublicWithMetrics);
+    }
 
     auto recordings = std::make_shared<handlers::RecordingsContext>();
     lookups_ =
@@ -285,6 +294,7 @@ class Worker {
     installCors();
     settings_.start();
     server_.listen(config.listenHost(), config.listenPort());
+    if (opsServer_) opsServer_->listen(config.opsListenHost(), config.opsListenPort());
   }
 
   ~Worker() {
@@ -293,8 +303,9 @@ class Worker {
   }
 
   int run() {
-    reactor::logInfo("worker listening",
-                     {{"listen", config_.server.listen}, {"worker", std::to_string(index_)}});
+    reactor::logInfo("worker listening", {{"listen", config_.server.listen},
+                                          {"ops_listen", config_.server.opsListen},
+                                          {"worker", std::to_string(index_)}});
     loop_.run();
     reactor::logInfo("worker stopped", {{"worker", std::to_string(index_)}});
     return 0;
@@ -325,7 +336,7 @@ class Worker {
   handlers::DependencyStatus storageStatus() const {
     const auto& s = settings_.current();
     if (!s.storageComplete()) return {false, s.describeMissing()};
-    return {true, "configured: " + s.values.endpoint + " bucket " + s.values.bucket};
+    return {true, "configured: " + storage::redactUrl(s.values.endpoint) + " bucket " + s.values.bucket};
   }
 
   // CORS for dashboards on another origin: only configured origins are echoed back.
@@ -362,12 +373,14 @@ class Worker {
     reactor::logInfo("worker draining",
                      {{"signal", signalName}, {"in_flight", std::to_string(server_.inFlight())}});
     server_.stopAccepting();
+    if (opsServer_) opsServer_->stopAccepting();
     drainTimer_.startPeriodic(20ms);
     checkDrained();
   }
 
   void checkDrained() {
-    if (server_.inFlight() == 0 && server_.unsentBytes() == 0) {
+    bool opsDrained = !opsServer_ || (opsServer_->inFlight() == 0 && opsServer_->unsentBytes() == 0);
+    if (server_.inFlight() == 0 && server_.unsentBytes() == 0 && opsDrained) {
       loop_.stop();
       return;
     }
@@ -394,6 +407,7 @@ class Worker {
       config_ = fresh;
       applyLogLevel(config_);
       server_.setLimits(limitsFrom(config_));
+      if (opsServer_) opsServer_->setLimits(limitsFrom(config_));
       settings_.setConfig(storageValuesFrom(config_));
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
@@ -413,6 +427,10 @@ class Worker {
   reactor::EventLoop loop_;
   reactor::Metrics metrics_;
   reactor::HttpServer server_;
+  // server.ops_listen (null when unset). Its own traffic is counted apart (opsMetrics_, not
+  // exported), so the gauges of the public listener keep their meaning.
+  reactor::Metrics opsMetrics_;
+  std::unique_ptr<reactor::HttpServer> opsServer_;
   reactor::WorkerPool mongoWorkers_;
   storage::MongoClient mongo_;
   std::unique_ptr<storage::RedisClient> redis_;

@@ -156,6 +156,12 @@ int serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "server.listen: %s\n", err.c_str());
     return 2;
   }
+  if (!config->server.opsListen.empty()) {
+    if (std::string err = portAvailable(config->opsListenHost(), config->opsListenPort()); !err.empty()) {
+      std::fprintf(stderr, "server.ops_listen: %s\n", err.c_str());
+      return 2;
+    }
+  }
   mongoc_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   recgw::reactor::SupervisorOptions options;

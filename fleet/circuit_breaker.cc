@@ -1,6 +1,12 @@
 #include "fleet/circuit_breaker.h"
 
+#include "storage/url_redaction.h"
+
 namespace recgw::fleet {
+
+std::string breakerOriginName(std::string_view label, std::string_view url) {
+  return std::string(label) + " " + storage::redactUrl(url);
+}
 
 const char* breakerStateName(BreakerState state) {
   switch (state) {

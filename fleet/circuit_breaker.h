@@ -8,11 +8,17 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace recgw::fleet {
 
 enum class BreakerState { kClosed = 0, kOpen = 1, kHalfOpen = 2 };
 const char* breakerStateName(BreakerState state);
+
+// The name an origin has on the board, and so in /readyz, the recgw_breaker_* metric
+// labels and the "circuit breaker" log line: its source label and its URL in display form
+// ("fleet:0 http://***@10.0.0.5:8000"), never the credentials a configured URL may hold.
+std::string breakerOriginName(std::string_view label, std::string_view url);
 
 struct BreakerSettings {
   int failureThreshold = 5;
@@ -24,7 +30,7 @@ class BreakerBoard {
   using Clock = std::chrono::steady_clock;
   explicit BreakerBoard(BreakerSettings settings = {}) : settings_(settings) {}
 
-  // `origin` names the origin and its address ("storage http://…", "fleet:0 http://…").
+  // `origin` names the origin and its address, as breakerOriginName() spells it.
   bool allow(const std::string& origin, Clock::time_point now = Clock::now());
   void recordSuccess(const std::string& origin);
   void recordFailure(const std::string& origin, Clock::time_point now = Clock::now());

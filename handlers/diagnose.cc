@@ -6,6 +6,7 @@
 #include "reactor/logger.h"
 #include "storage/call_store.h"
 #include "storage/s3_addressing.h"
+#include "storage/url_redaction.h"
 
 namespace recgw::handlers {
 
@@ -218,7 +219,7 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
                                       : lookup_.documentError.empty()
                                           ? "absent"
                                           : "unreadable: " + lookup_.documentError);
-    d.emplace_back("endpoint", v.endpoint.empty() ? "(missing)" : v.endpoint);
+    d.emplace_back("endpoint", v.endpoint.empty() ? "(missing)" : storage::redactUrl(v.endpoint));
     d.emplace_back("bucket", v.bucket.empty() ? "(missing)" : v.bucket);
     d.emplace_back("access_key", v.accessKey.empty() ? "(missing)" : "present");
     d.emplace_back("secret_key", v.secretKey.empty() ? "(missing)" : "present");
@@ -280,7 +281,7 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
   void onProbe(size_t index, const Probe& p) {
     const fleet::Source& source = chain_->sources()[index];
     std::vector<std::pair<std::string, std::string>> d;
-    d.emplace_back("url_base", source.baseUrl);
+    d.emplace_back("url_base", storage::redactUrl(source.baseUrl));
     d.emplace_back("http_status", p.status ? std::to_string(p.status) : "(no response)");
     bool probeOnly = id_.empty();
     if (source.kind == fleet::Source::Kind::kStorage) {
@@ -305,7 +306,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
             d);
         if (noBucket)
           storageProblem_ =
-              "the bucket '" + settings_.values.bucket + "' does not exist on " + settings_.values.endpoint;
+              "the bucket '" + settings_.values.bucket + "' does not exist on " +
+              storage::redactUrl(settings_.values.endpoint);
         else if (!probeOnly)
           storageMissing_ = true;
       } else if (err.code == "AuthorizationHeaderMalformed" || err.code == "PermanentRedirect" ||
@@ -338,8 +340,9 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       } else if (p.status == 401 || p.status == 403) {
         add(source.label, "fail",
             "the fleet host refused the secret: likely a " + chain_->fleetSecretHeader() + " mismatch", d);
-        fleetProblem_ = source.label + " (" + source.baseUrl + ") refused the fleet secret: the " +
-                        chain_->fleetSecretHeader() + " value does not match the fleet's";
+        fleetProblem_ = source.label + " (" + storage::redactUrl(source.baseUrl) +
+                        ") refused the fleet secret: the " + chain_->fleetSecretHeader() +
+                        " value does not match the fleet's";
       } else if (p.status == 404) {
         add(source.label, probeOnly ? "ok" : "warn",
             probeOnly ? "fleet host answered (probe object absent)" : "not on this fleet host", d);

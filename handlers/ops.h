@@ -1,5 +1,8 @@
 #pragma once
-// /healthz, /readyz and /metrics.
+// /healthz, /readyz and /metrics, on the public listener and on the ops listener
+// (server.ops_listen). Anonymous clients of the public listener learn whether the gateway is
+// ready, nothing more: the details (dependency reasons, the storage endpoint and bucket,
+// each origin's circuit breaker) are for the ops listener or an admin JWT.
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,6 +16,8 @@ class RedisClient;
 
 namespace recgw::handlers {
 
+class JwtVerifier;
+
 struct DependencyStatus {
   bool ok = false;
   std::string reason;
@@ -21,17 +26,36 @@ struct DependencyStatus {
 struct OpsDependencies {
   storage::MongoClient* mongo = nullptr;
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
-  // Storage settings as now in force (config + system_settings).
+  // Storage settings as now in force (config + system_settings); URLs in display form.
   std::function<DependencyStatus()> storageStatus;
-  // Circuit breakers: origin → state name ("closed", "open", "half_open").
+  // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
+  // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;
+  // The metrics /metrics renders; null = the listener's own (HttpServer::metrics()). The ops
+  // listener keeps its own traffic out of the worker's metrics, so it passes the worker's.
+  reactor::Metrics* metrics = nullptr;
   // Extra gauges refreshed right before /metrics renders.
   std::function<void()> refreshGauges;
   // The text /metrics answers with (e.g. merged across worker processes); when empty, this
   // process's own metrics.
   std::function<std::string(const std::string& ownText)> mergeMetrics;
+  // Admin JWTs unlock the detailed /readyz on the public listener; null = nobody.
+  const JwtVerifier* jwt = nullptr;
 };
 
-void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps);
+// What a listener's ops routes show, and to whom.
+enum class OpsExposure {
+  // The public listener while an ops listener exists: /healthz; /readyz with {"ready": …}
+  // only (the details with an admin JWT); no /metrics (404).
+  kPublic,
+  // The public listener when there is no ops listener: as kPublic, plus /metrics (its
+  // labels hold URLs in display form only), so existing scrapers keep working.
+  kPublicWithMetrics,
+  // The ops listener: /healthz, the detailed /readyz and /metrics for whoever can reach
+  // it (bind it to loopback or an internal network).
+  kOps,
+};
+
+void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps, OpsExposure exposure);
 
 }  // namespace recgw::handlers

@@ -63,7 +63,7 @@ class StreamRelay {
   Metrics& metrics() { return registry_.metrics_; }
   const fleet::Source& source() const { return chain_.sources()[sourceIndex_]; }
 
-  std::string originKey() const { return source().label + " " + source().baseUrl; }
+  std::string originKey() const { return fleet::breakerOriginName(source().label, source().baseUrl); }
 
   // Transport errors, timeouts and 5xx open the breaker; any other answer is the origin
   // working as it should.

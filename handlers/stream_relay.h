@@ -4,7 +4,14 @@
 // pause the upstream transfer while the client is slow; a client that leaves cancels the
 // transfer at once; a source that fails mid-body is resumed at the next byte (same
 // source, then the next), and when nothing can continue the connection is closed so the
-// client sees truncation, never a clean short body. Loop thread only.
+// client sees truncation, never a clean short body.
+// An origin is not trusted to frame the response: a 206 must answer exactly the range it
+// was asked for (a 206 to a request without Range, a Content-Range that overflows or
+// disagrees with Content-Length makes the source fail, 502 when no other source serves),
+// a resume must carry the same strong ETag as the first answer (no strong ETag: no
+// resume), the upstream requests of one response are capped, and HttpExchange cuts the
+// connection rather than send more or fewer bytes than the Content-Length it announced.
+// Loop thread only.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "storage/url_redaction.h"
+
 namespace recgw::storage {
 
 std::string withTimeouts(const std::string& uri, std::chrono::milliseconds timeout, size_t maxPoolSize) {
@@ -43,7 +45,8 @@ MongoClient::MongoClient(reactor::WorkerPool& workers, const std::string& uri,
   bson_error_t error;
   std::string full = withTimeouts(uri, timeout, maxPoolSize);
   MongocUriPtr parsed(mongoc_uri_new_with_error(full.c_str(), &error));
-  if (!parsed) throw std::runtime_error(std::string("mongo.uri: ") + error.message);
+  // libmongoc may quote the password it rejects; the message ends up in the log.
+  if (!parsed) throw std::runtime_error("mongo.uri: " + redactUrlSecretsIn(error.message, uri));
   const char* db = mongoc_uri_get_database(parsed.get());
   database_ = db && *db ? db : "cxb";
   pool_.reset(mongoc_client_pool_new(parsed.get()));

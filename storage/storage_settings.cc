@@ -1,6 +1,7 @@
 #include "storage/storage_settings.h"
 
 #include "reactor/logger.h"
+#include "storage/url_redaction.h"
 
 namespace recgw::storage {
 namespace {
@@ -164,7 +165,7 @@ void SettingsStore::apply(const StorageValues& document) {
   current_ = std::move(next);
   ++generation_;
   if (current_.storageComplete()) {
-    reactor::logInfo("storage settings in force", {{"endpoint", current_.values.endpoint},
+    reactor::logInfo("storage settings in force", {{"endpoint", redactUrl(current_.values.endpoint)},
                                                    {"bucket", current_.values.bucket},
                                                    {"was_complete", wasComplete ? "true" : "false"}});
   } else {

@@ -42,6 +42,24 @@ void fuzzContentRange(std::string_view s) {
   if (!cr) return;
   check(cr->unsatisfied ? cr->completeLength.has_value() : cr->first <= cr->last);
   if (!cr->unsatisfied && cr->completeLength) check(cr->last < *cr->completeLength);
+  if (!cr->unsatisfied) check(cr->last - cr->first + 1 > 0);  // a length that cannot wrap
+  // An answer accepted for a range lies inside what was asked.
+  for (const char* asked : {"bytes=0-", "bytes=0-99", "bytes=-10", "bytes=5-9"}) {
+    const ByteRange range = *parseRangeHeader(asked);
+    if (!contentRangeAnswers(range, *cr)) continue;
+    check(!cr->unsatisfied);
+    if (range.kind != ByteRange::kSuffix) check(cr->first == range.first);
+    if (range.kind == ByteRange::kFromTo) check(cr->last <= range.last);
+  }
+}
+
+// The served Content-Type is either playable media or application/octet-stream, and it
+// is header-safe.
+void fuzzServedType(std::string_view s) {
+  const std::string origin(s);
+  const std::string served = servedContentType(&origin, "k.ogg");
+  for (unsigned char c : served) check((c >= 0x20 && c < 0x7f) || c == '\t');
+  check(isPlayableMediaType(served) || served == "application/octet-stream");
 }
 
 void fuzzDate(std::string_view s) {
@@ -78,6 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzzContentRange(input);
   fuzzDate(input);
   fuzzDisposition(input);
+  fuzzServedType(input);
 
   // Conditionals take two values; split the input at the first newline.
   const size_t nl = input.find('\n');

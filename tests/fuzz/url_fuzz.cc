@@ -1,7 +1,7 @@
 // libFuzzer target for the pure parsers that see stored URLs, cached records, admin
 // request bodies and client headers: extractS3KeyFromUrl, percentDecode,
-// deriveRecordingKey, parseIsoInstant, decodeCachedRecord, parseWarmRequest and
-// clientAddress. Beyond "no crash", it checks the properties callers rely on.
+// deriveRecordingKey, parseIsoInstant, decodeCachedRecord, parseWarmRequest,
+// clientAddress and redactUrl. Beyond "no crash", it checks the properties callers rely on.
 //
 // Functions of two or three strings take the input split at '\n'.
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "storage/presigner.h"
 #include "storage/recording_key.h"
 #include "storage/s3_addressing.h"
+#include "storage/url_redaction.h"
 
 using namespace recgw;
 
@@ -134,6 +135,48 @@ void fuzzClientAddress(std::string_view peer, std::string_view xff, std::string_
   check(peerTrusted);
 }
 
+// The display form of a URL: no '@' survives but the one after the mask (so no userinfo
+// does), every secret parameter's value is the mask, redacting twice changes nothing, and
+// text with nothing to hide is shown as it is.
+void fuzzRedactUrl(std::string_view url) {
+  const std::string shown = storage::redactUrl(url);
+  check(storage::redactUrl(shown) == shown);
+  const size_t at = shown.find('@');
+  if (at != std::string::npos) {
+    check(shown.find('@', at + 1) == std::string::npos);
+    const size_t mask = storage::kRedacted.size();
+    check(at >= mask && shown.compare(at - mask, mask, storage::kRedacted) == 0);
+  }
+  if (url.find_first_of("@?#") == std::string_view::npos) check(shown == url);
+  // Parameters: after the first '?' up to the first '#', and after that '#'.
+  const size_t hostStart = at == std::string::npos ? 0 : at + 1;
+  size_t fragment = shown.find('#', hostStart);
+  size_t query = shown.find('?', hostStart);
+  if (query != std::string::npos && fragment != std::string::npos && fragment < query) {
+    query = std::string::npos;
+  }
+  auto checkParameters = [](std::string_view parameters) {
+    size_t start = 0;
+    while (start <= parameters.size()) {
+      size_t end = parameters.find_first_of("&;", start);
+      std::string_view p =
+          parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+      size_t eq = p.find('=');
+      if (eq != std::string_view::npos && storage::isSecretUrlParameter(p.substr(0, eq))) {
+        check(p.substr(eq + 1) == storage::kRedacted);
+      }
+      if (end == std::string_view::npos) break;
+      start = end + 1;
+    }
+  };
+  const std::string_view view(shown);
+  if (query != std::string::npos) {
+    size_t queryEnd = fragment == std::string::npos ? view.size() : fragment;
+    checkParameters(view.substr(query + 1, queryEnd - query - 1));
+  }
+  if (fragment != std::string::npos) checkParameters(view.substr(fragment + 1));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -149,5 +192,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzzCachedRecord(input);
   fuzzWarm(input);
   fuzzClientAddress(three[0], three[1], three[2]);
+  fuzzRedactUrl(input);
   return 0;
 }

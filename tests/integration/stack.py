@@ -309,6 +309,12 @@ class Gateway:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def ops_url(self) -> Optional[str]:
+        """http://<server.ops_listen> when the gateway runs an ops listener, else None."""
+        ops = self.env.get("RECGW_SERVER_OPS_LISTEN")
+        return f"http://{ops}" if ops else None
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

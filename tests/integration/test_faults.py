@@ -32,7 +32,7 @@ import requests
 from delay_proxy import DelayProxy, delay_proxy_factory  # noqa: F401 — fixture used by name
 from fakes import FakeFleetHost, fleet_factory  # noqa: F401 — fixture used by name
 from stack import Gateway, Stack
-from helpers import wait_for as shared_wait_for
+from helpers import hs256_jwt, wait_for as shared_wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,6 +48,8 @@ BASE_ENV = {
     "RECGW_CACHE_FAILED_LOOKUPS_PER_MINUTE": "100000",
     "RECGW_CACHE_L1_TTL_S": "1",
     "RECGW_STREAM_BREAKER_COOLDOWN_MS": "1000",
+    # /readyz shows its details (breakers, dependency reasons) to an admin JWT only
+    "RECGW_JWT_HS256_SECRET": "faults-admin-jwt-secret",
 }
 
 
@@ -133,8 +135,16 @@ def metric(gw: Gateway, name: str, **labels) -> float:
     return total
 
 
+def readyz_response(gw: Gateway) -> requests.Response:
+    """/readyz with its details (the public listener gives them to an admin JWT)."""
+    now = int(time.time())
+    admin = hs256_jwt({"sub": "faults", "role": "admin", "iat": now, "exp": now + 600},
+                      BASE_ENV["RECGW_JWT_HS256_SECRET"])
+    return requests.get(gw.url + "/readyz", headers={"Authorization": "Bearer " + admin}, timeout=10)
+
+
 def readyz(gw: Gateway) -> dict:
-    return requests.get(gw.url + "/readyz", timeout=10).json()
+    return readyz_response(gw).json()
 
 
 def assert_healthy(gw: Gateway) -> None:
@@ -346,7 +356,7 @@ def test_mongo_down_at_start_is_503_never_404_and_recovers_when_restarted(clean_
         assert_503(r, "MongoDB down, uncached")
         assert r.json()["error"] == "lookup_unavailable", r.text
         assert took < mongo_budget(timeout_ms), took
-    ready = requests.get(gw.url + "/readyz", timeout=10)
+    ready = readyz_response(gw)
     assert ready.status_code == 503 and ready.json()["mongo"]["ok"] is False
     assert_healthy(gw)
 

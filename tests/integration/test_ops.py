@@ -53,9 +53,15 @@ def stderr_records(gw: Gateway, msg: Optional[str] = None) -> list[dict]:
 
 
 def readyz(gw: Gateway, timeout: float = 15.0) -> tuple[int, dict]:
-    r = requests.get(gw.url + "/readyz", timeout=timeout)
+    """/readyz with its details: on the ops listener when there is one."""
+    r = requests.get((gw.ops_url or gw.url) + "/readyz", timeout=timeout)
     assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
     return r.status_code, r.json()
+
+
+def ops_env(**extra) -> dict:
+    """Environment for a gateway with an ops listener on a free loopback port."""
+    return {"RECGW_SERVER_OPS_LISTEN": f"127.0.0.1:{free_port()}", **extra}
 
 
 def run_recgw(binary: Path, args: list[str], env: dict, timeout: float = 20.0) -> subprocess.CompletedProcess:
@@ -136,7 +142,7 @@ def assert_readyz_shape(body: dict):
 
 def test_readyz_flips_when_ferretdb_stops(clean_stack: Stack, gateway_factory):
     st = clean_stack
-    gw = gateway_factory()
+    gw = gateway_factory(extra_env=ops_env())
 
     status, body = readyz(gw)
     assert_readyz_shape(body)
@@ -173,7 +179,7 @@ def test_readyz_flips_when_ferretdb_stops(clean_stack: Stack, gateway_factory):
 
 
 def test_readyz_storage_incomplete_names_missing_field(clean_stack: Stack, gateway_factory):
-    gw = gateway_factory(extra_env={"RECGW_S3_BUCKET": ""})
+    gw = gateway_factory(extra_env=ops_env(RECGW_S3_BUCKET=""))
     status, body = readyz(gw)
     assert_readyz_shape(body)
     assert body["storage"]["ok"] is False, body
@@ -184,6 +190,67 @@ def test_readyz_storage_incomplete_names_missing_field(clean_stack: Stack, gatew
     # MongoDB decides readiness; the status code agrees with the flag
     assert body["mongo"]["ok"] is True, body
     assert (status == 200) == body["ready"], (status, body)
+
+
+def test_public_readyz_is_status_only_and_ops_listener_serves_details_with_two_workers(
+        clean_stack: Stack, gateway_factory):
+    """server.ops_listen with --workers 2: every worker binds the ops port (SO_REUSEPORT) and
+    answers the detailed /readyz and the merged /metrics there; the public listener answers
+    /readyz with the status only and /metrics with 404."""
+    st = clean_stack
+    gw = gateway_factory(extra_env=ops_env(RECGW_SERVER_WORKERS="2"))
+    pids = wait_for(lambda: (lambda p: p if len(p) == 2 else None)(worker_pids(gw)), 10,
+                    "two 'worker started' lines")
+    wait_for(lambda: set(pids) <= listening_pids(gw), 10, "both workers listening")
+    ops_port = gw.env["RECGW_SERVER_OPS_LISTEN"]
+    assert all(r.get("ops_listen") == ops_port for r in stderr_records(gw, "worker listening")), gw.stderr()
+
+    # public: status only, no /metrics
+    for _ in range(6):                                     # new connections: both workers answer
+        r = requests.get(gw.url + "/readyz", timeout=10)
+        assert r.status_code == 200 and r.json() == {"ready": True}, r.text
+        assert st.bucket not in r.text and str(st.minio_port) not in r.text
+        r = requests.get(gw.url + "/metrics", timeout=5)
+        assert r.status_code == 404 and r.json()["error"], r.text[:200]
+    assert requests.get(gw.url + "/healthz", timeout=5).status_code == 200
+
+    # ops: details and /metrics from whichever worker the kernel picks
+    for _ in range(6):
+        status, body = readyz(gw)
+        assert status == 200, body
+        assert_readyz_shape(body)
+        assert isinstance(body.get("breakers"), dict), body
+        assert st.bucket in body["storage"]["reason"], body
+        assert requests.get(gw.ops_url + "/healthz", timeout=5).status_code == 200
+    n = 12
+    for _ in range(n):
+        assert requests.get(gw.url + "/healthz", timeout=5).status_code == 200
+
+    def merged_healthz_count():
+        fams = {f.name: f for f in text_string_to_metric_families(
+            requests.get(gw.ops_url + "/metrics", timeout=5).text)}
+        req = fams.get("recgw_http_requests")
+        total = sum(s.value for s in (req.samples if req else []) if s.name == "recgw_http_requests_total"
+                    and s.labels.get("route") == "healthz" and s.labels.get("status") == "200")
+        return total if total >= n + 1 else None
+    # both workers' public requests are summed (others are published once a second)
+    wait_for(merged_healthz_count, 10, "the ops /metrics to count the public /healthz of both workers")
+    # the ops listener's own traffic is not mixed into the public listener's metrics
+    text = requests.get(gw.ops_url + "/metrics", timeout=5).text
+    assert 'route="readyz",method="GET",status="200"} ' in text
+    readyz_public = [line for line in text.splitlines() if line.startswith("recgw_http_requests_total{")
+                     and 'route="readyz"' in line and 'status="200"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in readyz_public) == 6, readyz_public
+
+
+def test_ops_listen_port_in_use_exits_2(recgw_binary):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        env = gateway_env(None, free_port())
+        env["RECGW_SERVER_OPS_LISTEN"] = f"127.0.0.1:{busy.getsockname()[1]}"
+        p = run_recgw(recgw_binary, ["serve"], env)
+    assert_one_line_naming(p, ("server.ops_listen",), "serve with the ops port taken")
 
 
 # ---- 3. /metrics ---------------------------------------------------------------------
@@ -517,7 +584,7 @@ def test_healthz_fast_while_readyz_waits_on_dead_mongo(stack: Stack, gateway_fac
             assert isinstance(r, tuple), r
             status, body = r
             assert status == 503, r
-            assert body["mongo"]["ok"] is False, body
+            assert body == {"ready": False}, body  # the public listener: the status only
         assert max(latencies) < 0.2, f"/healthz latencies (s): {[round(x, 4) for x in latencies]}"
     finally:
         stack.start_service("ferretdb")

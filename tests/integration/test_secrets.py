@@ -257,3 +257,134 @@ def test_no_secret_in_logs_bodies_headers_or_metrics(clean_stack: Stack, gateway
     assert not leaks, "\n".join(leaks)
     # the search had something to search: every request left an access-log line
     assert len([x for x in gw.log_lines() if x.get("type") == "access"]) >= len(rec.seen) - 10
+
+
+# ---- credentials inside configured URLs (security audit, item 3) ---------------------------
+
+def test_credentials_in_configured_urls_are_never_shown(clean_stack: Stack, gateway_factory, fleet_factory,
+                                                        recgw_binary):
+    """A fleet URL with userinfo (curl sends it as Basic auth), a MongoDB URI with a password
+    and a secret TLS option, and a provider URL with userinfo: neither the user:password
+    pairs nor the passwords appear in /readyz (public, admin or ops), /metrics (ops), the
+    gateway's stdout/stderr (including the "circuit breaker" line), the diagnose route,
+    `recgw diagnose` or `recgw check-config`. Anonymous /readyz answers `ready` only: no
+    storage endpoint, bucket or fleet host."""
+    from helpers import wait_for
+    from stack import free_port
+
+    st = clean_stack
+    fleet_pw = "FleetUrlPw-" + secrets.token_hex(8)
+    dead_pw = "DeadFleetPw-" + secrets.token_hex(8)
+    mongo_pw = "MongoUrlPw-" + secrets.token_hex(8)
+    keyfile_pw = "KeyFilePw-" + secrets.token_hex(8)
+    session_token = "AwsSessionTok-" + secrets.token_hex(8)
+    provider_pw = "ProviderPw-" + secrets.token_hex(8)
+    jwt_secret = "JwtSecret-" + secrets.token_hex(16)
+
+    token = secrets.token_urlsafe(32)
+    data = os.urandom(20_000)
+    st.insert_call("sess-url-cred", token=token, key="sec/fleet-cred.ogg", status="ready")  # only on fleet:1
+    fleet = fleet_factory({"sec/fleet-cred.ogg": data}, secret="url-cred-fleet-secret")
+    fleet_port = int(fleet.url.rsplit(":", 1)[1])
+    fleet_urls = f"http://deaduser:{dead_pw}@127.0.0.1:1,http://fleetuser:{fleet_pw}@127.0.0.1:{fleet_port}"
+    # tls=false: the option is carried (and must be masked) without asking FerretDB for TLS.
+    mongo_uri = (f"mongodb://recgw-user:{mongo_pw}@127.0.0.1:{st.mongo_port}/{st.db_name}"
+                 f"?authMechanism=PLAIN&authSource=%24external&tls=false&tlsCertificateKeyFilePassword={keyfile_pw}"
+                 f"&authMechanismProperties=AWS_SESSION_TOKEN:{session_token}")
+    ops_listen = f"127.0.0.1:{free_port()}"
+    env = {
+        "RECGW_FLEET_URLS": fleet_urls,
+        "RECGW_FLEET_SECRET": "url-cred-fleet-secret",
+        "RECGW_MONGO_URI": mongo_uri,
+        "RECGW_LIFECYCLE_PROVIDER_URL": f"http://provuser:{provider_pw}@127.0.0.1:1/api",
+        "RECGW_JWT_HS256_SECRET": jwt_secret,
+        "RECGW_SERVER_OPS_LISTEN": ops_listen,
+        "RECGW_SERVER_LOG_LEVEL": "debug",
+        "RECGW_STREAM_BREAKER_FAILURES": "1",
+        "RECGW_STREAM_BREAKER_COOLDOWN_MS": "600000",
+    }
+    gw = gateway_factory(env)
+    assert gw.ops_url == f"http://{ops_listen}"
+    admin = {"Authorization": "Bearer " + make_jwt(claims("admin"), jwt_secret)}
+    viewer = {"Authorization": "Bearer " + make_jwt(claims("viewer"), jwt_secret)}
+    seen: Dict[str, str] = {}
+
+    # storage 404 → fleet:0 refused (its breaker opens: one failure) → fleet:1 serves
+    r = requests.get(gw.url + PUBLIC + token, timeout=20)
+    if r.status_code == 503 and "lookup_unavailable" in r.text:
+        pytest.skip("this FerretDB/libmongoc refuses SASL PLAIN credentials; the MongoDB part cannot run here")
+    assert r.status_code == 200 and r.content == data, (r.status_code, r.text[:200])
+    # curl really used the userinfo: the fleet host got it as Basic auth
+    assert fleet.seen[-1].headers.get("Authorization") == "Basic " + base64.b64encode(
+        f"fleetuser:{fleet_pw}".encode()).decode()
+
+    # anonymous /readyz on the public listener: the status, nothing else
+    r = requests.get(gw.url + "/readyz", timeout=10)
+    seen["public /readyz"] = r.text
+    assert r.status_code == 200 and r.json() == {"ready": True}, r.text
+    for detail in (st.bucket, str(st.minio_port), str(fleet_port), "127.0.0.1", "fleet", "storage"):
+        assert detail not in r.text, f"anonymous /readyz shows {detail!r}: {r.text}"
+    r = requests.head(gw.url + "/readyz", timeout=10)
+    assert r.status_code == 200 and r.content == b""
+    # the details on the public listener need an admin JWT
+    assert requests.get(gw.url + "/readyz", headers=viewer, timeout=10).status_code == 403
+    assert requests.get(gw.url + "/readyz", headers={"Authorization": "Bearer x.y.z"}, timeout=10).status_code == 401
+    r = requests.get(gw.url + "/readyz", headers=admin, timeout=10)
+    seen["admin /readyz"] = r.text
+    assert r.status_code == 200, r.text
+    detailed = r.json()
+    assert st.bucket in detailed["storage"]["reason"], detailed
+    assert detailed["breakers"].get("fleet:0 http://***@127.0.0.1:1") == "open", detailed
+    # with an ops listener, /metrics is not public
+    r = requests.get(gw.url + "/metrics", timeout=10)
+    seen["public /metrics"] = r.text
+    assert r.status_code == 404, r.text[:200]
+
+    # the ops listener: the details and /metrics, anonymously
+    r = requests.get(gw.ops_url + "/readyz", timeout=10)
+    seen["ops /readyz"] = r.text
+    assert r.status_code == 200, r.text
+    ops_ready = r.json()
+    assert ops_ready["mongo"]["ok"] is True and ops_ready["redis"]["ok"] is True, ops_ready
+    assert st.bucket in ops_ready["storage"]["reason"], ops_ready
+    assert ops_ready["breakers"].get("fleet:0 http://***@127.0.0.1:1") == "open", ops_ready
+    assert ops_ready["breakers"].get(f"fleet:1 http://***@127.0.0.1:{fleet_port}") == "closed", ops_ready
+    r = requests.get(gw.ops_url + "/metrics", timeout=10)
+    seen["ops /metrics"] = r.text
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    assert 'recgw_breaker_state{origin="fleet:0 http://***@127.0.0.1:1"} 1' in r.text, r.text
+    # the log line of the breaker names the origin in display form
+    lines = wait_for(lambda: [x for x in gw.log_lines() if x.get("msg") == "circuit breaker"], 10,
+                     "the 'circuit breaker' log line")
+    assert lines[0]["origin"] == "fleet:0 http://***@127.0.0.1:1", lines
+
+    # diagnosis: the admin route and the CLI
+    r = requests.get(f"{gw.url}/api/v1/admin/diagnose/{token}", headers=admin, timeout=30)
+    seen["diagnose route"] = r.text
+    assert r.status_code == 200 and "***@127.0.0.1" in r.text, r.text
+    p = subprocess.run([str(recgw_binary), "diagnose", token, "--json", "true"], env=gw.env,
+                       capture_output=True, text=True, timeout=60)
+    seen["recgw diagnose"] = p.stdout + p.stderr
+    assert "fleet:1" in p.stdout and "***@127.0.0.1" in p.stdout, seen["recgw diagnose"]
+    p = subprocess.run([str(recgw_binary), "check-config"], env=gw.env, capture_output=True, text=True, timeout=30)
+    seen["check-config"] = p.stdout + p.stderr
+    assert p.returncode == 0, p.stderr
+    assert f'urls = ["http://***@127.0.0.1:1", "http://***@127.0.0.1:{fleet_port}"]' in p.stdout, p.stdout
+    assert "tlsCertificateKeyFilePassword=***" in p.stdout and 'provider_url = "http://***@127.0.0.1:1/api"' \
+        in p.stdout, p.stdout
+    assert f'ops_listen = "{ops_listen}"' in p.stdout, p.stdout
+
+    time.sleep(0.5)                      # last access-log lines flushed
+    seen["gateway stdout"] = gw.stdout()
+    seen["gateway stderr"] = gw.stderr()
+    needles = {
+        "fleet user:password": f"fleetuser:{fleet_pw}", "fleet password": fleet_pw,
+        "dead fleet user:password": f"deaduser:{dead_pw}", "dead fleet password": dead_pw,
+        "MongoDB user:password": f"recgw-user:{mongo_pw}", "MongoDB password": mongo_pw,
+        "tlsCertificateKeyFilePassword": keyfile_pw,
+        "AWS_SESSION_TOKEN": session_token,
+        "provider user:password": f"provuser:{provider_pw}", "provider password": provider_pw,
+        "JWT secret": jwt_secret,
+    }
+    leaks = find_leaks(seen, needles)
+    assert not leaks, "\n".join(leaks)

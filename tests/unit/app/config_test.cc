@@ -334,5 +334,72 @@ TEST(ConfigTest, ErrorIsOneLineEvenForValuesWithNewlines) {
   expectErrorNaming(errorOf("[server]\n\"a\\nb\" = 1\n"), "server.a");
 }
 
+// Regression (audit item 3): URLs other than mongo.uri/redis.url were printed as they were,
+// so check-config and the SIGHUP "config changed" lines showed fleet and provider passwords.
+TEST(ConfigTest, RenderShowsEveryUrlWithoutCredentials) {
+  Config c;
+  c.fleet.urls = {"http://fleetuser:fleetpass@127.0.0.1:8000", "http://10.0.0.2:8000"};
+  c.lifecycle.providerUrl = "https://provuser:provpass@provider.example.com/api";
+  c.s3.endpoint = "https://ep:endpointpass@minio.example.com:9000";
+  c.server.publicBaseUrl = "https://pb:basepass@links.example.com";
+  c.mongo.uri = "mongodb://h1,h2/db?tls=true&tlsCertificateKeyFilePassword=keyfilepass&replicaSet=rs0";
+  std::string text = renderConfig(c);
+  for (const char* secret :
+       {"fleetpass", "provpass", "endpointpass", "basepass", "keyfilepass", "fleetuser"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in:\n" << text;
+  }
+  for (const char* shown : {"\"http://***@127.0.0.1:8000\"", "\"http://10.0.0.2:8000\"",
+                            "https://***@provider.example.com/api", "https://***@minio.example.com:9000",
+                            "tlsCertificateKeyFilePassword=***&replicaSet=rs0"}) {
+    EXPECT_NE(text.find(shown), std::string::npos) << shown << " missing from:\n" << text;
+  }
+  // The masked text is still a valid config.
+  TempToml file(text);
+  FakeEnv env({});
+  EXPECT_NO_THROW(loadConfig(file.path(), env.get()));
+}
+
+TEST(ConfigTest, DiffReportsACredentialChangeInAUrlWithoutShowingIt) {
+  Config before;
+  before.fleet.urls = {"http://u:oldpass@f:1"};
+  before.lifecycle.providerUrl = "https://u:oldprov@p";
+  Config after = before;
+  after.fleet.urls = {"http://u:newpass@f:1"};
+  after.lifecycle.providerUrl = "https://u:newprov@p";
+  auto changes = diffConfig(before, after);
+  std::string all;
+  for (const auto& line : changes) all += line + "\n";
+  EXPECT_EQ(changes.size(), 2u) << all;
+  EXPECT_NE(all.find("fleet.urls: changed"), std::string::npos) << all;
+  EXPECT_NE(all.find("lifecycle.provider_url: changed"), std::string::npos) << all;
+  for (const char* secret : {"oldpass", "newpass", "oldprov", "newprov"}) {
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in:\n" << all;
+  }
+  // A host change is shown, still without credentials.
+  after.fleet.urls = {"http://u:newpass@g:1"};
+  changes = diffConfig(before, after);
+  all.clear();
+  for (const auto& line : changes) all += line + "\n";
+  EXPECT_NE(all.find("\"http://***@f:1\"] -> [\"http://***@g:1\"]"), std::string::npos) << all;
+}
+
+TEST(ConfigTest, OpsListen) {
+  FakeEnv none({});
+  EXPECT_EQ(loadConfig(std::nullopt, none.get()).server.opsListen, "");
+  FakeEnv set({"RECGW_SERVER_OPS_LISTEN=127.0.0.1:9090"});
+  Config c = loadConfig(std::nullopt, set.get());
+  EXPECT_EQ(c.opsListenHost(), "127.0.0.1");
+  EXPECT_EQ(c.opsListenPort(), 9090);
+  FakeEnv v6({"RECGW_SERVER_OPS_LISTEN=[::1]:9091"});
+  EXPECT_EQ(loadConfig(std::nullopt, v6.get()).opsListenHost(), "::1");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_OPS_LISTEN=9090"}), "server.ops_listen");
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_SERVER_OPS_LISTEN=127.0.0.1:0"}), "server.ops_listen");
+  // The public port: SO_REUSEPORT would let the two listeners share it.
+  expectErrorNaming(
+      errorOf(std::nullopt, {"RECGW_SERVER_LISTEN=127.0.0.1:8080", "RECGW_SERVER_OPS_LISTEN=127.0.0.1:8080"}),
+      "server.ops_listen");
+  expectErrorNaming(errorOf("[server]\nops_listen = 9090\n"), "server.ops_listen");
+}
+
 }  // namespace
 }  // namespace recgw::app

@@ -70,6 +70,8 @@ struct JwtSettings {
   int64_t leewayS = 30;
   std::string roleClaim = "role";
   std::string accountClaim = "account_id";
+  std::string platformAdminRole = "admin";
+  int64_t maxLifetimeS = 24 * 3600;
 };
 
 struct StreamConfig {

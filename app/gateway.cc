@@ -126,6 +126,8 @@ std::unique_ptr<handlers::JwtVerifier> jwtFrom(const Config& c) {
   jc.audience = c.jwt.audience;
   jc.roleClaim = c.jwt.roleClaim;
   jc.accountClaim = c.jwt.accountClaim;
+  jc.platformAdminRole = c.jwt.platformAdminRole;
+  jc.maxLifetime = std::chrono::seconds(c.jwt.maxLifetimeS);
   if (jc.hmacSecrets.empty() && jc.publicKeyPems.empty() && jc.jwksPath.empty()) return nullptr;
   try {
     return std::make_unique<handlers::JwtVerifier>(std::move(jc));

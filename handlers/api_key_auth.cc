@@ -124,7 +124,7 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
     return done(ex, failed(result.message, "Bearer error=\"invalid_token\""));
   }
   TenantAuth ok;
-  ok.principal = TenantPrincipal{result.claims.accountId, result.claims.isAdmin(), false};
+  ok.principal = TenantPrincipal{result.claims.accountId, result.claims.isPlatformAdmin(), false};
   done(ex, ok);
 }
 

@@ -51,7 +51,7 @@ class ApiKeyVerifier {
 // Who is asking, once authenticated.
 struct TenantPrincipal {
   std::string accountId;  // the key's account, or the JWT's account claim (may be empty)
-  bool admin = false;     // a JWT with the admin role: may act for any account
+  bool admin = false;     // a JWT with the platform admin role: may act for any account
   bool apiKey = false;
   // May this principal act for `account`? Never for an empty account.
   bool mayActFor(const std::string& account) const {

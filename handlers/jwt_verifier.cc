@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -62,6 +63,8 @@ using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree>;
 using OpensslBytesPtr = std::unique_ptr<unsigned char, OpensslFree>;
 
 constexpr size_t kMaxKeyFileBytes = 1024 * 1024;
+// SPEC §2.3: the default role claim also accepts a `roles` array.
+constexpr std::string_view kDefaultRoleClaim = "role";
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kEs256CoordinateBytes = 32;
 
@@ -240,7 +243,11 @@ OptionalNumber numberMember(simdjson::dom::object object, std::string_view name)
   simdjson::dom::element element;
   if (object.at_key(name).get(element) != simdjson::SUCCESS) return out;
   out.present = true;
-  if (element.get_double().get(out.value) != simdjson::SUCCESS) out.wrongType = true;
+  // simdjson refuses out-of-range literals such as 1e999; the finiteness check
+  // keeps that guarantee local, since the time checks below rely on it.
+  if (element.get_double().get(out.value) != simdjson::SUCCESS || !std::isfinite(out.value)) {
+    out.wrongType = true;
+  }
   return out;
 }
 
@@ -415,14 +422,23 @@ std::string_view jwtErrorName(JwtError error) {
       return "bad_audience";
     case JwtError::kUnknownKey:
       return "unknown_key";
+    case JwtError::kMissingExpiry:
+      return "missing_exp";
+    case JwtError::kLifetimeTooLong:
+      return "lifetime_too_long";
+    case JwtError::kIssuedInFuture:
+      return "issued_in_future";
   }
   return "unknown";
 }
 
-bool JwtClaims::isAdmin() const { return std::find(roles.begin(), roles.end(), "admin") != roles.end(); }
-
 JwtVerifier::JwtVerifier(JwtConfig config) : config_(std::move(config)) {
   if (config_.leeway < std::chrono::seconds(0)) config_.leeway = std::chrono::seconds(0);
+  if (config_.maxLifetime <= std::chrono::seconds(0)) {
+    throw std::runtime_error("jwt: maxLifetime must be positive");
+  }
+  if (config_.roleClaim.empty()) throw std::runtime_error("jwt: roleClaim is empty");
+  if (config_.platformAdminRole.empty()) throw std::runtime_error("jwt: platformAdminRole is empty");
   for (size_t i = 0; i < config_.hmacSecrets.size(); ++i) {
     const std::string& secret = config_.hmacSecrets[i];
     const std::string where = "hmacSecrets[" + std::to_string(i) + "]";
@@ -553,14 +569,31 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::chrono::system_clo
   auto payload = parseObject(parser, *payloadJson);
   if (!payload) return fail(JwtError::kMalformed, "payload is not a JSON object");
 
+  // NumericDates stay doubles throughout: a value such as 1e300 is compared,
+  // never converted to an integer (which would be undefined behaviour).
   const double nowSeconds = std::chrono::duration<double>(now.time_since_epoch()).count();
   const auto leeway = static_cast<double>(config_.leeway.count());
+  const auto maxLifetime = static_cast<double>(config_.maxLifetime.count());
   const OptionalNumber exp = numberMember(*payload, "exp");
   const OptionalNumber nbf = numberMember(*payload, "nbf");
-  if (exp.wrongType || nbf.wrongType) return fail(JwtError::kMalformed, "exp/nbf must be numbers");
-  if (exp.present && nowSeconds >= exp.value + leeway) return fail(JwtError::kExpired, "token expired");
+  const OptionalNumber iat = numberMember(*payload, "iat");
+  if (exp.wrongType || nbf.wrongType || iat.wrongType) {
+    return fail(JwtError::kMalformed, "exp/nbf/iat must be finite numbers");
+  }
+  // A token without exp would be a credential for ever; a leaked one could
+  // never be contained short of rotating the key.
+  if (!exp.present) return fail(JwtError::kMissingExpiry, "token has no exp claim; tokens must expire");
+  if (nowSeconds >= exp.value + leeway) return fail(JwtError::kExpired, "token expired");
   if (nbf.present && nowSeconds < nbf.value - leeway)
     return fail(JwtError::kNotYetValid, "token not yet valid");
+  if (iat.present && iat.value > nowSeconds + leeway)
+    return fail(JwtError::kIssuedInFuture, "token issued in the future (iat)");
+  // With iat the lifetime is the issuer's own arithmetic; without it we measure
+  // from our clock, which may lag the issuer's by up to the leeway.
+  const double lifetime = iat.present ? exp.value - iat.value : exp.value - nowSeconds;
+  if (lifetime > (iat.present ? maxLifetime : maxLifetime + leeway)) {
+    return fail(JwtError::kLifetimeTooLong, "token lifetime (exp - iat) exceeds the configured maximum");
+  }
 
   if (!config_.issuer.empty()) {
     const OptionalString iss = stringMember(*payload, "iss");
@@ -607,9 +640,13 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::chrono::system_clo
     }
   }
 
+  // Only the configured claim: a custom claim usually exists because the
+  // issuer lets users (or other tenants' admins) write `role`/`roles`.
   addRoles(*payload, config_.roleClaim, result.claims.roles);
-  if (config_.roleClaim != "role") addRoles(*payload, "role", result.claims.roles);
-  if (config_.roleClaim != "roles") addRoles(*payload, "roles", result.claims.roles);
+  if (config_.roleClaim == kDefaultRoleClaim) addRoles(*payload, "roles", result.claims.roles);
+  const auto& roles = result.claims.roles;
+  result.claims.platformAdmin =
+      std::find(roles.begin(), roles.end(), config_.platformAdminRole) != roles.end();
 
   result.error = JwtError::kNone;
   return result;

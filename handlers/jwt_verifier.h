@@ -23,11 +23,22 @@ struct JwtConfig {
   // Optional JWKS file with RSA (n, e) and EC P-256 (x, y) keys, picked by
   // `kid`. Keys for other uses, algorithms, curves or types are skipped.
   std::string jwksPath;
-  std::chrono::seconds leeway{30};          // applied to exp and nbf
-  std::string issuer;                       // empty = not checked
-  std::string audience;                     // empty = not checked; `aud` may be a string or an array
-  std::string roleClaim = "role";           // string or array of strings
+  std::chrono::seconds leeway{30};  // applied to exp, nbf and iat
+  // `exp` is required, and a token may live at most this long: exp - iat, or
+  // exp - now (+ leeway) when there is no `iat`.
+  std::chrono::seconds maxLifetime{24 * 3600};
+  std::string issuer;    // empty = not checked
+  std::string audience;  // empty = not checked; `aud` may be a string or an array
+  // The only claim roles are read from (a string or an array of strings). With
+  // the default "role", a `roles` claim is read as well (SPEC §2.3); any other
+  // name is read alone, so an identity provider that lets users set `role` in
+  // their own metadata cannot grant roles through it.
+  std::string roleClaim = "role";
   std::string accountClaim = "account_id";  // string or integer
+  // The role that may act across accounts (admin routes, any X-Account-ID).
+  // Any other role, "admin" included when this is set to something else, is
+  // bound to the token's account.
+  std::string platformAdminRole = "admin";
 };
 
 enum class JwtError {
@@ -40,6 +51,9 @@ enum class JwtError {
   kBadIssuer,
   kBadAudience,
   kUnknownKey,
+  kMissingExpiry,     // no `exp`: tokens must expire
+  kLifetimeTooLong,   // exp - iat (or now) above maxLifetime
+  kIssuedInFuture,    // `iat` later than now + leeway
 };
 
 // Stable lower-case name for logs and metric labels ("malformed", ...).
@@ -48,11 +62,14 @@ std::string_view jwtErrorName(JwtError error);
 struct JwtClaims {
   std::string subject;    // `sub`, empty if absent
   std::string accountId;  // the configured account claim, empty if absent
-  // From `role`, `roles` and the configured role claim (each a string or an
-  // array of strings), de-duplicated, in order of appearance.
+  // From the configured role claim (plus `roles` when that is the default
+  // `role`), de-duplicated, in order of appearance.
   std::vector<std::string> roles;
+  // `roles` holds the configured platform admin role: the token may act on any
+  // account. Every other token is bound to `accountId`.
+  bool platformAdmin = false;
 
-  bool isAdmin() const;
+  bool isPlatformAdmin() const { return platformAdmin; }
 };
 
 struct VerifyResult {
@@ -77,8 +94,8 @@ class JwtVerifier {
   JwtVerifier& operator=(const JwtVerifier&) = delete;
 
   // Checks, in order: size (<= 8 KiB) and shape, header, algorithm, signature,
-  // then exp/nbf (with leeway), iss and aud. Claims are read only from a token
-  // whose signature verified.
+  // then exp (required), nbf and iat (with leeway), the lifetime, iss and aud.
+  // Claims are read only from a token whose signature verified.
   VerifyResult verify(std::string_view token, std::chrono::system_clock::time_point now) const;
 
   // False when no secret and no public key is configured: every token fails.

@@ -62,7 +62,7 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader) {
   TenantChoice t;
   std::string header = accountHeader ? accountHeader : "";
   if (!header.empty()) {
-    if (claims.isAdmin() || header == claims.accountId) {
+    if (claims.isPlatformAdmin() || header == claims.accountId) {
       t.tenant = header;
       return t;
     }
@@ -72,8 +72,8 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader) {
     t.tenant = claims.accountId;
     return t;
   }
-  if (claims.isAdmin())
-    return {{}, 400, "bad_request", "an admin token without an account must send X-Account-ID"};
+  if (claims.isPlatformAdmin())
+    return {{}, 400, "bad_request", "a platform admin token without an account must send X-Account-ID"};
   return {{}, 403, "forbidden", "the token carries no account"};
 }
 

@@ -149,6 +149,9 @@ struct TenantChoice {
   std::string code;
   std::string message;
 };
+// The account a tenant route acts on: X-Account-ID if given, else the token's account. Only a
+// platform admin may name another account; any other token, an admin of its own account
+// included, is bound to its account claim (403 otherwise, 403 without one).
 TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader);
 
 // The provider's status word → ours; nullopt for words we do not know.

@@ -51,8 +51,8 @@ std::optional<JwtClaims> requireToken(reactor::HttpExchange& ex, const JwtVerifi
 std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifier* verifier) {
   auto claims = verifyBearer(ex, verifier);
   if (!claims) return std::nullopt;
-  if (!claims->isAdmin()) {
-    ex.replyError(403, "forbidden", "this route needs the admin role");
+  if (!claims->isPlatformAdmin()) {
+    ex.replyError(403, "forbidden", "this route needs the platform admin role (jwt.platform_admin_role)");
     return std::nullopt;
   }
   return claims;

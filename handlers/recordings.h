@@ -36,7 +36,9 @@ class StorageSigner {
   std::unique_ptr<storage::SigV4Signer> signer_;
 };
 
-// Admin JWT check shared by admin routes. Answers 401/403 itself and returns nullopt then.
+// Admin JWT check shared by the routes that are not scoped to one account (session streams,
+// token minting, cache, diagnose): the token must hold jwt.platform_admin_role. A role that
+// is admin of one account only gets 403 here. Answers 401/403 itself and returns nullopt then.
 std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifier* verifier);
 // Any valid JWT (tenant routes). Answers 401 itself and returns nullopt then.
 std::optional<JwtClaims> requireToken(reactor::HttpExchange& ex, const JwtVerifier* verifier);

@@ -7,6 +7,7 @@
 //   anything else            — the whole input is the token.
 // The message of a failed verify must never echo the token, and a failure
 // must carry no claims.
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -43,9 +44,14 @@ void verifyOne(std::string_view token) {
   if (r.ok()) {
     check(token.size() <= JwtVerifier::kMaxTokenBytes);
     check(r.message.empty());
+    // The platform admin flag is exactly "the configured role (default admin) was read".
+    const auto& roles = r.claims.roles;
+    const bool hasAdminRole = std::find(roles.begin(), roles.end(), "admin") != roles.end();
+    check(r.claims.isPlatformAdmin() == hasAdminRole);
   } else {
     check(!r.message.empty());
     check(r.claims.roles.empty() && r.claims.subject.empty() && r.claims.accountId.empty());
+    check(!r.claims.isPlatformAdmin());
     // Messages are fixed texts without '.', so a token-shaped input found in
     // one was echoed; shorter or dot-free inputs can match by coincidence.
     if (token.size() >= 12 && token.find('.') != std::string_view::npos) {

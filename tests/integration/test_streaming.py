@@ -445,11 +445,12 @@ def test_storage_settings_incomplete_fleet_serves(clean_stack, gateway_factory, 
     st.put_object("inc.ogg", minio_body)    # would be served if storage were (wrongly) used
     st.insert_call("s-inc", token="tok-inc", key="inc.ogg")
     f1 = fleet_factory({"inc.ogg": fleet_body}, secret=FLEET_SECRET)
-    gw = gateway_factory({"RECGW_S3_BUCKET": None, "RECGW_S3_SECRET_KEY": None, **fleet_env(f1)})
+    gw = gateway_factory({"RECGW_S3_BUCKET": None, "RECGW_S3_SECRET_KEY": None, **fleet_env(f1),
+                          "RECGW_JWT_HS256_SECRET": HS_SECRET})
     r = requests.get(gw.url + PUBLIC + "tok-inc", timeout=30)
     assert r.status_code == 200
     assert r.content == fleet_body
-    ready = requests.get(gw.url + "/readyz", timeout=10).json()
+    ready = requests.get(gw.url + "/readyz", headers=admin_headers(), timeout=10).json()
     assert ready["storage"]["ok"] is False
     assert "bucket" in ready["storage"]["reason"]
 
@@ -523,7 +524,7 @@ def test_storage_settings_from_system_settings_document(clean_stack, gateway_fac
     body = os.urandom(2 * MiB)
     st.put_object("doc/settings.ogg", body, "audio/ogg")
     st.insert_call("s-doc", token="tok-doc", key="doc/settings.ogg")
-    gw = gateway_factory({**NO_S3, "RECGW_MONGO_SETTINGS_REFRESH_S": "1"})
+    gw = gateway_factory({**NO_S3, "RECGW_MONGO_SETTINGS_REFRESH_S": "1", "RECGW_JWT_HS256_SECRET": HS_SECRET})
     r = requests.get(gw.url + PUBLIC + "tok-doc", timeout=10)
     assert r.status_code != 200       # nothing configured yet
     st.db.system_settings.insert_one({
@@ -531,7 +532,9 @@ def test_storage_settings_from_system_settings_document(clean_stack, gateway_fac
         "minio": {"endpoint": st.s3_endpoint, "access_key": st.s3_access_key,
                   "secret_key": st.s3_secret_key, "bucket": st.bucket, "region": st.region}})
     # re-read every second: storage shows up without a restart
-    wait_until(lambda: requests.get(gw.url + "/readyz", timeout=5).json()["storage"]["ok"],
+    # the storage details of /readyz are for admins (issue 20, item 3)
+    wait_until(lambda: requests.get(gw.url + "/readyz", headers=admin_headers(),
+                                    timeout=5).json()["storage"]["ok"],
                timeout=15, message="storage settings from system_settings")
     r, got = download(gw.url + PUBLIC + "tok-doc")
     assert r.status_code == 200

@@ -239,7 +239,7 @@ TEST_F(JwtTest, ValidHmacAlgorithms) {
     EXPECT_EQ(r.claims.subject, "user-1");
     EXPECT_EQ(r.claims.accountId, "acc-9");
     EXPECT_TRUE(r.claims.roles.empty());
-    EXPECT_FALSE(r.claims.isAdmin());
+    EXPECT_FALSE(r.claims.isPlatformAdmin());
   }
   // Any configured secret will do (rotation).
   expectOk(v, hsToken("HS256", "second-secret-0123456789abcdef01", claims()));
@@ -248,7 +248,7 @@ TEST_F(JwtTest, ValidHmacAlgorithms) {
 TEST_F(JwtTest, ValidRs256) {
   const JwtVerifier v(allConfig());
   const VerifyResult r = expectOk(v, rsToken(rsa_, claims("\"role\":\"admin\"")));
-  EXPECT_TRUE(r.claims.isAdmin());
+  EXPECT_TRUE(r.claims.isPlatformAdmin());
 }
 
 TEST_F(JwtTest, ValidEs256) {
@@ -257,10 +257,18 @@ TEST_F(JwtTest, ValidEs256) {
   EXPECT_EQ(r.claims.subject, "user-1");
 }
 
-TEST_F(JwtTest, NoExpIsAccepted) {
+// A token without exp would be valid for ever (audit item 9).
+TEST_F(JwtTest, ExpIsRequired) {
   const JwtVerifier v(hsConfig());
-  expectOk(v, hsToken("HS256", "first-secret-0123456789abcdef012", "{\"sub\":\"x\"}"));
-  expectOk(v, hsToken("HS256", "first-secret-0123456789abcdef012", "{}"));
+  auto tok = [](const std::string& payload) {
+    return hsToken("HS256", "first-secret-0123456789abcdef012", payload);
+  };
+  expectError(v, tok("{\"sub\":\"x\"}"), JwtError::kMissingExpiry);
+  expectError(v, tok("{}"), JwtError::kMissingExpiry);
+  expectError(v, tok("{\"sub\":\"x\",\"role\":\"admin\",\"iat\":" + std::to_string(kNow) + "}"),
+              JwtError::kMissingExpiry);
+  expectError(v, tok("{\"nbf\":" + std::to_string(kNow - 10) + "}"), JwtError::kMissingExpiry);
+  expectError(v, tok("{\"exp\":null}"), JwtError::kMalformed);
 }
 
 // ---- time ---------------------------------------------------------------------
@@ -276,11 +284,11 @@ TEST_F(JwtTest, ExpiryAndNotBefore) {
   expectError(v, tok("{\"exp\":0}"), JwtError::kExpired);
   expectOk(v, tok("{\"exp\":" + std::to_string(kNow - 29) + "}"));  // within leeway
   expectOk(v, tok("{\"exp\":" + n + ".5}"));                        // fractional NumericDate
-  expectError(v, tok("{\"nbf\":" + std::to_string(kNow + 31) + "}"), JwtError::kNotYetValid);
-  expectOk(v, tok("{\"nbf\":" + std::to_string(kNow + 30) + "}"));  // within leeway
+  const std::string exp = ",\"exp\":" + std::to_string(kNow + 600);
+  expectError(v, tok("{\"nbf\":" + std::to_string(kNow + 31) + exp + "}"), JwtError::kNotYetValid);
+  expectOk(v, tok("{\"nbf\":" + std::to_string(kNow + 30) + exp + "}"));  // within leeway
   expectOk(v, tok("{\"nbf\":" + n + ",\"exp\":" + std::to_string(kNow + 1) + "}"));
   expectError(v, tok("{\"exp\":1e300,\"nbf\":1e300}"), JwtError::kNotYetValid);
-  expectOk(v, tok("{\"exp\":1e300,\"nbf\":-1e300}"));
   expectError(v, tok("{\"exp\":\"" + n + "\"}"), JwtError::kMalformed);
   expectError(v, tok("{\"nbf\":null}"), JwtError::kMalformed);
   expectError(v, tok("{\"exp\":true}"), JwtError::kMalformed);
@@ -295,7 +303,62 @@ TEST_F(JwtTest, ZeroLeeway) {
   };
   expectError(v, tok("{\"exp\":" + std::to_string(kNow) + "}"), JwtError::kExpired);
   expectOk(v, tok("{\"exp\":" + std::to_string(kNow + 1) + "}"));
-  expectError(v, tok("{\"nbf\":" + std::to_string(kNow + 1) + "}"), JwtError::kNotYetValid);
+  expectError(v, tok("{\"nbf\":" + std::to_string(kNow + 1) + ",\"exp\":" + std::to_string(kNow + 60) + "}"),
+              JwtError::kNotYetValid);
+  expectError(v, tok("{\"iat\":" + std::to_string(kNow + 1) + ",\"exp\":" + std::to_string(kNow + 60) + "}"),
+              JwtError::kIssuedInFuture);
+}
+
+// exp - iat (or exp - now without iat) may not exceed maxLifetime (default 24 h).
+TEST_F(JwtTest, LifetimeIsCapped) {
+  const JwtVerifier v(hsConfig());  // leeway 30 s, max lifetime 24 h
+  auto tok = [](const std::string& payload) {
+    return hsToken("HS256", "first-secret-0123456789abcdef012", payload);
+  };
+  auto t = [](std::time_t x) { return std::to_string(x); };
+  constexpr std::time_t kDay = 24 * 3600;
+  // With iat: the issuer's own arithmetic, no leeway.
+  expectOk(v, tok("{\"iat\":" + t(kNow) + ",\"exp\":" + t(kNow + kDay) + "}"));
+  expectError(v, tok("{\"iat\":" + t(kNow) + ",\"exp\":" + t(kNow + kDay + 1) + "}"),
+              JwtError::kLifetimeTooLong);
+  expectOk(v, tok("{\"iat\":" + t(kNow - 3600) + ",\"exp\":" + t(kNow - 3600 + kDay) + "}"));
+  expectError(v, tok("{\"iat\":" + t(kNow - 3600) + ",\"exp\":" + t(kNow + kDay) + "}"),
+              JwtError::kLifetimeTooLong);
+  // A backdated iat does not buy a longer life.
+  expectError(v, tok("{\"iat\":-1e300,\"exp\":" + t(kNow + 60) + "}"), JwtError::kLifetimeTooLong);
+  // Without iat: measured from now, with the leeway for an issuer clock ahead of ours.
+  expectOk(v, tok("{\"exp\":" + t(kNow + kDay + 30) + "}"));
+  expectError(v, tok("{\"exp\":" + t(kNow + kDay + 31) + "}"), JwtError::kLifetimeTooLong);
+  // Far-future and out-of-range NumericDates: refused, never converted to integers.
+  expectError(v, tok("{\"exp\":1e300}"), JwtError::kLifetimeTooLong);
+  expectError(v, tok("{\"exp\":1e300,\"nbf\":-1e300}"), JwtError::kLifetimeTooLong);
+  expectError(v, tok("{\"iat\":" + t(kNow) + ",\"exp\":1.7976931348623157e308}"), JwtError::kLifetimeTooLong);
+  expectError(v, tok("{\"exp\":9223372036854775807}"), JwtError::kLifetimeTooLong);
+  expectError(v, tok("{\"exp\":18446744073709551615}"), JwtError::kLifetimeTooLong);
+  expectError(v, tok("{\"exp\":1e999}"), JwtError::kMalformed);
+  expectError(v, tok("{\"exp\":" + std::string(400, '9') + "}"), JwtError::kMalformed);
+
+  JwtConfig hourly = hsConfig();
+  hourly.maxLifetime = seconds(3600);
+  const JwtVerifier h(hourly);
+  expectOk(h, tok("{\"iat\":" + t(kNow) + ",\"exp\":" + t(kNow + 3600) + "}"));
+  expectError(h, tok("{\"iat\":" + t(kNow) + ",\"exp\":" + t(kNow + 3601) + "}"), JwtError::kLifetimeTooLong);
+}
+
+// iat later than now + leeway: a token from an issuer whose clock is wrong, or a
+// forged lifetime; refused.
+TEST_F(JwtTest, IssuedInTheFuture) {
+  const JwtVerifier v(hsConfig());  // leeway 30 s
+  auto tok = [](const std::string& payload) {
+    return hsToken("HS256", "first-secret-0123456789abcdef012", payload);
+  };
+  auto t = [](std::time_t x) { return std::to_string(x); };
+  expectOk(v, tok("{\"iat\":" + t(kNow + 30) + ",\"exp\":" + t(kNow + 600) + "}"));  // within leeway
+  expectError(v, tok("{\"iat\":" + t(kNow + 31) + ",\"exp\":" + t(kNow + 600) + "}"),
+              JwtError::kIssuedInFuture);
+  expectError(v, tok("{\"iat\":1e300,\"exp\":1e300}"), JwtError::kIssuedInFuture);
+  expectError(v, tok("{\"iat\":\"now\",\"exp\":" + t(kNow + 600) + "}"), JwtError::kMalformed);
+  expectError(v, tok("{\"iat\":null,\"exp\":" + t(kNow + 600) + "}"), JwtError::kMalformed);
 }
 
 // ---- signatures and algorithms -----------------------------------------------
@@ -500,6 +563,16 @@ TEST_F(JwtTest, BadKeyConfigurationThrows) {
   JwtConfig s;
   s.hmacSecrets = {""};
   throwsWith(s, "hmacSecrets[0]");
+
+  JwtConfig claimsConfig = hsConfig();
+  claimsConfig.roleClaim = "";
+  throwsWith(claimsConfig, "roleClaim");
+  claimsConfig = hsConfig();
+  claimsConfig.platformAdminRole = "";
+  throwsWith(claimsConfig, "platformAdminRole");
+  claimsConfig = hsConfig();
+  claimsConfig.maxLifetime = seconds(0);
+  throwsWith(claimsConfig, "maxLifetime");
 }
 
 TEST_F(JwtTest, PublicKeyFromFile) {
@@ -544,43 +617,88 @@ TEST_F(JwtTest, Roles) {
   auto roles = [&](const std::string& extra) {
     return expectOk(v, hsToken("HS256", "first-secret-0123456789abcdef012", claims(extra))).claims;
   };
-  EXPECT_TRUE(roles("\"role\":\"admin\"").isAdmin());
-  EXPECT_FALSE(roles("\"role\":\"viewer\"").isAdmin());
-  EXPECT_FALSE(roles("\"role\":\"Admin\"").isAdmin());
-  EXPECT_FALSE(roles("\"role\":\"administrator\"").isAdmin());
-  EXPECT_FALSE(roles("\"role\":true").isAdmin());
-  EXPECT_FALSE(roles("\"admin\":true").isAdmin());
+  EXPECT_TRUE(roles("\"role\":\"admin\"").isPlatformAdmin());
+  EXPECT_FALSE(roles("\"role\":\"viewer\"").isPlatformAdmin());
+  EXPECT_FALSE(roles("\"role\":\"Admin\"").isPlatformAdmin());
+  EXPECT_FALSE(roles("\"role\":\"administrator\"").isPlatformAdmin());
+  EXPECT_FALSE(roles("\"role\":true").isPlatformAdmin());
+  EXPECT_FALSE(roles("\"admin\":true").isPlatformAdmin());
 
   const JwtClaims multi = roles("\"roles\":[\"viewer\",\"admin\",7,\"viewer\"]");
-  EXPECT_TRUE(multi.isAdmin());
+  EXPECT_TRUE(multi.isPlatformAdmin());
   EXPECT_EQ(multi.roles, (std::vector<std::string>{"viewer", "admin"}));
 
   const JwtClaims both = roles("\"role\":\"ops\",\"roles\":[\"viewer\"]");
   EXPECT_EQ(both.roles, (std::vector<std::string>{"ops", "viewer"}));
-  EXPECT_FALSE(both.isAdmin());
+  EXPECT_FALSE(both.isPlatformAdmin());
 
-  EXPECT_TRUE(roles("\"role\":[\"admin\"]").isAdmin());
-  EXPECT_TRUE(roles("\"roles\":\"admin\"").isAdmin());
+  EXPECT_TRUE(roles("\"role\":[\"admin\"]").isPlatformAdmin());
+  EXPECT_TRUE(roles("\"roles\":\"admin\"").isPlatformAdmin());
 }
 
+// Roles come only from the configured claim (audit item 4): an identity provider with a
+// namespaced role claim often lets users write `role` or `roles` in their own metadata.
 TEST_F(JwtTest, CustomClaims) {
   JwtConfig c = hsConfig();
   c.roleClaim = "https://example.com/roles";
   c.accountClaim = "tenant";
   const JwtVerifier v(c);
-  auto parsed = [&](const std::string& payload) {
+  auto parsed = [&](const std::string& members) {
+    const std::string payload =
+        "{\"exp\":" + std::to_string(kNow + 600) + (members.empty() ? "" : "," + members) + "}";
     return expectOk(v, hsToken("HS256", "first-secret-0123456789abcdef012", payload)).claims;
   };
-  const JwtClaims a = parsed("{\"https://example.com/roles\":[\"admin\"],\"tenant\":\"t-1\"}");
-  EXPECT_TRUE(a.isAdmin());
+  const JwtClaims a = parsed("\"https://example.com/roles\":[\"admin\"],\"tenant\":\"t-1\"");
+  EXPECT_TRUE(a.isPlatformAdmin());
   EXPECT_EQ(a.accountId, "t-1");
-  EXPECT_TRUE(parsed("{\"role\":\"admin\"}").isAdmin());  // `role` and `roles` still count
-  EXPECT_EQ(parsed("{\"tenant\":12345}").accountId, "12345");
-  EXPECT_EQ(parsed("{\"tenant\":18446744073709551615}").accountId, "18446744073709551615");
-  EXPECT_EQ(parsed("{\"tenant\":{\"id\":1}}").accountId, "");
-  EXPECT_EQ(parsed("{\"account_id\":\"x\"}").accountId, "");
-  EXPECT_EQ(parsed("{}").subject, "");
-  expectError(v, hsToken("HS256", "first-secret-0123456789abcdef012", "{\"sub\":5}"), JwtError::kMalformed);
+  EXPECT_TRUE(parsed("\"https://example.com/roles\":\"admin\"").isPlatformAdmin());
+  for (const char* other : {"\"role\":\"admin\"", "\"roles\":[\"admin\"]", "\"roles\":\"admin\"",
+                            "\"role\":[\"admin\"],\"roles\":[\"admin\"]"}) {
+    SCOPED_TRACE(other);
+    const JwtClaims ignored = parsed(other);
+    EXPECT_FALSE(ignored.isPlatformAdmin());
+    EXPECT_TRUE(ignored.roles.empty());
+  }
+  const JwtClaims mixed = parsed("\"role\":\"admin\",\"https://example.com/roles\":[\"viewer\"]");
+  EXPECT_FALSE(mixed.isPlatformAdmin());
+  EXPECT_EQ(mixed.roles, (std::vector<std::string>{"viewer"}));
+  EXPECT_EQ(parsed("\"tenant\":12345").accountId, "12345");
+  EXPECT_EQ(parsed("\"tenant\":18446744073709551615").accountId, "18446744073709551615");
+  EXPECT_EQ(parsed("\"tenant\":{\"id\":1}").accountId, "");
+  EXPECT_EQ(parsed("\"account_id\":\"x\"").accountId, "");
+  EXPECT_EQ(parsed("").subject, "");
+  expectError(v,
+              hsToken("HS256", "first-secret-0123456789abcdef012",
+                      "{\"sub\":5,\"exp\":" + std::to_string(kNow + 600) + "}"),
+              JwtError::kMalformed);
+
+  // A role claim literally named `roles` is read alone too.
+  JwtConfig r = hsConfig();
+  r.roleClaim = "roles";
+  const JwtVerifier rolesOnly(r);
+  auto rolesOf = [&](const std::string& extra) {
+    return expectOk(rolesOnly, hsToken("HS256", "first-secret-0123456789abcdef012", claims(extra))).claims;
+  };
+  EXPECT_TRUE(rolesOf("\"roles\":[\"admin\"]").isPlatformAdmin());
+  EXPECT_FALSE(rolesOf("\"role\":\"admin\"").isPlatformAdmin());
+}
+
+// Only jwt.platform_admin_role acts across accounts; "admin" is then an ordinary role.
+TEST_F(JwtTest, PlatformAdminRole) {
+  JwtConfig c = hsConfig();
+  c.roleClaim = "https://example.com/roles";
+  c.platformAdminRole = "platform-admin";
+  const JwtVerifier v(c);
+  auto parsed = [&](const std::string& extra) {
+    return expectOk(v, hsToken("HS256", "first-secret-0123456789abcdef012", claims(extra))).claims;
+  };
+  const JwtClaims accountAdmin = parsed("\"https://example.com/roles\":[\"admin\"]");
+  EXPECT_FALSE(accountAdmin.isPlatformAdmin());
+  EXPECT_EQ(accountAdmin.roles, (std::vector<std::string>{"admin"}));
+  EXPECT_EQ(accountAdmin.accountId, "acc-9");
+  EXPECT_TRUE(parsed("\"https://example.com/roles\":[\"viewer\",\"platform-admin\"]").isPlatformAdmin());
+  EXPECT_FALSE(parsed("\"https://example.com/roles\":[\"Platform-Admin\"]").isPlatformAdmin());
+  EXPECT_FALSE(parsed("\"role\":\"platform-admin\"").isPlatformAdmin());  // not the configured claim
 }
 
 // ---- malformed ----------------------------------------------------------------
@@ -665,6 +783,9 @@ TEST(JwtErrorName, AllNamed) {
   EXPECT_EQ(jwtErrorName(JwtError::kBadIssuer), "bad_issuer");
   EXPECT_EQ(jwtErrorName(JwtError::kBadAudience), "bad_audience");
   EXPECT_EQ(jwtErrorName(JwtError::kUnknownKey), "unknown_key");
+  EXPECT_EQ(jwtErrorName(JwtError::kMissingExpiry), "missing_exp");
+  EXPECT_EQ(jwtErrorName(JwtError::kLifetimeTooLong), "lifetime_too_long");
+  EXPECT_EQ(jwtErrorName(JwtError::kIssuedInFuture), "issued_in_future");
 }
 
 // ---- bearerToken ----------------------------------------------------------------

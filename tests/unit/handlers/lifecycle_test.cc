@@ -46,7 +46,10 @@ JwtClaims claims(std::string account, bool admin) {
   JwtClaims c;
   c.subject = "s";
   c.accountId = std::move(account);
-  if (admin) c.roles = {"admin"};
+  if (admin) {
+    c.roles = {"admin"};
+    c.platformAdmin = true;
+  }
   return c;
 }
 
@@ -68,6 +71,18 @@ TEST(ChooseTenantTest, OnlyAdminsActForAnotherTenant) {
   EXPECT_EQ(t.tenant, "globex");
   t = chooseTenant(claims("", true), "globex");
   EXPECT_EQ(t.tenant, "globex");
+}
+
+// An "admin" role that is not jwt.platform_admin_role is admin of its own account only.
+TEST(ChooseTenantTest, AnAccountAdminStaysInItsAccount) {
+  JwtClaims accountAdmin = claims("acme", false);
+  accountAdmin.roles = {"admin"};
+  EXPECT_EQ(chooseTenant(accountAdmin, "globex").status, 403);
+  EXPECT_EQ(chooseTenant(accountAdmin, nullptr).tenant, "acme");
+  EXPECT_EQ(chooseTenant(accountAdmin, "acme").tenant, "acme");
+  accountAdmin.accountId.clear();
+  EXPECT_EQ(chooseTenant(accountAdmin, "globex").status, 403);
+  EXPECT_EQ(chooseTenant(accountAdmin, nullptr).status, 403);
 }
 
 TEST(ChooseTenantTest, NoAccountAtAll) {

@@ -16,6 +16,7 @@
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
 #include "reactor/worker_pool.h"
+#include "storage/api_key_store.h"
 #include "storage/call_store.h"
 #include "storage/iso_time.h"
 #include "storage/lookup_cache.h"
@@ -265,6 +266,129 @@ int warm(const std::vector<std::string>& args) {
   return failed ? 1 : 0;
 }
 
+// A blocking MongoDB client for one CLI command, from the config's mongo.uri.
+class CliMongo {
+ public:
+  ~CliMongo() {
+    if (client_) mongoc_client_destroy(client_);
+    if (initialised_) mongoc_cleanup();
+  }
+  // Empty on success, else why not.
+  std::string open(const Config& config) {
+    mongoc_init();
+    initialised_ = true;
+    std::string uri =
+        storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+    bson_error_t error;
+    storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
+    if (!parsed) return std::string("mongo.uri: ") + error.message;
+    client_ = mongoc_client_new_from_uri(parsed.get());
+    if (!client_) return "mongo.uri: no client could be made";
+    const char* db = mongoc_uri_get_database(parsed.get());
+    database_ = db && *db ? db : "cxb";
+    return "";
+  }
+  mongoc_client_t* client() const { return client_; }
+  const std::string& database() const { return database_; }
+
+ private:
+  bool initialised_ = false;
+  mongoc_client_t* client_ = nullptr;
+  std::string database_;
+};
+
+std::optional<Config> cliConfig(const Flags& f) {
+  try {
+    std::optional<std::string> path;
+    if (f.named.count("config")) path = f.named.at("config");
+    return loadConfig(path, environ);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return std::nullopt;
+  }
+}
+
+std::string describeKey(const storage::ApiKeyRecord& k) {
+  return k.id() + "\t" + k.accountId + "\t" + k.name + "\t" + storage::formatRfc3339Utc(k.createdAt) + "\t" +
+         (k.revokedAt ? "revoked " + storage::formatRfc3339Utc(*k.revokedAt) : std::string("active"));
+}
+
+// recgw api-key create|list|revoke: tenant API keys in MongoDB (storage/api_key_store.h).
+int apiKeyCommand(const std::vector<std::string>& args) {
+  const char* usageText =
+      "usage: recgw api-key create --account ACCOUNT --name NAME [--config FILE]\n"
+      "       recgw api-key list [--account ACCOUNT] [--config FILE]\n"
+      "       recgw api-key revoke ID [--config FILE]\n"
+      "create prints the new key once (it is stored only as its SHA-256); list shows ids;\n"
+      "a revoked key stops working within api_keys.cache_s seconds.\n";
+  Flags f = parseFlags(args, {"account", "name", "config", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help")) {
+    std::fputs(usageText, stdout);
+    return 0;
+  }
+  if (f.positional.empty()) {
+    std::fputs(usageText, stderr);
+    return 2;
+  }
+  const std::string action = f.positional[0];
+  if (action == "create") {
+    if (f.positional.size() != 1) return fail("api-key create takes no positional arguments");
+    if (f.named["account"].empty()) return fail("--account is required");
+    if (f.named["name"].empty()) return fail("--name is required");
+    for (const char* field : {"account", "name"}) {
+      const std::string& v = f.named[field];
+      bool printable =
+          std::none_of(v.begin(), v.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+      if (v.size() > 256 || !printable)
+        return fail(std::string("--") + field + " must be at most 256 bytes without control characters");
+    }
+  } else if (action == "list") {
+    if (f.positional.size() != 1 || f.named.count("name"))
+      return fail("usage: recgw api-key list [--account A]");
+  } else if (action == "revoke") {
+    if (f.positional.size() != 2 || f.named.count("account") || f.named.count("name"))
+      return fail("usage: recgw api-key revoke ID");
+  } else {
+    return fail("unknown api-key action '" + action + "' (create, list or revoke)");
+  }
+  std::optional<Config> config = cliConfig(f);
+  if (!config) return 2;
+  CliMongo mongo;
+  if (std::string err = mongo.open(*config); !err.empty()) return fail(err);
+  const std::string& collection = config->apiKeys.collection;
+  std::string error;
+  if (action == "create") {
+    std::string key = storage::mintApiKey();
+    storage::ApiKeyRecord record;
+    record.keySha256 = storage::apiKeyHash(key);
+    record.accountId = f.named["account"];
+    record.name = f.named["name"];
+    record.createdAt = std::chrono::system_clock::now();
+    if (!storage::ApiKeyStore::createBlocking(mongo.client(), mongo.database(), collection, record, error))
+      return fail("MongoDB: " + error);
+    std::printf("%s\n", key.c_str());
+    std::fprintf(stderr, "created API key %s for account %s (%s); the key is shown only this once\n",
+                 record.id().c_str(), record.accountId.c_str(), record.name.c_str());
+    return 0;
+  }
+  if (action == "list") {
+    auto keys = storage::ApiKeyStore::listBlocking(mongo.client(), mongo.database(), collection,
+                                                   f.named["account"], error);
+    if (!error.empty()) return fail("MongoDB: " + error);
+    std::printf("id\taccount\tname\tcreated_at\tstate\n");
+    for (const auto& k : keys) std::printf("%s\n", describeKey(k).c_str());
+    return 0;
+  }
+  auto revoked = storage::ApiKeyStore::revokeBlocking(
+      mongo.client(), mongo.database(), collection, f.positional[1], std::chrono::system_clock::now(), error);
+  if (!revoked) return fail(error);
+  std::printf("%s\n", describeKey(*revoked).c_str());
+  std::fprintf(stderr, "gateways stop accepting it within %lld s (api_keys.cache_s)\n",
+               static_cast<long long>(config->apiKeys.cacheS));
+  return 0;
+}
+
 // The diagnosis code of the admin route, on a loop of its own. id empty = probe only.
 int runDiagnosis(const std::string& id, const std::optional<std::string>& configPath, bool json) {
   Config config;
@@ -300,7 +424,6 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     deps.redis = redis.get();
     deps.curl = &curl;
     deps.configStorage = storageValuesFrom(config);
-    deps.fleetSecretHeader = config.fleet.secretHeader;
     deps.timeouts = timeoutsFrom(config);
     auto begin = [&] {
       handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {
@@ -358,6 +481,7 @@ int runToolCommand(const std::string& command, const std::vector<std::string>& a
   }
   if (command == "warm") return warm(args);
   if (command == "diagnose") return diagnoseCommand(args);
+  if (command == "api-key") return apiKeyCommand(args);
   return -1;
 }
 

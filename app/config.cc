@@ -155,8 +155,7 @@ const std::vector<Field>& schema() {
          return std::string();
        }},
       {"fleet", "secret", Kind::kString, true, bind(&C::fleet, &FleetConfig::secret), nullptr},
-      {"fleet", "secret_header", Kind::kString, false, bind(&C::fleet, &FleetConfig::secretHeader),
-       [](const C& c) { return c.fleet.secretHeader.empty() ? "must not be empty" : ""; }},
+      {"fleet", "secret_header", Kind::kString, false, bind(&C::fleet, &FleetConfig::secretHeader), nullptr},
 
       {"jwt", "hs256_secret", Kind::kString, true, bind(&C::jwt, &JwtSettings::hs256Secret), nullptr},
       {"jwt", "public_key_files", Kind::kList, false, bind(&C::jwt, &JwtSettings::publicKeyFiles), nullptr},
@@ -206,6 +205,11 @@ const std::vector<Field>& schema() {
        [](const C& c) { return c.cache.failedLookupsPerMinute >= 0 ? "" : "must not be negative (0 = no limit)"; }},
       {"cache", "failed_lookups_burst", Kind::kInt, false, bind(&C::cache, &CacheConfig::failedLookupsBurst),
        [](const C& c) { return positive(c.cache.failedLookupsBurst); }},
+
+      {"api_keys", "collection", Kind::kString, false, bind(&C::apiKeys, &ApiKeysConfig::collection),
+       [](const C& c) { return c.apiKeys.collection.empty() ? "must not be empty" : ""; }},
+      {"api_keys", "cache_s", Kind::kInt, false, bind(&C::apiKeys, &ApiKeysConfig::cacheS),
+       [](const C& c) { return c.apiKeys.cacheS >= 0 && c.apiKeys.cacheS <= 30 ? "" : "must be 0..30"; }},
 
       {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
        [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},

@@ -57,7 +57,8 @@ struct S3Config {
 struct FleetConfig {
   std::vector<std::string> urls;
   std::string secret;
-  std::string secretHeader = "X-CXBCore-Secret";
+  // Empty: X-CXBCore-Secret, or X-VoxCore-Secret for a `voxcore_fleet` in system_settings.
+  std::string secretHeader;
 };
 
 struct JwtSettings {
@@ -90,6 +91,13 @@ struct CacheConfig {
   int64_t l1TtlS = 5;
   int64_t failedLookupsPerMinute = 60;
   int64_t failedLookupsBurst = 20;
+};
+
+// [api_keys]: tenant API keys (storage/api_key_store.h). A verified key is trusted for
+// cache_s seconds per worker, so a revocation takes effect within that time.
+struct ApiKeysConfig {
+  std::string collection = "api_keys";
+  int64_t cacheS = 10;
 };
 
 // [lifecycle]: rooms' recording lifecycle (handlers/lifecycle.h, LifecycleSettings).
@@ -127,6 +135,7 @@ struct Config {
   JwtSettings jwt;
   StreamConfig stream;
   CacheConfig cache;
+  ApiKeysConfig apiKeys;
   LifecycleConfig lifecycle;
   std::string sourcePath;  // empty without --config
 

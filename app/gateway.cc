@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "handlers/admin_cache.h"
+#include "handlers/api_key_auth.h"
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
@@ -43,6 +44,7 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   v.addressing = c.s3.addressing == "auto" ? "" : c.s3.addressing;
   v.fleetUrls = c.fleet.urls;
   v.fleetSecret = c.fleet.secret;
+  v.fleetSecretHeader = c.fleet.secretHeader;
   return v;
 }
 
@@ -277,7 +279,6 @@ class Worker {
     recordings->signer = &signer_;
     recordings->relays = &relays_;
     recordings->jwt = jwt_.get();
-    recordings->fleetSecretHeader = config.fleet.secretHeader;
     recordings->timeouts = timeoutsFrom(config);
     auto lifecycle = std::make_shared<handlers::LifecycleContext>();
     lifecycle->mongo = &mongo_;
@@ -303,6 +304,9 @@ class Worker {
     signedUrls->cache = lookups_.get();
     signedUrls->curl = &curl_;
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
+    apiKeys_ = std::make_unique<handlers::ApiKeyVerifier>(mongo_, config.apiKeys.collection,
+                                                          std::chrono::seconds(config.apiKeys.cacheS));
+    signedUrls->apiKeys = apiKeys_.get();
     handlers::registerSignedUrlRoutes(server_, signedUrls);
     handlers::registerOpenApiRoute(server_);
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
@@ -351,7 +355,6 @@ class Worker {
     d.cache = lookups_.get();
     d.curl = &curl_;
     d.configStorage = storageValuesFrom(config);
-    d.fleetSecretHeader = config.fleet.secretHeader;
     d.timeouts = timeoutsFrom(config);
     return d;
   }
@@ -435,6 +438,7 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
+      apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
                             static_cast<double>(config_.cache.failedLookupsBurst));
@@ -465,6 +469,7 @@ class Worker {
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
+  std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
   reactor::Timer drainTimer_;

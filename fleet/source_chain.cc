@@ -36,6 +36,8 @@ SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV
       fleetSecretHeader_(std::move(fleetSecretHeader)),
       signer_(signer),
       timeouts_(timeouts) {
+  if (fleetSecretHeader_.empty()) fleetSecretHeader_ = settings.values.fleetSecretHeader;
+  if (fleetSecretHeader_.empty()) fleetSecretHeader_ = storage::kDefaultFleetSecretHeader;
   if (settings.storageComplete() && signer_) {
     location_ = settings.location();
     sources_.push_back({Source::Kind::kStorage, "storage", location_->endpoint});

@@ -35,6 +35,7 @@ class SourceChain {
  public:
   // `signer` may be null when storage is incomplete; it must outlive the chain's use on
   // this loop pass (the chain signs when asked, with the time of asking).
+  // An empty `fleetSecretHeader` means the one the settings carry (see mergeSettings).
   SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,
               std::string fleetSecretHeader, UpstreamTimeouts timeouts);
 
@@ -43,6 +44,7 @@ class SourceChain {
   // last found); the rest keep their order, so a stale hint only costs one attempt.
   void preferFirst(const std::string& label);
   const std::string& key() const { return key_; }
+  const std::string& fleetSecretHeader() const { return fleetSecretHeader_; }
 
   // headers: extra request headers (range, if-match). headOnly asks storage for HEAD;
   // fleet hosts are only asked GET (the caller cancels after the headers).

@@ -339,9 +339,9 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
         if (servedBy_.empty() && !probeOnly) servedBy_ = source.label;
       } else if (p.status == 401 || p.status == 403) {
         add(source.label, "fail",
-            "the fleet host refused the secret: likely a " + deps_.fleetSecretHeader + " mismatch", d);
+            "the fleet host refused the secret: likely a " + chain_->fleetSecretHeader() + " mismatch", d);
         fleetProblem_ = source.label + " (" + storage::redactUrl(source.baseUrl) +
-                        ") refused the fleet secret: the " + deps_.fleetSecretHeader +
+                        ") refused the fleet secret: the " + chain_->fleetSecretHeader() +
                         " value does not match the fleet's";
       } else if (p.status == 404) {
         add(source.label, probeOnly ? "ok" : "warn",

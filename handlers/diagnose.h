@@ -32,7 +32,7 @@ struct DiagnoseDependencies {
   storage::LookupCache* cache = nullptr;  // may be null (CLI: no L1)
   reactor::CurlMulti* curl = nullptr;
   storage::StorageValues configStorage;  // config/env values (they win over the document)
-  std::string fleetSecretHeader = "X-CXBCore-Secret";
+  std::string fleetSecretHeader;         // empty: the one the storage settings carry
   fleet::UpstreamTimeouts timeouts;
 };
 

@@ -51,7 +51,7 @@ struct RecordingsContext {
   StorageSigner* signer = nullptr;
   RelayRegistry* relays = nullptr;
   const JwtVerifier* jwt = nullptr;  // null: admin routes answer 401
-  std::string fleetSecretHeader = "X-CXBCore-Secret";
+  std::string fleetSecretHeader;     // empty: the one the storage settings carry
   fleet::UpstreamTimeouts timeouts;
   // Failed public lookups per client address, charged only for lookups that reach MongoDB;
   // null = unlimited.

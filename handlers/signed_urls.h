@@ -1,13 +1,22 @@
 #pragma once
 // URLs instead of bytes (SPEC §2.4):
 //   POST /v1/call-recording/signed-url                 {"call_id","expiration_url_in_minutes"}
-//   GET  /api/v1/sessions/{id}/recording               X-Account-ID, 5-minute URL
+//   GET  /api/v1/sessions/{id}/recording               X-Account-ID, 5-minute URL (alias
+//                                                      /v1/sessions/{id}/recording); errors are
+//                                                      JSON strings there
 //   POST /api/v1/admin/recordings/{session_id}/token   mint or rotate the public token
-// When the object is not in storage (only a fleet host has it) a presigned URL would 404,
-// so the gateway's own public link is returned instead, with "url_kind" saying so.
+//   POST /api/v1/admin/calls/accessible-urls           {"session_ids": [...]}: a playable URL per call
+// The tenant routes take a JWT or an API key (handlers/api_key_auth.h).
+//
+// Where the object is decides the URL: storage (HEAD) first → a presigned URL; else each
+// fleet host in turn (HEAD with the fleet secret) → the gateway's own public link, which
+// streams from that host; nowhere → no URL (404). A source that fails (not a 404) makes
+// "nowhere" unknowable: then the answer is 503 (500 on the session route), never a link
+// that would 404.
 #include <memory>
 #include <string>
 
+#include "handlers/api_key_auth.h"
 #include "handlers/recordings.h"
 #include "reactor/curl_multi.h"
 #include "storage/lookup_cache.h"
@@ -21,7 +30,10 @@ struct SignedUrlContext {
   std::string callsCollection = "calls";
   storage::LookupCache* cache = nullptr;
   reactor::CurlMulti* curl = nullptr;
+  ApiKeyVerifier* apiKeys = nullptr;  // null: API keys are refused (401)
   std::string publicBaseUrl;
+  // Calls of one accessible-urls request whose sources are being asked at the same time.
+  size_t locateConcurrency = 8;
 };
 
 void registerSignedUrlRoutes(reactor::HttpServer& server, std::shared_ptr<SignedUrlContext> context);
@@ -29,5 +41,8 @@ void registerSignedUrlRoutes(reactor::HttpServer& server, std::shared_ptr<Signed
 // The compatible 422 body: {"detail": [{"loc": [...], "msg": ..., "type": ...}]}.
 std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg,
                                 std::string_view type);
+
+// At most this many session ids per accessible-urls request.
+inline constexpr size_t kMaxAccessibleUrlIds = 500;
 
 }  // namespace recgw::handlers

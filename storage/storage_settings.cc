@@ -20,7 +20,25 @@ const std::string& pick(const std::string& config, const std::string& document) 
 bool sameValues(const StorageValues& a, const StorageValues& b) {
   return a.endpoint == b.endpoint && a.accessKey == b.accessKey && a.secretKey == b.secretKey &&
          a.bucket == b.bucket && a.region == b.region && a.addressing == b.addressing &&
-         a.fleetUrls == b.fleetUrls && a.fleetSecret == b.fleetSecret;
+         a.fleetUrls == b.fleetUrls && a.fleetSecret == b.fleetSecret &&
+         a.fleetSecretHeader == b.fleetSecretHeader;
+}
+
+std::vector<std::string> urlList(const bson_t* doc, const char* field) {
+  std::vector<std::string> urls;
+  bson_iter_t it, child;
+  if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
+    while (bson_iter_next(&child)) {
+      std::string url = utf8(&child);
+      if (!url.empty()) urls.push_back(url);
+    }
+  }
+  return urls;
+}
+
+std::string stringField(const bson_t* doc, const char* field) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, field) ? utf8(&it) : std::string();
 }
 
 }  // namespace
@@ -51,6 +69,10 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
   v.addressing = pick(config.addressing, document.addressing);
   v.fleetUrls = config.fleetUrls.empty() ? document.fleetUrls : config.fleetUrls;
   v.fleetSecret = pick(config.fleetSecret, document.fleetSecret);
+  const std::string& namingHeader = config.fleetUrls.empty() ? document.fleetSecretHeader : std::string();
+  v.fleetSecretHeader = !config.fleetSecretHeader.empty() ? config.fleetSecretHeader
+                        : !namingHeader.empty()           ? namingHeader
+                                                          : std::string(kDefaultFleetSecretHeader);
   if (v.endpoint.empty()) s.missing.push_back("endpoint");
   if (v.accessKey.empty()) s.missing.push_back("access_key");
   if (v.secretKey.empty()) s.missing.push_back("secret_key");
@@ -80,14 +102,16 @@ StorageValues settingsFromDocument(const bson_t* doc) {
         v.addressing = utf8(&child);
     }
   }
-  if (bson_iter_init_find(&it, doc, "cxbcore_fleet") && BSON_ITER_HOLDS_ARRAY(&it) &&
-      bson_iter_recurse(&it, &child)) {
-    while (bson_iter_next(&child)) {
-      std::string url = utf8(&child);
-      if (!url.empty()) v.fleetUrls.push_back(url);
+  v.fleetUrls = urlList(doc, "cxbcore_fleet");
+  v.fleetSecret = stringField(doc, "cxbcore_secret");
+  if (v.fleetUrls.empty()) {
+    std::vector<std::string> older = urlList(doc, "voxcore_fleet");
+    if (!older.empty()) {
+      v.fleetUrls = std::move(older);
+      v.fleetSecretHeader = kVoxCoreFleetSecretHeader;
+      if (std::string secret = stringField(doc, "voxcore_secret"); !secret.empty()) v.fleetSecret = secret;
     }
   }
-  if (bson_iter_init_find(&it, doc, "cxbcore_secret")) v.fleetSecret = utf8(&it);
   return v;
 }
 

@@ -14,10 +14,20 @@
 
 namespace recgw::storage {
 
+// The header that carries the fleet secret when neither the config (`fleet.secret_header`)
+// nor the settings' naming says otherwise.
+inline constexpr const char* kDefaultFleetSecretHeader = "X-CXBCore-Secret";
+// Older deployments name their fleet `voxcore_fleet` (secret `voxcore_secret`), and their
+// fleet hosts expect this header.
+inline constexpr const char* kVoxCoreFleetSecretHeader = "X-VoxCore-Secret";
+
 struct StorageValues {
   std::string endpoint, accessKey, secretKey, bucket, region, addressing;
   std::vector<std::string> fleetUrls;
   std::string fleetSecret;
+  // Config: `fleet.secret_header` (empty = not configured). Document: the header its naming
+  // implies (X-VoxCore-Secret for `voxcore_fleet`, else empty). Merged: the header in force.
+  std::string fleetSecretHeader;
 };
 
 struct StorageSettings {
@@ -28,10 +38,14 @@ struct StorageSettings {
   std::string describeMissing() const;  // "incomplete settings, missing: …"
 };
 
-// Config wins field by field; the document fills the gaps. Pure.
+// Config wins field by field; the document fills the gaps. The secret header is the
+// configured one, else the one the fleet list's naming implies (the document's, when the
+// fleet hosts come from the document), else kDefaultFleetSecretHeader. Pure.
 StorageSettings mergeSettings(const StorageValues& config, const StorageValues& document);
 
-// Parses the system_settings document. Pure (tests feed it BSON).
+// Parses the system_settings document. Pure (tests feed it BSON). The fleet is
+// `cxbcore_fleet` (+ `cxbcore_secret`); when that is absent or empty, the older names
+// `voxcore_fleet` (+ `voxcore_secret`, header X-VoxCore-Secret) are read instead.
 StorageValues settingsFromDocument(const bson_t* doc);
 
 // Reads the system_settings document (_id "global"). Blocking: worker threads and CLIs.

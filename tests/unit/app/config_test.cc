@@ -90,7 +90,7 @@ TEST(ConfigTest, DefaultsWithoutFileOrEnvironment) {
   EXPECT_TRUE(c.redis.enabled);
   EXPECT_EQ(c.s3.addressing, "auto");
   EXPECT_TRUE(c.fleet.urls.empty());
-  EXPECT_EQ(c.fleet.secretHeader, "X-CXBCore-Secret");
+  EXPECT_EQ(c.fleet.secretHeader, "");  // by the fleet settings' naming (storage_settings)
   EXPECT_LT(c.stream.lowWatermark, c.stream.highWatermark);
   EXPECT_TRUE(c.sourcePath.empty());
   EXPECT_EQ(c.missingStorageFields(),

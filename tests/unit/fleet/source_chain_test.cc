@@ -151,6 +151,21 @@ TEST(SourceChainTest, FleetRequestCarriesTheSecretHeader) {
   EXPECT_FALSE(req.headOnly);  // fleet hosts are only asked GET
 }
 
+TEST(SourceChainTest, EmptyHeaderNameTakesTheSettingsHeader) {
+  storage::StorageValues v;
+  v.fleetUrls = {"http://old:8000"};
+  v.fleetSecret = "vox-secret";
+  v.fleetSecretHeader = "X-VoxCore-Secret";  // as read from a voxcore_fleet document
+  SourceChain chain(storage::mergeSettings({}, v), nullptr, "k.ogg", "", {});
+  EXPECT_EQ(chain.fleetSecretHeader(), "X-VoxCore-Secret");
+  reactor::UpstreamRequest req = chain.request(0, {}, false);
+  EXPECT_EQ(header(req, "X-VoxCore-Secret"), "vox-secret");
+  EXPECT_FALSE(header(req, "X-CXBCore-Secret").has_value());
+  // A header given explicitly (fleet.secret_header) wins.
+  SourceChain configured(storage::mergeSettings({}, v), nullptr, "k.ogg", "X-Custom", {});
+  EXPECT_EQ(header(configured.request(0, {}, false), "X-Custom"), "vox-secret");
+}
+
 TEST(SourceChainTest, FleetRequestWithoutSecretSendsNoSecretHeader) {
   SourceChain chain(settings(false, {"http://f1:8080"}, ""), nullptr, "k.ogg", "X-CXBCore-Secret", {});
   reactor::UpstreamRequest req = chain.request(0, {}, false);

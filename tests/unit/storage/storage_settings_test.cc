@@ -142,6 +142,58 @@ TEST(SettingsFromDocumentTest, FeedsMerge) {
   EXPECT_EQ(s.location().region, "nyc3");
 }
 
+// Issue #19 row 11: older deployments name the fleet settings voxcore_fleet/voxcore_secret,
+// and their hosts expect X-VoxCore-Secret.
+TEST(SettingsFromDocumentTest, ReadsTheVoxCoreNamesWhenCxbCoreIsAbsent) {
+  Bson doc(BCON_NEW("voxcore_fleet", "[", BCON_UTF8("http://old-1:8000"), BCON_UTF8("http://old-2:8000"), "]",
+                    "voxcore_secret", BCON_UTF8("vox-secret")));
+  StorageValues v = settingsFromDocument(doc.get());
+  EXPECT_EQ(v.fleetUrls, (Strings{"http://old-1:8000", "http://old-2:8000"}));
+  EXPECT_EQ(v.fleetSecret, "vox-secret");
+  EXPECT_EQ(v.fleetSecretHeader, "X-VoxCore-Secret");
+  StorageSettings merged = mergeSettings({}, v);
+  EXPECT_EQ(merged.values.fleetUrls, v.fleetUrls);
+  EXPECT_EQ(merged.values.fleetSecretHeader, "X-VoxCore-Secret");
+
+  // An empty cxbcore_fleet counts as absent; a voxcore secret wins over a cxbcore one then.
+  Bson emptyNew(BCON_NEW("cxbcore_fleet", "[", "]", "cxbcore_secret", BCON_UTF8("new-secret"),
+                         "voxcore_fleet", "[", BCON_UTF8("http://old-1:8000"), "]", "voxcore_secret",
+                         BCON_UTF8("vox-secret")));
+  StorageValues w = settingsFromDocument(emptyNew.get());
+  EXPECT_EQ(w.fleetUrls, Strings{"http://old-1:8000"});
+  EXPECT_EQ(w.fleetSecret, "vox-secret");
+  EXPECT_EQ(w.fleetSecretHeader, "X-VoxCore-Secret");
+}
+
+TEST(SettingsFromDocumentTest, CxbCoreWinsOverVoxCore) {
+  Bson doc(BCON_NEW("cxbcore_fleet", "[", BCON_UTF8("http://new:8000"), "]", "cxbcore_secret",
+                    BCON_UTF8("new-secret"), "voxcore_fleet", "[", BCON_UTF8("http://old:8000"), "]",
+                    "voxcore_secret", BCON_UTF8("vox-secret")));
+  StorageValues v = settingsFromDocument(doc.get());
+  EXPECT_EQ(v.fleetUrls, Strings{"http://new:8000"});
+  EXPECT_EQ(v.fleetSecret, "new-secret");
+  EXPECT_EQ(v.fleetSecretHeader, "");
+  EXPECT_EQ(mergeSettings({}, v).values.fleetSecretHeader, "X-CXBCore-Secret");
+}
+
+TEST(MergeSettingsTest, SecretHeaderFollowsTheFleetsNamingUnlessConfigured) {
+  StorageValues voxDocument;
+  voxDocument.fleetUrls = {"http://old:8000"};
+  voxDocument.fleetSecretHeader = "X-VoxCore-Secret";
+  EXPECT_EQ(mergeSettings({}, voxDocument).values.fleetSecretHeader, "X-VoxCore-Secret");
+  // fleet.secret_header configured: it is used whatever the naming.
+  StorageValues configured;
+  configured.fleetSecretHeader = "X-Custom-Secret";
+  EXPECT_EQ(mergeSettings(configured, voxDocument).values.fleetSecretHeader, "X-Custom-Secret");
+  // Fleet hosts from the config: the document's naming says nothing about them.
+  StorageValues configFleet;
+  configFleet.fleetUrls = {"http://cfg:8000"};
+  StorageSettings s = mergeSettings(configFleet, voxDocument);
+  EXPECT_EQ(s.values.fleetUrls, Strings{"http://cfg:8000"});
+  EXPECT_EQ(s.values.fleetSecretHeader, "X-CXBCore-Secret");
+  EXPECT_EQ(mergeSettings({}, {}).values.fleetSecretHeader, "X-CXBCore-Secret");
+}
+
 TEST(StorageLocationTest, RegionAndEndpointFromSettings) {
   struct Case {
     const char* endpoint;

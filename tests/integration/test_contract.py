@@ -13,6 +13,8 @@ body type the API documents list, checked on live answers.
              POST /api/v1/admin/calls/accessible-urls                                row 10
     /openapi.json: the documented operationIds and schema names                      row 8
 
+The rooms recording lifecycle (start/stop/sync/list/get/download/archive/recover/delete,
+rows 2, 4, 5 and its part of 8) has its own contract file, test_contract_rooms.py.
 The Verbex schemas below are transcribed from that API's published OpenAPI document.
 """
 

@@ -162,6 +162,7 @@ def test_depends_names_every_library_package(package):
         assert name in owners, f"the binary no longer links {name}? owners: {sorted(owners)}"
     missing = owners - declared
     assert not missing, f"Depends lacks {sorted(missing)}: {depends}"
+    assert "procps" in declared, f"the unit's ExecReload needs /bin/kill (procps): {depends}"
 
 
 def test_systemd_unit_directives_and_verify(package, tmp_path):

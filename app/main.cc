@@ -1,9 +1,6 @@
 // recgw: the command line. Subcommands parse their flags here and call into the library.
 #include <curl/curl.h>
 #include <mongoc/mongoc.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -114,49 +111,20 @@ std::optional<Config> load(const CommonFlags& flags) {
   }
 }
 
-// "" when host:port can be bound now (without SO_REUSEPORT); else why not.
-std::string portAvailable(const std::string& host, uint16_t port) {
-  if (port == 0) return {};
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (host.find(':') != std::string::npos) {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1) return "not an IP address: " + host;
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) return "not an IP address: " + host;
-    len = sizeof(sockaddr_in);
-  }
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::strerror(errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  std::string err;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 1) != 0) {
-    err = host + ":" + std::to_string(port) + ": " + std::strerror(errno);
-  }
-  ::close(fd);
-  return err;
-}
-
 int serve(const std::vector<std::string>& args) {
   CommonFlags flags;
   if (!parseCommon(args, flags)) return 2;
   auto config = load(flags);
   if (!config) return 2;
   // Workers bind with SO_REUSEPORT, which would quietly share a port another process already
-  // listens on: make sure it is free first.
-  if (std::string err = portAvailable(config->listenHost(), config->listenPort()); !err.empty()) {
+  // listens on: make sure it is free first (without listening: see checkPortFree).
+  using recgw::reactor::checkPortFree;
+  if (std::string err = checkPortFree(config->listenHost(), config->listenPort()); !err.empty()) {
     std::fprintf(stderr, "server.listen: %s\n", err.c_str());
     return 2;
   }
   if (!config->server.opsListen.empty()) {
-    if (std::string err = portAvailable(config->opsListenHost(), config->opsListenPort()); !err.empty()) {
+    if (std::string err = checkPortFree(config->opsListenHost(), config->opsListenPort()); !err.empty()) {
       std::fprintf(stderr, "server.ops_listen: %s\n", err.c_str());
       return 2;
     }

@@ -27,6 +27,10 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server sox espeak-ng nginx-light wrk valgrind gdb
   python3 python3-venv ca-certificates chromium
+  # tools/package.sh and its test: dpkg-shlibdeps; systemd-analyze to verify the unit
+  # (installing systemd in a container only adds its tools; it does not become init);
+  # strace to check the unit's system call filter against a serving gateway.
+  dpkg-dev systemd strace
 )
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

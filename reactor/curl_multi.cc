@@ -207,7 +207,15 @@ void CurlMulti::finish(Transfer& t, const std::string& error, bool deferRelease)
   } else {
     release(id);
   }
-  if (notify && done) done(error);
+  if (!notify || !done) return;
+  // We may be inside a libevent callback (drainFinished from a socket or timer event).
+  try {
+    done(error);
+  } catch (const std::exception& e) {
+    logError("curl completion callback threw", {{"error", e.what()}});
+  } catch (...) {
+    logError("curl completion callback threw", {});
+  }
 }
 
 void CurlMulti::drainFinished() {

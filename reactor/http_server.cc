@@ -172,14 +172,23 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   streaming_ = true;
   if (!req_) return;
   addCommonHeaders();
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  if (!evhttp_find_header(out, "Content-Length") && req_->major == 1 && req_->minor == 0) {
+    // HTTP/1.0 has no chunked encoding: a body of unknown length ends when the connection
+    // does. evhttp would instead answer a keep-alive 1.0 request with `Content-Length: 0`
+    // (its buffer is empty now) and keep the connection, so the body would be read as the
+    // next response. Dropping the request's keep-alive makes the body close-delimited.
+    evhttp_remove_header(evhttp_request_get_input_headers(req_), "Connection");
+  }
+  evhttp_send_reply_start(req_, status, nullptr);
+  // Read after evhttp framed the headers, so a length it added is enforced too.
   declaredLength_.reset();
-  if (const char* length = evhttp_find_header(evhttp_request_get_output_headers(req_), "Content-Length")) {
+  if (const char* length = evhttp_find_header(out, "Content-Length")) {
     uint64_t value = 0;
     const char* end = length + std::strlen(length);
     if (auto [ptr, ec] = std::from_chars(length, end, value); ec == std::errc() && ptr == end)
       declaredLength_ = value;
   }
-  evhttp_send_reply_start(req_, status, nullptr);
   if (evhttp_connection* evcon = evhttp_request_get_connection(req_)) {
     if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
       bufferevent_setwatermark(bev, EV_WRITE, drainLowWatermark, 0);

@@ -389,3 +389,34 @@ def test_every_answer_is_nosniff(clean_stack, gateway_factory):
     for path in ("/healthz", PUBLIC + "unknown-token", "/nope"):
         r = requests.get(gw.url + path, timeout=10)
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
+
+
+def test_http10_keep_alive_client_gets_a_close_delimited_body(clean_stack, gateway_factory, origin_factory):
+    # The origin streams chunked (no length); HTTP/1.0 has no chunked encoding, so the body
+    # must end with the connection. evhttp's default for a keep-alive 1.0 request would be
+    # `Content-Length: 0` and a kept connection: the body (here a forged response) would be
+    # read as the answer to the request pipelined behind.
+    payload = FORGED * 3
+
+    def chunked(i, req):
+        body = b"".join(b"%x\r\n" % len(part) + part + b"\r\n" for part in (payload[:40], payload[40:]))
+        return response("200 OK", {"Transfer-Encoding": "chunked", "ETag": '"c1"'}, body + b"0\r\n\r\n")
+
+    origin = origin_factory(chunked)
+    gw = gateway_with(gateway_factory, clean_stack, origin)
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=20)
+    s.sendall(f"GET {PUBLIC}tok-h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+              f"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
+    assert status_line.split()[1] == "200", head
+    assert "content-length" not in headers, head
+    assert body == payload, "the body ends with the connection and nothing follows it"

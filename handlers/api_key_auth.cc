@@ -1,5 +1,8 @@
 #include "handlers/api_key_auth.h"
 
+#include <algorithm>
+#include <memory>
+
 #include "reactor/logger.h"
 
 namespace recgw::handlers {
@@ -32,7 +35,8 @@ void ApiKeyVerifier::remember(const std::string& hash, const std::string& accoun
   cache_[hash] = Cached{accountId, now + cacheTtl_};
 }
 
-void ApiKeyVerifier::verify(const std::string& key, std::function<void(const storage::ApiKeyLookup&)> done) {
+void ApiKeyVerifier::verify(const std::string& key, std::function<void(const storage::ApiKeyLookup&)> done,
+                            const std::function<bool()>& admitQuery) {
   std::string hash = storage::apiKeyHash(key);
   if (auto it = cache_.find(hash); it != cache_.end()) {
     if (it->second.until > std::chrono::steady_clock::now()) {
@@ -43,9 +47,16 @@ void ApiKeyVerifier::verify(const std::string& key, std::function<void(const sto
     }
     cache_.erase(it);
   }
-  auto& waiting = inFlight_[hash];
-  waiting.push_back(std::move(done));
-  if (waiting.size() > 1) return;  // joins the lookup already on its way
+  if (auto it = inFlight_.find(hash); it != inFlight_.end()) {
+    it->second.push_back(std::move(done));  // joins the lookup already on its way
+    return;
+  }
+  if (admitQuery && !admitQuery()) {
+    storage::ApiKeyLookup refused;
+    refused.outcome = storage::ApiKeyLookup::Outcome::kRefused;
+    return done(refused);
+  }
+  inFlight_[hash].push_back(std::move(done));
   std::string database = mongo_.databaseName();
   std::string collection = collection_;
   std::weak_ptr<bool> alive = alive_;
@@ -70,7 +81,8 @@ void ApiKeyVerifier::verify(const std::string& key, std::function<void(const sto
 }
 
 void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKeyVerifier* keys,
-                        std::function<void(reactor::HttpExchange&, const TenantAuth&)> done) {
+                        std::function<void(reactor::HttpExchange&, const TenantAuth&)> done,
+                        FailedLookupLimiter* limiter, const std::vector<std::string>& trustedProxies) {
   const char* header = ex.header("Authorization");
   if (!header) return done(ex, failed("a Bearer token or API key is required"));
   auto credential = bearerToken(header);
@@ -86,12 +98,37 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
     reactor::HttpServer* server = &ex.server();
     uint64_t id = ex.id();
     std::string requestId = ex.requestId();
+    struct Charge {
+      std::string client;
+      bool charged = false;
+      int retryAfter = 0;
+    };
+    auto charge = std::make_shared<Charge>();
+    std::function<bool()> admitQuery;
+    if (limiter) {
+      charge->client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), trustedProxies);
+      admitQuery = [limiter, charge] {
+        charge->retryAfter = limiter->tryCharge(charge->client);
+        charge->charged = charge->retryAfter == 0;
+        return charge->charged;
+      };
+    }
     keys->verify(std::string(*credential),
-                 [server, id, requestId, invalidKey, done](const storage::ApiKeyLookup& lookup) {
+                 [server, id, requestId, invalidKey, done, limiter, charge](const storage::ApiKeyLookup& lookup) {
+                   using Outcome = storage::ApiKeyLookup::Outcome;
+                   if (charge->charged && lookup.outcome == Outcome::kActive) limiter->refund(charge->client);
                    reactor::HttpExchange* ex = server->find(id);
                    if (!ex) return;
-                   using Outcome = storage::ApiKeyLookup::Outcome;
                    switch (lookup.outcome) {
+                     case Outcome::kRefused: {
+                       ex->noteReason("api key: address over its failed-lookup limit");
+                       ex->addHeader("Retry-After", std::to_string(std::max(1, charge->retryAfter)));
+                       TenantAuth out;
+                       out.failure.status = 429;
+                       out.failure.code = "rate_limited";
+                       out.failure.message = "too many failed lookups from this address; retry later";
+                       return done(*ex, out);
+                     }
                      case Outcome::kActive: {
                        TenantAuth ok;
                        ok.principal = TenantPrincipal{lookup.accountId, false, true};
@@ -113,7 +150,8 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
                        return done(*ex, out);
                      }
                    }
-                 });
+                 },
+                 admitQuery);
     return;
   }
 

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "reactor/http_server.h"
 #include "storage/api_key_store.h"
@@ -28,8 +29,11 @@ class ApiKeyVerifier {
   ApiKeyVerifier(storage::MongoClient& mongo, std::string collection, std::chrono::seconds cacheTtl);
 
   // `done` runs exactly once on the loop thread (synchronously for a cached key or a full
-  // queue). Only kActive carries an account.
-  void verify(const std::string& key, std::function<void(const storage::ApiKeyLookup&)> done);
+  // queue). Only kActive carries an account. `admitQuery`, when given, is asked only when
+  // the key would cost a MongoDB query (not cached, no lookup of it on its way); false
+  // answers kRefused without a query.
+  void verify(const std::string& key, std::function<void(const storage::ApiKeyLookup&)> done,
+              const std::function<bool()>& admitQuery = {});
   void setCacheTtl(std::chrono::seconds ttl) { cacheTtl_ = ttl; }
   size_t cachedKeys() const { return cache_.size(); }
 
@@ -74,7 +78,13 @@ struct TenantAuth {
 // Checks the Bearer credential of `ex`. `done` runs once on the loop with the exchange if it
 // still exists (a client that left while the key was looked up gets nothing). `keys` null:
 // API keys are refused like any invalid credential.
+// `limiter` (may be null): an API key that costs a MongoDB query is charged to the client's
+// address like an unknown public token, and given back when the key is active; an address
+// out of budget gets 429 (code `rate_limited`) — a flood of random keys cannot fill the
+// MongoDB queue the public links share.
 void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKeyVerifier* keys,
-                        std::function<void(reactor::HttpExchange&, const TenantAuth&)> done);
+                        std::function<void(reactor::HttpExchange&, const TenantAuth&)> done,
+                        FailedLookupLimiter* limiter = nullptr,
+                        const std::vector<std::string>& trustedProxies = {});
 
 }  // namespace recgw::handlers

@@ -78,8 +78,9 @@ void notFound(reactor::HttpExchange& ex, const char* reason) {
 // token is the secret (32 random bytes, not guessable), so a lookup L1 or Redis answers —
 // a valid link, or a cached miss (404) — is never refused, even to an address over its
 // limit. Only a lookup about to query MongoDB is charged (and refused with 429 when the
-// bucket is empty); MongoDB finding the call refunds the charge, so a busy address that
-// only plays real links never runs dry, while unknown tokens — each a MongoDB query — do.
+// bucket is empty); MongoDB finding the call refunds the charge (a miss or a failure does
+// not), so a busy address that only plays real links never runs dry, while unknown tokens
+// — each a MongoDB query — do.
 struct LookupCharge {
   FailedLookupLimiter* limiter = nullptr;
   std::string client;
@@ -119,9 +120,11 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   ClientConditions conditions = ClientConditions::from(ex);
   auto done = [server, id, ctx, field, value, conditions, charge](
                   storage::CallRecord record, std::string tier, std::string hint) {
-    bool failed = record.outcome == storage::CallRecord::Outcome::kNoCall ||
-                  record.outcome == storage::CallRecord::Outcome::kNoKey;
-    if (charge && charge->charged && !failed) charge->limiter->refund(charge->client);
+    // Only a call MongoDB found gives the unit back: an answer that timed out or failed
+    // cost MongoDB as much as a miss, and refunding it would stop the limit exactly when a
+    // struggling MongoDB needs it.
+    bool found = record.outcome == storage::CallRecord::Outcome::kFound;
+    if (charge && charge->charged && found) charge->limiter->refund(charge->client);
     reactor::HttpExchange* ex = server->find(id);
     if (!ex) return;
     ex->noteLookupSource(tier);

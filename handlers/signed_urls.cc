@@ -257,7 +257,8 @@ void answerCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
           ex->noteReason(out.detail);
           return ex->replyError(404, "not_found", "no recording for this call");
         case K::kNoSources:
-          return ex->replyError(503, "storage_not_configured", "storage is not configured: " + out.detail);
+          ex->noteReason(out.detail);  // which settings are missing: for the log, not the tenant
+          return ex->replyError(503, "storage_not_configured", "storage is not configured");
         case K::kUnavailable:
           reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "recording sources failed",
                                {{"detail", out.detail}});
@@ -286,7 +287,8 @@ void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
                      [ctx](reactor::HttpExchange& ex, const TenantAuth& auth) {
                        if (!auth.principal) return replyAuthFailure(ex, auth.failure);
                        answerCompatSignedUrl(ex, ctx, *auth.principal);
-                     });
+                     },
+                     ctx->recordings->limiter, ctx->recordings->trustedProxies);
 }
 
 // ---- GET /api/v1/sessions/{id}/recording (and /v1/sessions/{id}/recording) ---------------------
@@ -367,12 +369,13 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
                          const TenantAuthFailure& f = auth.failure;
                          if (!f.wwwAuthenticate.empty()) ex.addHeader("WWW-Authenticate", f.wwwAuthenticate);
                          // This API documents 500 for its own failures, 503 only for "not configured".
-                         return replyStringError(
-                             ex, f.status == 401 ? 401 : 500,
-                             f.status == 401 ? "Unauthorized: " + f.message : "Internal error");
+                         if (f.status == 401) return replyStringError(ex, 401, "Unauthorized: " + f.message);
+                         if (f.status == 429) return replyStringError(ex, 429, "Too many requests: " + f.message);
+                         return replyStringError(ex, 500, "Internal error");
                        }
                        answerSessionRecording(ex, ctx, *auth.principal, accountId);
-                     });
+                     },
+                     ctx->recordings->limiter, ctx->recordings->trustedProxies);
 }
 
 // ---- POST /api/v1/admin/calls/accessible-urls --------------------------------------------------

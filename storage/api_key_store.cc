@@ -29,6 +29,11 @@ ApiKeyRecord recordFromDocument(const bson_t* doc) {
   r.name = getString(doc, "name");
   r.createdAt = getDate(doc, "created_at").value_or(std::chrono::system_clock::time_point{});
   r.revokedAt = getDate(doc, "revoked_at");
+  // A key is revoked once revoked_at holds anything but null: a revocation written by hand
+  // or by a script as a string or a number must not leave the key working.
+  bson_iter_t it;
+  if (!r.revokedAt && bson_iter_init_find(&it, doc, "revoked_at") && bson_iter_type(&it) != BSON_TYPE_NULL)
+    r.revokedAt = std::chrono::system_clock::time_point{};
   return r;
 }
 

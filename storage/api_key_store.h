@@ -35,7 +35,7 @@ struct ApiKeyRecord {
 };
 
 struct ApiKeyLookup {
-  enum class Outcome { kActive, kRevoked, kUnknown, kUnavailable };
+  enum class Outcome { kActive, kRevoked, kUnknown, kUnavailable, kRefused };  // kRefused: not asked
   Outcome outcome = Outcome::kUnavailable;
   std::string accountId;  // kActive only
   std::string error;      // kUnavailable: why (safe to log; never the key)

@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -608,3 +609,28 @@ def test_row8_openapi_operation_ids_and_schema_names(stack: Stack, gateway_facto
     acc = doc["paths"][ACCESSIBLE]["post"]
     assert set(acc["responses"]) >= {"200", "400", "401", "403"}
     assert doc["components"]["securitySchemes"]["apiKeyAuth"]["scheme"] == "bearer"
+
+
+def test_a_flood_of_unknown_api_keys_is_limited_per_address(clean_stack: Stack, gateway_factory, recgw_binary):
+    # Each unknown key costs a MongoDB query: like unknown public tokens, they are charged to
+    # the client's address, so random keys cannot fill the queue the public links share.
+    seed(clean_stack, "sess-flood", "calls/flood.ogg", b"flood", account="acct-a")
+    key = create_api_key(recgw_binary, clean_stack, "acct-a", "real")
+    gw = start(gateway_factory, RECGW_CACHE_FAILED_LOOKUPS_BURST="5", RECGW_CACHE_FAILED_LOOKUPS_PER_MINUTE="1")
+    assert_kataven_ok(kataven(gw, "sess-flood", headers=bearer(key)))  # charged, then given back
+    answers = [kataven(gw, "sess-flood", headers=bearer("rgw_" + secrets.token_urlsafe(32))) for _ in range(12)]
+    statuses = [r.status_code for r in answers]
+    assert statuses[:5] == [401] * 5, statuses
+    assert set(statuses[5:]) == {429}, statuses
+    assert int(answers[-1].headers["Retry-After"]) >= 1 and isinstance(answers[-1].json(), str)
+    # the address's real key, cached on the worker, still works
+    assert_kataven_ok(kataven(gw, "sess-flood", headers=bearer(key)))
+
+
+def test_a_key_revoked_by_hand_with_a_non_date_is_refused(clean_stack: Stack, gateway_factory, recgw_binary):
+    seed(clean_stack, "sess-hand", "calls/hand.ogg", b"hand", account="acct-a")
+    key = create_api_key(recgw_binary, clean_stack, "acct-a", "revoked by a script")
+    clean_stack.db.api_keys.update_one({"key_sha256": hashlib.sha256(key.encode()).hexdigest()},
+                                       {"$set": {"revoked_at": "2026-01-01"}})
+    gw = start(gateway_factory)
+    assert_kataven_error(kataven(gw, "sess-hand", headers=bearer(key)), 401)

@@ -40,6 +40,26 @@ std::string withTimeouts(const std::string& uri, std::chrono::milliseconds timeo
   return out;
 }
 
+namespace {
+constexpr uint32_t kMongoUnauthorized = 13;  // server error code: the command needs a login
+
+// Empty unless the server refuses a listing of `database` for want of a login.
+std::string loginRequiredReason(mongoc_client_t* client, const std::string& database) {
+  ScopedBson list, reply;
+  BSON_APPEND_INT32(list.get(), "listCollections", 1);
+  BSON_APPEND_BOOL(list.get(), "nameOnly", true);
+  bson_error_t error;
+  if (mongoc_client_command_simple(client, database.c_str(), list.get(), nullptr, reply.get(), &error) ||
+      error.domain != MONGOC_ERROR_SERVER || error.code != kMongoUnauthorized) {
+    return {};
+  }
+  return "MongoDB requires authentication, and mongo.uri has no user name and password: add "
+         "user:password@ and authSource to it; MongoDB says: " +
+         std::string(error.message);
+}
+
+}  // namespace
+
 std::string explainMongoError(uint32_t domain, uint32_t code, const std::string& message) {
   auto mentions = [&](std::string_view needle) { return message.find(needle) != std::string::npos; };
   // Error API v2: a server's refusal is MONGOC_ERROR_SERVER with the server's code (18 is
@@ -74,6 +94,8 @@ MongoClient::MongoClient(reactor::WorkerPool& workers, const std::string& uri,
   MongocUriPtr parsed(mongoc_uri_new_with_error(full.c_str(), &error));
   // libmongoc may quote the password it rejects; the message ends up in the log.
   if (!parsed) throw std::runtime_error("mongo.uri: " + redactUrlSecretsIn(error.message, uri));
+  hasCredentials_ = mongoc_uri_get_username(parsed.get()) != nullptr ||
+                    mongoc_uri_get_auth_mechanism(parsed.get()) != nullptr;
   const char* db = mongoc_uri_get_database(parsed.get());
   database_ = db && *db ? db : "cxb";
   // For mongodb+srv:// this resolves the SRV record now (libmongoc does it synchronously);
@@ -100,7 +122,9 @@ bool MongoClient::run(std::function<reactor::WorkerPool::Completion(mongoc_clien
 void MongoClient::ping(std::function<void(MongoStatus)> done) {
   std::string db = database_;
   std::string uri = uri_;
-  bool queued = run([db, uri, done](mongoc_client_t* client) mutable -> reactor::WorkerPool::Completion {
+  bool hasCredentials = hasCredentials_;
+  auto job = [db, uri, hasCredentials,
+              done](mongoc_client_t* client) mutable -> reactor::WorkerPool::Completion {
     MongoStatus status;
     if (!client) {
       status.reason = "no client available from the pool";
@@ -111,12 +135,19 @@ void MongoClient::ping(std::function<void(MongoStatus)> done) {
       if (mongoc_client_command_simple(client, "admin", cmd.get(), nullptr, reply.get(), &error)) {
         status.ok = true;
         status.reason = "ping ok";
+        // ping needs no login, so a server that requires one answers it while refusing every
+        // lookup. Without credentials in the URI, ask for something that does need one.
+        if (!hasCredentials) {
+          std::string refused = loginRequiredReason(client, db);
+          if (!refused.empty()) status = {false, refused};
+        }
       } else {
         status.reason = redactUrlSecretsIn(explainMongoError(error.domain, error.code, error.message), uri);
       }
     }
     return [done = std::move(done), status] { done(status); };
-  });
+  };
+  bool queued = run(std::move(job));
   if (!queued) done(MongoStatus{false, "mongo worker queue is full"});  // `done` was not moved: run() refused
 }
 

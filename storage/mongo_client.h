@@ -41,6 +41,7 @@ class MongoClient {
  private:
   reactor::WorkerPool& workers_;
   std::string uri_;  // as configured: its secrets are masked out of every reason shown
+  bool hasCredentials_ = false;
   MongocPoolPtr pool_;
   std::string database_;
 };

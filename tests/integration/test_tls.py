@@ -469,6 +469,15 @@ def test_mongo_wrong_password_is_503_naming_authentication(clean_stack: Stack, g
     assert "reason" not in public.text  # the details are for the ops listener
 
 
+def test_mongo_without_credentials_against_a_server_that_requires_them_is_503(
+        clean_stack: Stack, gateway_factory, ferret: SecureFerret):
+    # FerretDB answers ping without a login: readiness must not stop there.
+    gw = gateway_factory(ops_env(RECGW_MONGO_URI=f"mongodb://127.0.0.1:{ferret.port}/cxb"))
+    status, body = readyz(gw)
+    assert status == 503, body
+    assert "requires authentication" in body["mongo"]["reason"], body
+
+
 def test_mongo_over_tls_with_ca_file(clean_stack: Stack, gateway_factory, ferret: SecureFerret, pki: Pki):
     gw = gateway_factory(ops_env(RECGW_MONGO_URI=ferret.uri(tls_ca=pki.ca)))
     status, body = readyz(gw)

@@ -388,6 +388,15 @@ def test_a_ca_file_of_another_ca_is_no_better_than_none(clean_stack: Stack, gate
     assert body["storage"]["ok"] is False and UNVERIFIED in body["storage"]["reason"], body
 
 
+def test_the_right_ca_does_not_excuse_a_name_the_certificate_does_not_cover(
+        clean_stack: Stack, gateway_factory, tls_minio: TlsMinio, pki: Pki):
+    # The certificate covers IP 127.0.0.1 only; "localhost" reaches the same server.
+    env = {**tls_minio.env(), "RECGW_S3_ENDPOINT": f"https://localhost:{tls_minio.port}"}
+    gw = gateway_factory(ops_env(**env, RECGW_S3_CA_FILE=str(pki.ca), RECGW_FLEET_URLS=None))
+    status, body = readyz(gw)
+    assert body["storage"]["ok"] is False and UNVERIFIED in body["storage"]["reason"], body
+
+
 def test_unreadable_ca_file_is_a_config_error(clean_stack: Stack, recgw_binary, tmp_path):
     not_pem = tmp_path / "not-a-ca.pem"
     not_pem.write_text("hello\n")

@@ -288,7 +288,7 @@ class Worker {
     recordings->timeouts = timeoutsFrom(config);
     reachability_ = std::make_unique<fleet::Reachability>(
         curl_, [recordings] { return handlers::makeSourceChain(*recordings, "recgw-readiness-probe"); },
-        std::chrono::seconds(10));
+        std::chrono::seconds(10), [this] { return settings_.generation(); });
     auto lifecycle = std::make_shared<handlers::LifecycleContext>();
     lifecycle->mongo = &mongo_;
     lifecycle->curl = &curl_;

@@ -28,8 +28,11 @@ std::string explainTransportError(const Source& source, const std::string& error
 }
 
 Reachability::Reachability(reactor::CurlMulti& curl, std::function<SourceChain()> makeChain,
-                           std::chrono::seconds maxAge)
-    : curl_(curl), makeChain_(std::move(makeChain)), maxAge_(maxAge) {}
+                           std::chrono::seconds maxAge, std::function<uint64_t()> settingsVersion)
+    : curl_(curl),
+      makeChain_(std::move(makeChain)),
+      maxAge_(maxAge),
+      settingsVersion_(std::move(settingsVersion)) {}
 
 Reachability::~Reachability() {
   for (reactor::TransferId id : inFlight_) curl_.cancel(id);
@@ -37,9 +40,11 @@ Reachability::~Reachability() {
 
 void Reachability::check(Done done) {
   auto now = std::chrono::steady_clock::now();
-  if (checkedAt_ && now - *checkedAt_ < maxAge_) return done(last_);
+  uint64_t version = settingsVersion_ ? settingsVersion_() : 0;
+  if (checkedAt_ && now - *checkedAt_ < maxAge_ && version == checkedVersion_) return done(last_);
   waiting_.push_back(std::move(done));
   if (waiting_.size() > 1) return;  // a round is under way
+  checkedVersion_ = version;
 
   SourceChain chain = makeChain_();
   round_.clear();

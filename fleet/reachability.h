@@ -5,6 +5,7 @@
 // per source; answers are cached for `maxAge` and concurrent checks share one round.
 // Loop thread only.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,7 +31,10 @@ std::string explainTransportError(const Source& source, const std::string& error
 class Reachability {
  public:
   // `makeChain` builds the chain as now in force, for a key that is not expected to exist.
-  Reachability(reactor::CurlMulti& curl, std::function<SourceChain()> makeChain, std::chrono::seconds maxAge);
+  // `settingsVersion` (optional) changes when the settings do (a reload, a new
+  // system_settings document): a cached answer is only reused for the same version.
+  Reachability(reactor::CurlMulti& curl, std::function<SourceChain()> makeChain, std::chrono::seconds maxAge,
+               std::function<uint64_t()> settingsVersion = {});
   ~Reachability();
   Reachability(const Reachability&) = delete;
   Reachability& operator=(const Reachability&) = delete;
@@ -44,6 +48,8 @@ class Reachability {
   reactor::CurlMulti& curl_;
   std::function<SourceChain()> makeChain_;
   std::chrono::seconds maxAge_;
+  std::function<uint64_t()> settingsVersion_;
+  uint64_t checkedVersion_ = 0;
   std::optional<std::chrono::steady_clock::time_point> checkedAt_;
   std::vector<SourceReachability> last_;
   std::vector<SourceReachability> round_;

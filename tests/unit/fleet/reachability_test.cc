@@ -145,6 +145,20 @@ TEST(ReachabilityTest, ConcurrentChecksShareOneRoundAndTheAnswerIsCached) {
   EXPECT_EQ(server.requests(), 3);
 }
 
+TEST(ReachabilityTest, ChangedSettingsAreCheckedAgainAtOnce) {
+  NotFoundServer server;
+  reactor::EventLoop loop;
+  reactor::CurlMulti curl(loop);
+  uint64_t version = 1;
+  Reachability reach(curl, fleetChain({server.url()}), 60s, [&version] { return version; });
+  checkTimes(loop, reach, 1);
+  checkTimes(loop, reach, 1);
+  EXPECT_EQ(server.requests(), 1);
+  version = 2;  // e.g. a reload that set fleet.ca_file
+  checkTimes(loop, reach, 1);
+  EXPECT_EQ(server.requests(), 2);
+}
+
 TEST(ReachabilityTest, FailuresAreNamedPerSource) {
   NotFoundServer server;
   reactor::EventLoop loop;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -386,6 +387,26 @@ def test_a_ca_file_of_another_ca_is_no_better_than_none(clean_stack: Stack, gate
     gw = gateway_factory(ops_env(**tls_minio.env(), RECGW_S3_CA_FILE=str(pki.other_ca), RECGW_FLEET_URLS=None))
     status, body = readyz(gw)
     assert body["storage"]["ok"] is False and UNVERIFIED in body["storage"]["reason"], body
+
+
+def test_ca_file_set_by_a_reload_takes_effect_without_a_restart(
+        clean_stack: Stack, gateway_factory, tls_minio: TlsMinio, pki: Pki, tmp_path):
+    key = f"calls/{uuid.uuid4().hex}.ogg"
+    data = b"OggS" + os.urandom(4000)
+    tls_minio.s3.put_object(Bucket=tls_minio.bucket, Key=key, Body=data)
+    token = new_call(clean_stack.db, key)
+    cfg = tmp_path / "recgw.toml"
+    cfg.write_text("[s3]\n")
+    gw = gateway_factory(ops_env(**tls_minio.env(), RECGW_FLEET_URLS=None), args=["--config", str(cfg)])
+    status, body = readyz(gw)
+    assert body["storage"]["ok"] is False and UNVERIFIED in body["storage"]["reason"], body
+
+    cfg.write_text(f'[s3]\nca_file = "{pki.ca}"\n')
+    gw.send_signal(signal.SIGHUP)
+    # well within the 10 s a readiness answer is cached: a reload is checked again at once
+    wait_for(lambda: readyz(gw)[1]["storage"]["ok"], 5, "storage ok in /readyz after the reload", interval=0.2)
+    r = requests.get(gw.url + PUBLIC + token, timeout=30)
+    assert r.status_code == 200 and r.content == data, (r.status_code, gw.logs()[-2000:])
 
 
 def test_the_right_ca_does_not_excuse_a_name_the_certificate_does_not_cover(

@@ -53,6 +53,20 @@ std::string checkUrl(const std::string& v, std::initializer_list<const char*> sc
   return msg + ")";
 }
 
+// A CA bundle that cannot be read would fail every TLS handshake later with a vaguer curl
+// error: refuse it at load time, naming the file.
+std::string checkCaFile(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return "cannot read the CA bundle " + path;
+  std::string head(64 * 1024, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(file.gcount()));
+  if (head.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    return "no PEM certificate (-----BEGIN CERTIFICATE-----) in " + path;
+  return "";
+}
+
 bool splitHostPort(const std::string& v, std::string& host, uint16_t& port) {
   size_t colon = v.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -145,6 +159,8 @@ const std::vector<Field>& schema() {
          const auto& a = c.s3.addressing;
          return a == "auto" || a == "path" || a == "virtual" ? "" : "must be auto|path|virtual";
        }},
+      {"s3", "ca_file", Kind::kString, false, bind(&C::s3, &S3Config::caFile),
+       [](const C& c) { return checkCaFile(c.s3.caFile); }},
 
       {"fleet", "urls", Kind::kList, false, bind(&C::fleet, &FleetConfig::urls),
        [](const C& c) {
@@ -156,6 +172,8 @@ const std::vector<Field>& schema() {
        }},
       {"fleet", "secret", Kind::kString, true, bind(&C::fleet, &FleetConfig::secret), nullptr},
       {"fleet", "secret_header", Kind::kString, false, bind(&C::fleet, &FleetConfig::secretHeader), nullptr},
+      {"fleet", "ca_file", Kind::kString, false, bind(&C::fleet, &FleetConfig::caFile),
+       [](const C& c) { return checkCaFile(c.fleet.caFile); }},
 
       {"jwt", "hs256_secret", Kind::kString, true, bind(&C::jwt, &JwtSettings::hs256Secret), nullptr},
       {"jwt", "public_key_files", Kind::kList, false, bind(&C::jwt, &JwtSettings::publicKeyFiles), nullptr},

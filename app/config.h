@@ -52,6 +52,9 @@ struct S3Config {
   std::string bucket;
   std::string region;
   std::string addressing = "auto";
+  // PEM bundle of the CA(s) that sign the storage endpoint's certificate (a private CA,
+  // e.g. an on-prem MinIO). Empty: the system store. Verification is never switched off.
+  std::string caFile;
 };
 
 struct FleetConfig {
@@ -59,6 +62,8 @@ struct FleetConfig {
   std::string secret;
   // Empty: X-CXBCore-Secret, or X-VoxCore-Secret for a `voxcore_fleet` in system_settings.
   std::string secretHeader;
+  // As s3.ca_file, for the fleet hosts.
+  std::string caFile;
 };
 
 struct JwtSettings {

@@ -45,6 +45,8 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   v.fleetUrls = c.fleet.urls;
   v.fleetSecret = c.fleet.secret;
   v.fleetSecretHeader = c.fleet.secretHeader;
+  v.caFile = c.s3.caFile;
+  v.fleetCaFile = c.fleet.caFile;
   return v;
 }
 
@@ -218,6 +220,10 @@ class Worker {
     ops.mongo = &mongo_;
     ops.redis = redis_.get();
     ops.storageStatus = [this] { return storageStatus(); };
+    ops.checkUpstreams = [this](fleet::Reachability::Done done) {
+      if (!reachability_) return done({});
+      reachability_->check(std::move(done));
+    };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
       for (const auto& [origin, state] : breakers_.snapshot())
@@ -280,6 +286,9 @@ class Worker {
     recordings->relays = &relays_;
     recordings->jwt = jwt_.get();
     recordings->timeouts = timeoutsFrom(config);
+    reachability_ = std::make_unique<fleet::Reachability>(
+        curl_, [recordings] { return handlers::makeSourceChain(*recordings, "recgw-readiness-probe"); },
+        std::chrono::seconds(10), [this] { return settings_.generation(); });
     auto lifecycle = std::make_shared<handlers::LifecycleContext>();
     lifecycle->mongo = &mongo_;
     lifecycle->curl = &curl_;
@@ -470,6 +479,7 @@ class Worker {
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
+  std::unique_ptr<fleet::Reachability> reachability_;  // for /readyz; before curl_ goes
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
   reactor::Timer drainTimer_;

@@ -34,6 +34,8 @@ SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV
     : key_(std::move(key)),
       fleetSecret_(settings.values.fleetSecret),
       fleetSecretHeader_(std::move(fleetSecretHeader)),
+      storageCaFile_(settings.values.caFile),
+      fleetCaFile_(settings.values.fleetCaFile),
       signer_(signer),
       timeouts_(timeouts) {
   if (fleetSecretHeader_.empty()) fleetSecretHeader_ = settings.values.fleetSecretHeader;
@@ -66,6 +68,7 @@ reactor::UpstreamRequest SourceChain::request(size_t index,
   if (source.kind == Source::Kind::kStorage) {
     storage::ObjectTarget target = storage::objectTarget(*location_, key_);
     req.url = target.url;
+    req.caFile = storageCaFile_;
     req.headOnly = headOnly;
     std::vector<storage::HttpHeader> signedExtra;
     for (const auto& [name, value] : headers) {
@@ -79,6 +82,7 @@ reactor::UpstreamRequest SourceChain::request(size_t index,
     for (const auto& h : sig.headers) req.headers.emplace_back(h.name, h.value);
   } else {
     req.url = fleetRecordingUrl(source.baseUrl, key_);
+    req.caFile = fleetCaFile_;
     if (!fleetSecret_.empty()) req.headers.emplace_back(fleetSecretHeader_, fleetSecret_);
   }
   return req;

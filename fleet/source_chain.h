@@ -57,6 +57,7 @@ class SourceChain {
   std::string key_;
   std::string fleetSecret_;
   std::string fleetSecretHeader_;
+  std::string storageCaFile_, fleetCaFile_;
   std::optional<storage::S3Location> location_;
   storage::SigV4Signer* signer_;
   UpstreamTimeouts timeouts_;

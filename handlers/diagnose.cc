@@ -1,5 +1,6 @@
 #include "handlers/diagnose.h"
 
+#include "fleet/reachability.h"
 #include "handlers/http_semantics.h"
 #include "handlers/recordings.h"
 #include "reactor/json_writer.h"
@@ -292,8 +293,13 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       std::string expected = !err.region.empty() ? err.region : p.bucketRegion;
       if (!p.error.empty() && p.status == 0) {
         d.emplace_back("error", p.error);
-        add("storage", "fail", "storage could not be reached", d);
-        storageProblem_ = "storage is unreachable (" + p.error + ")";
+        bool certificate = reactor::isCertificateError(p.error);
+        add("storage", "fail",
+            certificate ? "the TLS certificate of storage could not be verified"
+                        : "storage could not be reached",
+            d);
+        storageProblem_ = certificate ? fleet::explainTransportError(source, p.error)
+                                      : "storage is unreachable (" + p.error + ")";
       } else if (p.status == 200 || p.status == 206) {
         add("storage", "ok", probeOnly ? "storage answered" : "the object is in storage", d);
         servedBy_ = servedBy_.empty() ? "storage" : servedBy_;
@@ -332,8 +338,15 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
     } else {
       if (!p.error.empty() && p.status == 0) {
         d.emplace_back("error", p.error);
-        add(source.label, "fail", "fleet host unreachable", d);
-        fleetProblem_ = fleetProblem_.empty() ? source.label + " is unreachable" : fleetProblem_;
+        bool certificate = reactor::isCertificateError(p.error);
+        add(source.label, "fail",
+            certificate ? "the TLS certificate of the fleet host could not be verified"
+                        : "fleet host unreachable",
+            d);
+        if (fleetProblem_.empty()) {
+          fleetProblem_ = certificate ? fleet::explainTransportError(source, p.error)
+                                      : source.label + " is unreachable";
+        }
       } else if (p.status == 200 || p.status == 206) {
         add(source.label, "ok", probeOnly ? "fleet host answered" : "the fleet host has the recording", d);
         if (servedBy_.empty() && !probeOnly) servedBy_ = source.label;

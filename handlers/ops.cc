@@ -1,6 +1,7 @@
 #include "handlers/ops.h"
 
 #include <memory>
+#include <optional>
 
 #include "handlers/recordings.h"
 #include "reactor/json_writer.h"
@@ -17,7 +18,28 @@ struct ReadinessProbe {
   int outstanding = 0;
   bool detailed = false;
   DependencyStatus mongo, redis, storage;
+  std::optional<DependencyStatus> fleet;  // set when the upstreams were checked
   std::vector<std::pair<std::string, std::string>> breakers;
+
+  // A source that cannot be reached (a certificate that cannot be verified above all)
+  // outweighs "configured" for storage; the fleet's reason names every host that fails.
+  void applyReachability(const std::vector<fleet::SourceReachability>& sources) {
+    DependencyStatus hosts{true, ""};
+    size_t fleetHosts = 0;
+    for (const auto& s : sources) {
+      if (s.kind == fleet::Source::Kind::kStorage) {
+        if (!s.ok) storage = {false, s.reason};
+        continue;
+      }
+      ++fleetHosts;
+      if (s.ok) continue;
+      hosts.ok = false;
+      hosts.reason += (hosts.reason.empty() ? "" : "; ") + s.reason;
+    }
+    if (hosts.ok)
+      hosts.reason = fleetHosts ? std::to_string(fleetHosts) + " host(s) answer" : "none configured";
+    fleet = hosts;
+  }
 
   void settle() {
     if (--outstanding > 0) return;
@@ -33,6 +55,7 @@ struct ReadinessProbe {
       part("mongo", mongo);
       part("redis", redis);
       part("storage", storage);
+      if (fleet) part("fleet", *fleet);
       w.key("breakers").beginObject();
       for (const auto& [origin, state] : breakers) w.field(origin, state);
       w.endObject();
@@ -52,6 +75,13 @@ void startReadiness(reactor::HttpServer& server, const OpsDependencies& deps, re
   if (detailed) {
     probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
     if (deps.breakerStates) probe->breakers = deps.breakerStates();
+    if (deps.checkUpstreams) {
+      ++probe->outstanding;
+      deps.checkUpstreams([probe](const std::vector<fleet::SourceReachability>& sources) {
+        probe->applyReachability(sources);
+        probe->settle();
+      });
+    }
   }
   deps.mongo->ping([probe](storage::MongoStatus s) {
     probe->mongo = {s.ok, s.reason};

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet/reachability.h"
 #include "reactor/http_server.h"
 
 namespace recgw::storage {
@@ -28,6 +29,10 @@ struct OpsDependencies {
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
   // Storage settings as now in force (config + system_settings); URLs in display form.
   std::function<DependencyStatus()> storageStatus;
+  // Whether storage and each fleet host answer, TLS handshake included (cached by the
+  // callee); null = not checked. Turns a certificate that cannot be verified into the
+  // storage/fleet reason of the detailed /readyz.
+  std::function<void(fleet::Reachability::Done)> checkUpstreams;
   // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
   // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;

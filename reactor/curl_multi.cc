@@ -36,6 +36,30 @@ const std::string* UpstreamResponse::find(std::string_view lowerName) const {
   return nullptr;
 }
 
+bool isCertificateError(std::string_view error) {
+  return error.rfind(kCertificateUnverified, 0) == 0 || error.rfind(kCaBundleUnusable, 0) == 0;
+}
+
+namespace {
+
+std::string describeFailure(CURLcode result, const char* detail) {
+  std::string error;
+  switch (result) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+      error = kCertificateUnverified;
+      break;
+    case CURLE_SSL_CACERT_BADFILE:
+      error = kCaBundleUnusable;
+      break;
+    default:
+      error = curl_easy_strerror(result);
+  }
+  if (detail && *detail) error += std::string(": ") + detail;
+  return error;
+}
+
+}  // namespace
+
 CurlMulti::CurlMulti(EventLoop& loop, long bufferSize)
     : loop_(loop), bufferSize_(bufferSize), multi_(curl_multi_init()), share_(curl_share_init()) {
   if (!multi_ || !share_) throw std::runtime_error("curl_multi_init failed");
@@ -100,6 +124,12 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  if (!request.caFile.empty()) {
+    // The bundle replaces the system store (libcurl's default CA directory included), so
+    // what is trusted for this origin is exactly what the operator configured.
+    curl_easy_setopt(e, CURLOPT_CAINFO, request.caFile.c_str());
+    curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
+  }
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlMulti::onWrite);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlMulti::onHeader);
@@ -229,8 +259,7 @@ void CurlMulti::drainFinished() {
     CURLcode result = msg->data.result;
     std::string error;
     if (result != CURLE_OK) {
-      error = curl_easy_strerror(result);
-      if (t->errorBuffer[0]) error += std::string(": ") + t->errorBuffer;
+      error = describeFailure(result, t->errorBuffer);
     } else if (!t->headersDone) {
       error = "the origin closed without a response";
     }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,7 +40,17 @@ struct UpstreamRequest {
   std::chrono::milliseconds firstByteTimeout{10000};  // request sent → response headers
   long lowSpeedBytes = 1024;                          // below this rate …
   std::chrono::seconds lowSpeedTime{20};              // … for this long: give up
+  // PEM bundle that verifies the server's certificate instead of the system store (an
+  // origin behind a private CA). Verification itself is always on.
+  std::string caFile;
 };
+
+// How a failed transfer's error begins when the peer's certificate could not be verified
+// (unknown CA, wrong host name, expired) or the CA bundle could not be loaded, so that
+// logs, /readyz and diagnose can name the cause instead of a generic transport error.
+inline constexpr std::string_view kCertificateUnverified = "TLS certificate could not be verified";
+inline constexpr std::string_view kCaBundleUnusable = "TLS CA bundle could not be loaded";
+bool isCertificateError(std::string_view error);
 
 struct UpstreamResponse {
   long status = 0;

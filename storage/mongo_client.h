@@ -40,9 +40,16 @@ class MongoClient {
 
  private:
   reactor::WorkerPool& workers_;
+  std::string uri_;  // as configured: its secrets are masked out of every reason shown
+  bool hasCredentials_ = false;
   MongocPoolPtr pool_;
   std::string database_;
 };
+
+// A failed command's error worded for the operator: refused credentials and TLS certificates
+// that cannot be verified name the mongo.uri options that fix them; other errors pass as
+// libmongoc words them. Pure; the caller masks the URI's secrets out of the result.
+std::string explainMongoError(uint32_t domain, uint32_t code, const std::string& message);
 
 // "mongodb://u:p@h/db?x" → adds serverSelectionTimeoutMS, connectTimeoutMS, socketTimeoutMS,
 // waitQueueTimeoutMS and maxPoolSize when absent. Pure; exposed for tests.

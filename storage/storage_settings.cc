@@ -21,7 +21,7 @@ bool sameValues(const StorageValues& a, const StorageValues& b) {
   return a.endpoint == b.endpoint && a.accessKey == b.accessKey && a.secretKey == b.secretKey &&
          a.bucket == b.bucket && a.region == b.region && a.addressing == b.addressing &&
          a.fleetUrls == b.fleetUrls && a.fleetSecret == b.fleetSecret &&
-         a.fleetSecretHeader == b.fleetSecretHeader;
+         a.fleetSecretHeader == b.fleetSecretHeader && a.caFile == b.caFile && a.fleetCaFile == b.fleetCaFile;
 }
 
 std::vector<std::string> urlList(const bson_t* doc, const char* field) {
@@ -73,6 +73,8 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
   v.fleetSecretHeader = !config.fleetSecretHeader.empty() ? config.fleetSecretHeader
                         : !namingHeader.empty()           ? namingHeader
                                                           : std::string(kDefaultFleetSecretHeader);
+  v.caFile = config.caFile;
+  v.fleetCaFile = config.fleetCaFile;
   if (v.endpoint.empty()) s.missing.push_back("endpoint");
   if (v.accessKey.empty()) s.missing.push_back("access_key");
   if (v.secretKey.empty()) s.missing.push_back("secret_key");

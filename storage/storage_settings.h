@@ -28,6 +28,9 @@ struct StorageValues {
   // Config: `fleet.secret_header` (empty = not configured). Document: the header its naming
   // implies (X-VoxCore-Secret for `voxcore_fleet`, else empty). Merged: the header in force.
   std::string fleetSecretHeader;
+  // CA bundles for storage and the fleet hosts (config only: a file path means something
+  // on this host, not in a document shared by every gateway). Empty: the system store.
+  std::string caFile, fleetCaFile;
 };
 
 struct StorageSettings {

@@ -434,3 +434,27 @@ TEST(ConfigTest, OpsListen) {
 
 }  // namespace
 }  // namespace recgw::app
+
+namespace recgw::app {
+namespace {
+
+TEST(ConfigTest, CaFilesAreEmptyByDefaultAndMustHoldAPemCertificate) {
+  FakeEnv none({});
+  Config defaults = loadConfig(std::nullopt, none.get());
+  EXPECT_EQ(defaults.s3.caFile, "");
+  EXPECT_EQ(defaults.fleet.caFile, "");
+
+  TempToml pem("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  Config c = loadText("[s3]\nca_file = \"" + pem.path() + "\"\n", {"RECGW_FLEET_CA_FILE=" + pem.path()});
+  EXPECT_EQ(c.s3.caFile, pem.path());
+  EXPECT_EQ(c.fleet.caFile, pem.path());
+
+  expectErrorNaming(errorOf("[s3]\nca_file = \"/nonexistent/ca.pem\"\n"), "s3.ca_file");
+  TempToml notPem("just text\n");
+  std::string err = errorOf("[fleet]\nca_file = \"" + notPem.path() + "\"\n");
+  expectErrorNaming(err, "fleet.ca_file");
+  EXPECT_NE(err.find("PEM"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace recgw::app

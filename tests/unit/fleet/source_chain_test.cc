@@ -1,4 +1,5 @@
 #include "fleet/source_chain.h"
+#include "fleet/reachability.h"
 
 #include <gtest/gtest.h>
 #include <strings.h>
@@ -187,6 +188,61 @@ TEST(SourceChainTest, PreferFirstMovesOneSourceToTheFront) {
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:1", "storage", "fleet:0"}));
   chain.preferFirst("fleet:0");
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:0", "fleet:1", "storage"}));
+}
+
+}  // namespace
+}  // namespace recgw::fleet
+
+namespace recgw::fleet {
+namespace {
+
+TEST(SourceChainTest, EachSourceCarriesItsOwnCaBundle) {
+  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
+  storage::StorageValues v = settings(true, {"https://f1:8443"}).values;
+  v.caFile = "/etc/recgw/storage-ca.pem";
+  v.fleetCaFile = "/etc/recgw/fleet-ca.pem";
+  SourceChain chain(storage::mergeSettings(v, {}), &signer, "k.ogg", "", {});
+  ASSERT_EQ(labels(chain), (std::vector<std::string>{"storage", "fleet:0"}));
+  EXPECT_EQ(chain.request(0, {}, false).caFile, "/etc/recgw/storage-ca.pem");
+  EXPECT_EQ(chain.request(1, {}, false).caFile, "/etc/recgw/fleet-ca.pem");
+
+  SourceChain systemStore(settings(true, {"https://f1:8443"}), &signer, "k.ogg", "", {});
+  EXPECT_EQ(systemStore.request(0, {}, false).caFile, "");
+  EXPECT_EQ(systemStore.request(1, {}, false).caFile, "");
+}
+
+TEST(SourceChainTest, CaBundlesComeFromTheConfigNeverFromTheDocument) {
+  storage::StorageValues config, document;
+  config.caFile = "/etc/recgw/storage-ca.pem";
+  document.caFile = "/tmp/planted.pem";
+  document.fleetCaFile = "/tmp/planted.pem";
+  storage::StorageSettings merged = storage::mergeSettings(config, document);
+  EXPECT_EQ(merged.values.caFile, "/etc/recgw/storage-ca.pem");
+  EXPECT_EQ(merged.values.fleetCaFile, "");
+}
+
+TEST(ExplainTransportErrorTest, CertificateFailuresNameTheSettingThatFixesThem) {
+  Source storageSource{Source::Kind::kStorage, "storage", "https://user:pw@minio.internal:9000"};
+  Source fleetSource{Source::Kind::kFleet, "fleet:1", "https://fleet.internal:8443"};
+  std::string unverified = std::string(reactor::kCertificateUnverified) +
+                           ": SSL certificate problem: self-signed certificate in certificate chain";
+  std::string s = explainTransportError(storageSource, unverified);
+  EXPECT_NE(s.find("could not be verified"), std::string::npos) << s;
+  EXPECT_NE(s.find("s3.ca_file"), std::string::npos) << s;
+  EXPECT_NE(s.find("self-signed"), std::string::npos) << s;
+  EXPECT_EQ(s.find("pw@"), std::string::npos) << s;
+
+  std::string f = explainTransportError(fleetSource, unverified);
+  EXPECT_NE(f.find("fleet.ca_file"), std::string::npos) << f;
+  EXPECT_NE(f.find("fleet:1"), std::string::npos) << f;
+
+  std::string bundle = explainTransportError(
+      fleetSource, std::string(reactor::kCaBundleUnusable) + ": error setting certificate file: /x.pem");
+  EXPECT_EQ(bundle.rfind("fleet.ca_file", 0), 0u) << bundle;
+
+  std::string refused = explainTransportError(fleetSource, "Couldn't connect to server");
+  EXPECT_NE(refused.find("unreachable"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("ca_file"), std::string::npos) << refused;
 }
 
 }  // namespace

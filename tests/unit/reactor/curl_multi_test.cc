@@ -481,3 +481,36 @@ TEST(CurlMultiTest, FirstByteTimeoutWhenTheServerNeverAnswers) {
 
 }  // namespace
 }  // namespace recgw::reactor
+
+namespace recgw::reactor {
+namespace {
+
+TEST(CurlMultiTest, UnreadableCaBundleIsReportedAsSuch) {
+  // The handshake never starts: curl loads the bundle right after connecting.
+  TinyHttpServer server(TinyHttpServer::Mode::kSilent);
+  EventLoop loop;
+  CurlMulti multi(loop);
+  Recorder r;
+  UpstreamRequest req;
+  req.url = server.url();
+  req.url.replace(0, 4, "https");
+  req.caFile = "/nonexistent/recgw-ca.pem";
+  req.connectTimeout = 2000ms;
+  req.firstByteTimeout = 2000ms;
+  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return true; },
+                                                     [&](const char*, size_t size) { return size; },
+                                                     [&](const std::string& error) {
+                                                       ++r.doneCalls;
+                                                       r.error = error;
+                                                       loop.stop();
+                                                     }});
+  ASSERT_NE(id, 0u) << multi.lastError();
+  runWithin(loop, 5s);
+  ASSERT_EQ(r.doneCalls, 1);
+  EXPECT_EQ(r.error.rfind(kCaBundleUnusable, 0), 0u) << r.error;
+  EXPECT_TRUE(isCertificateError(r.error));
+  EXPECT_FALSE(isCertificateError("Couldn't connect to server: Failed to connect"));
+}
+
+}  // namespace
+}  // namespace recgw::reactor

@@ -136,3 +136,92 @@ TEST(MongoWithTimeoutsTest, AlreadyCompleteUriIsUnchanged) {
 
 }  // namespace
 }  // namespace recgw::storage
+
+namespace recgw::storage {
+namespace {
+
+// The URI forms deployments use survive withTimeouts and parse as libmongoc reads them.
+mongoc_uri_t* parseWithTimeouts(const std::string& uri) {
+  std::string full = withTimeouts(uri, milliseconds(2000), 8);
+  bson_error_t error;
+  mongoc_uri_t* parsed = mongoc_uri_new_with_error(full.c_str(), &error);
+  EXPECT_NE(parsed, nullptr) << full << ": " << error.message;
+  return parsed;
+}
+
+TEST(MongoUriFormsTest, UserPasswordWithAuthSource) {
+  mongoc_uri_t* u = parseWithTimeouts("mongodb://recgw:p%40ss@db1.internal:27017/cxb?authSource=admin");
+  ASSERT_NE(u, nullptr);
+  EXPECT_STREQ(mongoc_uri_get_username(u), "recgw");
+  EXPECT_STREQ(mongoc_uri_get_password(u), "p@ss");
+  EXPECT_STREQ(mongoc_uri_get_auth_source(u), "admin");
+  EXPECT_STREQ(mongoc_uri_get_database(u), "cxb");
+  mongoc_uri_destroy(u);
+}
+
+TEST(MongoUriFormsTest, TlsWithCaFile) {
+  mongoc_uri_t* u =
+      parseWithTimeouts("mongodb://db1.internal:27017/cxb?tls=true&tlsCAFile=/etc/recgw/mongo-ca.pem");
+  ASSERT_NE(u, nullptr);
+  EXPECT_TRUE(mongoc_uri_get_tls(u));
+  EXPECT_STREQ(mongoc_uri_get_option_as_utf8(u, MONGOC_URI_TLSCAFILE, ""), "/etc/recgw/mongo-ca.pem");
+  mongoc_uri_destroy(u);
+}
+
+TEST(MongoUriFormsTest, ReplicaSetWithSeveralHosts) {
+  mongoc_uri_t* u =
+      parseWithTimeouts("mongodb://u:pw@db1:27017,db2:27017,db3:27017/cxb?replicaSet=rs0&authSource=admin");
+  ASSERT_NE(u, nullptr);
+  EXPECT_STREQ(mongoc_uri_get_replica_set(u), "rs0");
+  int hosts = 0;
+  for (const mongoc_host_list_t* h = mongoc_uri_get_hosts(u); h; h = h->next) ++hosts;
+  EXPECT_EQ(hosts, 3);
+  mongoc_uri_destroy(u);
+}
+
+TEST(MongoUriFormsTest, SrvIsParsedWithoutAHostListOrPort) {
+  // Resolving the SRV record needs DNS; the parser alone must accept the form and keep the
+  // options we add (libmongoc turns on TLS for +srv by default).
+  mongoc_uri_t* u = parseWithTimeouts("mongodb+srv://recgw:pw@cluster0.example.net/cxb?authSource=admin");
+  ASSERT_NE(u, nullptr);
+  EXPECT_STREQ(mongoc_uri_get_srv_hostname(u), "cluster0.example.net");
+  EXPECT_TRUE(mongoc_uri_get_tls(u));
+  EXPECT_EQ(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, -1), 2000);
+  mongoc_uri_destroy(u);
+  bson_error_t error;
+  // A port is not allowed with +srv: libmongoc refuses it, as it should.
+  std::string withPort = withTimeouts("mongodb+srv://cluster0.example.net:27017/cxb", milliseconds(2000), 8);
+  mongoc_uri_t* bad = mongoc_uri_new_with_error(withPort.c_str(), &error);
+  EXPECT_EQ(bad, nullptr);
+  if (bad) mongoc_uri_destroy(bad);
+}
+
+TEST(ExplainMongoErrorTest, AuthenticationFailureNamesUserPasswordAndAuthSource) {
+  std::string s =
+      explainMongoError(MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_AUTHENTICATE, "Authentication failed.");
+  EXPECT_NE(s.find("authentication failed"), std::string::npos) << s;
+  EXPECT_NE(s.find("authSource"), std::string::npos) << s;
+  std::string server = explainMongoError(MONGOC_ERROR_SERVER, 18, "auth refused");
+  EXPECT_NE(server.find("refused the credentials"), std::string::npos) << server;
+}
+
+TEST(ExplainMongoErrorTest, UnverifiedCertificateNamesTlsCAFile) {
+  std::string s = explainMongoError(
+      MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+      "No suitable servers found (`serverSelectionTryOnce` set): [TLS handshake failed: certificate verify "
+      "failed (unable to get local issuer certificate) calling hello on '127.0.0.1:27017']");
+  EXPECT_NE(s.find("could not be verified"), std::string::npos) << s;
+  EXPECT_NE(s.find("tlsCAFile"), std::string::npos) << s;
+}
+
+TEST(ExplainMongoErrorTest, OtherErrorsPassUnchanged) {
+  std::string m = "No suitable servers found: [connection refused calling hello on '127.0.0.1:1']";
+  EXPECT_EQ(explainMongoError(MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE, m), m);
+  // A handshake that fails for another reason than the certificate is not blamed on it.
+  std::string plain = "No suitable servers found: [TLS handshake failed: Connection reset by peer calling hello]";
+  EXPECT_EQ(explainMongoError(MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE, plain),
+            plain);
+}
+
+}  // namespace
+}  // namespace recgw::storage

@@ -12,6 +12,7 @@
 #include <toml.hpp>
 
 #include "reactor/json_writer.h"
+#include "storage/redis_client.h"
 #include "storage/url_redaction.h"
 
 namespace recgw::app {
@@ -127,6 +128,16 @@ const std::vector<Field>& schema() {
 
       {"redis", "url", Kind::kString, true, bind(&C::redis, &RedisConfig::url),
        [](const C& c) { return checkUrl(c.redis.url, {"redis", "unix"}, false); }},
+      {"redis", "username", Kind::kString, false, bind(&C::redis, &RedisConfig::username), nullptr},
+      {"redis", "password", Kind::kString, true, bind(&C::redis, &RedisConfig::password), nullptr},
+      {"redis", "database", Kind::kInt, false, bind(&C::redis, &RedisConfig::database),
+       [](const C& c) -> std::string {
+         if (c.redis.database < -1 || c.redis.database > 65535) return "must be 0..65535 (-1 = the URL's)";
+         if (!c.redis.enabled) return "";
+         storage::RedisAddress address;
+         std::string err = storage::parseRedisUrl(c.redis.url, redisOverridesFrom(c.redis), address);
+         return err.empty() ? "" : "with redis.url: " + err;
+       }},
       {"redis", "enabled", Kind::kBool, false, bind(&C::redis, &RedisConfig::enabled), nullptr},
       {"redis", "timeout_ms", Kind::kInt, false, bind(&C::redis, &RedisConfig::timeoutMs),
        [](const C& c) { return positive(c.redis.timeoutMs); }},
@@ -593,6 +604,10 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
     if (!err.empty()) fail("s3.endpoint", err);
   }
   return c;
+}
+
+storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis) {
+  return storage::RedisOverrides{redis.username, redis.password, redis.database};
 }
 
 std::string renderConfig(const Config& config) {

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace recgw::storage {
+struct RedisOverrides;
+}
+
 namespace recgw::app {
 
 struct ServerConfig {
@@ -39,6 +43,10 @@ struct MongoConfig {
 
 struct RedisConfig {
   std::string url = "redis://127.0.0.1:6379";
+  // Override the URL's user, password and database (so the secret need not sit in a URL).
+  std::string username;
+  std::string password;
+  int64_t database = -1;  // -1 = the URL's (default 0)
   bool enabled = true;
   int64_t timeoutMs = 250;
   int64_t ttlHitS = 3600;
@@ -153,6 +161,9 @@ class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// redis.username, redis.password and redis.database, for storage::parseRedisUrl.
+storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis);
 
 // envp: the process environment (environ). Throws ConfigError.
 Config loadConfig(const std::optional<std::string>& path, char** envp);

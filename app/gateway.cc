@@ -201,7 +201,7 @@ class Worker {
         hangup_(loop_, SIGHUP, [this] { reload(); }) {
     if (config.redis.enabled) {
       storage::RedisAddress address;
-      std::string err = storage::parseRedisUrl(config.redis.url, address);
+      std::string err = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address);
       if (!err.empty()) throw std::runtime_error("redis.url: " + err);
       redis_ = std::make_unique<storage::RedisClient>(loop_, address,
                                                       std::chrono::milliseconds(config.redis.timeoutMs));
@@ -218,6 +218,13 @@ class Worker {
     ops.mongo = &mongo_;
     ops.redis = redis_.get();
     ops.storageStatus = [this] { return storageStatus(); };
+    ops.fleetConfigured = [this] { return !settings_.current().values.fleetUrls.empty(); };
+    metrics_.describe("recgw_ready_state", reactor::Metrics::Type::kGauge,
+                      "Readiness per worker: 2 ready, 1 degraded (e.g. Redis down), 0 not ready");
+    ops.onReadyState = [this](handlers::ReadyState state) {
+      metrics_.set("recgw_ready_state", reactor::Metrics::label("worker", std::to_string(index_)),
+                   static_cast<double>(state));
+    };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
       for (const auto& [origin, state] : breakers_.snapshot())
@@ -243,6 +250,10 @@ class Worker {
     ops.metrics = &metrics_;
     ops.jwt = jwt_.get();
     publishTimer_.startPeriodic(std::chrono::seconds(1));
+    // /readyz refreshes recgw_ready_state too; this keeps it true without probes.
+    readinessTimer_ = std::make_unique<reactor::Timer>(
+        loop_, [this, ops] { handlers::probeReadiness(ops, [](const handlers::ReadinessReport&) {}); });
+    readinessTimer_->startPeriodic(std::chrono::seconds(5));
     metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
                       "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
@@ -472,6 +483,7 @@ class Worker {
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
+  std::unique_ptr<reactor::Timer> readinessTimer_;
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

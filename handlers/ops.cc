@@ -8,65 +8,87 @@
 #include "storage/redis_client.h"
 
 namespace recgw::handlers {
+const char* readyStateName(ReadyState state) {
+  switch (state) {
+    case ReadyState::kNotReady:
+      return "not_ready";
+    case ReadyState::kDegraded:
+      return "degraded";
+    case ReadyState::kReady:
+      return "ready";
+  }
+  return "not_ready";
+}
+
+ReadyState overallReadiness(const ReadinessReport& report) {
+  if (!report.mongo.ok) return ReadyState::kNotReady;  // no lookup can be answered
+  if (!report.storage.ok && !report.fleetConfigured) return ReadyState::kNotReady;
+  if (report.redisEnabled && !report.redis.ok) return ReadyState::kDegraded;
+  return ReadyState::kReady;
+}
+
+void probeReadiness(const OpsDependencies& deps, std::function<void(const ReadinessReport&)> done) {
+  // The checks answer asynchronously; this collects them and reports once.
+  struct Probe {
+    ReadinessReport report;
+    int outstanding = 2;
+    std::function<void(const ReadinessReport&)> done;
+    std::function<void(ReadyState)> onReadyState;
+    void settle() {
+      if (--outstanding > 0) return;
+      if (onReadyState) onReadyState(overallReadiness(report));
+      done(report);
+    }
+  };
+  auto probe = std::make_shared<Probe>();
+  probe->done = std::move(done);
+  probe->onReadyState = deps.onReadyState;
+  probe->report.storage =
+      deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+  probe->report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
+  probe->report.redisEnabled = deps.redis != nullptr;
+  if (deps.breakerStates) probe->report.breakers = deps.breakerStates();
+  deps.mongo->ping([probe](storage::MongoStatus s) {
+    probe->report.mongo = {s.ok, s.reason};
+    probe->settle();
+  });
+  if (!deps.redis) {
+    probe->report.redis = {false, "disabled by configuration"};
+    probe->settle();
+  } else {
+    deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
+      probe->report.redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
+      probe->settle();
+    });
+  }
+}
+
 namespace {
 
-// /readyz waits for asynchronous checks; this collects them and answers once.
-struct ReadinessProbe {
-  reactor::HttpServer* server = nullptr;
-  uint64_t exchangeId = 0;
-  int outstanding = 0;
-  bool detailed = false;
-  DependencyStatus mongo, redis, storage;
-  std::vector<std::pair<std::string, std::string>> breakers;
-
-  void settle() {
-    if (--outstanding > 0) return;
-    reactor::HttpExchange* ex = server->find(exchangeId);
+void answerReadiness(reactor::HttpServer& server, const OpsDependencies& deps, reactor::HttpExchange& ex,
+                     bool detailed) {
+  probeReadiness(deps, [&server, exchangeId = ex.id(), detailed](const ReadinessReport& report) {
+    reactor::HttpExchange* ex = server.find(exchangeId);
     if (!ex) return;
+    ReadyState state = overallReadiness(report);
+    bool ready = state != ReadyState::kNotReady;  // degraded still serves: keep it in the pool
     reactor::JsonWriter w;
-    bool ready = mongo.ok;  // Redis and storage degrade the service; MongoDB is required
-    w.beginObject().field("ready", ready);
+    w.beginObject().field("ready", ready).field("status", readyStateName(state));
     if (detailed) {
       auto part = [&](const char* name, const DependencyStatus& s) {
         w.key(name).beginObject().field("ok", s.ok).field("reason", s.reason).endObject();
       };
-      part("mongo", mongo);
-      part("redis", redis);
-      part("storage", storage);
+      part("mongo", report.mongo);
+      part("redis", report.redis);
+      part("storage", report.storage);
+      w.field("fleet_configured", report.fleetConfigured);
       w.key("breakers").beginObject();
-      for (const auto& [origin, state] : breakers) w.field(origin, state);
+      for (const auto& [origin, s] : report.breakers) w.field(origin, s);
       w.endObject();
     }
     w.endObject();
     ex->reply(ready ? 200 : 503, w.str());
-  }
-};
-
-void startReadiness(reactor::HttpServer& server, const OpsDependencies& deps, reactor::HttpExchange& ex,
-                    bool detailed) {
-  auto probe = std::make_shared<ReadinessProbe>();
-  probe->server = &server;
-  probe->exchangeId = ex.id();
-  probe->detailed = detailed;
-  probe->outstanding = detailed ? 2 : 1;
-  if (detailed) {
-    probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
-    if (deps.breakerStates) probe->breakers = deps.breakerStates();
-  }
-  deps.mongo->ping([probe](storage::MongoStatus s) {
-    probe->mongo = {s.ok, s.reason};
-    probe->settle();
   });
-  if (!detailed) return;
-  if (!deps.redis) {
-    probe->redis = {false, "disabled by configuration"};
-    probe->settle();
-  } else {
-    deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
-      probe->redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
-      probe->settle();
-    });
-  }
 }
 
 }  // namespace
@@ -85,7 +107,7 @@ void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps, OpsExp
                    if (!requireAdmin(ex, deps.jwt)) return;
                    detailed = true;
                  }
-                 startReadiness(server, deps, ex, detailed);
+                 answerReadiness(server, deps, ex, detailed);
                });
 
   if (exposure == OpsExposure::kPublic) return;

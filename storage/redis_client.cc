@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include "reactor/logger.h"
+#include "storage/s3_addressing.h"
 
 namespace recgw::storage {
 namespace {
@@ -76,7 +77,11 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   if (at != std::string::npos) {
     std::string auth = rest.substr(0, at);
     size_t colon = auth.find(':');
-    out.password = colon == std::string::npos ? auth : auth.substr(colon + 1);
+    auto user = percentDecode(colon == std::string::npos ? std::string() : auth.substr(0, colon));
+    auto password = percentDecode(colon == std::string::npos ? auth : auth.substr(colon + 1));
+    if (!user || !password) return "user and password must be percent-encoded";
+    out.username = *user;
+    out.password = *password;
     rest = rest.substr(at + 1);
   }
   auto number = [](const std::string& text, int low, int high, int& value) {
@@ -115,6 +120,32 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   return "";
 }
 
+std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out) {
+  std::string error = parseRedisUrl(url, out);
+  if (!error.empty()) return error;
+  if (!overrides.username.empty()) out.username = overrides.username;
+  if (!overrides.password.empty()) out.password = overrides.password;
+  if (overrides.database >= 0) out.database = static_cast<int>(overrides.database);
+  if (!out.username.empty() && out.password.empty()) return "an ACL user (redis.username) needs a password";
+  return "";
+}
+
+std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address) {
+  std::vector<std::vector<std::string>> steps;
+  if (!address.password.empty()) {
+    if (address.username.empty())
+      steps.push_back({"AUTH", address.password});
+    else
+      steps.push_back({"AUTH", address.username, address.password});
+  }
+  if (address.database != 0) steps.push_back({"SELECT", std::to_string(address.database)});
+  return steps;
+}
+
+std::string redisHandshakeStepName(const std::vector<std::string>& command) {
+  return command.empty() ? std::string("(empty)") : command.front();
+}
+
 RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::chrono::milliseconds timeout,
                          size_t maxInFlight)
     : loop_(loop),
@@ -147,6 +178,9 @@ void RedisClient::start() { connect(); }
 
 void RedisClient::connect() {
   if (ctx_) return;
+  ++generation_;
+  handshakeRemaining_ = 0;
+  handshakeFailure_.clear();
   redisAsyncContext* ctx = address_.unixPath.empty() ? redisAsyncConnect(address_.host.c_str(), address_.port)
                                                      : redisAsyncConnectUnix(address_.unixPath.c_str());
   if (ctx == nullptr) {
@@ -178,17 +212,60 @@ void RedisClient::onConnect(const redisAsyncContext* ac, int status) noexcept {
     self->scheduleReconnect(reason);
     return;
   }
-  self->backoff_ = std::chrono::milliseconds(100);
-  auto finishConnect = [self] { self->setState(true, "connected"); };
-  if (!self->address_.password.empty() || self->address_.database != 0) {
-    // AUTH / SELECT go first on the new connection; ordinary commands queue behind them.
-    if (!self->address_.password.empty())
-      self->command({"AUTH", self->address_.password}, [](const RedisReply&) {});
-    if (self->address_.database != 0) {
-      self->command({"SELECT", std::to_string(self->address_.database)}, [](const RedisReply&) {});
-    }
+  self->beginHandshake();
+}
+
+void RedisClient::beginHandshake() {
+  // Ordinary commands are refused until the handshake is done, so none can run on a
+  // connection that is not yet authenticated or still on database 0. PING closes it so that
+  // a server that wants a password we do not have says so now (NOAUTH), not on every lookup.
+  auto steps = redisHandshake(address_);
+  steps.push_back({"PING"});
+  handshakeRemaining_ = steps.size();
+  const uint64_t generation = generation_;
+  for (auto& step : steps) {
+    std::string name = redisHandshakeStepName(step);
+    send(std::move(step), [this, generation, name](const RedisReply& reply) {
+      handshakeStepDone(generation, name, reply);
+    });
   }
-  finishConnect();
+}
+
+void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply) {
+  if (generation != generation_ || handshakeRemaining_ == 0 || !handshakeFailure_.empty()) return;
+  if (!reply.ok()) {
+    auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
+    // Redis' error text names the problem and never echoes the password.
+    if (startsWith("NOAUTH")) {
+      handshakeFailure_ = "Redis requires a password (redis.password or the URL): " + reply.text;
+    } else {
+      handshakeFailure_ = step + " refused: " + reply.text;
+    }
+    authRefused_ = step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") || startsWith("NOPERM");
+    handshakeRemaining_ = 0;
+    // Not from inside a hiredis callback: freeing the context there would pull it from
+    // under hiredis.
+    const std::string reason = handshakeFailure_;
+    loop_.defer([alive = std::weak_ptr(self_), generation, reason] {
+      auto self = alive.lock();
+      if (!self || !*self) return;
+      (*self)->dropConnection(generation, reason);
+    });
+    return;
+  }
+  if (--handshakeRemaining_ > 0) return;
+  backoff_ = std::chrono::milliseconds(100);
+  authRefused_ = false;
+  setState(true, "connected");
+}
+
+void RedisClient::dropConnection(uint64_t generation, const std::string& reason) {
+  if (generation != generation_ || !ctx_) return;  // already gone (onDisconnect ran)
+  redisAsyncContext* ctx = ctx_;
+  ctx_ = nullptr;
+  ctx->data = nullptr;
+  redisAsyncFree(ctx);  // the handshake's callbacks get "connection lost" and are ignored
+  scheduleReconnect(reason);
 }
 
 void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) noexcept {
@@ -196,24 +273,28 @@ void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) noexcept
   if (!self) return;
   // hiredis frees the context after this callback.
   std::string reason = status == REDIS_OK ? "disconnected" : (ac->errstr[0] ? ac->errstr : "connection lost");
+  if (!self->handshakeFailure_.empty()) reason = self->handshakeFailure_;
   self->ctx_ = nullptr;
   self->scheduleReconnect(reason);
 }
 
 void RedisClient::setState(bool connected, const std::string& reason) {
   bool changed = connected != connected_ || !everReported_;
+  // A new reason while down (e.g. from "connection refused" to a refused AUTH) is worth a
+  // line; the same reason on every retry is not.
+  bool newReason = !connected && reason != lastError_;
   connected_ = connected;
   everReported_ = true;
   if (!connected) lastError_ = reason;
-  if (changed) {
-    std::string where =
-        address_.unixPath.empty() ? address_.host + ":" + std::to_string(address_.port) : address_.unixPath;
-    if (connected)
-      reactor::logInfo("redis: disconnected -> connected", {{"address", where}});
-    else
-      reactor::logWarn("redis: connected -> disconnected", {{"address", where}, {"reason", reason}});
-    if (onStateChange_) onStateChange_(connected, reason);
-  }
+  if (!changed && !newReason) return;
+  std::string where =
+      address_.unixPath.empty() ? address_.host + ":" + std::to_string(address_.port) : address_.unixPath;
+  if (connected)
+    reactor::logInfo("redis: disconnected -> connected", {{"address", where}});
+  else
+    reactor::logWarn(changed ? "redis: connected -> disconnected" : "redis: still disconnected",
+                     {{"address", where}, {"reason", reason}});
+  if (changed && onStateChange_) onStateChange_(connected, reason);
 }
 
 void RedisClient::scheduleReconnect(const std::string& reason) {
@@ -233,6 +314,11 @@ void RedisClient::failSoon(Callback callback, std::string message) {
 
 void RedisClient::command(std::vector<std::string> args, Callback callback) {
   if (!connected_ || !ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
+  send(std::move(args), std::move(callback));
+}
+
+void RedisClient::send(std::vector<std::string> args, Callback callback) {
+  if (!ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
   if (pending_.size() >= maxInFlight_)
     return failSoon(std::move(callback), "too many redis commands in flight");
   std::vector<const char*> argv;

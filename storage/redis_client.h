@@ -5,6 +5,11 @@
 //
 // Every command's callback fires exactly once: with the reply, an error, or a timeout —
 // and never after the RedisClient is destroyed.
+//
+// On each new connection the client first sends AUTH (when a password is set), SELECT (when
+// the database is not 0) and PING, and counts itself connected only once all of them
+// answered OK: a refused AUTH, a missing password (NOAUTH) or a bad database keeps it
+// disconnected with Redis' reason in lastError(), and it retries with backoff.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,12 +39,32 @@ struct RedisAddress {
   int port = 6379;
   std::string unixPath;
   int database = 0;
+  std::string username;  // an ACL user (AUTH username password); empty = AUTH password
   std::string password;
 };
 
-// Parses redis://[:password@]host[:port][/db] and unix:///path; "localhost" becomes
-// 127.0.0.1. Returns an error message, empty on success.
+// Parses redis://[[user]:password@]host[:port][/db] and unix:///path; user and password may
+// be percent-encoded; "localhost" becomes 127.0.0.1. Returns an error message, empty on
+// success.
 std::string parseRedisUrl(const std::string& url, RedisAddress& out);
+
+// The configuration keys that override parts of the URL (redis.username, redis.password,
+// redis.database), so that a secret need not sit in a URL. Empty strings and a negative
+// database leave the URL's value.
+struct RedisOverrides {
+  std::string username;
+  std::string password;
+  int64_t database = -1;
+};
+std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out);
+
+// The commands that open a connection, in order: AUTH [user] password (when a password is
+// set), SELECT db (when db is not 0). Shared by the async client and `recgw warm`.
+std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address);
+
+// "AUTH" for the AUTH command of a handshake, else the command's name: names the step
+// that failed without showing its arguments (the password).
+std::string redisHandshakeStepName(const std::vector<std::string>& command);
 
 class RedisClient {
  public:
@@ -53,7 +78,10 @@ class RedisClient {
 
   void start();
   bool connected() const { return connected_; }
+  // Why the client is not connected (Redis' own words for a refused AUTH or SELECT).
   const std::string& lastError() const { return lastError_; }
+  // The last connection attempt reached Redis but it refused our credentials.
+  bool authRefused() const { return !connected_ && authRefused_; }
   size_t inFlight() const { return pending_.size(); }
 
   // Not connected, or too many in flight: the callback gets an error on the next pass.
@@ -74,6 +102,10 @@ class RedisClient {
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
 
   void connect();
+  void beginHandshake();
+  void handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply);
+  void dropConnection(uint64_t generation, const std::string& reason);
+  void send(std::vector<std::string> args, Callback callback);
   void scheduleReconnect(const std::string& reason);
   void setState(bool connected, const std::string& reason);
   void complete(uint64_t id, const RedisReply& reply);
@@ -86,6 +118,12 @@ class RedisClient {
   redisAsyncContext* ctx_ = nullptr;  // owned; hiredis frees it itself after a disconnect
   bool connected_ = false;
   bool everReported_ = false;
+  bool authRefused_ = false;
+  // Counts connection attempts, so replies and deferred work of an earlier connection are
+  // told apart from the current one.
+  uint64_t generation_ = 0;
+  size_t handshakeRemaining_ = 0;
+  std::string handshakeFailure_;  // set once a step failed; wins over hiredis' disconnect reason
   std::string lastError_ = "not connected yet";
   std::chrono::milliseconds backoff_{100};
   reactor::Timer connectTimer_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace recgw::storage {
 namespace {
@@ -110,6 +111,58 @@ TEST(RedisUrlTest, HexLetterHostnamesAreRejected) {
   expectRejected("redis://db:6379");
   expectRejected("redis://cafe.bad:6379");
   expectRejected("redis://1.2.3.4.5");
+}
+
+TEST(RedisUrlTest, AclUserAndPassword) {
+  RedisAddress a = parseOk("redis://cache-user:pw@127.0.0.1:6379/3");
+  EXPECT_EQ(a.username, "cache-user");
+  EXPECT_EQ(a.password, "pw");
+  EXPECT_EQ(a.database, 3);
+  EXPECT_TRUE(parseOk("redis://:pw@127.0.0.1").username.empty());
+}
+
+TEST(RedisUrlTest, UserinfoIsPercentDecoded) {
+  // Generated passwords hold '@', ':' and '/'; a URL can only carry them encoded.
+  RedisAddress a = parseOk("redis://us%40er:p%40ss%3Aw%2Ford@127.0.0.1:6380/1");
+  EXPECT_EQ(a.username, "us@er");
+  EXPECT_EQ(a.password, "p@ss:w/ord");
+  EXPECT_EQ(a.port, 6380);
+  expectRejected("redis://:bad%zzpct@127.0.0.1");
+}
+
+TEST(RedisUrlTest, ConfigKeysOverrideTheUrl) {
+  RedisAddress a;
+  ASSERT_EQ(parseRedisUrl("redis://u:urlpw@127.0.0.1:6379/2", RedisOverrides{"acl", "keypw", 5}, a), "");
+  EXPECT_EQ(a.username, "acl");
+  EXPECT_EQ(a.password, "keypw");
+  EXPECT_EQ(a.database, 5);
+  // Unset keys leave the URL's values; database 0 from the keys beats the URL's 2.
+  ASSERT_EQ(parseRedisUrl("redis://u:urlpw@127.0.0.1:6379/2", RedisOverrides{"", "", 0}, a), "");
+  EXPECT_EQ(a.username, "u");
+  EXPECT_EQ(a.password, "urlpw");
+  EXPECT_EQ(a.database, 0);
+  ASSERT_EQ(parseRedisUrl("unix:///tmp/r.sock", RedisOverrides{"", "pw", 3}, a), "");
+  EXPECT_EQ(a.password, "pw");
+  EXPECT_EQ(a.database, 3);
+  // An ACL user without a password cannot AUTH.
+  EXPECT_NE(parseRedisUrl("redis://127.0.0.1", RedisOverrides{"acl", "", -1}, a), "");
+  EXPECT_EQ(parseRedisUrl("redis://127.0.0.1", RedisOverrides{"", "pw", -1}, a), "");
+}
+
+TEST(RedisHandshakeTest, AuthThenSelectOnlyWhenNeeded) {
+  RedisAddress a = parseOk("redis://127.0.0.1:6379");
+  EXPECT_TRUE(redisHandshake(a).empty());
+  a = parseOk("redis://:pw@127.0.0.1:6379/3");
+  auto steps = redisHandshake(a);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0], (std::vector<std::string>{"AUTH", "pw"}));
+  EXPECT_EQ(steps[1], (std::vector<std::string>{"SELECT", "3"}));
+  a = parseOk("redis://acl:pw@127.0.0.1:6379");
+  steps = redisHandshake(a);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0], (std::vector<std::string>{"AUTH", "acl", "pw"}));
+  // The step's name, used in logs and errors, never carries the password.
+  EXPECT_EQ(redisHandshakeStepName(steps[0]), "AUTH");
 }
 
 }  // namespace

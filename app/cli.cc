@@ -201,6 +201,11 @@ int warm(const std::vector<std::string>& args) {
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
   timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
+  if (!config.redis.sentinels.empty()) {
+    std::string err = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis),
+                                                    std::chrono::milliseconds(config.redis.timeoutMs + 2000), address);
+    if (!err.empty()) return fail("Redis Sentinel: " + err);
+  }
   redisContext* redis = address.unixPath.empty()
                             ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
                             : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
@@ -428,6 +433,7 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
       if (storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address).empty()) {
         redis = std::make_unique<storage::RedisClient>(loop, address,
                                                        std::chrono::milliseconds(config.redis.timeoutMs));
+        if (!config.redis.sentinels.empty()) redis->useSentinels(redisSentinelsFrom(config.redis));
         redis->start();
       }
     }

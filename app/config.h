@@ -9,6 +9,7 @@
 
 namespace recgw::storage {
 struct RedisOverrides;
+struct RedisSentinelSettings;
 }
 
 namespace recgw::app {
@@ -47,6 +48,10 @@ struct RedisConfig {
   std::string username;
   std::string password;
   int64_t database = -1;  // -1 = the URL's (default 0)
+  // Redis Sentinel: ask these ("ip:port") for master_name's address; empty = redis.url's host.
+  std::vector<std::string> sentinels;
+  std::string masterName;
+  std::string sentinelPassword;
   bool enabled = true;
   int64_t timeoutMs = 250;
   int64_t ttlHitS = 3600;
@@ -164,6 +169,9 @@ class ConfigError : public std::runtime_error {
 
 // redis.username, redis.password and redis.database, for storage::parseRedisUrl.
 storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis);
+// redis.sentinels, master_name and sentinel_password (no sentinels: empty). Throws
+// ConfigError for a bad entry (loadConfig has checked them already).
+storage::RedisSentinelSettings redisSentinelsFrom(const RedisConfig& redis);
 
 // envp: the process environment (environ). Throws ConfigError.
 Config loadConfig(const std::optional<std::string>& path, char** envp);

@@ -205,6 +205,7 @@ class Worker {
       if (!err.empty()) throw std::runtime_error("redis.url: " + err);
       redis_ = std::make_unique<storage::RedisClient>(loop_, address,
                                                       std::chrono::milliseconds(config.redis.timeoutMs));
+      if (!config.redis.sentinels.empty()) redis_->useSentinels(redisSentinelsFrom(config.redis));
       metrics_.describe("recgw_redis_connected", reactor::Metrics::Type::kGauge,
                         "1 while Redis is connected");
       metrics_.set("recgw_redis_connected", {}, 0);

@@ -56,8 +56,10 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
     probe->report.redis = {false, "disabled by configuration"};
     probe->settle();
   } else {
-    deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
-      probe->report.redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
+    // With Sentinel, say which master is in use: a failover shows here.
+    std::string where = deps.redis->usesSentinels() ? " (master " + deps.redis->describeAddress() + ")" : "";
+    deps.redis->command({"PING"}, [probe, where](const storage::RedisReply& r) {
+      probe->report.redis = r.ok() ? DependencyStatus{true, "ping ok" + where} : DependencyStatus{false, r.text};
       probe->settle();
     });
   }

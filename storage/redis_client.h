@@ -62,6 +62,27 @@ std::string parseRedisUrl(const std::string& url, const RedisOverrides& override
 // set), SELECT db (when db is not 0). Shared by the async client and `recgw warm`.
 std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address);
 
+// Redis Sentinel: the client asks these sentinels for the master's address instead of using
+// the address' host and port (its user, password and database still apply to the master).
+struct RedisSentinelSettings {
+  std::vector<RedisAddress> sentinels;  // host, port and password (redis.sentinel_password)
+  std::string masterName;
+};
+
+// redis.sentinels entries ("ip:port", "[v6]:port", "localhost:port"); the password is the
+// sentinels' own. Returns an error message naming the bad entry, empty on success.
+std::string parseSentinels(const std::vector<std::string>& entries, const std::string& password,
+                           std::vector<RedisAddress>& out);
+
+// The master's address from a reply to SENTINEL get-master-addr-by-name. Returns an error
+// message (unknown master name, a hostname, a malformed reply), empty on success.
+std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& master);
+
+// For `recgw warm`: asks each sentinel in turn (blocking, each within `timeout`) and sets
+// master.host/port. Returns an error message naming each sentinel's failure, empty on success.
+std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chrono::milliseconds timeout,
+                                 RedisAddress& master);
+
 // "AUTH" for the AUTH command of a handshake, else the command's name: names the step
 // that failed without showing its arguments (the password).
 std::string redisHandshakeStepName(const std::vector<std::string>& command);
@@ -76,8 +97,16 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
+  // Before start(): find the master through Redis Sentinel. The client asks the sentinels at
+  // start, every second, when its connection is lost and when Redis answers READONLY, and
+  // moves to a new master as soon as one is named.
+  void useSentinels(RedisSentinelSettings settings);
+
   void start();
   bool connected() const { return connected_; }
+  // host:port (or the socket path) of the server in use; with Sentinel, the master last named.
+  std::string describeAddress() const;
+  bool usesSentinels() const { return !sentinel_.sentinels.empty(); }
   // Why the client is not connected (Redis' own words for a refused AUTH or SELECT).
   const std::string& lastError() const { return lastError_; }
   // The last connection attempt reached Redis but it refused our credentials.
@@ -106,6 +135,10 @@ class RedisClient {
   void handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply);
   void dropConnection(uint64_t generation, const std::string& reason);
   void send(std::vector<std::string> args, Callback callback);
+  void askSentinels();
+  void askSentinel(size_t index, std::string errors);
+  void onMasterNamed(const RedisAddress& master, size_t sentinelIndex);
+  void onReadOnly();
   void scheduleReconnect(const std::string& reason);
   void setState(bool connected, const std::string& reason);
   void complete(uint64_t id, const RedisReply& reply);
@@ -134,6 +167,15 @@ class RedisClient {
   // Shared with the privdata of commands in flight, so a late hiredis callback can tell
   // that this client is gone.
   std::shared_ptr<RedisClient*> self_;
+
+  // Sentinel mode (empty = off). One plain client per sentinel, for the queries.
+  RedisSentinelSettings sentinel_;
+  std::vector<std::unique_ptr<RedisClient>> sentinelClients_;
+  std::unique_ptr<reactor::Timer> sentinelPoll_;
+  bool masterKnown_ = false;
+  bool askingSentinels_ = false;
+  bool readOnlySeen_ = false;  // per connection: one READONLY is enough to ask again
+  std::string logName_ = "redis";
 };
 
 }  // namespace recgw::storage

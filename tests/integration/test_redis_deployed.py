@@ -1,7 +1,7 @@
 """Redis as it is deployed (issue 14): a password (requirepass), an ACL user, a database other
 than 0 — through the URL and through redis.username / redis.password / redis.database — and
 readiness that tells the truth: /readyz `status` ready / degraded / not_ready and the gauge
-recgw_ready_state.
+recgw_ready_state; Redis Sentinel failover (3 sentinels, a master and a replica).
 
 Each test starts its own redis-server (Debian's binary) on a free loopback port in a temp
 dir, without persistence; MongoDB (FerretDB) and MinIO come from the shared stack.
@@ -9,6 +9,7 @@ dir, without persistence; MongoDB (FerretDB) and MinIO come from the shared stac
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -355,3 +356,152 @@ def test_redis_down_is_degraded_not_unready(clean_stack: Stack, gateway_factory,
     status, body = wait_for(lambda: (lambda s, b: (s, b) if b.get("status") == "degraded" else None)(
         *readyz_details(gw)), 10, "/readyz degraded with Redis stopped")
     assert status == 200 and body["ready"] is True and body["redis"]["ok"] is False, body
+
+
+# ---- 3. Sentinel ------------------------------------------------------------------------------
+
+SENTINEL_PASSWORD = "sentinel-pw-0815"
+
+
+class SentinelGroup:
+    """A master, a replica and three sentinels (`redis-server --sentinel`), all with passwords,
+    on free loopback ports; the sentinels fail over after 1 s of silence."""
+
+    def __init__(self, directory: Path, private_redis):
+        self.master = private_redis("--masterauth", PASSWORD, password=PASSWORD)
+        self.replica = private_redis("--masterauth", PASSWORD, "--replicaof", "127.0.0.1", str(self.master.port),
+                                     password=PASSWORD)
+        self.ports = [free_port() for _ in range(3)]
+        self.procs = []
+        for i, port in enumerate(self.ports):
+            d = directory / f"sentinel-{i}"
+            d.mkdir(parents=True, exist_ok=True)
+            conf = d / "sentinel.conf"
+            conf.write_text("\n".join([
+                f"port {port}", "bind 127.0.0.1", f"dir {d}", f"logfile {d / 'sentinel.log'}",
+                f"requirepass {SENTINEL_PASSWORD}", f"sentinel sentinel-pass {SENTINEL_PASSWORD}",
+                f"sentinel monitor mymaster 127.0.0.1 {self.master.port} 2",
+                f"sentinel auth-pass mymaster {PASSWORD}",
+                "sentinel down-after-milliseconds mymaster 1000",
+                "sentinel failover-timeout mymaster 5000",
+                "sentinel parallel-syncs mymaster 1", ""]))
+            self.procs.append(subprocess.Popen([redis_server_binary(), str(conf), "--sentinel"],
+                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, start_new_session=True))
+        # A failover needs the replica in sync and each sentinel aware of the replica and of
+        # the two other sentinels (quorum 2, and a majority to elect a leader).
+        wait_for(lambda: self.replica.admin().info("replication").get("master_link_status") == "up", 15,
+                 "replica in sync")
+        for port in self.ports:
+            wait_for(lambda port=port: self._knows_everyone(port), 20, f"sentinel {port} sees the group")
+
+    def sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, password=SENTINEL_PASSWORD, socket_timeout=5)
+
+    def _knows_everyone(self, port: int) -> bool:
+        try:
+            s = self.sentinel(port)
+            return (len(s.execute_command("SENTINEL", "REPLICAS", "mymaster")) >= 1
+                    and len(s.execute_command("SENTINEL", "SENTINELS", "mymaster")) >= 2)
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def named_master_port(self) -> int:
+        return int(self.sentinel(self.ports[0]).execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")[1])
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def test_sentinel_failover_keeps_serving_and_moves_to_the_new_master(clean_stack: Stack, gateway_factory,
+                                                                     private_redis, tmp_path, recgw_binary):
+    """Kill the master under a steady stream of public requests: no 5xx for existing tokens,
+    and within 15 s lookups are written to the promoted replica (read there)."""
+    import threading
+
+    st = clean_stack
+    group = SentinelGroup(tmp_path / "sentinels", private_redis)
+    try:
+        gw = gateway_factory(extra_env=gateway_env(
+            free_port(),
+            RECGW_REDIS_URL="redis://127.0.0.1:1",          # the host is the sentinels' to name
+            RECGW_REDIS_PASSWORD=PASSWORD,
+            RECGW_REDIS_SENTINELS=",".join(f"127.0.0.1:{p}" for p in group.ports),
+            RECGW_REDIS_MASTER_NAME="mymaster",
+            RECGW_REDIS_SENTINEL_PASSWORD=SENTINEL_PASSWORD,
+            RECGW_CACHE_L1_ENTRIES="100000"))             # L1 on, as deployed
+        wait_for(lambda: readyz_details(gw)[1].get("status") == "ready", 15, "/readyz ready via sentinel")
+        assert f":{group.master.port}" in readyz_details(gw)[1]["redis"]["reason"]
+
+        existing = [seed(st) for _ in range(10)]
+        for token, data in existing:
+            r, _ = fetch(gw, token)
+            assert r.status_code == 200 and r.content == data
+        wait_for(lambda: len(group.master.recgw_keys(0)) >= 10, 5, "lookups cached on the first master")
+
+        statuses: list = []
+        stop = threading.Event()
+
+        def steady_stream():
+            i = 0
+            while not stop.is_set():
+                token, data = existing[i % len(existing)]
+                i += 1
+                try:
+                    r = requests.get(f"{gw.url}/api/v1/public/recordings/{token}", timeout=10)
+                    statuses.append(r.status_code if r.content == data or r.status_code != 200 else "bad body")
+                except requests.RequestException as e:
+                    statuses.append(repr(e))
+                time.sleep(0.02)
+        streamer = threading.Thread(target=steady_stream, daemon=True)
+        streamer.start()
+        time.sleep(0.5)
+
+        old_port, new_port = group.master.port, group.replica.port
+        group.master.proc.kill()
+        group.master.proc.wait(5)
+        killed_at = time.monotonic()
+
+        def written_to_new_master():
+            token, data = seed(st)
+            r, _ = fetch(gw, token)
+            assert r.status_code == 200 and r.content == data, r.status_code
+            key = f"recgw:tok:{hashlib.sha256(token.encode()).hexdigest()}"
+            return wait_until(lambda: group.replica.admin().exists(key) == 1, 0.5)
+        wait_for(written_to_new_master, 15, "a lookup written to the promoted replica", interval=0.2)
+        took = time.monotonic() - killed_at
+        stop.set()
+        streamer.join(15)
+        assert group.named_master_port() == new_port != old_port
+        assert group.replica.admin().execute_command("ROLE")[0] == b"master"
+        print(f"\nsentinel failover: writes on the new master {took:.1f} s after the kill; "
+              f"{len(statuses)} requests meanwhile")
+        assert len(statuses) > 50, len(statuses)
+        assert set(statuses) == {200}, sorted(set(map(str, statuses)))
+        status, body = readyz_details(gw)
+        assert status == 200 and body["status"] == "ready" and f":{new_port}" in body["redis"]["reason"], body
+        assert_no_password_in(gw, PASSWORD, SENTINEL_PASSWORD)
+
+        # recgw warm asks the sentinels too, and writes to the new master
+        group.replica.admin().flushall()
+        p = run_warm(recgw_binary, gw.env)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert len(group.replica.recgw_keys(0)) == 2 * st.db.calls.count_documents({}), p.stdout
+    finally:
+        group.stop()
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

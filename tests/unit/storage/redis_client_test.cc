@@ -165,5 +165,53 @@ TEST(RedisHandshakeTest, AuthThenSelectOnlyWhenNeeded) {
   EXPECT_EQ(redisHandshakeStepName(steps[0]), "AUTH");
 }
 
+TEST(RedisSentinelTest, SentinelListEntries) {
+  std::vector<RedisAddress> out;
+  ASSERT_EQ(parseSentinels({"127.0.0.1:26379", "[::1]:26380", "localhost:26381"}, "spw", out), "");
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].host, "127.0.0.1");
+  EXPECT_EQ(out[0].port, 26379);
+  EXPECT_EQ(out[0].password, "spw");
+  EXPECT_EQ(out[1].host, "::1");
+  EXPECT_EQ(out[2].host, "127.0.0.1");
+  for (const char* bad : {"sentinel.example:26379", "127.0.0.1:0", "127.0.0.1:26379/2", "u:p@127.0.0.1:1", ""}) {
+    std::string error = parseSentinels({bad}, "", out);
+    EXPECT_NE(error, "") << bad;
+  }
+}
+
+RedisReply text(RedisReply::Kind kind, std::string value) {
+  RedisReply r;
+  r.kind = kind;
+  r.text = std::move(value);
+  return r;
+}
+
+TEST(RedisSentinelTest, MasterFromReply) {
+  RedisReply reply;
+  reply.kind = RedisReply::Kind::kArray;
+  reply.elements = {text(RedisReply::Kind::kString, "127.0.0.1"), text(RedisReply::Kind::kString, "6380")};
+  RedisAddress master = parseOk("redis://:pw@10.0.0.1:6379/3");
+  ASSERT_EQ(masterFromSentinelReply(reply, master), "");
+  EXPECT_EQ(master.host, "127.0.0.1");
+  EXPECT_EQ(master.port, 6380);
+  EXPECT_EQ(master.password, "pw");  // the master keeps its credentials and database
+  EXPECT_EQ(master.database, 3);
+  reply.elements[0].text = "::1";
+  ASSERT_EQ(masterFromSentinelReply(reply, master), "");
+  EXPECT_EQ(master.host, "::1");
+
+  // unknown master name, an error, a hostname (blocking resolve), junk: refused with a reason
+  EXPECT_NE(masterFromSentinelReply(text(RedisReply::Kind::kNil, ""), master), "");
+  EXPECT_NE(masterFromSentinelReply(text(RedisReply::Kind::kError, "NOAUTH Authentication required."), master), "");
+  reply.elements[0].text = "redis-master.internal";
+  EXPECT_NE(masterFromSentinelReply(reply, master), "");
+  reply.elements[0].text = "127.0.0.1";
+  reply.elements[1].text = "65536";
+  EXPECT_NE(masterFromSentinelReply(reply, master), "");
+  reply.elements.pop_back();
+  EXPECT_NE(masterFromSentinelReply(reply, master), "");
+}
+
 }  // namespace
 }  // namespace recgw::storage

@@ -202,8 +202,8 @@ int warm(const std::vector<std::string>& args) {
 
   timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
   if (!config.redis.sentinels.empty()) {
-    std::string err = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis),
-                                                    std::chrono::milliseconds(config.redis.timeoutMs + 2000), address);
+    auto timeout = std::chrono::milliseconds(config.redis.timeoutMs + 2000);
+    std::string err = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, address);
     if (!err.empty()) return fail("Redis Sentinel: " + err);
   }
   redisContext* redis = address.unixPath.empty()

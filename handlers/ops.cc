@@ -59,7 +59,8 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
     // With Sentinel, say which master is in use: a failover shows here.
     std::string where = deps.redis->usesSentinels() ? " (master " + deps.redis->describeAddress() + ")" : "";
     deps.redis->command({"PING"}, [probe, where](const storage::RedisReply& r) {
-      probe->report.redis = r.ok() ? DependencyStatus{true, "ping ok" + where} : DependencyStatus{false, r.text};
+      probe->report.redis =
+          r.ok() ? DependencyStatus{true, "ping ok" + where} : DependencyStatus{false, r.text};
       probe->settle();
     });
   }

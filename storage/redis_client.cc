@@ -188,13 +188,14 @@ std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& maste
   if (reply.kind == RedisReply::Kind::kError) return reply.text;
   if (reply.kind == RedisReply::Kind::kNil) return "the sentinel monitors no master of that name";
   if (reply.kind != RedisReply::Kind::kArray || reply.elements.size() != 2 ||
-      reply.elements[0].kind != RedisReply::Kind::kString || reply.elements[1].kind != RedisReply::Kind::kString)
+      reply.elements[0].kind != RedisReply::Kind::kString ||
+      reply.elements[1].kind != RedisReply::Kind::kString)
     return "unexpected reply to SENTINEL get-master-addr-by-name";
   const std::string& ip = reply.elements[0].text;
   const std::string& port = reply.elements[1].text;
   RedisAddress parsed;
-  std::string error =
-      parseRedisUrl("redis://" + (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + port, parsed);
+  std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  std::string error = parseRedisUrl("redis://" + host + ":" + port, parsed);
   if (!error.empty()) return "the sentinel named " + ip + " port " + port + ": " + error;
   master.host = parsed.host;
   master.port = parsed.port;
@@ -208,7 +209,8 @@ std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chr
   auto note = [&](const RedisAddress& sentinel, const std::string& why) {
     errors += (errors.empty() ? "" : "; ") + hostPort(sentinel.host, sentinel.port) + ": " + why;
   };
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   for (const auto& sentinel : settings.sentinels) {
     std::unique_ptr<redisContext, void (*)(redisContext*)> c(
         redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv), &redisFree);
@@ -266,7 +268,8 @@ RedisClient::~RedisClient() {
 void RedisClient::useSentinels(RedisSentinelSettings settings) { sentinel_ = std::move(settings); }
 
 std::string RedisClient::describeAddress() const {
-  if (!sentinel_.sentinels.empty() && !masterKnown_) return "master \"" + sentinel_.masterName + "\" (not named yet)";
+  if (!sentinel_.sentinels.empty() && !masterKnown_)
+    return "master \"" + sentinel_.masterName + "\" (not named yet)";
   return address_.unixPath.empty() ? hostPort(address_.host, address_.port) : address_.unixPath;
 }
 
@@ -299,7 +302,8 @@ void RedisClient::askSentinels() {
 void RedisClient::askSentinel(size_t index, std::string errors) {
   if (index >= sentinelClients_.size()) {
     askingSentinels_ = false;
-    if (!masterKnown_) setState(false, "no sentinel named master \"" + sentinel_.masterName + "\": " + errors);
+    if (!masterKnown_)
+      setState(false, "no sentinel named master \"" + sentinel_.masterName + "\": " + errors);
     return;
   }
   sentinelClients_[index]->command(
@@ -323,9 +327,10 @@ void RedisClient::onMasterNamed(const RedisAddress& master, size_t sentinelIndex
   address_.host = master.host;
   address_.port = master.port;
   masterKnown_ = true;
-  reactor::logWarn("redis: master named by sentinel", {{"master", describeAddress()},
-                                                       {"previous", previous},
-                                                       {"sentinel", sentinelClients_[sentinelIndex]->describeAddress()}});
+  reactor::logWarn("redis: master named by sentinel",
+                   {{"master", describeAddress()},
+                    {"previous", previous},
+                    {"sentinel", sentinelClients_[sentinelIndex]->describeAddress()}});
   // Move at once: this runs in a sentinel's callback, never in one of this connection's.
   backoff_ = std::chrono::milliseconds(100);
   reconnectTimer_.cancel();
@@ -411,40 +416,38 @@ void RedisClient::beginHandshake() {
   }
 }
 
+std::string RedisClient::handshakeProblem(const std::string& step, const RedisReply& reply) {
+  auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
+  if (step == "ROLE") {
+    // A user that may not run ROLE is let through: a READONLY reply still tells.
+    if (!reply.ok()) return startsWith("NOPERM") ? "" : "ROLE failed: " + reply.text;
+    bool hasRole = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty();
+    std::string role = hasRole ? reply.elements[0].text : std::string("unknown");
+    if (role == "master") return "";
+    askSentinels();
+    return describeAddress() + " is a " + role + ", not the master";
+  }
+  if (reply.ok()) return "";
+  // Redis' error text names the problem and never echoes the password.
+  if (startsWith("NOAUTH")) return "Redis requires a password (redis.password or the URL): " + reply.text;
+  return step + " refused: " + reply.text;
+}
+
 void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply) {
   if (generation != generation_ || handshakeRemaining_ == 0 || !handshakeFailure_.empty()) return;
-  RedisReply checked = reply;
-  if (step == "ROLE") {
-    if (!reply.ok() && reply.text.rfind("NOPERM", 0) == 0) {
-      checked = RedisReply{RedisReply::Kind::kStatus, "unverified", 0, {}};  // READONLY still tells
-    } else if (reply.ok()) {
-      std::string role = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty()
-                             ? reply.elements[0].text
-                             : std::string("unknown");
-      if (role != "master") {
-        checked = errorReply(describeAddress() + " is a " + role + ", not the master");
-        askSentinels();
-      }
-    }
-  }
-  if (!checked.ok()) {
-    const RedisReply& reply = checked;
+  std::string problem = handshakeProblem(step, reply);
+  if (!problem.empty()) {
     auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
-    // Redis' error text names the problem and never echoes the password.
-    if (startsWith("NOAUTH")) {
-      handshakeFailure_ = "Redis requires a password (redis.password or the URL): " + reply.text;
-    } else {
-      handshakeFailure_ = step + " refused: " + reply.text;
-    }
-    authRefused_ = step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") || startsWith("NOPERM");
+    authRefused_ = !reply.ok() && (step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") ||
+                                   startsWith("NOPERM"));
+    handshakeFailure_ = problem;
     handshakeRemaining_ = 0;
     // Not from inside a hiredis callback: freeing the context there would pull it from
     // under hiredis.
-    const std::string reason = handshakeFailure_;
-    loop_.defer([alive = std::weak_ptr(self_), generation, reason] {
+    loop_.defer([alive = std::weak_ptr(self_), generation, problem] {
       auto self = alive.lock();
       if (!self || !*self) return;
-      (*self)->dropConnection(generation, reason);
+      (*self)->dropConnection(generation, problem);
     });
     return;
   }

@@ -174,7 +174,8 @@ TEST(RedisSentinelTest, SentinelListEntries) {
   EXPECT_EQ(out[0].password, "spw");
   EXPECT_EQ(out[1].host, "::1");
   EXPECT_EQ(out[2].host, "127.0.0.1");
-  for (const char* bad : {"sentinel.example:26379", "127.0.0.1:0", "127.0.0.1:26379/2", "u:p@127.0.0.1:1", ""}) {
+  for (const char* bad :
+       {"sentinel.example:26379", "127.0.0.1:0", "127.0.0.1:26379/2", "u:p@127.0.0.1:1", ""}) {
     std::string error = parseSentinels({bad}, "", out);
     EXPECT_NE(error, "") << bad;
   }
@@ -203,7 +204,8 @@ TEST(RedisSentinelTest, MasterFromReply) {
 
   // unknown master name, an error, a hostname (blocking resolve), junk: refused with a reason
   EXPECT_NE(masterFromSentinelReply(text(RedisReply::Kind::kNil, ""), master), "");
-  EXPECT_NE(masterFromSentinelReply(text(RedisReply::Kind::kError, "NOAUTH Authentication required."), master), "");
+  RedisReply noAuth = text(RedisReply::Kind::kError, "NOAUTH Authentication required.");
+  EXPECT_NE(masterFromSentinelReply(noAuth, master), "");
   reply.elements[0].text = "redis-master.internal";
   EXPECT_NE(masterFromSentinelReply(reply, master), "");
   reply.elements[0].text = "127.0.0.1";

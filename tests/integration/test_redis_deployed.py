@@ -290,6 +290,24 @@ def test_server_wants_a_password_we_do_not_have(clean_stack: Stack, gateway_fact
     assert metric_sum(metrics_snapshot(gw.ops_url), "recgw_redis_connected") == 0
 
 
+def test_database_out_of_range_is_degraded_with_the_select_refusal(clean_stack: Stack, gateway_factory,
+                                                                    private_redis):
+    """SELECT refused (16 databases, 99 asked): not connected, and never writing to database 0."""
+    st = clean_stack
+    server = private_redis()
+    gw = gateway_factory(extra_env=gateway_env(free_port(), RECGW_REDIS_URL=f"redis://127.0.0.1:{server.port}/99"))
+
+    def degraded():
+        status, body = readyz_details(gw)
+        return (status, body) if body.get("status") == "degraded" else None
+    status, body = wait_for(degraded, 10, "/readyz degraded")
+    assert "SELECT refused" in body["redis"]["reason"], body
+    token, data = seed(st)
+    r, source = fetch(gw, token)
+    assert r.status_code == 200 and r.content == data and source == "mongo", (r.status_code, source)
+    assert server.recgw_keys(0) == []
+
+
 # ---- `recgw warm` (the synchronous client) -------------------------------------------------
 
 def run_warm(binary: Path, env: dict) -> subprocess.CompletedProcess:

@@ -251,10 +251,10 @@ class Worker {
     ops.metrics = &metrics_;
     ops.jwt = jwt_.get();
     publishTimer_.startPeriodic(std::chrono::seconds(1));
-    // /readyz refreshes recgw_ready_state too; this keeps it true without probes.
-    readinessTimer_ = std::make_unique<reactor::Timer>(
-        loop_, [this, ops] { handlers::probeReadiness(ops, [](const handlers::ReadinessReport&) {}); });
-    readinessTimer_->startPeriodic(std::chrono::seconds(5));
+    // recgw_ready_state: one full probe now (MongoDB included), then each /readyz, and
+    // refreshGauges() (every second and on each scrape) for Redis, storage and fleet.
+    handlers::probeReadiness(ops, [](const handlers::ReadinessReport&) {});
+    readyOps_ = ops;
     metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
                       "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
@@ -351,6 +351,7 @@ class Worker {
 
  private:
   void refreshGauges() {
+    if (readyOps_.mongo) handlers::refreshReadyState(readyOps_);
     metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
     metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
@@ -484,7 +485,7 @@ class Worker {
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
-  std::unique_ptr<reactor::Timer> readinessTimer_;
+  handlers::OpsDependencies readyOps_;  // for refreshReadyState in refreshGauges
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

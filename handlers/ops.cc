@@ -48,8 +48,9 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
   probe->report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
   probe->report.redisEnabled = deps.redis != nullptr;
   if (deps.breakerStates) probe->report.breakers = deps.breakerStates();
-  deps.mongo->ping([probe](storage::MongoStatus s) {
+  deps.mongo->ping([probe, last = deps.lastMongoStatus](storage::MongoStatus s) {
     probe->report.mongo = {s.ok, s.reason};
+    if (last) *last = probe->report.mongo;
     probe->settle();
   });
   if (!deps.redis) {
@@ -64,6 +65,18 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
       probe->settle();
     });
   }
+}
+
+ReadyState refreshReadyState(const OpsDependencies& deps) {
+  ReadinessReport report;
+  report.mongo = deps.lastMongoStatus ? *deps.lastMongoStatus : DependencyStatus{false, "not asked yet"};
+  report.storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+  report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
+  report.redisEnabled = deps.redis != nullptr;
+  if (deps.redis) report.redis = {deps.redis->connected(), deps.redis->lastError()};
+  ReadyState state = overallReadiness(report);
+  if (deps.onReadyState) deps.onReadyState(state);
+  return state;
 }
 
 namespace {

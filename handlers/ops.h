@@ -4,6 +4,7 @@
 // ready (`ready` and `status`), nothing more: the details (dependency reasons, the storage
 // endpoint and bucket, each origin's circuit breaker) are for the ops listener or an admin JWT.
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,13 @@ struct OpsDependencies {
   // Whether a fleet is configured (config or system_settings): recordings can then be
   // served without storage of our own.
   std::function<bool()> fleetConfigured;
-  // Called with each overall state /readyz or probeReadiness finds (e.g. to set a gauge).
+  // Called with each overall state /readyz, probeReadiness or refreshReadyState finds (e.g.
+  // to set a gauge).
   std::function<void(ReadyState)> onReadyState;
+  // MongoDB's answer to the last probe, kept for refreshReadyState (which does not ping:
+  // MongoClient::ping runs only when /readyz is asked, and the benchmarks rely on that).
+  std::shared_ptr<DependencyStatus> lastMongoStatus = std::make_shared<DependencyStatus>(
+      DependencyStatus{false, "not asked yet"});
   // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
   // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;
@@ -86,7 +92,11 @@ enum class OpsExposure {
 void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps, OpsExposure exposure);
 
 // Asks every dependency (MongoDB ping, Redis PING) and calls `done` once, on the loop, with
-// the report; also calls deps.onReadyState. For a periodic refresh of recgw_ready_state.
+// the report; also records MongoDB's answer and calls deps.onReadyState.
 void probeReadiness(const OpsDependencies& deps, std::function<void(const ReadinessReport&)> done);
+
+// At once, without asking anyone: Redis' connection state, storage and fleet as they are now,
+// MongoDB as of the last probe; calls deps.onReadyState. For recgw_ready_state between probes.
+ReadyState refreshReadyState(const OpsDependencies& deps);
 
 }  // namespace recgw::handlers

@@ -180,7 +180,8 @@ int warm(const std::vector<std::string>& args) {
     return 2;
   }
   storage::RedisAddress address;
-  if (std::string err = storage::parseRedisUrl(config.redis.url, address); !err.empty())
+  if (std::string err = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address);
+      !err.empty())
     return fail("redis.url: " + err);
 
   mongoc_init();
@@ -200,6 +201,11 @@ int warm(const std::vector<std::string>& args) {
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
   timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
+  if (!config.redis.sentinels.empty()) {
+    auto timeout = std::chrono::milliseconds(config.redis.timeoutMs + 2000);
+    std::string err = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, address);
+    if (!err.empty()) return fail("Redis Sentinel: " + err);
+  }
   redisContext* redis = address.unixPath.empty()
                             ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
                             : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
@@ -218,12 +224,26 @@ int warm(const std::vector<std::string>& args) {
     }
     redisAppendCommandArgv(redis, static_cast<int>(argv.size()), ptrs.data(), lens.data());
   };
-  if (!address.password.empty()) command({"AUTH", address.password});
-  if (address.database != 0) command({"SELECT", std::to_string(address.database)});
-  size_t preamble = (address.password.empty() ? 0 : 1) + (address.database != 0 ? 1 : 0);
-  for (size_t i = 0; i < preamble; ++i) {
+  // AUTH and SELECT must both succeed before any SET: a refused AUTH would otherwise turn
+  // every write into NOAUTH, and a refused SELECT would warm the wrong database. PING
+  // catches a server that wants a password we were not given.
+  auto handshake = storage::redisHandshake(address);
+  handshake.push_back({"PING"});
+  for (const auto& step : handshake) command(step);
+  for (const auto& step : handshake) {
     void* reply = nullptr;
-    if (redisGetReply(redis, &reply) != REDIS_OK) return fail("Redis: " + std::string(redis->errstr));
+    if (redisGetReply(redis, &reply) != REDIS_OK) {
+      std::string why = redis->errstr;
+      redisFree(redis);
+      return fail("Redis: " + why);
+    }
+    auto* r = static_cast<redisReply*>(reply);
+    if (r && r->type == REDIS_REPLY_ERROR) {
+      std::string why = storage::redisHandshakeStepName(step) + " refused: " + std::string(r->str, r->len);
+      freeReplyObject(reply);
+      redisFree(redis);
+      return fail("Redis: " + why);
+    }
     freeReplyObject(reply);
   }
 
@@ -410,9 +430,10 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     std::unique_ptr<storage::RedisClient> redis;
     if (config.redis.enabled && !id.empty()) {
       storage::RedisAddress address;
-      if (storage::parseRedisUrl(config.redis.url, address).empty()) {
+      if (storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address).empty()) {
         redis = std::make_unique<storage::RedisClient>(loop, address,
                                                        std::chrono::milliseconds(config.redis.timeoutMs));
+        if (!config.redis.sentinels.empty()) redis->useSentinels(redisSentinelsFrom(config.redis));
         redis->start();
       }
     }
@@ -437,7 +458,7 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     // Give Redis a moment to connect (its client has no blocking connect), then start.
     auto waited = std::make_shared<int>(0);
     reactor::Timer poller(loop, [&] {
-      if (!redis || redis->connected() || ++*waited > 100) {
+      if (!redis || redis->connected() || redis->authRefused() || ++*waited > 100) {
         poller.cancel();
         begin();
       }

@@ -12,6 +12,7 @@
 #include <toml.hpp>
 
 #include "reactor/json_writer.h"
+#include "storage/redis_client.h"
 #include "storage/url_redaction.h"
 
 namespace recgw::app {
@@ -141,6 +142,27 @@ const std::vector<Field>& schema() {
 
       {"redis", "url", Kind::kString, true, bind(&C::redis, &RedisConfig::url),
        [](const C& c) { return checkUrl(c.redis.url, {"redis", "unix"}, false); }},
+      {"redis", "username", Kind::kString, false, bind(&C::redis, &RedisConfig::username), nullptr},
+      {"redis", "password", Kind::kString, true, bind(&C::redis, &RedisConfig::password), nullptr},
+      {"redis", "database", Kind::kInt, false, bind(&C::redis, &RedisConfig::database),
+       [](const C& c) -> std::string {
+         if (c.redis.database < -1 || c.redis.database > 65535) return "must be 0..65535 (-1 = the URL's)";
+         if (!c.redis.enabled) return "";
+         storage::RedisAddress address;
+         std::string err = storage::parseRedisUrl(c.redis.url, redisOverridesFrom(c.redis), address);
+         return err.empty() ? "" : "with redis.url: " + err;
+       }},
+      {"redis", "sentinels", Kind::kList, false, bind(&C::redis, &RedisConfig::sentinels),
+       [](const C& c) -> std::string {
+         std::vector<storage::RedisAddress> parsed;
+         std::string err = storage::parseSentinels(c.redis.sentinels, "", parsed);
+         if (!err.empty()) return err;
+         if (!c.redis.sentinels.empty() && c.redis.masterName.empty()) return "needs redis.master_name";
+         return "";
+       }},
+      {"redis", "master_name", Kind::kString, false, bind(&C::redis, &RedisConfig::masterName), nullptr},
+      {"redis", "sentinel_password", Kind::kString, true, bind(&C::redis, &RedisConfig::sentinelPassword),
+       nullptr},
       {"redis", "enabled", Kind::kBool, false, bind(&C::redis, &RedisConfig::enabled), nullptr},
       {"redis", "timeout_ms", Kind::kInt, false, bind(&C::redis, &RedisConfig::timeoutMs),
        [](const C& c) { return positive(c.redis.timeoutMs); }},
@@ -611,6 +633,18 @@ Config loadConfig(const std::optional<std::string>& path, char** envp) {
     if (!err.empty()) fail("s3.endpoint", err);
   }
   return c;
+}
+
+storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis) {
+  return storage::RedisOverrides{redis.username, redis.password, redis.database};
+}
+
+storage::RedisSentinelSettings redisSentinelsFrom(const RedisConfig& redis) {
+  storage::RedisSentinelSettings settings;
+  std::string err = storage::parseSentinels(redis.sentinels, redis.sentinelPassword, settings.sentinels);
+  if (!err.empty()) throw ConfigError("redis.sentinels: " + err);
+  settings.masterName = redis.masterName;
+  return settings;
 }
 
 std::string renderConfig(const Config& config) {

@@ -7,6 +7,11 @@
 #include <string>
 #include <vector>
 
+namespace recgw::storage {
+struct RedisOverrides;
+struct RedisSentinelSettings;
+}
+
 namespace recgw::app {
 
 struct ServerConfig {
@@ -39,6 +44,14 @@ struct MongoConfig {
 
 struct RedisConfig {
   std::string url = "redis://127.0.0.1:6379";
+  // Override the URL's user, password and database (so the secret need not sit in a URL).
+  std::string username;
+  std::string password;
+  int64_t database = -1;  // -1 = the URL's (default 0)
+  // Redis Sentinel: ask these ("ip:port") for master_name's address; empty = redis.url's host.
+  std::vector<std::string> sentinels;
+  std::string masterName;
+  std::string sentinelPassword;
   bool enabled = true;
   int64_t timeoutMs = 250;
   int64_t ttlHitS = 3600;
@@ -158,6 +171,12 @@ class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// redis.username, redis.password and redis.database, for storage::parseRedisUrl.
+storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis);
+// redis.sentinels, master_name and sentinel_password (no sentinels: empty). Throws
+// ConfigError for a bad entry (loadConfig has checked them already).
+storage::RedisSentinelSettings redisSentinelsFrom(const RedisConfig& redis);
 
 // envp: the process environment (environ). Throws ConfigError.
 Config loadConfig(const std::optional<std::string>& path, char** envp);

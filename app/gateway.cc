@@ -203,10 +203,11 @@ class Worker {
         hangup_(loop_, SIGHUP, [this] { reload(); }) {
     if (config.redis.enabled) {
       storage::RedisAddress address;
-      std::string err = storage::parseRedisUrl(config.redis.url, address);
+      std::string err = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address);
       if (!err.empty()) throw std::runtime_error("redis.url: " + err);
       redis_ = std::make_unique<storage::RedisClient>(loop_, address,
                                                       std::chrono::milliseconds(config.redis.timeoutMs));
+      if (!config.redis.sentinels.empty()) redis_->useSentinels(redisSentinelsFrom(config.redis));
       metrics_.describe("recgw_redis_connected", reactor::Metrics::Type::kGauge,
                         "1 while Redis is connected");
       metrics_.set("recgw_redis_connected", {}, 0);
@@ -223,6 +224,13 @@ class Worker {
     ops.checkUpstreams = [this](fleet::Reachability::Done done) {
       if (!reachability_) return done({});
       reachability_->check(std::move(done));
+    };
+    ops.fleetConfigured = [this] { return !settings_.current().values.fleetUrls.empty(); };
+    metrics_.describe("recgw_ready_state", reactor::Metrics::Type::kGauge,
+                      "Readiness per worker: 2 ready, 1 degraded (e.g. Redis down), 0 not ready");
+    ops.onReadyState = [this](handlers::ReadyState state) {
+      metrics_.set("recgw_ready_state", reactor::Metrics::label("worker", std::to_string(index_)),
+                   static_cast<double>(state));
     };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
@@ -249,6 +257,10 @@ class Worker {
     ops.metrics = &metrics_;
     ops.jwt = jwt_.get();
     publishTimer_.startPeriodic(std::chrono::seconds(1));
+    // recgw_ready_state: one full probe now (MongoDB included), then each /readyz, and
+    // refreshGauges() (every second and on each scrape) for Redis, storage and fleet.
+    handlers::probeReadiness(ops, [](const handlers::ReadinessReport&) {});
+    readyOps_ = ops;
     metrics_.describe("recgw_upstream_transfers_active", reactor::Metrics::Type::kGauge,
                       "Upstream transfers in flight (storage and fleet)");
     metrics_.describe("recgw_mongo_queue_depth", reactor::Metrics::Type::kGauge,
@@ -348,6 +360,7 @@ class Worker {
 
  private:
   void refreshGauges() {
+    if (readyOps_.mongo) handlers::refreshReadyState(readyOps_);
     metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
     metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
@@ -482,6 +495,7 @@ class Worker {
   std::unique_ptr<fleet::Reachability> reachability_;  // for /readyz; before curl_ goes
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;
+  handlers::OpsDependencies readyOps_;  // for refreshReadyState in refreshGauges
   reactor::Timer drainTimer_;
   reactor::SignalWatcher terminate_;
   reactor::SignalWatcher interrupt_;

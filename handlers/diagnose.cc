@@ -101,7 +101,11 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
     }
     if (!deps_.redis || !deps_.redis->connected()) {
       details.emplace_back("redis", deps_.redis ? "unavailable: " + deps_.redis->lastError() : "disabled");
-      add("cache", "warn", "Redis is not answering; lookups go to MongoDB", details);
+      add("cache", "warn",
+          deps_.redis && deps_.redis->authRefused()
+              ? "Redis refuses our credentials (check redis.password / redis.username); lookups go to MongoDB"
+              : "Redis is not answering; lookups go to MongoDB",
+          details);
       return lookupCall();
     }
     auto self = shared_from_this();

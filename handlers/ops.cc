@@ -9,94 +9,152 @@
 #include "storage/redis_client.h"
 
 namespace recgw::handlers {
-namespace {
-
-// /readyz waits for asynchronous checks; this collects them and answers once.
-struct ReadinessProbe {
-  reactor::HttpServer* server = nullptr;
-  uint64_t exchangeId = 0;
-  int outstanding = 0;
-  bool detailed = false;
-  DependencyStatus mongo, redis, storage;
-  std::optional<DependencyStatus> fleet;  // set when the upstreams were checked
-  std::vector<std::pair<std::string, std::string>> breakers;
-
-  // A source that cannot be reached (a certificate that cannot be verified above all)
-  // outweighs "configured" for storage; the fleet's reason names every host that fails.
-  void applyReachability(const std::vector<fleet::SourceReachability>& sources) {
-    DependencyStatus hosts{true, ""};
-    size_t fleetHosts = 0;
-    for (const auto& s : sources) {
-      if (s.kind == fleet::Source::Kind::kStorage) {
-        if (!s.ok) storage = {false, s.reason};
-        continue;
-      }
-      ++fleetHosts;
-      if (s.ok) continue;
-      hosts.ok = false;
-      hosts.reason += (hosts.reason.empty() ? "" : "; ") + s.reason;
-    }
-    if (hosts.ok)
-      hosts.reason = fleetHosts ? std::to_string(fleetHosts) + " host(s) answer" : "none configured";
-    fleet = hosts;
+const char* readyStateName(ReadyState state) {
+  switch (state) {
+    case ReadyState::kNotReady:
+      return "not_ready";
+    case ReadyState::kDegraded:
+      return "degraded";
+    case ReadyState::kReady:
+      return "ready";
   }
+  return "not_ready";
+}
 
-  void settle() {
-    if (--outstanding > 0) return;
-    reactor::HttpExchange* ex = server->find(exchangeId);
-    if (!ex) return;
-    reactor::JsonWriter w;
-    bool ready = mongo.ok;  // Redis and storage degrade the service; MongoDB is required
-    w.beginObject().field("ready", ready);
-    if (detailed) {
-      auto part = [&](const char* name, const DependencyStatus& s) {
-        w.key(name).beginObject().field("ok", s.ok).field("reason", s.reason).endObject();
-      };
-      part("mongo", mongo);
-      part("redis", redis);
-      part("storage", storage);
-      if (fleet) part("fleet", *fleet);
-      w.key("breakers").beginObject();
-      for (const auto& [origin, state] : breakers) w.field(origin, state);
-      w.endObject();
-    }
-    w.endObject();
-    ex->reply(ready ? 200 : 503, w.str());
-  }
-};
+ReadyState overallReadiness(const ReadinessReport& report) {
+  if (!report.mongo.ok) return ReadyState::kNotReady;  // no lookup can be answered
+  if (!report.storage.ok && !report.fleetConfigured) return ReadyState::kNotReady;
+  if (report.redisEnabled && !report.redis.ok) return ReadyState::kDegraded;
+  return ReadyState::kReady;
+}
 
-void startReadiness(reactor::HttpServer& server, const OpsDependencies& deps, reactor::HttpExchange& ex,
-                    bool detailed) {
-  auto probe = std::make_shared<ReadinessProbe>();
-  probe->server = &server;
-  probe->exchangeId = ex.id();
-  probe->detailed = detailed;
-  probe->outstanding = detailed ? 2 : 1;
-  if (detailed) {
-    probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
-    if (deps.breakerStates) probe->breakers = deps.breakerStates();
-    if (deps.checkUpstreams) {
-      ++probe->outstanding;
-      deps.checkUpstreams([probe](const std::vector<fleet::SourceReachability>& sources) {
-        probe->applyReachability(sources);
-        probe->settle();
-      });
+void probeReadiness(const OpsDependencies& deps, std::function<void(const ReadinessReport&)> done) {
+  // The checks answer asynchronously; this collects them and reports once.
+  struct Probe {
+    ReadinessReport report;
+    int outstanding = 2;
+    std::function<void(const ReadinessReport&)> done;
+    std::function<void(ReadyState)> onReadyState;
+    void settle() {
+      if (--outstanding > 0) return;
+      if (onReadyState) onReadyState(overallReadiness(report));
+      done(report);
     }
-  }
-  deps.mongo->ping([probe](storage::MongoStatus s) {
-    probe->mongo = {s.ok, s.reason};
+  };
+  auto probe = std::make_shared<Probe>();
+  probe->done = std::move(done);
+  probe->onReadyState = deps.onReadyState;
+  probe->report.storage =
+      deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+  probe->report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
+  probe->report.redisEnabled = deps.redis != nullptr;
+  if (deps.breakerStates) probe->report.breakers = deps.breakerStates();
+  deps.mongo->ping([probe, last = deps.lastMongoStatus](storage::MongoStatus s) {
+    probe->report.mongo = {s.ok, s.reason};
+    if (last) *last = probe->report.mongo;
     probe->settle();
   });
-  if (!detailed) return;
   if (!deps.redis) {
-    probe->redis = {false, "disabled by configuration"};
+    probe->report.redis = {false, "disabled by configuration"};
     probe->settle();
   } else {
-    deps.redis->command({"PING"}, [probe](const storage::RedisReply& r) {
-      probe->redis = r.ok() ? DependencyStatus{true, "ping ok"} : DependencyStatus{false, r.text};
+    // With Sentinel, say which master is in use: a failover shows here.
+    std::string where = deps.redis->usesSentinels() ? " (master " + deps.redis->describeAddress() + ")" : "";
+    deps.redis->command({"PING"}, [probe, where](const storage::RedisReply& r) {
+      probe->report.redis =
+          r.ok() ? DependencyStatus{true, "ping ok" + where} : DependencyStatus{false, r.text};
       probe->settle();
     });
   }
+}
+
+ReadyState refreshReadyState(const OpsDependencies& deps) {
+  ReadinessReport report;
+  report.mongo = deps.lastMongoStatus ? *deps.lastMongoStatus : DependencyStatus{false, "not asked yet"};
+  report.storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+  report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
+  report.redisEnabled = deps.redis != nullptr;
+  if (deps.redis) report.redis = {deps.redis->connected(), deps.redis->lastError()};
+  ReadyState state = overallReadiness(report);
+  if (deps.onReadyState) deps.onReadyState(state);
+  return state;
+}
+
+namespace {
+
+// A source that cannot be reached (a certificate that cannot be verified above all)
+// outweighs "configured" for storage; the fleet's reason names every host that fails.
+DependencyStatus applyReachability(const std::vector<fleet::SourceReachability>& sources,
+                                   DependencyStatus& storage) {
+  DependencyStatus hosts{true, ""};
+  size_t fleetHosts = 0;
+  for (const auto& s : sources) {
+    if (s.kind == fleet::Source::Kind::kStorage) {
+      if (!s.ok) storage = {false, s.reason};
+      continue;
+    }
+    ++fleetHosts;
+    if (s.ok) continue;
+    hosts.ok = false;
+    hosts.reason += (hosts.reason.empty() ? "" : "; ") + s.reason;
+  }
+  if (hosts.ok) hosts.reason = fleetHosts ? std::to_string(fleetHosts) + " host(s) answer" : "none configured";
+  return hosts;
+}
+
+void writeReadiness(reactor::HttpExchange& ex, const ReadinessReport& report,
+                    const std::optional<DependencyStatus>& fleet, bool detailed) {
+  ReadyState state = overallReadiness(report);
+  bool ready = state != ReadyState::kNotReady;  // degraded still serves: keep it in the pool
+  reactor::JsonWriter w;
+  w.beginObject().field("ready", ready).field("status", readyStateName(state));
+  if (detailed) {
+    auto part = [&](const char* name, const DependencyStatus& s) {
+      w.key(name).beginObject().field("ok", s.ok).field("reason", s.reason).endObject();
+    };
+    part("mongo", report.mongo);
+    part("redis", report.redis);
+    part("storage", report.storage);
+    if (fleet) part("fleet", *fleet);
+    w.field("fleet_configured", report.fleetConfigured);
+    w.key("breakers").beginObject();
+    for (const auto& [origin, s] : report.breakers) w.field(origin, s);
+    w.endObject();
+  }
+  w.endObject();
+  ex.reply(ready ? 200 : 503, w.str());
+}
+
+void answerReadiness(reactor::HttpServer& server, const OpsDependencies& deps, reactor::HttpExchange& ex,
+                     bool detailed) {
+  const uint64_t exchangeId = ex.id();
+  if (!detailed || !deps.checkUpstreams) {
+    probeReadiness(deps, [&server, exchangeId, detailed](const ReadinessReport& report) {
+      if (reactor::HttpExchange* ex = server.find(exchangeId)) writeReadiness(*ex, report, std::nullopt, detailed);
+    });
+    return;
+  }
+  // The details also say whether storage and each fleet host answer (TLS included): both
+  // checks run at once and the answer waits for the two.
+  struct Pending {
+    std::optional<ReadinessReport> report;
+    std::optional<std::vector<fleet::SourceReachability>> sources;
+  };
+  auto pending = std::make_shared<Pending>();
+  auto settle = [&server, exchangeId, pending] {
+    if (!pending->report || !pending->sources) return;
+    ReadinessReport report = *pending->report;
+    DependencyStatus fleet = applyReachability(*pending->sources, report.storage);
+    if (reactor::HttpExchange* ex = server.find(exchangeId)) writeReadiness(*ex, report, fleet, true);
+  };
+  deps.checkUpstreams([pending, settle](const std::vector<fleet::SourceReachability>& sources) {
+    pending->sources = sources;
+    settle();
+  });
+  probeReadiness(deps, [pending, settle](const ReadinessReport& report) {
+    pending->report = report;
+    settle();
+  });
 }
 
 }  // namespace
@@ -115,7 +173,7 @@ void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps, OpsExp
                    if (!requireAdmin(ex, deps.jwt)) return;
                    detailed = true;
                  }
-                 startReadiness(server, deps, ex, detailed);
+                 answerReadiness(server, deps, ex, detailed);
                });
 
   if (exposure == OpsExposure::kPublic) return;

@@ -1,9 +1,10 @@
 #pragma once
 // /healthz, /readyz and /metrics, on the public listener and on the ops listener
 // (server.ops_listen). Anonymous clients of the public listener learn whether the gateway is
-// ready, nothing more: the details (dependency reasons, the storage endpoint and bucket,
-// each origin's circuit breaker) are for the ops listener or an admin JWT.
+// ready (`ready` and `status`), nothing more: the details (dependency reasons, the storage
+// endpoint and bucket, each origin's circuit breaker) are for the ops listener or an admin JWT.
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,28 @@ struct DependencyStatus {
   std::string reason;
 };
 
+// The overall answer of /readyz. The numbers are the values of the gauge recgw_ready_state.
+enum class ReadyState {
+  // 503: lookups cannot be answered (MongoDB unreachable) or there is nothing to serve
+  // recordings from (no storage and no fleet).
+  kNotReady = 0,
+  // 200: serving, but a dependency that only saves work is down (Redis down or refusing
+  // our credentials: every lookup that misses L1 costs a MongoDB query).
+  kDegraded = 1,
+  kReady = 2,
+};
+const char* readyStateName(ReadyState state);  // "not_ready", "degraded", "ready"
+
+struct ReadinessReport {
+  DependencyStatus mongo, redis, storage;
+  bool redisEnabled = false;
+  bool fleetConfigured = false;
+  std::vector<std::pair<std::string, std::string>> breakers;
+};
+
+// Pure: the overall state from the dependencies' states.
+ReadyState overallReadiness(const ReadinessReport& report);
+
 struct OpsDependencies {
   storage::MongoClient* mongo = nullptr;
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
@@ -33,6 +56,16 @@ struct OpsDependencies {
   // callee); null = not checked. Turns a certificate that cannot be verified into the
   // storage/fleet reason of the detailed /readyz.
   std::function<void(fleet::Reachability::Done)> checkUpstreams;
+  // Whether a fleet is configured (config or system_settings): recordings can then be
+  // served without storage of our own.
+  std::function<bool()> fleetConfigured;
+  // Called with each overall state /readyz, probeReadiness or refreshReadyState finds (e.g.
+  // to set a gauge).
+  std::function<void(ReadyState)> onReadyState;
+  // MongoDB's answer to the last probe, kept for refreshReadyState (which does not ping:
+  // MongoClient::ping runs only when /readyz is asked, and the benchmarks rely on that).
+  std::shared_ptr<DependencyStatus> lastMongoStatus = std::make_shared<DependencyStatus>(
+      DependencyStatus{false, "not asked yet"});
   // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
   // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;
@@ -62,5 +95,13 @@ enum class OpsExposure {
 };
 
 void registerOpsRoutes(reactor::HttpServer& server, OpsDependencies deps, OpsExposure exposure);
+
+// Asks every dependency (MongoDB ping, Redis PING) and calls `done` once, on the loop, with
+// the report; also records MongoDB's answer and calls deps.onReadyState.
+void probeReadiness(const OpsDependencies& deps, std::function<void(const ReadinessReport&)> done);
+
+// At once, without asking anyone: Redis' connection state, storage and fleet as they are now,
+// MongoDB as of the last probe; calls deps.onReadyState. For recgw_ready_state between probes.
+ReadyState refreshReadyState(const OpsDependencies& deps);
 
 }  // namespace recgw::handlers

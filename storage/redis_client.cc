@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include "reactor/logger.h"
+#include "storage/s3_addressing.h"
 
 namespace recgw::storage {
 namespace {
@@ -76,7 +77,11 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   if (at != std::string::npos) {
     std::string auth = rest.substr(0, at);
     size_t colon = auth.find(':');
-    out.password = colon == std::string::npos ? auth : auth.substr(colon + 1);
+    auto user = percentDecode(colon == std::string::npos ? std::string() : auth.substr(0, colon));
+    auto password = percentDecode(colon == std::string::npos ? auth : auth.substr(colon + 1));
+    if (!user || !password) return "user and password must be percent-encoded";
+    out.username = *user;
+    out.password = *password;
     rest = rest.substr(at + 1);
   }
   auto number = [](const std::string& text, int low, int high, int& value) {
@@ -115,6 +120,123 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   return "";
 }
 
+std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out) {
+  std::string error = parseRedisUrl(url, out);
+  if (!error.empty()) return error;
+  if (!overrides.username.empty()) out.username = overrides.username;
+  if (!overrides.password.empty()) out.password = overrides.password;
+  if (overrides.database >= 0) out.database = static_cast<int>(overrides.database);
+  if (!out.username.empty() && out.password.empty()) return "an ACL user (redis.username) needs a password";
+  return "";
+}
+
+std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address) {
+  std::vector<std::vector<std::string>> steps;
+  if (!address.password.empty()) {
+    if (address.username.empty())
+      steps.push_back({"AUTH", address.password});
+    else
+      steps.push_back({"AUTH", address.username, address.password});
+  }
+  if (address.database != 0) steps.push_back({"SELECT", std::to_string(address.database)});
+  return steps;
+}
+
+std::string redisHandshakeStepName(const std::vector<std::string>& command) {
+  return command.empty() ? std::string("(empty)") : command.front();
+}
+
+namespace {
+
+std::string hostPort(const std::string& host, int port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+RedisReply runBlocking(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* raw = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (raw == nullptr) return errorReply(c->errstr[0] ? c->errstr : "connection lost");
+  RedisReply reply = copyReply(raw);
+  freeReplyObject(raw);
+  return reply;
+}
+
+}  // namespace
+
+std::string parseSentinels(const std::vector<std::string>& entries, const std::string& password,
+                           std::vector<RedisAddress>& out) {
+  out.clear();
+  for (const auto& entry : entries) {
+    RedisAddress a;
+    std::string error = parseRedisUrl("redis://" + entry, a);
+    if (error.empty() && (entry.find('/') != std::string::npos || entry.find('@') != std::string::npos))
+      error = "expected ip:port";
+    if (!error.empty()) return "\"" + entry + "\": " + error;
+    a.password = password;
+    out.push_back(std::move(a));
+  }
+  return "";
+}
+
+std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& master) {
+  if (reply.kind == RedisReply::Kind::kError) return reply.text;
+  if (reply.kind == RedisReply::Kind::kNil) return "the sentinel monitors no master of that name";
+  if (reply.kind != RedisReply::Kind::kArray || reply.elements.size() != 2 ||
+      reply.elements[0].kind != RedisReply::Kind::kString ||
+      reply.elements[1].kind != RedisReply::Kind::kString)
+    return "unexpected reply to SENTINEL get-master-addr-by-name";
+  const std::string& ip = reply.elements[0].text;
+  const std::string& port = reply.elements[1].text;
+  RedisAddress parsed;
+  std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  std::string error = parseRedisUrl("redis://" + host + ":" + port, parsed);
+  if (!error.empty()) return "the sentinel named " + ip + " port " + port + ": " + error;
+  master.host = parsed.host;
+  master.port = parsed.port;
+  master.unixPath.clear();
+  return "";
+}
+
+std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chrono::milliseconds timeout,
+                                 RedisAddress& master) {
+  std::string errors;
+  auto note = [&](const RedisAddress& sentinel, const std::string& why) {
+    errors += (errors.empty() ? "" : "; ") + hostPort(sentinel.host, sentinel.port) + ": " + why;
+  };
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  for (const auto& sentinel : settings.sentinels) {
+    std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+        redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv), &redisFree);
+    if (!c || c->err) {
+      note(sentinel, c ? c->errstr : "out of memory");
+      continue;
+    }
+    redisSetTimeout(c.get(), tv);
+    std::string failure;
+    for (const auto& step : redisHandshake(sentinel)) {
+      RedisReply r = runBlocking(c.get(), step);
+      if (!r.ok()) {
+        failure = redisHandshakeStepName(step) + " refused: " + r.text;
+        break;
+      }
+    }
+    if (failure.empty()) {
+      RedisReply r = runBlocking(c.get(), {"SENTINEL", "get-master-addr-by-name", settings.masterName});
+      failure = masterFromSentinelReply(r, master);
+      if (failure.empty()) return "";
+    }
+    note(sentinel, failure);
+  }
+  return "no sentinel named the master \"" + settings.masterName + "\": " + errors;
+}
+
 RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::chrono::milliseconds timeout,
                          size_t maxInFlight)
     : loop_(loop),
@@ -143,10 +265,105 @@ RedisClient::~RedisClient() {
   }
 }
 
-void RedisClient::start() { connect(); }
+void RedisClient::useSentinels(RedisSentinelSettings settings) { sentinel_ = std::move(settings); }
+
+std::string RedisClient::describeAddress() const {
+  if (!sentinel_.sentinels.empty() && !masterKnown_)
+    return "master \"" + sentinel_.masterName + "\" (not named yet)";
+  return address_.unixPath.empty() ? hostPort(address_.host, address_.port) : address_.unixPath;
+}
+
+void RedisClient::start() {
+  if (sentinel_.sentinels.empty()) return connect();
+  for (const auto& sentinel : sentinel_.sentinels) {
+    auto client = std::make_unique<RedisClient>(loop_, sentinel, timeout_, 64);
+    client->logName_ = "redis sentinel";
+    // The first sentinel to connect is asked at once, not at the next poll.
+    client->setOnStateChange([this](bool up, const std::string&) {
+      if (up && !masterKnown_) askSentinels();
+    });
+    sentinelClients_.push_back(std::move(client));
+  }
+  for (auto& client : sentinelClients_) client->start();
+  // Polling rather than a +switch-master subscription: hiredis 0.14 gives a subscription no
+  // timeout, so a silent sentinel would go unnoticed, while a poll every second bounds how
+  // long a failover goes unseen and needs no second kind of connection.
+  sentinelPoll_ = std::make_unique<reactor::Timer>(loop_, [this] { askSentinels(); });
+  sentinelPoll_->startPeriodic(std::chrono::seconds(1));
+  setState(false, "asking the sentinels for master \"" + sentinel_.masterName + "\"");
+}
+
+void RedisClient::askSentinels() {
+  if (askingSentinels_ || sentinelClients_.empty()) return;
+  askingSentinels_ = true;
+  askSentinel(0, "");
+}
+
+void RedisClient::askSentinel(size_t index, std::string errors) {
+  if (index >= sentinelClients_.size()) {
+    askingSentinels_ = false;
+    if (!masterKnown_)
+      setState(false, "no sentinel named master \"" + sentinel_.masterName + "\": " + errors);
+    return;
+  }
+  sentinelClients_[index]->command(
+      {"SENTINEL", "get-master-addr-by-name", sentinel_.masterName},
+      [this, index, errors = std::move(errors)](const RedisReply& reply) {
+        RedisAddress master;
+        std::string error = masterFromSentinelReply(reply, master);
+        if (!error.empty()) {
+          std::string more = errors + (errors.empty() ? "" : "; ") +
+                             sentinelClients_[index]->describeAddress() + ": " + error;
+          return askSentinel(index + 1, std::move(more));
+        }
+        askingSentinels_ = false;
+        onMasterNamed(master, index);
+      });
+}
+
+void RedisClient::onMasterNamed(const RedisAddress& master, size_t sentinelIndex) {
+  if (masterKnown_ && master.host == address_.host && master.port == address_.port) return;
+  std::string previous = masterKnown_ ? describeAddress() : "none";
+  address_.host = master.host;
+  address_.port = master.port;
+  masterKnown_ = true;
+  reactor::logWarn("redis: master named by sentinel",
+                   {{"master", describeAddress()},
+                    {"previous", previous},
+                    {"sentinel", sentinelClients_[sentinelIndex]->describeAddress()}});
+  // Move at once: this runs in a sentinel's callback, never in one of this connection's.
+  backoff_ = std::chrono::milliseconds(100);
+  reconnectTimer_.cancel();
+  if (ctx_) {
+    redisAsyncContext* ctx = ctx_;
+    ctx_ = nullptr;
+    ctx->data = nullptr;
+    redisAsyncFree(ctx);  // pending commands fail ("connection lost"): lookups go to MongoDB
+    setState(false, "master moved to " + describeAddress());
+  }
+  connect();
+}
+
+void RedisClient::onReadOnly() {
+  // A replica answered: the master we know is stale (a failover happened). Ask again and
+  // leave this connection; the ROLE check keeps us off replicas on reconnect.
+  if (sentinelClients_.empty() || readOnlySeen_) return;
+  readOnlySeen_ = true;
+  askSentinels();
+  loop_.defer([alive = std::weak_ptr(self_), generation = generation_] {
+    auto self = alive.lock();
+    if (!self || !*self) return;
+    (*self)->dropConnection(generation, "READONLY: the server is a replica now");
+  });
+}
 
 void RedisClient::connect() {
   if (ctx_) return;
+  if (!sentinelClients_.empty() && !masterKnown_) return askSentinels();  // connects once named
+  readOnlySeen_ = false;
+  ++generation_;
+  handshakeRemaining_ = 0;
+  handshakeFailure_.clear();
   redisAsyncContext* ctx = address_.unixPath.empty() ? redisAsyncConnect(address_.host.c_str(), address_.port)
                                                      : redisAsyncConnectUnix(address_.unixPath.c_str());
   if (ctx == nullptr) {
@@ -178,17 +395,75 @@ void RedisClient::onConnect(const redisAsyncContext* ac, int status) noexcept {
     self->scheduleReconnect(reason);
     return;
   }
-  self->backoff_ = std::chrono::milliseconds(100);
-  auto finishConnect = [self] { self->setState(true, "connected"); };
-  if (!self->address_.password.empty() || self->address_.database != 0) {
-    // AUTH / SELECT go first on the new connection; ordinary commands queue behind them.
-    if (!self->address_.password.empty())
-      self->command({"AUTH", self->address_.password}, [](const RedisReply&) {});
-    if (self->address_.database != 0) {
-      self->command({"SELECT", std::to_string(self->address_.database)}, [](const RedisReply&) {});
-    }
+  self->beginHandshake();
+}
+
+void RedisClient::beginHandshake() {
+  // Ordinary commands are refused until the handshake is done, so none can run on a
+  // connection that is not yet authenticated or still on database 0. PING closes it so that
+  // a server that wants a password we do not have says so now (NOAUTH), not on every lookup.
+  auto steps = redisHandshake(address_);
+  steps.push_back({"PING"});
+  // A sentinel's answer can be stale (an old master back as a replica): write only to a master.
+  if (!sentinelClients_.empty()) steps.push_back({"ROLE"});
+  handshakeRemaining_ = steps.size();
+  const uint64_t generation = generation_;
+  for (auto& step : steps) {
+    std::string name = redisHandshakeStepName(step);
+    send(std::move(step), [this, generation, name](const RedisReply& reply) {
+      handshakeStepDone(generation, name, reply);
+    });
   }
-  finishConnect();
+}
+
+std::string RedisClient::handshakeProblem(const std::string& step, const RedisReply& reply) {
+  auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
+  if (step == "ROLE") {
+    // A user that may not run ROLE is let through: a READONLY reply still tells.
+    if (!reply.ok()) return startsWith("NOPERM") ? "" : "ROLE failed: " + reply.text;
+    bool hasRole = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty();
+    std::string role = hasRole ? reply.elements[0].text : std::string("unknown");
+    if (role == "master") return "";
+    askSentinels();
+    return describeAddress() + " is a " + role + ", not the master";
+  }
+  if (reply.ok()) return "";
+  // Redis' error text names the problem and never echoes the password.
+  if (startsWith("NOAUTH")) return "Redis requires a password (redis.password or the URL): " + reply.text;
+  return step + " refused: " + reply.text;
+}
+
+void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply) {
+  if (generation != generation_ || handshakeRemaining_ == 0 || !handshakeFailure_.empty()) return;
+  std::string problem = handshakeProblem(step, reply);
+  if (!problem.empty()) {
+    auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
+    authRefused_ = !reply.ok() && (step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") ||
+                                   startsWith("NOPERM"));
+    handshakeFailure_ = problem;
+    handshakeRemaining_ = 0;
+    // Not from inside a hiredis callback: freeing the context there would pull it from
+    // under hiredis.
+    loop_.defer([alive = std::weak_ptr(self_), generation, problem] {
+      auto self = alive.lock();
+      if (!self || !*self) return;
+      (*self)->dropConnection(generation, problem);
+    });
+    return;
+  }
+  if (--handshakeRemaining_ > 0) return;
+  backoff_ = std::chrono::milliseconds(100);
+  authRefused_ = false;
+  setState(true, "connected");
+}
+
+void RedisClient::dropConnection(uint64_t generation, const std::string& reason) {
+  if (generation != generation_ || !ctx_) return;  // already gone (onDisconnect ran)
+  redisAsyncContext* ctx = ctx_;
+  ctx_ = nullptr;
+  ctx->data = nullptr;
+  redisAsyncFree(ctx);  // the handshake's callbacks get "connection lost" and are ignored
+  scheduleReconnect(reason);
 }
 
 void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) noexcept {
@@ -196,28 +471,32 @@ void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) noexcept
   if (!self) return;
   // hiredis frees the context after this callback.
   std::string reason = status == REDIS_OK ? "disconnected" : (ac->errstr[0] ? ac->errstr : "connection lost");
+  if (!self->handshakeFailure_.empty()) reason = self->handshakeFailure_;
   self->ctx_ = nullptr;
   self->scheduleReconnect(reason);
 }
 
 void RedisClient::setState(bool connected, const std::string& reason) {
   bool changed = connected != connected_ || !everReported_;
+  // A new reason while down (e.g. from "connection refused" to a refused AUTH) is worth a
+  // line; the same reason on every retry is not.
+  bool newReason = !connected && reason != lastError_;
   connected_ = connected;
   everReported_ = true;
   if (!connected) lastError_ = reason;
-  if (changed) {
-    std::string where =
-        address_.unixPath.empty() ? address_.host + ":" + std::to_string(address_.port) : address_.unixPath;
-    if (connected)
-      reactor::logInfo("redis: disconnected -> connected", {{"address", where}});
-    else
-      reactor::logWarn("redis: connected -> disconnected", {{"address", where}, {"reason", reason}});
-    if (onStateChange_) onStateChange_(connected, reason);
-  }
+  if (!changed && !newReason) return;
+  std::string where = describeAddress();
+  if (connected)
+    reactor::logInfo(logName_ + ": disconnected -> connected", {{"address", where}});
+  else
+    reactor::logWarn(logName_ + (changed ? ": connected -> disconnected" : ": still disconnected"),
+                     {{"address", where}, {"reason", reason}});
+  if (changed && onStateChange_) onStateChange_(connected, reason);
 }
 
 void RedisClient::scheduleReconnect(const std::string& reason) {
   setState(false, reason);
+  askSentinels();  // with Sentinel: the master may have moved
   reconnectTimer_.startOnce(backoff_);
   backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
 }
@@ -233,6 +512,11 @@ void RedisClient::failSoon(Callback callback, std::string message) {
 
 void RedisClient::command(std::vector<std::string> args, Callback callback) {
   if (!connected_ || !ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
+  send(std::move(args), std::move(callback));
+}
+
+void RedisClient::send(std::vector<std::string> args, Callback callback) {
+  if (!ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
   if (pending_.size() >= maxInFlight_)
     return failSoon(std::move(callback), "too many redis commands in flight");
   std::vector<const char*> argv;
@@ -275,6 +559,7 @@ void RedisClient::complete(uint64_t id, const RedisReply& reply) {
   // The timer may be the caller: free it after this pass.
   loop_.defer([timer = std::shared_ptr<reactor::Timer>(std::move(it->second.deadline))] {});
   pending_.erase(it);
+  if (reply.kind == RedisReply::Kind::kError && reply.text.rfind("READONLY", 0) == 0) onReadOnly();
   cb(reply);
 }
 

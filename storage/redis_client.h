@@ -5,6 +5,11 @@
 //
 // Every command's callback fires exactly once: with the reply, an error, or a timeout —
 // and never after the RedisClient is destroyed.
+//
+// On each new connection the client first sends AUTH (when a password is set), SELECT (when
+// the database is not 0) and PING, and counts itself connected only once all of them
+// answered OK: a refused AUTH, a missing password (NOAUTH) or a bad database keeps it
+// disconnected with Redis' reason in lastError(), and it retries with backoff.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,12 +39,53 @@ struct RedisAddress {
   int port = 6379;
   std::string unixPath;
   int database = 0;
+  std::string username;  // an ACL user (AUTH username password); empty = AUTH password
   std::string password;
 };
 
-// Parses redis://[:password@]host[:port][/db] and unix:///path; "localhost" becomes
-// 127.0.0.1. Returns an error message, empty on success.
+// Parses redis://[[user]:password@]host[:port][/db] and unix:///path; user and password may
+// be percent-encoded; "localhost" becomes 127.0.0.1. Returns an error message, empty on
+// success.
 std::string parseRedisUrl(const std::string& url, RedisAddress& out);
+
+// The configuration keys that override parts of the URL (redis.username, redis.password,
+// redis.database), so that a secret need not sit in a URL. Empty strings and a negative
+// database leave the URL's value.
+struct RedisOverrides {
+  std::string username;
+  std::string password;
+  int64_t database = -1;
+};
+std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out);
+
+// The commands that open a connection, in order: AUTH [user] password (when a password is
+// set), SELECT db (when db is not 0). Shared by the async client and `recgw warm`.
+std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address);
+
+// Redis Sentinel: the client asks these sentinels for the master's address instead of using
+// the address' host and port (its user, password and database still apply to the master).
+struct RedisSentinelSettings {
+  std::vector<RedisAddress> sentinels;  // host, port and password (redis.sentinel_password)
+  std::string masterName;
+};
+
+// redis.sentinels entries ("ip:port", "[v6]:port", "localhost:port"); the password is the
+// sentinels' own. Returns an error message naming the bad entry, empty on success.
+std::string parseSentinels(const std::vector<std::string>& entries, const std::string& password,
+                           std::vector<RedisAddress>& out);
+
+// The master's address from a reply to SENTINEL get-master-addr-by-name. Returns an error
+// message (unknown master name, a hostname, a malformed reply), empty on success.
+std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& master);
+
+// For `recgw warm`: asks each sentinel in turn (blocking, each within `timeout`) and sets
+// master.host/port. Returns an error message naming each sentinel's failure, empty on success.
+std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chrono::milliseconds timeout,
+                                 RedisAddress& master);
+
+// "AUTH" for the AUTH command of a handshake, else the command's name: names the step
+// that failed without showing its arguments (the password).
+std::string redisHandshakeStepName(const std::vector<std::string>& command);
 
 class RedisClient {
  public:
@@ -51,9 +97,20 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
+  // Before start(): find the master through Redis Sentinel. The client asks the sentinels at
+  // start, every second, when its connection is lost and when Redis answers READONLY, and
+  // moves to a new master as soon as one is named.
+  void useSentinels(RedisSentinelSettings settings);
+
   void start();
   bool connected() const { return connected_; }
+  // host:port (or the socket path) of the server in use; with Sentinel, the master last named.
+  std::string describeAddress() const;
+  bool usesSentinels() const { return !sentinel_.sentinels.empty(); }
+  // Why the client is not connected (Redis' own words for a refused AUTH or SELECT).
   const std::string& lastError() const { return lastError_; }
+  // The last connection attempt reached Redis but it refused our credentials.
+  bool authRefused() const { return !connected_ && authRefused_; }
   size_t inFlight() const { return pending_.size(); }
 
   // Not connected, or too many in flight: the callback gets an error on the next pass.
@@ -74,6 +131,16 @@ class RedisClient {
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
 
   void connect();
+  void beginHandshake();
+  // Why a handshake step's reply stops the connection; empty = the step went well.
+  std::string handshakeProblem(const std::string& step, const RedisReply& reply);
+  void handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply);
+  void dropConnection(uint64_t generation, const std::string& reason);
+  void send(std::vector<std::string> args, Callback callback);
+  void askSentinels();
+  void askSentinel(size_t index, std::string errors);
+  void onMasterNamed(const RedisAddress& master, size_t sentinelIndex);
+  void onReadOnly();
   void scheduleReconnect(const std::string& reason);
   void setState(bool connected, const std::string& reason);
   void complete(uint64_t id, const RedisReply& reply);
@@ -86,6 +153,12 @@ class RedisClient {
   redisAsyncContext* ctx_ = nullptr;  // owned; hiredis frees it itself after a disconnect
   bool connected_ = false;
   bool everReported_ = false;
+  bool authRefused_ = false;
+  // Counts connection attempts, so replies and deferred work of an earlier connection are
+  // told apart from the current one.
+  uint64_t generation_ = 0;
+  size_t handshakeRemaining_ = 0;
+  std::string handshakeFailure_;  // set once a step failed; wins over hiredis' disconnect reason
   std::string lastError_ = "not connected yet";
   std::chrono::milliseconds backoff_{100};
   reactor::Timer connectTimer_;
@@ -96,6 +169,15 @@ class RedisClient {
   // Shared with the privdata of commands in flight, so a late hiredis callback can tell
   // that this client is gone.
   std::shared_ptr<RedisClient*> self_;
+
+  // Sentinel mode (empty = off). One plain client per sentinel, for the queries.
+  RedisSentinelSettings sentinel_;
+  std::vector<std::unique_ptr<RedisClient>> sentinelClients_;
+  std::unique_ptr<reactor::Timer> sentinelPoll_;
+  bool masterKnown_ = false;
+  bool askingSentinels_ = false;
+  bool readOnlySeen_ = false;  // per connection: one READONLY is enough to ask again
+  std::string logName_ = "redis";
 };
 
 }  // namespace recgw::storage

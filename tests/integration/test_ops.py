@@ -209,7 +209,7 @@ def test_public_readyz_is_status_only_and_ops_listener_serves_details_with_two_w
     # public: status only, no /metrics
     for _ in range(6):                                     # new connections: both workers answer
         r = requests.get(gw.url + "/readyz", timeout=10)
-        assert r.status_code == 200 and r.json() == {"ready": True}, r.text
+        assert r.status_code == 200 and r.json() == {"ready": True, "status": "ready"}, r.text
         assert st.bucket not in r.text and str(st.minio_port) not in r.text
         r = requests.get(gw.url + "/metrics", timeout=5)
         assert r.status_code == 404 and r.json()["error"], r.text[:200]
@@ -635,7 +635,7 @@ def test_healthz_fast_while_readyz_waits_on_dead_mongo(stack: Stack, gateway_fac
             assert isinstance(r, tuple), r
             status, body = r
             assert status == 503, r
-            assert body == {"ready": False}, body  # the public listener: the status only
+            assert body == {"ready": False, "status": "not_ready"}, body  # the public listener: the status only
         assert max(latencies) < 0.2, f"/healthz latencies (s): {[round(x, 4) for x in latencies]}"
     finally:
         stack.start_service("ferretdb")

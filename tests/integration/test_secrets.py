@@ -321,7 +321,7 @@ def test_credentials_in_configured_urls_are_never_shown(clean_stack: Stack, gate
     # anonymous /readyz on the public listener: the status, nothing else
     r = requests.get(gw.url + "/readyz", timeout=10)
     seen["public /readyz"] = r.text
-    assert r.status_code == 200 and r.json() == {"ready": True}, r.text
+    assert r.status_code == 200 and r.json() == {"ready": True, "status": "ready"}, r.text
     for detail in (st.bucket, str(st.minio_port), str(fleet_port), "127.0.0.1", "fleet", "storage"):
         assert detail not in r.text, f"anonymous /readyz shows {detail!r}: {r.text}"
     r = requests.head(gw.url + "/readyz", timeout=10)

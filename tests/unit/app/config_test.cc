@@ -354,7 +354,9 @@ TEST(ConfigTest, RenderMasksAPasswordContainingAt) {
   Config c;
   c.mongo.uri = "mongodb://u:p@ssword@h/db";
   std::string text = renderConfig(c);
-  EXPECT_EQ(text.find("ssword"), std::string::npos) << text;
+  // Not the bare "ssword": key names such as redis.password contain it.
+  EXPECT_EQ(text.find("ssword@h"), std::string::npos) << text;
+  EXPECT_EQ(text.find("p@ss"), std::string::npos) << text;
 }
 
 // Regression: the key or value was quoted verbatim into what(), so a value or TOML key
@@ -430,6 +432,21 @@ TEST(ConfigTest, OpsListen) {
       errorOf(std::nullopt, {"RECGW_SERVER_LISTEN=127.0.0.1:8080", "RECGW_SERVER_OPS_LISTEN=127.0.0.1:8080"}),
       "server.ops_listen");
   expectErrorNaming(errorOf("[server]\nops_listen = 9090\n"), "server.ops_listen");
+}
+
+TEST(ConfigTest, RedisCredentialKeysFromEnvAreSecretAndChecked) {
+  Config c = loadText("[redis]\nurl = \"redis://127.0.0.1:6380/2\"\n",
+                      {"RECGW_REDIS_USERNAME=cache", "RECGW_REDIS_PASSWORD=env-redis-secret",
+                       "RECGW_REDIS_DATABASE=3"});
+  EXPECT_EQ(c.redis.username, "cache");
+  EXPECT_EQ(c.redis.password, "env-redis-secret");
+  EXPECT_EQ(c.redis.database, 3);
+  std::string text = renderConfig(c);
+  EXPECT_EQ(text.find("env-redis-secret"), std::string::npos) << text;
+  EXPECT_EQ(Config().redis.database, -1);  // the URL's database unless set
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_REDIS_DATABASE=-2"}), "redis.database");
+  // An ACL user cannot AUTH without a password.
+  expectErrorNaming(errorOf(std::nullopt, {"RECGW_REDIS_USERNAME=cache"}), "redis.database");
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ run --config "$work/uncommented.toml" >"$work/stated" ||
   fail "its commented-out values do not load once uncommented: $(cat "$work/stderr")"
 
 # section.key of every key line, in a TOML file rendered or written as key = value.
-keys() { awk '/^\[[a-z_]+\]$/ { s = substr($0, 2, length($0) - 2) } /^[a-z][a-z0-9_]* = / { print s "." $1 }' "$1" | sort; }
+keys() { awk '/^\[[a-z0-9_]+\]$/ { s = substr($0, 2, length($0) - 2) } /^[a-z][a-z0-9_]* = / { print s "." $1 }' "$1" | sort; }
 keys "$work/defaults" >"$work/known"
 keys "$work/uncommented.toml" >"$work/listed"
 missing="$(comm -23 "$work/known" "$work/listed" | tr '\n' ' ')"

@@ -637,7 +637,9 @@ def test_warm_10000_tokens_since_limit_and_errors(clean_stack: Stack, gateway_fa
 def test_scanner_is_rate_limited_per_address_and_mongo_sees_only_allowed_lookups(clean_stack: Stack,
                                                                                   gateway_factory):
     st = clean_stack
-    rate_per_min, burst = 60, 20
+    # A slow refill (one lookup per 10 s): the scan takes about a second, and the check after
+    # it expects the bucket still empty.
+    rate_per_min, burst = 6, 20
     gw = gateway_factory(extra_env={**BASE_ENV, "RECGW_SERVER_TRUSTED_PROXIES": "127.0.0.1",
                                     "RECGW_CACHE_FAILED_LOOKUPS_PER_MINUTE": str(rate_per_min),
                                     "RECGW_CACHE_FAILED_LOOKUPS_BURST": str(burst)})

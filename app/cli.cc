@@ -125,7 +125,8 @@ int presign(const std::vector<std::string>& args) {
     if (!at) return fail("--at must be an RFC 3339 UTC time, e.g. 2024-05-01T12:00:00Z");
     now = *at;
   }
-  storage::SignedUrl url = storage::generateSignedUrl(loc, {f.named["access-key"], f.named["secret-key"], f.named["session-token"]},
+  storage::S3Credentials credentials{f.named["access-key"], f.named["secret-key"], f.named["session-token"]};
+  storage::SignedUrl url = storage::generateSignedUrl(loc, credentials,
                                                       f.named["key"], expires, now);
   if (!url.ok()) return fail(url.error);
   std::printf("%s\n", url.url.c_str());

@@ -17,6 +17,7 @@ struct ReadinessProbe {
   int outstanding = 0;
   bool detailed = false;
   DependencyStatus mongo, redis, storage;
+  std::optional<StorageCredentialsView> credentials;
   std::vector<std::pair<std::string, std::string>> breakers;
 
   void settle() {
@@ -32,7 +33,21 @@ struct ReadinessProbe {
       };
       part("mongo", mongo);
       part("redis", redis);
-      part("storage", storage);
+      w.key("storage").beginObject().field("ok", storage.ok).field("reason", storage.reason);
+      if (credentials) {
+        w.key("credentials").beginObject();
+        w.field("source", credentials->source)
+            .field("available", credentials->available)
+            .field("temporary", credentials->temporary);
+        w.key("expires_in_s");
+        if (credentials->expiresInSeconds) {
+          w.value(*credentials->expiresInSeconds);
+        } else {
+          w.null();
+        }
+        w.field("last_error", credentials->lastError).endObject();
+      }
+      w.endObject();
       w.key("breakers").beginObject();
       for (const auto& [origin, state] : breakers) w.field(origin, state);
       w.endObject();
@@ -51,6 +66,7 @@ void startReadiness(reactor::HttpServer& server, const OpsDependencies& deps, re
   probe->outstanding = detailed ? 2 : 1;
   if (detailed) {
     probe->storage = deps.storageStatus ? deps.storageStatus() : DependencyStatus{false, "not configured"};
+    if (deps.storageCredentials) probe->credentials = deps.storageCredentials();
     if (deps.breakerStates) probe->breakers = deps.breakerStates();
   }
   deps.mongo->ping([probe](storage::MongoStatus s) {

@@ -4,6 +4,7 @@
 // ready, nothing more: the details (dependency reasons, the storage endpoint and bucket,
 // each origin's circuit breaker) are for the ops listener or an admin JWT.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,23 @@ struct DependencyStatus {
   std::string reason;
 };
 
+// The storage credentials as /readyz shows them: where they come from and how long they
+// last, never the keys.
+struct StorageCredentialsView {
+  std::string source;
+  bool available = false;
+  bool temporary = false;
+  std::optional<int64_t> expiresInSeconds;
+  std::string lastError;
+};
+
 struct OpsDependencies {
   storage::MongoClient* mongo = nullptr;
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
   // Storage settings as now in force (config + system_settings); URLs in display form.
   std::function<DependencyStatus()> storageStatus;
+  // The storage credentials in force; unset = none to show.
+  std::function<std::optional<StorageCredentialsView>()> storageCredentials;
   // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
   // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;

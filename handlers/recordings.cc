@@ -8,15 +8,27 @@
 
 namespace recgw::handlers {
 
-storage::SigV4Signer* StorageSigner::get() {
+std::shared_ptr<storage::SigV4Signer> StorageSigner::shared() {
   const auto& s = settings_.current();
   if (!s.storageComplete()) return nullptr;
-  if (!signer_ || generation_ != settings_.generation()) {
+  const storage::AwsCredentials* credentials = provider_ ? provider_->current() : nullptr;
+  if (provider_ && !credentials) return nullptr;
+  uint64_t credentialsGeneration = provider_ ? provider_->generation() : 0;
+  if (!signer_ || generation_ != settings_.generation() || credentialsGeneration_ != credentialsGeneration) {
     storage::S3Location loc = s.location();
-    signer_ = std::make_unique<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region);
+    // A stream in progress keeps the signer it started with (SourceChain shares it).
+    signer_ = credentials ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey,
+                                                                   loc.region, "s3", credentials->sessionToken)
+                          : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey,
+                                                                   loc.region, "s3", sessionToken_);
     generation_ = settings_.generation();
+    credentialsGeneration_ = credentialsGeneration;
   }
-  return signer_.get();
+  return signer_;
+}
+
+bool StorageSigner::credentialsUnavailable() {
+  return provider_ && settings_.current().storageComplete() && !provider_->current();
 }
 
 namespace {
@@ -63,7 +75,7 @@ std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifi
 }
 
 fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string& key) {
-  return fleet::SourceChain(context.signer->settings(), context.signer->get(), key, context.fleetSecretHeader,
+  return fleet::SourceChain(context.signer->settings(), context.signer->shared(), key, context.fleetSecretHeader,
                             context.timeouts);
 }
 
@@ -146,6 +158,15 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         return;
       case storage::CallRecord::Outcome::kFound:
         break;
+    }
+    if (ctx->signer->credentialsUnavailable()) {
+      // Storage is where recordings live: answering 404 or falling back silently would hide
+      // that the gateway cannot read it. The reason is logged by the provider and in /readyz.
+      ex->noteReason("no valid storage credentials");
+      ex->addHeader("Retry-After", "5");
+      ex->replyError(503, "storage_credentials_unavailable",
+                     "the gateway has no valid storage credentials right now; retry shortly");
+      return;
     }
     fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
     if (!hint.empty()) chain.preferFirst(hint);

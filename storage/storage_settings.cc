@@ -21,7 +21,7 @@ bool sameValues(const StorageValues& a, const StorageValues& b) {
   return a.endpoint == b.endpoint && a.accessKey == b.accessKey && a.secretKey == b.secretKey &&
          a.bucket == b.bucket && a.region == b.region && a.addressing == b.addressing &&
          a.fleetUrls == b.fleetUrls && a.fleetSecret == b.fleetSecret &&
-         a.fleetSecretHeader == b.fleetSecretHeader;
+         a.fleetSecretHeader == b.fleetSecretHeader && a.keysFromProvider == b.keysFromProvider;
 }
 
 std::vector<std::string> urlList(const bson_t* doc, const char* field) {
@@ -74,8 +74,9 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
                         : !namingHeader.empty()           ? namingHeader
                                                           : std::string(kDefaultFleetSecretHeader);
   if (v.endpoint.empty()) s.missing.push_back("endpoint");
-  if (v.accessKey.empty()) s.missing.push_back("access_key");
-  if (v.secretKey.empty()) s.missing.push_back("secret_key");
+  v.keysFromProvider = config.keysFromProvider;
+  if (!v.keysFromProvider && v.accessKey.empty()) s.missing.push_back("access_key");
+  if (!v.keysFromProvider && v.secretKey.empty()) s.missing.push_back("secret_key");
   if (v.bucket.empty()) s.missing.push_back("bucket");
   return s;
 }

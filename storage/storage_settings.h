@@ -28,6 +28,9 @@ struct StorageValues {
   // Config: `fleet.secret_header` (empty = not configured). Document: the header its naming
   // implies (X-VoxCore-Secret for `voxcore_fleet`, else empty). Merged: the header in force.
   std::string fleetSecretHeader;
+  // Config only: the credentials come from a provider (s3.credentials other than static),
+  // so access_key and secret_key are not required.
+  bool keysFromProvider = false;
 };
 
 struct StorageSettings {

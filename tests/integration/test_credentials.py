@@ -324,6 +324,9 @@ def test_assume_role_refreshes_under_load_without_a_failed_request(clean_stack: 
             stop.set()
         elapsed = time.time() - start
         failed = [s for s in results if s != 200]
+        # /metrics merges the workers' counters as each publishes them (every second)
+        wait_for(lambda: metric(gw, "recgw_s3_credential_refreshes_total", 'result="ok"') == len(proxy.calls),
+                 5, "the workers' refresh counters to match the STS calls seen")
         ok_refreshes = metric(gw, "recgw_s3_credential_refreshes_total", 'result="ok"')
         error_refreshes = metric(gw, "recgw_s3_credential_refreshes_total", 'result="error"')
         calls = list(proxy.calls)
@@ -398,7 +401,7 @@ def test_revoked_credentials_get_one_forced_refresh(clean_stack: Stack, gateway_
     gw = gateway_factory(extra_env=base_env(RECGW_S3_CREDENTIALS="ecs",
                                             AWS_CONTAINER_CREDENTIALS_FULL_URI=fake.url + "/creds",
                                             AWS_CONTAINER_AUTHORIZATION_TOKEN="tok"))
-    wait_for(lambda: len(fake.requests) >= 1, 15, "the first (revoked) set")
+    wait_for(lambda: readyz(gw)["storage"].get("credentials", {}).get("available"), 15, "the first (revoked) set")
     r = fetch(gw, token)
     assert r.status_code == 200, r.text
     assert r.content == data
@@ -436,9 +439,10 @@ def test_revoked_set_that_stays_revoked_is_503_not_404(clean_stack: Stack, gatew
     gw = gateway_factory(extra_env=base_env(RECGW_S3_CREDENTIALS="ecs",
                                             AWS_CONTAINER_CREDENTIALS_FULL_URI=fake.url + "/creds",
                                             AWS_CONTAINER_AUTHORIZATION_TOKEN="tok"))
-    wait_for(lambda: len(fake.requests) >= 1, 15, "the first set")
+    wait_for(lambda: readyz(gw)["storage"].get("credentials", {}).get("available"), 15, "the first set")
     r = fetch(gw, token)
     assert r.status_code == 503, r.text
+    assert r.json()["error"] == "upstream_unavailable"
     assert len(fake.requests) == 2  # one forced refresh, one retry, then no more
 
 

@@ -505,7 +505,8 @@ def test_web_identity_rereads_the_rotating_token(clean_stack: Stack, gateway_fac
                                             RECGW_S3_ROLE_DURATION_S="900",
                                             AWS_WEB_IDENTITY_TOKEN_FILE=str(token_file),
                                             AWS_ROLE_ARN=ROLE_ARN))
-    wait_for(lambda: calls, 15, "the first AssumeRoleWithWebIdentity")
+    wait_for(lambda: readyz(gw)["storage"].get("credentials", {}).get("available"), 15,
+             "credentials from the first AssumeRoleWithWebIdentity")
     assert fetch(gw, token).content == data
     token_file.write_text("jwt-two")  # the kubelet rotated it
     wait_for(lambda: "jwt-two" in calls, 20, "a refresh with the rotated token")
@@ -549,3 +550,31 @@ def test_env_source_with_assume_role(clean_stack: Stack, gateway_factory):
     wait_for(lambda: readyz(gw)["storage"].get("credentials", {}).get("available"), 15, "credentials")
     assert fetch(gw, token).content == data
     assert readyz(gw)["storage"]["credentials"]["source"] == "env+assume-role"
+
+
+# ---- 4. check-config --probe and diagnose name the source or the failure ------------------
+
+def test_probe_names_the_source_and_the_failure(clean_stack: Stack, gateway_factory, recgw_binary, tmp_path):
+    import subprocess
+    from stack import gateway_env
+    ok_env = gateway_env(clean_stack, free_port(), 1, base_env(RECGW_S3_ROLE_ARN=ROLE_ARN,
+                                                                 RECGW_S3_ROLE_DURATION_S="900"))
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=ok_env, capture_output=True,
+                       text=True, timeout=60)
+    assert "credentials from static+assume-role" in p.stdout + p.stderr, p.stdout + p.stderr
+    bad_env = gateway_env(clean_stack, free_port(), 1, base_env(
+        RECGW_S3_CREDENTIALS="web-identity", RECGW_S3_STS_ENDPOINT=GUARD_IMDS,
+        AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "absent"), AWS_ROLE_ARN=ROLE_ARN))
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=bad_env, capture_output=True,
+                       text=True, timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0
+    assert "web-identity: web identity token file not readable" in out, out
+    # STS refusing: wrong root secret for AssumeRole
+    denied_env = gateway_env(clean_stack, free_port(), 1, base_env(RECGW_S3_ROLE_ARN=ROLE_ARN,
+                                                                     RECGW_S3_SECRET_KEY="not-the-secret"))
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=denied_env, capture_output=True,
+                       text=True, timeout=60)
+    out = p.stdout + p.stderr
+    assert "static+assume-role: STS answered" in out, out
+    assert "not-the-secret" not in out

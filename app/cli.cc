@@ -90,14 +90,14 @@ std::optional<int64_t> toInt(const std::string& s) {
 }
 
 int presign(const std::vector<std::string>& args) {
-  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "session-token", "region",
-                              "expires", "at", "addressing", "help"});
+  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "session-token",
+                              "region", "expires", "at", "addressing", "help"});
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help")) {
     std::printf(
         "usage: recgw presign --endpoint URL --bucket B --key K --access-key A --secret-key S\n"
-        "                     [--session-token T] [--region R] [--expires SECONDS] [--at RFC3339-UTC] [--addressing "
-        "auto|path|virtual]\n");
+        "                     [--session-token T] [--region R] [--expires SECONDS] [--at RFC3339-UTC]\n"
+        "                     [--addressing auto|path|virtual]\n");
     return 0;
   }
   for (const char* required : {"endpoint", "bucket", "key", "access-key", "secret-key"}) {
@@ -126,8 +126,7 @@ int presign(const std::vector<std::string>& args) {
     now = *at;
   }
   storage::S3Credentials credentials{f.named["access-key"], f.named["secret-key"], f.named["session-token"]};
-  storage::SignedUrl url = storage::generateSignedUrl(loc, credentials,
-                                                      f.named["key"], expires, now);
+  storage::SignedUrl url = storage::generateSignedUrl(loc, credentials, f.named["key"], expires, now);
   if (!url.ok()) return fail(url.error);
   std::printf("%s\n", url.url.c_str());
   return 0;

@@ -40,7 +40,8 @@ storage::CredentialSourceSettings credentialSourceFrom(const Config& c) {
   s.kind = c.s3.credentials;
   s.stsEndpoint = c.s3.stsEndpoint;
   // MinIO and other S3-compatible services answer STS on their S3 endpoint.
-  if (s.stsEndpoint.empty() && !c.s3.endpoint.empty() && c.s3.endpoint.find("amazonaws.com") == std::string::npos) {
+  bool onAws = c.s3.endpoint.find("amazonaws.com") != std::string::npos;
+  if (s.stsEndpoint.empty() && !c.s3.endpoint.empty() && !onAws) {
     s.stsEndpoint = storage::endpointUrl(c.s3.endpoint);
   }
   s.region = c.s3.endpoint.empty() ? c.s3.region : storage::regionFromEndpoint(c.s3.endpoint, c.s3.region);
@@ -239,7 +240,8 @@ class Worker {
     ops.storageCredentials = [this]() -> std::optional<handlers::StorageCredentialsView> {
       if (!credentials_) return std::nullopt;
       storage::CredentialsStatus s = credentials_->status();
-      return handlers::StorageCredentialsView{s.source, s.available, s.temporary, s.expiresInSeconds, s.lastError};
+      return handlers::StorageCredentialsView{s.source, s.available, s.temporary, s.expiresInSeconds,
+                                              s.lastError};
     };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
@@ -396,8 +398,8 @@ class Worker {
     storage::CredentialsRefreshSettings r;
     r.refreshMargin = std::chrono::seconds(c.s3.credentialsRefreshMarginS);
     r.gaugeLabels = reactor::Metrics::label("worker", std::to_string(index));
-    return std::make_unique<storage::CredentialsProvider>(loop_, storage::makeCredentialSource(loop_, curl_, s), r,
-                                                         &metrics_);
+    auto source = storage::makeCredentialSource(loop_, curl_, s);
+    return std::make_unique<storage::CredentialsProvider>(loop_, std::move(source), r, &metrics_);
   }
 
   handlers::DiagnoseDependencies diagnoseDependencies(const Config& config) {

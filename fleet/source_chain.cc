@@ -29,8 +29,8 @@ std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
   return url;
 }
 
-SourceChain::SourceChain(const storage::StorageSettings& settings, std::shared_ptr<storage::SigV4Signer> signer,
-                         std::string key, std::string fleetSecretHeader, UpstreamTimeouts timeouts)
+SourceChain::SourceChain(const storage::StorageSettings& settings,
+                         std::shared_ptr<storage::SigV4Signer> signer, std::string key, std::string fleetSecretHeader, UpstreamTimeouts timeouts)
     : key_(std::move(key)),
       fleetSecret_(settings.values.fleetSecret),
       fleetSecretHeader_(std::move(fleetSecretHeader)),

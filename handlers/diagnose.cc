@@ -243,8 +243,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       return fetchCredentials();
     }
     if (wantStorage) {
-      signer_ = std::make_shared<storage::SigV4Signer>(v.accessKey, v.secretKey, settings_.location().region, "s3",
-                                                       deps_.sessionToken);
+      signer_ = std::make_shared<storage::SigV4Signer>(v.accessKey, v.secretKey, settings_.location().region,
+                                                       "s3", deps_.sessionToken);
     }
     probeSources();
   }
@@ -254,9 +254,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
   void fetchCredentials() {
     storage::CredentialSourceSettings c = deps_.credentials;
     const storage::StorageValues& v = settings_.values;
-    c.staticKeys = [keys = storage::AwsCredentials{v.accessKey, v.secretKey, deps_.sessionToken, std::nullopt}] {
-      return keys;
-    };
+    storage::AwsCredentials keys{v.accessKey, v.secretKey, deps_.sessionToken, std::nullopt};
+    c.staticKeys = [keys] { return keys; };
     credentialSource_ = storage::makeCredentialSource(*deps_.loop, *deps_.curl, c);
     auto self = shared_from_this();
     credentialSource_->fetch([self](storage::CredentialFetch f) {
@@ -273,8 +272,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
           d.emplace_back("expires_in_s", std::to_string(left.count()));
         }
         self->add("storage_credentials", "ok", "credentials from " + f.source, d);
-        self->signer_ = std::make_shared<storage::SigV4Signer>(k.accessKey, k.secretKey,
-                                                               self->settings_.location().region, "s3", k.sessionToken);
+        self->signer_ = std::make_shared<storage::SigV4Signer>(
+            k.accessKey, k.secretKey, self->settings_.location().region, "s3", k.sessionToken);
       }
       self->probeSources();
     });

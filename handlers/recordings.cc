@@ -17,10 +17,11 @@ std::shared_ptr<storage::SigV4Signer> StorageSigner::shared() {
   if (!signer_ || generation_ != settings_.generation() || credentialsGeneration_ != credentialsGeneration) {
     storage::S3Location loc = s.location();
     // A stream in progress keeps the signer it started with (SourceChain shares it).
-    signer_ = credentials ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey,
-                                                                   loc.region, "s3", credentials->sessionToken)
-                          : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey,
-                                                                   loc.region, "s3", sessionToken_);
+    signer_ = credentials
+                  ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey, loc.region,
+                                                           "s3", credentials->sessionToken)
+                  : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region, "s3",
+                                                           sessionToken_);
     generation_ = settings_.generation();
     credentialsGeneration_ = credentialsGeneration;
   }
@@ -75,7 +76,8 @@ std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifi
 }
 
 fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string& key) {
-  return fleet::SourceChain(context.signer->settings(), context.signer->shared(), key, context.fleetSecretHeader,
+  return fleet::SourceChain(context.signer->settings(), context.signer->shared(), key,
+                            context.fleetSecretHeader,
                             context.timeouts);
 }
 

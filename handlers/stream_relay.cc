@@ -355,7 +355,8 @@ class StreamRelay {
   size_t onData(const char* data, size_t n) {
     if (readingDenial_) {
       constexpr size_t kMaxDenialBody = 4096;
-      if (denialBody_.size() < kMaxDenialBody) denialBody_.append(data, std::min(n, kMaxDenialBody - denialBody_.size()));
+      if (denialBody_.size() < kMaxDenialBody)
+        denialBody_.append(data, std::min(n, kMaxDenialBody - denialBody_.size()));
       return n;
     }
     HttpExchange* ex = exchange();
@@ -441,7 +442,8 @@ class StreamRelay {
     if (code.empty()) code = denialCode_;
     // A HEAD answer has no body to read the code from: with temporary credentials, expiry is
     // the likely cause.
-    bool unknownOnHead = code.empty() && denialBody_.empty() && chain_.signer() && chain_.signer()->hasSessionToken();
+    bool unknownOnHead =
+        code.empty() && denialBody_.empty() && chain_.signer() && chain_.signer()->hasSessionToken();
     if (!refusesCredentials(code) && !unknownOnHead) {
       noteFailure("denied", "HTTP 403" + (code.empty() ? std::string() : " " + code));
       return attempt(sourceIndex_ + 1);

@@ -67,8 +67,8 @@ class RelayRegistry {
   void setLimits(RelayLimits limits) { limits_ = limits; }
   // Storage refused the credentials `refused` signed with (ExpiredToken …): `done` gets a
   // signer with fresh credentials, or null when there are none. Unset: no retry.
-  using CredentialRefresher = std::function<void(const storage::SigV4Signer* refused,
-                                                 std::function<void(std::shared_ptr<storage::SigV4Signer>)> done)>;
+  using FreshSigner = std::function<void(std::shared_ptr<storage::SigV4Signer>)>;
+  using CredentialRefresher = std::function<void(const storage::SigV4Signer* refused, FreshSigner done)>;
   void setCredentialRefresher(CredentialRefresher refresher) { refreshCredentials_ = std::move(refresher); }
 
  private:

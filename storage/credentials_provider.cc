@@ -174,7 +174,8 @@ void CredentialsProvider::publishGauges() {
   if (!metrics_) return;
   const AwsCredentials* c = current();
   if (c && c->expiration) {
-    metrics_->set(kExpiryMetric, settings_.gaugeLabels, static_cast<double>(duration_cast<seconds>(*c->expiration - Clock::now()).count()));
+    auto left = duration_cast<seconds>(*c->expiration - Clock::now());
+    metrics_->set(kExpiryMetric, settings_.gaugeLabels, static_cast<double>(left.count()));
   } else if (!c) {
     metrics_->set(kExpiryMetric, settings_.gaugeLabels, 0);
   }

@@ -171,7 +171,9 @@ class StaticSource final : public SourceBase {
     CredentialFetch f;
     f.source = name();
     if (settings_.staticKeys) f.credentials = settings_.staticKeys();
-    if (!f.credentials.complete()) f.error = "static credentials not configured (s3.access_key, s3.secret_key)";
+    if (!f.credentials.complete()) {
+      f.error = "static credentials not configured (s3.access_key, s3.secret_key)";
+    }
     later(std::move(done), std::move(f));
   }
 };
@@ -213,10 +215,11 @@ class WebIdentitySource final : public SourceBase {
         settings_.stsEndpoint.empty() ? defaultStsEndpoint(settings_.region) : settings_.stsEndpoint;
     reactor::UpstreamRequest req = baseRequest(endpoint, settings_.timeout);
     req.method = "POST";
+    std::string sessionName = env("AWS_ROLE_SESSION_NAME").value_or(settings_.roleSessionName);
     req.body = formBody({{"Action", "AssumeRoleWithWebIdentity"},
                          {"DurationSeconds", std::to_string(settings_.roleDuration.count())},
                          {"RoleArn", *roleArn},
-                         {"RoleSessionName", env("AWS_ROLE_SESSION_NAME").value_or(settings_.roleSessionName)},
+                         {"RoleSessionName", sessionName},
                          {"Version", std::string(kStsVersion)},
                          {"WebIdentityToken", *token}});
     cleanseString(*token);
@@ -303,7 +306,8 @@ class ImdsSource final : public SourceBase {
                if (a.status == 404 || (a.status == 200 && role.empty()))
                  return done(failure("IMDS: this instance has no IAM role (instance profile) attached"));
                if (a.status != 200)
-                 return done(failure("IMDS answered HTTP " + std::to_string(a.status) + " for the role name"));
+                 return done(
+                     failure("IMDS answered HTTP " + std::to_string(a.status) + " for the role name"));
                getCredentials(endpoint + kCredentialsPath + uriEncode(role, false), std::move(token),
                               std::move(done));
              });
@@ -441,7 +445,8 @@ EnvLookup processEnvironment() {
 }
 
 bool isCredentialSourceKind(std::string_view kind) {
-  constexpr std::array<std::string_view, 6> kKinds = {"static", "env", "web-identity", "ecs", "imds", "chain"};
+  constexpr std::array<std::string_view, 6> kKinds = {"static", "env",  "web-identity",
+                                                      "ecs",    "imds", "chain"};
   for (std::string_view k : kKinds) {
     if (k == kind) return true;
   }
@@ -493,7 +498,8 @@ CredentialFetch parseStsCredentials(long status, std::string_view body) {
   c.expiration = parseIsoInstant(expiration);
   if (!c.complete() || c.sessionToken.empty() || !c.expiration) {
     f.credentials = {};
-    f.error = "STS answered without complete credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)";
+    f.error =
+        "STS answered without complete credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)";
   }
   return f;
 }

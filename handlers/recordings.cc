@@ -101,6 +101,31 @@ struct LookupCharge {
   int retryAfter = 0;  // set when refused
 };
 
+// The call is found and storage can be signed for (or is not configured): relay the
+// recording from its sources.
+void relayFromSources(reactor::HttpExchange& exchange, const std::shared_ptr<RecordingsContext>& ctx,
+                      storage::LookupField field, const std::string& value, const ClientConditions& conditions,
+                      const std::string& key, const std::string& hint) {
+  reactor::HttpExchange* ex = &exchange;
+  fleet::SourceChain chain = makeSourceChain(*ctx, key);
+  if (!hint.empty()) chain.preferFirst(hint);
+  if (chain.sources().empty()) {
+    ex->noteReason("no storage settings and no fleet hosts");
+    ex->addHeader("Retry-After", "30");
+    ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+    return;
+  }
+  std::function<void(const std::string&)> onFound;
+  if (ctx->noteSource) {
+    // The usual case is the hinted source serving again: nothing to note (and no
+    // second hash of the token for its cache key).
+    onFound = [ctx, field, value, hint](const std::string& label) {
+      if (label != hint) ctx->noteSource(field, value, label);
+    };
+  }
+  ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+}
+
 void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ctx, storage::LookupField field,
                 const std::string& value) {
   if (!isSafePathParam(value)) {
@@ -162,34 +187,30 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         break;
     }
     if (ctx->signer->credentialsUnavailable()) {
-      // Storage is where recordings live: answering 404 or falling back silently would hide
-      // that the gateway cannot read it. The reason is logged by the provider and in /readyz.
-      ex->noteReason("no valid storage credentials");
-      ex->addHeader("Retry-After", "5");
-      ex->replyError(503, "storage_credentials_unavailable",
-                     "the gateway has no valid storage credentials right now; retry shortly");
+      // No valid credentials at all (start-up, or every refresh failed until expiry): wait
+      // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
+      // falling back silently would hide that the gateway cannot read it, so a failed wait
+      // is a 503 (the reason is logged by the provider and shown in /readyz).
+      ctx->signer->provider()->waitForCredentials(
+          [server, id, ctx, field, value, conditions, key = record.key, hint](bool ok) {
+            reactor::HttpExchange* ex = server->find(id);
+            if (!ex) return;
+            if (!ok || ctx->signer->credentialsUnavailable()) {
+              ex->noteReason("no valid storage credentials");
+              ex->addHeader("Retry-After", "5");
+              ex->replyError(503, "storage_credentials_unavailable",
+                             "the gateway has no valid storage credentials right now; retry shortly");
+              return;
+            }
+            relayFromSources(*ex, ctx, field, value, conditions, key, hint);
+          });
       return;
     }
-    fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
-    if (!hint.empty()) chain.preferFirst(hint);
-    if (chain.sources().empty()) {
-      ex->noteReason("no storage settings and no fleet hosts");
-      ex->addHeader("Retry-After", "30");
-      ex->replyError(503, "no_sources", "no storage or fleet host is configured");
-      return;
-    }
-    std::function<void(const std::string&)> onFound;
-    if (ctx->noteSource) {
-      // The usual case is the hinted source serving again: nothing to note (and no
-      // second hash of the token for its cache key).
-      onFound = [ctx, field, value, hint](const std::string& label) {
-        if (label != hint) ctx->noteSource(field, value, label);
-      };
-    }
-    ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+    relayFromSources(*ex, ctx, field, value, conditions, record.key, hint);
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }
+
 
 }  // namespace
 

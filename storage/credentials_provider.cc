@@ -76,6 +76,21 @@ void CredentialsProvider::refreshNow(uint64_t seen, std::function<void(bool)> do
   }
 }
 
+void CredentialsProvider::waitForCredentials(std::function<void(bool)> done) {
+  if (current() || (!inFlight_ && lastFetchFailed_)) {
+    std::weak_ptr<char> alive = alive_;
+    loop_.defer([this, alive, done = std::move(done)] {
+      if (!alive.expired()) done(current() != nullptr);
+    });
+    return;
+  }
+  waiters_.push_back(std::move(done));
+  if (!inFlight_) {
+    timer_.cancel();
+    beginFetch();
+  }
+}
+
 void CredentialsProvider::beginFetch() {
   if (inFlight_) return;
   inFlight_ = true;
@@ -89,6 +104,7 @@ void CredentialsProvider::beginFetch() {
 void CredentialsProvider::onFetched(CredentialFetch result) {
   inFlight_ = false;
   bool ok = result.ok();
+  lastFetchFailed_ = !ok;
   if (ok) {
     if (current_) wipe(*current_);
     current_ = std::move(result.credentials);

@@ -63,6 +63,11 @@ class CredentialsProvider {
   // nothing is fetched: many requests refused at once cost one fetch. `done(ok)` runs on
   // the loop, later.
   void refreshNow(uint64_t seen, std::function<void(bool ok)> done);
+  // For a request that finds no valid credentials: `done(true)` once a valid set is in
+  // force: at once, or when the fetch in flight (e.g. the first one) succeeds. `done(false)`
+  // when that fetch fails, or at once while a failed fetch's backoff runs (requests must not
+  // turn a failing source into a fetch per request). Always later, on the loop.
+  void waitForCredentials(std::function<void(bool ok)> done);
   CredentialsStatus status() const;
   // Updates the expiry gauge (called from the gauge refresh).
   void publishGauges();
@@ -81,6 +86,7 @@ class CredentialsProvider {
   std::string answeredBy_;
   uint64_t generation_ = 0;
   bool inFlight_ = false;
+  bool lastFetchFailed_ = false;
   std::vector<std::function<void(bool)>> waiters_;
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point lastSuccess_{};

@@ -308,5 +308,33 @@ TEST(CredentialsProviderTest, NoValidCredentialsWhenTheFirstFetchFailsOrTheSetEx
   EXPECT_EQ(g.provider->current(), nullptr);
 }
 
+TEST(CredentialsProviderTest, RequestsWaitForTheFirstFetchButNotThroughABackoff) {
+  ProviderFixture f(0s, 60000ms);
+  f.source->autoAnswer = false;
+  f.provider->start();
+  int yes = 0, no = 0;
+  for (int i = 0; i < 5; ++i) f.provider->waitForCredentials([&](bool ok) { ++(ok ? yes : no); });
+  EXPECT_EQ(f.source->fetches, 1);  // they joined the first fetch
+  f.source->answerLater();
+  runFor(f.loop, 50ms);
+  EXPECT_EQ(yes, 5);
+  EXPECT_EQ(no, 0);
+
+  // A source that fails: the waiting request learns it; the next one, during the
+  // backoff, gets its answer at once, without a fetch of its own.
+  ProviderFixture g(0s, 60000ms);
+  g.source->failNext = 1000;
+  g.provider->start();
+  bool first = true, second = true;
+  g.provider->waitForCredentials([&](bool ok) { first = ok; });
+  runFor(g.loop, 50ms);
+  EXPECT_FALSE(first);
+  int fetches = g.source->fetches;
+  g.provider->waitForCredentials([&](bool ok) { second = ok; });
+  runFor(g.loop, 20ms);
+  EXPECT_FALSE(second);
+  EXPECT_EQ(g.source->fetches, fetches);
+}
+
 }  // namespace
 }  // namespace recgw::storage

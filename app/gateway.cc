@@ -499,6 +499,7 @@ class Worker {
       server_.setLimits(limitsFrom(config_));
       if (opsServer_) opsServer_->setLimits(limitsFrom(config_));
       settings_.setConfig(storageValuesFrom(config_));
+      signer_.setSessionToken(config_.s3.sessionToken);
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));

@@ -44,6 +44,12 @@ class StorageSigner {
   // the provider's status).
   bool credentialsUnavailable();
   storage::CredentialsProvider* provider() const { return provider_; }
+  // SIGHUP: a new s3.session_token (static keys) is signed with from the next request on.
+  void setSessionToken(std::string sessionToken) {
+    if (sessionToken == sessionToken_) return;
+    sessionToken_ = std::move(sessionToken);
+    signer_.reset();
+  }
   // The provider generation the current signer was built from (0 without a provider).
   uint64_t credentialsGeneration() const { return credentialsGeneration_; }
 

@@ -608,3 +608,28 @@ def test_probe_names_the_source_and_the_failure(clean_stack: Stack, gateway_fact
     out = p.stdout + p.stderr
     assert "static+assume-role: STS answered" in out, out
     assert "not-the-secret" not in out
+
+
+def test_sighup_applies_a_new_session_token_with_its_keys(clean_stack: Stack, gateway_factory, tmp_path):
+    """Rotated temporary keys in the config file: after SIGHUP the new key is signed with the
+    new token (a stale token with the new key is refused by MinIO)."""
+    import signal
+    first, second = temporary_credentials(clean_stack), temporary_credentials(clean_stack)
+    token, data = seed(clean_stack, "sighup-token")
+    config = tmp_path / "recgw.toml"
+
+    def write(c):
+        config.write_text(f'[s3]\naccess_key = "{c["AccessKeyId"]}"\nsecret_key = "{c["SecretAccessKey"]}"\n'
+                          f'session_token = "{c["Token"]}"\n')
+
+    write(first)
+    gw = gateway_factory(extra_env=base_env(RECGW_S3_ACCESS_KEY=None, RECGW_S3_SECRET_KEY=None),
+                         args=("--config", str(config)))
+    assert fetch(gw, token).content == data
+    write(second)
+    gw.send_signal(signal.SIGHUP)
+    wait_for(lambda: gw.logs().count("config changed") >= 3, 10, "the reload")
+    r = fetch(gw, token)
+    assert r.status_code == 200, r.text
+    assert r.content == data
+    assert_no_secrets(gw, first["SecretAccessKey"], first["Token"], second["SecretAccessKey"], second["Token"])

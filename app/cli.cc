@@ -90,14 +90,14 @@ std::optional<int64_t> toInt(const std::string& s) {
 }
 
 int presign(const std::vector<std::string>& args) {
-  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "region", "expires",
-                              "at", "addressing", "help"});
+  Flags f = parseFlags(args, {"endpoint", "bucket", "key", "access-key", "secret-key", "session-token",
+                              "region", "expires", "at", "addressing", "help"});
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help")) {
     std::printf(
         "usage: recgw presign --endpoint URL --bucket B --key K --access-key A --secret-key S\n"
-        "                     [--region R] [--expires SECONDS] [--at RFC3339-UTC] [--addressing "
-        "auto|path|virtual]\n");
+        "                     [--session-token T] [--region R] [--expires SECONDS] [--at RFC3339-UTC]\n"
+        "                     [--addressing auto|path|virtual]\n");
     return 0;
   }
   for (const char* required : {"endpoint", "bucket", "key", "access-key", "secret-key"}) {
@@ -125,8 +125,8 @@ int presign(const std::vector<std::string>& args) {
     if (!at) return fail("--at must be an RFC 3339 UTC time, e.g. 2024-05-01T12:00:00Z");
     now = *at;
   }
-  storage::SignedUrl url = storage::generateSignedUrl(loc, {f.named["access-key"], f.named["secret-key"]},
-                                                      f.named["key"], expires, now);
+  storage::S3Credentials credentials{f.named["access-key"], f.named["secret-key"], f.named["session-token"]};
+  storage::SignedUrl url = storage::generateSignedUrl(loc, credentials, f.named["key"], expires, now);
   if (!url.ok()) return fail(url.error);
   std::printf("%s\n", url.url.c_str());
   return 0;
@@ -446,6 +446,8 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     deps.curl = &curl;
     deps.configStorage = storageValuesFrom(config);
     deps.timeouts = timeoutsFrom(config);
+    deps.credentials = credentialSourceFrom(config);
+    deps.sessionToken = config.s3.sessionToken;
     auto begin = [&] {
       handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {
         bool tty = ::isatty(STDOUT_FILENO);

@@ -13,6 +13,7 @@
 
 #include "reactor/json_writer.h"
 #include "storage/redis_client.h"
+#include "storage/credentials_sources.h"
 #include "storage/url_redaction.h"
 
 namespace recgw::app {
@@ -183,6 +184,27 @@ const std::vector<Field>& schema() {
        }},
       {"s3", "ca_file", Kind::kString, false, bind(&C::s3, &S3Config::caFile),
        [](const C& c) { return checkCaFile(c.s3.caFile); }},
+      {"s3", "session_token", Kind::kString, true, bind(&C::s3, &S3Config::sessionToken), nullptr},
+      {"s3", "credentials", Kind::kString, false, bind(&C::s3, &S3Config::credentials),
+       [](const C& c) {
+         return storage::isCredentialSourceKind(c.s3.credentials) ? ""
+                                                                  : "must be static|env|web-identity|ecs|imds|chain";
+       }},
+      {"s3", "role_arn", Kind::kString, false, bind(&C::s3, &S3Config::roleArn), nullptr},
+      {"s3", "role_session_name", Kind::kString, false, bind(&C::s3, &S3Config::roleSessionName),
+       [](const C& c) {
+         const auto& n = c.s3.roleSessionName;
+         return !n.empty() && n.size() <= 64 ? "" : "must be 1..64 characters";
+       }},
+      {"s3", "role_duration_s", Kind::kInt, false, bind(&C::s3, &S3Config::roleDurationS),
+       [](const C& c) {
+         return c.s3.roleDurationS >= 900 && c.s3.roleDurationS <= 43200 ? "" : "must be 900..43200 (STS limits)";
+       }},
+      {"s3", "sts_endpoint", Kind::kString, false, bind(&C::s3, &S3Config::stsEndpoint),
+       [](const C& c) { return checkUrl(c.s3.stsEndpoint, {"http", "https"}, true); }},
+      {"s3", "credentials_refresh_margin_s", Kind::kInt, false,
+       bind(&C::s3, &S3Config::credentialsRefreshMarginS),
+       [](const C& c) { return c.s3.credentialsRefreshMarginS >= 0 ? "" : "must not be negative"; }},
 
       {"fleet", "urls", Kind::kList, false, bind(&C::fleet, &FleetConfig::urls),
        [](const C& c) {
@@ -456,7 +478,8 @@ std::string firstLine(const std::string& s) {
 bool holdsUrls(const Field& f) {
   static constexpr std::pair<std::string_view, std::string_view> kUrlKeys[] = {
       {"server", "public_base_url"}, {"mongo", "uri"},   {"redis", "url"},
-      {"s3", "endpoint"},            {"fleet", "urls"}, {"lifecycle", "provider_url"}};
+      {"s3", "endpoint"},            {"fleet", "urls"}, {"lifecycle", "provider_url"},
+      {"s3", "sts_endpoint"}};
   for (const auto& [section, key] : kUrlKeys) {
     if (section == f.section && key == f.key) return true;
   }
@@ -562,8 +585,8 @@ uint16_t Config::opsListenPort() const {
 std::vector<std::string> Config::missingStorageFields() const {
   std::vector<std::string> missing;
   if (s3.endpoint.empty()) missing.push_back("endpoint");
-  if (s3.accessKey.empty()) missing.push_back("access_key");
-  if (s3.secretKey.empty()) missing.push_back("secret_key");
+  if (s3.keysFromSettings() && s3.accessKey.empty()) missing.push_back("access_key");
+  if (s3.keysFromSettings() && s3.secretKey.empty()) missing.push_back("secret_key");
   if (s3.bucket.empty()) missing.push_back("bucket");
   return missing;
 }

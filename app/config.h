@@ -68,6 +68,16 @@ struct S3Config {
   // PEM bundle of the CA(s) that sign the storage endpoint's certificate (a private CA,
   // e.g. an on-prem MinIO). Empty: the system store. Verification is never switched off.
   std::string caFile;
+  // Temporary credentials and where credentials come from (README "Credentials on AWS").
+  std::string sessionToken;
+  std::string credentials = "static";  // static | env | web-identity | ecs | imds | chain
+  std::string roleArn;
+  std::string roleSessionName = "recgw";
+  int64_t roleDurationS = 3600;
+  std::string stsEndpoint;  // empty: https://sts.<region>.amazonaws.com
+  int64_t credentialsRefreshMarginS = 300;
+  // Keys come from s3.access_key/secret_key (and system_settings) only with `static`.
+  bool keysFromSettings() const { return credentials == "static"; }
 };
 
 struct FleetConfig {

@@ -21,6 +21,7 @@
 #include "handlers/stream_relay.h"
 #include "reactor/curl_multi.h"
 #include "storage/call_store.h"
+#include "storage/credentials_provider.h"
 #include "storage/lookup_cache.h"
 #include "storage/storage_settings.h"
 #include "reactor/event_loop.h"
@@ -34,6 +35,22 @@
 #include "storage/url_redaction.h"
 
 namespace recgw::app {
+storage::CredentialSourceSettings credentialSourceFrom(const Config& c) {
+  storage::CredentialSourceSettings s;
+  s.kind = c.s3.credentials;
+  s.stsEndpoint = c.s3.stsEndpoint;
+  // MinIO and other S3-compatible services answer STS on their S3 endpoint.
+  bool onAws = c.s3.endpoint.find("amazonaws.com") != std::string::npos;
+  if (s.stsEndpoint.empty() && !c.s3.endpoint.empty() && !onAws) {
+    s.stsEndpoint = storage::endpointUrl(c.s3.endpoint);
+  }
+  s.region = c.s3.endpoint.empty() ? c.s3.region : storage::regionFromEndpoint(c.s3.endpoint, c.s3.region);
+  s.roleArn = c.s3.roleArn;
+  s.roleSessionName = c.s3.roleSessionName;
+  s.roleDuration = std::chrono::seconds(c.s3.roleDurationS);
+  return s;
+}
+
 storage::StorageValues storageValuesFrom(const Config& c) {
   storage::StorageValues v;
   v.endpoint = c.s3.endpoint;
@@ -47,6 +64,7 @@ storage::StorageValues storageValuesFrom(const Config& c) {
   v.fleetSecretHeader = c.fleet.secretHeader;
   v.caFile = c.s3.caFile;
   v.fleetCaFile = c.fleet.caFile;
+  v.keysFromProvider = !c.s3.keysFromSettings();
   return v;
 }
 
@@ -186,7 +204,8 @@ class Worker {
         curl_(loop_),
         settings_(loop_, mongo_, config.mongo.settingsCollection, storageValuesFrom(config),
                   std::chrono::seconds(config.mongo.settingsRefreshS)),
-        signer_(settings_),
+        credentials_(makeCredentialsProvider(config, index)),
+        signer_(settings_, config.s3.sessionToken, credentials_.get()),
         breakers_(breakerSettingsFrom(config)),
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
         calls_(mongo_, config.mongo.callsCollection),
@@ -231,6 +250,12 @@ class Worker {
     ops.onReadyState = [this](handlers::ReadyState state) {
       metrics_.set("recgw_ready_state", reactor::Metrics::label("worker", std::to_string(index_)),
                    static_cast<double>(state));
+    };
+    ops.storageCredentials = [this]() -> std::optional<handlers::StorageCredentialsView> {
+      if (!credentials_) return std::nullopt;
+      storage::CredentialsStatus s = credentials_->status();
+      return handlers::StorageCredentialsView{s.source, s.available, s.temporary, s.expiresInSeconds,
+                                              s.lastError};
     };
     ops.breakerStates = [this] {
       std::vector<std::pair<std::string, std::string>> out;
@@ -296,6 +321,20 @@ class Worker {
                       "Public lookups refused (429) after too many failures from one address");
     recordings->signer = &signer_;
     recordings->relays = &relays_;
+    if (credentials_) {
+      relays_.setCredentialRefresher(
+          [this](const storage::SigV4Signer* refused,
+                 std::function<void(std::shared_ptr<storage::SigV4Signer>)> done) {
+            std::shared_ptr<storage::SigV4Signer> current = signer_.shared();
+            if (current && current.get() != refused) {
+              // Already refreshed since that request was signed.
+              loop_.defer([done, current] { done(current); });
+              return;
+            }
+            credentials_->refreshNow(credentials_->generation(),
+                                     [this, done](bool) { done(signer_.shared()); });
+          });
+    }
     recordings->jwt = jwt_.get();
     recordings->timeouts = timeoutsFrom(config);
     reachability_ = std::make_unique<fleet::Reachability>(
@@ -340,6 +379,7 @@ class Worker {
     handlers::registerDiagnoseRoute(server_, diagnosis);
     installCors();
     settings_.start();
+    if (credentials_) credentials_->start();
     server_.listen(config.listenHost(), config.listenPort());
     if (opsServer_) opsServer_->listen(config.opsListenHost(), config.opsListenPort());
   }
@@ -365,6 +405,23 @@ class Worker {
     metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
     metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
+    if (credentials_) credentials_->publishGauges();
+  }
+
+  // Null for plain static keys (signed straight from the settings); otherwise the source,
+  // with STS AssumeRole on top when s3.role_arn is set.
+  std::unique_ptr<storage::CredentialsProvider> makeCredentialsProvider(const Config& c, int index) {
+    if (c.s3.keysFromSettings() && c.s3.roleArn.empty()) return nullptr;
+    storage::CredentialSourceSettings s = credentialSourceFrom(c);
+    s.staticKeys = [this] {
+      const storage::StorageValues& v = settings_.current().values;
+      return storage::AwsCredentials{v.accessKey, v.secretKey, config_.s3.sessionToken, std::nullopt};
+    };
+    storage::CredentialsRefreshSettings r;
+    r.refreshMargin = std::chrono::seconds(c.s3.credentialsRefreshMarginS);
+    r.gaugeLabels = reactor::Metrics::label("worker", std::to_string(index));
+    auto source = storage::makeCredentialSource(loop_, curl_, s);
+    return std::make_unique<storage::CredentialsProvider>(loop_, std::move(source), r, &metrics_);
   }
 
   handlers::DiagnoseDependencies diagnoseDependencies(const Config& config) {
@@ -378,12 +435,19 @@ class Worker {
     d.curl = &curl_;
     d.configStorage = storageValuesFrom(config);
     d.timeouts = timeoutsFrom(config);
+    d.credentials = credentialSourceFrom(config);
+    d.sessionToken = config.s3.sessionToken;
     return d;
   }
 
   handlers::DependencyStatus storageStatus() const {
     const auto& s = settings_.current();
     if (!s.storageComplete()) return {false, s.describeMissing()};
+    if (credentials_ && !credentials_->current()) {
+      storage::CredentialsStatus c = credentials_->status();
+      return {false, "storage_credentials_unavailable: " +
+                         (c.lastError.empty() ? std::string("first fetch in progress") : c.lastError)};
+    }
     return {true, "configured: " + storage::redactUrl(s.values.endpoint) + " bucket " + s.values.bucket};
   }
 
@@ -457,6 +521,7 @@ class Worker {
       server_.setLimits(limitsFrom(config_));
       if (opsServer_) opsServer_->setLimits(limitsFrom(config_));
       settings_.setConfig(storageValuesFrom(config_));
+      signer_.setSessionToken(config_.s3.sessionToken);
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
@@ -484,6 +549,7 @@ class Worker {
   std::unique_ptr<storage::RedisClient> redis_;
   reactor::CurlMulti curl_;
   storage::SettingsStore settings_;
+  std::unique_ptr<storage::CredentialsProvider> credentials_;
   handlers::StorageSigner signer_;
   fleet::BreakerBoard breakers_;
   handlers::RelayRegistry relays_;

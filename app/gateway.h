@@ -6,6 +6,7 @@
 #include "app/config.h"
 #include "fleet/source_chain.h"
 #include "handlers/failed_lookup_limiter.h"
+#include "storage/credentials_sources.h"
 #include "storage/storage_settings.h"
 
 namespace recgw::app {
@@ -30,5 +31,8 @@ int runWorker(const Config& config, int workerIndex, const SharedByWorkers& shar
 // Config → the settings the storage and fleet code take (shared with the CLI).
 storage::StorageValues storageValuesFrom(const Config& config);
 fleet::UpstreamTimeouts timeoutsFrom(const Config& config);
+// Config → where S3 credentials come from (staticKeys left unset: the caller knows its
+// settings).
+storage::CredentialSourceSettings credentialSourceFrom(const Config& config);
 
 }  // namespace recgw::app

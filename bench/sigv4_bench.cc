@@ -76,7 +76,7 @@ BENCHMARK(BM_SignHeadersColdKey);
 
 void BM_OneShotSignedUrl(benchmark::State& state) {
   const recgw::storage::S3Credentials credentials{"AKIAIOSFODNN7EXAMPLE",
-                                                  "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+                                                  "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
   const auto now = std::chrono::system_clock::now();
   for (auto _ : state) {
     auto url = recgw::storage::generateSignedUrl(kLocation, credentials, kKey, 86400, now);

@@ -29,14 +29,14 @@ std::string fleetRecordingUrl(const std::string& base, const std::string& key) {
   return url;
 }
 
-SourceChain::SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer,
-                         std::string key, std::string fleetSecretHeader, UpstreamTimeouts timeouts)
+SourceChain::SourceChain(const storage::StorageSettings& settings,
+                         std::shared_ptr<storage::SigV4Signer> signer, std::string key, std::string fleetSecretHeader, UpstreamTimeouts timeouts)
     : key_(std::move(key)),
       fleetSecret_(settings.values.fleetSecret),
       fleetSecretHeader_(std::move(fleetSecretHeader)),
       storageCaFile_(settings.values.caFile),
       fleetCaFile_(settings.values.fleetCaFile),
-      signer_(signer),
+      signer_(std::move(signer)),
       timeouts_(timeouts) {
   if (fleetSecretHeader_.empty()) fleetSecretHeader_ = settings.values.fleetSecretHeader;
   if (fleetSecretHeader_.empty()) fleetSecretHeader_ = storage::kDefaultFleetSecretHeader;

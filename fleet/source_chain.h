@@ -4,6 +4,7 @@
 // a SigV4-signed GET/HEAD for storage, `GET {base}/recordings/{key}` with the secret
 // header for a fleet host. Knows nothing of HTTP routes or clients.
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,10 +34,13 @@ std::string fleetRecordingUrl(const std::string& base, const std::string& key);
 
 class SourceChain {
  public:
-  // `signer` may be null when storage is incomplete; it must outlive the chain's use on
-  // this loop pass (the chain signs when asked, with the time of asking).
+  // `signer` may be null when storage is incomplete (or has no valid credentials). The
+  // chain shares it, so a credential refresh that replaces the gateway's signer does not
+  // pull it from under a stream in progress (the chain signs when asked, with the time of
+  // asking).
   // An empty `fleetSecretHeader` means the one the settings carry (see mergeSettings).
-  SourceChain(const storage::StorageSettings& settings, storage::SigV4Signer* signer, std::string key,
+  SourceChain(const storage::StorageSettings& settings, std::shared_ptr<storage::SigV4Signer> signer,
+              std::string key,
               std::string fleetSecretHeader, UpstreamTimeouts timeouts);
 
   const std::vector<Source>& sources() const { return sources_; }
@@ -44,6 +48,11 @@ class SourceChain {
   // last found); the rest keep their order, so a stale hint only costs one attempt.
   void preferFirst(const std::string& label);
   const std::string& key() const { return key_; }
+  const std::shared_ptr<storage::SigV4Signer>& signer() const { return signer_; }
+  // Signs later storage requests with `signer` (fresh credentials); ignored when null.
+  void replaceSigner(std::shared_ptr<storage::SigV4Signer> signer) {
+    if (signer) signer_ = std::move(signer);
+  }
   const std::string& fleetSecretHeader() const { return fleetSecretHeader_; }
 
   // headers: extra request headers (range, if-match). headOnly asks storage for HEAD;
@@ -59,7 +68,7 @@ class SourceChain {
   std::string fleetSecretHeader_;
   std::string storageCaFile_, fleetCaFile_;
   std::optional<storage::S3Location> location_;
-  storage::SigV4Signer* signer_;
+  std::shared_ptr<storage::SigV4Signer> signer_;
   UpstreamTimeouts timeouts_;
 };
 

@@ -242,10 +242,50 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
     } else {
       add("storage_settings", "ok", "storage settings complete", d);
     }
-    if (settings_.storageComplete() && (!key_.empty() || id_.empty())) {
-      signer_ = std::make_unique<storage::SigV4Signer>(v.accessKey, v.secretKey, settings_.location().region);
+    bool wantStorage = settings_.storageComplete() && (!key_.empty() || id_.empty());
+    const storage::CredentialSourceSettings& c = deps_.credentials;
+    if (wantStorage && (c.kind != "static" || !c.roleArn.empty()) && deps_.loop && deps_.curl) {
+      return fetchCredentials();
     }
-    chain_ = std::make_unique<fleet::SourceChain>(settings_, signer_.get(),
+    if (wantStorage) {
+      signer_ = std::make_shared<storage::SigV4Signer>(v.accessKey, v.secretKey, settings_.location().region,
+                                                       "s3", deps_.sessionToken);
+    }
+    probeSources();
+  }
+
+  // A fresh set from the configured source (a one-off: the gateway's own provider is not
+  // disturbed), so the report names the source and, when it fails, why.
+  void fetchCredentials() {
+    storage::CredentialSourceSettings c = deps_.credentials;
+    const storage::StorageValues& v = settings_.values;
+    storage::AwsCredentials keys{v.accessKey, v.secretKey, deps_.sessionToken, std::nullopt};
+    c.staticKeys = [keys] { return keys; };
+    credentialSource_ = storage::makeCredentialSource(*deps_.loop, *deps_.curl, c);
+    auto self = shared_from_this();
+    credentialSource_->fetch([self](storage::CredentialFetch f) {
+      if (!f.ok()) {
+        self->add("storage_credentials", "fail", f.source + ": " + f.error, {{"source", f.source}});
+        self->storageProblem_ = "no storage credentials: " + f.error;
+      } else {
+        const storage::AwsCredentials& k = f.credentials;
+        std::vector<std::pair<std::string, std::string>> d{{"source", f.source},
+                                                           {"temporary", k.temporary() ? "yes" : "no"}};
+        if (k.expiration) {
+          auto left = std::chrono::duration_cast<std::chrono::seconds>(*k.expiration -
+                                                                       std::chrono::system_clock::now());
+          d.emplace_back("expires_in_s", std::to_string(left.count()));
+        }
+        self->add("storage_credentials", "ok", "credentials from " + f.source, d);
+        self->signer_ = std::make_shared<storage::SigV4Signer>(
+            k.accessKey, k.secretKey, self->settings_.location().region, "s3", k.sessionToken);
+      }
+      self->probeSources();
+    });
+  }
+
+  void probeSources() {
+    chain_ = std::make_unique<fleet::SourceChain>(settings_, signer_,
                                                   key_.empty() ? "recgw-diagnose-probe-does-not-exist" : key_,
                                                   deps_.fleetSecretHeader, deps_.timeouts);
     if (!key_.empty() || id_.empty()) return probe(0);
@@ -424,7 +464,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
   CallLookup lookup_;
   std::string key_;
   storage::StorageSettings settings_;
-  std::unique_ptr<storage::SigV4Signer> signer_;
+  std::shared_ptr<storage::SigV4Signer> signer_;
+  std::unique_ptr<storage::CredentialSource> credentialSource_;
   std::unique_ptr<fleet::SourceChain> chain_;
   std::string verdictOverride_;
   std::string servedBy_;

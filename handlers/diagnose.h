@@ -16,6 +16,7 @@
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
 #include "reactor/http_server.h"
+#include "storage/credentials_sources.h"
 #include "storage/lookup_cache.h"
 #include "storage/mongo_client.h"
 #include "storage/redis_client.h"
@@ -34,6 +35,12 @@ struct DiagnoseDependencies {
   storage::StorageValues configStorage;  // config/env values (they win over the document)
   std::string fleetSecretHeader;         // empty: the one the storage settings carry
   fleet::UpstreamTimeouts timeouts;
+  // Where the storage credentials come from (s3.credentials, s3.role_arn …). Its kind
+  // "static" without a role: the settings' keys and `sessionToken` are signed with directly;
+  // otherwise the diagnosis fetches a fresh set from the source (its staticKeys are the
+  // merged settings' keys) and names the source, or why the fetch failed.
+  storage::CredentialSourceSettings credentials;
+  std::string sessionToken;
 };
 
 struct DiagnosisStep {

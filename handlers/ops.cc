@@ -24,6 +24,10 @@ const char* readyStateName(ReadyState state) {
 ReadyState overallReadiness(const ReadinessReport& report) {
   if (!report.mongo.ok) return ReadyState::kNotReady;  // no lookup can be answered
   if (!report.storage.ok && !report.fleetConfigured) return ReadyState::kNotReady;
+  // No valid storage credentials (none fetched yet, or the source keeps failing) and no
+  // fleet: nothing can be served.
+  if (report.credentials && !report.credentials->available && !report.fleetConfigured)
+    return ReadyState::kNotReady;
   if (report.redisEnabled && !report.redis.ok) return ReadyState::kDegraded;
   return ReadyState::kReady;
 }
@@ -49,6 +53,7 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
   probe->report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
   probe->report.redisEnabled = deps.redis != nullptr;
   if (deps.breakerStates) probe->report.breakers = deps.breakerStates();
+  if (deps.storageCredentials) probe->report.credentials = deps.storageCredentials();
   deps.mongo->ping([probe, last = deps.lastMongoStatus](storage::MongoStatus s) {
     probe->report.mongo = {s.ok, s.reason};
     if (last) *last = probe->report.mongo;
@@ -114,7 +119,18 @@ void writeReadiness(reactor::HttpExchange& ex, const ReadinessReport& report,
     };
     part("mongo", report.mongo);
     part("redis", report.redis);
-    part("storage", report.storage);
+    w.key("storage").beginObject().field("ok", report.storage.ok).field("reason", report.storage.reason);
+    if (const auto& c = report.credentials) {
+      w.key("credentials").beginObject();
+      w.field("source", c->source).field("available", c->available).field("temporary", c->temporary);
+      w.key("expires_in_s");
+      if (c->expiresInSeconds)
+        w.value(*c->expiresInSeconds);
+      else
+        w.null();
+      w.field("last_error", c->lastError).endObject();
+    }
+    w.endObject();
     if (fleet) part("fleet", *fleet);
     w.field("fleet_configured", report.fleetConfigured);
     w.key("breakers").beginObject();

@@ -4,6 +4,7 @@
 // ready (`ready` and `status`), nothing more: the details (dependency reasons, the storage
 // endpoint and bucket, each origin's circuit breaker) are for the ops listener or an admin JWT.
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,16 @@ struct DependencyStatus {
   std::string reason;
 };
 
+// The storage credentials as /readyz shows them: where they come from and how long they
+// last, never the keys.
+struct StorageCredentialsView {
+  std::string source;
+  bool available = false;
+  bool temporary = false;
+  std::optional<int64_t> expiresInSeconds;
+  std::string lastError;
+};
+
 // The overall answer of /readyz. The numbers are the values of the gauge recgw_ready_state.
 enum class ReadyState {
   // 503: lookups cannot be answered (MongoDB unreachable) or there is nothing to serve
@@ -39,6 +50,7 @@ const char* readyStateName(ReadyState state);  // "not_ready", "degraded", "read
 
 struct ReadinessReport {
   DependencyStatus mongo, redis, storage;
+  std::optional<StorageCredentialsView> credentials;  // shown under storage when set
   bool redisEnabled = false;
   bool fleetConfigured = false;
   std::vector<std::pair<std::string, std::string>> breakers;
@@ -52,6 +64,8 @@ struct OpsDependencies {
   storage::RedisClient* redis = nullptr;  // nullptr when Redis is disabled
   // Storage settings as now in force (config + system_settings); URLs in display form.
   std::function<DependencyStatus()> storageStatus;
+  // The storage credentials in force; unset = none to show.
+  std::function<std::optional<StorageCredentialsView>()> storageCredentials;
   // Whether storage and each fleet host answer, TLS handshake included (cached by the
   // callee); null = not checked. Turns a certificate that cannot be verified into the
   // storage/fleet reason of the detailed /readyz.

@@ -8,15 +8,28 @@
 
 namespace recgw::handlers {
 
-storage::SigV4Signer* StorageSigner::get() {
+std::shared_ptr<storage::SigV4Signer> StorageSigner::shared() {
   const auto& s = settings_.current();
   if (!s.storageComplete()) return nullptr;
-  if (!signer_ || generation_ != settings_.generation()) {
+  const storage::AwsCredentials* credentials = provider_ ? provider_->current() : nullptr;
+  if (provider_ && !credentials) return nullptr;
+  uint64_t credentialsGeneration = provider_ ? provider_->generation() : 0;
+  if (!signer_ || generation_ != settings_.generation() || credentialsGeneration_ != credentialsGeneration) {
     storage::S3Location loc = s.location();
-    signer_ = std::make_unique<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region);
+    // A stream in progress keeps the signer it started with (SourceChain shares it).
+    signer_ = credentials
+                  ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey, loc.region,
+                                                           "s3", credentials->sessionToken)
+                  : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region, "s3",
+                                                           sessionToken_);
     generation_ = settings_.generation();
+    credentialsGeneration_ = credentialsGeneration;
   }
-  return signer_.get();
+  return signer_;
+}
+
+bool StorageSigner::credentialsUnavailable() {
+  return provider_ && settings_.current().storageComplete() && !provider_->current();
 }
 
 namespace {
@@ -63,7 +76,8 @@ std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifi
 }
 
 fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string& key) {
-  return fleet::SourceChain(context.signer->settings(), context.signer->get(), key, context.fleetSecretHeader,
+  return fleet::SourceChain(context.signer->settings(), context.signer->shared(), key,
+                            context.fleetSecretHeader,
                             context.timeouts);
 }
 
@@ -87,6 +101,31 @@ struct LookupCharge {
   bool charged = false;
   int retryAfter = 0;  // set when refused
 };
+
+// The call is found and storage can be signed for (or is not configured): relay the
+// recording from its sources.
+void relayFromSources(reactor::HttpExchange& exchange, const std::shared_ptr<RecordingsContext>& ctx,
+                      storage::LookupField field, const std::string& value, const ClientConditions& conditions,
+                      const std::string& key, const std::string& hint) {
+  reactor::HttpExchange* ex = &exchange;
+  fleet::SourceChain chain = makeSourceChain(*ctx, key);
+  if (!hint.empty()) chain.preferFirst(hint);
+  if (chain.sources().empty()) {
+    ex->noteReason("no storage settings and no fleet hosts");
+    ex->addHeader("Retry-After", "30");
+    ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+    return;
+  }
+  std::function<void(const std::string&)> onFound;
+  if (ctx->noteSource) {
+    // The usual case is the hinted source serving again: nothing to note (and no
+    // second hash of the token for its cache key).
+    onFound = [ctx, field, value, hint](const std::string& label) {
+      if (label != hint) ctx->noteSource(field, value, label);
+    };
+  }
+  ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+}
 
 void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ctx, storage::LookupField field,
                 const std::string& value) {
@@ -150,26 +189,31 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
       case storage::CallRecord::Outcome::kFound:
         break;
     }
-    fleet::SourceChain chain = makeSourceChain(*ctx, record.key);
-    if (!hint.empty()) chain.preferFirst(hint);
-    if (chain.sources().empty()) {
-      ex->noteReason("no storage settings and no fleet hosts");
-      ex->addHeader("Retry-After", "30");
-      ex->replyError(503, "no_sources", "no storage or fleet host is configured");
+    if (ctx->signer->credentialsUnavailable()) {
+      // No valid credentials at all (start-up, or every refresh failed until expiry): wait
+      // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
+      // falling back silently would hide that the gateway cannot read it, so a failed wait
+      // is a 503 (the reason is logged by the provider and shown in /readyz).
+      ctx->signer->provider()->waitForCredentials(
+          [server, id, ctx, field, value, conditions, key = record.key, hint](bool ok) {
+            reactor::HttpExchange* ex = server->find(id);
+            if (!ex) return;
+            if (!ok || ctx->signer->credentialsUnavailable()) {
+              ex->noteReason("no valid storage credentials");
+              ex->addHeader("Retry-After", "5");
+              ex->replyError(503, "storage_credentials_unavailable",
+                             "the gateway has no valid storage credentials right now; retry shortly");
+              return;
+            }
+            relayFromSources(*ex, ctx, field, value, conditions, key, hint);
+          });
       return;
     }
-    std::function<void(const std::string&)> onFound;
-    if (ctx->noteSource) {
-      // The usual case is the hinted source serving again: nothing to note (and no
-      // second hash of the token for its cache key).
-      onFound = [ctx, field, value, hint](const std::string& label) {
-        if (label != hint) ctx->noteSource(field, value, label);
-      };
-    }
-    ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
+    relayFromSources(*ex, ctx, field, value, conditions, record.key, hint);
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }
+
 
 }  // namespace
 

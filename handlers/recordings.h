@@ -13,6 +13,7 @@
 #include "handlers/stream_relay.h"
 #include "reactor/http_server.h"
 #include "storage/call_store.h"
+#include "storage/credentials_provider.h"
 #include "storage/storage_settings.h"
 
 namespace recgw::handlers {
@@ -26,17 +27,39 @@ using CallResolver = std::function<void(
     std::function<void(storage::CallRecord record, std::string tier, std::string hint)> done,
     std::function<bool()> mongoAdmission)>;
 
-// A SigV4 signer for the storage settings now in force, rebuilt when they change.
+// A SigV4 signer for the storage settings and credentials now in force, rebuilt when
+// either changes. Without a credentials provider it signs with the settings' keys (and
+// s3.session_token); with one, with the provider's current credentials.
 class StorageSigner {
  public:
-  explicit StorageSigner(storage::SettingsStore& settings) : settings_(settings) {}
-  storage::SigV4Signer* get();
+  explicit StorageSigner(storage::SettingsStore& settings, std::string sessionToken = {},
+                         storage::CredentialsProvider* provider = nullptr)
+      : settings_(settings), sessionToken_(std::move(sessionToken)), provider_(provider) {}
+  // Null when storage is incomplete or has no valid credentials. The pointer is good until
+  // the next call; keep shared() for longer.
+  storage::SigV4Signer* get() { return shared().get(); }
+  std::shared_ptr<storage::SigV4Signer> shared();
   const storage::StorageSettings& settings() const { return settings_.current(); }
+  // Storage is configured but no valid credentials exist right now (the reason is in
+  // the provider's status).
+  bool credentialsUnavailable();
+  storage::CredentialsProvider* provider() const { return provider_; }
+  // SIGHUP: a new s3.session_token (static keys) is signed with from the next request on.
+  void setSessionToken(std::string sessionToken) {
+    if (sessionToken == sessionToken_) return;
+    sessionToken_ = std::move(sessionToken);
+    signer_.reset();
+  }
+  // The provider generation the current signer was built from (0 without a provider).
+  uint64_t credentialsGeneration() const { return credentialsGeneration_; }
 
  private:
   storage::SettingsStore& settings_;
+  std::string sessionToken_;
+  storage::CredentialsProvider* provider_;
   uint64_t generation_ = 0;
-  std::unique_ptr<storage::SigV4Signer> signer_;
+  uint64_t credentialsGeneration_ = 0;
+  std::shared_ptr<storage::SigV4Signer> signer_;
 };
 
 // Admin JWT check shared by the routes that are not scoped to one account (session streams,

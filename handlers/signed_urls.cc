@@ -127,6 +127,20 @@ struct SignedOutcome {
 // host has it (and the call has a token to build it from); otherwise why not.
 void signOrLink(const std::shared_ptr<SignedUrlContext>& ctx, const CallRecord& call, int64_t expiresSeconds,
                 std::shared_ptr<FailedSources> failed, std::function<void(SignedOutcome)> done) {
+  if (ctx->recordings->signer->credentialsUnavailable()) {
+    // Wait for a fetch in flight (start-up); otherwise never a URL signed with expired
+    // credentials, and never "not found": storage is configured, it just cannot be signed
+    // for right now.
+    ctx->recordings->signer->provider()->waitForCredentials(
+        [ctx, call, expiresSeconds, failed, done](bool ok) {
+          if (!ok || ctx->recordings->signer->credentialsUnavailable()) {
+            return done(SignedOutcome{SignedOutcome::Kind::kUnavailable, "", {},
+                                      "storage_credentials_unavailable: no valid storage credentials"});
+          }
+          signOrLink(ctx, call, expiresSeconds, failed, done);
+        });
+    return;
+  }
   fleet::SourceChain chain = makeSourceChain(*ctx->recordings, call.key);
   if (chain.sources().empty()) {
     return done(SignedOutcome{SignedOutcome::Kind::kNoSources,

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "reactor/logger.h"
+#include "storage/s3_objects.h"
 
 namespace recgw::handlers {
 
@@ -182,6 +183,14 @@ class StreamRelay {
                       std::chrono::duration<double>(ttfb).count());
     noteOriginHealth(r.status < 500);
     if (resuming_) return onResumeHeaders(r);
+    if (r.status == 403 && source().kind == fleet::Source::Kind::kStorage && !credentialsRetried_ &&
+        registry_.refreshCredentials_) {
+      // Read S3's <Error> to tell refused credentials (refresh once, retry) from a denial.
+      readingDenial_ = true;
+      denialBody_.clear();
+      if (const std::string* code = r.find("x-minio-error-code")) denialCode_ = *code;
+      return true;
+    }
 
     if (r.status != 200 && r.status != 206) {
       if (r.status == 416) return answerUnsatisfiable(*ex, r);
@@ -344,6 +353,12 @@ class StreamRelay {
   }
 
   size_t onData(const char* data, size_t n) {
+    if (readingDenial_) {
+      constexpr size_t kMaxDenialBody = 4096;
+      if (denialBody_.size() < kMaxDenialBody)
+        denialBody_.append(data, std::min(n, kMaxDenialBody - denialBody_.size()));
+      return n;
+    }
     HttpExchange* ex = exchange();
     if (!ex || ex->done() || ex->clientGone()) return 0;
     // Pause before a chunk would take the unsent bytes past the high watermark, so a stream
@@ -382,6 +397,7 @@ class StreamRelay {
     if (finished_) return;
     HttpExchange* ex = exchange();
     if (!ex) return finish();
+    if (readingDenial_) return onDenied();
     if (!headersSent_) {
       noteOriginHealth(false);
       noteFailure(error.find("timeout") != std::string::npos ? "timeout" : "transport", error);
@@ -410,6 +426,43 @@ class StreamRelay {
     if (!resuming_ || !retriedSameSource_) retriedSameSource_ = true;
     resuming_ = true;
     attempt(next);
+  }
+
+  // The codes S3 (and MinIO) answer for credentials that expired, were revoked or rotated.
+  static bool refusesCredentials(const std::string& code) {
+    return code == "ExpiredToken" || code == "InvalidToken" || code == "InvalidTokenId" ||
+           code == "InvalidAccessKeyId";
+  }
+
+  // A 403 from storage, its body read: refused credentials get one forced refresh and one
+  // retry of the same source; any other denial moves on to the next source.
+  void onDenied() {
+    readingDenial_ = false;
+    std::string code = storage::S3Objects::parseError(denialBody_).first;
+    if (code.empty()) code = denialCode_;
+    // A HEAD answer has no body to read the code from: with temporary credentials, expiry is
+    // the likely cause.
+    bool unknownOnHead =
+        code.empty() && denialBody_.empty() && chain_.signer() && chain_.signer()->hasSessionToken();
+    if (!refusesCredentials(code) && !unknownOnHead) {
+      noteFailure("denied", "HTTP 403" + (code.empty() ? std::string() : " " + code));
+      return attempt(sourceIndex_ + 1);
+    }
+    credentialsRetried_ = true;
+    metrics().inc("recgw_s3_credential_retries_total");
+    reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "storage refused the credentials; refreshing",
+                         {{"code", code.empty() ? "(HEAD, none)" : code}});
+    std::weak_ptr<bool> alive = alive_;
+    registry_.refreshCredentials_(
+        chain_.signer().get(), [this, alive, code](std::shared_ptr<storage::SigV4Signer> fresh) {
+          if (alive.expired() || finished_) return;
+          if (!fresh) {
+            noteFailure("denied", "HTTP 403 " + code + "; no fresh credentials");
+            return attempt(sourceIndex_ + 1);
+          }
+          chain_.replaceSigner(std::move(fresh));
+          attempt(sourceIndex_);
+        });
   }
 
   void exhausted() {
@@ -468,6 +521,10 @@ class StreamRelay {
   bool finished_ = false;
   bool paused_ = false;
   bool ignoreRange_ = false;
+  bool readingDenial_ = false;       // a 403 from storage: its body is S3's <Error>
+  bool credentialsRetried_ = false;  // one forced credential refresh per request
+  std::string denialBody_;
+  std::string denialCode_;
   bool resuming_ = false;
   bool retriedSameSource_ = false;
   bool anyError_ = false;

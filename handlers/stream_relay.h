@@ -65,6 +65,11 @@ class RelayRegistry {
   size_t paused() const;
   size_t unsentBytes() const;  // over all streams, as the global budget counts them
   void setLimits(RelayLimits limits) { limits_ = limits; }
+  // Storage refused the credentials `refused` signed with (ExpiredToken …): `done` gets a
+  // signer with fresh credentials, or null when there are none. Unset: no retry.
+  using FreshSigner = std::function<void(std::shared_ptr<storage::SigV4Signer>)>;
+  using CredentialRefresher = std::function<void(const storage::SigV4Signer* refused, FreshSigner done)>;
+  void setCredentialRefresher(CredentialRefresher refresher) { refreshCredentials_ = std::move(refresher); }
 
  private:
   friend class StreamRelay;
@@ -75,6 +80,7 @@ class RelayRegistry {
   reactor::Metrics& metrics_;
   RelayLimits limits_;
   fleet::BreakerBoard* breakers_;
+  CredentialRefresher refreshCredentials_;
   std::chrono::steady_clock::time_point lastTrim_{};
   std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
 };

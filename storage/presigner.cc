@@ -25,7 +25,8 @@ std::string configErrorFor(const S3Location& location, const S3Credentials& cred
 
 Presigner::Presigner(S3Location location, const S3Credentials& credentials)
     : location_(std::move(location)),
-      signer_(credentials.accessKey, credentials.secretKey, signingRegion(location_)),
+      signer_(credentials.accessKey, credentials.secretKey, signingRegion(location_), "s3",
+              credentials.sessionToken),
       configError_(configErrorFor(location_, credentials)) {}
 
 SignedUrl Presigner::generateSignedUrl(std::string_view key, int64_t expiresSeconds, Clock::time_point now,

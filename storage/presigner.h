@@ -16,6 +16,7 @@ namespace recgw::storage {
 struct S3Credentials {
   std::string accessKey;
   std::string secretKey;
+  std::string sessionToken;  // temporary credentials only; empty for long-term keys
 };
 
 // Response headers S3 should send instead of the object's stored ones, signed into the

@@ -13,12 +13,14 @@ using Clock = std::chrono::system_clock;
 using EncodedParam = std::pair<std::string, std::string>;
 
 // The presigning parameters we add ourselves; a caller's extra parameter may not shadow them.
-constexpr std::string_view kPresignParams[] = {"X-Amz-Algorithm", "X-Amz-Credential",    "X-Amz-Date",
-                                               "X-Amz-Expires",   "X-Amz-SignedHeaders", "X-Amz-Signature"};
+constexpr std::string_view kPresignParams[] = {"X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",
+                                               "X-Amz-Expires",       "X-Amz-SignedHeaders",
+                                               "X-Amz-Signature",     "X-Amz-Security-Token"};
+constexpr std::string_view kSecurityTokenHeader = "x-amz-security-token";
 
 // Headers signHeaders() adds itself, plus authorization, which is never signed.
 constexpr std::string_view kManagedHeaders[] = {"host", "x-amz-date", "x-amz-content-sha256",
-                                                "authorization"};
+                                                "x-amz-security-token", "authorization"};
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -169,14 +171,16 @@ std::string formatAmzDate(Clock::time_point now) {
 }
 
 SigV4Signer::SigV4Signer(std::string accessKey, std::string secretKey, std::string region,
-                         std::string service)
+                         std::string service, std::string sessionToken)
     : accessKey_(std::move(accessKey)),
       secretKey_(std::move(secretKey)),
       region_(std::move(region)),
-      service_(std::move(service)) {}
+      service_(std::move(service)),
+      sessionToken_(std::move(sessionToken)) {}
 
 SigV4Signer::~SigV4Signer() {
   cleanse(secretKey_);
+  cleanse(sessionToken_);
   OPENSSL_cleanse(signingKey_.data(), signingKey_.size());
 }
 
@@ -263,6 +267,7 @@ SigV4Headers SigV4Signer::signHeaders(std::string_view method, std::string_view 
   headers.push_back({"host", std::string(host)});
   headers.push_back({"x-amz-content-sha256", std::string(kUnsignedPayload)});
   headers.push_back({"x-amz-date", amzDate});
+  if (!sessionToken_.empty()) headers.push_back({std::string(kSecurityTokenHeader), sessionToken_});
 
   SigV4Signature signature =
       sign(RequestToSign{method, canonicalUri, canonicalQuery, headers, kUnsignedPayload}, now);
@@ -270,9 +275,10 @@ SigV4Headers SigV4Signer::signHeaders(std::string_view method, std::string_view 
     out.error = std::move(signature.error);
     return out;
   }
-  out.headers.reserve(3);
+  out.headers.reserve(4);
   out.headers.push_back({"x-amz-date", std::move(amzDate)});
   out.headers.push_back({"x-amz-content-sha256", std::string(kUnsignedPayload)});
+  if (!sessionToken_.empty()) out.headers.push_back({std::string(kSecurityTokenHeader), sessionToken_});
   out.headers.push_back({"Authorization", std::move(signature.authorization)});
   return out;
 }
@@ -295,6 +301,8 @@ PresignedUrl SigV4Signer::presign(std::string_view method, const ObjectTarget& t
   params.emplace_back("X-Amz-Date", amzDate);
   params.emplace_back("X-Amz-Expires", std::to_string(expiresSeconds));
   params.emplace_back("X-Amz-SignedHeaders", "host");
+  std::string encodedToken = sessionToken_.empty() ? std::string() : uriEncode(sessionToken_, false);
+  if (!encodedToken.empty()) params.emplace_back("X-Amz-Security-Token", encodedToken);
   for (const QueryParam& param : extraQuery) {
     if (param.name.empty()) {
       out.error = "empty query parameter name";
@@ -323,7 +331,21 @@ PresignedUrl SigV4Signer::presign(std::string_view method, const ObjectTarget& t
 
   out.url.reserve(target.url.size() + canonicalQuery.size() + 100);
   out.url.append(target.url).push_back('?');
-  out.url.append(canonicalQuery).append("&X-Amz-Signature=").append(signature);
+  if (encodedToken.empty()) {
+    out.url.append(canonicalQuery);
+  } else {
+    // The signature covers the sorted query; the URL lists the token right after
+    // X-Amz-SignedHeaders, where boto3 puts it, so both tools print the same URL.
+    std::string tokenParam = "X-Amz-Security-Token=" + encodedToken;
+    std::string query = canonicalQuery;
+    size_t at = query.find(tokenParam);
+    query.erase(at == 0 ? 0 : at - 1, tokenParam.size() + 1);
+    constexpr std::string_view kSignedHeadersParam = "X-Amz-SignedHeaders=host";
+    size_t after = query.find(kSignedHeadersParam) + kSignedHeadersParam.size();
+    query.insert(after, "&" + tokenParam);
+    out.url.append(query);
+  }
+  out.url.append("&X-Amz-Signature=").append(signature);
   return out;
 }
 

@@ -91,13 +91,18 @@ struct PresignedUrl {
 
 // Signs S3 requests for one set of credentials, one region and one service.
 //
+// With a session token (temporary credentials: STS, instance profiles, task roles), every
+// header-signed request carries x-amz-security-token and every presigned URL carries
+// X-Amz-Security-Token, both signed, as boto3 does.
+//
 // Not thread-safe: it caches the day's signing key (kDate -> kRegion -> kService ->
 // kSigning, keyed by the yyyymmdd date), so signing many requests on the same day costs
 // one HMAC chain. Keep one signer per event loop; copies are independent.
 class SigV4Signer {
  public:
-  SigV4Signer(std::string accessKey, std::string secretKey, std::string region, std::string service = "s3");
-  ~SigV4Signer();  // wipes the secret and the cached key
+  SigV4Signer(std::string accessKey, std::string secretKey, std::string region, std::string service = "s3",
+              std::string sessionToken = {});
+  ~SigV4Signer();  // wipes the secret, the session token and the cached key
   SigV4Signer(const SigV4Signer&) = default;
   SigV4Signer& operator=(const SigV4Signer&) = default;
   SigV4Signer(SigV4Signer&&) = default;
@@ -105,7 +110,7 @@ class SigV4Signer {
 
   // Header authentication with an UNSIGNED-PAYLOAD body hash. `extraHeaders` are signed in
   // addition to host, x-amz-content-sha256 and x-amz-date (e.g. range, if-match); naming
-  // one of those three or authorization is an error. `canonicalQuery` is already
+  // one of those three, x-amz-security-token or authorization is an error. `canonicalQuery` is already
   // canonical (see canonicalQueryString), "" for a plain object GET.
   SigV4Headers signHeaders(std::string_view method, const ObjectTarget& target,
                            std::span<const HttpHeader> extraHeaders,
@@ -129,6 +134,7 @@ class SigV4Signer {
   const std::string& accessKey() const { return accessKey_; }
   const std::string& region() const { return region_; }
   const std::string& service() const { return service_; }
+  bool hasSessionToken() const { return !sessionToken_.empty(); }
   // How many times the signing key was derived: one per distinct day in practice. For
   // tests and metrics.
   uint64_t keyDerivations() const { return keyDerivations_; }
@@ -144,6 +150,7 @@ class SigV4Signer {
   std::string secretKey_;
   std::string region_;
   std::string service_;
+  std::string sessionToken_;  // empty: long-term keys
   std::string keyDate_;  // yyyymmdd the cached key is for; empty when none
   crypto::Sha256 signingKey_{};
   uint64_t keyDerivations_ = 0;

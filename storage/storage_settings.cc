@@ -21,7 +21,8 @@ bool sameValues(const StorageValues& a, const StorageValues& b) {
   return a.endpoint == b.endpoint && a.accessKey == b.accessKey && a.secretKey == b.secretKey &&
          a.bucket == b.bucket && a.region == b.region && a.addressing == b.addressing &&
          a.fleetUrls == b.fleetUrls && a.fleetSecret == b.fleetSecret &&
-         a.fleetSecretHeader == b.fleetSecretHeader && a.caFile == b.caFile && a.fleetCaFile == b.fleetCaFile;
+         a.fleetSecretHeader == b.fleetSecretHeader && a.caFile == b.caFile && a.fleetCaFile == b.fleetCaFile &&
+         a.keysFromProvider == b.keysFromProvider;
 }
 
 std::vector<std::string> urlList(const bson_t* doc, const char* field) {
@@ -76,8 +77,9 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
   v.caFile = config.caFile;
   v.fleetCaFile = config.fleetCaFile;
   if (v.endpoint.empty()) s.missing.push_back("endpoint");
-  if (v.accessKey.empty()) s.missing.push_back("access_key");
-  if (v.secretKey.empty()) s.missing.push_back("secret_key");
+  v.keysFromProvider = config.keysFromProvider;
+  if (!v.keysFromProvider && v.accessKey.empty()) s.missing.push_back("access_key");
+  if (!v.keysFromProvider && v.secretKey.empty()) s.missing.push_back("secret_key");
   if (v.bucket.empty()) s.missing.push_back("bucket");
   return s;
 }

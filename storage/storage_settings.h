@@ -31,6 +31,9 @@ struct StorageValues {
   // CA bundles for storage and the fleet hosts (config only: a file path means something
   // on this host, not in a document shared by every gateway). Empty: the system store.
   std::string caFile, fleetCaFile;
+  // Config only: the credentials come from a provider (s3.credentials other than static),
+  // so access_key and secret_key are not required.
+  bool keysFromProvider = false;
 };
 
 struct StorageSettings {

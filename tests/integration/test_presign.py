@@ -328,14 +328,14 @@ def test_cli_presign_at_is_reproducible(clean_stack: Stack, recgw_binary):
 # ---- 2. byte-exact agreement with boto3's presigner --------------------------------------
 
 def boto3_presign(endpoint: str, region: str, access: str, secret: str, bucket: str, key: str,
-                  expires: int, style: str) -> str:
+                  expires: int, style: str, session_token: Optional[str] = None) -> str:
     """boto3's own generate_presigned_url, with botocore's signing clock frozen at FIXED_DT."""
     import boto3
     import botocore.auth
     from botocore.config import Config
 
     client = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access,
-                          aws_secret_access_key=secret,
+                          aws_secret_access_key=secret, aws_session_token=session_token,
                           config=Config(s3={"addressing_style": style}, signature_version="s3v4"))
     with mock.patch.object(botocore.auth, "get_current_datetime", return_value=FIXED_DT):
         return client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
@@ -369,6 +369,55 @@ def test_presign_matches_boto3_for_provider_endpoints(recgw_binary, endpoint, re
     ours = p.stdout.strip()
     theirs = boto3_presign(endpoint, region, access, secret, "recordings-bucket", key, 86400, style)
     assert ours == theirs, f"\nrecgw {ours}\nboto3 {theirs}"
+
+
+# Temporary credentials: the session token is signed into the query, where boto3 puts it.
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example/token=="
+
+
+@pytest.mark.parametrize("endpoint,region,style,cli_region", [
+    ("https://s3.eu-west-2.amazonaws.com", "eu-west-2", "virtual", None),
+    ("https://nyc3.digitaloceanspaces.com", "nyc3", "virtual", None),
+    ("https://minio.example.com:9443", "eu-central-1", "path", "eu-central-1"),
+])
+@pytest.mark.parametrize("key", ["with space/a b.ogg", "ünïcødé/日本語.opus"])
+def test_presign_with_session_token_matches_boto3(recgw_binary, endpoint, region, style, cli_region, key):
+    access, secret = "ASIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    args = ["presign", "--endpoint", endpoint, "--bucket", "recordings-bucket", "--key", key,
+            "--access-key", access, "--secret-key", secret, "--session-token", SESSION_TOKEN,
+            "--expires", "3600", "--at", FIXED_AT]
+    if cli_region:
+        args += ["--region", cli_region]
+    p = run_recgw(recgw_binary, *args)
+    assert p.returncode == 0, p.stderr
+    ours = p.stdout.strip()
+    theirs = boto3_presign(endpoint, region, access, secret, "recordings-bucket", key, 3600, style,
+                           session_token=SESSION_TOKEN)
+    assert query(ours)["X-Amz-Security-Token"] == SESSION_TOKEN
+    assert ours == theirs, f"\nrecgw {ours}\nboto3 {theirs}"
+
+
+def test_cli_presigned_url_with_minio_temporary_credentials(clean_stack: Stack, recgw_binary):
+    """Real temporary credentials from MinIO's STS: the URL with the token is accepted, the
+    same URL signed without it is refused (so the token is what makes it work)."""
+    import boto3
+    data = payload(4096, "temporary")
+    clean_stack.put_object("tmp/creds.ogg", data, "audio/ogg")
+    sts = boto3.client("sts", endpoint_url=clean_stack.s3_endpoint, region_name=clean_stack.region,
+                       aws_access_key_id=clean_stack.s3_access_key,
+                       aws_secret_access_key=clean_stack.s3_secret_key)
+    c = sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/recgw-test", RoleSessionName="presign-test",
+                        DurationSeconds=900)["Credentials"]
+    base = ["presign", "--endpoint", clean_stack.s3_endpoint, "--bucket", clean_stack.bucket,
+            "--key", "tmp/creds.ogg", "--access-key", c["AccessKeyId"], "--secret-key", c["SecretAccessKey"],
+            "--region", clean_stack.region, "--addressing", "path", "--expires", "300"]
+    with_token = run_recgw(recgw_binary, *base, "--session-token", c["SessionToken"])
+    assert with_token.returncode == 0, with_token.stderr
+    f = fetch(with_token.stdout.strip())
+    assert f.status_code == 200, f.text
+    assert f.content == data
+    without = run_recgw(recgw_binary, *base)
+    assert fetch(without.stdout.strip()).status_code == 403
 
 
 # ---- 3. CLI: mint-token, extract-key, errors -----------------------------------------------

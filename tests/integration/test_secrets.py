@@ -388,3 +388,57 @@ def test_credentials_in_configured_urls_are_never_shown(clean_stack: Stack, gate
     }
     leaks = find_leaks(seen, needles)
     assert not leaks, "\n".join(leaks)
+
+
+AMZ_SECURITY_TOKEN = re.compile(r"X-Amz-Security-Token=[^&\"\s]*")
+
+
+def test_no_session_token_or_temporary_secret_anywhere(clean_stack: Stack, gateway_factory, recgw_binary):
+    """Temporary credentials (issue 13): real ones from MinIO's STS given as s3.access_key /
+    secret_key / session_token, and a second gateway that assumes a role itself. Neither
+    the secret key nor the session token appears in a log line (debug), a response (the
+    presigned URL's own X-Amz-Security-Token and X-Amz-Credential parameters cut out, as
+    SigV4 requires them there), /readyz, /metrics, `recgw diagnose` or `check-config`."""
+    import boto3
+    st = clean_stack
+    sts = boto3.client("sts", endpoint_url=st.s3_endpoint, region_name=st.region,
+                       aws_access_key_id=st.s3_access_key, aws_secret_access_key=st.s3_secret_key)
+    c = sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/recgw-secrets", RoleSessionName="secrets-test",
+                        DurationSeconds=900)["Credentials"]
+    jwt_secret = "JwtSecret-" + secrets.token_hex(16)
+    token = secrets.token_urlsafe(32)
+    body = os.urandom(20_000)
+    st.put_object("sec/tmp.ogg", body, "audio/ogg")
+    st.insert_call("sess-tmp", token=token, key="sec/tmp.ogg", status="ready", account_id="acct-secret")
+    from stack import free_port
+    common = {"RECGW_JWT_HS256_SECRET": jwt_secret, "RECGW_SERVER_LOG_LEVEL": "debug",
+              "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:1"}
+    gw = gateway_factory({**common, "RECGW_S3_ACCESS_KEY": c["AccessKeyId"],
+                          "RECGW_S3_SECRET_KEY": c["SecretAccessKey"], "RECGW_S3_SESSION_TOKEN": c["SessionToken"]})
+    gw_role = gateway_factory({**common, "RECGW_S3_ROLE_ARN": "arn:aws:iam::000000000000:role/recgw-secrets",
+                               "RECGW_S3_ROLE_DURATION_S": "900",
+                               "RECGW_SERVER_OPS_LISTEN": f"127.0.0.1:{free_port()}"})
+    A = {"Authorization": "Bearer " + make_jwt(claims("admin"), jwt_secret)}
+    rec = Recorder()
+    for g in (gw, gw_role):
+        r = rec.add("stream", requests.get(g.url + PUBLIC + token, timeout=20))
+        assert r.status_code == 200 and r.content == body, r.status_code
+        r = rec.add("presign", requests.get(g.url + "/api/v1/sessions/sess-tmp/recording",
+                                            headers={**A, "X-Account-ID": "acct-secret"}, timeout=20), True)
+        assert r.status_code == 200, r.text
+        assert requests.get(r.json()["url"], timeout=10).content == body
+        rec.add("diagnose", requests.get(g.url + f"/api/v1/admin/diagnose/{token}", headers=A, timeout=30))
+        rec.add("readyz", requests.get((g.ops_url or g.url) + "/readyz", headers=A, timeout=10))
+        rec.add("metrics", requests.get((g.ops_url or g.url) + "/metrics", timeout=10))
+    cc = subprocess.run([str(recgw_binary), "check-config"], env=gw.env, capture_output=True, text=True, timeout=30)
+    assert cc.returncode == 0, cc.stderr
+    diag = subprocess.run([str(recgw_binary), "diagnose", token, "--json", "true"], env=gw.env, capture_output=True,
+                          text=True, timeout=60)
+    time.sleep(0.5)
+    haystacks = {"gateway logs": gw.stdout() + gw.stderr(), "role gateway logs": gw_role.stdout() + gw_role.stderr(),
+                 "check-config": cc.stdout + cc.stderr, "diagnose CLI": diag.stdout + diag.stderr}
+    for i, (what, text) in enumerate(rec.seen):
+        haystacks[f"response #{i} {what}"] = AMZ_SECURITY_TOKEN.sub("X-Amz-Security-Token=<cut>", text)
+    leaks = find_leaks(haystacks, {"temporary secret key": c["SecretAccessKey"],
+                                   "session token": c["SessionToken"], "root secret key": st.s3_secret_key})
+    assert not leaks, "\n".join(leaks)

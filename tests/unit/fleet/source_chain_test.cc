@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,8 +66,8 @@ TEST(FleetRecordingUrlTest, EncodesEachSegment) {
 }
 
 TEST(SourceChainTest, StorageFirstThenFleetInOrder) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), &signer, "a b/c+d.ogg",
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
+  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), signer, "a b/c+d.ogg",
                     "X-CXBCore-Secret", {});
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"storage", "fleet:0", "fleet:1"}));
   EXPECT_EQ(chain.sources()[0].kind, Source::Kind::kStorage);
@@ -75,8 +76,8 @@ TEST(SourceChainTest, StorageFirstThenFleetInOrder) {
 }
 
 TEST(SourceChainTest, IncompleteStorageLeavesOnlyFleet) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(false, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg",
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
+  SourceChain chain(settings(false, {"http://f1:8080", "http://f2:8080"}), signer, "k.ogg",
                     "X-CXBCore-Secret", {});
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:0", "fleet:1"}));
   EXPECT_EQ(chain.request(0, {}, false).url, "http://f1:8080/recordings/k.ogg");
@@ -84,16 +85,16 @@ TEST(SourceChainTest, IncompleteStorageLeavesOnlyFleet) {
   SourceChain noSigner(settings(true, {"http://f1:8080"}), nullptr, "k.ogg", "X-CXBCore-Secret", {});
   EXPECT_EQ(labels(noSigner), (std::vector<std::string>{"fleet:0"}));
 
-  SourceChain nothing(settings(false, {}), &signer, "k.ogg", "X-CXBCore-Secret", {});
+  SourceChain nothing(settings(false, {}), signer, "k.ogg", "X-CXBCore-Secret", {});
   EXPECT_TRUE(nothing.sources().empty());
 }
 
 TEST(SourceChainTest, StorageRequestIsSignedAndCarriesTheRange) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
   UpstreamTimeouts timeouts;
   timeouts.connect = std::chrono::milliseconds(1234);
   timeouts.firstByte = std::chrono::milliseconds(5678);
-  SourceChain chain(settings(true, {"http://f1:8080"}), &signer, "a b/c+d.ogg", "X-CXBCore-Secret", timeouts);
+  SourceChain chain(settings(true, {"http://f1:8080"}), signer, "a b/c+d.ogg", "X-CXBCore-Secret", timeouts);
   auto before = std::chrono::system_clock::now() - std::chrono::seconds(1);
   reactor::UpstreamRequest req = chain.request(0, Headers{{"Range", "bytes=0-99"}}, false);
   auto after = std::chrono::system_clock::now() + std::chrono::seconds(1);
@@ -131,8 +132,8 @@ TEST(SourceChainTest, StorageRequestIsSignedAndCarriesTheRange) {
 }
 
 TEST(SourceChainTest, StorageHeadRequest) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(true, {}), &signer, "k.ogg", "X-CXBCore-Secret", {});
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
+  SourceChain chain(settings(true, {}), signer, "k.ogg", "X-CXBCore-Secret", {});
   reactor::UpstreamRequest req = chain.request(0, {}, true);
   EXPECT_TRUE(req.headOnly);
   EXPECT_TRUE(header(req, "Authorization").has_value());
@@ -140,8 +141,8 @@ TEST(SourceChainTest, StorageHeadRequest) {
 }
 
 TEST(SourceChainTest, FleetRequestCarriesTheSecretHeader) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080/"}), &signer, "a b/c+d.ogg",
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
+  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080/"}), signer, "a b/c+d.ogg",
                     "X-CXBCore-Secret", {});
   reactor::UpstreamRequest req = chain.request(2, Headers{{"Range", "bytes=10-"}}, true);
   EXPECT_EQ(req.url, "http://f2:8080/recordings/a%20b/c%2Bd.ogg");
@@ -174,8 +175,8 @@ TEST(SourceChainTest, FleetRequestWithoutSecretSendsNoSecretHeader) {
 }
 
 TEST(SourceChainTest, PreferFirstMovesOneSourceToTheFront) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
-  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), &signer, "k.ogg",
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
+  SourceChain chain(settings(true, {"http://f1:8080", "http://f2:8080"}), signer, "k.ogg",
                     "X-CXBCore-Secret", {});
   chain.preferFirst("fleet:1");
   EXPECT_EQ(labels(chain), (std::vector<std::string>{"fleet:1", "storage", "fleet:0"}));
@@ -197,16 +198,16 @@ namespace recgw::fleet {
 namespace {
 
 TEST(SourceChainTest, EachSourceCarriesItsOwnCaBundle) {
-  storage::SigV4Signer signer("AKIDEXAMPLE", "SECRET", "us-east-1");
+  auto signer = std::make_shared<storage::SigV4Signer>("AKIDEXAMPLE", "SECRET", "us-east-1");
   storage::StorageValues v = settings(true, {"https://f1:8443"}).values;
   v.caFile = "/etc/recgw/storage-ca.pem";
   v.fleetCaFile = "/etc/recgw/fleet-ca.pem";
-  SourceChain chain(storage::mergeSettings(v, {}), &signer, "k.ogg", "", {});
+  SourceChain chain(storage::mergeSettings(v, {}), signer, "k.ogg", "", {});
   ASSERT_EQ(labels(chain), (std::vector<std::string>{"storage", "fleet:0"}));
   EXPECT_EQ(chain.request(0, {}, false).caFile, "/etc/recgw/storage-ca.pem");
   EXPECT_EQ(chain.request(1, {}, false).caFile, "/etc/recgw/fleet-ca.pem");
 
-  SourceChain systemStore(settings(true, {"https://f1:8443"}), &signer, "k.ogg", "", {});
+  SourceChain systemStore(settings(true, {"https://f1:8443"}), signer, "k.ogg", "", {});
   EXPECT_EQ(systemStore.request(0, {}, false).caFile, "");
   EXPECT_EQ(systemStore.request(1, {}, false).caFile, "");
 }

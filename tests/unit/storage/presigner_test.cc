@@ -13,7 +13,7 @@ namespace {
 using namespace std::chrono;  // NOLINT: calendar literals keep the fixtures readable
 
 const system_clock::time_point kExampleTime = sys_days{2013y / May / 24};
-const S3Credentials kExampleCredentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+const S3Credentials kExampleCredentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
 
 S3Location exampleBucket() {
   return S3Location{endpointUrl("s3.amazonaws.com"), "examplebucket", "us-east-1", Addressing::kAuto};
@@ -112,8 +112,8 @@ TEST(PresignerTest, SignedUrlValidation) {
   S3Location noEndpoint = exampleBucket();
   noEndpoint.endpoint.clear();
   EXPECT_FALSE(generateSignedUrl(noEndpoint, kExampleCredentials, "k", 60, kExampleTime).ok());
-  EXPECT_FALSE(generateSignedUrl(exampleBucket(), S3Credentials{"", "secret"}, "k", 60, kExampleTime).ok());
-  EXPECT_FALSE(generateSignedUrl(exampleBucket(), S3Credentials{"AK", ""}, "k", 60, kExampleTime).ok());
+  EXPECT_FALSE(generateSignedUrl(exampleBucket(), S3Credentials{"", "secret", ""}, "k", 60, kExampleTime).ok());
+  EXPECT_FALSE(generateSignedUrl(exampleBucket(), S3Credentials{"AK", "", ""}, "k", 60, kExampleTime).ok());
 
   SignedUrl failed = generateSignedUrl(exampleBucket(), kExampleCredentials, "test.txt", -1, kExampleTime);
   EXPECT_FALSE(failed.error.empty());

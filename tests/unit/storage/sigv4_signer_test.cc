@@ -223,6 +223,52 @@ TEST(SigV4SignerTest, SignHeadersAddsUnsignedPayloadAndDate) {
       std::string::npos);
 }
 
+// Temporary credentials: the expected values are botocore 1.x's (S3SigV4Auth with payload
+// signing off, S3SigV4QueryAuth), same keys, token and instant.
+constexpr char kSessionToken[] = "FQoGZXIvYXdzEJr//////////wEaDOExampleToken+/=";
+
+TEST(SigV4SignerTest, SessionTokenIsSignedAsHeaderLikeBotocore) {
+  SigV4Signer signer(kAccessKey, kSecretKey, "us-east-1", "s3", kSessionToken);
+  EXPECT_TRUE(signer.hasSessionToken());
+  ObjectTarget target = objectTarget(exampleBucket(), "test.txt");
+  std::vector<HttpHeader> extra = {{"Range", "bytes=0-9"}};
+  SigV4Headers signed_ = signer.signHeaders("GET", target, extra, kExampleTime);
+  ASSERT_TRUE(signed_.ok()) << signed_.error;
+  EXPECT_EQ(headerValue(signed_, "x-amz-security-token"), kSessionToken);
+  EXPECT_EQ(headerValue(signed_, "Authorization"),
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+            "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date;x-amz-security-token,"
+            "Signature=cf410ba9cb66681b0bb1dde19d8839ab129d3ba478ccc5410334ba82c8c38eb1");
+  // A caller may not smuggle its own token past the signer.
+  std::vector<HttpHeader> own = {{"X-Amz-Security-Token", "other"}};
+  EXPECT_FALSE(signer.signHeaders("GET", target, own, kExampleTime).ok());
+}
+
+TEST(SigV4SignerTest, SessionTokenIsSignedInPresignedQueryLikeBotocore) {
+  SigV4Signer signer(kAccessKey, kSecretKey, "us-east-1", "s3", kSessionToken);
+  ObjectTarget target = objectTarget(exampleBucket(), "test.txt");
+  PresignedUrl presigned = signer.presign("GET", target, 86400, kExampleTime);
+  ASSERT_TRUE(presigned.ok()) << presigned.error;
+  EXPECT_EQ(presigned.url,
+            "https://examplebucket.s3.amazonaws.com/test.txt"
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+            "&X-Amz-Date=20130524T000000Z"
+            "&X-Amz-Expires=86400"
+            "&X-Amz-SignedHeaders=host"
+            "&X-Amz-Security-Token=FQoGZXIvYXdzEJr%2F%2F%2F%2F%2F%2F%2F%2F%2F%2FwEaDOExampleToken%2B%2F%3D"
+            "&X-Amz-Signature=8a5dcdbdf57713ed152574680e01e0ca06290ddaa8d301654845676680086ba7");
+  // With an extra (response-content-type) the signature still covers the sorted query.
+  std::vector<QueryParam> extra = {{"response-content-type", "audio/ogg"}};
+  PresignedUrl withExtra = signer.presign("GET", target, 86400, kExampleTime, extra);
+  ASSERT_TRUE(withExtra.ok()) << withExtra.error;
+  EXPECT_NE(withExtra.url.find("Signature=b23c29668b0ac5f2a7a53b1595cd986967bf845d97e982ca453acf7d619a3083"),
+            std::string::npos)
+      << withExtra.url;
+  std::vector<QueryParam> shadow = {{"x-amz-security-token", "other"}};
+  EXPECT_FALSE(signer.presign("GET", target, 60, kExampleTime, shadow).ok());
+}
+
 TEST(SigV4SignerTest, SignHeadersWithoutExtrasSignsTheThreeMandatoryHeaders) {
   SigV4Signer signer = exampleSigner();
   SigV4Headers signed_ = signer.signHeaders("HEAD", kExampleHost, "/test.txt", "", {}, kExampleTime);

@@ -302,6 +302,10 @@ class StreamRelay {
     const std::string type = servedContentType(r.find("content-type"), chain_.key());
     ex.addHeader("Content-Type", type);
     ex.addHeader("Content-Disposition", contentDisposition(chain_.key(), !isPlayableMediaType(type)));
+    // A recording opened as a page (a hostile stored type, an old browser) runs no script
+    // and loads nothing but itself. Not `sandbox`, nor a bare `default-src 'none'`: either
+    // stops Chromium's own media document from playing a link opened directly.
+    ex.addHeader("Content-Security-Policy", "default-src 'none'; media-src 'self'");
     ex.addHeader("Accept-Ranges", "bytes");
     if (!etag_.empty()) ex.addHeader("ETag", etag_);
     if (const std::string* lm = r.find("last-modified")) ex.addHeader("Last-Modified", *lm);

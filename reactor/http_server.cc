@@ -128,11 +128,8 @@ void HttpExchange::removeHeader(const char* name) {
 
 void HttpExchange::addCommonHeaders() {
   addHeader("X-Request-Id", requestId_);
-  // Nothing recgw serves is a document: a body is never sniffed into one, and one that a
-  // browser renders anyway (an object stored with a hostile type) runs no script and
-  // loads nothing on the gateway's origin.
+  // Nothing recgw serves is a document: a body is never sniffed into one.
   addHeader("X-Content-Type-Options", "nosniff");
-  addHeader("Content-Security-Policy", "default-src 'none'; sandbox");
   if (server_.decorator_) server_.decorator_(*this);
 }
 

@@ -115,7 +115,7 @@ class HttpExchange {
 
  private:
   friend class HttpServer;
-  void addCommonHeaders();  // X-Request-Id, nosniff, CSP, the server's decorator
+  void addCommonHeaders();  // X-Request-Id, nosniff, the server's decorator
   void complete(int status);
   void onConnectionClosed();
   void finishStreamedRequest(bool clean);

@@ -79,3 +79,24 @@ def test_browser_plays_and_seeks(clean_stack, gateway_factory, long_audio):
                for line in streams), streams
     # 499: Chromium cancels a range request it no longer needs once it seeks.
     assert all(line["status"] in (200, 206, 304, 499) for line in streams), streams
+
+
+def test_link_opened_directly_plays_in_the_browsers_media_document(clean_stack, gateway_factory, long_audio):
+    # A person clicking a public link gets Chromium's own media document; the recording's
+    # Content-Security-Policy must not stop it from playing (`sandbox` or a bare
+    # `default-src 'none'` would: the media element stays at readyState 0).
+    missing = _browser_ready()
+    if missing:
+        pytest.fail(missing)
+    clean_stack.put_object("browser/direct.wav", long_audio, content_type="audio/wav")
+    clean_stack.insert_call("browser-direct", token="browser-direct-0123456789", key="browser/direct.wav")
+    gw = gateway_factory()
+    url = f"{gw.url}/api/v1/public/recordings/browser-direct-0123456789"
+    assert "default-src 'none'" in requests.head(url, timeout=10).headers["Content-Security-Policy"]
+    proc = subprocess.run(["node", str(BROWSER_DIR / "navigate.mjs"), url, "20000"],
+                          cwd=BROWSER_DIR, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200 and result["error"] is None, result
+    assert result["element"] == "VIDEO" and result["readyState"] >= 1, result
+    assert result["duration"] == pytest.approx(300, abs=1), result

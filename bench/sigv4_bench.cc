@@ -18,7 +18,7 @@ using recgw::storage::ObjectTarget;
 using recgw::storage::S3Location;
 using recgw::storage::SigV4Signer;
 
-const S3Location kLocation{"https://nyc3.digitaloceanspaces.com", "recordings", "nyc3", Addressing::kAuto};
+const S3Location kLocation{"https://nyc3.digitaloceanspaces.com", "recordings", "nyc3", Addressing::kAuto, ""};
 constexpr char kKey[] = "2024/06/01/session-0f8c2a6e-4a1b/recording part 1.ogg";
 
 SigV4Signer makeSigner() {

@@ -36,6 +36,9 @@ struct S3Location {
   std::string bucket;
   std::string region;  // the SigV4 signing region, usually regionFromEndpoint(endpoint, configured)
   Addressing addressing = Addressing::kAuto;
+  // PEM bundle of the CA that signs the endpoint's certificate (s3.ca_file); empty: the
+  // system store. Not part of the address: only how requests to it are verified.
+  std::string caFile;
 };
 
 // kAuto picks virtual-hosted style for hosts under .amazonaws.com and

@@ -133,6 +133,7 @@ S3Request S3Objects::signBodiless(std::string_view method, const S3Location& whe
                                   SigV4Signer& signer, std::chrono::system_clock::time_point now) {
   S3Request req;
   req.method = std::string(method);
+  req.caFile = where.caFile;
   ObjectTarget target = objectTarget(where, key);
   req.url = target.url;
   SigV4Headers sig = signer.signHeaders(method, target, {}, now);
@@ -149,6 +150,7 @@ S3Request S3Objects::signCopy(const S3Location& from, std::string_view fromKey, 
                               std::chrono::system_clock::time_point now) {
   S3Request req;
   req.method = "PUT";
+  req.caFile = to.caFile;
   ObjectTarget target = objectTarget(to, toKey);
   req.url = target.url;
   std::vector<HttpHeader> extra;
@@ -169,19 +171,25 @@ S3Request S3Objects::signCopy(const S3Location& from, std::string_view fromKey, 
 
 void S3Objects::failLater(std::function<void()> fail) { loop_.defer(std::move(fail)); }
 
-void S3Objects::send(
-    S3Request request, bool headOnly,
-    std::function<void(long, const reactor::UpstreamResponse&, const std::string&, const std::string&)>
-        done) {
+reactor::UpstreamRequest S3Objects::upstreamFor(S3Request& request) const {
   reactor::UpstreamRequest up;
   up.url = request.url;
   up.headers = std::move(request.headers);
-  up.headOnly = headOnly;
+  up.caFile = request.caFile;
   up.connectTimeout = timeouts_.connect;
   up.firstByteTimeout = timeouts_.response;
   up.lowSpeedBytes = 1;
   up.lowSpeedTime = std::max<std::chrono::seconds>(
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(timeouts_.response));
+  return up;
+}
+
+void S3Objects::send(
+    S3Request request, bool headOnly,
+    std::function<void(long, const reactor::UpstreamResponse&, const std::string&, const std::string&)>
+        done) {
+  reactor::UpstreamRequest up = upstreamFor(request);
+  up.headOnly = headOnly;
   if (request.method != "GET" && request.method != "HEAD") setMethod(up, request.method);
   struct State {
     reactor::UpstreamResponse response;
@@ -530,6 +538,7 @@ S3Request S3Objects::signRequest(std::string_view method, const S3Location& wher
                                  SigV4Signer& signer, std::chrono::system_clock::time_point now) {
   S3Request req;
   req.method = std::string(method);
+  req.caFile = where.caFile;
   ObjectTarget target = objectTarget(where, key);
   std::string canonicalQuery = canonicalQueryString(query);
   req.url = target.url + (canonicalQuery.empty() ? "" : "?" + canonicalQuery);
@@ -545,16 +554,9 @@ S3Request S3Objects::signRequest(std::string_view method, const S3Location& wher
 
 void S3Objects::sendWithBody(S3Request request, std::shared_ptr<const std::string> body, size_t maxAnswer,
                              SendDone done) {
-  reactor::UpstreamRequest up;
-  up.url = request.url;
-  up.headers = std::move(request.headers);
+  reactor::UpstreamRequest up = upstreamFor(request);
   up.method = request.method;
   up.sharedBody = std::move(body);
-  up.connectTimeout = timeouts_.connect;
-  up.firstByteTimeout = timeouts_.response;
-  up.lowSpeedBytes = 1;
-  up.lowSpeedTime = std::max<std::chrono::seconds>(
-      std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(timeouts_.response));
   struct State {
     reactor::UpstreamResponse response;
     std::string body;
@@ -589,14 +591,7 @@ void S3Objects::getRange(const S3Location& where, std::string_view key, uint64_t
     failLater([done, error] { done(transportError(error), nullptr, {}); });
     return;
   }
-  reactor::UpstreamRequest up;
-  up.url = req.url;
-  up.headers = std::move(req.headers);
-  up.connectTimeout = timeouts_.connect;
-  up.firstByteTimeout = timeouts_.response;
-  up.lowSpeedBytes = 1;
-  up.lowSpeedTime = std::max<std::chrono::seconds>(
-      std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(timeouts_.response));
+  reactor::UpstreamRequest up = upstreamFor(req);
   struct State {
     uint64_t first = 0, last = 0;
     reactor::UpstreamResponse response;

@@ -62,7 +62,8 @@ struct S3Request {
   std::string method;
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string error;  // non-empty: could not be signed
+  std::string caFile;  // the location's CA bundle (empty: the system store)
+  std::string error;   // non-empty: could not be signed
 };
 
 // Single-request CopyObject limit; larger objects need a multipart copy.
@@ -225,6 +226,8 @@ class S3Objects {
                        std::shared_ptr<SigV4Signer> signer,
                        std::function<void(S3Outcome, std::vector<S3Upload>)> done);
   void failLater(std::function<void()> fail);
+  // The curl request of a signed S3 request: its URL, headers, CA bundle and our timeouts.
+  reactor::UpstreamRequest upstreamFor(S3Request& request) const;
 
   struct Move;
   using MovePtr = std::shared_ptr<Move>;

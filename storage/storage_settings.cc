@@ -50,6 +50,7 @@ S3Location StorageSettings::location() const {
   loc.bucket = values.bucket;
   loc.region = regionFromEndpoint(values.endpoint, values.region);
   loc.addressing = parseAddressing(values.addressing).value_or(Addressing::kAuto);
+  loc.caFile = values.caFile;
   return loc;
 }
 

@@ -523,3 +523,39 @@ def test_mongo_over_tls_with_an_untrusted_ca_is_503_naming_the_certificate(
     reason = body["mongo"]["reason"]
     assert UNVERIFIED in reason and "tlsCAFile" in reason, body
     assert ferret.password not in str(body) and ferret.password not in gw.logs()
+
+
+def test_rooms_archive_on_private_ca_storage_uses_its_ca_file(clean_stack: Stack, gateway_factory,
+                                                             tls_minio: TlsMinio, pki: Pki):
+    # The rooms lifecycle's own S3 calls (archive copy, delete) go to the same storage:
+    # s3.ca_file must apply to them too, not only to streams and /readyz.
+    import datetime as _dt
+    archive_bucket = "tls-archive"
+    try:
+        tls_minio.s3.create_bucket(Bucket=archive_bucket)
+    except tls_minio.s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    key = f"rooms/{uuid.uuid4().hex}.mp4"
+    data = os.urandom(200_000)
+    tls_minio.s3.put_object(Bucket=tls_minio.bucket, Key=key, Body=data, ContentType="video/mp4")
+    rec_id = "rec_tls" + uuid.uuid4().hex[:10]
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clean_stack.db.recordings.insert_one({
+        "_id": rec_id, "id": rec_id, "tenant_id": "tenant-tls", "room_id": "room-tls", "status": "ready",
+        "source": "provider", "provider_recording_id": "prov_" + rec_id, "started_at": now,
+        "stopped_at": now, "ready_at": now, "duration_seconds": 3.0, "size_bytes": len(data),
+        "storage": {"provider": "s3", "bucket": tls_minio.bucket, "key": key},
+        "created_at": now, "updated_at": now})
+    gw = gateway_factory(ops_env(**tls_minio.env(), RECGW_S3_CA_FILE=str(pki.ca), RECGW_FLEET_URLS=None,
+                                 RECGW_LIFECYCLE_POLL_PERIOD_S="0",
+                                 RECGW_LIFECYCLE_ARCHIVE_BUCKET=archive_bucket,
+                                 RECGW_LIFECYCLE_ARCHIVE_STORAGE_CLASS="STANDARD"))
+    now_s = int(time.time())
+    token = hs256_jwt({"sub": "tenant-user", "account_id": "tenant-tls", "iat": now_s, "exp": now_s + 600},
+                      JWT_SECRET)
+    r = requests.post(f"{gw.url}/api/v1/recordings/{rec_id}/archive",
+                      headers={"Authorization": "Bearer " + token}, timeout=60)
+    assert r.status_code == 200, (r.status_code, r.text[:300], gw.logs()[-2000:])
+    assert r.json()["data"]["status"] == "archived"
+    copied = tls_minio.s3.get_object(Bucket=archive_bucket, Key=key)["Body"].read()
+    assert copied == data

@@ -16,7 +16,7 @@ const system_clock::time_point kExampleTime = sys_days{2013y / May / 24};
 const S3Credentials kExampleCredentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
 
 S3Location exampleBucket() {
-  return S3Location{endpointUrl("s3.amazonaws.com"), "examplebucket", "us-east-1", Addressing::kAuto};
+  return S3Location{endpointUrl("s3.amazonaws.com"), "examplebucket", "us-east-1", Addressing::kAuto, ""};
 }
 
 std::string queryParam(const std::string& url, const std::string& name) {
@@ -66,7 +66,7 @@ TEST(PresignerTest, ExpiresAtCountsFromWholeSeconds) {
 }
 
 TEST(PresignerTest, RegionFallsBackToEndpoint) {
-  S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "", Addressing::kAuto};
+  S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "", Addressing::kAuto, ""};
   SignedUrl signedUrl = generateSignedUrl(spaces, kExampleCredentials, "2024/a b.ogg", 600, kExampleTime);
   ASSERT_TRUE(signedUrl.ok()) << signedUrl.error;
   EXPECT_EQ(signedUrl.url.substr(0, signedUrl.url.find('?')),
@@ -78,7 +78,7 @@ TEST(PresignerTest, RegionFallsBackToEndpoint) {
 }
 
 TEST(PresignerTest, PathStyleForMinio) {
-  S3Location minio{endpointUrl("http://minio:9000"), "recordings", "us-east-1", Addressing::kAuto};
+  S3Location minio{endpointUrl("http://minio:9000"), "recordings", "us-east-1", Addressing::kAuto, ""};
   SignedUrl signedUrl = generateSignedUrl(minio, kExampleCredentials, "x/y.ogg", 60, kExampleTime);
   ASSERT_TRUE(signedUrl.ok()) << signedUrl.error;
   EXPECT_EQ(signedUrl.url.substr(0, signedUrl.url.find('?')), "http://minio:9000/recordings/x/y.ogg");

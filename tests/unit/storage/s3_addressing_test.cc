@@ -129,14 +129,14 @@ TEST(S3AddressingTest, UsesVirtualHost) {
       {"https://recordings.nyc3.digitaloceanspaces.com", "recordings", Addressing::kAuto, true},
   };
   for (const Case& c : cases) {
-    S3Location location{c.endpoint, c.bucket, "us-east-1", c.addressing};
+    S3Location location{c.endpoint, c.bucket, "us-east-1", c.addressing, ""};
     EXPECT_EQ(usesVirtualHost(location), c.want)
         << c.endpoint << " bucket " << c.bucket << " " << addressingName(c.addressing);
   }
 }
 
 TEST(S3AddressingTest, ObjectTargetPathStyle) {
-  S3Location minio{endpointUrl("http://minio:9000/"), "recordings", "us-east-1", Addressing::kAuto};
+  S3Location minio{endpointUrl("http://minio:9000/"), "recordings", "us-east-1", Addressing::kAuto, ""};
   ObjectTarget t = objectTarget(minio, "x/y.ogg");
   EXPECT_EQ(t.url, "http://minio:9000/recordings/x/y.ogg");
   EXPECT_EQ(t.scheme, "http");
@@ -145,14 +145,14 @@ TEST(S3AddressingTest, ObjectTargetPathStyle) {
 }
 
 TEST(S3AddressingTest, ObjectTargetVirtualHosted) {
-  S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "nyc3", Addressing::kAuto};
+  S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "nyc3", Addressing::kAuto, ""};
   ObjectTarget t = objectTarget(spaces, "2024/01/a.ogg");
   EXPECT_EQ(t.url, "https://calls.nyc3.digitaloceanspaces.com/2024/01/a.ogg");
   EXPECT_EQ(t.scheme, "https");
   EXPECT_EQ(t.host, "calls.nyc3.digitaloceanspaces.com");
   EXPECT_EQ(t.canonicalUri, "/2024/01/a.ogg");
 
-  S3Location aws{endpointUrl("s3.eu-west-2.amazonaws.com"), "calls", "eu-west-2", Addressing::kAuto};
+  S3Location aws{endpointUrl("s3.eu-west-2.amazonaws.com"), "calls", "eu-west-2", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(aws, "a.ogg").url, "https://calls.s3.eu-west-2.amazonaws.com/a.ogg");
   aws.addressing = Addressing::kPath;
   EXPECT_EQ(objectTarget(aws, "a.ogg").url, "https://s3.eu-west-2.amazonaws.com/calls/a.ogg");
@@ -160,34 +160,34 @@ TEST(S3AddressingTest, ObjectTargetVirtualHosted) {
 
 TEST(S3AddressingTest, ObjectTargetEndpointAlreadyNamesBucket) {
   S3Location spaces{endpointUrl("https://calls.nyc3.digitaloceanspaces.com/"), "calls", "nyc3",
-                    Addressing::kAuto};
+                    Addressing::kAuto, ""};
   ObjectTarget t = objectTarget(spaces, "a.ogg");
   EXPECT_EQ(t.host, "calls.nyc3.digitaloceanspaces.com");
   EXPECT_EQ(t.url, "https://calls.nyc3.digitaloceanspaces.com/a.ogg");
 }
 
 TEST(S3AddressingTest, ObjectTargetKeepsEndpointPathPrefixAndPorts) {
-  S3Location prefixed{endpointUrl("https://gw.example.com/s3/"), "rec", "us-east-1", Addressing::kAuto};
+  S3Location prefixed{endpointUrl("https://gw.example.com/s3/"), "rec", "us-east-1", Addressing::kAuto, ""};
   ObjectTarget t = objectTarget(prefixed, "a.ogg");
   EXPECT_EQ(t.canonicalUri, "/s3/rec/a.ogg");
   EXPECT_EQ(t.url, "https://gw.example.com/s3/rec/a.ogg");
 
   // Default ports are dropped from Host (curl would drop them too), others kept.
-  S3Location https443{"https://s3.eu-west-2.amazonaws.com:443", "rec", "eu-west-2", Addressing::kPath};
+  S3Location https443{"https://s3.eu-west-2.amazonaws.com:443", "rec", "eu-west-2", Addressing::kPath, ""};
   EXPECT_EQ(objectTarget(https443, "a").host, "s3.eu-west-2.amazonaws.com");
-  S3Location http80{"http://minio:80", "rec", "us-east-1", Addressing::kAuto};
+  S3Location http80{"http://minio:80", "rec", "us-east-1", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(http80, "a").url, "http://minio/rec/a");
-  S3Location http443{"http://minio:443", "rec", "us-east-1", Addressing::kAuto};
+  S3Location http443{"http://minio:443", "rec", "us-east-1", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(http443, "a").host, "minio:443");
-  S3Location virtualPort{"https://nyc3.digitaloceanspaces.com:8443", "rec", "nyc3", Addressing::kAuto};
+  S3Location virtualPort{"https://nyc3.digitaloceanspaces.com:8443", "rec", "nyc3", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(virtualPort, "a").host, "rec.nyc3.digitaloceanspaces.com:8443");
   // A hand-built location without a scheme still produces a usable https target.
   S3Location vpce{"https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com", "rec", "us-east-1",
-                  Addressing::kAuto};
+                  Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(vpce, "a").url, "https://rec.vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/a");
   vpce.addressing = Addressing::kPath;
   EXPECT_EQ(objectTarget(vpce, "a").url, "https://vpce-0a1b2c.s3.us-east-1.vpce.amazonaws.com/rec/a");
-  S3Location bare{"nyc3.digitaloceanspaces.com", "rec", "nyc3", Addressing::kAuto};
+  S3Location bare{"nyc3.digitaloceanspaces.com", "rec", "nyc3", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(bare, "a").url, "https://rec.nyc3.digitaloceanspaces.com/a");
 }
 
@@ -220,8 +220,8 @@ TEST(S3AddressingTest, ObjectTargetEncodesAwkwardKeys) {
       {"./../x", "/./../x"},
       {"", "/"},
   };
-  S3Location path{"http://minio:9000", "bucket", "us-east-1", Addressing::kPath};
-  S3Location virt{"https://s3.eu-west-2.amazonaws.com", "bucket", "eu-west-2", Addressing::kVirtual};
+  S3Location path{"http://minio:9000", "bucket", "us-east-1", Addressing::kPath, ""};
+  S3Location virt{"https://s3.eu-west-2.amazonaws.com", "bucket", "eu-west-2", Addressing::kVirtual, ""};
   for (const Case& c : cases) {
     ObjectTarget p = objectTarget(path, c.key);
     EXPECT_EQ(p.canonicalUri, std::string("/bucket") + c.wantPath) << "key: " << c.key;

@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
 
 S3Location minio(std::string bucket) {
-  return S3Location{"http://127.0.0.1:9000", std::move(bucket), "us-east-1", Addressing::kPath};
+  return S3Location{"http://127.0.0.1:9000", std::move(bucket), "us-east-1", Addressing::kPath, ""};
 }
 
 std::map<std::string, std::string> headerMap(const S3Request& r) {

@@ -25,7 +25,7 @@ const system_clock::time_point kExampleTime = sys_days{2013y / May / 24};
 SigV4Signer exampleSigner() { return SigV4Signer(kAccessKey, kSecretKey, "us-east-1", "s3"); }
 
 S3Location exampleBucket() {
-  return S3Location{endpointUrl("s3.amazonaws.com"), "examplebucket", "us-east-1", Addressing::kAuto};
+  return S3Location{endpointUrl("s3.amazonaws.com"), "examplebucket", "us-east-1", Addressing::kAuto, ""};
 }
 
 std::string headerValue(const SigV4Headers& signed_, std::string_view name) {

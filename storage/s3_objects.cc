@@ -171,6 +171,30 @@ S3Request S3Objects::signCopy(const S3Location& from, std::string_view fromKey, 
 
 void S3Objects::failLater(std::function<void()> fail) { loop_.defer(std::move(fail)); }
 
+void S3Objects::startCollecting(const reactor::UpstreamRequest& up, size_t maxAnswer, SendDone done) {
+  struct State {
+    reactor::UpstreamResponse response;
+    std::string body;
+  };
+  auto state = std::make_shared<State>();
+  reactor::TransferCallbacks cb;
+  cb.onHeaders = [state](const reactor::UpstreamResponse& r) {
+    state->response = r;
+    return true;
+  };
+  cb.onData = [state, maxAnswer](const char* data, size_t n) -> size_t {
+    if (state->body.size() < maxAnswer) state->body.append(data, std::min(n, maxAnswer - state->body.size()));
+    return n;
+  };
+  cb.onDone = [state, done](const std::string& error) {
+    done(state->response.status, state->response, state->body, error);
+  };
+  if (curl_.start(up, std::move(cb)) == 0) {
+    std::string error = curl_.lastError();
+    failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
+  }
+}
+
 reactor::UpstreamRequest S3Objects::upstreamFor(S3Request& request) const {
   reactor::UpstreamRequest up;
   up.url = request.url;
@@ -191,28 +215,7 @@ void S3Objects::send(
   reactor::UpstreamRequest up = upstreamFor(request);
   up.headOnly = headOnly;
   if (request.method != "GET" && request.method != "HEAD") setMethod(up, request.method);
-  struct State {
-    reactor::UpstreamResponse response;
-    std::string body;
-  };
-  auto state = std::make_shared<State>();
-  reactor::TransferCallbacks cb;
-  cb.onHeaders = [state](const reactor::UpstreamResponse& r) {
-    state->response = r;
-    return true;
-  };
-  cb.onData = [state](const char* data, size_t n) -> size_t {
-    if (state->body.size() < kMaxResponseBody)
-      state->body.append(data, std::min(n, kMaxResponseBody - state->body.size()));
-    return n;
-  };
-  cb.onDone = [state, done](const std::string& error) {
-    done(state->response.status, state->response, state->body, error);
-  };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
-    failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
-  }
+  startCollecting(up, kMaxResponseBody, std::move(done));
 }
 
 void S3Objects::head(const S3Location& where, std::string_view key, SigV4Signer& signer,
@@ -557,27 +560,7 @@ void S3Objects::sendWithBody(S3Request request, std::shared_ptr<const std::strin
   reactor::UpstreamRequest up = upstreamFor(request);
   up.method = request.method;
   up.sharedBody = std::move(body);
-  struct State {
-    reactor::UpstreamResponse response;
-    std::string body;
-  };
-  auto state = std::make_shared<State>();
-  reactor::TransferCallbacks cb;
-  cb.onHeaders = [state](const reactor::UpstreamResponse& r) {
-    state->response = r;
-    return true;
-  };
-  cb.onData = [state, maxAnswer](const char* data, size_t n) -> size_t {
-    if (state->body.size() < maxAnswer) state->body.append(data, std::min(n, maxAnswer - state->body.size()));
-    return n;
-  };
-  cb.onDone = [state, done](const std::string& error) {
-    done(state->response.status, state->response, state->body, error);
-  };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
-    failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
-  }
+  startCollecting(up, maxAnswer, std::move(done));
 }
 
 void S3Objects::getRange(const S3Location& where, std::string_view key, uint64_t first, uint64_t last,

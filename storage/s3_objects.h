@@ -228,6 +228,8 @@ class S3Objects {
   void failLater(std::function<void()> fail);
   // The curl request of a signed S3 request: its URL, headers, CA bundle and our timeouts.
   reactor::UpstreamRequest upstreamFor(S3Request& request) const;
+  // Starts `up`, keeps S3's answer (at most maxAnswer bytes of body) and hands it to done.
+  void startCollecting(const reactor::UpstreamRequest& up, size_t maxAnswer, SendDone done);
 
   struct Move;
   using MovePtr = std::shared_ptr<Move>;

@@ -1,6 +1,7 @@
 // recgw: the command line. Subcommands parse their flags here and call into the library.
 #include <curl/curl.h>
 #include <mongoc/mongoc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -176,11 +177,23 @@ int checkConfig(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Debian's libmongoc 1.23 initialises itself in a library constructor, before main, and
+// creates /dev/shm/mongoc-<pid> for its counters (MONGOC_DISABLE_SHM would have to be set
+// before the process starts). A killed process never removes that file, and a later
+// process given the same pid then prints "Falling back to malloc for counters" to stderr.
+// Nothing reads our counters from outside, so the name goes at once: the mapping stays
+// valid, and a SIGKILL leaves nothing behind.
+void forgetLibmongocSharedMemoryName() {
+  char name[64];
+  std::snprintf(name, sizeof name, "/mongoc-%u", static_cast<unsigned>(::getpid()));
+  ::shm_unlink(name);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // libmongoc's shared-memory counters leave a /dev/shm file behind per process.
-  ::setenv("MONGOC_DISABLE_SHM", "1", 0);
+  forgetLibmongocSharedMemoryName();
+  ::setenv("MONGOC_DISABLE_SHM", "1", 0);  // for any process we start
   mongoc_log_set_handler(&mongocLog, nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,45 @@ def test_port_another_process_listens_on_is_refused_at_start(recgw_binary, reuse
     assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("server.listen: 127.0.0.1:") and "in use" in lines[0], lines
+
+
+SHM = Path("/dev/shm")
+
+
+@pytest.mark.skipif(not SHM.is_dir(), reason="needs /dev/shm")
+def test_killed_gateway_leaves_no_libmongoc_segment(recgw_binary):
+    """A gateway killed with SIGKILL (OOM killer, a supervisor's last resort) cannot clean
+    up; it must not have anything in /dev/shm for libmongoc to leave behind. libmongoc 1.23
+    creates /dev/shm/mongoc-<pid> before main; a later process given the same pid then
+    printed "Falling back to malloc for counters" ahead of its one-line error (a CI run
+    failed on exactly that, after other tests had killed gateways)."""
+    port = free_port()
+    env = gateway_env(None, port, workers=2, extra_env={
+        "RECGW_MONGO_URI": "mongodb://127.0.0.1:1/cxb",
+        "RECGW_REDIS_URL": "redis://127.0.0.1:1",
+    })
+    env.pop("MONGOC_DISABLE_SHM", None)
+    gw = subprocess.Popen([str(recgw_binary), "serve"], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+    pids = [gw.pid]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{gw.pid}/task/{gw.pid}/children")
+            if children.exists():
+                pids = [gw.pid, *map(int, children.read_text().split())]
+            if len(pids) == 3:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        assert len(pids) == 3, f"supervisor and 2 workers expected, saw {pids}"
+    finally:
+        os.killpg(gw.pid, signal.SIGKILL)
+        gw.wait()
+    left = [pid for pid in pids if (SHM / f"mongoc-{pid}").exists()]
+    for pid in left:
+        (SHM / f"mongoc-{pid}").unlink(missing_ok=True)
+    assert not left, f"/dev/shm/mongoc-<pid> left behind by killed processes {left}"

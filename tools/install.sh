@@ -23,7 +23,7 @@ MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 APT_PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config clang libclang-rt-14-dev
   libevent-dev libcurl4-openssl-dev libssl-dev libhiredis-dev
-  libmongoc-dev libbson-dev libsimdjson-dev libtoml11-dev
+  libmongoc-dev libbson-dev libsimdjson-dev libtoml11-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server sox espeak-ng nginx-light wrk valgrind gdb
   python3 python3-venv ca-certificates chromium

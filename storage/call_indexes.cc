@@ -1,5 +1,9 @@
 #include "storage/call_indexes.h"
 
+#include <memory>
+
+#include "storage/mongo_client.h"
+
 namespace recgw::storage {
 
 const std::vector<NeededIndex>& neededCallIndexes() {
@@ -39,21 +43,36 @@ std::string describeMissing(const std::vector<NeededIndex>& missing) {
   return out;
 }
 
-Expected<std::vector<NeededIndex>> checkCallIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                                            const std::string& collection) {
+Expected<CallIndexReport> checkCallIndexesBlocking(mongoc_client_t* client, const std::string& database,
+                                                   const std::string& collection) {
   auto existing = listIndexesBlocking(client, database, collection);
   if (!existing) return tl::unexpected(existing.error());
-  return missingCallIndexes(*existing);
+  if (!existing->collectionExists) return CallIndexReport{false, {}};
+  return CallIndexReport{true, missingCallIndexes(existing->indexes)};
+}
+
+void checkCallIndexes(MongoClient& mongo, const std::string& collection,
+                      std::function<void(Expected<CallIndexReport>)> done) {
+  auto shared = std::make_shared<std::function<void(Expected<CallIndexReport>)>>(std::move(done));
+  bool queued = mongo.run([shared, database = mongo.databaseName(),
+                           collection](mongoc_client_t* client) -> reactor::WorkerPool::Completion {
+    Expected<CallIndexReport> result = client ? checkCallIndexesBlocking(client, database, collection)
+                                              : Expected<CallIndexReport>(fail("no client available from the pool"));
+    return [shared, result = std::move(result)] { (*shared)(result); };
+  });
+  if (!queued) (*shared)(fail("mongo worker queue is full"));
 }
 
 Expected<EnsureOutcome> ensureCallIndexesBlocking(mongoc_client_t* client, const std::string& database,
                                                   const std::string& collection) {
-  auto missing = checkCallIndexesBlocking(client, database, collection);
-  if (!missing) return tl::unexpected(missing.error());
+  auto report = checkCallIndexesBlocking(client, database, collection);
+  if (!report) return tl::unexpected(report.error());
+  // An absent collection gets every index (createIndexes creates the collection).
+  const std::vector<NeededIndex> missing = report->collectionExists ? report->missing : neededCallIndexes();
   EnsureOutcome outcome;
   for (const NeededIndex& needed : neededCallIndexes()) {
     bool isMissing = false;
-    for (const NeededIndex& m : *missing) isMissing = isMissing || m.spec.name == needed.spec.name;
+    for (const NeededIndex& m : missing) isMissing = isMissing || m.spec.name == needed.spec.name;
     if (!isMissing) {
       outcome.present.push_back(needed.spec.keys.front().first);
       continue;

@@ -6,6 +6,7 @@
 // `recgw ensure-indexes` creates them when an operator asks.
 #include <mongoc/mongoc.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,20 @@ std::vector<NeededIndex> missingCallIndexes(const std::vector<IndexSpec>& existi
 // "recording_access_token (unique; public links), created_at (warm --since)". Pure.
 std::string describeMissing(const std::vector<NeededIndex>& missing);
 
+struct CallIndexReport {
+  // False: no such collection yet, so nothing to scan (and nothing reported missing).
+  bool collectionExists = true;
+  std::vector<NeededIndex> missing;
+};
 // listIndexes on the collection, then missingCallIndexes. Blocking.
-Expected<std::vector<NeededIndex>> checkCallIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                                            const std::string& collection);
+Expected<CallIndexReport> checkCallIndexesBlocking(mongoc_client_t* client, const std::string& database,
+                                                   const std::string& collection);
+
+class MongoClient;
+// checkCallIndexesBlocking on a MongoDB worker; `done` runs on the loop (with an error when
+// the worker queue is full).
+void checkCallIndexes(MongoClient& mongo, const std::string& collection,
+                      std::function<void(Expected<CallIndexReport>)> done);
 
 struct EnsureOutcome {
   std::vector<std::string> created;  // names of the indexes created

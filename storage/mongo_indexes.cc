@@ -39,18 +39,21 @@ IndexSpec indexFromDocument(const bson_t* doc) {
 
 }  // namespace
 
-Expected<std::vector<IndexSpec>> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                                     const std::string& collection) {
+Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
+                                              const std::string& collection) {
   MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
   MongocCursorPtr cursor(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
-  std::vector<IndexSpec> out;
+  CollectionIndexes out;
   const bson_t* doc = nullptr;
-  while (mongoc_cursor_next(cursor.get(), &doc)) out.push_back(indexFromDocument(doc));
+  while (mongoc_cursor_next(cursor.get(), &doc)) out.indexes.push_back(indexFromDocument(doc));
   bson_error_t err;
   if (mongoc_cursor_error(cursor.get(), &err)) {
-    if (err.code == kNamespaceNotFound) return std::vector<IndexSpec>{};
+    if (err.code == kNamespaceNotFound) return CollectionIndexes{false, {}};
     return fail("listIndexes on " + collection + ": " + err.message);
   }
+  // Every existing MongoDB collection has its _id index; FerretDB answers an empty list
+  // instead of NamespaceNotFound for a collection that does not exist.
+  if (out.indexes.empty()) out.collectionExists = false;
   return out;
 }
 

@@ -18,10 +18,15 @@ struct IndexSpec {
   bool sparse = false;
 };
 
+struct CollectionIndexes {
+  bool collectionExists = true;
+  std::vector<IndexSpec> indexes;
+};
+
 // The indexes of `collection` as the server reports them. A collection that does not exist
-// has none (an empty list, not an error).
-Expected<std::vector<IndexSpec>> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                                     const std::string& collection);
+// is not an error: it has no indexes and collectionExists is false.
+Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
+                                              const std::string& collection);
 
 // Creates `index` on `collection` (and the collection if absent). An index of the same name
 // or keys that already exists with other options is reported as the server words it.

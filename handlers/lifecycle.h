@@ -88,8 +88,9 @@ struct LifecycleContext {
 // so the order against registerRecordingRoutes does not matter).
 void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx);
 
-// Starts the background poll (a reactor::Timer every settings.pollPeriod; a pass never
-// overlaps the previous one). Call once per worker process after registerLifecycleRoutes.
+// Starts the background poll (lifecycle/poller.h: every settings.pollPeriod; a pass never
+// overlaps the previous one) and the archive sweep. Call once per worker process after
+// registerLifecycleRoutes.
 // The poll lives as long as ctx; with several workers each polls (updates are conditional,
 // so they never conflict).
 void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx);

@@ -21,6 +21,13 @@
 // otherwise it is left alone and logged. Download signs for the hot and the archive bucket
 // only, whatever bucket the provider named.
 //
+// Provider recordings are tied to ours by provider_recording_id. Sync links a provider
+// recording to a local recording of the room without one (started within link_window of
+// it) or imports it; the background poll asks the provider about every linked recording
+// still recording or processing and moves it on (processing with stopped_at; ready with
+// size, duration and storage; failed with the reason), and links local recordings that have
+// no provider id yet (it never imports).
+//
 // Archive is crash-safe: HEAD hot → CopyObject to the archive bucket and storage class →
 // HEAD the copy → DELETE the hot copy → state `archived` (one conditional update, last). A
 // rerun after a crash at any step finishes the job. When the hot store and the archive are

@@ -252,7 +252,8 @@ void replyProblem(reactor::HttpExchange& ex, const Problem& p, std::string_view 
     }
     case K::kStoreUnavailable:
       ex.addHeader("Retry-After", "5");
-      return replyOpaqueFailure(ex, 503, "store_unavailable", "the recordings store is unavailable; retry shortly",
+      return replyOpaqueFailure(ex, 503, "store_unavailable",
+                                "the recordings store is unavailable; retry shortly",
                                 "recordings store unavailable: " + p.detail);
     case K::kProviderNotConfigured:
       ex.addHeader("Retry-After", "30");
@@ -335,10 +336,11 @@ void handleStop(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContex
   if (!caller) return;
   std::string roomId = ex.pathParams()[0];
   if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
-  service(ctx).stop(*caller, roomId, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-    if (!r) return replyProblem(ex, r.error(), "no recording is active in this room");
-    replyData(ex, 200, recordingJson(*r));
-  }));
+  service(ctx).stop(*caller, roomId,
+                    toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+                      if (!r) return replyProblem(ex, r.error(), "no recording is active in this room");
+                      replyData(ex, 200, recordingJson(*r));
+                    }));
 }
 
 void handleSync(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -364,18 +366,19 @@ void handleList(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContex
   if (!caller) return;
   Paging paging = parsePaging(ex.query());
   if (!paging.error.empty()) return ex.replyError(422, "validation_error", paging.error);
-  service(ctx).list(*caller, paging.limit, paging.offset,
-                    toExchange<lifecycle::RecordingList>(
-                        ex, [paging](reactor::HttpExchange& ex, Outcome<lifecycle::RecordingList> page) {
-                          if (!page) return replyProblem(ex, page.error(), "");
-                          reactor::JsonWriter w;
-                          w.beginObject().key("data").beginArray();
-                          for (const auto& r : page->items) writeRecording(w, r);
-                          w.endArray();
-                          w.key("meta").beginObject().field("total", page->total).field("limit", paging.limit);
-                          w.field("offset", paging.offset).endObject().endObject();
-                          ex.reply(200, w.str());
-                        }));
+  service(ctx).list(
+      *caller, paging.limit, paging.offset,
+      toExchange<lifecycle::RecordingList>(
+          ex, [paging](reactor::HttpExchange& ex, Outcome<lifecycle::RecordingList> page) {
+            if (!page) return replyProblem(ex, page.error(), "");
+            reactor::JsonWriter w;
+            w.beginObject().key("data").beginArray();
+            for (const auto& r : page->items) writeRecording(w, r);
+            w.endArray();
+            w.key("meta").beginObject().field("total", page->total).field("limit", paging.limit);
+            w.field("offset", paging.offset).endObject().endObject();
+            ex.reply(200, w.str());
+          }));
 }
 
 void handleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -383,13 +386,13 @@ void handleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext
   if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  service(ctx).get(*caller, id,
-                   toExchange<lifecycle::RecordingWithRoom>(
-                       ex, [](reactor::HttpExchange& ex, Outcome<lifecycle::RecordingWithRoom> r) {
-                         if (!r) return replyProblem(ex, r.error(), "recording not found");
-                         replyData(ex, 200,
-                                   recordingJson(r->recording, std::optional<std::optional<storage::Room>>(r->room)));
-                       }));
+  service(ctx).get(
+      *caller, id,
+      toExchange<lifecycle::RecordingWithRoom>(ex, [](reactor::HttpExchange& ex,
+                                                      Outcome<lifecycle::RecordingWithRoom> r) {
+        if (!r) return replyProblem(ex, r.error(), "recording not found");
+        replyData(ex, 200, recordingJson(r->recording, std::optional<std::optional<storage::Room>>(r->room)));
+      }));
 }
 
 void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -398,19 +401,22 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
   service(ctx).download(
-      *caller, id, toExchange<lifecycle::Download>(ex, [](reactor::HttpExchange& ex, Outcome<lifecycle::Download> d) {
+      *caller, id,
+      toExchange<lifecycle::Download>(ex, [](reactor::HttpExchange& ex, Outcome<lifecycle::Download> d) {
         if (!d) {
           const Problem& p = d.error();
           switch (p.kind) {
             case Problem::Kind::kLocationRefused:
-              return replyOpaqueFailure(ex, 502, "storage_location_refused",
-                                        "the recording's stored object is not in a location this service serves",
-                                        p.detail, p.recordingId);
+              return replyOpaqueFailure(
+                  ex, 502, "storage_location_refused",
+                  "the recording's stored object is not in a location this service serves", p.detail,
+                  p.recordingId);
             case Problem::Kind::kStorageNotConfigured:
               ex.addHeader("Retry-After", "30");
               return ex.replyError(503, "storage_not_configured", "storage is not configured");
             case Problem::Kind::kSignFailed:
-              return replyOpaqueFailure(ex, 500, "internal", "cannot sign a download URL", p.detail, p.recordingId);
+              return replyOpaqueFailure(ex, 500, "internal", "cannot sign a download URL", p.detail,
+                                        p.recordingId);
             default:
               return replyProblem(ex, p, "recording not found");
           }
@@ -446,13 +452,14 @@ void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCont
   if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  service(ctx).remove(*caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-    if (!r) return replyProblem(ex, r.error(), "recording not found");
-    reactor::JsonWriter w;
-    w.beginObject().field("id", r->id).field("deleted", true);
-    w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
-    replyData(ex, 200, w.str());
-  }));
+  service(ctx).remove(*caller, id,
+                      toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+                        if (!r) return replyProblem(ex, r.error(), "recording not found");
+                        reactor::JsonWriter w;
+                        w.beginObject().field("id", r->id).field("deleted", true);
+                        w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
+                        replyData(ex, 200, w.str());
+                      }));
 }
 
 void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -460,23 +467,25 @@ void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  service(ctx).recover(*caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-    if (!r && r.error().kind == Problem::Kind::kInvalidState) {
-      return ex.replyError(400, "invalid_state",
-                           "only a processing recording can be recovered (this one is " + currentStatus(r.error()) +
-                               ")");
-    }
-    if (!r && r.error().kind == Problem::Kind::kNoProviderRecording) {
-      return ex.replyError(400, "no_provider_recording",
-                           "this recording has no provider recording id, so the provider cannot reprocess it");
-    }
-    if (!r) return replyProblem(ex, r.error(), "recording not found");
-    reactor::JsonWriter w;
-    w.beginObject().field("id", r->id);
-    w.field("status", storage::statusName(r->status)).field("message", lifecycle::kRecoverMessage);
-    w.endObject();
-    replyData(ex, 200, w.str());
-  }));
+  service(ctx).recover(
+      *caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+        if (!r && r.error().kind == Problem::Kind::kInvalidState) {
+          return ex.replyError(
+              400, "invalid_state",
+              "only a processing recording can be recovered (this one is " + currentStatus(r.error()) + ")");
+        }
+        if (!r && r.error().kind == Problem::Kind::kNoProviderRecording) {
+          return ex.replyError(
+              400, "no_provider_recording",
+              "this recording has no provider recording id, so the provider cannot reprocess it");
+        }
+        if (!r) return replyProblem(ex, r.error(), "recording not found");
+        reactor::JsonWriter w;
+        w.beginObject().field("id", r->id);
+        w.field("status", storage::statusName(r->status)).field("message", lifecycle::kRecoverMessage);
+        w.endObject();
+        replyData(ex, 200, w.str());
+      }));
 }
 
 // A move that did not happen, as the API answers it. Fixed messages: the reason may carry
@@ -491,7 +500,8 @@ ArchiveAnswer archiveAnswer(storage::ArchiveMove::Kind kind) {
   using K = storage::ArchiveMove::Kind;
   switch (kind) {
     case K::kMissing:
-      return {400, "not_in_hot_bucket", "the recording's object is in neither the hot bucket nor the archive"};
+      return {400, "not_in_hot_bucket",
+              "the recording's object is in neither the hot bucket nor the archive"};
     case K::kMismatch:
       return {409, "archive_mismatch",
               "the archive already holds a different object for this recording; nothing was changed"};
@@ -530,29 +540,31 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
   // The move goes on if the client leaves: the state is set all the same.
-  service(ctx).archive(*caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-    if (r) return replyData(ex, 200, recordingJson(*r));
-    const Problem& p = r.error();
-    switch (p.kind) {
-      case Problem::Kind::kInvalidState:
-        return ex.replyError(400, "invalid_state",
-                             "only a ready recording can be archived (this one is " + currentStatus(p) + ")");
-      case Problem::Kind::kArchiveRefused: {
-        ArchiveAnswer a = refusalAnswer(*p.refusal);
-        if (a.status == 503) ex.addHeader("Retry-After", "30");
-        return ex.replyError(a.status, a.code, p.refusal->message);
-      }
-      case Problem::Kind::kArchiveNotMoved: {
-        ArchiveAnswer a = archiveAnswer(p.moveKind);
-        if (a.status == 503) ex.addHeader("Retry-After", "5");
-        if (p.moveKind == storage::ArchiveMove::Kind::kBusy) ex.addHeader("Retry-After", "30");
-        ex.noteReason(p.detail);
-        return replyWithRequestId(ex, a.status, a.code, a.message);
-      }
-      default:
-        return replyProblem(ex, p, "recording not found");
-    }
-  }));
+  service(ctx).archive(
+      *caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+        if (r) return replyData(ex, 200, recordingJson(*r));
+        const Problem& p = r.error();
+        switch (p.kind) {
+          case Problem::Kind::kInvalidState:
+            return ex.replyError(
+                400, "invalid_state",
+                "only a ready recording can be archived (this one is " + currentStatus(p) + ")");
+          case Problem::Kind::kArchiveRefused: {
+            ArchiveAnswer a = refusalAnswer(*p.refusal);
+            if (a.status == 503) ex.addHeader("Retry-After", "30");
+            return ex.replyError(a.status, a.code, p.refusal->message);
+          }
+          case Problem::Kind::kArchiveNotMoved: {
+            ArchiveAnswer a = archiveAnswer(p.moveKind);
+            if (a.status == 503) ex.addHeader("Retry-After", "5");
+            if (p.moveKind == storage::ArchiveMove::Kind::kBusy) ex.addHeader("Retry-After", "30");
+            ex.noteReason(p.detail);
+            return replyWithRequestId(ex, a.status, a.code, a.message);
+          }
+          default:
+            return replyProblem(ex, p, "recording not found");
+        }
+      }));
 }
 
 }  // namespace
@@ -601,6 +613,8 @@ void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<Lifecy
   route(reactor::kDelete, "/api/v1/recordings/{id}", "lifecycle_delete", &handleDelete);
 }
 
-void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) { ensureRuntime(ctx)->startBackground(); }
+void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) {
+  ensureRuntime(ctx)->startBackground();
+}
 
 }  // namespace recgw::handlers

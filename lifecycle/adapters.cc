@@ -22,7 +22,8 @@ void MongoRecordingRepository::findRoom(const std::string& tenant, const std::st
 }
 
 void MongoRecordingRepository::start(const std::string& tenant, const std::string& roomId,
-                                     const std::string& newId, Clock::time_point now, Callback<StoreResult> done) {
+                                     const std::string& newId, Clock::time_point now,
+                                     Callback<StoreResult> done) {
   store_.run<StoreResult>(
       [tenant, roomId, newId, now](mongoc_client_t* c, const RecordingCollections& n) {
         return RecordingStore::start(c, n, tenant, roomId, newId, now);
@@ -30,8 +31,8 @@ void MongoRecordingRepository::start(const std::string& tenant, const std::strin
       std::move(done));
 }
 
-void MongoRecordingRepository::stop(const std::string& tenant, const std::string& roomId, Clock::time_point now,
-                                    Callback<StoreResult> done) {
+void MongoRecordingRepository::stop(const std::string& tenant, const std::string& roomId,
+                                    Clock::time_point now, Callback<StoreResult> done) {
   store_.run<StoreResult>(
       [tenant, roomId, now](mongoc_client_t* c, const RecordingCollections& n) {
         return RecordingStore::stop(c, n, tenant, roomId, now);
@@ -67,8 +68,8 @@ void MongoRecordingRepository::transition(const std::string& tenant, const std::
       std::move(done));
 }
 
-void MongoRecordingRepository::softDelete(const std::string& tenant, const std::string& id, Clock::time_point now,
-                                          Callback<StoreResult> done) {
+void MongoRecordingRepository::softDelete(const std::string& tenant, const std::string& id,
+                                          Clock::time_point now, Callback<StoreResult> done) {
   store_.run<StoreResult>(
       [tenant, id, now](mongoc_client_t* c, const RecordingCollections& n) {
         return RecordingStore::softDelete(c, n, tenant, id, now);
@@ -83,7 +84,8 @@ void MongoRecordingRepository::sync(const std::string& tenant, const std::string
   store_.run<storage::SyncResult>(
       [tenant, roomId, snapshots, linkWindow, importUnknown, checkRoom, now](mongoc_client_t* c,
                                                                              const RecordingCollections& n) {
-        return RecordingStore::sync(c, n, tenant, roomId, snapshots, linkWindow, importUnknown, checkRoom, now);
+        return RecordingStore::sync(c, n, tenant, roomId, snapshots, linkWindow, importUnknown, checkRoom,
+                                    now);
       },
       std::move(done));
 }

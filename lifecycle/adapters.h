@@ -16,11 +16,12 @@ class MongoRecordingRepository : public RecordingRepository {
   explicit MongoRecordingRepository(storage::RecordingStore& store) : store_(store) {}
 
   void findRoom(const std::string& tenant, const std::string& roomId, Callback<StoreResult> done) override;
-  void start(const std::string& tenant, const std::string& roomId, const std::string& newId, Clock::time_point now,
-             Callback<StoreResult> done) override;
+  void start(const std::string& tenant, const std::string& roomId, const std::string& newId,
+             Clock::time_point now, Callback<StoreResult> done) override;
   void stop(const std::string& tenant, const std::string& roomId, Clock::time_point now,
             Callback<StoreResult> done) override;
-  void get(const std::string& tenant, const std::string& id, bool withRoom, Callback<StoreResult> done) override;
+  void get(const std::string& tenant, const std::string& id, bool withRoom,
+           Callback<StoreResult> done) override;
   void list(const std::string& tenant, int64_t limit, int64_t offset,
             Callback<storage::RecordingPage> done) override;
   void transition(const std::string& tenant, const std::string& id, RecordingStatus expected,
@@ -30,7 +31,8 @@ class MongoRecordingRepository : public RecordingRepository {
                   Callback<StoreResult> done) override;
   void sync(const std::string& tenant, const std::string& roomId,
             const std::vector<storage::ProviderSnapshot>& snapshots, std::chrono::seconds linkWindow,
-            bool importUnknown, bool checkRoom, Clock::time_point now, Callback<storage::SyncResult> done) override;
+            bool importUnknown, bool checkRoom, Clock::time_point now,
+            Callback<storage::SyncResult> done) override;
   void recoverTarget(const std::string& tenant, const std::string& id, Callback<RecoverTarget> done) override;
   void pollBatch(bool linked, const std::string& afterId, int64_t limit,
                  Callback<storage::RecordingPage> done) override;
@@ -44,7 +46,8 @@ class MongoRecordingRepository : public RecordingRepository {
 
 class FleetMediaProvider : public MediaProviderPort {
  public:
-  FleetMediaProvider(reactor::EventLoop& loop, reactor::CurlMulti& curl, fleet::MediaProviderSettings settings)
+  FleetMediaProvider(reactor::EventLoop& loop, reactor::CurlMulti& curl,
+                     fleet::MediaProviderSettings settings)
       : provider_(loop, curl, std::move(settings)) {}
 
   bool configured() const override { return provider_.configured(); }
@@ -57,7 +60,8 @@ class FleetMediaProvider : public MediaProviderPort {
                     std::function<void(fleet::ProviderError, fleet::ProviderRecording)> done) override {
     provider_.getRecording(providerId, std::move(done));
   }
-  void requestReprocess(const std::string& providerId, std::function<void(fleet::ProviderError)> done) override {
+  void requestReprocess(const std::string& providerId,
+                        std::function<void(fleet::ProviderError)> done) override {
     provider_.requestReprocess(providerId, std::move(done));
   }
 

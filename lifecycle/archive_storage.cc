@@ -80,18 +80,20 @@ std::optional<ArchiveRefusal> S3ArchiveStorage::refuse(const Recording& rec) {
   SigningStore a = archive();
   if (settings_.archiveBucket.empty() ||
       (settings_.archiveBucket == h.location.bucket && a.location.endpoint == h.location.endpoint)) {
-    return ArchiveRefusal{ArchiveRefusal::Kind::kArchiveNotConfigured, "no archive bucket (apart from the hot one) is configured"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kArchiveNotConfigured,
+                          "no archive bucket (apart from the hot one) is configured"};
   }
   if (!h.signer || !a.signer)
     return ArchiveRefusal{ArchiveRefusal::Kind::kStorageNotConfigured, "storage is not configured"};
   if (streamed() && mover_.active() >= static_cast<size_t>(std::max(1, settings_.archiveMaxConcurrent))) {
-    return ArchiveRefusal{ArchiveRefusal::Kind::kTooManyInFlight, "too many archives are in progress; retry shortly"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kTooManyInFlight,
+                          "too many archives are in progress; retry shortly"};
   }
   return std::nullopt;
 }
 
 void S3ArchiveStorage::move(const Recording& rec,
-                          std::function<void(storage::ArchiveMove, storage::StoredObject)> done) {
+                            std::function<void(storage::ArchiveMove, storage::StoredObject)> done) {
   SigningStore h = hot(), a = archive();
   std::optional<uint64_t> expectedSize;
   if (rec.sizeBytes && *rec.sizeBytes >= 0) expectedSize = static_cast<uint64_t>(*rec.sizeBytes);

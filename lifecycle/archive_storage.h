@@ -42,7 +42,8 @@ class S3ArchiveStorage : public ArchiveStorage {
 
   std::optional<ArchiveRefusal> refuse(const Recording& rec) override;
   bool streamed() override;
-  void move(const Recording& rec, std::function<void(storage::ArchiveMove, storage::StoredObject)> done) override;
+  void move(const Recording& rec,
+            std::function<void(storage::ArchiveMove, storage::StoredObject)> done) override;
   std::optional<SigningStore> storeForBucket(const std::string& bucket) override;
 
   // The sweep of dead streamed archives, every archive_resume_after_s. Idempotent.

@@ -37,22 +37,22 @@ bool serviceFault(storage::ArchiveMove::Kind kind) {
 
 void LifecycleService::archive(const Caller& caller, const std::string& id, Reply<Recording> done) {
   store_.get(caller.tenant, id, false, guard(done, [this, caller, done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    const Recording& rec = *r.recording;
-    if (rec.status != RecordingStatus::kReady) {
-      auto p = problem(Problem::Kind::kInvalidState);
-      p.value().current = rec;
-      p.value().recordingId = rec.id;
-      return done(std::move(p));
-    }
-    if (auto refusal = archive_.refuse(rec)) {
-      auto p = problem(Problem::Kind::kArchiveRefused);
-      p.value().refusal = std::move(refusal);
-      p.value().recordingId = rec.id;
-      return done(std::move(p));
-    }
-    archiveMove(caller, rec, done);
-  }));
+               if (!r.ok()) return done(storeProblem(r));
+               const Recording& rec = *r.recording;
+               if (rec.status != RecordingStatus::kReady) {
+                 auto p = problem(Problem::Kind::kInvalidState);
+                 p.value().current = rec;
+                 p.value().recordingId = rec.id;
+                 return done(std::move(p));
+               }
+               if (auto refusal = archive_.refuse(rec)) {
+                 auto p = problem(Problem::Kind::kArchiveRefused);
+                 p.value().refusal = std::move(refusal);
+                 p.value().recordingId = rec.id;
+                 return done(std::move(p));
+               }
+               archiveMove(caller, rec, done);
+             }));
 }
 
 void LifecycleService::archiveMove(const Caller& caller, const Recording& rec, Reply<Recording> done) {
@@ -61,28 +61,30 @@ void LifecycleService::archiveMove(const Caller& caller, const Recording& rec, R
                         {"to_bucket", settings_.archiveBucket},
                         {"storage_class", settings_.archiveStorageClass},
                         {"mode", archive_.streamed() ? "streamed" : "server_copy"}});
-  archive_.move(rec, guard(done, [this, caller, rec, done](storage::ArchiveMove m, storage::StoredObject target) {
-    using K = storage::ArchiveMove::Kind;
-    if (m.kind == K::kMoved || m.kind == K::kResumed) {
-      if (m.kind == K::kResumed) {
-        reactor::Logger::log(reactor::LogLevel::kInfo, caller.requestId, "archive copy already in place; finishing",
-                             {{"recording_id", rec.id}});
-      }
-      return archiveSetState(caller, rec, std::move(target), done);
-    }
-    // m.reason may carry S3's own words, hosts and ports: for the log only.
-    reactor::Logger::log(serviceFault(m.kind) ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo,
-                         caller.requestId, "archive not done", {{"recording_id", rec.id}, {"reason", m.reason}});
-    count("recgw_lifecycle_archive_total", "outcome", archiveFailureName(m.kind));
-    auto p = problem(Problem::Kind::kArchiveNotMoved, m.reason);
-    p.value().moveKind = m.kind;
-    p.value().recordingId = rec.id;
-    done(std::move(p));
-  }));
+  archive_.move(
+      rec, guard(done, [this, caller, rec, done](storage::ArchiveMove m, storage::StoredObject target) {
+        using K = storage::ArchiveMove::Kind;
+        if (m.kind == K::kMoved || m.kind == K::kResumed) {
+          if (m.kind == K::kResumed) {
+            reactor::Logger::log(reactor::LogLevel::kInfo, caller.requestId,
+                                 "archive copy already in place; finishing", {{"recording_id", rec.id}});
+          }
+          return archiveSetState(caller, rec, std::move(target), done);
+        }
+        // m.reason may carry S3's own words, hosts and ports: for the log only.
+        reactor::Logger::log(serviceFault(m.kind) ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo,
+                             caller.requestId, "archive not done",
+                             {{"recording_id", rec.id}, {"reason", m.reason}});
+        count("recgw_lifecycle_archive_total", "outcome", archiveFailureName(m.kind));
+        auto p = problem(Problem::Kind::kArchiveNotMoved, m.reason);
+        p.value().moveKind = m.kind;
+        p.value().recordingId = rec.id;
+        done(std::move(p));
+      }));
 }
 
-void LifecycleService::archiveSetState(const Caller& caller, const Recording& rec, storage::StoredObject archived,
-                                       Reply<Recording> done) {
+void LifecycleService::archiveSetState(const Caller& caller, const Recording& rec,
+                                       storage::StoredObject archived, Reply<Recording> done) {
   auto now = Clock::now();
   storage::TransitionUpdate u;
   u.to = RecordingStatus::kArchived;

@@ -86,11 +86,13 @@ LifecycleService::LifecycleService(RecordingRepository& store, MediaProviderPort
     : store_(store), provider_(provider), archive_(archive), settings_(settings), metrics_(metrics) {
   if (metrics_) {
     using T = reactor::Metrics::Type;
-    metrics_->describe("recgw_lifecycle_transitions_total", T::kCounter, "Recording state changes, by from and to");
+    metrics_->describe("recgw_lifecycle_transitions_total", T::kCounter,
+                       "Recording state changes, by from and to");
     metrics_->describe("recgw_lifecycle_archive_total", T::kCounter, "Archive requests, by outcome");
     metrics_->describe("recgw_lifecycle_provider_calls_total", T::kCounter,
                        "Media provider calls, by op and outcome");
-    metrics_->describe("recgw_lifecycle_poll_passes_total", T::kCounter, "Background poll passes, by outcome");
+    metrics_->describe("recgw_lifecycle_poll_passes_total", T::kCounter,
+                       "Background poll passes, by outcome");
   }
 }
 
@@ -134,32 +136,33 @@ void LifecycleService::start(const Caller& caller, const std::string& roomId, Re
   std::string id = storage::newRecordingId();
   auto now = Clock::now();
   store_.start(caller.tenant, roomId, id, now, guard(done, [this, caller, done](StoreResult r) {
-    if (r.outcome == StoreOutcome::kConflict) {
-      auto p = problem(Problem::Kind::kAlreadyRecording);
-      p.value().current = r.recording;
-      return done(std::move(p));
-    }
-    if (!r.ok()) return done(storeProblem(r));
-    noteTransition(caller.requestId, *r.recording, "none", "recording", "start");
-    done(std::move(*r.recording));
-  }));
+                 if (r.outcome == StoreOutcome::kConflict) {
+                   auto p = problem(Problem::Kind::kAlreadyRecording);
+                   p.value().current = r.recording;
+                   return done(std::move(p));
+                 }
+                 if (!r.ok()) return done(storeProblem(r));
+                 noteTransition(caller.requestId, *r.recording, "none", "recording", "start");
+                 done(std::move(*r.recording));
+               }));
 }
 
 void LifecycleService::stop(const Caller& caller, const std::string& roomId, Reply<Recording> done) {
   store_.stop(caller.tenant, roomId, Clock::now(), guard(done, [this, caller, done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    noteTransition(caller.requestId, *r.recording, "recording", "processing", "stop");
-    done(std::move(*r.recording));
-  }));
+                if (!r.ok()) return done(storeProblem(r));
+                noteTransition(caller.requestId, *r.recording, "recording", "processing", "stop");
+                done(std::move(*r.recording));
+              }));
 }
 
-void LifecycleService::sync(const Caller& caller, const std::string& roomId, Reply<std::vector<Recording>> done) {
+void LifecycleService::sync(const Caller& caller, const std::string& roomId,
+                            Reply<std::vector<Recording>> done) {
   if (!provider_.configured()) return done(problem(Problem::Kind::kProviderNotConfigured));
   // The room first: another tenant's room must not even cause a provider call.
   store_.findRoom(caller.tenant, roomId, guard(done, [this, caller, roomId, done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    syncWithProvider(caller, roomId, done);
-  }));
+                    if (!r.ok()) return done(storeProblem(r));
+                    syncWithProvider(caller, roomId, done);
+                  }));
 }
 
 void LifecycleService::syncWithProvider(const Caller& caller, const std::string& roomId,
@@ -177,7 +180,8 @@ void LifecycleService::syncWithProvider(const Caller& caller, const std::string&
         for (const auto& p : list) snapshots.push_back(snapshotFrom(p));
         store_.sync(caller.tenant, roomId, snapshots, settings_.linkWindow, true, true, Clock::now(),
                     guard(done, [caller, done](storage::SyncResult s) {
-                      if (s.outcome != StoreOutcome::kOk) return done(storeProblem({s.outcome, {}, {}, s.error}));
+                      if (s.outcome != StoreOutcome::kOk)
+                        return done(storeProblem({s.outcome, {}, {}, s.error}));
                       for (const auto& id : s.refused) {
                         reactor::Logger::log(reactor::LogLevel::kWarn, caller.requestId,
                                              "provider recording listed under another room; not synced",
@@ -199,131 +203,136 @@ void LifecycleService::syncWithProvider(const Caller& caller, const std::string&
 // this tenant's room (storage::linkedProviderRoomAccepted): a link made before room names
 // were scoped may point at another tenant's recording.
 void LifecycleService::recover(const Caller& caller, const std::string& id, Reply<Recording> done) {
-  store_.recoverTarget(caller.tenant, id, guard(done, [this, caller, done](RecoverTarget target) {
-    if (!target.found.ok()) return done(storeProblem(target.found));
-    const Recording& rec = *target.found.recording;
-    if (rec.status != RecordingStatus::kProcessing) return done(problemWith(Problem::Kind::kInvalidState, rec));
-    if (rec.providerRecordingId.empty()) return done(problemWith(Problem::Kind::kNoProviderRecording, rec));
-    if (!provider_.configured()) return done(problem(Problem::Kind::kProviderNotConfigured));
-    bool shared = target.roomIdShared;
-    provider_.getRecording(
-        rec.providerRecordingId,
-        guard(done, [this, caller, rec, shared, done](fleet::ProviderError err, fleet::ProviderRecording p) {
-          count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "get_ok" : "get_failed");
-          if (err.kind == fleet::ProviderError::Kind::kNotFound)
-            return done(providerProblem(Problem::Kind::kProviderLostRecording, err, rec.id));
-          if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, rec.id));
-          auto binding = storage::bindProviderRoom(p.roomId, rec.tenantId, rec.roomId);
-          if (!storage::linkedProviderRoomAccepted(binding, shared)) {
-            noteUnboundProviderRecording(caller.requestId, rec, p.roomId, "recover");
-            auto mismatch = problem(Problem::Kind::kProviderRoomMismatch,
-                                    "provider recording filed under room " + p.roomId);
-            mismatch.value().recordingId = rec.id;
-            return done(std::move(mismatch));
-          }
-          requestReprocess(caller, rec, done);
-        }));
-  }));
+  store_.recoverTarget(
+      caller.tenant, id, guard(done, [this, caller, done](RecoverTarget target) {
+        if (!target.found.ok()) return done(storeProblem(target.found));
+        const Recording& rec = *target.found.recording;
+        if (rec.status != RecordingStatus::kProcessing)
+          return done(problemWith(Problem::Kind::kInvalidState, rec));
+        if (rec.providerRecordingId.empty())
+          return done(problemWith(Problem::Kind::kNoProviderRecording, rec));
+        if (!provider_.configured()) return done(problem(Problem::Kind::kProviderNotConfigured));
+        bool shared = target.roomIdShared;
+        provider_.getRecording(
+            rec.providerRecordingId, guard(done, [this, caller, rec, shared, done](
+                                                     fleet::ProviderError err, fleet::ProviderRecording p) {
+              count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "get_ok" : "get_failed");
+              if (err.kind == fleet::ProviderError::Kind::kNotFound)
+                return done(providerProblem(Problem::Kind::kProviderLostRecording, err, rec.id));
+              if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, rec.id));
+              auto binding = storage::bindProviderRoom(p.roomId, rec.tenantId, rec.roomId);
+              if (!storage::linkedProviderRoomAccepted(binding, shared)) {
+                noteUnboundProviderRecording(caller.requestId, rec, p.roomId, "recover");
+                auto mismatch = problem(Problem::Kind::kProviderRoomMismatch,
+                                        "provider recording filed under room " + p.roomId);
+                mismatch.value().recordingId = rec.id;
+                return done(std::move(mismatch));
+              }
+              requestReprocess(caller, rec, done);
+            }));
+      }));
 }
 
 void LifecycleService::requestReprocess(const Caller& caller, const Recording& rec, Reply<Recording> done) {
   std::string id = rec.id;
-  provider_.requestReprocess(rec.providerRecordingId, guard(done, [this, caller, id,
-                                                                    done](fleet::ProviderError err) {
-    count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "reprocess_ok" : "reprocess_failed");
-    if (err.kind == fleet::ProviderError::Kind::kNotFound)
-      return done(providerProblem(Problem::Kind::kProviderLostRecording, err, id));
-    if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, id));
-    auto now = Clock::now();
-    storage::TransitionUpdate u;
-    u.recoverRequestedAt = now;
-    store_.transition(caller.tenant, id, RecordingStatus::kProcessing, u, now,
-                      guard(done, [caller, done](StoreResult r) {
-                        if (!r.ok()) return done(storeProblem(r));
-                        reactor::Logger::log(reactor::LogLevel::kInfo, caller.requestId,
-                                             "recording reprocess requested",
-                                             {{"recording_id", r.recording->id},
-                                              {"provider_recording_id", r.recording->providerRecordingId}});
-                        done(std::move(*r.recording));
-                      }));
-  }));
+  provider_.requestReprocess(
+      rec.providerRecordingId, guard(done, [this, caller, id, done](fleet::ProviderError err) {
+        count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "reprocess_ok" : "reprocess_failed");
+        if (err.kind == fleet::ProviderError::Kind::kNotFound)
+          return done(providerProblem(Problem::Kind::kProviderLostRecording, err, id));
+        if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, id));
+        auto now = Clock::now();
+        storage::TransitionUpdate u;
+        u.recoverRequestedAt = now;
+        store_.transition(caller.tenant, id, RecordingStatus::kProcessing, u, now,
+                          guard(done, [caller, done](StoreResult r) {
+                            if (!r.ok()) return done(storeProblem(r));
+                            reactor::Logger::log(
+                                reactor::LogLevel::kInfo, caller.requestId, "recording reprocess requested",
+                                {{"recording_id", r.recording->id},
+                                 {"provider_recording_id", r.recording->providerRecordingId}});
+                            done(std::move(*r.recording));
+                          }));
+      }));
 }
 
 void LifecycleService::get(const Caller& caller, const std::string& id, Reply<RecordingWithRoom> done) {
   store_.get(caller.tenant, id, true, guard(done, [done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    done(RecordingWithRoom{std::move(*r.recording), std::move(r.room)});
-  }));
+               if (!r.ok()) return done(storeProblem(r));
+               done(RecordingWithRoom{std::move(*r.recording), std::move(r.room)});
+             }));
 }
 
 void LifecycleService::list(const Caller& caller, int64_t limit, int64_t offset, Reply<RecordingList> done) {
   store_.list(caller.tenant, limit, offset, guard(done, [done](storage::RecordingPage page) {
-    if (!page.error.empty()) return done(problem(Problem::Kind::kStoreUnavailable, page.error));
-    done(RecordingList{std::move(page.items), page.total});
-  }));
+                if (!page.error.empty()) return done(problem(Problem::Kind::kStoreUnavailable, page.error));
+                done(RecordingList{std::move(page.items), page.total});
+              }));
 }
 
 void LifecycleService::remove(const Caller& caller, const std::string& id, Reply<Recording> done) {
   store_.softDelete(caller.tenant, id, Clock::now(), guard(done, [caller, done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    reactor::Logger::log(reactor::LogLevel::kInfo, caller.requestId, "recording deleted (soft)",
-                         {{"recording_id", r.recording->id}, {"tenant", r.recording->tenantId}});
-    done(std::move(*r.recording));
-  }));
+                      if (!r.ok()) return done(storeProblem(r));
+                      reactor::Logger::log(
+                          reactor::LogLevel::kInfo, caller.requestId, "recording deleted (soft)",
+                          {{"recording_id", r.recording->id}, {"tenant", r.recording->tenantId}});
+                      done(std::move(*r.recording));
+                    }));
 }
 
 void LifecycleService::download(const Caller& caller, const std::string& id, Reply<Download> done) {
-  store_.get(caller.tenant, id, false, guard(done, [this, done](StoreResult r) {
-    if (!r.ok()) return done(storeProblem(r));
-    Download out{std::move(*r.recording), {}, {}, {}, 0};
-    const Recording& rec = out.recording;
-    auto notReady = [&](std::string text) {
-      out.notReady = std::move(text);
-      done(std::move(out));
-    };
-    switch (rec.status) {
-      case RecordingStatus::kRecording:
-        return notReady("Recording is still in progress. Stop it, then try again once it is processed.");
-      case RecordingStatus::kProcessing:
-        return notReady(std::string(kDownloadProcessingMessage));
-      case RecordingStatus::kFailed:
-        return notReady("Recording failed: " + rec.failureReason);
-      case RecordingStatus::kArchived:
-        if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
-          return notReady("Recording is archived in " + rec.storage->storageClass +
-                          " and must be restored before it can be downloaded.");
+  store_.get(
+      caller.tenant, id, false, guard(done, [this, done](StoreResult r) {
+        if (!r.ok()) return done(storeProblem(r));
+        Download out{std::move(*r.recording), {}, {}, {}, 0};
+        const Recording& rec = out.recording;
+        auto notReady = [&](std::string text) {
+          out.notReady = std::move(text);
+          done(std::move(out));
+        };
+        switch (rec.status) {
+          case RecordingStatus::kRecording:
+            return notReady("Recording is still in progress. Stop it, then try again once it is processed.");
+          case RecordingStatus::kProcessing:
+            return notReady(std::string(kDownloadProcessingMessage));
+          case RecordingStatus::kFailed:
+            return notReady("Recording failed: " + rec.failureReason);
+          case RecordingStatus::kArchived:
+            if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
+              return notReady("Recording is archived in " + rec.storage->storageClass +
+                              " and must be restored before it can be downloaded.");
+            }
+            break;
+          case RecordingStatus::kReady:
+            break;
         }
-        break;
-      case RecordingStatus::kReady:
-        break;
-    }
-    if (!rec.storage) return notReady("Recording has no stored object.");
-    const std::string& bucket = rec.storage->bucket;
-    // The location may come from the provider, and a presigned URL lends our credentials to
-    // whatever bucket it names: only the hot and the archive bucket are signed for, each
-    // with its own service's credentials.
-    auto store = archive_.storeForBucket(bucket);
-    if (!store) {
-      auto p = problem(Problem::Kind::kLocationRefused,
-                       "download refused: bucket " + bucket + " is neither the hot nor the archive bucket");
-      p.value().recordingId = rec.id;
-      return done(std::move(p));
-    }
-    if (!store->signer) return done(problem(Problem::Kind::kStorageNotConfigured));
-    int64_t ttl = settings_.downloadUrlTtl.count();
-    auto now = Clock::now();
-    storage::PresignedUrl url =
-        store->signer->presign("GET", storage::objectTarget(store->location, rec.storage->key), ttl, now);
-    if (!url.ok()) {
-      auto p = problem(Problem::Kind::kSignFailed, "presign failed: " + url.error);
-      p.value().recordingId = rec.id;
-      return done(std::move(p));
-    }
-    out.url = std::move(url.url);
-    out.expiresAt = now + std::chrono::seconds(ttl);
-    out.expiresIn = ttl;
-    done(std::move(out));
-  }));
+        if (!rec.storage) return notReady("Recording has no stored object.");
+        const std::string& bucket = rec.storage->bucket;
+        // The location may come from the provider, and a presigned URL lends our credentials to
+        // whatever bucket it names: only the hot and the archive bucket are signed for, each
+        // with its own service's credentials.
+        auto store = archive_.storeForBucket(bucket);
+        if (!store) {
+          auto p = problem(Problem::Kind::kLocationRefused, "download refused: bucket " + bucket +
+                                                                " is neither the hot nor the archive bucket");
+          p.value().recordingId = rec.id;
+          return done(std::move(p));
+        }
+        if (!store->signer) return done(problem(Problem::Kind::kStorageNotConfigured));
+        int64_t ttl = settings_.downloadUrlTtl.count();
+        auto now = Clock::now();
+        storage::PresignedUrl url =
+            store->signer->presign("GET", storage::objectTarget(store->location, rec.storage->key), ttl, now);
+        if (!url.ok()) {
+          auto p = problem(Problem::Kind::kSignFailed, "presign failed: " + url.error);
+          p.value().recordingId = rec.id;
+          return done(std::move(p));
+        }
+        out.url = std::move(url.url);
+        out.expiresAt = now + std::chrono::seconds(ttl);
+        out.expiresIn = ttl;
+        done(std::move(out));
+      }));
 }
 
 }  // namespace recgw::lifecycle

@@ -149,10 +149,10 @@ class LifecycleService {
   void archiveMove(const Caller& caller, const Recording& rec, Reply<Recording> done);
   void archiveSetState(const Caller& caller, const Recording& rec, storage::StoredObject archived,
                        Reply<Recording> done);
-  void noteTransition(std::string_view requestId, const Recording& r, std::string_view from, std::string_view to,
-                      std::string_view by);
-  void noteUnboundProviderRecording(std::string_view requestId, const Recording& r, std::string_view providerRoom,
-                                    std::string_view by);
+  void noteTransition(std::string_view requestId, const Recording& r, std::string_view from,
+                      std::string_view to, std::string_view by);
+  void noteUnboundProviderRecording(std::string_view requestId, const Recording& r,
+                                    std::string_view providerRoom, std::string_view by);
 
   RecordingRepository& store_;
   MediaProviderPort& provider_;
@@ -198,9 +198,10 @@ std::optional<RecordingStatus> mapProviderStatus(std::string_view providerStatus
 // The provider's view of a recording in the store's terms.
 storage::ProviderSnapshot snapshotFrom(const fleet::ProviderRecording& p);
 // The updates that bring `rec` along `steps` (storage::stepsToward) to what `snap` reports.
-std::vector<storage::TransitionUpdate> updatesToward(const Recording& rec, const storage::ProviderSnapshot& snap,
-                                                      const std::vector<RecordingStatus>& steps,
-                                                      Clock::time_point now);
+std::vector<storage::TransitionUpdate> updatesToward(const Recording& rec,
+                                                     const storage::ProviderSnapshot& snap,
+                                                     const std::vector<RecordingStatus>& steps,
+                                                     Clock::time_point now);
 // The metric outcome (and the code the API answers) of an archive move that failed.
 std::string_view archiveFailureName(storage::ArchiveMove::Kind kind);
 

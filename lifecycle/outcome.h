@@ -16,10 +16,10 @@ namespace recgw::lifecycle {
 // Why a ready recording cannot be archived now.
 struct ArchiveRefusal {
   enum class Kind {
-    kNotInHotStore,          // no stored object, or not in the hot bucket / not S3-compatible
-    kArchiveNotConfigured,   // no archive bucket apart from the hot one
-    kStorageNotConfigured,   // no credentials for the hot store or the archive
-    kTooManyInFlight,        // streamed archives at their limit on this worker
+    kNotInHotStore,         // no stored object, or not in the hot bucket / not S3-compatible
+    kArchiveNotConfigured,  // no archive bucket apart from the hot one
+    kStorageNotConfigured,  // no credentials for the hot store or the archive
+    kTooManyInFlight,       // streamed archives at their limit on this worker
   };
   Kind kind;
   std::string message;  // for the client
@@ -46,7 +46,7 @@ struct Problem {
     kInternal,               // a step threw (`detail`)
   };
   Kind kind;
-  std::string detail;  // for the log only: it may name hosts, ports, buckets, S3's words
+  std::string detail;       // for the log only: it may name hosts, ports, buckets, S3's words
   std::string recordingId;  // the recording concerned, when known
   std::optional<storage::Recording> current;
   fleet::ProviderError provider;

@@ -3,9 +3,10 @@
 
 namespace recgw::lifecycle {
 
-std::vector<storage::TransitionUpdate> updatesToward(const Recording& rec, const storage::ProviderSnapshot& snap,
-                                                      const std::vector<RecordingStatus>& steps,
-                                                      Clock::time_point now) {
+std::vector<storage::TransitionUpdate> updatesToward(const Recording& rec,
+                                                     const storage::ProviderSnapshot& snap,
+                                                     const std::vector<RecordingStatus>& steps,
+                                                     Clock::time_point now) {
   std::vector<storage::TransitionUpdate> updates;
   for (RecordingStatus to : steps) {
     storage::TransitionUpdate u;
@@ -80,21 +81,22 @@ void LifecycleService::linkRoom(const std::string& tenant, const std::string& ro
         if (!err.ok() || list.empty()) return done(ok());
         std::vector<storage::ProviderSnapshot> snaps;
         for (const auto& p : list) snaps.push_back(snapshotFrom(p));
-        store_.sync(tenant, roomId, snaps, settings_.linkWindow, false, false, Clock::now(),
-                    guardStatus(done, [tenant, roomId, done](storage::SyncResult s) {
-                      if (s.outcome != StoreOutcome::kOk) {
-                        reactor::logWarn("lifecycle poll: linking failed", {{"error", s.error}});
-                      }
-                      for (const auto& id : s.refused) {
-                        reactor::logWarn("provider recording listed under another room; not linked",
-                                         {{"tenant", tenant}, {"room_id", roomId}, {"provider_recording_id", id}});
-                      }
-                      for (const auto& r : s.synced) {
-                        reactor::logInfo("recording linked to its provider recording",
-                                         {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId}});
-                      }
-                      done(ok());
-                    }));
+        store_.sync(
+            tenant, roomId, snaps, settings_.linkWindow, false, false, Clock::now(),
+            guardStatus(done, [tenant, roomId, done](storage::SyncResult s) {
+              if (s.outcome != StoreOutcome::kOk) {
+                reactor::logWarn("lifecycle poll: linking failed", {{"error", s.error}});
+              }
+              for (const auto& id : s.refused) {
+                reactor::logWarn("provider recording listed under another room; not linked",
+                                 {{"tenant", tenant}, {"room_id", roomId}, {"provider_recording_id", id}});
+              }
+              for (const auto& r : s.synced) {
+                reactor::logInfo("recording linked to its provider recording",
+                                 {{"recording_id", r.id}, {"provider_recording_id", r.providerRecordingId}});
+              }
+              done(ok());
+            }));
       }));
 }
 

@@ -42,16 +42,16 @@ void Poller::runPass() {
   roomsLeft_ = 0;
   pending_.clear();
   int64_t batch = batch_;
-  service_.pollCandidates(true, linkedCursor_, batch, guarded([this, batch](storage::RecordingPage page) {
-                            if (!page.error.empty()) {
-                              reactor::logWarn("lifecycle poll: cannot read recordings", {{"error", page.error}});
-                              return endPass("store_error");
-                            }
-                            linkedCursor_ =
-                                static_cast<int64_t>(page.items.size()) < batch ? "" : page.items.back().id;
-                            for (auto& r : page.items) pending_.push_back(std::move(r));
-                            pump();
-                          }));
+  service_.pollCandidates(
+      true, linkedCursor_, batch, guarded([this, batch](storage::RecordingPage page) {
+        if (!page.error.empty()) {
+          reactor::logWarn("lifecycle poll: cannot read recordings", {{"error", page.error}});
+          return endPass("store_error");
+        }
+        linkedCursor_ = static_cast<int64_t>(page.items.size()) < batch ? "" : page.items.back().id;
+        for (auto& r : page.items) pending_.push_back(std::move(r));
+        pump();
+      }));
 }
 
 void Poller::pump() {

@@ -35,7 +35,9 @@ using Callback = std::function<void(T)>;
 struct RecoverTarget {
   StoreResult found;
   bool roomIdShared = false;
-  static RecoverTarget unavailable(std::string why) { return {StoreResult::unavailable(std::move(why)), false}; }
+  static RecoverTarget unavailable(std::string why) {
+    return {StoreResult::unavailable(std::move(why)), false};
+  }
 };
 
 // What moving one recording on toward the provider's state did (the poll).
@@ -43,7 +45,9 @@ struct Advanced {
   std::vector<RecordingStatus> steps;  // the ones that succeeded, in order
   StoreResult last;
   bool notBound = false;  // the provider recording is filed under a room that is not this one's
-  static Advanced unavailable(std::string why) { return {{}, StoreResult::unavailable(std::move(why)), false}; }
+  static Advanced unavailable(std::string why) {
+    return {{}, StoreResult::unavailable(std::move(why)), false};
+  }
 };
 
 // The recordings store. Every query names the tenant (empty only where the poll acts on
@@ -71,7 +75,8 @@ class RecordingRepository {
                     bool importUnknown, bool checkRoom, Clock::time_point now,
                     Callback<storage::SyncResult> done) = 0;
   // get(), plus RecordingStore::roomIdShared when the recording is linked to the provider.
-  virtual void recoverTarget(const std::string& tenant, const std::string& id, Callback<RecoverTarget> done) = 0;
+  virtual void recoverTarget(const std::string& tenant, const std::string& id,
+                             Callback<RecoverTarget> done) = 0;
   // RecordingStore::pollBatch.
   virtual void pollBatch(bool linked, const std::string& afterId, int64_t limit,
                          Callback<storage::RecordingPage> done) = 0;
@@ -94,7 +99,8 @@ class MediaProviderPort {
       std::function<void(fleet::ProviderError, std::vector<fleet::ProviderRecording>)> done) = 0;
   virtual void getRecording(const std::string& providerId,
                             std::function<void(fleet::ProviderError, fleet::ProviderRecording)> done) = 0;
-  virtual void requestReprocess(const std::string& providerId, std::function<void(fleet::ProviderError)> done) = 0;
+  virtual void requestReprocess(const std::string& providerId,
+                                std::function<void(fleet::ProviderError)> done) = 0;
 };
 
 // One S3-compatible service as now in force: its location (bucket included) and a signer
@@ -113,7 +119,8 @@ class ArchiveStorage {
   // Whether the archive is on another service than the hot store (then it is streamed).
   virtual bool streamed() = 0;
   // Moves it; `done` gets the outcome and the stored object to record when it is moved.
-  virtual void move(const Recording& rec, std::function<void(storage::ArchiveMove, storage::StoredObject)> done) = 0;
+  virtual void move(const Recording& rec,
+                    std::function<void(storage::ArchiveMove, storage::StoredObject)> done) = 0;
   // The store a recording's object is in, by its bucket (empty: the hot one); nullopt for a
   // bucket that is neither the hot nor the archive bucket (download signs for no other).
   virtual std::optional<SigningStore> storeForBucket(const std::string& bucket) = 0;

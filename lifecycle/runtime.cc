@@ -20,12 +20,13 @@ fleet::MediaProviderSettings providerSettings(const LifecycleSettings& s) {
 Lifecycle::Lifecycle(const LifecycleDeps& deps, LifecycleSettings settings)
     : loop_(deps.loop),
       settings_(std::move(settings)),
-      store_(deps.mongo, storage::RecordingCollections{deps.mongo.databaseName(), settings_.roomsCollection,
-                                                       settings_.recordingsCollection,
-                                                       settings_.transitionsCollection}),
+      store_(deps.mongo,
+             storage::RecordingCollections{deps.mongo.databaseName(), settings_.roomsCollection,
+                                           settings_.recordingsCollection, settings_.transitionsCollection}),
       repository_(store_),
       provider_(deps.loop, deps.curl, providerSettings(settings_)),
-      objects_(deps.loop, deps.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), settings_.s3Timeout}),
+      objects_(deps.loop, deps.curl,
+               storage::S3Timeouts{std::chrono::milliseconds(3000), settings_.s3Timeout}),
       archive_(deps.loop, objects_, store_, settings_, deps.mainStore),
       service_(repository_, provider_, archive_, settings_, deps.metrics) {}
 

@@ -48,8 +48,7 @@ std::optional<Recording> findOneRecording(mongoc_collection_t* coll, const bson_
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   BSON_APPEND_INT64(opts.get(), "maxTimeMS", kMaxTimeMs);
   std::optional<Recording> found;
-  findMany(
-      coll, filter, opts.get(), [&](const bson_t* doc) { found = recordingFromBson(doc); }, error);
+  findMany(coll, filter, opts.get(), [&](const bson_t* doc) { found = recordingFromBson(doc); }, error);
   return found;
 }
 

@@ -56,7 +56,8 @@ bool findMany(mongoc_collection_t* coll, const bson_t* filter, const bson_t* opt
   return true;
 }
 
-std::optional<Recording> findOneRecording(mongoc_collection_t* coll, const bson_t* filter, std::string& error);
+std::optional<Recording> findOneRecording(mongoc_collection_t* coll, const bson_t* filter,
+                                          std::string& error);
 
 enum class Modify { kMatched, kNoMatch, kError };
 

@@ -38,9 +38,7 @@ class FakeStore : public RecordingRepository {
  public:
   explicit FakeStore(Deferred& loop) : loop_(loop) {}
 
-  void addRoom(const std::string& tenant, const std::string& room) {
-    rooms_.insert({tenant, room});
-  }
+  void addRoom(const std::string& tenant, const std::string& room) { rooms_.insert({tenant, room}); }
   Recording& put(Recording r) {
     auto id = r.id;
     return recordings[id] = std::move(r);
@@ -61,7 +59,8 @@ class FakeStore : public RecordingRepository {
              Clock::time_point now, Callback<StoreResult> done) override {
     answer(done, [=, this] {
       if (!rooms_.count({tenant, roomId})) return StoreResult{StoreOutcome::kNoRoom, {}, {}, {}};
-      if (auto* active = activeIn(tenant, roomId)) return StoreResult{StoreOutcome::kConflict, *active, {}, {}};
+      if (auto* active = activeIn(tenant, roomId))
+        return StoreResult{StoreOutcome::kConflict, *active, {}, {}};
       Recording r;
       r.id = newId;
       r.tenantId = tenant;
@@ -86,12 +85,14 @@ class FakeStore : public RecordingRepository {
     });
   }
 
-  void get(const std::string& tenant, const std::string& id, bool withRoom, Callback<StoreResult> done) override {
+  void get(const std::string& tenant, const std::string& id, bool withRoom,
+           Callback<StoreResult> done) override {
     answer(done, [=, this] {
       Recording* r = find(tenant, id);
       if (!r) return StoreResult{StoreOutcome::kNotFound, {}, {}, {}};
       std::optional<storage::Room> room;
-      if (withRoom && rooms_.count({r->tenantId, r->roomId})) room = storage::Room{r->roomId, r->tenantId, "room"};
+      if (withRoom && rooms_.count({r->tenantId, r->roomId}))
+        room = storage::Room{r->roomId, r->tenantId, "room"};
       return StoreResult{StoreOutcome::kOk, *r, room, {}};
     });
   }
@@ -102,14 +103,16 @@ class FakeStore : public RecordingRepository {
       storage::RecordingPage page;
       for (auto& [id, r] : recordings) {
         if (r.tenantId != tenant || r.deletedAt) continue;
-        if (page.total++ >= offset && static_cast<int64_t>(page.items.size()) < limit) page.items.push_back(r);
+        if (page.total++ >= offset && static_cast<int64_t>(page.items.size()) < limit)
+          page.items.push_back(r);
       }
       return page;
     });
   }
 
   void transition(const std::string& tenant, const std::string& id, RecordingStatus expected,
-                  const storage::TransitionUpdate& u, Clock::time_point now, Callback<StoreResult> done) override {
+                  const storage::TransitionUpdate& u, Clock::time_point now,
+                  Callback<StoreResult> done) override {
     answer(done, [=, this] { return apply(tenant, id, expected, u, now); });
   }
 
@@ -124,10 +127,12 @@ class FakeStore : public RecordingRepository {
   }
 
   void sync(const std::string& tenant, const std::string& roomId,
-            const std::vector<storage::ProviderSnapshot>& snapshots, std::chrono::seconds window, bool importUnknown,
-            bool checkRoom, Clock::time_point now, Callback<storage::SyncResult> done) override {
+            const std::vector<storage::ProviderSnapshot>& snapshots, std::chrono::seconds window,
+            bool importUnknown, bool checkRoom, Clock::time_point now,
+            Callback<storage::SyncResult> done) override {
     answer(done, [=, this] {
-      if (checkRoom && !rooms_.count({tenant, roomId})) return storage::SyncResult{StoreOutcome::kNoRoom, {}, {}, {}};
+      if (checkRoom && !rooms_.count({tenant, roomId}))
+        return storage::SyncResult{StoreOutcome::kNoRoom, {}, {}, {}};
       storage::SyncResult out{StoreOutcome::kOk, {}, {}, {}};
       for (const auto& snap : snapshots) {
         if (knownProviderId(snap.providerId)) continue;
@@ -162,7 +167,8 @@ class FakeStore : public RecordingRepository {
     });
   }
 
-  void recoverTarget(const std::string& tenant, const std::string& id, Callback<RecoverTarget> done) override {
+  void recoverTarget(const std::string& tenant, const std::string& id,
+                     Callback<RecoverTarget> done) override {
     answer(done, [=, this] {
       Recording* r = find(tenant, id);
       if (!r) return RecoverTarget{StoreResult{StoreOutcome::kNotFound, {}, {}, {}}, false};
@@ -283,9 +289,9 @@ class FakeProvider : public MediaProviderPort {
 
   bool configured() const override { return isConfigured; }
 
-  void listRoomRecordings(const std::string& providerRoomId,
-                          std::function<void(fleet::ProviderError, std::vector<fleet::ProviderRecording>)> done)
-      override {
+  void listRoomRecordings(
+      const std::string& providerRoomId,
+      std::function<void(fleet::ProviderError, std::vector<fleet::ProviderRecording>)> done) override {
     ++calls;
     std::vector<fleet::ProviderRecording> list;
     for (auto& [id, p] : byId) {
@@ -311,7 +317,8 @@ class FakeProvider : public MediaProviderPort {
     loop_.post([done, err, p] { done(err, p); });
   }
 
-  void requestReprocess(const std::string& providerId, std::function<void(fleet::ProviderError)> done) override {
+  void requestReprocess(const std::string& providerId,
+                        std::function<void(fleet::ProviderError)> done) override {
     ++calls;
     fleet::ProviderError err = failure();
     if (err.ok()) reprocessed.push_back(providerId);
@@ -329,7 +336,9 @@ class FakeProvider : public MediaProviderPort {
 class FakeArchive : public ArchiveStorage {
  public:
   explicit FakeArchive(Deferred& loop)
-      : loop_(loop), hotSigner_("AKIDHOT", "hot-secret", "us-east-1"), archiveSigner_("AKIDARC", "arc-secret", "us-east-1") {}
+      : loop_(loop),
+        hotSigner_("AKIDHOT", "hot-secret", "us-east-1"),
+        archiveSigner_("AKIDARC", "arc-secret", "us-east-1") {}
 
   static constexpr const char* kHotBucket = "hot";
   static constexpr const char* kArchiveBucket = "archive";
@@ -344,7 +353,8 @@ class FakeArchive : public ArchiveStorage {
   std::optional<ArchiveRefusal> refuse(const Recording&) override { return refusal; }
   bool streamed() override { return false; }
 
-  void move(const Recording& rec, std::function<void(storage::ArchiveMove, storage::StoredObject)> done) override {
+  void move(const Recording& rec,
+            std::function<void(storage::ArchiveMove, storage::StoredObject)> done) override {
     ++attempts;
     storage::ArchiveMove m;
     m.kind = storage::ArchiveMove::Kind::kMoved;

@@ -95,9 +95,10 @@ TEST_F(LifecycleServiceTest, StartMakesARecordingAndASecondStartConflicts) {
   EXPECT_EQ(first.value().status, RecordingStatus::kRecording);
   EXPECT_TRUE(first.value().id.starts_with("rec_"));
   EXPECT_EQ(first.value().roomId, kRoom);
-  EXPECT_EQ(metrics.value("recgw_lifecycle_transitions_total",
-                          reactor::Metrics::label("from", "none") + "," + reactor::Metrics::label("to", "recording")),
-            1);
+  EXPECT_EQ(
+      metrics.value("recgw_lifecycle_transitions_total", reactor::Metrics::label("from", "none") + "," +
+                                                             reactor::Metrics::label("to", "recording")),
+      1);
 
   service->start(a, kRoom, second.reply());
   loop.drain();
@@ -237,7 +238,8 @@ TEST_F(LifecycleServiceTest, ArchiveRefusesWhatIsNotReadyOrNotInTheHotStore) {
   seed("rec_ready", RecordingStatus::kReady);
   Answer<Recording> notReady, refused;
   service->archive(a, "rec_processing", notReady.reply());
-  archive.refusal = ArchiveRefusal{ArchiveRefusal::Kind::kNotInHotStore, "the recording is not in the hot bucket"};
+  archive.refusal =
+      ArchiveRefusal{ArchiveRefusal::Kind::kNotInHotStore, "the recording is not in the hot bucket"};
   service->archive(a, "rec_ready", refused.reply());
   loop.drain();
   ASSERT_FALSE(notReady.ok());
@@ -300,7 +302,8 @@ TEST_F(LifecycleServiceTest, RecoverRefusesAProviderRecordingFiledUnderAnotherRo
   loop.drain();
   EXPECT_EQ(bare.kind(), Kind::kProviderRoomMismatch);
   EXPECT_EQ(elsewhere.kind(), Kind::kProviderRoomMismatch);
-  EXPECT_NE(elsewhere.outcome->error().detail.find(storage::providerRoomId(kTenantB, kRoom)), std::string::npos);
+  EXPECT_NE(elsewhere.outcome->error().detail.find(storage::providerRoomId(kTenantB, kRoom)),
+            std::string::npos);
   EXPECT_TRUE(provider.reprocessed.empty());
   EXPECT_EQ(metric("recgw_lifecycle_provider_calls_total", "op", "not_bound"), 2);
 }

@@ -92,7 +92,8 @@ TEST_F(PollerTest, ARecordingFiledUnderASharedBareRoomIdIsLeftAlone) {
   poller.runPass();
   loop.drain();
   EXPECT_EQ(store.recordings["rec_shared"].status, RecordingStatus::kProcessing);
-  EXPECT_EQ(metrics.value("recgw_lifecycle_provider_calls_total", reactor::Metrics::label("op", "not_bound")), 1);
+  EXPECT_EQ(metrics.value("recgw_lifecycle_provider_calls_total", reactor::Metrics::label("op", "not_bound")),
+            1);
 }
 
 TEST_F(PollerTest, TheProviderDownLeavesEverythingAndThePassStillEnds) {

@@ -305,7 +305,9 @@ std::optional<Caller> authorize(reactor::HttpExchange& ex, const LifecycleContex
     ex.replyError(t.status, t.code, t.message);
     return std::nullopt;
   }
-  return Caller{t.tenant, ex.requestId()};
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  return Caller{t.tenant, ex.requestId(), [srv, xid] { return srv->find(xid) != nullptr; }};
 }
 
 bool validRecordingId(std::string_view id) {

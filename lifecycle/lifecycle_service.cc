@@ -173,6 +173,7 @@ void LifecycleService::syncWithProvider(const Caller& caller, const std::string&
       providerRoom, guard(done, [this, caller, roomId, done](fleet::ProviderError err,
                                                              std::vector<fleet::ProviderRecording> list) {
         count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
+        if (caller.gone()) return;
         // A room the provider never saw has no recordings there.
         if (!err.ok() && err.kind != fleet::ProviderError::Kind::kNotFound)
           return done(providerProblem(Problem::Kind::kProviderFailed, err));
@@ -217,6 +218,7 @@ void LifecycleService::recover(const Caller& caller, const std::string& id, Repl
             rec.providerRecordingId, guard(done, [this, caller, rec, shared, done](
                                                      fleet::ProviderError err, fleet::ProviderRecording p) {
               count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "get_ok" : "get_failed");
+              if (caller.gone()) return;
               if (err.kind == fleet::ProviderError::Kind::kNotFound)
                 return done(providerProblem(Problem::Kind::kProviderLostRecording, err, rec.id));
               if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, rec.id));
@@ -238,6 +240,7 @@ void LifecycleService::requestReprocess(const Caller& caller, const Recording& r
   provider_.requestReprocess(
       rec.providerRecordingId, guard(done, [this, caller, id, done](fleet::ProviderError err) {
         count("recgw_lifecycle_provider_calls_total", "op", err.ok() ? "reprocess_ok" : "reprocess_failed");
+        if (caller.gone()) return;
         if (err.kind == fleet::ProviderError::Kind::kNotFound)
           return done(providerProblem(Problem::Kind::kProviderLostRecording, err, id));
         if (!err.ok()) return done(providerProblem(Problem::Kind::kProviderFailed, err, id));

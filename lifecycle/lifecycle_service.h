@@ -58,6 +58,11 @@ namespace recgw::lifecycle {
 struct Caller {
   std::string tenant;
   std::string requestId;
+  // Whether the caller still waits for the answer (null: always). Sync and recover stop
+  // after a provider call when it no longer does, without answering: a sync or a reprocess
+  // nobody waits for is not carried on. Archive goes on regardless (see above).
+  std::function<bool()> waiting;
+  bool gone() const { return waiting && !waiting(); }
 };
 
 template <typename T>

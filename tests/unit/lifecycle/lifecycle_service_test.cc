@@ -74,8 +74,8 @@ class LifecycleServiceTest : public ::testing::Test {
     return metrics.value(name, reactor::Metrics::label(key, value));
   }
 
-  Caller a{kTenantA, "req-a"};
-  Caller b{kTenantB, "req-b"};
+  Caller a{kTenantA, "req-a", nullptr};
+  Caller b{kTenantB, "req-b", nullptr};
   Deferred loop;
   FakeStore store{loop};
   FakeProvider provider{loop};
@@ -332,6 +332,23 @@ TEST_F(LifecycleServiceTest, RecoverOfARecordingTheProviderLostIsProviderLostRec
   loop.drain();
   EXPECT_EQ(recovered.kind(), Kind::kProviderLostRecording);
   EXPECT_TRUE(provider.reprocessed.empty());
+}
+
+TEST_F(LifecycleServiceTest, ACallerWhoLeftGetsNoSyncOrReprocessCarriedOn) {
+  seed("rec_stuck", RecordingStatus::kProcessing, "p-stuck");
+  provider.add(providerRecording("p-stuck", storage::providerRoomId(kTenantA, kRoom), "processing"));
+  provider.add(providerRecording("p-new", storage::providerRoomId(kTenantA, kRoom), "processing"));
+  Caller left{kTenantA, "req-left", [] { return false; }};
+  Answer<Recording> recovered;
+  Answer<std::vector<Recording>> synced;
+  service->recover(left, "rec_stuck", recovered.reply());
+  service->sync(left, kRoom, synced.reply());
+  loop.drain();
+  EXPECT_EQ(provider.calls, 2);  // the get and the list, nothing after them
+  EXPECT_TRUE(provider.reprocessed.empty());
+  EXPECT_EQ(store.recordings.size(), 1u);
+  EXPECT_EQ(recovered.calls, 0);
+  EXPECT_EQ(synced.calls, 0);
 }
 
 // ---- get, list, remove, download ----------------------------------------------------

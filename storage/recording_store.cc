@@ -182,6 +182,7 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
   appendNotDeleted(query.get());
   std::string error;
   // Taken for a status change (not for a touch); released on every way out but a match.
+  MongoClaimLedger ledger(client, names);
   std::optional<ExitClaim> claim;
   if (u.to) {
     // Only a recording that is in the state may claim the exit (a stranger's request for
@@ -193,7 +194,7 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
       std::string err;
       return findOneRecording(coll.get(), query.get(), err).has_value();
     };
-    claim.emplace(client, names, id + ":" + std::string(statusName(expected)), *current, statusName(expected),
+    claim.emplace(ledger, id + ":" + std::string(statusName(expected)), *current, statusName(expected),
                   statusName(*u.to), now, stillThere);
     switch (claim->state()) {
       case ExitClaim::State::kTaken:
@@ -257,8 +258,8 @@ StoreResult RecordingStore::softDelete(mongoc_client_t* client, const RecordingC
     std::string err;
     return findOneRecording(coll.get(), query.get(), err).has_value();
   };
-  ExitClaim claim(client, names, id + ":deleted", *current, statusName(current->status), "deleted", now,
-                  stillThere);
+  MongoClaimLedger ledger(client, names);
+  ExitClaim claim(ledger, id + ":deleted", *current, statusName(current->status), "deleted", now, stillThere);
   switch (claim.state()) {
     case ExitClaim::State::kTaken:
       break;

@@ -13,7 +13,9 @@
 // recording's update went through (the claim stays, as the audit entry); any other way out
 // of the scope (no match, a MongoDB error, an exception) deletes it again, so the exit can
 // be taken by the next request. Internal to storage/; blocking, worker threads only.
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,19 +23,55 @@
 
 namespace recgw::storage {
 
+enum class ClaimState {
+  kTaken,  // ours: commit() or it is released when the ExitClaim goes
+  kLost,   // another run holds it
+  kError,  // the store failed
+};
+
+// Where the claims are kept: the transitions collection (MongoClaimLedger), or a test's fake.
+class ClaimLedger {
+ public:
+  struct Held {
+    std::optional<TimePoint> at;
+    std::string to;
+  };
+  virtual ~ClaimLedger() = default;
+  // kTaken; kLost when a claim of that id exists; kError with `error`.
+  virtual ClaimState insert(const std::string& claimId, const Recording& rec, std::string_view from,
+                            std::string_view to, TimePoint now, std::string& error) = 0;
+  // The claim as it is held (nullopt: none); false with `error` when the store failed.
+  virtual bool find(const std::string& claimId, std::optional<Held>& held, std::string& error) = 0;
+  // Deletes the claim if it is still the one taken at `at`; false with `error` on failure.
+  virtual bool removeHeldAt(const std::string& claimId, std::optional<TimePoint> at, std::string& error) = 0;
+  // Deletes the claim; best effort (a claim left behind goes stale and is taken over).
+  virtual void release(const std::string& claimId) noexcept = 0;
+};
+
+class MongoClaimLedger : public ClaimLedger {
+ public:
+  MongoClaimLedger(mongoc_client_t* client, const RecordingCollections& names);
+  ClaimState insert(const std::string& claimId, const Recording& rec, std::string_view from,
+                    std::string_view to, TimePoint now, std::string& error) override;
+  bool find(const std::string& claimId, std::optional<Held>& held, std::string& error) override;
+  bool removeHeldAt(const std::string& claimId, std::optional<TimePoint> at, std::string& error) override;
+  void release(const std::string& claimId) noexcept override;
+
+ private:
+  MongocCollectionPtr transitions_;
+};
+
 class ExitClaim {
  public:
-  enum class State {
-    kTaken,  // ours: commit() or it is released when this object goes
-    kLost,   // another run holds it (heldTo() names the state it claimed for)
-    kError,  // MongoDB failed: error()
-  };
+  using State = ClaimState;
+  // A claim of the holder older than this, on a recording still in the state, belongs to a
+  // run that died between its claim and its update: it is taken over.
+  static constexpr std::chrono::seconds kStale{60};
 
-  // Claims `claimId` for the exit of `rec` from `from` to `to`. A claim older than the
-  // stale limit is taken over when `stillThere()` (the recording is still in the state).
-  ExitClaim(mongoc_client_t* client, const RecordingCollections& names, std::string claimId,
-            const Recording& rec, std::string_view from, std::string_view to, TimePoint now,
-            const std::function<bool()>& stillThere);
+  // Claims `claimId` for the exit of `rec` from `from` to `to`; a stale claim is taken over
+  // when `stillThere()` (the recording is still in the state).
+  ExitClaim(ClaimLedger& ledger, std::string claimId, const Recording& rec, std::string_view from,
+            std::string_view to, TimePoint now, const std::function<bool()>& stillThere);
   ~ExitClaim();
   ExitClaim(const ExitClaim&) = delete;
   ExitClaim& operator=(const ExitClaim&) = delete;
@@ -49,10 +87,8 @@ class ExitClaim {
  private:
   State take(const Recording& rec, std::string_view from, std::string_view to, TimePoint now,
              const std::function<bool()>& stillThere);
-  void release() noexcept;
 
-  mongoc_client_t* client_;
-  const RecordingCollections& names_;
+  ClaimLedger& ledger_;
   std::string claimId_;
   State state_ = State::kError;
   std::string error_;

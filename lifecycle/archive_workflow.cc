@@ -37,6 +37,8 @@ bool serviceFault(storage::ArchiveMove::Kind kind) {
 
 void LifecycleService::archive(const Caller& caller, const std::string& id, Reply<Recording> done) {
   store_.get(caller.tenant, id, false, guard(done, [this, caller, done](StoreResult r) {
+               // Not started for a caller who left; once started, the move goes on regardless.
+               if (caller.gone()) return;
                if (!r.ok()) return done(storeProblem(r));
                const Recording& rec = *r.recording;
                if (rec.status != RecordingStatus::kReady) {

@@ -160,6 +160,7 @@ void LifecycleService::sync(const Caller& caller, const std::string& roomId,
   if (!provider_.configured()) return done(problem(Problem::Kind::kProviderNotConfigured));
   // The room first: another tenant's room must not even cause a provider call.
   store_.findRoom(caller.tenant, roomId, guard(done, [this, caller, roomId, done](StoreResult r) {
+                    if (caller.gone()) return;
                     if (!r.ok()) return done(storeProblem(r));
                     syncWithProvider(caller, roomId, done);
                   }));
@@ -206,6 +207,7 @@ void LifecycleService::syncWithProvider(const Caller& caller, const std::string&
 void LifecycleService::recover(const Caller& caller, const std::string& id, Reply<Recording> done) {
   store_.recoverTarget(
       caller.tenant, id, guard(done, [this, caller, done](RecoverTarget target) {
+        if (caller.gone()) return;
         if (!target.found.ok()) return done(storeProblem(target.found));
         const Recording& rec = *target.found.recording;
         if (rec.status != RecordingStatus::kProcessing)

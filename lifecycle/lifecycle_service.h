@@ -58,9 +58,10 @@ namespace recgw::lifecycle {
 struct Caller {
   std::string tenant;
   std::string requestId;
-  // Whether the caller still waits for the answer (null: always). Sync and recover stop
-  // after a provider call when it no longer does, without answering: a sync or a reprocess
-  // nobody waits for is not carried on. Archive goes on regardless (see above).
+  // Whether the caller still waits for the answer (null: always). Sync, recover and archive
+  // check it between their steps and stop, without answering, when it no longer does: a
+  // sync or a reprocess nobody waits for is not carried on. An archive whose move has
+  // started goes on regardless (see above).
   std::function<bool()> waiting;
   bool gone() const { return waiting && !waiting(); }
 };

@@ -334,21 +334,35 @@ TEST_F(LifecycleServiceTest, RecoverOfARecordingTheProviderLostIsProviderLostRec
   EXPECT_TRUE(provider.reprocessed.empty());
 }
 
+// The callers stay for their first check (the store's answer) and leave before the provider's.
 TEST_F(LifecycleServiceTest, ACallerWhoLeftGetsNoSyncOrReprocessCarriedOn) {
   seed("rec_stuck", RecordingStatus::kProcessing, "p-stuck");
   provider.add(providerRecording("p-stuck", storage::providerRoomId(kTenantA, kRoom), "processing"));
   provider.add(providerRecording("p-new", storage::providerRoomId(kTenantA, kRoom), "processing"));
-  Caller left{kTenantA, "req-left", [] { return false; }};
+  int recoverChecks = 0, syncChecks = 0;
+  Caller leavingRecover{kTenantA, "req-recover", [&] { return ++recoverChecks <= 1; }};
+  Caller leavingSync{kTenantA, "req-sync", [&] { return ++syncChecks <= 1; }};
   Answer<Recording> recovered;
   Answer<std::vector<Recording>> synced;
-  service->recover(left, "rec_stuck", recovered.reply());
-  service->sync(left, kRoom, synced.reply());
+  service->recover(leavingRecover, "rec_stuck", recovered.reply());
+  service->sync(leavingSync, kRoom, synced.reply());
   loop.drain();
   EXPECT_EQ(provider.calls, 2);  // the get and the list, nothing after them
   EXPECT_TRUE(provider.reprocessed.empty());
   EXPECT_EQ(store.recordings.size(), 1u);
   EXPECT_EQ(recovered.calls, 0);
   EXPECT_EQ(synced.calls, 0);
+}
+
+TEST_F(LifecycleServiceTest, AnArchiveIsNotStartedForACallerWhoLeft) {
+  seed("rec_ready", RecordingStatus::kReady);
+  Caller left{kTenantA, "req-left", [] { return false; }};
+  Answer<Recording> archived;
+  service->archive(left, "rec_ready", archived.reply());
+  loop.drain();
+  EXPECT_EQ(archive.attempts, 0);
+  EXPECT_EQ(store.recordings["rec_ready"].status, RecordingStatus::kReady);
+  EXPECT_EQ(archived.calls, 0);
 }
 
 // ---- get, list, remove, download ----------------------------------------------------

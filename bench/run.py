@@ -61,19 +61,22 @@ PROFILES = {
                   slow_streams=100, slow_secs=5, spool_streams=5, spool_secs=2,
                   idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
                   callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=(0.5, 1.5),
-                  scale_conns=[16], scale_dur=1),
+                  scale_conns=[16], scale_dur=1,
+                  calls_sizes=[1_000, 10_000], calls_dur=2, l1_fill=10_000),
     "medium": dict(small_conns=[1, 16, 64, 256], small_dur=4, large_mib=256, large_reps=1,
                    slow_streams=500, slow_secs=20, spool_streams=10, spool_secs=4,
                    idle_conns=5000, idle_wrk_dur=4, tier_dur=4,
                    callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
-                   scale_conns=[16, 64], scale_dur=4),
+                   scale_conns=[16, 64], scale_dur=4,
+                   calls_sizes=[1_000, 10_000], calls_dur=4, l1_fill=100_000),
     "full": dict(small_conns=[1, 16, 64, 256], small_dur=8, large_mib=256, large_reps=2,
                  slow_streams=1000, slow_secs=30, spool_streams=10, spool_secs=5,
                  idle_conns=10000, idle_wrk_dur=8, tier_dur=8,
                  callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
-                 scale_conns=[16, 64], scale_dur=8),
+                 scale_conns=[16, 64], scale_dur=8,
+                 calls_sizes=[1_000, 10_000], calls_dur=8, l1_fill=100_000),
 }
-SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling"]
+SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale"]
 SLOW_OBJECT_MIB = 100
 
 
@@ -1590,6 +1593,27 @@ end
                   f"{f0(g['nginx_1w'])} | {f0(g['nginx_2w'])} | {ratio(g['nginx_2w'], g['nginx_1w'])} | "
                   f"{f0(g['minio'])} | {ratio(g['recgw_2w'], g['minio'])} |")
             w("")
+        if isinstance(S.get("scale"), dict) and "rows" in S["scale"]:
+            w(f"## Scale — lookups that reach MongoDB as `calls` grows (no L1, no Redis; 16 conns, "
+              f"{self.p['calls_dur']} s per cell; indexes made by `recgw ensure-indexes`)")
+            w("")
+            w("FerretDB's plan for a token lookup: `" + S["scale"]["rows"][0].get("plan", "?") + "` — its SQLite "
+              "backend does not use the index, so these rows show what a scan costs as the collection grows.")
+            w("")
+            w("| calls | found: req/s | p50 ms | p99 ms | absent: req/s | p50 ms | p99 ms |")
+            w("|---:|---:|---:|---:|---:|---:|---:|")
+            for row in S["scale"]["rows"]:
+                f, m = row["found"], row["missing"]
+                w(f"| {row['calls']:,} | {f0(f['rps'])} | {f['p50_ms']} | {f['p99_ms']} | {f0(m['rps'])} | "
+                  f"{m['p50_ms']} | {m['p99_ms']} |")
+            l1 = S["scale"].get("l1") or {}
+            if l1.get("full"):
+                w("")
+                w(f"L1 with {l1['entries']:,} entries: {l1.get('bytes_per_entry')} bytes of worker RSS per entry "
+                  f"({l1['rss_kib_before']:,} → {l1['rss_kib_after']:,} KiB); a hot hit: "
+                  f"{f0(l1['empty']['rps'])} req/s with the L1 empty, {f0(l1['full']['rps'])} full "
+                  f"(p99 {l1['empty']['p99_ms']} vs {l1['full']['p99_ms']} ms)")
+            w("")
         w("## Gateway logs (per recgw instance)")
         w("")
         w("| instance | exit | exited before the runner stopped it | worker starts | warn/error lines | "
@@ -1607,6 +1631,165 @@ end
                 w(f"**Section {name} failed:** `{sec['error'].splitlines()[-1]}`")
                 w("")
         return "\n".join(L) + "\n"
+
+    # -- scale: the lookup tiers as the calls collection grows --------------------------------
+    # FerretDB (SQLite) loads a million documents slowly, so each size's data directory is
+    # built once (bulk inserts, then `recgw ensure-indexes`) and kept under
+    # ~/.cache/recgw/bench-scale/ for later runs; a run starts its own FerretDB on a copy-free
+    # reuse of that directory (lookups only read). Tokens are deterministic, so a wrk script
+    # can ask for random existing ones.
+    SCALE_TOKEN = "scale{:011d}"  # + padding to 43 characters, like a minted token
+
+    @staticmethod
+    def scale_token(i: int) -> str:
+        return (Bench.SCALE_TOKEN.format(i) + "x" * 43)[:43]
+
+    def scale_ferretdb(self, n: int) -> tuple[subprocess.Popen, str]:
+        base = RECGW_CACHE / "bench-scale" / f"calls-{n}"
+        marker = base / "complete"
+        (base / "data").mkdir(parents=True, exist_ok=True)
+        (base / "state").mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        binary = RECGW_CACHE / "bin" / "ferretdb"
+        log_file = open(self.logs / f"ferretdb-scale-{n}.log", "wb")
+        proc = subprocess.Popen([str(binary), "--handler=sqlite", f"--sqlite-url=file:{base / 'data'}/",
+                                 f"--state-dir={base / 'state'}", f"--listen-addr=127.0.0.1:{port}",
+                                 "--debug-addr=-", "--telemetry=disable", "--log-level=WARN"],
+                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        log_file.close()
+        self.procs.append(proc)
+        wait_port(port, 60, proc)
+        uri = f"mongodb://127.0.0.1:{port}/cxb"
+        if not marker.exists():
+            import pymongo
+            client = pymongo.MongoClient(uri)
+            calls = client.cxb["calls"]
+            calls.drop()
+            t0 = time.monotonic()
+            now = dt.datetime.now(dt.timezone.utc)
+            batch = 10_000
+            for start in range(0, n, batch):
+                calls.insert_many([{"session_id": f"scale-sess-{i}", "account_id": "bench",
+                                    "recording_access_token": self.scale_token(i), "recording_key": "bench/16k.ogg",
+                                    "recording_status": "ready", "created_at": now}
+                                   for i in range(start, min(n, start + batch))], ordered=False)
+            client.close()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("RECGW_")}
+            env["RECGW_MONGO_URI"] = uri
+            subprocess.run([str(self.recgw), "ensure-indexes"], env=env, check=True, timeout=3600,
+                           capture_output=True)
+            marker.write_text(f"{n} calls loaded in {time.monotonic() - t0:.0f} s\n")
+            log(f"scale: loaded {n:,} calls into {base} in {time.monotonic() - t0:.0f} s (kept for later runs)")
+        return proc, uri
+
+    def scale_script(self, n: int, found: bool) -> str:
+        path = self.tmp / f"scale_{n}_{'found' if found else 'missing'}.lua"
+        prefix = "scale" if found else "nocall"
+        path.write_text(f"""-- a random {'existing' if found else 'absent'} token among {n} per request
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
+request = function()
+  local t = string.format("{prefix}%011d", math.random(0, {n - 1}))
+  t = (t .. string.rep("x", 43)):sub(1, 43)
+  return wrk.format("GET", "/api/v1/public/recordings/" .. t)
+end
+""")
+        return str(path)
+
+    def scale_plan(self, uri: str) -> str:
+        """How the server answers a token lookup (explain): FerretDB's SQLite backend scans."""
+        import pymongo
+        client = pymongo.MongoClient(uri)
+        try:
+            plan = client.cxb.command("explain", {"find": "calls", "filter": {"recording_access_token": "x"}})
+            return json.dumps(plan.get("queryPlanner", plan), default=str)[:300]
+        except Exception as e:  # noqa: BLE001
+            return f"explain failed: {e}"
+        finally:
+            client.close()
+
+    def stop_scale_ferretdb(self, fdb: subprocess.Popen) -> None:
+        fdb.terminate()
+        try:
+            fdb.wait(30)
+        except subprocess.TimeoutExpired:
+            fdb.kill()
+        if fdb in self.procs:
+            self.procs.remove(fdb)
+
+    def section_scale(self) -> dict:
+        res: dict = {"rows": [], "l1": {}, "gateways": []}
+        self.partial = res
+        for n in self.p["calls_sizes"]:
+            fdb, uri = self.scale_ferretdb(n)
+            try:
+                gw = self.start_gateway(f"scale-{n}", extra=dict(self.TIER_ENV["mongo_miss"], RECGW_MONGO_URI=uri))
+                row = {"calls": n, "plan": self.scale_plan(uri)}
+                for kind in ("found", "missing"):
+                    script = self.scale_script(n, kind == "found")
+                    wrk(gw["base"] + "/", 4, 1, script=script)
+                    row[kind] = wrk(gw["base"] + "/", 16, self.p["calls_dur"], script=script)
+                    log(f"scale {n:,} calls, {kind}: {row[kind]['rps']:.0f} req/s p50 {row[kind]['p50_ms']} "
+                        f"p99 {row[kind]['p99_ms']} non2xx {row[kind]['non2xx']}")
+                res["rows"].append(row)
+                res["gateways"].append(self.stop_gateway(gw))
+            finally:
+                self.stop_scale_ferretdb(fdb)
+        res["l1"] = self.scale_l1(res)
+        return res
+
+    def scale_l1(self, res: dict) -> dict:
+        """The L1 at its 100k-entry default: worker RSS per entry once full, and a hot hit
+        with a full L1 against an empty one. The L1 is filled from Redis (`recgw warm` puts
+        every call there first), since FerretDB scans for each lookup."""
+        n = self.p["l1_fill"]
+        fdb, uri = self.scale_ferretdb(n)
+        out: dict = {"entries": n}
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("RECGW_")}
+            env.update(self.stack_env)
+            env["RECGW_MONGO_URI"] = uri
+            t0 = time.monotonic()
+            warm = subprocess.run([str(self.recgw), "warm", "--since", "2000-01-01", "--limit", str(n)], env=env,
+                                  capture_output=True, text=True, timeout=1800)
+            out["warm"] = {"exit": warm.returncode, "seconds": round(time.monotonic() - t0, 1),
+                           "said": (warm.stdout + warm.stderr).strip()[-300:]}
+            gw = self.start_gateway("scale-l1", extra={"RECGW_MONGO_URI": uri, "RECGW_CACHE_L1_TTL_S": 3600,
+                                                       "RECGW_CACHE_L1_ENTRIES": 100_000})
+            hot = gw["base"] + "/api/v1/public/recordings/" + self.scale_token(0)
+            wrk(hot, 4, 1)
+            out["empty"] = wrk(hot, 16, self.p["calls_dur"])
+            worker = [p for p in process_tree(gw["proc"].pid) if p != gw["proc"].pid]
+            out["rss_kib_before"] = rss_kib(worker[0])[0] if worker else 0
+            fill = self.tmp / "l1_fill.lua"
+            fill.write_text(f"""-- every token once, in turn: each an L1 miss answered by Redis (GET: wrk cannot read HEAD answers)
+local i = -1
+request = function()
+  i = (i + 1) % {n}
+  local t = (string.format("scale%011d", i) .. string.rep("x", 43)):sub(1, 43)
+  return wrk.format("GET", "/api/v1/public/recordings/" .. t)
+end
+""")
+            filled, t0 = 0, time.monotonic()
+            while filled < n and time.monotonic() - t0 < 900:
+                filled += wrk(gw["base"] + "/", 16, 10, script=str(fill), threads=1)["requests"]
+            out["fill_requests"] = filled
+            out["rss_kib_after"] = rss_kib(worker[0])[0] if worker else 0
+            out["bytes_per_entry"] = (round((out["rss_kib_after"] - out["rss_kib_before"]) * 1024 / n)
+                                      if filled >= n else None)
+            out["full"] = wrk(hot, 16, self.p["calls_dur"])
+            log(f"scale L1: {out['bytes_per_entry']} bytes/entry at {n:,} entries; hot hit "
+                f"{out['empty']['rps']:.0f} req/s (empty L1) vs {out['full']['rps']:.0f} (full)")
+            res["gateways"].append(self.stop_gateway(gw))
+        finally:
+            self.stop_scale_ferretdb(fdb)
+        return out
 
     # -- main ------------------------------------------------------------------------------------
     def run(self) -> int:

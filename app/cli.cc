@@ -34,7 +34,8 @@ extern char** environ;
 namespace recgw::app {
 namespace {
 
-// --name value / --name=value flags; positional arguments kept in order.
+// --name value / --name=value flags, and the switches --help and --json; positional
+// arguments kept in order.
 struct Flags {
   std::map<std::string, std::string> named;
   std::vector<std::string> positional;
@@ -62,6 +63,19 @@ Flags parseFlags(const std::vector<std::string>& args, const std::vector<std::st
     }
     if (name == "help" || name == "check") {  // switches: no value
       f.named[name] = "1";
+      continue;
+    }
+    if (name == "json") {
+      // A switch; "--json true" / "--json false" (the older spelling) still read as before.
+      if (!inlineValue && i + 1 < args.size() && (args[i + 1] == "true" || args[i + 1] == "false")) {
+        value = args[++i];
+      } else if (!inlineValue) {
+        value = "true";
+      } else if (value != "true" && value != "false") {
+        f.error = "--json takes no value (or true / false)";
+        return f;
+      }
+      if (value == "true") f.named[name] = value;
       continue;
     }
     if (!inlineValue) {
@@ -395,7 +409,8 @@ int apiKeyCommand(const std::vector<std::string>& args) {
   return 0;
 }
 
-// The diagnosis code of the admin route, on a loop of its own. id empty = probe only.
+// The diagnosis code of the admin route, on a loop of its own. id empty = probe only. The
+// report goes to stdout, for a person or (json) as one JSON document; logs go to stderr.
 int runDiagnosis(const std::string& id, const std::optional<std::string>& configPath, bool json) {
   Config config;
   try {
@@ -435,9 +450,10 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     deps.sessionToken = config.s3.sessionToken;
     auto begin = [&] {
       handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {
-        bool tty = ::isatty(STDOUT_FILENO);
-        // JSON when asked or when piped; readable text on a terminal.
-        std::printf("%s\n", (json || !tty) ? report.toJson().c_str() : report.toText().c_str());
+        if (json)
+          std::printf("%s\n", report.toJson().c_str());
+        else
+          std::fputs(report.toText().c_str(), stdout);
         code = report.servable ? 0 : 1;
         loop.stop();
       });
@@ -464,13 +480,15 @@ int diagnoseCommand(const std::vector<std::string>& args) {
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help") || f.positional.size() != 1) {
     std::fprintf(f.named.count("help") ? stdout : stderr,
-                 "usage: recgw diagnose TOKEN|SESSION_ID [--config FILE] [--json true]\n"
-                 "Explains how a link would be served and the first thing to fix. Exit 0 when servable.\n");
+                 "usage: recgw diagnose TOKEN|SESSION_ID [--config FILE] [--json]\n"
+                 "Explains how a link would be served: the verdict and the first thing to fix, then\n"
+                 "each step. --json prints the report as one JSON document (for scripts).\n"
+                 "Exit 0 when servable, 1 when not.\n");
     return f.named.count("help") ? 0 : 2;
   }
   std::optional<std::string> path;
   if (f.named.count("config")) path = f.named["config"];
-  return runDiagnosis(f.positional[0], path, f.named.count("json") && f.named["json"] != "false");
+  return runDiagnosis(f.positional[0], path, f.named.count("json") > 0);
 }
 
 }  // namespace
@@ -519,7 +537,8 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
 }
 
 int probeConfiguration(const std::optional<std::string>& configPath) {
-  return runDiagnosis("", configPath, false);
+  // check-config --probe keeps its form: readable on a terminal, JSON when piped.
+  return runDiagnosis("", configPath, !::isatty(STDOUT_FILENO));
 }
 
 int runToolCommand(const std::string& command, const std::vector<std::string>& args) {

@@ -444,27 +444,27 @@ void RedisClient::beginHandshake() {
   }
 }
 
-std::string RedisClient::handshakeProblem(const std::string& step, const RedisReply& reply) {
+Status RedisClient::checkHandshakeStep(const std::string& step, const RedisReply& reply) {
   auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
   if (step == "ROLE") {
     // A user that may not run ROLE is let through: a READONLY reply still tells.
-    if (!reply.ok()) return startsWith("NOPERM") ? "" : "ROLE failed: " + reply.text;
+    if (!reply.ok()) return startsWith("NOPERM") ? ok() : fail("ROLE failed: " + reply.text);
     bool hasRole = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty();
     std::string role = hasRole ? reply.elements[0].text : std::string("unknown");
-    if (role == "master") return "";
+    if (role == "master") return ok();
     askSentinels();
-    return describeAddress() + " is a " + role + ", not the master";
+    return fail(describeAddress() + " is a " + role + ", not the master");
   }
-  if (reply.ok()) return "";
+  if (reply.ok()) return ok();
   // Redis' error text names the problem and never echoes the password.
-  if (startsWith("NOAUTH")) return "Redis requires a password (redis.password or the URL): " + reply.text;
-  return step + " refused: " + reply.text;
+  if (startsWith("NOAUTH")) return fail("Redis requires a password (redis.password or the URL): " + reply.text);
+  return fail(step + " refused: " + reply.text);
 }
 
 void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply) {
   if (generation != generation_ || handshakeRemaining_ == 0 || !handshakeFailure_.empty()) return;
-  std::string problem = handshakeProblem(step, reply);
-  if (!problem.empty()) {
+  if (Status passed = checkHandshakeStep(step, reply); !passed) {
+    std::string problem = std::move(passed.error().message);
     auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
     authRefused_ = !reply.ok() && (step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") ||
                                    startsWith("NOPERM"));

@@ -142,8 +142,8 @@ class RedisClient {
 
   void connect();
   void beginHandshake();
-  // Why a handshake step's reply stops the connection; empty = the step went well.
-  std::string handshakeProblem(const std::string& step, const RedisReply& reply);
+  // Fails with the reason a handshake step's reply stops the connection.
+  Status checkHandshakeStep(const std::string& step, const RedisReply& reply);
   void handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply);
   void dropConnection(uint64_t generation, const std::string& reason);
   void send(std::vector<std::string> args, Callback callback);

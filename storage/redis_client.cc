@@ -457,7 +457,8 @@ Status RedisClient::checkHandshakeStep(const std::string& step, const RedisReply
   }
   if (reply.ok()) return ok();
   // Redis' error text names the problem and never echoes the password.
-  if (startsWith("NOAUTH")) return fail("Redis requires a password (redis.password or the URL): " + reply.text);
+  if (startsWith("NOAUTH"))
+    return fail("Redis requires a password (redis.password or the URL): " + reply.text);
   return fail(step + " refused: " + reply.text);
 }
 

@@ -1,7 +1,6 @@
 #include "app/cli.h"
 
 #include <curl/curl.h>
-#include <hiredis/hiredis.h>
 #include <mongoc/mongoc.h>
 #include <unistd.h>
 
@@ -15,13 +14,16 @@
 #include "handlers/diagnose.h"
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
+#include "reactor/status.h"
 #include "reactor/worker_pool.h"
 #include "storage/api_key_store.h"
 #include "storage/call_indexes.h"
 #include "storage/call_store.h"
+#include "storage/hiredis_handles.h"
 #include "storage/iso_time.h"
 #include "storage/lookup_cache.h"
 #include "storage/mongo_client.h"
+#include "storage/mongo_handles.h"
 #include "storage/presigner.h"
 #include "storage/redis_client.h"
 #include "storage/s3_addressing.h"
@@ -32,7 +34,8 @@ extern char** environ;
 namespace recgw::app {
 namespace {
 
-// --name value / --name=value flags; positional arguments kept in order.
+// --name value / --name=value flags, and the switches --help and --json; positional
+// arguments kept in order.
 struct Flags {
   std::map<std::string, std::string> named;
   std::vector<std::string> positional;
@@ -60,6 +63,19 @@ Flags parseFlags(const std::vector<std::string>& args, const std::vector<std::st
     }
     if (name == "help" || name == "check") {  // switches: no value
       f.named[name] = "1";
+      continue;
+    }
+    if (name == "json") {
+      // A switch; "--json true" / "--json false" (the older spelling) still read as before.
+      if (!inlineValue && i + 1 < args.size() && (args[i + 1] == "true" || args[i + 1] == "false")) {
+        value = args[++i];
+      } else if (!inlineValue) {
+        value = "true";
+      } else if (value != "true" && value != "false") {
+        f.error = "--json takes no value (or true / false)";
+        return f;
+      }
+      if (value == "true") f.named[name] = value;
       continue;
     }
     if (!inlineValue) {
@@ -147,6 +163,38 @@ int extractKey(const std::vector<std::string>& args) {
   return 0;
 }
 
+// A blocking MongoDB client for one CLI command, from the config's mongo.uri.
+class CliMongo {
+ public:
+  CliMongo() { mongoc_init(); }
+  ~CliMongo() {
+    client_.reset();
+    mongoc_cleanup();
+  }
+  CliMongo(const CliMongo&) = delete;
+  CliMongo& operator=(const CliMongo&) = delete;
+
+  Status open(const Config& config) {
+    std::string uri =
+        storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
+    bson_error_t error;
+    storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
+    if (!parsed)
+      return recgw::fail("mongo.uri: " + storage::redactUrlSecretsIn(error.message, config.mongo.uri));
+    client_.reset(mongoc_client_new_from_uri(parsed.get()));
+    if (!client_) return recgw::fail("mongo.uri: no client could be made");
+    const char* db = mongoc_uri_get_database(parsed.get());
+    database_ = db && *db ? db : "cxb";
+    return ok();
+  }
+  mongoc_client_t* client() const { return client_.get(); }
+  const std::string& database() const { return database_; }
+
+ private:
+  storage::MongocClientPtr client_;
+  std::string database_;
+};
+
 // recgw warm: MongoDB → Redis directly, pipelined, with a progress bar on a terminal.
 int warm(const std::vector<std::string>& args) {
   Flags f = parseFlags(args, {"since", "limit", "config", "batch", "help"});
@@ -181,42 +229,32 @@ int warm(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  storage::RedisAddress address;
-  if (std::string err = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address);
-      !err.empty())
-    return fail("redis.url: " + err);
+  Expected<storage::RedisAddress> address =
+      storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis));
+  if (!address) return fail("redis.url: " + address.error().message);
 
-  mongoc_init();
   auto startedAt = std::chrono::steady_clock::now();
-  std::string uri =
-      storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
-  bson_error_t error;
-  storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
-  if (!parsed) return fail("mongo.uri: " + storage::redactUrlSecretsIn(error.message, config.mongo.uri));
-  mongoc_client_t* client = mongoc_client_new_from_uri(parsed.get());
-  const char* db = mongoc_uri_get_database(parsed.get());
-  std::string database = db && *db ? db : "cxb";
-  storage::WarmBatch found = storage::CallStore::findSinceBlocking(
-      client, database, config.mongo.callsCollection, *since, static_cast<size_t>(limit));
-  mongoc_client_destroy(client);
-  mongoc_cleanup();
+  storage::WarmBatch found;
+  {
+    CliMongo mongo;
+    if (Status opened = mongo.open(config); !opened) return fail(opened.error().message);
+    found = storage::CallStore::findSinceBlocking(mongo.client(), mongo.database(),
+                                                  config.mongo.callsCollection, *since,
+                                                  static_cast<size_t>(limit));
+  }
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
   timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
   if (!config.redis.sentinels.empty()) {
     auto timeout = std::chrono::milliseconds(config.redis.timeoutMs + 2000);
-    std::string err = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, address);
-    if (!err.empty()) return fail("Redis Sentinel: " + err);
+    address = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, *address);
+    if (!address) return fail("Redis Sentinel: " + address.error().message);
   }
-  redisContext* redis = address.unixPath.empty()
-                            ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
-                            : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv);
-  if (!redis || redis->err) {
-    std::string why = redis ? redis->errstr : "out of memory";
-    if (redis) redisFree(redis);
-    return fail("Redis: " + why);
-  }
-  redisSetTimeout(redis, tv);
+  storage::RedisContextPtr redis(address->unixPath.empty()
+                                     ? redisConnectWithTimeout(address->host.c_str(), address->port, tv)
+                                     : redisConnectUnixWithTimeout(address->unixPath.c_str(), tv));
+  if (!redis || redis->err) return fail("Redis: " + std::string(redis ? redis->errstr : "out of memory"));
+  redisSetTimeout(redis.get(), tv);
   auto command = [&](const std::vector<std::string>& argv) {
     std::vector<const char*> ptrs;
     std::vector<size_t> lens;
@@ -224,29 +262,26 @@ int warm(const std::vector<std::string>& args) {
       ptrs.push_back(a.data());
       lens.push_back(a.size());
     }
-    redisAppendCommandArgv(redis, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+    redisAppendCommandArgv(redis.get(), static_cast<int>(argv.size()), ptrs.data(), lens.data());
+  };
+  // The next pipelined reply, or why there is none.
+  auto nextReply = [&]() -> Expected<storage::RedisReplyPtr> {
+    void* reply = nullptr;
+    if (redisGetReply(redis.get(), &reply) != REDIS_OK) return recgw::fail(std::string(redis->errstr));
+    return storage::RedisReplyPtr(static_cast<redisReply*>(reply));
   };
   // AUTH and SELECT must both succeed before any SET: a refused AUTH would otherwise turn
   // every write into NOAUTH, and a refused SELECT would warm the wrong database. PING
   // catches a server that wants a password we were not given.
-  auto handshake = storage::redisHandshake(address);
+  auto handshake = storage::redisHandshake(*address);
   handshake.push_back({"PING"});
   for (const auto& step : handshake) command(step);
   for (const auto& step : handshake) {
-    void* reply = nullptr;
-    if (redisGetReply(redis, &reply) != REDIS_OK) {
-      std::string why = redis->errstr;
-      redisFree(redis);
-      return fail("Redis: " + why);
-    }
-    auto* r = static_cast<redisReply*>(reply);
-    if (r && r->type == REDIS_REPLY_ERROR) {
-      std::string why = storage::redisHandshakeStepName(step) + " refused: " + std::string(r->str, r->len);
-      freeReplyObject(reply);
-      redisFree(redis);
-      return fail("Redis: " + why);
-    }
-    freeReplyObject(reply);
+    Expected<storage::RedisReplyPtr> r = nextReply();
+    if (!r) return fail("Redis: " + r.error().message);
+    if (*r && (*r)->type == REDIS_REPLY_ERROR)
+      return fail("Redis: " + storage::redisHandshakeStepName(step) + " refused: " +
+                  std::string((*r)->str, (*r)->len));
   }
 
   bool tty = ::isatty(STDERR_FILENO);
@@ -261,15 +296,9 @@ int warm(const std::vector<std::string>& args) {
                "EX", std::to_string(ttl)});
     }
     for (size_t i = start; i < end; ++i) {
-      void* reply = nullptr;
-      if (redisGetReply(redis, &reply) != REDIS_OK) {
-        std::string why = redis->errstr;
-        redisFree(redis);
-        return fail("Redis: " + why);
-      }
-      auto* r = static_cast<redisReply*>(reply);
-      (r && r->type != REDIS_REPLY_ERROR ? written : failed) += 1;
-      freeReplyObject(reply);
+      Expected<storage::RedisReplyPtr> r = nextReply();
+      if (!r) return fail("Redis: " + r.error().message);
+      (*r && (*r)->type != REDIS_REPLY_ERROR ? written : failed) += 1;
     }
     if (tty) {
       int width = 40;
@@ -278,7 +307,7 @@ int warm(const std::vector<std::string>& args) {
                    std::string(width - filled, ' ').c_str(), end, total);
     }
   }
-  redisFree(redis);
+  redis.reset();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt).count();
   if (tty) std::fprintf(stderr, "\n");
   size_t calls = 0;
@@ -287,37 +316,6 @@ int warm(const std::vector<std::string>& args) {
               written, calls, f.named["since"].c_str(), seconds, failed);
   return failed ? 1 : 0;
 }
-
-// A blocking MongoDB client for one CLI command, from the config's mongo.uri.
-class CliMongo {
- public:
-  ~CliMongo() {
-    if (client_) mongoc_client_destroy(client_);
-    if (initialised_) mongoc_cleanup();
-  }
-  // Empty on success, else why not.
-  std::string open(const Config& config) {
-    mongoc_init();
-    initialised_ = true;
-    std::string uri =
-        storage::withTimeouts(config.mongo.uri, std::chrono::milliseconds(config.mongo.timeoutMs), 1);
-    bson_error_t error;
-    storage::MongocUriPtr parsed(mongoc_uri_new_with_error(uri.c_str(), &error));
-    if (!parsed) return std::string("mongo.uri: ") + error.message;
-    client_ = mongoc_client_new_from_uri(parsed.get());
-    if (!client_) return "mongo.uri: no client could be made";
-    const char* db = mongoc_uri_get_database(parsed.get());
-    database_ = db && *db ? db : "cxb";
-    return "";
-  }
-  mongoc_client_t* client() const { return client_; }
-  const std::string& database() const { return database_; }
-
- private:
-  bool initialised_ = false;
-  mongoc_client_t* client_ = nullptr;
-  std::string database_;
-};
 
 std::optional<Config> cliConfig(const Flags& f) {
   try {
@@ -377,7 +375,7 @@ int apiKeyCommand(const std::vector<std::string>& args) {
   std::optional<Config> config = cliConfig(f);
   if (!config) return 2;
   CliMongo mongo;
-  if (std::string err = mongo.open(*config); !err.empty()) return fail(err);
+  if (Status opened = mongo.open(*config); !opened) return fail(opened.error().message);
   const std::string& collection = config->apiKeys.collection;
   std::string error;
   if (action == "create") {
@@ -411,7 +409,8 @@ int apiKeyCommand(const std::vector<std::string>& args) {
   return 0;
 }
 
-// The diagnosis code of the admin route, on a loop of its own. id empty = probe only.
+// The diagnosis code of the admin route, on a loop of its own. id empty = probe only. The
+// report goes to stdout, for a person or (json) as one JSON document; logs go to stderr.
 int runDiagnosis(const std::string& id, const std::optional<std::string>& configPath, bool json) {
   Config config;
   try {
@@ -431,9 +430,8 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     reactor::CurlMulti curl(loop);
     std::unique_ptr<storage::RedisClient> redis;
     if (config.redis.enabled && !id.empty()) {
-      storage::RedisAddress address;
-      if (storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address).empty()) {
-        redis = std::make_unique<storage::RedisClient>(loop, address,
+      if (auto address = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis))) {
+        redis = std::make_unique<storage::RedisClient>(loop, *address,
                                                        std::chrono::milliseconds(config.redis.timeoutMs));
         if (!config.redis.sentinels.empty()) redis->useSentinels(redisSentinelsFrom(config.redis));
         redis->start();
@@ -452,9 +450,10 @@ int runDiagnosis(const std::string& id, const std::optional<std::string>& config
     deps.sessionToken = config.s3.sessionToken;
     auto begin = [&] {
       handlers::diagnose(deps, id, [&](handlers::DiagnosisReport report) {
-        bool tty = ::isatty(STDOUT_FILENO);
-        // JSON when asked or when piped; readable text on a terminal.
-        std::printf("%s\n", (json || !tty) ? report.toJson().c_str() : report.toText().c_str());
+        if (json)
+          std::printf("%s\n", report.toJson().c_str());
+        else
+          std::fputs(report.toText().c_str(), stdout);
         code = report.servable ? 0 : 1;
         loop.stop();
       });
@@ -481,13 +480,15 @@ int diagnoseCommand(const std::vector<std::string>& args) {
   if (!f.error.empty()) return fail(f.error);
   if (f.named.count("help") || f.positional.size() != 1) {
     std::fprintf(f.named.count("help") ? stdout : stderr,
-                 "usage: recgw diagnose TOKEN|SESSION_ID [--config FILE] [--json true]\n"
-                 "Explains how a link would be served and the first thing to fix. Exit 0 when servable.\n");
+                 "usage: recgw diagnose TOKEN|SESSION_ID [--config FILE] [--json]\n"
+                 "Explains how a link would be served: the verdict and the first thing to fix, then\n"
+                 "each step. --json prints the report as one JSON document (for scripts).\n"
+                 "Exit 0 when servable, 1 when not.\n");
     return f.named.count("help") ? 0 : 2;
   }
   std::optional<std::string> path;
   if (f.named.count("config")) path = f.named["config"];
-  return runDiagnosis(f.positional[0], path, f.named.count("json") && f.named["json"] != "false");
+  return runDiagnosis(f.positional[0], path, f.named.count("json") > 0);
 }
 
 }  // namespace
@@ -509,7 +510,7 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
   auto config = cliConfig(f);
   if (!config) return 2;
   CliMongo mongo;
-  if (std::string err = mongo.open(*config); !err.empty()) return fail(err);
+  if (Status opened = mongo.open(*config); !opened) return fail(opened.error().message);
   const std::string& collection = config->mongo.callsCollection;
   if (f.named.count("check")) {
     auto report = storage::checkCallIndexesBlocking(mongo.client(), mongo.database(), collection);
@@ -536,7 +537,8 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
 }
 
 int probeConfiguration(const std::optional<std::string>& configPath) {
-  return runDiagnosis("", configPath, false);
+  // check-config --probe keeps its form: readable on a terminal, JSON when piped.
+  return runDiagnosis("", configPath, !::isatty(STDOUT_FILENO));
 }
 
 int runToolCommand(const std::string& command, const std::vector<std::string>& args) {

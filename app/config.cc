@@ -149,15 +149,13 @@ const std::vector<Field>& schema() {
        [](const C& c) -> std::string {
          if (c.redis.database < -1 || c.redis.database > 65535) return "must be 0..65535 (-1 = the URL's)";
          if (!c.redis.enabled) return "";
-         storage::RedisAddress address;
-         std::string err = storage::parseRedisUrl(c.redis.url, redisOverridesFrom(c.redis), address);
-         return err.empty() ? "" : "with redis.url: " + err;
+         auto address = storage::parseRedisUrl(c.redis.url, redisOverridesFrom(c.redis));
+         return address ? "" : "with redis.url: " + address.error().message;
        }},
       {"redis", "sentinels", Kind::kList, false, bind(&C::redis, &RedisConfig::sentinels),
        [](const C& c) -> std::string {
-         std::vector<storage::RedisAddress> parsed;
-         std::string err = storage::parseSentinels(c.redis.sentinels, "", parsed);
-         if (!err.empty()) return err;
+         auto parsed = storage::parseSentinels(c.redis.sentinels, "");
+         if (!parsed) return parsed.error().message;
          if (!c.redis.sentinels.empty() && c.redis.masterName.empty()) return "needs redis.master_name";
          return "";
        }},
@@ -664,8 +662,9 @@ storage::RedisOverrides redisOverridesFrom(const RedisConfig& redis) {
 
 storage::RedisSentinelSettings redisSentinelsFrom(const RedisConfig& redis) {
   storage::RedisSentinelSettings settings;
-  std::string err = storage::parseSentinels(redis.sentinels, redis.sentinelPassword, settings.sentinels);
-  if (!err.empty()) throw ConfigError("redis.sentinels: " + err);
+  auto sentinels = storage::parseSentinels(redis.sentinels, redis.sentinelPassword);
+  if (!sentinels) throw ConfigError("redis.sentinels: " + sentinels.error().message);
+  settings.sentinels = std::move(*sentinels);
   settings.masterName = redis.masterName;
   return settings;
 }

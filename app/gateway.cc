@@ -222,10 +222,9 @@ class Worker {
         interrupt_(loop_, SIGINT, [this] { beginShutdown("SIGINT"); }),
         hangup_(loop_, SIGHUP, [this] { reload(); }) {
     if (config.redis.enabled) {
-      storage::RedisAddress address;
-      std::string err = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis), address);
-      if (!err.empty()) throw std::runtime_error("redis.url: " + err);
-      redis_ = std::make_unique<storage::RedisClient>(loop_, address,
+      auto address = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis));
+      if (!address) throw std::runtime_error("redis.url: " + address.error().message);
+      redis_ = std::make_unique<storage::RedisClient>(loop_, *address,
                                                       std::chrono::milliseconds(config.redis.timeoutMs));
       if (!config.redis.sentinels.empty()) redis_->useSentinels(redisSentinelsFrom(config.redis));
       metrics_.describe("recgw_redis_connected", reactor::Metrics::Type::kGauge,

@@ -1,5 +1,7 @@
 #include "handlers/diagnose.h"
 
+#include <algorithm>
+
 #include "fleet/reachability.h"
 #include "handlers/http_semantics.h"
 #include "handlers/recordings.h"
@@ -40,16 +42,28 @@ std::string DiagnosisReport::toJson() const {
 }
 
 std::string DiagnosisReport::toText() const {
-  std::string out = "diagnosis of " + (subject.empty() ? std::string("the configuration") : subject) + "\n";
-  for (const auto& s : steps) {
-    std::string mark = s.status == "ok"     ? "[ ok ]"
-                       : s.status == "warn" ? "[warn]"
-                       : s.status == "fail" ? "[FAIL]"
-                                            : "[skip]";
-    out += mark + " " + s.name + ": " + s.summary + "\n";
-    for (const auto& [k, v] : s.details) out += "         " + k + ": " + v + "\n";
-  }
+  // For a person: the outcome and what to fix first, then one row per step (details below
+  // it, indented to the detail column).
+  std::string out = "diagnosis of " + (subject.empty() ? std::string("the configuration") : subject) + ": " +
+                    (servable ? "servable" : "NOT servable") + "\n";
   out += "verdict: " + verdict + "\n";
+  auto failed =
+      std::find_if(steps.begin(), steps.end(), [](const DiagnosisStep& s) { return s.status == "fail"; });
+  if (failed != steps.end()) out += "first failing step: " + failed->name + " (" + failed->summary + ")\n";
+  size_t nameWidth = 4;
+  for (const auto& s : steps) nameWidth = std::max(nameWidth, s.name.size());
+  auto pad = [](std::string text, size_t width) {
+    text.resize(std::max(width, text.size()), ' ');
+    return text;
+  };
+  const size_t resultWidth = 6;
+  const std::string detailIndent(nameWidth + 2 + resultWidth + 2 + 2, ' ');
+  out += "\n" + pad("step", nameWidth) + "  " + pad("result", resultWidth) + "  detail\n";
+  for (const auto& s : steps) {
+    std::string result = s.status == "fail" ? "FAIL" : s.status;
+    out += pad(s.name, nameWidth) + "  " + pad(result, resultWidth) + "  " + s.summary + "\n";
+    for (const auto& [k, v] : s.details) out += detailIndent + k + ": " + v + "\n";
+  }
   return out;
 }
 

@@ -56,7 +56,7 @@ struct DiagnosisReport {
   std::string verdict;
   bool servable = false;
   std::string toJson() const;
-  std::string toText() const;
+  std::string toText() const;  // for a person: the verdict and what to fix first, then a step table
 };
 
 // Runs the whole trace; `done` fires once on the loop thread. With `id` empty only the

@@ -20,47 +20,20 @@
 #include <utility>
 
 #include "storage/crypto.h"
+#include "storage/openssl_handles.h"
 
 namespace recgw::handlers {
 namespace {
 
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct EvpPkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct EvpMdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-struct BignumFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
-};
-struct DecoderCtxFree {
-  void operator()(OSSL_DECODER_CTX* p) const noexcept { OSSL_DECODER_CTX_free(p); }
-};
-struct OpensslFree {
-  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-};
-
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
-using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
-using BignumPtr = std::unique_ptr<BIGNUM, BignumFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
-using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree>;
-using OpensslBytesPtr = std::unique_ptr<unsigned char, OpensslFree>;
+using storage::BignumPtr;
+using storage::DecoderCtxPtr;
+using storage::EcdsaSigPtr;
+using storage::EvpMdCtxPtr;
+using storage::EvpPkeyCtxPtr;
+using storage::EvpPkeyPtr;
+using storage::OpensslBytesPtr;
+using storage::ParamBldPtr;
+using storage::ParamPtr;
 
 constexpr size_t kMaxKeyFileBytes = 1024 * 1024;
 // SPEC §2.3: the default role claim also accepts a `roles` array.

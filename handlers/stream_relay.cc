@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "reactor/libevent_handles.h"
 #include "reactor/logger.h"
 #include "storage/s3_objects.h"
 

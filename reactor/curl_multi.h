@@ -17,8 +17,9 @@
 #include <utility>
 #include <vector>
 
-#include "reactor/c_handles.h"
+#include "reactor/curl_handles.h"
 #include "reactor/event_loop.h"
+#include "reactor/libevent_handles.h"
 
 namespace recgw::reactor {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "reactor/c_handles.h"
+#include "reactor/libevent_handles.h"
 
 namespace recgw::reactor {
 

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "reactor/c_handles.h"
+#include "reactor/libevent_handles.h"
 #include "reactor/event_loop.h"
 #include "reactor/metrics.h"
 #include "reactor/request_target.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/c_handles.h"
+#include "reactor/libevent_handles.h"
 #include "reactor/event_loop.h"
 
 namespace recgw::reactor {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "storage/openssl_handles.h"
+
 namespace recgw::crypto {
 namespace {
 
@@ -24,22 +26,10 @@ const char* digestName(Digest digest) {
   return "SHA2-256";
 }
 
-struct EvpMdFree {
-  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-struct EvpMdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EvpMacFree {
-  void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
-};
-struct EvpMacCtxFree {
-  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
-};
-using EvpMdPtr = std::unique_ptr<EVP_MD, EvpMdFree>;
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
-using EvpMacPtr = std::unique_ptr<EVP_MAC, EvpMacFree>;
-using EvpMacCtxPtr = std::unique_ptr<EVP_MAC_CTX, EvpMacCtxFree>;
+using storage::EvpMacCtxPtr;
+using storage::EvpMacPtr;
+using storage::EvpMdCtxPtr;
+using storage::EvpMdPtr;
 
 constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -1,5 +1,6 @@
 #pragma once
-// Deleters for libmongoc/libbson handles, and a guard that returns a pooled client.
+// Owning handles for libmongoc and libbson objects (each has exactly one owner and is freed on
+// every path), and a guard that returns a pooled client.
 #include <mongoc/mongoc.h>
 
 #include <memory>
@@ -10,8 +11,14 @@ namespace recgw::storage {
 struct MongocUriFree {
   void operator()(mongoc_uri_t* u) const noexcept { mongoc_uri_destroy(u); }
 };
+struct MongocClientFree {
+  void operator()(mongoc_client_t* c) const noexcept { mongoc_client_destroy(c); }
+};
 struct MongocPoolFree {
   void operator()(mongoc_client_pool_t* p) const noexcept { mongoc_client_pool_destroy(p); }
+};
+struct MongocDatabaseFree {
+  void operator()(mongoc_database_t* d) const noexcept { mongoc_database_destroy(d); }
 };
 struct MongocCollectionFree {
   void operator()(mongoc_collection_t* c) const noexcept { mongoc_collection_destroy(c); }
@@ -44,9 +51,12 @@ class OwnedBson {
   bson_t* doc_;
 };
 using MongocUriPtr = std::unique_ptr<mongoc_uri_t, MongocUriFree>;
+using MongocClientPtr = std::unique_ptr<mongoc_client_t, MongocClientFree>;
 using MongocPoolPtr = std::unique_ptr<mongoc_client_pool_t, MongocPoolFree>;
+using MongocDatabasePtr = std::unique_ptr<mongoc_database_t, MongocDatabaseFree>;
 using MongocCollectionPtr = std::unique_ptr<mongoc_collection_t, MongocCollectionFree>;
 using MongocCursorPtr = std::unique_ptr<mongoc_cursor_t, MongocCursorFree>;
+using MongocReadPrefsPtr = std::unique_ptr<mongoc_read_prefs_t, MongocReadPrefsFree>;
 
 // A client popped from the pool for the length of one job; pushed back on every path.
 class PooledClient {

@@ -72,8 +72,7 @@ Status createIndexBlocking(mongoc_client_t* client, const std::string& database,
   if (index.sparse) bson_append_bool(&entry, "sparse", -1, true);
   bson_append_document_end(&indexes, &entry);
   bson_append_array_end(cmd.get(), &indexes);
-  std::unique_ptr<mongoc_database_t, decltype(&mongoc_database_destroy)> db(
-      mongoc_client_get_database(client, database.c_str()), &mongoc_database_destroy);
+  MongocDatabasePtr db(mongoc_client_get_database(client, database.c_str()));
   bson_error_t err;
   if (mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, reply.get(), &err)) return ok();
   return fail(index.name + ": " + err.message);

@@ -31,12 +31,6 @@ void appendExists(bson_t* filter, const char* field, bool exists);
 // {_id: id[, tenant_id]}
 void appendIdFilter(bson_t* filter, const std::string& tenantId, const std::string& id);
 
-// mongo_handles.h has no database handle; the store's index creation is its only user.
-struct MongocDatabaseFree {
-  void operator()(mongoc_database_t* d) const noexcept { mongoc_database_destroy(d); }
-};
-using MongocDatabasePtr = std::unique_ptr<mongoc_database_t, MongocDatabaseFree>;
-
 MongocCollectionPtr collection(mongoc_client_t* client, const RecordingCollections& names,
                                const std::string& name);
 

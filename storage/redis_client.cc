@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include "reactor/logger.h"
+#include "storage/hiredis_handles.h"
 #include "storage/s3_addressing.h"
 
 namespace recgw::storage {
@@ -64,14 +65,14 @@ RedisReply errorReply(std::string message) {
 
 }  // namespace
 
-std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
-  out = RedisAddress{};
+Expected<RedisAddress> parseRedisUrl(const std::string& url) {
+  RedisAddress out;
   if (url.rfind("unix://", 0) == 0) {
     out.unixPath = url.substr(7);
-    if (out.unixPath.empty()) return "unix:// needs a socket path";
-    return "";
+    if (out.unixPath.empty()) return fail("unix:// needs a socket path");
+    return out;
   }
-  if (url.rfind("redis://", 0) != 0) return "expected redis://host:port or unix:///path";
+  if (url.rfind("redis://", 0) != 0) return fail("expected redis://host:port or unix:///path");
   std::string rest = url.substr(8);
   size_t at = rest.rfind('@');
   if (at != std::string::npos) {
@@ -79,7 +80,7 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
     size_t colon = auth.find(':');
     auto user = percentDecode(colon == std::string::npos ? std::string() : auth.substr(0, colon));
     auto password = percentDecode(colon == std::string::npos ? auth : auth.substr(colon + 1));
-    if (!user || !password) return "user and password must be percent-encoded";
+    if (!user || !password) return fail("user and password must be percent-encoded");
     out.username = *user;
     out.password = *password;
     rest = rest.substr(at + 1);
@@ -93,41 +94,43 @@ std::string parseRedisUrl(const std::string& url, RedisAddress& out) {
   size_t slash = rest.find('/');
   std::string hostPort = rest.substr(0, slash);
   if (slash != std::string::npos && slash + 1 < rest.size()) {
-    if (!number(rest.substr(slash + 1), 0, 65535, out.database)) return "database must be a number";
+    if (!number(rest.substr(slash + 1), 0, 65535, out.database)) return fail("database must be a number");
   }
   // [v6]:port, v4:port, or a bare host.
   if (!hostPort.empty() && hostPort.front() == '[') {
     size_t close = hostPort.find(']');
-    if (close == std::string::npos) return "unterminated [IPv6] host";
+    if (close == std::string::npos) return fail("unterminated [IPv6] host");
     out.host = hostPort.substr(1, close - 1);
     std::string after = hostPort.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':' || !number(after.substr(1), 1, 65535, out.port))
-        return "port must be 1..65535";
+        return fail("port must be 1..65535");
     }
   } else {
     size_t colon = hostPort.rfind(':');
     out.host = hostPort.substr(0, colon);
     if (colon != std::string::npos && !number(hostPort.substr(colon + 1), 1, 65535, out.port)) {
-      return "port must be 1..65535";
+      return fail("port must be 1..65535");
     }
   }
   if (out.host == "localhost") out.host = "127.0.0.1";
   unsigned char buf[sizeof(in6_addr)];
   bool isIp =
       inet_pton(AF_INET, out.host.c_str(), buf) == 1 || inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
-  if (!isIp) return "host must be an IP address or localhost (hiredis resolves names with a blocking call)";
-  return "";
+  if (!isIp)
+    return fail("host must be an IP address or localhost (hiredis resolves names with a blocking call)");
+  return out;
 }
 
-std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out) {
-  std::string error = parseRedisUrl(url, out);
-  if (!error.empty()) return error;
-  if (!overrides.username.empty()) out.username = overrides.username;
-  if (!overrides.password.empty()) out.password = overrides.password;
-  if (overrides.database >= 0) out.database = static_cast<int>(overrides.database);
-  if (!out.username.empty() && out.password.empty()) return "an ACL user (redis.username) needs a password";
-  return "";
+Expected<RedisAddress> parseRedisUrl(const std::string& url, const RedisOverrides& overrides) {
+  Expected<RedisAddress> out = parseRedisUrl(url);
+  if (!out) return out;
+  if (!overrides.username.empty()) out->username = overrides.username;
+  if (!overrides.password.empty()) out->password = overrides.password;
+  if (overrides.database >= 0) out->database = static_cast<int>(overrides.database);
+  if (!out->username.empty() && out->password.empty())
+    return fail("an ACL user (redis.username) needs a password");
+  return out;
 }
 
 std::vector<std::vector<std::string>> redisHandshake(const RedisAddress& address) {
@@ -159,52 +162,48 @@ RedisReply runBlocking(redisContext* c, const std::vector<std::string>& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  auto* raw = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-  if (raw == nullptr) return errorReply(c->errstr[0] ? c->errstr : "connection lost");
-  RedisReply reply = copyReply(raw);
-  freeReplyObject(raw);
-  return reply;
+  RedisReplyPtr raw(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  if (!raw) return errorReply(c->errstr[0] ? c->errstr : "connection lost");
+  return copyReply(raw.get());
 }
 
 }  // namespace
 
-std::string parseSentinels(const std::vector<std::string>& entries, const std::string& password,
-                           std::vector<RedisAddress>& out) {
-  out.clear();
+Expected<std::vector<RedisAddress>> parseSentinels(const std::vector<std::string>& entries,
+                                                   const std::string& password) {
+  std::vector<RedisAddress> out;
   for (const auto& entry : entries) {
-    RedisAddress a;
-    std::string error = parseRedisUrl("redis://" + entry, a);
-    if (error.empty() && (entry.find('/') != std::string::npos || entry.find('@') != std::string::npos))
-      error = "expected ip:port";
-    if (!error.empty()) return "\"" + entry + "\": " + error;
-    a.password = password;
-    out.push_back(std::move(a));
+    Expected<RedisAddress> a = parseRedisUrl("redis://" + entry);
+    if (a && (entry.find('/') != std::string::npos || entry.find('@') != std::string::npos))
+      a = fail("expected ip:port");
+    if (!a) return fail("\"" + entry + "\": " + a.error().message);
+    a->password = password;
+    out.push_back(std::move(*a));
   }
-  return "";
+  return out;
 }
 
-std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& master) {
-  if (reply.kind == RedisReply::Kind::kError) return reply.text;
-  if (reply.kind == RedisReply::Kind::kNil) return "the sentinel monitors no master of that name";
+Expected<RedisAddress> masterFromSentinelReply(const RedisReply& reply, RedisAddress master) {
+  if (reply.kind == RedisReply::Kind::kError) return fail(reply.text);
+  if (reply.kind == RedisReply::Kind::kNil) return fail("the sentinel monitors no master of that name");
   if (reply.kind != RedisReply::Kind::kArray || reply.elements.size() != 2 ||
       reply.elements[0].kind != RedisReply::Kind::kString ||
       reply.elements[1].kind != RedisReply::Kind::kString)
-    return "unexpected reply to SENTINEL get-master-addr-by-name";
+    return fail("unexpected reply to SENTINEL get-master-addr-by-name");
   const std::string& ip = reply.elements[0].text;
   const std::string& port = reply.elements[1].text;
-  RedisAddress parsed;
   std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
-  std::string error = parseRedisUrl("redis://" + host + ":" + port, parsed);
-  if (!error.empty()) return "the sentinel named " + ip + " port " + port + ": " + error;
-  master.host = parsed.host;
-  master.port = parsed.port;
+  Expected<RedisAddress> parsed = parseRedisUrl("redis://" + host + ":" + port);
+  if (!parsed) return fail("the sentinel named " + ip + " port " + port + ": " + parsed.error().message);
+  master.host = parsed->host;
+  master.port = parsed->port;
   master.unixPath.clear();
-  return "";
+  return master;
 }
 
-std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chrono::milliseconds timeout,
-                                 RedisAddress& master) {
+Expected<RedisAddress> askSentinelsBlocking(const RedisSentinelSettings& settings,
+                                            std::chrono::milliseconds timeout, RedisAddress master) {
   std::string errors;
   auto note = [&](const RedisAddress& sentinel, const std::string& why) {
     errors += (errors.empty() ? "" : "; ") + hostPort(sentinel.host, sentinel.port) + ": " + why;
@@ -212,8 +211,7 @@ std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chr
   timeval tv{static_cast<time_t>(timeout.count() / 1000),
              static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   for (const auto& sentinel : settings.sentinels) {
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c(
-        redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv), &redisFree);
+    RedisContextPtr c(redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv));
     if (!c || c->err) {
       note(sentinel, c ? c->errstr : "out of memory");
       continue;
@@ -229,12 +227,13 @@ std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chr
     }
     if (failure.empty()) {
       RedisReply r = runBlocking(c.get(), {"SENTINEL", "get-master-addr-by-name", settings.masterName});
-      failure = masterFromSentinelReply(r, master);
-      if (failure.empty()) return "";
+      Expected<RedisAddress> named = masterFromSentinelReply(r, master);
+      if (named) return named;
+      failure = named.error().message;
     }
     note(sentinel, failure);
   }
-  return "no sentinel named the master \"" + settings.masterName + "\": " + errors;
+  return fail("no sentinel named the master \"" + settings.masterName + "\": " + errors);
 }
 
 RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::chrono::milliseconds timeout,
@@ -309,15 +308,14 @@ void RedisClient::askSentinel(size_t index, std::string errors) {
   sentinelClients_[index]->command(
       {"SENTINEL", "get-master-addr-by-name", sentinel_.masterName},
       [this, index, errors = std::move(errors)](const RedisReply& reply) {
-        RedisAddress master;
-        std::string error = masterFromSentinelReply(reply, master);
-        if (!error.empty()) {
+        Expected<RedisAddress> master = masterFromSentinelReply(reply, RedisAddress{});
+        if (!master) {
           std::string more = errors + (errors.empty() ? "" : "; ") +
-                             sentinelClients_[index]->describeAddress() + ": " + error;
+                             sentinelClients_[index]->describeAddress() + ": " + master.error().message;
           return askSentinel(index + 1, std::move(more));
         }
         askingSentinels_ = false;
-        onMasterNamed(master, index);
+        onMasterNamed(*master, index);
       });
 }
 
@@ -387,15 +385,45 @@ void RedisClient::connect() {
 void RedisClient::onConnect(const redisAsyncContext* ac, int status) noexcept {
   auto* self = static_cast<RedisClient*>(ac->data);
   if (!self) return;
-  self->connectTimer_.cancel();
+  try {
+    self->handleConnect(status, ac->errstr);
+  } catch (const std::exception& e) {
+    self->recoverFromThrow("connect", e.what());
+  } catch (...) {
+    self->recoverFromThrow("connect", "an exception that is not a std::exception");
+  }
+}
+
+void RedisClient::handleConnect(int status, const std::string& error) {
+  connectTimer_.cancel();
   if (status != REDIS_OK) {
     // hiredis frees the context after a failed connect.
-    std::string reason = ac->errstr;
-    self->ctx_ = nullptr;
-    self->scheduleReconnect(reason);
+    ctx_ = nullptr;
+    scheduleReconnect(error);
     return;
   }
-  self->beginHandshake();
+  beginHandshake();
+}
+
+void RedisClient::recoverFromThrow(const char* where, const char* what) noexcept {
+  try {
+    reactor::logError(logName_ + ": handling a hiredis callback threw",
+                      {{"callback", where}, {"error", what}, {"address", describeAddress()}});
+    // Leave the connection from the loop, not from inside hiredis' callback. When hiredis
+    // already freed the context (a disconnect), dropConnection finds it gone.
+    loop_.defer([alive = std::weak_ptr(self_), generation = generation_, reason = std::string(what)] {
+      auto self = alive.lock();
+      if (!self || !*self) return;
+      RedisClient* client = *self;
+      if (client->ctx_)
+        client->dropConnection(generation, "internal error: " + reason);
+      else if (!client->reconnectTimer_.pending())
+        client->scheduleReconnect("internal error: " + reason);
+    });
+  } catch (...) {
+    // Out of memory while logging: the reconnect timer still brings the client back.
+    if (!ctx_ && !reconnectTimer_.pending()) reconnectTimer_.startOnce(backoff_);
+  }
 }
 
 void RedisClient::beginHandshake() {
@@ -416,27 +444,28 @@ void RedisClient::beginHandshake() {
   }
 }
 
-std::string RedisClient::handshakeProblem(const std::string& step, const RedisReply& reply) {
+Status RedisClient::checkHandshakeStep(const std::string& step, const RedisReply& reply) {
   auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
   if (step == "ROLE") {
     // A user that may not run ROLE is let through: a READONLY reply still tells.
-    if (!reply.ok()) return startsWith("NOPERM") ? "" : "ROLE failed: " + reply.text;
+    if (!reply.ok()) return startsWith("NOPERM") ? ok() : fail("ROLE failed: " + reply.text);
     bool hasRole = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty();
     std::string role = hasRole ? reply.elements[0].text : std::string("unknown");
-    if (role == "master") return "";
+    if (role == "master") return ok();
     askSentinels();
-    return describeAddress() + " is a " + role + ", not the master";
+    return fail(describeAddress() + " is a " + role + ", not the master");
   }
-  if (reply.ok()) return "";
+  if (reply.ok()) return ok();
   // Redis' error text names the problem and never echoes the password.
-  if (startsWith("NOAUTH")) return "Redis requires a password (redis.password or the URL): " + reply.text;
-  return step + " refused: " + reply.text;
+  if (startsWith("NOAUTH"))
+    return fail("Redis requires a password (redis.password or the URL): " + reply.text);
+  return fail(step + " refused: " + reply.text);
 }
 
 void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply) {
   if (generation != generation_ || handshakeRemaining_ == 0 || !handshakeFailure_.empty()) return;
-  std::string problem = handshakeProblem(step, reply);
-  if (!problem.empty()) {
+  if (Status passed = checkHandshakeStep(step, reply); !passed) {
+    std::string problem = std::move(passed.error().message);
     auto startsWith = [&](const char* prefix) { return reply.text.rfind(prefix, 0) == 0; };
     authRefused_ = !reply.ok() && (step == "AUTH" || startsWith("NOAUTH") || startsWith("WRONGPASS") ||
                                    startsWith("NOPERM"));
@@ -469,11 +498,21 @@ void RedisClient::dropConnection(uint64_t generation, const std::string& reason)
 void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) noexcept {
   auto* self = static_cast<RedisClient*>(ac->data);
   if (!self) return;
-  // hiredis frees the context after this callback.
-  std::string reason = status == REDIS_OK ? "disconnected" : (ac->errstr[0] ? ac->errstr : "connection lost");
-  if (!self->handshakeFailure_.empty()) reason = self->handshakeFailure_;
+  // hiredis frees the context after this callback, whatever happens below.
   self->ctx_ = nullptr;
-  self->scheduleReconnect(reason);
+  try {
+    self->handleDisconnect(status, ac->errstr);
+  } catch (const std::exception& e) {
+    self->recoverFromThrow("disconnect", e.what());
+  } catch (...) {
+    self->recoverFromThrow("disconnect", "an exception that is not a std::exception");
+  }
+}
+
+void RedisClient::handleDisconnect(int status, const std::string& error) {
+  std::string reason = status == REDIS_OK ? "disconnected" : (!error.empty() ? error : "connection lost");
+  if (!handshakeFailure_.empty()) reason = handshakeFailure_;
+  scheduleReconnect(reason);
 }
 
 void RedisClient::setState(bool connected, const std::string& reason) {
@@ -506,7 +545,7 @@ void RedisClient::failSoon(Callback callback, std::string message) {
   loop_.defer([callback = std::move(callback), message = std::move(message), alive = std::weak_ptr(self_)] {
     auto self = alive.lock();
     if (!self || !*self) return;
-    callback(errorReply(message));
+    (*self)->deliver(callback, errorReply(message));
   });
 }
 
@@ -545,10 +584,33 @@ void RedisClient::onReply(redisAsyncContext*, void* reply, void* privdata) noexc
   std::unique_ptr<CommandPrivdata> priv(static_cast<CommandPrivdata*>(privdata));
   RedisClient* self = *priv->client;
   if (!self) return;
+  std::string failure;
   try {
     self->complete(priv->id, copyReply(static_cast<redisReply*>(reply)));
+    return;
   } catch (const std::exception& e) {
-    reactor::logError("redis callback threw", {{"error", e.what()}});
+    failure = e.what();
+  } catch (...) {
+    failure = "an exception that is not a std::exception";
+  }
+  // The reply could not be handed over: the command gets an error instead (when it is still
+  // waiting), and the connection stays, since hiredis parsed the reply fine.
+  try {
+    reactor::logError(self->logName_ + ": handling a reply threw", {{"error", failure}});
+    self->complete(priv->id, errorReply("redis reply could not be handled: " + failure));
+  } catch (...) {
+    // Out of memory twice over: the command's deadline still fails it.
+  }
+}
+
+void RedisClient::deliver(const Callback& callback, const RedisReply& reply) noexcept {
+  try {
+    callback(reply);
+  } catch (const std::exception& e) {
+    reactor::logError(logName_ + ": a command's callback threw", {{"error", e.what()}});
+  } catch (...) {
+    reactor::logError(logName_ + ": a command's callback threw",
+                      {{"error", "an exception that is not a std::exception"}});
   }
 }
 
@@ -556,11 +618,17 @@ void RedisClient::complete(uint64_t id, const RedisReply& reply) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;  // already timed out
   Callback cb = std::move(it->second.callback);
-  // The timer may be the caller: free it after this pass.
-  loop_.defer([timer = std::shared_ptr<reactor::Timer>(std::move(it->second.deadline))] {});
+  std::unique_ptr<reactor::Timer> deadline = std::move(it->second.deadline);
   pending_.erase(it);
-  if (reply.kind == RedisReply::Kind::kError && reply.text.rfind("READONLY", 0) == 0) onReadOnly();
-  cb(reply);
+  try {
+    // The timer may be the caller: free it after this pass.
+    loop_.defer([timer = std::shared_ptr<reactor::Timer>(std::move(deadline))] {});
+    if (reply.kind == RedisReply::Kind::kError && reply.text.rfind("READONLY", 0) == 0) onReadOnly();
+  } catch (...) {
+    deliver(cb, reply);  // its one call, before the caller hears of the throw
+    throw;
+  }
+  deliver(cb, reply);
 }
 
 }  // namespace recgw::storage

@@ -4,7 +4,10 @@
 // and reconnection with backoff on a fresh context. Loop thread only.
 //
 // Every command's callback fires exactly once: with the reply, an error, or a timeout —
-// and never after the RedisClient is destroyed.
+// and never after the RedisClient is destroyed. No exception leaves a hiredis callback: what
+// a command's callback throws is logged and ends with that command; a throw while handling a
+// reply fails that command with an error; a throw in the connect or disconnect handling is
+// logged and the client reconnects.
 //
 // On each new connection the client first sends AUTH (when a password is set), SELECT (when
 // the database is not 0) and PING, and counts itself connected only once all of them
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "reactor/status.h"
 
 struct redisAsyncContext;
 struct redisReply;
@@ -44,9 +48,8 @@ struct RedisAddress {
 };
 
 // Parses redis://[[user]:password@]host[:port][/db] and unix:///path; user and password may
-// be percent-encoded; "localhost" becomes 127.0.0.1. Returns an error message, empty on
-// success.
-std::string parseRedisUrl(const std::string& url, RedisAddress& out);
+// be percent-encoded; "localhost" becomes 127.0.0.1.
+Expected<RedisAddress> parseRedisUrl(const std::string& url);
 
 // The configuration keys that override parts of the URL (redis.username, redis.password,
 // redis.database), so that a secret need not sit in a URL. Empty strings and a negative
@@ -56,7 +59,7 @@ struct RedisOverrides {
   std::string password;
   int64_t database = -1;
 };
-std::string parseRedisUrl(const std::string& url, const RedisOverrides& overrides, RedisAddress& out);
+Expected<RedisAddress> parseRedisUrl(const std::string& url, const RedisOverrides& overrides);
 
 // The commands that open a connection, in order: AUTH [user] password (when a password is
 // set), SELECT db (when db is not 0). Shared by the async client and `recgw warm`.
@@ -70,18 +73,19 @@ struct RedisSentinelSettings {
 };
 
 // redis.sentinels entries ("ip:port", "[v6]:port", "localhost:port"); the password is the
-// sentinels' own. Returns an error message naming the bad entry, empty on success.
-std::string parseSentinels(const std::vector<std::string>& entries, const std::string& password,
-                           std::vector<RedisAddress>& out);
+// sentinels' own. The error names the bad entry.
+Expected<std::vector<RedisAddress>> parseSentinels(const std::vector<std::string>& entries,
+                                                   const std::string& password);
 
-// The master's address from a reply to SENTINEL get-master-addr-by-name. Returns an error
-// message (unknown master name, a hostname, a malformed reply), empty on success.
-std::string masterFromSentinelReply(const RedisReply& reply, RedisAddress& master);
+// The master's address from a reply to SENTINEL get-master-addr-by-name: `master` with the
+// host and port the sentinel named (its user, password and database kept). Fails on an
+// unknown master name, a hostname, a malformed reply.
+Expected<RedisAddress> masterFromSentinelReply(const RedisReply& reply, RedisAddress master);
 
-// For `recgw warm`: asks each sentinel in turn (blocking, each within `timeout`) and sets
-// master.host/port. Returns an error message naming each sentinel's failure, empty on success.
-std::string askSentinelsBlocking(const RedisSentinelSettings& settings, std::chrono::milliseconds timeout,
-                                 RedisAddress& master);
+// For `recgw warm`: asks each sentinel in turn (blocking, each within `timeout`) and returns
+// `master` with the host and port named. The error names each sentinel's failure.
+Expected<RedisAddress> askSentinelsBlocking(const RedisSentinelSettings& settings,
+                                            std::chrono::milliseconds timeout, RedisAddress master);
 
 // "AUTH" for the AUTH command of a handshake, else the command's name: names the step
 // that failed without showing its arguments (the password).
@@ -129,11 +133,17 @@ class RedisClient {
   static void onConnect(const redisAsyncContext* ac, int status) noexcept;
   static void onDisconnect(const redisAsyncContext* ac, int status) noexcept;
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  void handleConnect(int status, const std::string& error);
+  void handleDisconnect(int status, const std::string& error);
+  // After a throw out of a hiredis callback's handling: the client carries on (reconnecting).
+  void recoverFromThrow(const char* where, const char* what) noexcept;
+  // Calls a command's callback: what it throws is logged and ends there (it had its reply).
+  void deliver(const Callback& callback, const RedisReply& reply) noexcept;
 
   void connect();
   void beginHandshake();
-  // Why a handshake step's reply stops the connection; empty = the step went well.
-  std::string handshakeProblem(const std::string& step, const RedisReply& reply);
+  // Fails with the reason a handshake step's reply stops the connection.
+  Status checkHandshakeStep(const std::string& step, const RedisReply& reply);
   void handshakeStepDone(uint64_t generation, const std::string& step, const RedisReply& reply);
   void dropConnection(uint64_t generation, const std::string& reason);
   void send(std::vector<std::string> args, Callback callback);

@@ -25,13 +25,10 @@ std::string lower(std::string s) {
 }
 
 void fuzzRedis(const std::string& url) {
-  RedisAddress a;
-  a.host = "10.9.9.9";
-  a.password = "left over";
-  a.database = 77;
-  std::string error = parseRedisUrl(url, a);
-  if (!error.empty()) return;
-  // Exactly one of a TCP host and a socket path, nothing left from before.
+  recgw::Expected<RedisAddress> parsed = parseRedisUrl(url);
+  if (!parsed) return;
+  const RedisAddress& a = *parsed;
+  // Exactly one of a TCP host and a socket path.
   check(a.unixPath.empty() != a.host.empty());
   check(a.host != "localhost");
   if (url.find('@') == std::string::npos) check(a.password.empty());

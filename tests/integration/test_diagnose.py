@@ -170,11 +170,12 @@ def last_json(stdout: str) -> dict:
     return check_shape(json.loads(lines[-1]))
 
 
-def diag_cli(binary: Path, env: dict, subject: str, json_flag: bool = True) -> tuple[int, dict, str]:
-    """`recgw diagnose SUBJECT [--json true]` with stdout piped: (exit code, report, raw stdout+stderr)."""
-    p = run_cli(binary, ["diagnose", subject] + (["--json", "true"] if json_flag else []), env)
+def diag_cli(binary: Path, env: dict, subject: str) -> tuple[int, dict, str]:
+    """`recgw diagnose SUBJECT --json`: (exit code, report, raw stdout+stderr). stdout holds the
+    report and nothing else (logs go to stderr)."""
+    p = run_cli(binary, ["diagnose", subject, "--json"], env)
     assert p.returncode in (0, 1), f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    report = last_json(p.stdout)
+    report = check_shape(json.loads(p.stdout))
     assert report["servable"] == (p.returncode == 0), (p.returncode, report)
     return p.returncode, report, p.stdout + p.stderr
 
@@ -340,6 +341,40 @@ def test_token_mismatch_http_and_cli(clean_stack: Stack, gateway_factory, recgw_
     assert good["servable"] is True and "token mismatch" not in good["verdict"], good
 
 
+def test_cli_speaks_to_a_person_unless_asked_for_json(clean_stack: Stack, recgw_binary):
+    """`recgw diagnose` prints for a person (verdict and what to fix first, then a step table);
+    --json prints the report alone; logs (here: Redis unreachable) go to stderr either way."""
+    seed(clean_stack)
+    old = new_token("rotated")
+    env = cli_env(clean_stack, dict(BASE_ENV, RECGW_REDIS_URL="redis://127.0.0.1:1"))
+
+    p = run_cli(recgw_binary, ["diagnose", old], env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"diagnosis of {redacted(old)}: NOT servable", p.stdout
+    assert lines[1].startswith("verdict: token mismatch: no call in 'calls'"), p.stdout
+    assert lines[2] == "first failing step: call (no call has this recording_access_token or session_id)", \
+        p.stdout
+    header = next(i for i, ln in enumerate(lines) if ln.split() == ["step", "result", "detail"])
+    rows = {ln.split()[0]: ln.split()[1] for ln in lines[header + 1:] if ln and not ln.startswith(" ")}
+    assert rows == {"cache": "warn", "call": "FAIL", "storage_settings": "ok"}, p.stdout
+    assert "Redis is not answering" in p.stdout and "redis: unavailable: Connection refused" in p.stdout
+    assert not any(ln.lstrip().startswith("{") for ln in lines), f"JSON on a person's stdout:\n{p.stdout}"
+    # the Redis warning is a log line, on stderr
+    logs = [json.loads(ln) for ln in p.stderr.splitlines() if ln.startswith("{")]
+    assert any(x.get("msg") == "redis: connected -> disconnected" for x in logs), p.stderr
+
+    p = run_cli(recgw_binary, ["diagnose", old, "--json"], env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    report = check_shape(json.loads(p.stdout))      # the whole of stdout is the one document
+    assert report["verdict"].startswith("token mismatch") and step(report, "call")["status"] == "fail"
+    assert "redis: connected -> disconnected" in p.stderr
+
+    # the older spelling still works for scripts
+    p = run_cli(recgw_binary, ["diagnose", old, "--json", "true"], env)
+    assert json.loads(p.stdout)["subject"] == redacted(old), p.stdout + p.stderr
+
+
 # ---- 2. neither recording_key nor recording_url ----------------------------------------------------
 
 def test_call_without_key_or_url_http_and_cli(clean_stack: Stack, gateway_factory, recgw_binary):
@@ -355,8 +390,8 @@ def test_call_without_key_or_url_http_and_cli(clean_stack: Stack, gateway_factor
     assert call["details"]["recording_key"] == "absent" and call["details"]["recording_url"] == "absent", call
     assert step(report, "key")["status"] == "fail"
 
-    # by session id, through the CLI (JSON because stdout is a pipe, no --json needed)
-    rc, report, _ = diag_cli(recgw_binary, cli_env(clean_stack, BASE_ENV), session_id, json_flag=False)
+    # by session id, through the CLI
+    rc, report, _ = diag_cli(recgw_binary, cli_env(clean_stack, BASE_ENV), session_id)
     assert rc == 1
     assert "neither recording_key nor recording_url" in report["verdict"], report["verdict"]
     assert step(report, "call")["details"]["matched_by"] == "session_id"
@@ -391,7 +426,7 @@ def test_storage_skipped_bucket_missing_http_and_cli(clean_stack: Stack, gateway
                       f'secret_key = "{clean_stack.s3_secret_key}"\n')
     env = cli_env(clean_stack, dict(BASE_ENV, RECGW_S3_ENDPOINT=None, RECGW_S3_ACCESS_KEY=None,
                                     RECGW_S3_SECRET_KEY=None, RECGW_S3_BUCKET=None))
-    p = run_cli(recgw_binary, ["diagnose", token, "--config", str(config), "--json", "true"], env)
+    p = run_cli(recgw_binary, ["diagnose", token, "--config", str(config), "--json"], env)
     assert p.returncode == 1, p.stdout + p.stderr
     report = last_json(p.stdout)
     assert "storage is silently skipped" in report["verdict"] and "bucket" in report["verdict"], report
@@ -645,6 +680,9 @@ def test_no_secret_value_in_any_output(clean_stack: Stack, gateway_factory, recg
         good, RECGW_REDIS_URL=f"redis://:{redis_password}@127.0.0.1:{clean_stack.redis_port}")), token)
     outputs["cli, Redis with a password"] = raw
     assert report["verdict"] == "servable from storage", report
+    cache = step(report, "cache")
+    assert cache["status"] == "warn" and "Redis refuses our credentials" in cache["summary"], cache
+    assert cache["details"]["redis"].startswith("unavailable: AUTH refused: "), cache
     for gw in gateways:
         gw.stop()
         outputs[f"gateway {gw.port} logs"] = gw.logs()

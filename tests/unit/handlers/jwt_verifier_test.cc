@@ -16,6 +16,7 @@
 #include <string>
 
 #include "storage/crypto.h"
+#include "storage/openssl_handles.h"
 
 namespace recgw::handlers {
 namespace {
@@ -25,26 +26,11 @@ using Clock = std::chrono::system_clock;
 
 // ---- test-only signer -------------------------------------------------------
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct SigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using SigPtr = std::unique_ptr<ECDSA_SIG, SigFree>;
+using PkeyPtr = storage::EvpPkeyPtr;
+using MdCtxPtr = storage::EvpMdCtxPtr;
+using BioPtr = storage::BioPtr;
+using BnPtr = storage::BignumPtr;
+using SigPtr = storage::EcdsaSigPtr;
 
 PkeyPtr generateRsa(size_t bits) {
   PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits));

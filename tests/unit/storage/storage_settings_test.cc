@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/mongo_handles.h"
+
 namespace recgw::storage {
 namespace {
 
@@ -80,17 +82,7 @@ TEST(MergeSettingsTest, MissingListsFieldsInOrder) {
   EXPECT_TRUE(mergeSettings(config, {}).storageComplete());
 }
 
-class Bson {
- public:
-  explicit Bson(bson_t* doc) : doc_(doc) {}
-  ~Bson() { bson_destroy(doc_); }
-  Bson(const Bson&) = delete;
-  Bson& operator=(const Bson&) = delete;
-  const bson_t* get() const { return doc_; }
-
- private:
-  bson_t* doc_;
-};
+using Bson = OwnedBson;
 
 TEST(SettingsFromDocumentTest, ReadsMinioFleetAndSecret) {
   Bson doc(BCON_NEW("_id", BCON_UTF8("global"), "minio", "{", "endpoint", BCON_UTF8("http://minio:9000"),

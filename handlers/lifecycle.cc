@@ -11,6 +11,7 @@
 #include "handlers/lifecycle_runtime.h"
 #include "reactor/logger.h"
 #include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::handlers {
 

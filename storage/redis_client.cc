@@ -7,7 +7,7 @@
 #include <arpa/inet.h>
 
 #include "reactor/logger.h"
-#include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::storage {
 namespace {

@@ -1,11 +1,11 @@
 #include "storage/url_redaction.h"
+#include "storage/uri_encoding.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <vector>
 
-#include "storage/s3_addressing.h"
 
 namespace recgw::storage {
 namespace {

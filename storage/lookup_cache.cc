@@ -25,6 +25,30 @@ const char* outcomeName(CallRecord::Outcome o) {
 
 std::string tierLabel(const char* tier) { return reactor::Metrics::label("tier", tier); }
 
+class RedisClientAdapter : public LookupRedis {
+ public:
+  explicit RedisClientAdapter(RedisClient& client) : client_(client) {}
+  bool connected() const override { return client_.connected(); }
+  void command(std::vector<std::string> args, RedisClient::Callback callback) override {
+    client_.command(std::move(args), std::move(callback));
+  }
+
+ private:
+  RedisClient& client_;
+};
+
+std::unique_ptr<LookupRedis> adapt(RedisClient* redis) {
+  return redis ? std::make_unique<RedisClientAdapter>(*redis) : nullptr;
+}
+
+LookupBackends backendsOf(CallStore& calls) {
+  LookupBackends backends;
+  backends.findCall = [&calls](LookupField field, const std::string& value, std::function<void(CallRecord)> done) {
+    calls.find(field, value, std::move(done));
+  };
+  return backends;
+}
+
 }  // namespace
 
 std::string cacheKey(LookupField field, const std::string& value) {
@@ -78,7 +102,13 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
 
 LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics,
                          LookupSettings settings)
-    : calls_(calls), redis_(redis), metrics_(metrics), settings_(settings) {
+    : LookupCache(backendsOf(calls), metrics, settings) {
+  ownRedis_ = adapt(redis);
+  backends_.redis = ownRedis_.get();
+}
+
+LookupCache::LookupCache(LookupBackends backends, reactor::Metrics& metrics, LookupSettings settings)
+    : backends_(std::move(backends)), metrics_(metrics), settings_(settings) {
   using T = reactor::Metrics::Type;
   metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
   metrics_.describe("recgw_lookup_l1_entries", T::kGauge, "Entries in the in-process lookup cache");
@@ -98,12 +128,12 @@ LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics&
       {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
 }
 
-bool LookupCache::redisUsable() const { return redis_ && redis_->connected(); }
+bool LookupCache::redisUsable() const { return backends_.redis && backends_.redis->connected(); }
 
 LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
   auto it = l1_.find(key);
   if (it == l1_.end()) return nullptr;
-  if (std::chrono::steady_clock::now() >= it->second->expires) {
+  if (backends_.now() >= it->second->expires) {
     lru_.erase(it->second);
     l1_.erase(it);
     noteL1Size();
@@ -118,7 +148,7 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
   auto ttl = record.outcome == CallRecord::Outcome::kFound
                  ? settings_.l1Ttl
                  : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
-  auto expires = std::chrono::steady_clock::now() + ttl;
+  auto expires = backends_.now() + ttl;
   auto it = l1_.find(key);
   if (it != l1_.end()) {
     it->second->record = record;
@@ -132,7 +162,7 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
   // Expired entries are otherwise dropped only when their key is asked for again, so traffic
   // of distinct keys (scanners, warm-ups, one-off links) would fill the cache to l1Entries
   // with dead ones: each insert also drops the expired entries at the cold end.
-  auto now = std::chrono::steady_clock::now();
+  auto now = backends_.now();
   while (!lru_.empty() && (l1_.size() > settings_.l1Entries || lru_.back().expires <= now)) {
     l1_.erase(lru_.back().cacheKey);
     lru_.pop_back();
@@ -161,18 +191,18 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
   if (redisUsable()) {
     lookupRedis(key, field, value);
   } else {
-    if (redis_) metrics_.inc("recgw_lookup_degraded_total");
+    if (backends_.redis) metrics_.inc("recgw_lookup_degraded_total");
     admitToMongo(key, field, value);
   }
 }
 
 void LookupCache::lookupRedis(const std::string& key, LookupField field, const std::string& value) {
-  auto started = std::chrono::steady_clock::now();
+  auto started = backends_.now();
   std::weak_ptr<bool> alive = alive_;
-  redis_->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
+  backends_.redis->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("redis"),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                     std::chrono::duration<double>(backends_.now() - started).count());
     if (reply.kind == RedisReply::Kind::kString) {
       if (auto decoded = decodeCachedRecord(reply.text)) {
         metrics_.inc("recgw_lookup_hits_total", tierLabel("redis"));
@@ -216,13 +246,13 @@ void LookupCache::admitToMongo(const std::string& key, LookupField field, const 
 }
 
 void LookupCache::lookupMongo(const std::string& key, LookupField field, const std::string& value) {
-  auto started = std::chrono::steady_clock::now();
+  auto started = backends_.now();
   metrics_.inc("recgw_mongo_queries_total");
   std::weak_ptr<bool> alive = alive_;
-  calls_.find(field, value, [this, alive, key, started](CallRecord record) {
+  backends_.findCall(field, value, [this, alive, key, started](CallRecord record) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("mongo"),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                     std::chrono::duration<double>(backends_.now() - started).count());
     auto flight = flights_.find(key);
     bool evicted = flight != flights_.end() && flight->second.evicted;
     if (record.outcome == CallRecord::Outcome::kUnavailable) {
@@ -250,7 +280,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
   if (!redisUsable()) return;
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
   // NX: never over an eviction tombstone (see evict()).
-  redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
+  backends_.redis->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
                   [this, alive = std::weak_ptr<bool>(alive_)](const RedisReply& r) {
                     if (!alive.expired() && !r.ok()) metrics_.inc("recgw_redis_errors_total");
                   });
@@ -259,7 +289,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
 std::optional<std::pair<CallRecord, std::string>> LookupCache::peek(LookupField field,
                                                                     const std::string& value) const {
   auto it = l1_.find(cacheKey(field, value));
-  if (it == l1_.end() || std::chrono::steady_clock::now() >= it->second->expires) return std::nullopt;
+  if (it == l1_.end() || backends_.now() >= it->second->expires) return std::nullopt;
   return std::make_pair(it->second->record, it->second->hint);
 }
 
@@ -275,7 +305,7 @@ void LookupCache::noteSource(LookupField field, const std::string& value, const 
       "local v = redis.call('GET', KEYS[1]) "
       "if v and not string.find(v, '\"o\":\"evicted\"', 1, true) then "
       "return redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end return false";
-  redis_->command({"EVAL", kScript, "1", key, encodeCachedRecord(it->second->record, sourceLabel)},
+  backends_.redis->command({"EVAL", kScript, "1", key, encodeCachedRecord(it->second->record, sourceLabel)},
                   [](const RedisReply&) {});
 }
 
@@ -291,7 +321,7 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
     if (done) done(false);
     return;
   }
-  redis_->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
+  backends_.redis->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());
                   });
@@ -306,7 +336,7 @@ void LookupCache::store(LookupField field, const std::string& value, const CallR
     return;
   }
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
-  redis_->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
+  backends_.redis->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());
                   });

@@ -1,14 +1,9 @@
 #include "storage/uri_encoding.h"
 
+#include "reactor/request_target.h"
+
 namespace recgw::storage {
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool isUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -36,19 +31,7 @@ std::string uriEncode(std::string_view text, bool keepSlash) {
 
 std::optional<std::string> percentDecode(std::string_view text) {
   std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    int hi = hexValue(text[i + 1]);
-    int lo = hexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
+  if (!reactor::decodePathSegment(text, out)) return std::nullopt;
   return out;
 }
 

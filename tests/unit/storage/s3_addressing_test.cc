@@ -133,22 +133,23 @@ TEST(S3AddressingTest, UsesVirtualHost) {
   }
 }
 
+void expectTarget(const ObjectTarget& t, const ObjectTarget& want) {
+  EXPECT_EQ(t.url, want.url);
+  EXPECT_EQ(t.scheme, want.scheme);
+  EXPECT_EQ(t.host, want.host);
+  EXPECT_EQ(t.canonicalUri, want.canonicalUri);
+}
+
 TEST(S3AddressingTest, ObjectTargetPathStyle) {
   S3Location minio{endpointUrl("http://minio:9000/"), "recordings", "us-east-1", Addressing::kAuto, ""};
-  ObjectTarget t = objectTarget(minio, "x/y.ogg");
-  EXPECT_EQ(t.url, "http://minio:9000/recordings/x/y.ogg");
-  EXPECT_EQ(t.scheme, "http");
-  EXPECT_EQ(t.host, "minio:9000");
-  EXPECT_EQ(t.canonicalUri, "/recordings/x/y.ogg");
+  expectTarget(objectTarget(minio, "x/y.ogg"),
+               {"http://minio:9000/recordings/x/y.ogg", "http", "minio:9000", "/recordings/x/y.ogg"});
 }
 
 TEST(S3AddressingTest, ObjectTargetVirtualHosted) {
   S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "nyc3", Addressing::kAuto, ""};
-  ObjectTarget t = objectTarget(spaces, "2024/01/a.ogg");
-  EXPECT_EQ(t.url, "https://calls.nyc3.digitaloceanspaces.com/2024/01/a.ogg");
-  EXPECT_EQ(t.scheme, "https");
-  EXPECT_EQ(t.host, "calls.nyc3.digitaloceanspaces.com");
-  EXPECT_EQ(t.canonicalUri, "/2024/01/a.ogg");
+  expectTarget(objectTarget(spaces, "2024/01/a.ogg"), {"https://calls.nyc3.digitaloceanspaces.com/2024/01/a.ogg",
+                                                       "https", "calls.nyc3.digitaloceanspaces.com", "/2024/01/a.ogg"});
 
   S3Location aws{endpointUrl("s3.eu-west-2.amazonaws.com"), "calls", "eu-west-2", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(aws, "a.ogg").url, "https://calls.s3.eu-west-2.amazonaws.com/a.ogg");

@@ -43,7 +43,8 @@ std::unique_ptr<LookupRedis> adapt(RedisClient* redis) {
 
 LookupBackends backendsOf(CallStore& calls) {
   LookupBackends backends;
-  backends.findCall = [&calls](LookupField field, const std::string& value, std::function<void(CallRecord)> done) {
+  backends.findCall = [&calls](LookupField field, const std::string& value,
+                               std::function<void(CallRecord)> done) {
     calls.find(field, value, std::move(done));
   };
   return backends;
@@ -102,13 +103,14 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
 
 LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics,
                          LookupSettings settings)
-    : LookupCache(backendsOf(calls), metrics, settings) {
+    : LookupCache(backendsOf(calls), nullptr, metrics, settings) {
   ownRedis_ = adapt(redis);
-  backends_.redis = ownRedis_.get();
+  redis_ = ownRedis_.get();
 }
 
-LookupCache::LookupCache(LookupBackends backends, reactor::Metrics& metrics, LookupSettings settings)
-    : backends_(std::move(backends)), metrics_(metrics), settings_(settings) {
+LookupCache::LookupCache(LookupBackends backends, LookupRedis* redis, reactor::Metrics& metrics,
+                         LookupSettings settings)
+    : backends_(std::move(backends)), redis_(redis), metrics_(metrics), settings_(settings) {
   using T = reactor::Metrics::Type;
   metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
   metrics_.describe("recgw_lookup_l1_entries", T::kGauge, "Entries in the in-process lookup cache");
@@ -128,7 +130,7 @@ LookupCache::LookupCache(LookupBackends backends, reactor::Metrics& metrics, Loo
       {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
 }
 
-bool LookupCache::redisUsable() const { return backends_.redis && backends_.redis->connected(); }
+bool LookupCache::redisUsable() const { return redis_ && redis_->connected(); }
 
 LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
   auto it = l1_.find(key);
@@ -191,7 +193,7 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
   if (redisUsable()) {
     lookupRedis(key, field, value);
   } else {
-    if (backends_.redis) metrics_.inc("recgw_lookup_degraded_total");
+    if (redis_) metrics_.inc("recgw_lookup_degraded_total");
     admitToMongo(key, field, value);
   }
 }
@@ -199,7 +201,7 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
 void LookupCache::lookupRedis(const std::string& key, LookupField field, const std::string& value) {
   auto started = backends_.now();
   std::weak_ptr<bool> alive = alive_;
-  backends_.redis->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
+  redis_->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("redis"),
                      std::chrono::duration<double>(backends_.now() - started).count());
@@ -280,7 +282,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
   if (!redisUsable()) return;
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
   // NX: never over an eviction tombstone (see evict()).
-  backends_.redis->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
+  redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
                   [this, alive = std::weak_ptr<bool>(alive_)](const RedisReply& r) {
                     if (!alive.expired() && !r.ok()) metrics_.inc("recgw_redis_errors_total");
                   });
@@ -305,7 +307,7 @@ void LookupCache::noteSource(LookupField field, const std::string& value, const 
       "local v = redis.call('GET', KEYS[1]) "
       "if v and not string.find(v, '\"o\":\"evicted\"', 1, true) then "
       "return redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end return false";
-  backends_.redis->command({"EVAL", kScript, "1", key, encodeCachedRecord(it->second->record, sourceLabel)},
+  redis_->command({"EVAL", kScript, "1", key, encodeCachedRecord(it->second->record, sourceLabel)},
                   [](const RedisReply&) {});
 }
 
@@ -321,7 +323,7 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
     if (done) done(false);
     return;
   }
-  backends_.redis->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
+  redis_->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());
                   });
@@ -336,7 +338,7 @@ void LookupCache::store(LookupField field, const std::string& value, const CallR
     return;
   }
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
-  backends_.redis->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
+  redis_->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());
                   });

@@ -44,13 +44,14 @@ class LookupRedis {
   virtual void command(std::vector<std::string> args, RedisClient::Callback callback) = 0;
 };
 
-// Where a LookupCache gets its answers and its time. The CallStore/RedisClient constructor
-// fills these in; tests pass fakes.
+// Where a LookupCache gets MongoDB's answers and the time. The CallStore constructor fills
+// these in; tests pass fakes.
 struct LookupBackends {
-  // MongoDB: answers exactly once, on the loop thread (CallStore::find).
+  // Answers exactly once, on the loop thread (CallStore::find).
   std::function<void(LookupField, const std::string&, std::function<void(CallRecord)>)> findCall;
-  LookupRedis* redis = nullptr;  // null: Redis disabled
-  std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+  std::function<std::chrono::steady_clock::time_point()> now = [] {
+    return std::chrono::steady_clock::now();
+  };
 };
 
 // The tier a lookup reports when its MongoDB admission refused it (record: kUnavailable).
@@ -68,7 +69,8 @@ class LookupCache {
 
   // redis may be null (disabled).
   LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings);
-  LookupCache(LookupBackends backends, reactor::Metrics& metrics, LookupSettings settings);
+  LookupCache(LookupBackends backends, LookupRedis* redis, reactor::Metrics& metrics,
+              LookupSettings settings);
 
   void resolve(LookupField field, const std::string& value, Done done, MongoAdmission admission = {});
   // Where the object was found ("storage", "fleet:1"): the next lookup tries it first.
@@ -118,6 +120,7 @@ class LookupCache {
 
   std::unique_ptr<LookupRedis> ownRedis_;  // the adapter of a RedisClient passed in
   LookupBackends backends_;
+  LookupRedis* redis_;
   reactor::Metrics& metrics_;
   LookupSettings settings_;
   std::list<L1Entry> lru_;  // front = most recent

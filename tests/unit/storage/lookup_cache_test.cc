@@ -159,19 +159,24 @@ struct LookupAdmissionTest : ::testing::Test {
   std::unique_ptr<LookupCache> cache;
 };
 
-CallRecord foundRecord() {
+CallRecord foundRecord(std::string key = "rec/a.ogg") {
   CallRecord r;
   r.outcome = CallRecord::Outcome::kFound;
-  r.key = "rec/a.ogg";
+  r.key = std::move(key);
   r.keyDerivation = "recording_key";
+  return r;
+}
+
+// A record that is only an outcome: kNoCall, kNoKey, kUnavailable.
+CallRecord outcomeRecord(CallRecord::Outcome outcome) {
+  CallRecord r;
+  r.outcome = outcome;
   return r;
 }
 
 TEST_F(LookupAdmissionTest, CachedAnswersNeverAskTheAdmission) {
   cache->store(LookupField::kToken, "valid-token", foundRecord());
-  CallRecord miss;
-  miss.outcome = CallRecord::Outcome::kNoCall;
-  cache->store(LookupField::kToken, "cached-miss", miss);
+  cache->store(LookupField::kToken, "cached-miss", outcomeRecord(CallRecord::Outcome::kNoCall));
   int asked = 0;
   auto refuse = [&asked] {
     ++asked;
@@ -303,13 +308,14 @@ struct LookupStateTest : ::testing::Test {
   LookupCache& cache() {
     if (!cache_) {
       LookupBackends backends;
-      backends.findCall = [this](LookupField, const std::string& value, std::function<void(CallRecord)> done) {
+      backends.findCall = [this](LookupField, const std::string& value,
+                                 std::function<void(CallRecord)> done) {
         mongoAsked.push_back(value);
         mongoPending.push_back(std::move(done));
       };
-      backends.redis = withRedis ? &redis : nullptr;
       backends.now = [this] { return now; };
-      cache_ = std::make_unique<LookupCache>(std::move(backends), metrics, settings);
+      LookupRedis* redisOrNone = withRedis ? &redis : nullptr;
+      cache_ = std::make_unique<LookupCache>(std::move(backends), redisOrNone, metrics, settings);
     }
     return *cache_;
   }
@@ -338,14 +344,6 @@ struct LookupStateTest : ::testing::Test {
     return laterAnswers.back();
   }
 
-  static CallRecord record(CallRecord::Outcome outcome, std::string key = "") {
-    CallRecord r;
-    r.outcome = outcome;
-    r.key = std::move(key);
-    if (!r.key.empty()) r.keyDerivation = "recording_key";
-    return r;
-  }
-
   LookupSettings settings;
   bool withRedis = false;
   FakeRedis redis;
@@ -368,7 +366,7 @@ TEST_F(LookupStateTest, ConcurrentLookupsOfOneTokenShareOneFetch) {
   redis.flush();  // Redis: miss
   ASSERT_EQ(mongoAsked, std::vector<std::string>{"hot"});
   EXPECT_TRUE(answers.empty());
-  mongoAnswers(record(CallRecord::Outcome::kFound, "rec/hot.ogg"));
+  mongoAnswers(foundRecord("rec/hot.ogg"));
   ASSERT_EQ(answers.size(), static_cast<size_t>(kWaiters));
   for (const Answer& a : answers) {
     EXPECT_EQ(a.outcome, CallRecord::Outcome::kFound);
@@ -391,7 +389,7 @@ TEST_F(LookupStateTest, DistinctTokensDoNotShareAFlight) {
 
 TEST_F(LookupStateTest, AnswerFromRedisIsSharedAndKeptInL1) {
   withRedis = true;
-  redis.values[cacheKey(LookupField::kToken, "t")] = encodeCachedRecord(record(CallRecord::Outcome::kFound, "k"), "fleet:0");
+  redis.values[cacheKey(LookupField::kToken, "t")] = encodeCachedRecord(foundRecord("k"), "fleet:0");
   std::vector<Answer> answers;
   cache().resolve(LookupField::kToken, "t", collectInto(answers));
   cache().resolve(LookupField::kToken, "t", collectInto(answers));
@@ -406,7 +404,7 @@ TEST_F(LookupStateTest, AnswerFromRedisIsSharedAndKeptInL1) {
 TEST_F(LookupStateTest, L1HitAndMiss) {
   EXPECT_FALSE(resolveNow("t").has_value());  // a miss goes to MongoDB
   EXPECT_EQ(mongoAsked.size(), 1u);
-  mongoAnswers(record(CallRecord::Outcome::kFound, "k"));
+  mongoAnswers(foundRecord("k"));
   auto hit = resolveNow("t");
   ASSERT_TRUE(hit.has_value());
   EXPECT_EQ(hit->tier, "l1");
@@ -418,10 +416,10 @@ TEST_F(LookupStateTest, L1HitAndMiss) {
 
 TEST_F(LookupStateTest, L1EvictsTheLeastRecentlyUsedAtCapacity) {
   settings.l1Entries = 2;
-  cache().store(LookupField::kToken, "a", record(CallRecord::Outcome::kFound, "ka"));
-  cache().store(LookupField::kToken, "b", record(CallRecord::Outcome::kFound, "kb"));
+  cache().store(LookupField::kToken, "a", foundRecord("ka"));
+  cache().store(LookupField::kToken, "b", foundRecord("kb"));
   ASSERT_EQ(resolveNow("a")->tier, "l1");  // a is now the most recent
-  cache().store(LookupField::kToken, "c", record(CallRecord::Outcome::kFound, "kc"));
+  cache().store(LookupField::kToken, "c", foundRecord("kc"));
   EXPECT_EQ(cache().l1Size(), 2u);
   EXPECT_TRUE(cache().peek(LookupField::kToken, "a").has_value());
   EXPECT_FALSE(cache().peek(LookupField::kToken, "b").has_value());
@@ -430,7 +428,7 @@ TEST_F(LookupStateTest, L1EvictsTheLeastRecentlyUsedAtCapacity) {
 }
 
 TEST_F(LookupStateTest, L1EntriesExpireAfterTheirTtl) {
-  cache().store(LookupField::kToken, "t", record(CallRecord::Outcome::kFound, "k"));
+  cache().store(LookupField::kToken, "t", foundRecord("k"));
   now += settings.l1Ttl - std::chrono::milliseconds(1);
   EXPECT_EQ(resolveNow("t")->tier, "l1");
   now += std::chrono::milliseconds(1);
@@ -442,9 +440,9 @@ TEST_F(LookupStateTest, L1EntriesExpireAfterTheirTtl) {
 
 TEST_F(LookupStateTest, ExpiredEntriesAtTheColdEndAreDroppedOnInsert) {
   settings.l1Entries = 100;
-  cache().store(LookupField::kToken, "old", record(CallRecord::Outcome::kFound, "k"));
+  cache().store(LookupField::kToken, "old", foundRecord("k"));
   now += settings.l1Ttl;
-  cache().store(LookupField::kToken, "new", record(CallRecord::Outcome::kFound, "k"));
+  cache().store(LookupField::kToken, "new", foundRecord("k"));
   EXPECT_EQ(cache().l1Size(), 1u);
 }
 
@@ -455,7 +453,7 @@ TEST_F(LookupStateTest, NotFoundIsCachedForTheMissTtl) {
   std::vector<Answer> answers;
   cache().resolve(LookupField::kToken, "gone", collectInto(answers));
   redis.flush();
-  mongoAnswers(record(CallRecord::Outcome::kNoCall));
+  mongoAnswers(outcomeRecord(CallRecord::Outcome::kNoCall));
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].outcome, CallRecord::Outcome::kNoCall);
   redis.flush();
@@ -476,9 +474,9 @@ TEST_F(LookupStateTest, NotFoundIsCachedForTheMissTtl) {
 
 TEST_F(LookupStateTest, APositiveWriteReplacesANegativeEntry) {
   withRedis = true;
-  cache().store(LookupField::kToken, "t", record(CallRecord::Outcome::kNoCall));
+  cache().store(LookupField::kToken, "t", outcomeRecord(CallRecord::Outcome::kNoCall));
   EXPECT_EQ(resolveNow("t")->outcome, CallRecord::Outcome::kNoCall);
-  cache().store(LookupField::kToken, "t", record(CallRecord::Outcome::kFound, "k"));
+  cache().store(LookupField::kToken, "t", foundRecord("k"));
   auto answer = resolveNow("t");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->outcome, CallRecord::Outcome::kFound);
@@ -497,7 +495,7 @@ TEST_F(LookupStateTest, UnavailableIsNeverCached) {
   std::vector<Answer> answers;
   cache().resolve(LookupField::kToken, "t", collectInto(answers));
   redis.flush();
-  mongoAnswers(record(CallRecord::Outcome::kUnavailable));
+  mongoAnswers(outcomeRecord(CallRecord::Outcome::kUnavailable));
   redis.flush();
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].outcome, CallRecord::Outcome::kUnavailable);
@@ -510,7 +508,7 @@ TEST_F(LookupStateTest, UnavailableIsNeverCached) {
 
 TEST_F(LookupStateTest, EvictedEntryIsGoneFromL1AndTombstonedInRedis) {
   withRedis = true;
-  cache().store(LookupField::kToken, "revoked", record(CallRecord::Outcome::kFound, "k"));
+  cache().store(LookupField::kToken, "revoked", foundRecord("k"));
   redis.flush();
   bool redisOk = false;
   cache().evict(LookupField::kToken, "revoked", [&](bool ok) { redisOk = ok; });
@@ -525,7 +523,7 @@ TEST_F(LookupStateTest, EvictedEntryIsGoneFromL1AndTombstonedInRedis) {
   cache().resolve(LookupField::kToken, "revoked", collectInto(answers));
   redis.flush();
   EXPECT_EQ(mongoAsked, std::vector<std::string>{"revoked"});
-  mongoAnswers(record(CallRecord::Outcome::kNoCall));
+  mongoAnswers(outcomeRecord(CallRecord::Outcome::kNoCall));
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].outcome, CallRecord::Outcome::kNoCall);
   redis.flush();
@@ -541,7 +539,7 @@ TEST_F(LookupStateTest, AnswerInFlightDuringAnEvictionIsNotCached) {
   cache().evict(LookupField::kToken, "rotated");
   size_t setsBefore = redis.count("SET");
   // MongoDB answers with the record as it was before the rotation.
-  mongoAnswers(record(CallRecord::Outcome::kFound, "old-key"));
+  mongoAnswers(foundRecord("old-key"));
   ASSERT_EQ(answers.size(), 1u);  // the waiter still gets its answer
   EXPECT_FALSE(cache().peek(LookupField::kToken, "rotated").has_value());
   EXPECT_EQ(redis.count("SET"), setsBefore);  // nor is it written to Redis
@@ -557,7 +555,7 @@ TEST_F(LookupStateTest, RedisDownGoesStraightToMongoAndCountsDegraded) {
   EXPECT_EQ(redis.count("GET"), 0u);
   EXPECT_EQ(mongoAsked.size(), 1u);
   EXPECT_EQ(metrics.value("recgw_lookup_degraded_total"), 1);
-  mongoAnswers(record(CallRecord::Outcome::kFound, "k"));
+  mongoAnswers(foundRecord("k"));
   EXPECT_EQ(redis.count("SET"), 0u);
   EXPECT_EQ(resolveNow("t")->tier, "l1");
 }

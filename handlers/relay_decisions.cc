@@ -67,7 +67,8 @@ ByteRange BodyResume::resumeRange() const {
   return rest;
 }
 
-BodyResume::Verdict BodyResume::acceptResume(long status, const std::string* etag, const std::string* contentRange,
+BodyResume::Verdict BodyResume::acceptResume(long status, const std::string* etag,
+                                             const std::string* contentRange,
                                              std::optional<uint64_t> contentLength, const ByteRange& asked) {
   Verdict verdict;
   verdict.sameObject = etag && *etag == etag_;

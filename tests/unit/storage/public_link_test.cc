@@ -22,7 +22,8 @@ TEST(PublicLinkTest, BuildPublicRecordingUrl) {
       {"rec.example.com", "a/b?c", "https://rec.example.com/api/v1/public/recordings/a%2Fb%3Fc"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(buildPublicRecordingUrl(c.host, c.token), c.want) << "host: '" << c.host << "' token: " << c.token;
+    EXPECT_EQ(buildPublicRecordingUrl(c.host, c.token), c.want)
+        << "host: '" << c.host << "' token: " << c.token;
   }
 }
 

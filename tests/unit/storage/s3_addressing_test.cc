@@ -148,8 +148,9 @@ TEST(S3AddressingTest, ObjectTargetPathStyle) {
 
 TEST(S3AddressingTest, ObjectTargetVirtualHosted) {
   S3Location spaces{endpointUrl("nyc3.digitaloceanspaces.com"), "calls", "nyc3", Addressing::kAuto, ""};
-  expectTarget(objectTarget(spaces, "2024/01/a.ogg"), {"https://calls.nyc3.digitaloceanspaces.com/2024/01/a.ogg",
-                                                       "https", "calls.nyc3.digitaloceanspaces.com", "/2024/01/a.ogg"});
+  expectTarget(objectTarget(spaces, "2024/01/a.ogg"),
+               {"https://calls.nyc3.digitaloceanspaces.com/2024/01/a.ogg", "https",
+                "calls.nyc3.digitaloceanspaces.com", "/2024/01/a.ogg"});
 
   S3Location aws{endpointUrl("s3.eu-west-2.amazonaws.com"), "calls", "eu-west-2", Addressing::kAuto, ""};
   EXPECT_EQ(objectTarget(aws, "a.ogg").url, "https://calls.s3.eu-west-2.amazonaws.com/a.ogg");

@@ -25,6 +25,7 @@
 #include "storage/mongo_client.h"
 #include "storage/mongo_handles.h"
 #include "storage/presigner.h"
+#include "storage/recording_token.h"
 #include "storage/redis_client.h"
 #include "storage/s3_addressing.h"
 #include "storage/url_redaction.h"

@@ -8,7 +8,7 @@
 
 #include "reactor/logger.h"
 #include "storage/iso_time.h"
-#include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::fleet {
 namespace {

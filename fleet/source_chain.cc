@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::fleet {
 

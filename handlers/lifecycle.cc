@@ -8,6 +8,7 @@
 #include "handlers/http_semantics.h"
 #include "reactor/logger.h"
 #include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::handlers {
 

@@ -10,6 +10,8 @@
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
 #include "storage/presigner.h"
+#include "storage/public_link.h"
+#include "storage/recording_token.h"
 #include "storage/s3_addressing.h"
 
 namespace recgw::handlers {

@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "handlers/relay_decisions.h"
 #include "reactor/libevent_handles.h"
 #include "reactor/logger.h"
 #include "storage/s3_objects.h"
@@ -58,7 +59,7 @@ class StreamRelay {
     HttpExchange* ex = exchange();
     return ex ? ex->pendingOutputBytes() : 0;
   }
-  bool paused() const { return paused_; }
+  bool paused() const { return flow_.paused(); }
 
  private:
   HttpExchange* exchange() { return finished_ ? nullptr : server_.find(exchangeId_); }
@@ -77,11 +78,6 @@ class StreamRelay {
       registry_.breakers_->recordFailure(originKey());
   }
 
-  // Every source may cost a first request, a resume and one re-request (If-Range, size
-  // probe); an origin that keeps asking for more (e.g. answering 206 to everything) has
-  // had its chance after that.
-  size_t maxAttempts() const { return 3 * chain_.sources().size() + 1; }
-
   void attempt(size_t index) {
     if (finished_) return;
     HttpExchange* ex = exchange();
@@ -92,7 +88,7 @@ class StreamRelay {
     }
     if (index >= chain_.sources().size()) return exhausted();
     sourceIndex_ = index;
-    if (++attempts_ > maxAttempts()) {
+    if (++attempts_ > maxUpstreamRequests(chain_.sources().size())) {
       noteFailure("too_many_attempts", std::to_string(attempts_ - 1) + " upstream requests for one response");
       return exhausted();
     }
@@ -102,18 +98,14 @@ class StreamRelay {
     }
     std::vector<std::pair<std::string, std::string>> headers;
     sentRange_.reset();
-    if (resuming_) {
-      ByteRange rest;
-      rest.first = nextOffset_;
-      rest.kind = endOffset_ ? ByteRange::kFromTo : ByteRange::kFrom;
-      if (endOffset_) rest.last = *endOffset_;
-      sentRange_ = rest;
-      headers.emplace_back("If-Match", etag_);
+    if (body_.resuming()) {
+      sentRange_ = body_.resumeRange();
+      headers.emplace_back("If-Match", body_.etag());
     } else if (!cond_.head && cond_.range && !ignoreRange_) {
       sentRange_ = cond_.range;
     }
     if (sentRange_) headers.emplace_back("Range", rangeHeaderValue(*sentRange_));
-    bool headOnly = cond_.head && !resuming_ && source().kind == fleet::Source::Kind::kStorage;
+    bool headOnly = cond_.head && !body_.resuming() && source().kind == fleet::Source::Kind::kStorage;
     reactor::UpstreamRequest request = chain_.request(index, headers, headOnly);
     attemptStart_ = std::chrono::steady_clock::now();
     reactor::TransferCallbacks callbacks;
@@ -157,8 +149,6 @@ class StreamRelay {
     return false;
   }
 
-  static bool isStrongValidator(const std::string& etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
-
   static std::optional<uint64_t> headerNumber(const reactor::UpstreamResponse& r, const char* name) {
     const std::string* text = r.find(name);
     if (!text) return std::nullopt;
@@ -183,7 +173,7 @@ class StreamRelay {
     metrics().observe("recgw_upstream_first_byte_seconds", Metrics::label("source", source().label),
                       std::chrono::duration<double>(ttfb).count());
     noteOriginHealth(r.status < 500);
-    if (resuming_) return onResumeHeaders(r);
+    if (body_.resuming()) return onResumeHeaders(r);
     if (r.status == 403 && source().kind == fleet::Source::Kind::kStorage && !credentialsRetried_ &&
         registry_.refreshCredentials_) {
       // Read S3's <Error> to tell refused credentials (refresh once, retry) from a denial.
@@ -216,22 +206,22 @@ class StreamRelay {
     if (onSourceFound_) onSourceFound_(source().label);
     const std::string* etag = r.find("etag");
     const std::string* lastModified = r.find("last-modified");
-    etag_ = etag ? *etag : "";
+    body_.setEtag(etag ? *etag : "");
     std::string lm = lastModified ? *lastModified : "";
 
     bool notModified = false;
     if (!cond_.ifNoneMatch.empty())
-      notModified = ifNoneMatchMatches(cond_.ifNoneMatch, etag_);
+      notModified = ifNoneMatchMatches(cond_.ifNoneMatch, body_.etag());
     else if (!cond_.ifModifiedSince.empty() && !lm.empty())
       notModified = notModifiedSince(cond_.ifModifiedSince, lm);
     if (notModified) {
-      if (!etag_.empty()) ex->addHeader("ETag", etag_);
+      if (!body_.etag().empty()) ex->addHeader("ETag", body_.etag());
       if (!lm.empty()) ex->addHeader("Last-Modified", lm);
       ex->replyHeadersOnly(304, std::nullopt);
       finish();
       return false;
     }
-    if (r.status == 206 && !cond_.ifRange.empty() && !ifRangeAllows(cond_.ifRange, etag_, lm)) {
+    if (r.status == 206 && !cond_.ifRange.empty() && !ifRangeAllows(cond_.ifRange, body_.etag(), lm)) {
       // The client's copy is stale: it gets the whole current object instead.
       ignoreRange_ = true;
       attemptLater(sourceIndex_);
@@ -246,9 +236,7 @@ class StreamRelay {
     std::optional<uint64_t> bodyLength = contentLength;
     if (contentRange) {
       status = 206;
-      nextOffset_ = contentRange->first;
-      endOffset_ = contentRange->last;
-      totalLength_ = contentRange->completeLength;
+      body_.startRange(*contentRange);
       ex->addHeader("Content-Range",
                     std::string("bytes ") + std::to_string(contentRange->first) + "-" +
                         std::to_string(contentRange->last) + "/" +
@@ -256,45 +244,21 @@ class StreamRelay {
                                                       : std::string("*")));
       bodyLength = contentRange->last - contentRange->first + 1;
     } else {
-      nextOffset_ = 0;
-      totalLength_ = contentLength;
-      if (contentLength) {
-        if (*contentLength == 0)
-          endOffset_.reset();
-        else
-          endOffset_ = *contentLength - 1;
-      }
+      body_.startWhole(contentLength);
     }
-    expectedEmpty_ = bodyLength && *bodyLength == 0;
     if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
     ex->startStream(status, registry_.limits_.lowWatermark);
     headersSent_ = true;
     return true;
   }
 
-  // A resume continues the bytes the client already has, so it must be the same object
-  // (the same strong ETag) and exactly the rest of the range (or the whole object, from
-  // which the part the client has is skipped).
+  // A resume continues the bytes the client already has (BodyResume::acceptResume).
   bool onResumeHeaders(const reactor::UpstreamResponse& r) {
-    const std::string* etag = r.find("etag");
-    const bool sameObject = etag && *etag == etag_;
-    const std::optional<uint64_t> contentLength = headerNumber(r, "content-length");
-    if (r.status == 206 && sameObject) {
-      std::optional<ContentRange> cr;
-      if (const std::string* h = r.find("content-range")) cr = parseContentRange(*h);
-      const bool sameLength = !totalLength_ || (cr && cr->completeLength == totalLength_);
-      if (cr && contentRangeAnswers(*sentRange_, *cr) && sameLength &&
-          (!contentLength || *contentLength == cr->last - cr->first + 1)) {
-        skipBytes_ = 0;
-        return true;
-      }
-    } else if (r.status == 200 && sameObject && (!totalLength_ || contentLength == totalLength_)) {
-      // An origin that ignores Range sends the whole object: skip what the client has.
-      skipBytes_ = nextOffset_;
-      return true;
-    }
+    BodyResume::Verdict verdict = body_.acceptResume(r.status, r.find("etag"), r.find("content-range"),
+                                                     headerNumber(r, "content-length"), *sentRange_);
+    if (verdict.continues) return true;
     noteFailure(r.status == 404 ? "not_found" : "resume_refused",
-                "HTTP " + std::to_string(r.status) + (sameObject ? "" : ", another object"));
+                "HTTP " + std::to_string(r.status) + (verdict.sameObject ? "" : ", another object"));
     attemptLater(sourceIndex_ + 1);
     return false;
   }
@@ -308,7 +272,7 @@ class StreamRelay {
     // stops Chromium's own media document from playing a link opened directly.
     ex.addHeader("Content-Security-Policy", "default-src 'none'; media-src 'self'");
     ex.addHeader("Accept-Ranges", "bytes");
-    if (!etag_.empty()) ex.addHeader("ETag", etag_);
+    if (!body_.etag().empty()) ex.addHeader("ETag", body_.etag());
     if (const std::string* lm = r.find("last-modified")) ex.addHeader("Last-Modified", *lm);
     if (const std::string* ce = r.find("content-encoding")) ex.addHeader("Content-Encoding", *ce);
   }
@@ -366,22 +330,18 @@ class StreamRelay {
     }
     HttpExchange* ex = exchange();
     if (!ex || ex->done() || ex->clientGone()) return 0;
-    // Pause before a chunk would take the unsent bytes past the high watermark, so a stream
-    // never holds more than the watermark; a chunk larger than the whole watermark still goes
-    // out alone when nothing is pending (else the stream could never move).
-    size_t pending = ex->pendingOutputBytes();
-    if (pending > 0 && pending + n > registry_.limits_.highWatermark) {
-      if (!paused_) {
-        paused_ = true;
+    switch (flow_.onChunk(ex->pendingOutputBytes(), n, registry_.limits_.highWatermark)) {
+      case RelayFlow::Step::kPause:
         metrics().inc("recgw_stream_pauses_total");
-      }
-      return reactor::CurlMulti::kPause;
+        return reactor::CurlMulti::kPause;
+      case RelayFlow::Step::kStayPaused:
+        return reactor::CurlMulti::kPause;
+      case RelayFlow::Step::kRelay:
+        break;
     }
-    size_t skip = std::min<uint64_t>(skipBytes_, n);
-    skipBytes_ -= skip;
+    size_t skip = body_.take(n);
     if (skip == n) return n;
     evbuffer_add(chunk_.get(), data + skip, n - skip);
-    nextOffset_ += n - skip;
     if (!ex->sendChunk(chunk_.get(), [this] { onDrained(); })) {
       // The origin sent more than the response declared; the exchange cut the connection.
       noteFailure("bad_response", "body longer than declared");
@@ -391,14 +351,13 @@ class StreamRelay {
   }
 
   void onDrained() {
-    if (!paused_ || finished_ || transfer_ == 0) return;
-    paused_ = false;
-    registry_.curl_.resume(transfer_);
+    if (finished_ || transfer_ == 0) return;
+    if (flow_.onDrained()) registry_.curl_.resume(transfer_);
   }
 
   void onDone(const std::string& error) {
     transfer_ = 0;
-    paused_ = false;
+    flow_.onTransferEnded();
     if (finished_) return;
     HttpExchange* ex = exchange();
     if (!ex) return finish();
@@ -408,29 +367,22 @@ class StreamRelay {
       noteFailure(error.find("timeout") != std::string::npos ? "timeout" : "transport", error);
       return attempt(sourceIndex_ + 1);
     }
-    bool complete = error.empty() && (!endOffset_ ? true : nextOffset_ > *endOffset_);
-    if (expectedEmpty_ && error.empty()) complete = true;
-    if (complete) {
+    if (body_.complete(error.empty())) {
       ex->endStream();
       return finish();
     }
     // The body broke off: continue from the next byte, same source first, then the rest.
     if (!error.empty()) noteOriginHealth(false);
-    if (!isStrongValidator(etag_)) {
-      // Without a strong validator nothing proves a second answer is the same object, and
-      // splicing two objects into one response is worse than a visible truncation.
+    if (!body_.resumable()) {
       noteFailure("resume_refused", "no strong ETag to resume against");
       return exhausted();
     }
     metrics().inc("recgw_stream_resumes_total", Metrics::label("source", source().label));
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "source failed mid-body; resuming",
                          {{"source", source().label},
-                          {"offset", std::to_string(nextOffset_)},
+                          {"offset", std::to_string(body_.nextOffset())},
                           {"error", error.empty() ? "short body" : error}});
-    size_t next = resuming_ && retriedSameSource_ ? sourceIndex_ + 1 : sourceIndex_;
-    if (!resuming_ || !retriedSameSource_) retriedSameSource_ = true;
-    resuming_ = true;
-    attempt(next);
+    attempt(body_.resumeSource(sourceIndex_));
   }
 
   // The codes S3 (and MinIO) answer for credentials that expired, were revoked or rotated.
@@ -524,25 +476,18 @@ class StreamRelay {
   std::chrono::steady_clock::time_point attemptStart_;
   bool headersSent_ = false;
   bool finished_ = false;
-  bool paused_ = false;
+  RelayFlow flow_;
+  BodyResume body_;
   bool ignoreRange_ = false;
   bool readingDenial_ = false;       // a 403 from storage: its body is S3's <Error>
   bool credentialsRetried_ = false;  // one forced credential refresh per request
   std::string denialBody_;
   std::string denialCode_;
-  bool resuming_ = false;
-  bool retriedSameSource_ = false;
   bool anyError_ = false;
   bool badResponse_ = false;
-  bool expectedEmpty_ = false;
   bool sizeProbe_ = false;
   size_t attempts_ = 0;
   std::optional<ByteRange> sentRange_;  // the Range of the request in flight, if any
-  std::optional<uint64_t> totalLength_;  // the complete object's length, once known
-  uint64_t nextOffset_ = 0;
-  std::optional<uint64_t> endOffset_;
-  uint64_t skipBytes_ = 0;
-  std::string etag_;
 };
 
 RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,

@@ -12,9 +12,9 @@
 #include "reactor/logger.h"
 #include "storage/crypto.h"
 #include "storage/iso_time.h"
-#include "storage/s3_addressing.h"
 #include "storage/s3_objects.h"
 #include "storage/sigv4_signer.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::storage {
 namespace {

@@ -25,6 +25,31 @@ const char* outcomeName(CallRecord::Outcome o) {
 
 std::string tierLabel(const char* tier) { return reactor::Metrics::label("tier", tier); }
 
+class RedisClientAdapter : public LookupRedis {
+ public:
+  explicit RedisClientAdapter(RedisClient& client) : client_(client) {}
+  bool connected() const override { return client_.connected(); }
+  void command(std::vector<std::string> args, RedisClient::Callback callback) override {
+    client_.command(std::move(args), std::move(callback));
+  }
+
+ private:
+  RedisClient& client_;
+};
+
+std::unique_ptr<LookupRedis> adapt(RedisClient* redis) {
+  return redis ? std::make_unique<RedisClientAdapter>(*redis) : nullptr;
+}
+
+LookupBackends backendsOf(CallStore& calls) {
+  LookupBackends backends;
+  backends.findCall = [&calls](LookupField field, const std::string& value,
+                               std::function<void(CallRecord)> done) {
+    calls.find(field, value, std::move(done));
+  };
+  return backends;
+}
+
 }  // namespace
 
 std::string cacheKey(LookupField field, const std::string& value) {
@@ -78,7 +103,14 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
 
 LookupCache::LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics,
                          LookupSettings settings)
-    : calls_(calls), redis_(redis), metrics_(metrics), settings_(settings) {
+    : LookupCache(backendsOf(calls), nullptr, metrics, settings) {
+  ownRedis_ = adapt(redis);
+  redis_ = ownRedis_.get();
+}
+
+LookupCache::LookupCache(LookupBackends backends, LookupRedis* redis, reactor::Metrics& metrics,
+                         LookupSettings settings)
+    : backends_(std::move(backends)), redis_(redis), metrics_(metrics), settings_(settings) {
   using T = reactor::Metrics::Type;
   metrics_.describe("recgw_lookup_hits_total", T::kCounter, "Lookups answered, by tier (l1, redis, mongo)");
   metrics_.describe("recgw_lookup_l1_entries", T::kGauge, "Entries in the in-process lookup cache");
@@ -103,7 +135,7 @@ bool LookupCache::redisUsable() const { return redis_ && redis_->connected(); }
 LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
   auto it = l1_.find(key);
   if (it == l1_.end()) return nullptr;
-  if (std::chrono::steady_clock::now() >= it->second->expires) {
+  if (backends_.now() >= it->second->expires) {
     lru_.erase(it->second);
     l1_.erase(it);
     noteL1Size();
@@ -118,7 +150,7 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
   auto ttl = record.outcome == CallRecord::Outcome::kFound
                  ? settings_.l1Ttl
                  : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
-  auto expires = std::chrono::steady_clock::now() + ttl;
+  auto expires = backends_.now() + ttl;
   auto it = l1_.find(key);
   if (it != l1_.end()) {
     it->second->record = record;
@@ -132,7 +164,7 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
   // Expired entries are otherwise dropped only when their key is asked for again, so traffic
   // of distinct keys (scanners, warm-ups, one-off links) would fill the cache to l1Entries
   // with dead ones: each insert also drops the expired entries at the cold end.
-  auto now = std::chrono::steady_clock::now();
+  auto now = backends_.now();
   while (!lru_.empty() && (l1_.size() > settings_.l1Entries || lru_.back().expires <= now)) {
     l1_.erase(lru_.back().cacheKey);
     lru_.pop_back();
@@ -167,12 +199,12 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
 }
 
 void LookupCache::lookupRedis(const std::string& key, LookupField field, const std::string& value) {
-  auto started = std::chrono::steady_clock::now();
+  auto started = backends_.now();
   std::weak_ptr<bool> alive = alive_;
   redis_->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("redis"),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                     std::chrono::duration<double>(backends_.now() - started).count());
     if (reply.kind == RedisReply::Kind::kString) {
       if (auto decoded = decodeCachedRecord(reply.text)) {
         metrics_.inc("recgw_lookup_hits_total", tierLabel("redis"));
@@ -216,13 +248,13 @@ void LookupCache::admitToMongo(const std::string& key, LookupField field, const 
 }
 
 void LookupCache::lookupMongo(const std::string& key, LookupField field, const std::string& value) {
-  auto started = std::chrono::steady_clock::now();
+  auto started = backends_.now();
   metrics_.inc("recgw_mongo_queries_total");
   std::weak_ptr<bool> alive = alive_;
-  calls_.find(field, value, [this, alive, key, started](CallRecord record) {
+  backends_.findCall(field, value, [this, alive, key, started](CallRecord record) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("mongo"),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                     std::chrono::duration<double>(backends_.now() - started).count());
     auto flight = flights_.find(key);
     bool evicted = flight != flights_.end() && flight->second.evicted;
     if (record.outcome == CallRecord::Outcome::kUnavailable) {
@@ -259,7 +291,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
 std::optional<std::pair<CallRecord, std::string>> LookupCache::peek(LookupField field,
                                                                     const std::string& value) const {
   auto it = l1_.find(cacheKey(field, value));
-  if (it == l1_.end() || std::chrono::steady_clock::now() >= it->second->expires) return std::nullopt;
+  if (it == l1_.end() || backends_.now() >= it->second->expires) return std::nullopt;
   return std::make_pair(it->second->record, it->second->hint);
 }
 

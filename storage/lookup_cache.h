@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -35,6 +36,24 @@ std::string cacheKey(LookupField field, const std::string& value);
 std::string encodeCachedRecord(const CallRecord& record, const std::string& sourceHint);
 std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string_view text);
 
+// What the cache needs of Redis: RedisClient in production, a fake in tests.
+class LookupRedis {
+ public:
+  virtual ~LookupRedis() = default;
+  virtual bool connected() const = 0;
+  virtual void command(std::vector<std::string> args, RedisClient::Callback callback) = 0;
+};
+
+// Where a LookupCache gets MongoDB's answers and the time. The CallStore constructor fills
+// these in; tests pass fakes.
+struct LookupBackends {
+  // Answers exactly once, on the loop thread (CallStore::find).
+  std::function<void(LookupField, const std::string&, std::function<void(CallRecord)>)> findCall;
+  std::function<std::chrono::steady_clock::time_point()> now = [] {
+    return std::chrono::steady_clock::now();
+  };
+};
+
 // The tier a lookup reports when its MongoDB admission refused it (record: kUnavailable).
 inline constexpr const char* kRefusedTier = "refused";
 
@@ -50,6 +69,8 @@ class LookupCache {
 
   // redis may be null (disabled).
   LookupCache(CallStore& calls, RedisClient* redis, reactor::Metrics& metrics, LookupSettings settings);
+  LookupCache(LookupBackends backends, LookupRedis* redis, reactor::Metrics& metrics,
+              LookupSettings settings);
 
   void resolve(LookupField field, const std::string& value, Done done, MongoAdmission admission = {});
   // Where the object was found ("storage", "fleet:1"): the next lookup tries it first.
@@ -97,8 +118,9 @@ class LookupCache {
   static constexpr int kTombstoneSeconds = 30;
   bool redisUsable() const;
 
-  CallStore& calls_;
-  RedisClient* redis_;
+  std::unique_ptr<LookupRedis> ownRedis_;  // the adapter of a RedisClient passed in
+  LookupBackends backends_;
+  LookupRedis* redis_;
   reactor::Metrics& metrics_;
   LookupSettings settings_;
   std::list<L1Entry> lru_;  // front = most recent

@@ -1,6 +1,6 @@
 #include "storage/recording_key.h"
+#include "storage/uri_encoding.h"
 
-#include "storage/s3_addressing.h"
 
 namespace recgw::storage {
 

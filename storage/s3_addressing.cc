@@ -2,7 +2,8 @@
 
 #include <vector>
 
-#include "storage/crypto.h"
+#include "storage/uri_encoding.h"
+#include "storage/url_parts.h"
 
 namespace recgw::storage {
 namespace {
@@ -11,14 +12,6 @@ constexpr std::string_view kAwsSuffix = ".amazonaws.com";
 constexpr std::string_view kAwsChinaSuffix = ".amazonaws.com.cn";
 constexpr std::string_view kSpacesSuffix = ".digitaloceanspaces.com";
 constexpr std::string_view kDefaultRegion = "us-east-1";
-
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -38,54 +31,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
-
-// The pieces of a URL this file needs. Views into the caller's string.
-struct UrlParts {
-  std::string_view scheme;     // empty when the text has none
-  std::string_view authority;  // host[:port], userinfo removed
-  std::string_view path;       // from the first `/` up to `?`/`#`; may be empty
-};
-
-bool isSchemeChar(char c) {
-  return isLowerAlpha(lowerAscii(c)) || isDigit(c) || c == '+' || c == '-' || c == '.';
-}
-
-UrlParts splitUrl(std::string_view url) {
-  UrlParts parts;
-  std::string_view rest = url;
-  // Only a `://` before any `/`, `?` or `#` starts a scheme: a presigned URL's query may
-  // itself contain one.
-  size_t sep = url.find("://");
-  if (sep != std::string_view::npos && sep > 0 && url.find_first_of("/?#") > sep) {
-    std::string_view scheme = url.substr(0, sep);
-    bool valid = isLowerAlpha(lowerAscii(scheme.front()));
-    for (char c : scheme) valid = valid && isSchemeChar(c);
-    if (valid) {
-      parts.scheme = scheme;
-      rest = url.substr(sep + 3);
-    }
-  }
-  size_t authorityEnd = rest.find_first_of("/?#");
-  parts.authority = rest.substr(0, authorityEnd);
-  if (size_t at = parts.authority.rfind('@'); at != std::string_view::npos) {
-    parts.authority.remove_prefix(at + 1);
-  }
-  if (authorityEnd != std::string_view::npos && rest[authorityEnd] == '/') {
-    std::string_view path = rest.substr(authorityEnd);
-    parts.path = path.substr(0, path.find_first_of("?#"));
-  }
-  return parts;
-}
-
-// host[:port] -> host; IPv6 literals keep their brackets.
-std::string_view hostnameOf(std::string_view authority) {
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    return close == std::string_view::npos ? authority : authority.substr(0, close + 1);
-  }
-  size_t colon = authority.rfind(':');
-  return colon == std::string_view::npos ? authority : authority.substr(0, colon);
-}
 
 // Drops ":443" from https and ":80" from http: curl leaves a default port out of the Host
 // header it sends, and the Host we sign must be the one that is sent.
@@ -247,18 +192,6 @@ bool virtualFor(const S3Location& location, std::string_view scheme, std::string
 
 std::string_view schemeOrHttps(std::string_view scheme) { return scheme.empty() ? "https" : scheme; }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool isUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-
 bool isAcceptableAuthority(std::string_view authority) {
   if (authority.empty() || hostnameOf(authority).empty()) return false;
   for (unsigned char c : authority) {
@@ -270,7 +203,7 @@ bool isAcceptableAuthority(std::string_view authority) {
 }  // namespace
 
 std::string endpointUrl(std::string_view endpoint) {
-  endpoint = trim(endpoint);
+  endpoint = trimSpace(endpoint);
   if (endpoint.empty()) return {};
   UrlParts parts = splitUrl(endpoint);
   std::string_view path = parts.path;
@@ -283,7 +216,7 @@ std::string endpointUrl(std::string_view endpoint) {
 }
 
 std::string regionFromEndpoint(std::string_view endpoint, std::string_view configuredRegion) {
-  std::string hostname = lower(hostnameOf(splitUrl(trim(endpoint)).authority));
+  std::string hostname = lower(hostnameOf(splitUrl(trimSpace(endpoint)).authority));
   std::optional<std::string> region;
   if (auto labels = awsLabels(hostname)) {
     region = awsRegion(*labels);
@@ -291,7 +224,7 @@ std::string regionFromEndpoint(std::string_view endpoint, std::string_view confi
     if (!labels->back().empty()) region = std::string(labels->back());
   }
   if (region) return *region;
-  configuredRegion = trim(configuredRegion);
+  configuredRegion = trimSpace(configuredRegion);
   return std::string(configuredRegion.empty() ? kDefaultRegion : configuredRegion);
 }
 
@@ -315,7 +248,7 @@ std::string_view addressingName(Addressing addressing) {
 }
 
 bool usesVirtualHost(const S3Location& location) {
-  UrlParts parts = splitUrl(trim(location.endpoint));
+  UrlParts parts = splitUrl(trimSpace(location.endpoint));
   std::string hostname = lower(hostnameOf(parts.authority));
   if (auto named = bucketInHost(hostname); named && *named == location.bucket) return true;
   return virtualFor(location, lower(schemeOrHttps(parts.scheme)), hostname);
@@ -324,7 +257,7 @@ bool usesVirtualHost(const S3Location& location) {
 ObjectTarget objectTarget(const S3Location& location, std::string_view key) {
   // The endpoint is normally already normalised; parsing it here rather than trusting it
   // keeps a hand-built S3Location (tests, CLI) from producing a URL we did not sign.
-  UrlParts parts = splitUrl(trim(location.endpoint));
+  UrlParts parts = splitUrl(trimSpace(location.endpoint));
   ObjectTarget target;
   target.scheme = lower(schemeOrHttps(parts.scheme));
   std::string authority = lower(withoutDefaultPort(target.scheme, parts.authority));
@@ -356,43 +289,8 @@ ObjectTarget objectTarget(const S3Location& location, std::string_view key) {
   return target;
 }
 
-std::string uriEncode(std::string_view text, bool keepSlash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() + text.size() / 2);
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (isUnreserved(c) || (keepSlash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
-}
-
-std::optional<std::string> percentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    int hi = hexValue(text[i + 1]);
-    int lo = hexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
 std::optional<std::string> extractS3KeyFromUrl(std::string_view url, std::string_view bucketHint) {
-  UrlParts parts = splitUrl(trim(url));
+  UrlParts parts = splitUrl(trimSpace(url));
   std::string scheme = lower(parts.scheme);
   if (scheme != "http" && scheme != "https" && scheme != "s3") return std::nullopt;
   if (!isAcceptableAuthority(parts.authority)) return std::nullopt;
@@ -422,23 +320,6 @@ std::optional<std::string> extractS3KeyFromUrl(std::string_view url, std::string
   auto key = percentDecode(rawKey);
   if (!key || key->empty()) return std::nullopt;
   return key;
-}
-
-std::string buildPublicRecordingUrl(std::string_view host, std::string_view token) {
-  host = trim(host);
-  while (!host.empty() && host.back() == '/') host.remove_suffix(1);
-  std::string out;
-  if (splitUrl(host).scheme.empty()) out.append("https://");
-  out.append(host);
-  out.append("/api/v1/public/recordings/");
-  // Minted tokens are base64url and pass through unchanged; encoding guards hand-made ones.
-  out.append(uriEncode(token, /*keepSlash=*/false));
-  return out;
-}
-
-std::string mintToken() {
-  constexpr size_t kTokenBytes = 32;
-  return crypto::base64UrlEncode(crypto::randomBytes(kTokenBytes));
 }
 
 }  // namespace recgw::storage

@@ -1,8 +1,8 @@
 #pragma once
 // Where an S3 object lives and how to spell its URL: endpoint normalisation, region
-// detection, path- vs virtual-hosted addressing, AWS UriEncode, and the reverse direction
-// (recovering a key from a stored URL). Pure functions on values: no I/O, no globals,
-// safe from any thread. mintToken() is the one exception that reads the CSPRNG.
+// detection, path- vs virtual-hosted addressing, and the reverse direction (recovering a
+// key from a stored URL). Pure functions on values: no I/O, no globals, safe from any
+// thread.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,14 +61,6 @@ struct ObjectTarget {
 // are opaque and S3 does not normalise them.
 ObjectTarget objectTarget(const S3Location& location, std::string_view key);
 
-// AWS UriEncode: every byte except the unreserved `A-Za-z0-9-._~` becomes `%XX` (upper-case
-// hex); `/` is kept when keepSlash (object paths) and encoded otherwise (query values).
-std::string uriEncode(std::string_view text, bool keepSlash);
-
-// `%XX` decoding only: `+` stays `+` (S3 keys may contain it; this is not form decoding).
-// nullopt on a `%` not followed by two hex digits.
-std::optional<std::string> percentDecode(std::string_view text);
-
 // The full object key from a stored URL, percent-decoded; query and fragment are dropped,
 // so presigned URLs work. Recognised shapes:
 //   https://bucket.nyc3.digitaloceanspaces.com/a/b.ogg   (virtual-hosted)  -> a/b.ogg
@@ -82,14 +74,5 @@ std::optional<std::string> percentDecode(std::string_view text);
 // onto the bucket root keeps its whole path).
 // nullopt for text that is not an http(s)/s3 URL, a malformed %-escape, or no key left.
 std::optional<std::string> extractS3KeyFromUrl(std::string_view url, std::string_view bucketHint = {});
-
-// https://{host}/api/v1/public/recordings/{token}; a scheme already on `host` is kept and a
-// trailing `/` dropped.
-std::string buildPublicRecordingUrl(std::string_view host, std::string_view token);
-
-// A new public-link token: 32 bytes from OpenSSL's CSPRNG, base64url without padding (43
-// characters). Throws std::runtime_error only if the CSPRNG itself fails, which leaves no
-// safe token to return.
-std::string mintToken();
 
 }  // namespace recgw::storage

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "storage/crypto.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::storage {
 namespace {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "storage/uri_encoding.h"
+
 namespace recgw::storage {
 namespace {
 

@@ -1,4 +1,5 @@
 #include "storage/url_redaction.h"
+#include "storage/uri_encoding.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +7,6 @@
 #include <optional>
 #include <vector>
 
-#include "storage/s3_addressing.h"
 
 namespace recgw::storage {
 namespace {

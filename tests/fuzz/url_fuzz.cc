@@ -19,6 +19,7 @@
 #include "storage/presigner.h"
 #include "storage/recording_key.h"
 #include "storage/s3_addressing.h"
+#include "storage/uri_encoding.h"
 #include "storage/url_redaction.h"
 
 using namespace recgw;

@@ -127,12 +127,27 @@ def test_minio_stop_start_keeps_objects(clean_stack: Stack):
     assert st.s3.get_object(Bucket=st.bucket, Key="keep/me.ogg")["Body"].read() == b"x" * 1000
 
 
+# Part 1 leaves Redis stopped; the autouse fixture in conftest.py must start it again
+# before part 2 (the next test in this file) runs.
+_left_stopped: dict[str, int] = {}
+
+
 def test_stopped_service_is_restarted_after_the_test_part1(stack: Stack):
+    pid = stack.pid("redis")
+    assert pid is not None and stack.is_running("redis")
     stack.stop_service("redis")  # left stopped on purpose
+    assert not stack.is_running("redis")
+    # What the restoring fixture checks: no pid file, or one naming no process.
+    left = stack.pid("redis")
+    assert left is None or not os.path.exists(f"/proc/{left}")
+    _left_stopped["redis"] = pid
 
 
 def test_stopped_service_is_restarted_after_the_test_part2(stack: Stack):
+    if "redis" not in _left_stopped:
+        pytest.skip("part 1 did not run before this test")
     assert stack.is_running("redis")
+    assert stack.pid("redis") != _left_stopped["redis"]  # a new process, not the old one
     assert stack.redis.ping() is True
 
 

@@ -598,10 +598,9 @@ void RelayRegistry::retire(StreamRelay* relay) {
   auto it = relays_.find(relay);
   if (it == relays_.end()) return;
   // The relay is on the stack (a curl or evhttp callback): free it on the next pass.
-  std::shared_ptr<StreamRelay> doomed(std::move(it->second));
+  loop_.deleteSoon(std::move(it->second));
   relays_.erase(it);
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
-  loop_.defer([doomed] {});
   if (relays_.empty()) {
     // glibc keeps the freed buffers of a burst of slow streams; hand them back once the
     // last stream ends (at most every 10 s: trimming a large heap costs milliseconds).

@@ -371,9 +371,10 @@ void MediaProvider::attempt(uint64_t callId) {
   cb.onDone = [this, alive, callId](const std::string& error) {
     if (!alive.expired()) attemptDone(callId, error);
   };
-  c.transfer = curl_.start(req, std::move(cb));
-  if (c.transfer == 0) {
-    std::string error = curl_.lastError();
+  auto started = curl_.start(req, std::move(cb));
+  c.transfer = started.value_or(0);
+  if (!started) {
+    std::string error = started.error().message;
     loop_.defer([this, alive, callId, error] {
       if (!alive.expired()) attemptDone(callId, "cannot start the request: " + error);
     });

@@ -76,12 +76,11 @@ void Reachability::check(Done done) {
       }
       finishRound();
     };
-    reactor::TransferId id = curl_.start(req, std::move(cb));
-    if (id == 0) {
-      round_[i].reason = explainTransportError(source, curl_.lastError());
+    if (auto started = curl_.start(req, std::move(cb)); !started) {
+      round_[i].reason = explainTransportError(source, started.error().message);
       --outstanding_;
     } else {
-      inFlight_.push_back(id);
+      inFlight_.push_back(*started);
     }
   }
   finishRound();

@@ -80,8 +80,8 @@ class Locator : public std::enable_shared_from_this<Locator> {
     cb.onDone = [self, index, asGet, status](const std::string& error) {
       self->answered(index, asGet, *status, error);
     };
-    if (ctx_->curl->start(req, std::move(cb)) == 0)
-      fail(index, source.label + ": " + ctx_->curl->lastError());
+    if (auto started = ctx_->curl->start(req, std::move(cb)); !started)
+      fail(index, source.label + ": " + started.error().message);
   }
 
   void answered(size_t index, bool asGet, long status, const std::string& error) {

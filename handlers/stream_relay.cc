@@ -119,9 +119,10 @@ class StreamRelay {
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
     callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
     callbacks.onDone = [this](const std::string& error) { onDone(error); };
-    transfer_ = registry_.curl_.start(request, std::move(callbacks));
-    if (transfer_ == 0) {
-      noteFailure("curl_error", registry_.curl_.lastError());
+    auto started = registry_.curl_.start(request, std::move(callbacks));
+    transfer_ = started.value_or(0);
+    if (!started) {
+      noteFailure("curl_error", started.error().message);
       return attempt(index + 1);
     }
   }

@@ -67,8 +67,9 @@ void httpCall(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Upstr
     if (!error.empty()) state->answer.error = error;
     deliver();
   };
-  if (curl.start(request, std::move(cb)) == 0) {
-    state->answer.error = curl.lastError().empty() ? "could not start the request" : curl.lastError();
+  if (auto started = curl.start(request, std::move(cb)); !started) {
+    const std::string& error = started.error().message;
+    state->answer.error = error.empty() ? "could not start the request" : error;
     deliver();
   }
 }

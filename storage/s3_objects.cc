@@ -189,8 +189,8 @@ void S3Objects::startCollecting(const reactor::UpstreamRequest& up, size_t maxAn
   cb.onDone = [state, done](const std::string& error) {
     done(state->response.status, state->response, state->body, error);
   };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
+  if (auto started = curl_.start(up, std::move(cb)); !started) {
+    std::string error = started.error().message;
     failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
   }
 }
@@ -640,8 +640,8 @@ void S3Objects::getRange(const S3Location& where, std::string_view key, uint64_t
     ok.httpStatus = r.status;
     done(std::move(ok), std::move(state->bytes), state->md5.finish());
   };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
+  if (auto started = curl_.start(up, std::move(cb)); !started) {
+    std::string error = started.error().message;
     failLater([done, error] { done(transportError(error), nullptr, {}); });
   }
 }

@@ -317,7 +317,7 @@ void MediaProvider::call(std::string method, std::string url, Finish finish) {
   calls_.emplace(id, std::move(c));
   if (!configured()) {
     ProviderError e{ProviderError::Kind::kNotConfigured, 0, 0, "no media provider is configured"};
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     loop_.defer([this, alive, id, e] {
       if (!alive.expired()) complete(id, e);
     });
@@ -347,7 +347,7 @@ void MediaProvider::attempt(uint64_t callId) {
     req.headers.emplace_back("Content-Type", "application/json");
     setMethodAndBody(req, c.method, "{}");
   }
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   reactor::TransferCallbacks cb;
   cb.onHeaders = [this, alive, callId](const reactor::UpstreamResponse& r) {
     if (alive.expired()) return false;

@@ -57,7 +57,7 @@ void Reachability::check(Done done) {
     req.connectTimeout = std::min(req.connectTimeout, kConnectBudget);
     req.firstByteTimeout = std::min(req.firstByteTimeout, kFirstByteBudget);
     auto status = std::make_shared<long>(0);
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     reactor::TransferCallbacks cb;
     cb.onHeaders = [status](const reactor::UpstreamResponse& r) {
       *status = r.status;

@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "reactor/liveness.h"
 #include "reactor/logger.h"
 #include "storage/s3_objects.h"
 
@@ -129,7 +130,7 @@ class StreamRelay {
 
   // From inside a curl callback we may not start another transfer: go on next pass.
   void attemptLater(size_t index) {
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     registry_.loop_.defer([this, alive, index] {
       if (alive.expired()) return;
       attempt(index);
@@ -457,7 +458,7 @@ class StreamRelay {
     metrics().inc("recgw_s3_credential_retries_total");
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "storage refused the credentials; refreshing",
                          {{"code", code.empty() ? "(HEAD, none)" : code}});
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     registry_.refreshCredentials_(
         chain_.signer().get(), [this, alive, code](std::shared_ptr<storage::SigV4Signer> fresh) {
           if (alive.expired() || finished_) return;
@@ -518,7 +519,7 @@ class StreamRelay {
   ClientConditions cond_;
   std::function<void(const std::string&)> onSourceFound_;
   reactor::EvbufferPtr chunk_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
   size_t sourceIndex_ = 0;
   reactor::TransferId transfer_ = 0;
   std::chrono::steady_clock::time_point attemptStart_;

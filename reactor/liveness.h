@@ -1,13 +1,16 @@
 #pragma once
 // "Is the object that started this still alive?" for work that comes back on a later loop
-// pass (a deferred task, a curl or Redis completion). The owner holds a Liveness member
-// (declared last, so it dies first); the callback captures a LivenessWatch and checks
-// alive() before touching the owner. Loop thread only.
+// pass (a deferred task, a curl, Redis or worker-pool completion). The owner holds a
+// Liveness member; the callback captures a LivenessWatch of it and checks before touching
+// the owner:
+//
+//   reactor::LivenessWatch alive = alive_;
+//   loop_.defer([this, alive] { if (alive.expired()) return; ... });
+//
+// Loop thread only.
 #include <memory>
 
 namespace recgw::reactor {
-
-class LivenessWatch;
 
 class Liveness {
  public:
@@ -15,26 +18,26 @@ class Liveness {
   Liveness(const Liveness&) = delete;
   Liveness& operator=(const Liveness&) = delete;
 
-  LivenessWatch watch() const;
-  // Every watch taken so far reports dead from now on; later watches see the owner alive.
+  // Every watch taken so far sees the owner gone from now on (a destructor that must stop
+  // late callbacks before it frees what they would touch); later watches see it alive.
   void invalidate() { token_ = std::make_shared<char>(0); }
 
  private:
+  friend class LivenessWatch;
   std::shared_ptr<char> token_ = std::make_shared<char>(0);
 };
 
 class LivenessWatch {
  public:
   LivenessWatch() = default;  // watches nothing: never alive
+  // Implicit, so that `LivenessWatch alive = alive_;` reads as what it is.
+  LivenessWatch(const Liveness& owner) : token_(owner.token_) {}  // NOLINT(google-explicit-constructor)
+
   bool alive() const { return !token_.expired(); }
-  explicit operator bool() const { return alive(); }
+  bool expired() const { return token_.expired(); }
 
  private:
-  friend class Liveness;
-  explicit LivenessWatch(const std::shared_ptr<char>& token) : token_(token) {}
   std::weak_ptr<char> token_;
 };
-
-inline LivenessWatch Liveness::watch() const { return LivenessWatch(token_); }
 
 }  // namespace recgw::reactor

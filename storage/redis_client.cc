@@ -13,7 +13,8 @@ namespace recgw::storage {
 namespace {
 
 struct CommandPrivdata {
-  std::shared_ptr<RedisClient*> client;
+  reactor::LivenessWatch alive;
+  RedisClient* client;
   uint64_t id;
 };
 
@@ -253,11 +254,10 @@ RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::ch
                       redisAsyncFree(ctx);
                       scheduleReconnect("connect timed out");
                     }),
-      reconnectTimer_(loop, [this] { connect(); }),
-      self_(std::make_shared<RedisClient*>(this)) {}
+      reconnectTimer_(loop, [this] { connect(); }) {}
 
 RedisClient::~RedisClient() {
-  *self_ = nullptr;  // late hiredis callbacks see the client gone
+  alive_.invalidate();  // late hiredis callbacks see the client gone
   if (ctx_) {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // calls each pending callback with NULL; they find no client
@@ -350,10 +350,9 @@ void RedisClient::onReadOnly() {
   if (sentinelClients_.empty() || readOnlySeen_) return;
   readOnlySeen_ = true;
   askSentinels();
-  loop_.defer([alive = std::weak_ptr(self_), generation = generation_] {
-    auto self = alive.lock();
-    if (!self || !*self) return;
-    (*self)->dropConnection(generation, "READONLY: the server is a replica now");
+  loop_.defer([this, alive = reactor::LivenessWatch(alive_), generation = generation_] {
+    if (!alive.alive()) return;
+    dropConnection(generation, "READONLY: the server is a replica now");
   });
 }
 
@@ -444,10 +443,9 @@ void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step
     handshakeRemaining_ = 0;
     // Not from inside a hiredis callback: freeing the context there would pull it from
     // under hiredis.
-    loop_.defer([alive = std::weak_ptr(self_), generation, problem] {
-      auto self = alive.lock();
-      if (!self || !*self) return;
-      (*self)->dropConnection(generation, problem);
+    loop_.defer([this, alive = reactor::LivenessWatch(alive_), generation, problem] {
+      if (!alive.alive()) return;
+      dropConnection(generation, problem);
     });
     return;
   }
@@ -503,9 +501,9 @@ void RedisClient::scheduleReconnect(const std::string& reason) {
 
 void RedisClient::failSoon(Callback callback, std::string message) {
   // Never call back from inside command(): the caller may not be ready for re-entry.
-  loop_.defer([callback = std::move(callback), message = std::move(message), alive = std::weak_ptr(self_)] {
-    auto self = alive.lock();
-    if (!self || !*self) return;
+  reactor::LivenessWatch alive = alive_;
+  loop_.defer([callback = std::move(callback), message = std::move(message), alive] {
+    if (!alive.alive()) return;
     callback(errorReply(message));
   });
 }
@@ -526,7 +524,7 @@ void RedisClient::send(std::vector<std::string> args, Callback callback) {
     lens.push_back(a.size());
   }
   uint64_t id = nextId_++;
-  auto* priv = new CommandPrivdata{self_, id};
+  auto* priv = new CommandPrivdata{alive_, this, id};
   int rc = redisAsyncCommandArgv(ctx_, &RedisClient::onReply, priv, static_cast<int>(argv.size()),
                                  argv.data(), lens.data());
   if (rc != REDIS_OK) {
@@ -543,8 +541,8 @@ void RedisClient::send(std::vector<std::string> args, Callback callback) {
 
 void RedisClient::onReply(redisAsyncContext*, void* reply, void* privdata) noexcept {
   std::unique_ptr<CommandPrivdata> priv(static_cast<CommandPrivdata*>(privdata));
-  RedisClient* self = *priv->client;
-  if (!self) return;
+  if (!priv->alive.alive()) return;
+  RedisClient* self = priv->client;
   try {
     self->complete(priv->id, copyReply(static_cast<redisReply*>(reply)));
   } catch (const std::exception& e) {

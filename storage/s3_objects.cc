@@ -297,7 +297,7 @@ void S3Objects::moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string
 
 template <typename F>
 auto S3Objects::moveCallback(const MovePtr& m, F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   return [alive, m, f](auto&&... args) mutable {
     if (alive.expired()) return;
     try {
@@ -775,7 +775,7 @@ void S3Objects::listPartsFrom(const S3Location& where, std::string key, std::str
     failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
     return;
   }
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, key, uploadId, marker, soFar = std::move(soFar), signer, done](
                    long status, const reactor::UpstreamResponse&, const std::string& body,
@@ -787,7 +787,7 @@ void S3Objects::listPartsFrom(const S3Location& where, std::string key, std::str
                  if (!o.ok()) return done(std::move(o), {});
                  int next = 0;
                  for (auto& p : parseParts(body, next)) soFar.push_back(std::move(p));
-                 if (next > marker && alive.lock()) {
+                 if (next > marker && alive.alive()) {
                    return listPartsFrom(where, key, uploadId, next, std::move(soFar), signer, done);
                  }
                  done(std::move(o), std::move(soFar));
@@ -812,7 +812,7 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
     failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
     return;
   }
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, prefix, soFar = std::move(soFar), pages, signer, done, keyMarker](
                    long status, const reactor::UpstreamResponse&, const std::string& body,
@@ -824,7 +824,7 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
                  std::string nextKey, nextUpload;
                  for (auto& u : parseUploads(body, nextKey, nextUpload)) soFar.push_back(std::move(u));
                  bool more = !nextKey.empty() && (nextKey != keyMarker || !nextUpload.empty());
-                 if (more && pages + 1 < kMaxListPages && alive.lock()) {
+                 if (more && pages + 1 < kMaxListPages && alive.alive()) {
                    return listUploadsFrom(where, prefix, nextKey, nextUpload, std::move(soFar), pages + 1,
                                           signer, done);
                  }

@@ -223,11 +223,11 @@ TEST(LivenessTest, WatchesSeeTheOwnerDie) {
   LivenessWatch before;
   EXPECT_FALSE(before.alive());
   auto owner = std::make_unique<Liveness>();
-  LivenessWatch watch = owner->watch();
+  LivenessWatch watch = *owner;
   EXPECT_TRUE(watch.alive());
   owner->invalidate();
   EXPECT_FALSE(watch.alive());
-  LivenessWatch after = owner->watch();
+  LivenessWatch after = *owner;
   EXPECT_TRUE(after.alive());
   owner.reset();
   EXPECT_FALSE(after.alive());

@@ -120,7 +120,8 @@ class StreamRelay {
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
     callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
     callbacks.onDone = [this](const std::string& error) { onDone(error); };
-    auto started = registry_.curl_.start(request, std::move(callbacks));
+    auto started =
+        registry_.curl_.start(request, std::move(callbacks), reactor::ExchangeRef(server_, exchangeId_));
     transfer_ = started.value_or(0);
     if (!started) {
       noteFailure("curl_error", started.error().message);

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,8 +27,6 @@
 #include "reactor/request_target.h"
 
 namespace recgw::reactor {
-
-class HttpServer;
 
 struct HttpLimits {
   size_t maxHeaderBytes = 16 * 1024;

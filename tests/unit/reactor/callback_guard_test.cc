@@ -34,7 +34,8 @@ class GuardedServerTest : public ::testing::Test {
  protected:
   GuardedServerTest() : server_(loop_, metrics_, HttpLimits{}), curl_(loop_) {
     server_.route(kGet, "/ok", "ok", [](HttpExchange& ex) { ex.reply(200, R"({"ok":true})"); });
-    server_.route(kGet, "/origin", "origin", [](HttpExchange& ex) { ex.reply(200, "origin body", "text/plain"); });
+    server_.route(kGet, "/origin", "origin",
+                  [](HttpExchange& ex) { ex.reply(200, "origin body", "text/plain"); });
   }
 
   void listen() { server_.listen("127.0.0.1", 0); }

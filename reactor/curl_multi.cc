@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include "reactor/callback_guard.h"
-#include "reactor/logger.h"
 
 namespace recgw::reactor {
 

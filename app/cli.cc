@@ -17,6 +17,7 @@
 #include "reactor/event_loop.h"
 #include "reactor/worker_pool.h"
 #include "storage/api_key_store.h"
+#include "storage/call_indexes.h"
 #include "storage/call_store.h"
 #include "storage/iso_time.h"
 #include "storage/lookup_cache.h"
@@ -57,7 +58,7 @@ Flags parseFlags(const std::vector<std::string>& args, const std::vector<std::st
       f.error = "unknown option --" + name;
       return f;
     }
-    if (name == "help") {
+    if (name == "help" || name == "check") {  // switches: no value
       f.named[name] = "1";
       continue;
     }
@@ -73,9 +74,10 @@ Flags parseFlags(const std::vector<std::string>& args, const std::vector<std::st
   return f;
 }
 
-int fail(const std::string& message) {
+// Usage errors exit 2; a dependency that fails exits 1.
+int fail(const std::string& message, int code = 2) {
   std::fprintf(stderr, "recgw: %s\n", message.c_str());
-  return 2;
+  return code;
 }
 
 std::optional<int64_t> toInt(const std::string& s) {
@@ -490,6 +492,49 @@ int diagnoseCommand(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// recgw ensure-indexes [--check]: the indexes recgw needs on `calls` (storage/call_indexes.h).
+// The collection belongs to CXB, so this runs only when an operator asks.
+int ensureIndexesCommand(const std::vector<std::string>& args) {
+  const char* usageText =
+      "usage: recgw ensure-indexes [--check] [--config FILE]\n"
+      "  creates the indexes recgw needs on mongo.calls_collection (unique recording_access_token,\n"
+      "  session_id, created_at); --check only lists the missing ones (exit 1 if any)\n";
+  Flags f = parseFlags(args, {"config", "check", "help"});
+  if (f.named.count("help")) {
+    std::printf("%s", usageText);
+    return 0;
+  }
+  if (!f.error.empty()) return fail(f.error);
+  if (!f.positional.empty()) return fail("ensure-indexes takes no arguments");
+  auto config = cliConfig(f);
+  if (!config) return 2;
+  CliMongo mongo;
+  if (std::string err = mongo.open(*config); !err.empty()) return fail(err);
+  const std::string& collection = config->mongo.callsCollection;
+  if (f.named.count("check")) {
+    auto report = storage::checkCallIndexesBlocking(mongo.client(), mongo.database(), collection);
+    if (!report) return fail("MongoDB: " + storage::redactUrlSecretsIn(report.error().message, config->mongo.uri), 1);
+    if (!report->collectionExists) {
+      std::printf("%s.%s does not exist yet: nothing to scan\n", mongo.database().c_str(), collection.c_str());
+      return 0;
+    }
+    if (report->missing.empty()) {
+      std::printf("%s.%s has every index recgw needs\n", mongo.database().c_str(), collection.c_str());
+      return 0;
+    }
+    std::printf("%s.%s lacks: %s\nrun `recgw ensure-indexes` to create them\n", mongo.database().c_str(),
+                collection.c_str(), storage::describeMissing(report->missing).c_str());
+    return 1;
+  }
+  auto outcome = storage::ensureCallIndexesBlocking(mongo.client(), mongo.database(), collection);
+  if (!outcome) return fail("MongoDB: " + storage::redactUrlSecretsIn(outcome.error().message, config->mongo.uri), 1);
+  for (const auto& field : outcome->present)
+    std::printf("%s.%s: %s already indexed\n", mongo.database().c_str(), collection.c_str(), field.c_str());
+  for (const auto& name : outcome->created)
+    std::printf("%s.%s: created %s\n", mongo.database().c_str(), collection.c_str(), name.c_str());
+  return 0;
+}
+
 int probeConfiguration(const std::optional<std::string>& configPath) {
   return runDiagnosis("", configPath, false);
 }
@@ -505,6 +550,7 @@ int runToolCommand(const std::string& command, const std::vector<std::string>& a
   if (command == "warm") return warm(args);
   if (command == "diagnose") return diagnoseCommand(args);
   if (command == "api-key") return apiKeyCommand(args);
+  if (command == "ensure-indexes") return ensureIndexesCommand(args);
   return -1;
 }
 

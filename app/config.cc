@@ -285,7 +285,7 @@ const std::vector<Field>& schema() {
        nullptr},
       {"lifecycle", "archive_storage_class", Kind::kString, false,
        bind(&C::lifecycle, &LifecycleConfig::archiveStorageClass), nullptr},
-      // The hot store and the archive as their own services (handlers/lifecycle_archive.h).
+      // The hot store and the archive as their own services (lifecycle/archive_storage.h).
       {"lifecycle", "hot_endpoint", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::hotEndpoint),
        [](const C& c) {
          const auto& l = c.lifecycle;

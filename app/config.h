@@ -128,7 +128,7 @@ struct ApiKeysConfig {
   int64_t cacheS = 10;
 };
 
-// [lifecycle]: rooms' recording lifecycle (handlers/lifecycle.h, LifecycleSettings).
+// [lifecycle]: rooms' recording lifecycle (lifecycle/settings.h, LifecycleSettings).
 struct LifecycleConfig {
   std::string roomsCollection = "rooms";
   std::string recordingsCollection = "recordings";

@@ -20,6 +20,7 @@
 #include "handlers/signed_urls.h"
 #include "handlers/stream_relay.h"
 #include "reactor/curl_multi.h"
+#include "storage/call_indexes.h"
 #include "storage/call_store.h"
 #include "storage/credentials_provider.h"
 #include "storage/lookup_cache.h"
@@ -240,6 +241,9 @@ class Worker {
     ops.mongo = &mongo_;
     ops.redis = redis_.get();
     ops.storageStatus = [this] { return storageStatus(); };
+    ops.checkCallIndexes = [this](std::function<void(handlers::DependencyStatus)> done) {
+      checkCallIndexes(std::move(done));
+    };
     ops.checkUpstreams = [this](fleet::Reachability::Done done) {
       if (!reachability_) return done({});
       reachability_->check(std::move(done));
@@ -440,6 +444,41 @@ class Worker {
     return d;
   }
 
+  // /readyz asks on every probe; listIndexes is cheap but load balancers probe often, so a
+  // good answer is reused for a minute, a bad one for 5 s (an operator who just ran
+  // ensure-indexes sees it soon). A missing index is logged when first seen.
+  void checkCallIndexes(std::function<void(handlers::DependencyStatus)> done) {
+    auto now = std::chrono::steady_clock::now();
+    auto reuseFor = callIndexes_.status && callIndexes_.status->ok ? std::chrono::seconds(60) : std::chrono::seconds(5);
+    if (callIndexes_.status && now - callIndexes_.checkedAt < reuseFor) {
+      done(*callIndexes_.status);
+      return;
+    }
+    storage::checkCallIndexes(
+        mongo_, config_.mongo.callsCollection,
+        [this, now, done = std::move(done)](const Expected<storage::CallIndexReport>& report) {
+          handlers::DependencyStatus status;
+          if (!report) {
+            // Unknown (MongoDB down, or listIndexes not allowed): the mongo check speaks for
+            // the first; the second must not take a gateway out of service.
+            status = {true, "not checked: " + report.error().message};
+          } else if (!report->collectionExists) {
+            status = {true, "collection " + config_.mongo.callsCollection + " does not exist yet"};
+          } else if (report->missing.empty()) {
+            status = {true, "present"};
+          } else {
+            status = {false, "missing on " + config_.mongo.callsCollection + ": " +
+                                 storage::describeMissing(report->missing) +
+                                 " (lookups that reach MongoDB scan the collection; run recgw ensure-indexes)"};
+            if (!callIndexes_.status || callIndexes_.status->reason != status.reason)
+              reactor::Logger::log(reactor::LogLevel::kWarn, {}, "mongo_indexes_missing",
+                                   {{"detail", status.reason}});
+          }
+          callIndexes_ = {now, status};
+          done(status);
+        });
+  }
+
   handlers::DependencyStatus storageStatus() const {
     const auto& s = settings_.current();
     if (!s.storageComplete()) return {false, s.describeMissing()};
@@ -554,6 +593,10 @@ class Worker {
   fleet::BreakerBoard breakers_;
   handlers::RelayRegistry relays_;
   storage::CallStore calls_;
+  struct {
+    std::chrono::steady_clock::time_point checkedAt;
+    std::optional<handlers::DependencyStatus> status;
+  } callIndexes_;
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;

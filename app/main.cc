@@ -52,6 +52,7 @@ void usage(FILE* out) {
       "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
       "  warm --since DATE [--limit N]         copy call lookups from MongoDB into Redis\n"
       "  api-key create|list|revoke ...        tenant API keys (recgw api-key --help)\n"
+      "  ensure-indexes [--check]              create (or list) the indexes recgw needs on calls\n"
       "  --version                             print the version\n"
       "\n"
       "Every config key can be set with RECGW_<SECTION>_<KEY>, e.g. RECGW_MONGO_URI.\n");

@@ -5,14 +5,18 @@
 #include <cstdio>
 #include <ctime>
 
-#include "fleet/media_provider.h"
 #include "handlers/http_semantics.h"
-#include "handlers/lifecycle_poller.h"
-#include "handlers/lifecycle_runtime.h"
 #include "reactor/logger.h"
 #include "storage/s3_addressing.h"
 
 namespace recgw::handlers {
+
+using lifecycle::Caller;
+using lifecycle::Outcome;
+using lifecycle::Problem;
+using storage::Recording;
+using storage::RecordingStatus;
+using Clock = std::chrono::system_clock;
 
 // ---- pure helpers -------------------------------------------------------------------
 
@@ -76,22 +80,6 @@ TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader) {
   if (claims.isPlatformAdmin())
     return {{}, 400, "bad_request", "a platform admin token without an account must send X-Account-ID"};
   return {{}, 403, "forbidden", "the token carries no account"};
-}
-
-std::optional<RecordingStatus> mapProviderStatus(std::string_view s) {
-  for (std::string_view w : {"recording", "active", "in_progress", "started"}) {
-    if (s == w) return RecordingStatus::kRecording;
-  }
-  for (std::string_view w : {"processing", "stopped", "uploading", "pending"}) {
-    if (s == w) return RecordingStatus::kProcessing;
-  }
-  for (std::string_view w : {"ready", "completed", "complete", "finished", "available"}) {
-    if (s == w) return RecordingStatus::kReady;
-  }
-  for (std::string_view w : {"failed", "error", "errored"}) {
-    if (s == w) return RecordingStatus::kFailed;
-  }
-  return std::nullopt;
 }
 
 std::optional<int64_t> wholeSeconds(std::optional<double> seconds) {
@@ -181,68 +169,6 @@ void writeRecording(reactor::JsonWriter& w, const Recording& r,
   w.endObject();
 }
 
-// ---- shared plumbing ----------------------------------------------------------------
-
-// ---- shared with the poller (handlers/lifecycle_runtime.h) -------------------------
-
-void noteTransition(LifecycleContext& ctx, std::string_view requestId, const Recording& r,
-                    std::string_view from, std::string_view to, std::string_view by) {
-  reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "recording state changed",
-                       {{"recording_id", r.id},
-                        {"tenant", r.tenantId},
-                        {"room_id", r.roomId},
-                        {"from", from},
-                        {"to", to},
-                        {"by", by}});
-  if (ctx.metrics) {
-    ctx.metrics->inc("recgw_lifecycle_transitions_total",
-                     reactor::Metrics::label("from", from) + "," + reactor::Metrics::label("to", to));
-  }
-}
-
-void noteUnboundProviderRecording(LifecycleContext& ctx, std::string_view requestId, const Recording& r,
-                                  std::string_view providerRoom, std::string_view by) {
-  reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "provider recording not bound to this room",
-                       {{"recording_id", r.id},
-                        {"tenant", r.tenantId},
-                        {"room_id", r.roomId},
-                        {"provider_recording_id", r.providerRecordingId},
-                        {"provider_room_id", providerRoom},
-                        {"by", by}});
-  countMetric(ctx, "recgw_lifecycle_provider_calls_total", "op", "not_bound");
-}
-
-void countMetric(LifecycleContext& ctx, std::string_view name, std::string_view key, std::string_view value) {
-  if (ctx.metrics) ctx.metrics->inc(name, reactor::Metrics::label(key, value));
-}
-
-storage::ProviderSnapshot snapshotFrom(const fleet::ProviderRecording& p) {
-  storage::ProviderSnapshot s;
-  s.providerId = p.id;
-  s.roomId = p.roomId;
-  s.status = mapProviderStatus(p.status);
-  s.startedAt = p.startedAt;
-  s.stoppedAt = p.stoppedAt;
-  s.durationSeconds = p.durationSeconds;
-  s.sizeBytes = p.sizeBytes;
-  if (!p.key.empty())
-    s.storage =
-        storage::StoredObject{p.storageProvider.empty() ? "s3" : p.storageProvider, p.bucket, p.key, {}};
-  s.failureReason = p.error.empty() ? "the media provider reported a failure" : p.error;
-  return s;
-}
-
-fleet::MediaProviderSettings providerSettings(const LifecycleSettings& s) {
-  fleet::MediaProviderSettings p;
-  p.baseUrl = s.providerUrl;
-  p.token = s.providerToken;
-  p.connectTimeout = s.providerConnectTimeout;
-  p.timeout = s.providerTimeout;
-  p.retries = std::max(0, s.providerRetries);
-  p.backoff = s.providerBackoff;
-  return p;
-}
-
 namespace {
 
 std::string recordingJson(const Recording& r,
@@ -259,8 +185,8 @@ void replyData(reactor::HttpExchange& ex, int status, std::string_view json) {
   ex.reply(status, body);
 }
 
-// Runs `f` with the request if it is still there. Callbacks from curl reach here without a
-// catch of their own: nothing may escape into libcurl or libevent.
+// Runs `f` with the request if it is still there. The service answers from curl's and the
+// worker pool's callbacks: nothing may escape into libcurl or libevent.
 template <typename F>
 void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
   reactor::HttpExchange* ex = srv->find(xid);
@@ -272,6 +198,16 @@ void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
                          {{"error", e.what()}});
     if (!ex->done()) ex->replyError(500, "internal", "internal error");
   }
+}
+
+// The service's answer, delivered to the request if it is still there.
+template <typename T, typename F>
+lifecycle::Reply<T> toExchange(reactor::HttpExchange& ex, F f) {
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  return [srv, xid, f](Outcome<T> outcome) {
+    withExchange(srv, xid, [&](reactor::HttpExchange& e) { f(e, std::move(outcome)); });
+  };
 }
 
 // {"error", "message", "request_id"}: the request id (also in X-Request-Id) is what support
@@ -302,51 +238,66 @@ void replyOpaqueFailure(reactor::HttpExchange& ex, int status, std::string_view 
   replyWithRequestId(ex, status, code, message);
 }
 
-void replyStoreFailure(reactor::HttpExchange& ex, const StoreResult& r, std::string_view notFound) {
-  switch (r.outcome) {
-    case StoreOutcome::kNoRoom:
+// The answers every route shares; `notFound` is the route's message for kNotFound.
+void replyProblem(reactor::HttpExchange& ex, const Problem& p, std::string_view notFound) {
+  using K = Problem::Kind;
+  switch (p.kind) {
+    case K::kNoRoom:
       return ex.replyError(404, "not_found", "room not found");
-    case StoreOutcome::kNotFound:
+    case K::kNotFound:
       return ex.replyError(404, "not_found", notFound);
-    case StoreOutcome::kConflict: {
-      std::string now = r.recording ? std::string(storage::statusName(r.recording->status)) : "changed";
+    case K::kConflict: {
+      std::string now = p.current ? std::string(storage::statusName(p.current->status)) : "changed";
       return ex.replyError(409, "conflict", "the recording changed meanwhile (now " + now + ")");
     }
-    case StoreOutcome::kUnavailable:
+    case K::kStoreUnavailable:
       ex.addHeader("Retry-After", "5");
       return replyOpaqueFailure(ex, 503, "store_unavailable",
                                 "the recordings store is unavailable; retry shortly",
-                                "recordings store unavailable: " + r.error);
-    case StoreOutcome::kOk:
+                                "recordings store unavailable: " + p.detail);
+    case K::kProviderNotConfigured:
+      ex.addHeader("Retry-After", "30");
+      return ex.replyError(503, "provider_not_configured", "no media provider is configured");
+    case K::kProviderFailed:
+      if (p.provider.clientStatus() == 503) ex.addHeader("Retry-After", "30");
+      return replyOpaqueFailure(ex, p.provider.clientStatus(), p.provider.clientCode(),
+                                p.provider.clientMessage(), p.provider.reason, p.recordingId);
+    case K::kProviderLostRecording:
+      // A provider recording our recording is linked to, unknown to the provider: its fault.
+      return replyOpaqueFailure(ex, 502, "provider_error", "the media provider does not know this recording",
+                                p.provider.reason, p.recordingId);
+    case K::kProviderRoomMismatch:
+      ex.noteReason(p.detail);
+      return replyWithRequestId(ex, 502, "provider_recording_mismatch",
+                                "the media provider files this recording under another room, "
+                                "so it was not reprocessed");
+    case K::kInternal:
+      reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "lifecycle handler failed",
+                           {{"error", p.detail}});
       break;
+    case K::kAlreadyRecording:
+    case K::kInvalidState:
+    case K::kNoProviderRecording:
+    case K::kArchiveRefused:
+    case K::kArchiveNotMoved:
+    case K::kLocationRefused:
+    case K::kStorageNotConfigured:
+    case K::kSignFailed:
+      break;  // answered by their routes
   }
   ex.replyError(500, "internal", "internal error");
 }
 
-void replyProviderFailure(reactor::HttpExchange& ex, const fleet::ProviderError& e,
-                          std::string_view recordingId = {}) {
-  if (e.clientStatus() == 503) ex.addHeader("Retry-After", "30");
-  replyOpaqueFailure(ex, e.clientStatus(), e.clientCode(), e.clientMessage(), e.reason, recordingId);
+std::string currentStatus(const Problem& p) {
+  return p.current ? std::string(storage::statusName(p.current->status)) : std::string("unknown");
 }
 
-std::shared_ptr<LifecycleRuntime> ensureRuntime(const std::shared_ptr<LifecycleContext>& ctx) {
-  if (!ctx->runtime) {
-    ctx->runtime = std::make_shared<LifecycleRuntime>(*ctx);
-    if (reactor::Metrics* m = ctx->metrics) {
-      using T = reactor::Metrics::Type;
-      m->describe("recgw_lifecycle_transitions_total", T::kCounter,
-                  "Recording state changes, by from and to");
-      m->describe("recgw_lifecycle_archive_total", T::kCounter, "Archive requests, by outcome");
-      m->describe("recgw_lifecycle_provider_calls_total", T::kCounter,
-                  "Media provider calls, by op and outcome");
-      m->describe("recgw_lifecycle_poll_passes_total", T::kCounter, "Background poll passes, by outcome");
-    }
-  }
-  return ctx->runtime;
+lifecycle::LifecycleService& service(const std::shared_ptr<LifecycleContext>& ctx) {
+  return ctx->runtime->service();
 }
 
 // Authenticates (401), then picks the tenant (400/403). nullopt: answered.
-std::optional<std::string> authorize(reactor::HttpExchange& ex, const LifecycleContext& ctx) {
+std::optional<Caller> authorize(reactor::HttpExchange& ex, const LifecycleContext& ctx) {
   auto claims = requireToken(ex, ctx.jwt);
   if (!claims) return std::nullopt;
   TenantChoice t = chooseTenant(*claims, ex.header("X-Account-ID"));
@@ -354,515 +305,290 @@ std::optional<std::string> authorize(reactor::HttpExchange& ex, const LifecycleC
     ex.replyError(t.status, t.code, t.message);
     return std::nullopt;
   }
-  return t.tenant;
+  reactor::HttpServer* srv = &ex.server();
+  uint64_t xid = ex.id();
+  return Caller{t.tenant, ex.requestId(), [srv, xid] { return srv->find(xid) != nullptr; }};
 }
 
 bool validRecordingId(std::string_view id) {
   return id.starts_with("rec_") && id.size() <= 128 && isSafePathParam(id);
 }
 
-// A MongoDB job whose answer goes to the request, if it is still there.
-template <typename R, typename Job, typename Done>
-void storeCall(LifecycleRuntime& rt, reactor::HttpExchange& ex, Job job, Done done) {
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t xid = ex.id();
-  rt.store.run<R>(std::function<R(mongoc_client_t*, const RecordingCollections&)>(std::move(job)),
-                  [srv, xid, done](R result) {
-                    withExchange(srv, xid, [&](reactor::HttpExchange& e) { done(e, std::move(result)); });
-                  });
-}
-
 // ---- routes -------------------------------------------------------------------------
 
 void handleStart(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   std::string roomId = ex.pathParams()[0];
   if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
-  std::string id = storage::newRecordingId();
-  auto now = Clock::now();
-  storeCall<StoreResult>(
-      *ctx->runtime, ex,
-      [t = *tenant, roomId, id, now](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::start(c, n, t, roomId, id, now);
-      },
-      [ctx, roomId](reactor::HttpExchange& ex, StoreResult r) {
-        if (r.outcome == StoreOutcome::kConflict) {
-          std::string msg = "room " + roomId + " is already recording";
-          if (r.recording) msg += " (" + r.recording->id + ")";
-          return ex.replyError(409, "already_recording", msg);
-        }
-        if (!r.ok()) return replyStoreFailure(ex, r, "room not found");
-        noteTransition(*ctx, ex.requestId(), *r.recording, "none", "recording", "start");
-        replyData(ex, 200, recordingJson(*r.recording));
-      });
+  service(ctx).start(*caller, roomId,
+                     toExchange<Recording>(ex, [roomId](reactor::HttpExchange& ex, Outcome<Recording> r) {
+                       if (!r && r.error().kind == Problem::Kind::kAlreadyRecording) {
+                         std::string msg = "room " + roomId + " is already recording";
+                         if (r.error().current) msg += " (" + r.error().current->id + ")";
+                         return ex.replyError(409, "already_recording", msg);
+                       }
+                       if (!r) return replyProblem(ex, r.error(), "room not found");
+                       replyData(ex, 200, recordingJson(*r));
+                     }));
 }
 
 void handleStop(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   std::string roomId = ex.pathParams()[0];
   if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
-  auto now = Clock::now();
-  storeCall<StoreResult>(
-      *ctx->runtime, ex,
-      [t = *tenant, roomId, now](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::stop(c, n, t, roomId, now);
-      },
-      [ctx](reactor::HttpExchange& ex, StoreResult r) {
-        if (!r.ok()) return replyStoreFailure(ex, r, "no recording is active in this room");
-        noteTransition(*ctx, ex.requestId(), *r.recording, "recording", "processing", "stop");
-        replyData(ex, 200, recordingJson(*r.recording));
-      });
-}
-
-void syncWithProvider(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
-                      const std::string& tenant, const std::string& roomId) {
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t xid = ex.id();
-  std::weak_ptr<LifecycleContext> weak = ctx;
-  // Never the bare room id: another tenant may have a room of the same id.
-  std::string providerRoom = storage::providerRoomId(tenant, roomId);
-  ctx->runtime->provider.listRoomRecordings(providerRoom, [weak, srv, xid, tenant, roomId](
-                                                              fleet::ProviderError err,
-                                                              std::vector<fleet::ProviderRecording> list) {
-    auto ctx = weak.lock();
-    if (!ctx) return;
-    countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op", err.ok() ? "list_ok" : "list_failed");
-    withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-      // A room the provider never saw has no recordings there.
-      if (!err.ok() && err.kind != fleet::ProviderError::Kind::kNotFound)
-        return replyProviderFailure(ex, err);
-      std::vector<storage::ProviderSnapshot> snapshots;
-      for (const auto& p : list) snapshots.push_back(snapshotFrom(p));
-      auto window = ctx->settings.linkWindow;
-      auto now = Clock::now();
-      storeCall<storage::SyncResult>(
-          *ctx->runtime, ex,
-          [tenant, roomId, snapshots, window, now](mongoc_client_t* c, const RecordingCollections& n) {
-            return RecordingStore::sync(c, n, tenant, roomId, snapshots, window, true, true, now);
-          },
-          [ctx](reactor::HttpExchange& ex, storage::SyncResult s) {
-            if (s.outcome != StoreOutcome::kOk)
-              return replyStoreFailure(ex, {s.outcome, {}, {}, s.error}, "");
-            for (const auto& id : s.refused) {
-              reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(),
-                                   "provider recording listed under another room; not synced",
-                                   {{"provider_recording_id", id}});
-            }
-            reactor::JsonWriter w;
-            w.beginObject().field("synced_count", static_cast<int64_t>(s.synced.size())).key("recordings");
-            w.beginArray();
-            for (const auto& r : s.synced) {
-              writeRecording(w, r);
-              reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording synced",
-                                   {{"recording_id", r.id},
-                                    {"provider_recording_id", r.providerRecordingId},
-                                    {"source", r.source},
-                                    {"status", storage::statusName(r.status)}});
-            }
-            w.endArray().endObject();
-            replyData(ex, 200, w.str());
-          });
-    });
-  });
+  service(ctx).stop(*caller, roomId,
+                    toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+                      if (!r) return replyProblem(ex, r.error(), "no recording is active in this room");
+                      replyData(ex, 200, recordingJson(*r));
+                    }));
 }
 
 void handleSync(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   std::string roomId = ex.pathParams()[0];
   if (!isSafePathParam(roomId)) return ex.replyError(404, "not_found", "room not found");
-  if (!ctx->runtime->provider.configured()) {
-    ex.addHeader("Retry-After", "30");
-    return ex.replyError(503, "provider_not_configured", "no media provider is configured");
-  }
-  // The room first: another tenant's room must not even cause a provider call.
-  storeCall<StoreResult>(
-      *ctx->runtime, ex,
-      [t = *tenant, roomId](mongoc_client_t* c, const RecordingCollections& n) {
-        std::string error;
-        auto room = RecordingStore::findRoom(c, n, t, roomId, error);
-        if (!error.empty()) return StoreResult::unavailable(error);
-        return StoreResult{room ? StoreOutcome::kOk : StoreOutcome::kNoRoom, {}, room, {}};
-      },
-      [ctx, t = *tenant, roomId](reactor::HttpExchange& ex, StoreResult r) {
-        if (!r.ok()) return replyStoreFailure(ex, r, "room not found");
-        syncWithProvider(ex, ctx, t, roomId);
-      });
+  service(ctx).sync(*caller, roomId,
+                    toExchange<std::vector<Recording>>(
+                        ex, [](reactor::HttpExchange& ex, Outcome<std::vector<Recording>> synced) {
+                          if (!synced) return replyProblem(ex, synced.error(), "room not found");
+                          reactor::JsonWriter w;
+                          w.beginObject().field("synced_count", static_cast<int64_t>(synced->size()));
+                          w.key("recordings").beginArray();
+                          for (const auto& r : *synced) writeRecording(w, r);
+                          w.endArray().endObject();
+                          replyData(ex, 200, w.str());
+                        }));
 }
 
 void handleList(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   Paging paging = parsePaging(ex.query());
   if (!paging.error.empty()) return ex.replyError(422, "validation_error", paging.error);
-  storeCall<storage::RecordingPage>(
-      *ctx->runtime, ex,
-      [t = *tenant, paging](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::list(c, n, t, paging.limit, paging.offset);
-      },
-      [paging](reactor::HttpExchange& ex, storage::RecordingPage page) {
-        if (!page.error.empty()) return replyStoreFailure(ex, StoreResult::unavailable(page.error), "");
-        reactor::JsonWriter w;
-        w.beginObject().key("data").beginArray();
-        for (const auto& r : page.items) writeRecording(w, r);
-        w.endArray();
-        w.key("meta").beginObject().field("total", page.total).field("limit", paging.limit);
-        w.field("offset", paging.offset).endObject().endObject();
-        ex.reply(200, w.str());
-      });
-}
-
-// Loads the tenant's recording, then hands it to `next`; answers 404/503 itself.
-template <typename Next>
-void withRecording(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx,
-                   const std::string& tenant, const std::string& id, bool withRoom, Next next) {
-  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  storeCall<StoreResult>(
-      *ctx->runtime, ex,
-      [tenant, id, withRoom](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::get(c, n, tenant, id, withRoom);
-      },
-      [next](reactor::HttpExchange& ex, StoreResult r) {
-        if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
-        next(ex, std::move(r));
-      });
+  service(ctx).list(
+      *caller, paging.limit, paging.offset,
+      toExchange<lifecycle::RecordingList>(
+          ex, [paging](reactor::HttpExchange& ex, Outcome<lifecycle::RecordingList> page) {
+            if (!page) return replyProblem(ex, page.error(), "");
+            reactor::JsonWriter w;
+            w.beginObject().key("data").beginArray();
+            for (const auto& r : page->items) writeRecording(w, r);
+            w.endArray();
+            w.key("meta").beginObject().field("total", page->total).field("limit", paging.limit);
+            w.field("offset", paging.offset).endObject().endObject();
+            ex.reply(200, w.str());
+          }));
 }
 
 void handleGet(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
-  withRecording(ex, ctx, *tenant, ex.pathParams()[0], true, [](reactor::HttpExchange& ex, StoreResult r) {
-    replyData(ex, 200, recordingJson(*r.recording, std::optional<std::optional<storage::Room>>(r.room)));
-  });
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
+  std::string id = ex.pathParams()[0];
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  service(ctx).get(
+      *caller, id,
+      toExchange<lifecycle::RecordingWithRoom>(ex, [](reactor::HttpExchange& ex,
+                                                      Outcome<lifecycle::RecordingWithRoom> r) {
+        if (!r) return replyProblem(ex, r.error(), "recording not found");
+        replyData(ex, 200, recordingJson(r->recording, std::optional<std::optional<storage::Room>>(r->room)));
+      }));
 }
 
 void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
-  withRecording(ex, ctx, *tenant, ex.pathParams()[0], false, [ctx](reactor::HttpExchange& ex, StoreResult r) {
-    const Recording& rec = *r.recording;
-    // Not downloadable (yet): 200 {recording_id, status, message}, top level like the URL.
-    auto message = [&](std::string_view text) {
-      reactor::JsonWriter w;
-      w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
-      w.field("message", text).endObject();
-      ex.reply(200, w.str());
-    };
-    switch (rec.status) {
-      case RecordingStatus::kRecording:
-        return message("Recording is still in progress. Stop it, then try again once it is processed.");
-      case RecordingStatus::kProcessing:
-        return message(kDownloadProcessingMessage);
-      case RecordingStatus::kFailed:
-        return message("Recording failed: " + rec.failureReason);
-      case RecordingStatus::kArchived:
-        if (rec.storage && !storage::storageClassAllowsGet(rec.storage->storageClass)) {
-          return message("Recording is archived in " + rec.storage->storageClass +
-                         " and must be restored before it can be downloaded.");
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
+  std::string id = ex.pathParams()[0];
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  service(ctx).download(
+      *caller, id,
+      toExchange<lifecycle::Download>(ex, [](reactor::HttpExchange& ex, Outcome<lifecycle::Download> d) {
+        if (!d) {
+          const Problem& p = d.error();
+          switch (p.kind) {
+            case Problem::Kind::kLocationRefused:
+              return replyOpaqueFailure(
+                  ex, 502, "storage_location_refused",
+                  "the recording's stored object is not in a location this service serves", p.detail,
+                  p.recordingId);
+            case Problem::Kind::kStorageNotConfigured:
+              ex.addHeader("Retry-After", "30");
+              return ex.replyError(503, "storage_not_configured", "storage is not configured");
+            case Problem::Kind::kSignFailed:
+              return replyOpaqueFailure(ex, 500, "internal", "cannot sign a download URL", p.detail,
+                                        p.recordingId);
+            default:
+              return replyProblem(ex, p, "recording not found");
+          }
         }
-        break;
-      case RecordingStatus::kReady:
-        break;
-    }
-    if (!rec.storage) return message("Recording has no stored object.");
-    const std::string& bucket = rec.storage->bucket;
-    // The location may come from the provider, and a presigned URL lends our credentials to
-    // whatever bucket it names: only the hot and the archive bucket are signed for, each
-    // with its own service's credentials (lifecycle_archive.h).
-    auto store = ctx->runtime->archive->storeForBucket(bucket);
-    if (!store) {
-      return replyOpaqueFailure(ex, 502, "storage_location_refused",
-                                "the recording's stored object is not in a location this service serves",
-                                "download refused: bucket " + bucket +
-                                    " is neither the hot nor the archive bucket",
-                                rec.id);
-    }
-    storage::SigV4Signer* signer = store->signer;
-    if (!signer) {
-      ex.addHeader("Retry-After", "30");
-      return ex.replyError(503, "storage_not_configured", "storage is not configured");
-    }
-    storage::S3Location loc = store->location;
-    int64_t ttl = ctx->settings.downloadUrlTtl.count();
-    auto now = Clock::now();
-    storage::PresignedUrl url =
-        signer->presign("GET", storage::objectTarget(loc, rec.storage->key), ttl, now);
-    if (!url.ok()) {
-      return replyOpaqueFailure(ex, 500, "internal", "cannot sign a download URL",
-                                "presign failed: " + url.error, rec.id);
-    }
-    reactor::JsonWriter w;
-    w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
-    w.field("download_url", url.url).field("expires_at", formatInstant(now + std::chrono::seconds(ttl)));
-    w.field("expires_in", ttl);
-    w.key("duration");
-    if (auto whole = wholeSeconds(rec.durationSeconds))
-      w.value(*whole);
-    else
-      w.null();
-    w.key("file_size");
-    if (rec.sizeBytes)
-      w.value(*rec.sizeBytes);
-    else
-      w.null();
-    w.field("provider", rec.storage->provider.empty() ? std::string("s3") : rec.storage->provider);
-    w.endObject();
-    ex.reply(200, w.str());
-  });
+        const Recording& rec = d->recording;
+        reactor::JsonWriter w;
+        w.beginObject().field("recording_id", rec.id).field("status", storage::statusName(rec.status));
+        // Not downloadable (yet): 200 {recording_id, status, message}, top level like the URL.
+        if (d->notReady) {
+          w.field("message", *d->notReady).endObject();
+          return ex.reply(200, w.str());
+        }
+        w.field("download_url", d->url).field("expires_at", formatInstant(d->expiresAt));
+        w.field("expires_in", d->expiresIn);
+        w.key("duration");
+        if (auto whole = wholeSeconds(rec.durationSeconds))
+          w.value(*whole);
+        else
+          w.null();
+        w.key("file_size");
+        if (rec.sizeBytes)
+          w.value(*rec.sizeBytes);
+        else
+          w.null();
+        w.field("provider", rec.storage->provider.empty() ? std::string("s3") : rec.storage->provider);
+        w.endObject();
+        ex.reply(200, w.str());
+      }));
 }
 
 void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  auto now = Clock::now();
-  storeCall<StoreResult>(
-      *ctx->runtime, ex,
-      [t = *tenant, id, now](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::softDelete(c, n, t, id, now);
-      },
-      [](reactor::HttpExchange& ex, StoreResult r) {
-        if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
-        reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording deleted (soft)",
-                             {{"recording_id", r.recording->id}, {"tenant", r.recording->tenantId}});
-        reactor::JsonWriter w;
-        w.beginObject().field("id", r.recording->id).field("deleted", true);
-        w.field("deleted_at", formatInstant(r.recording->deletedAt.value_or(Clock::now()))).endObject();
-        replyData(ex, 200, w.str());
-      });
+  service(ctx).remove(*caller, id,
+                      toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+                        if (!r) return replyProblem(ex, r.error(), "recording not found");
+                        reactor::JsonWriter w;
+                        w.beginObject().field("id", r->id).field("deleted", true);
+                        w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
+                        replyData(ex, 200, w.str());
+                      }));
 }
 
-// A provider recording our recording is linked to, unknown to the provider: its fault (502).
-void replyProviderLostIt(reactor::HttpExchange& ex, const fleet::ProviderError& e,
-                         const std::string& recordingId) {
-  replyOpaqueFailure(ex, 502, "provider_error", "the media provider does not know this recording", e.reason,
-                     recordingId);
-}
-
-// The recording to recover, and whether another tenant has a room of the same id (a provider
-// recording filed under the bare room id is then not provably this tenant's).
-struct RecoverTarget {
-  StoreResult found;
-  bool roomIdShared = false;
-  static RecoverTarget unavailable(std::string why) {
-    return {StoreResult::unavailable(std::move(why)), false};
-  }
-};
-
-void requestReprocess(const std::shared_ptr<LifecycleContext>& ctx, reactor::HttpExchange& ex,
-                      const std::string& tenant, const Recording& rec) {
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t xid = ex.id();
-  std::weak_ptr<LifecycleContext> weak = ctx;
-  std::string id = rec.id;
-  ctx->runtime->provider.requestReprocess(rec.providerRecordingId, [weak, srv, xid, tenant,
-                                                                    id](fleet::ProviderError err) {
-    auto ctx = weak.lock();
-    if (!ctx) return;
-    countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
-                err.ok() ? "reprocess_ok" : "reprocess_failed");
-    withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-      if (err.kind == fleet::ProviderError::Kind::kNotFound) return replyProviderLostIt(ex, err, id);
-      if (!err.ok()) return replyProviderFailure(ex, err, id);
-      auto now = Clock::now();
-      storeCall<StoreResult>(
-          *ctx->runtime, ex,
-          [tenant, id, now](mongoc_client_t* c, const RecordingCollections& n) {
-            storage::TransitionUpdate u;
-            u.recoverRequestedAt = now;
-            return RecordingStore::transition(c, n, tenant, id, RecordingStatus::kProcessing, u, now);
-          },
-          [](reactor::HttpExchange& ex, StoreResult r) {
-            if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
-            reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(), "recording reprocess requested",
-                                 {{"recording_id", r.recording->id},
-                                  {"provider_recording_id", r.recording->providerRecordingId}});
-            reactor::JsonWriter w;
-            w.beginObject().field("id", r.recording->id);
-            w.field("status", storage::statusName(r.recording->status)).field("message", kRecoverMessage);
-            w.endObject();
-            replyData(ex, 200, w.str());
-          });
-    });
-  });
-}
-
-// Reprocessing is asked for only after the provider confirms the recording is filed under
-// this tenant's room (storage::linkedProviderRoomAccepted): a link made before room names
-// were scoped may point at another tenant's recording.
 void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
-  std::string t = *tenant;
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  storeCall<RecoverTarget>(
-      *ctx->runtime, ex,
-      [t, id](mongoc_client_t* c, const RecordingCollections& n) {
-        RecoverTarget out{RecordingStore::get(c, n, t, id, false), false};
-        if (out.found.ok() && !out.found.recording->providerRecordingId.empty()) {
-          std::string error;
-          out.roomIdShared = RecordingStore::roomIdShared(c, n, t, out.found.recording->roomId, error);
-          if (!error.empty()) return RecoverTarget::unavailable(error);
+  service(ctx).recover(
+      *caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+        if (!r && r.error().kind == Problem::Kind::kInvalidState) {
+          return ex.replyError(
+              400, "invalid_state",
+              "only a processing recording can be recovered (this one is " + currentStatus(r.error()) + ")");
         }
-        return out;
-      },
-      [ctx, t](reactor::HttpExchange& ex, RecoverTarget target) {
-        if (!target.found.ok()) return replyStoreFailure(ex, target.found, "recording not found");
-        const Recording& rec = *target.found.recording;
-        if (rec.status != RecordingStatus::kProcessing) {
-          return ex.replyError(400, "invalid_state",
-                               "only a processing recording can be recovered (this one is " +
-                                   std::string(storage::statusName(rec.status)) + ")");
-        }
-        if (rec.providerRecordingId.empty()) {
+        if (!r && r.error().kind == Problem::Kind::kNoProviderRecording) {
           return ex.replyError(
               400, "no_provider_recording",
               "this recording has no provider recording id, so the provider cannot reprocess it");
         }
-        if (!ctx->runtime->provider.configured()) {
-          ex.addHeader("Retry-After", "30");
-          return ex.replyError(503, "provider_not_configured", "no media provider is configured");
-        }
-        reactor::HttpServer* srv = &ex.server();
-        uint64_t xid = ex.id();
-        std::weak_ptr<LifecycleContext> weak = ctx;
-        bool shared = target.roomIdShared;
-        ctx->runtime->provider.getRecording(
-            rec.providerRecordingId,
-            [weak, srv, xid, t, rec, shared](fleet::ProviderError err, fleet::ProviderRecording p) {
-              auto ctx = weak.lock();
-              if (!ctx) return;
-              countMetric(*ctx, "recgw_lifecycle_provider_calls_total", "op",
-                          err.ok() ? "get_ok" : "get_failed");
-              withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-                if (err.kind == fleet::ProviderError::Kind::kNotFound)
-                  return replyProviderLostIt(ex, err, rec.id);
-                if (!err.ok()) return replyProviderFailure(ex, err, rec.id);
-                auto binding = storage::bindProviderRoom(p.roomId, rec.tenantId, rec.roomId);
-                if (!storage::linkedProviderRoomAccepted(binding, shared)) {
-                  noteUnboundProviderRecording(*ctx, ex.requestId(), rec, p.roomId, "recover");
-                  ex.noteReason("provider recording filed under room " + p.roomId);
-                  return replyWithRequestId(ex, 502, "provider_recording_mismatch",
-                                            "the media provider files this recording under another room, "
-                                            "so it was not reprocessed");
-                }
-                requestReprocess(ctx, ex, t, rec);
-              });
-            });
-      });
+        if (!r) return replyProblem(ex, r.error(), "recording not found");
+        reactor::JsonWriter w;
+        w.beginObject().field("id", r->id);
+        w.field("status", storage::statusName(r->status)).field("message", lifecycle::kRecoverMessage);
+        w.endObject();
+        replyData(ex, 200, w.str());
+      }));
 }
 
-// ---- archive: storage::S3Objects::moveToArchive, then the state (see lifecycle.h) ----
+// A move that did not happen, as the API answers it. Fixed messages: the reason may carry
+// S3's own words, hosts and ports (logged by the service).
+struct ArchiveAnswer {
+  int status;
+  const char* code;
+  const char* message;
+};
 
-void archiveSetState(const std::shared_ptr<LifecycleContext>& ctx, reactor::HttpServer* srv, uint64_t xid,
-                     const std::string& requestId, const std::string& tenant, const Recording& rec,
-                     storage::StoredObject archived) {
-  auto now = Clock::now();
-  storage::TransitionUpdate u;
-  u.to = RecordingStatus::kArchived;
-  u.archivedAt = now;
-  u.storage = std::move(archived);
-  u.idempotent = true;  // a rerun after a crash finishes at once
-  std::string id = rec.id;
-  ctx->runtime->store.run<StoreResult>(
-      [tenant, id, u, now](mongoc_client_t* c, const RecordingCollections& n) {
-        return RecordingStore::transition(c, n, tenant, id, RecordingStatus::kReady, u, now);
-      },
-      [ctx, srv, xid, requestId](StoreResult r) {
-        countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", r.ok() ? "archived" : "state_failed");
-        if (r.ok()) noteTransition(*ctx, requestId, *r.recording, "ready", "archived", "archive");
-        withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-          if (!r.ok()) return replyStoreFailure(ex, r, "recording not found");
-          replyData(ex, 200, recordingJson(*r.recording));
-        });
-      });
+ArchiveAnswer archiveAnswer(storage::ArchiveMove::Kind kind) {
+  using K = storage::ArchiveMove::Kind;
+  switch (kind) {
+    case K::kMissing:
+      return {400, "not_in_hot_bucket",
+              "the recording's object is in neither the hot bucket nor the archive"};
+    case K::kMismatch:
+      return {409, "archive_mismatch",
+              "the archive already holds a different object for this recording; nothing was changed"};
+    case K::kTooLarge:
+      return {501, "too_large", "the recording is too large to be archived with the configured part size"};
+    case K::kUnavailable:
+      return {503, "storage_not_configured", "storage is not configured"};
+    case K::kBusy:
+      return {409, "archive_in_progress", "this recording is being archived by another request; retry later"};
+    case K::kMoved:
+    case K::kResumed:
+    case K::kError:
+      break;
+  }
+  return {502, "storage_error", "the storage service failed; the recording is unchanged, retry later"};
+}
+
+ArchiveAnswer refusalAnswer(const lifecycle::ArchiveRefusal& r) {
+  using K = lifecycle::ArchiveRefusal::Kind;
+  switch (r.kind) {
+    case K::kNotInHotStore:
+      return {400, "not_in_hot_bucket", nullptr};
+    case K::kArchiveNotConfigured:
+      return {503, "archive_not_configured", nullptr};
+    case K::kStorageNotConfigured:
+      return {503, "storage_not_configured", nullptr};
+    case K::kTooManyInFlight:
+      return {503, "archive_busy", nullptr};
+  }
+  return {500, "internal", nullptr};
 }
 
 void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
-  auto tenant = authorize(ex, *ctx);
-  if (!tenant) return;
-  std::string t = *tenant;
-  withRecording(ex, ctx, t, ex.pathParams()[0], false, [ctx, t](reactor::HttpExchange& ex, StoreResult r) {
-    const Recording& rec = *r.recording;
-    if (rec.status != RecordingStatus::kReady) {
-      return ex.replyError(400, "invalid_state",
-                           "only a ready recording can be archived (this one is " +
-                               std::string(storage::statusName(rec.status)) + ")");
-    }
-    ArchiveService& archive = *ctx->runtime->archive;
-    if (auto refusal = archive.refuse(rec)) {
-      if (refusal->status == 503) ex.addHeader("Retry-After", "30");
-      return ex.replyError(refusal->status, refusal->code, refusal->message);
-    }
-    reactor::HttpServer* srv = &ex.server();
-    uint64_t xid = ex.id();
-    std::string requestId = ex.requestId();
-    reactor::Logger::log(reactor::LogLevel::kInfo, requestId, "archive started",
-                         {{"recording_id", rec.id},
-                          {"to_bucket", ctx->settings.archiveBucket},
-                          {"storage_class", ctx->settings.archiveStorageClass},
-                          {"mode", archive.streamed() ? "streamed" : "server_copy"}});
-    // The move goes on if the client leaves: the state is set all the same.
-    archive.move(rec, [ctx, srv, xid, requestId, t, rec](storage::ArchiveMove m,
-                                                         storage::StoredObject target) {
-      using K = storage::ArchiveMove::Kind;
-      if (m.kind == K::kMoved || m.kind == K::kResumed) {
-        if (m.kind == K::kResumed) {
-          reactor::Logger::log(reactor::LogLevel::kInfo, requestId,
-                               "archive copy already in place; finishing", {{"recording_id", rec.id}});
+  auto caller = authorize(ex, *ctx);
+  if (!caller) return;
+  std::string id = ex.pathParams()[0];
+  if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
+  // The move goes on if the client leaves: the state is set all the same.
+  service(ctx).archive(
+      *caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+        if (r) return replyData(ex, 200, recordingJson(*r));
+        const Problem& p = r.error();
+        switch (p.kind) {
+          case Problem::Kind::kInvalidState:
+            return ex.replyError(
+                400, "invalid_state",
+                "only a ready recording can be archived (this one is " + currentStatus(p) + ")");
+          case Problem::Kind::kArchiveRefused: {
+            ArchiveAnswer a = refusalAnswer(*p.refusal);
+            if (a.status == 503) ex.addHeader("Retry-After", "30");
+            return ex.replyError(a.status, a.code, p.refusal->message);
+          }
+          case Problem::Kind::kArchiveNotMoved: {
+            ArchiveAnswer a = archiveAnswer(p.moveKind);
+            if (a.status == 503) ex.addHeader("Retry-After", "5");
+            if (p.moveKind == storage::ArchiveMove::Kind::kBusy) ex.addHeader("Retry-After", "30");
+            ex.noteReason(p.detail);
+            return replyWithRequestId(ex, a.status, a.code, a.message);
+          }
+          default:
+            return replyProblem(ex, p, "recording not found");
         }
-        return archiveSetState(ctx, srv, xid, requestId, t, rec, std::move(target));
-      }
-      // Fixed messages: m.reason may carry S3's own words, hosts and ports (for the log).
-      struct Answer {
-        int status;
-        const char* code;
-        const char* message;
-      };
-      Answer a{502, "storage_error", "the storage service failed; the recording is unchanged, retry later"};
-      if (m.kind == K::kMissing) {
-        a = {400, "not_in_hot_bucket", "the recording's object is in neither the hot bucket nor the archive"};
-      } else if (m.kind == K::kMismatch) {
-        a = {409, "archive_mismatch",
-             "the archive already holds a different object for this recording; nothing was changed"};
-      } else if (m.kind == K::kTooLarge) {
-        a = {501, "too_large", "the recording is too large to be archived with the configured part size"};
-      } else if (m.kind == K::kUnavailable) {
-        a = {503, "storage_not_configured", "storage is not configured"};
-      } else if (m.kind == K::kBusy) {
-        a = {409, "archive_in_progress", "this recording is being archived by another request; retry later"};
-      }
-      reactor::Logger::log(a.status >= 500 ? reactor::LogLevel::kWarn : reactor::LogLevel::kInfo, requestId,
-                           "archive not done", {{"recording_id", rec.id}, {"reason", m.reason}});
-      countMetric(*ctx, "recgw_lifecycle_archive_total", "outcome", a.code);
-      withExchange(srv, xid, [&](reactor::HttpExchange& ex) {
-        if (a.status == 503) ex.addHeader("Retry-After", "5");
-        if (a.status == 409 && m.kind == K::kBusy) ex.addHeader("Retry-After", "30");
-        ex.noteReason(m.reason);
-        replyWithRequestId(ex, a.status, a.code, a.message);
-      });
-    });
-  });
+      }));
 }
 
 }  // namespace
 
-LifecycleRuntime::LifecycleRuntime(LifecycleContext& c)
-    : ctx(c),
-      store(*c.mongo,
-            RecordingCollections{c.mongo->databaseName(), c.settings.roomsCollection,
-                                 c.settings.recordingsCollection, c.settings.transitionsCollection}),
-      provider(*c.loop, *c.curl, providerSettings(c.settings)),
-      objects(*c.loop, *c.curl, storage::S3Timeouts{std::chrono::milliseconds(3000), c.settings.s3Timeout}),
-      archive(std::make_unique<ArchiveService>(*c.loop, objects, store, c.settings, c.signer)) {}
-
-LifecycleRuntime::~LifecycleRuntime() = default;
-
 // ---- public entry points ------------------------------------------------------------
+
+namespace {
+
+std::shared_ptr<lifecycle::Lifecycle> ensureRuntime(const std::shared_ptr<LifecycleContext>& ctx) {
+  if (!ctx->runtime) {
+    StorageSigner* signer = ctx->signer;
+    lifecycle::LifecycleDeps deps{*ctx->mongo, *ctx->curl, *ctx->loop, ctx->metrics,
+                                  [signer]() -> lifecycle::SigningStore {
+                                    if (!signer) return {};
+                                    return {signer->settings().location(), signer->get()};
+                                  }};
+    ctx->runtime = std::make_shared<lifecycle::Lifecycle>(deps, ctx->settings);
+  }
+  return ctx->runtime;
+}
+
+}  // namespace
 
 void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx) {
   ensureRuntime(ctx);
@@ -890,12 +616,7 @@ void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<Lifecy
 }
 
 void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx) {
-  auto rt = ensureRuntime(ctx);
-  rt->archive->startSweep();
-  if (ctx->settings.pollPeriod.count() <= 0 || rt->poller) return;
-  rt->poller = std::make_unique<LifecyclePoller>(*ctx, rt);
-  rt->poller->start(std::chrono::duration_cast<std::chrono::milliseconds>(ctx->settings.pollPeriod));
-  if (!rt->provider.configured()) reactor::logInfo("lifecycle poll idle: no media provider is configured");
+  ensureRuntime(ctx)->startBackground();
 }
 
 }  // namespace recgw::handlers

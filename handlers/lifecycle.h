@@ -41,32 +41,11 @@
 // account claim must send it (400). Another tenant's rooms and recordings answer 404, the
 // same as unknown ids, so ids are not confirmed.
 //
-// Archive is crash-safe: HEAD hot → CopyObject to the archive bucket and storage class →
-// HEAD the copy (size, and ETag when both are single-part, and storage class) → DELETE the
-// hot copy → state `archived` (one conditional update, last). A rerun after a crash at any
-// step finishes the job: an object already gone from hot but present in the archive (with
-// the recorded size) only needs the state. When the hot store and the archive are two
-// services the copy is a streamed multipart upload instead, journaled and resumable
-// (handlers/lifecycle_archive.h, storage/archive_mover.h); 409 archive_in_progress while
-// another run holds it.
+// The workflows (start, stop, sync, archive, recover, download's decision, the background
+// poll) live in lifecycle/lifecycle_service.h; this file parses the requests, authorizes
+// them and maps the service's outcomes to HTTP.
 //
-// Tenants and the provider: room ids are unique per tenant only, and the provider knows
-// nothing of tenants, so it is asked about a room by storage::providerRoomId(tenant, room)
-// ("<length of tenant>:<tenant>:<room>"), and only recordings it files under exactly that
-// name are linked or imported. A linked recording moves on (poll) or is reprocessed
-// (recover) only while the provider still files it under that name, under none, or under
-// the bare room id of a room no other tenant has (links made before the names were scoped);
-// otherwise it is left alone and logged. Download signs for the hot and the archive bucket
-// only, whatever bucket the provider named.
-//
-// Provider recordings are tied to ours by provider_recording_id. Sync links a provider
-// recording to a local recording of the room without one (started within link_window of
-// it) or imports it; the background poll (startLifecyclePoller) asks the provider about
-// every linked recording still recording or processing and moves it on (processing with
-// stopped_at; ready with size, duration and storage; failed with the reason), and links
-// local recordings that have no provider id yet (it never imports).
-//
-// Loop thread only. MongoDB work runs on the worker pool, S3 and the provider on curl-multi.
+// Loop thread only.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -76,6 +55,8 @@
 
 #include "handlers/jwt_verifier.h"
 #include "handlers/recordings.h"
+#include "lifecycle/runtime.h"
+#include "lifecycle/settings.h"
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
 #include "reactor/http_server.h"
@@ -83,65 +64,11 @@
 #include "reactor/metrics.h"
 #include "storage/mongo_client.h"
 #include "storage/recording_store.h"
-#include "storage/s3_objects.h"
 
 namespace recgw::handlers {
 
-// One S3-compatible service: empty endpoint means "not set".
-struct S3ServiceSettings {
-  std::string endpoint, accessKey, secretKey, bucket, region, addressing;
-  bool set() const { return !endpoint.empty(); }
-};
-
-// Config section [lifecycle]; env RECGW_LIFECYCLE_<KEY> (key in brackets). Defaults are the
-// production ones.
-struct LifecycleSettings {
-  // [rooms_collection] [recordings_collection]; [transitions_collection]: exit claims and
-  // audit log (storage/recording_store.h).
-  std::string roomsCollection = "rooms";
-  std::string recordingsCollection = "recordings";
-  std::string transitionsCollection = "recording_transitions";
-  // [archive_bucket]: empty: archive 503.
-  std::string archiveBucket;
-  // [archive_storage_class]: sent as x-amz-storage-class; empty: the bucket's default.
-  std::string archiveStorageClass = "GLACIER_IR";
-  // The hot store (where ready recordings are, e.g. R2) and the archive (e.g. AWS S3) as
-  // S3-compatible services (handlers/lifecycle_archive.h). [hot_endpoint] [hot_access_key]
-  // [hot_secret_key (secret)] [hot_bucket] [hot_region] [hot_addressing]: all empty: the main
-  // storage (s3.* / system_settings). [archive_endpoint] [archive_access_key]
-  // [archive_secret_key (secret)] [archive_region] [archive_addressing]: empty endpoint: the
-  // hot store's service. Same service: server-side copy; two services: streamed multipart.
-  S3ServiceSettings hot;
-  S3ServiceSettings archive;  // its bucket is archiveBucket
-  // [archive_part_bytes]: part size of the streamed archive (5 MiB..5 GiB); one part is in
-  // memory per archive in flight. [archive_max_concurrent]: streamed archives per worker
-  // (503 above). [archive_resume_after_s]: a streamed archive whose run stopped refreshing
-  // its journal this long is resumed by the next request, or aborted by the sweep.
-  uint64_t archivePartBytes = 16ULL * 1024 * 1024;
-  int archiveMaxConcurrent = 2;
-  std::chrono::seconds archiveResumeAfter{120};
-  // [provider_url] [provider_token (secret)]: empty URL: sync/recover 503, no poll.
-  std::string providerUrl;
-  std::string providerToken;
-  // [provider_connect_timeout_ms] [provider_timeout_ms]: request sent → response headers.
-  std::chrono::milliseconds providerConnectTimeout{2000};
-  std::chrono::milliseconds providerTimeout{5000};
-  // [provider_retries]: after a 5xx or a refused connection; [provider_backoff_ms]: before
-  // the first retry, doubled for each next one (±25% jitter).
-  int providerRetries = 2;
-  std::chrono::milliseconds providerBackoff{200};
-  // [poll_period_s]: 0 = no background poll; [poll_batch]: recordings asked about per pass.
-  std::chrono::seconds pollPeriod{30};
-  int pollBatch = 50;
-  // [link_window_s]: how far apart a provider recording's start and ours may be to link.
-  std::chrono::seconds linkWindow{120};
-  // [download_url_ttl_s]: 1..604800.
-  std::chrono::seconds downloadUrlTtl{3600};
-  // [s3_timeout_ms]: HEAD, CopyObject, DELETE (to response headers, and the stall limit).
-  std::chrono::milliseconds s3Timeout{60000};
-};
-
-struct LifecycleRuntime;  // store, provider client, S3 helper, poller: built in lifecycle.cc
+using lifecycle::LifecycleSettings;
+using lifecycle::S3ServiceSettings;
 
 struct LifecycleContext {
   storage::MongoClient* mongo = nullptr;  // db from the Mongo URI
@@ -154,15 +81,16 @@ struct LifecycleContext {
   // Made by registerLifecycleRoutes (or startLifecyclePoller) from the fields above, which
   // must not change afterwards. Destroying the context stops the poll; requests and
   // transfers still in flight then finish without effect.
-  std::shared_ptr<LifecycleRuntime> runtime;
+  std::shared_ptr<lifecycle::Lifecycle> runtime;
 };
 
 // Every route above; GET/HEAD /api/v1/recordings/{id} only for rec_ ids (a guarded route,
 // so the order against registerRecordingRoutes does not matter).
 void registerLifecycleRoutes(reactor::HttpServer& server, std::shared_ptr<LifecycleContext> ctx);
 
-// Starts the background poll (a reactor::Timer every settings.pollPeriod; a pass never
-// overlaps the previous one). Call once per worker process after registerLifecycleRoutes.
+// Starts the background poll (lifecycle/poller.h: every settings.pollPeriod; a pass never
+// overlaps the previous one) and the archive sweep. Call once per worker process after
+// registerLifecycleRoutes.
 // The poll lives as long as ctx; with several workers each polls (updates are conditional,
 // so they never conflict).
 void startLifecyclePoller(const std::shared_ptr<LifecycleContext>& ctx);
@@ -191,14 +119,6 @@ struct TenantChoice {
 // platform admin may name another account; any other token, an admin of its own account
 // included, is bound to its account claim (403 otherwise, 403 without one).
 TenantChoice chooseTenant(const JwtClaims& claims, const char* accountHeader);
-
-// The provider's status word → ours; nullopt for words we do not know.
-std::optional<storage::RecordingStatus> mapProviderStatus(std::string_view providerStatus);
-
-// download's message while the recording is processing, and recover's.
-inline constexpr std::string_view kDownloadProcessingMessage =
-    "Recording is still being processed. Please try again later.";
-inline constexpr std::string_view kRecoverMessage = "Recovery initiated. Recording will be reprocessed.";
 
 // A duration as the API shows it: whole seconds, the nearest (halves away from zero);
 // nullopt (JSON null) when unknown, negative, not finite or beyond 2^53.

@@ -30,6 +30,7 @@ ReadyState overallReadiness(const ReadinessReport& report) {
   if (report.credentials && !report.credentials->available && !report.fleetConfigured)
     return ReadyState::kNotReady;
   if (report.redisEnabled && !report.redis.ok) return ReadyState::kDegraded;
+  if (report.callIndexes && !report.callIndexes->ok) return ReadyState::kDegraded;
   return ReadyState::kReady;
 }
 
@@ -55,10 +56,21 @@ void probeReadiness(const OpsDependencies& deps, std::function<void(const Readin
   probe->report.redisEnabled = deps.redis != nullptr;
   if (deps.breakerStates) probe->report.breakers = deps.breakerStates();
   if (deps.storageCredentials) probe->report.credentials = deps.storageCredentials();
-  deps.mongo->ping([probe, last = deps.lastMongoStatus](storage::MongoStatus s) {
+  // The indexes are asked for only of a MongoDB that answers: a dead one would hold a
+  // second worker thread for the whole server-selection timeout.
+  deps.mongo->ping([probe, last = deps.lastMongoStatus, checkIndexes = deps.checkCallIndexes,
+                    lastIndexes = deps.lastCallIndexes](storage::MongoStatus s) {
     probe->report.mongo = {s.ok, s.reason};
     if (last) *last = probe->report.mongo;
-    probe->settle();
+    if (!s.ok || !checkIndexes) {
+      probe->settle();
+      return;
+    }
+    checkIndexes([probe, lastIndexes](DependencyStatus indexes) {
+      probe->report.callIndexes = indexes;
+      if (lastIndexes) *lastIndexes = indexes;
+      probe->settle();
+    });
   });
   if (!deps.redis) {
     probe->report.redis = {false, "disabled by configuration"};
@@ -81,6 +93,7 @@ ReadyState refreshReadyState(const OpsDependencies& deps) {
   report.fleetConfigured = deps.fleetConfigured && deps.fleetConfigured();
   report.redisEnabled = deps.redis != nullptr;
   if (deps.redis) report.redis = {deps.redis->connected(), deps.redis->lastError()};
+  if (deps.lastCallIndexes) report.callIndexes = *deps.lastCallIndexes;
   ReadyState state = overallReadiness(report);
   if (deps.onReadyState) deps.onReadyState(state);
   return state;
@@ -119,6 +132,7 @@ void writeReadiness(reactor::HttpExchange& ex, const ReadinessReport& report,
       w.key(name).beginObject().field("ok", s.ok).field("reason", s.reason).endObject();
     };
     part("mongo", report.mongo);
+    if (report.callIndexes) part("call_indexes", *report.callIndexes);
     part("redis", report.redis);
     w.key("storage").beginObject().field("ok", report.storage.ok).field("reason", report.storage.reason);
     if (const auto& c = report.credentials) {

@@ -42,7 +42,8 @@ enum class ReadyState {
   // recordings from (no storage and no fleet).
   kNotReady = 0,
   // 200: serving, but a dependency that only saves work is down (Redis down or refusing
-  // our credentials: every lookup that misses L1 costs a MongoDB query).
+  // our credentials: every lookup that misses L1 costs a MongoDB query), or `calls` lacks an
+  // index recgw needs (every lookup that reaches MongoDB scans the collection).
   kDegraded = 1,
   kReady = 2,
 };
@@ -50,6 +51,8 @@ const char* readyStateName(ReadyState state);  // "not_ready", "degraded", "read
 
 struct ReadinessReport {
   DependencyStatus mongo, redis, storage;
+  // Whether the indexes recgw needs on `calls` exist; unset = not checked.
+  std::optional<DependencyStatus> callIndexes;
   std::optional<StorageCredentialsView> credentials;  // shown under storage when set
   bool redisEnabled = false;
   bool fleetConfigured = false;
@@ -80,6 +83,13 @@ struct OpsDependencies {
   // MongoClient::ping runs only when /readyz is asked, and the benchmarks rely on that).
   std::shared_ptr<DependencyStatus> lastMongoStatus = std::make_shared<DependencyStatus>(
       DependencyStatus{false, "not asked yet"});
+  // Whether the indexes recgw needs on `calls` exist (ok=false names the missing ones: every
+  // lookup that misses the caches then scans the collection). Asked with each probe; the
+  // callee may answer from a recent check. Null = not checked.
+  std::function<void(std::function<void(DependencyStatus)>)> checkCallIndexes;
+  // The last answer of checkCallIndexes, for refreshReadyState.
+  std::shared_ptr<std::optional<DependencyStatus>> lastCallIndexes =
+      std::make_shared<std::optional<DependencyStatus>>();
   // Circuit breakers: origin name (fleet::breakerOriginName) → state name ("closed", "open",
   // "half_open").
   std::function<std::vector<std::pair<std::string, std::string>>()> breakerStates;

@@ -77,6 +77,8 @@ std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy,
   return {};
 }
 
+S3Outcome S3Objects::signingError(const std::string& error) { return transportError("cannot sign: " + error); }
+
 S3Objects::S3Objects(reactor::EventLoop& loop, reactor::CurlMulti& curl, S3Timeouts timeouts)
     : loop_(loop), curl_(curl), timeouts_(timeouts) {}
 
@@ -221,10 +223,7 @@ void S3Objects::send(
 void S3Objects::head(const S3Location& where, std::string_view key, SigV4Signer& signer,
                      std::function<void(S3Outcome, S3ObjectInfo)> done) {
   S3Request req = signBodiless("HEAD", where, key, signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   send(std::move(req), true,
        [done](long status, const reactor::UpstreamResponse& r, const std::string& body,
               const std::string& error) {
@@ -245,10 +244,7 @@ void S3Objects::copy(const S3Location& from, std::string_view fromKey, const S3L
                      std::string_view toKey, std::string_view storageClass, SigV4Signer& signer,
                      std::function<void(S3Outcome)> done) {
   S3Request req = signCopy(from, fromKey, to, toKey, storageClass, signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error)); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   send(std::move(req), false,
        [done](long status, const reactor::UpstreamResponse&, const std::string& body,
               const std::string& error) {
@@ -261,10 +257,7 @@ void S3Objects::copy(const S3Location& from, std::string_view fromKey, const S3L
 void S3Objects::remove(const S3Location& where, std::string_view key, SigV4Signer& signer,
                        std::function<void(S3Outcome)> done) {
   S3Request req = signBodiless("DELETE", where, key, signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error)); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   send(std::move(req), false,
        [done](long status, const reactor::UpstreamResponse&, const std::string& body,
               const std::string& error) {
@@ -654,10 +647,7 @@ void S3Objects::createUpload(const S3Location& where, std::string_view key, std:
   if (!storageClass.empty()) headers.push_back({"x-amz-storage-class", std::string(storageClass)});
   S3Request req =
       signRequest("POST", where, key, {{"uploads", ""}}, headers, signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   // A body-less POST: curl would otherwise label it a form post.
   if (contentType.empty()) req.headers.emplace_back("Content-Type", "");
   sendWithBody(std::move(req), std::make_shared<const std::string>(), kMaxResponseBody,
@@ -715,10 +705,7 @@ void S3Objects::completeUpload(const S3Location& where, std::string_view key, st
   S3Request req =
       signRequest("POST", where, key, {{"uploadId", std::string(uploadId)}},
                   {{"content-type", "application/xml"}}, signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   sendWithBody(
       std::move(req), std::make_shared<const std::string>(completeBody(parts)), kMaxResponseBody,
       [done](long status, const reactor::UpstreamResponse&, const std::string& body,
@@ -744,10 +731,7 @@ void S3Objects::abortUpload(const S3Location& where, std::string_view key, std::
                             SigV4Signer& signer, std::function<void(S3Outcome)> done) {
   S3Request req = signRequest("DELETE", where, key, {{"uploadId", std::string(uploadId)}}, {}, signer,
                               std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error)); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   send(std::move(req), false,
        [done](long status, const reactor::UpstreamResponse&, const std::string& body,
               const std::string& error) {
@@ -771,10 +755,7 @@ void S3Objects::listPartsFrom(const S3Location& where, std::string key, std::str
   std::vector<QueryParam> query{{"uploadId", uploadId}};
   if (marker > 0) query.push_back({"part-number-marker", std::to_string(marker)});
   S3Request req = signRequest("GET", where, key, query, {}, *signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, key, uploadId, marker, soFar = std::move(soFar), signer, done](
@@ -808,10 +789,7 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
   if (!keyMarker.empty()) query.push_back({"key-marker", keyMarker});
   if (!uploadMarker.empty()) query.push_back({"upload-id-marker", uploadMarker});
   S3Request req = signRequest("GET", where, "", query, {}, *signer, std::chrono::system_clock::now());
-  if (!req.error.empty()) {
-    failLater([done, error = req.error] { done(transportError("cannot sign: " + error), {}); });
-    return;
-  }
+  if (failedToSign(req, done)) return;
   reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, prefix, soFar = std::move(soFar), pages, signer, done, keyMarker](

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -227,6 +228,21 @@ class S3Objects {
                        std::shared_ptr<SigV4Signer> signer,
                        std::function<void(S3Outcome, std::vector<S3Upload>)> done);
   void failLater(std::function<void()> fail);
+  // A request that could not be signed fails `done` (its other arguments empty) on the next
+  // loop pass, never inside the caller's call.
+  template <class Done>
+  bool failedToSign(const S3Request& request, const Done& done) {
+    if (request.error.empty()) return false;
+    failLater([done, error = request.error] {
+      S3Outcome outcome = signingError(error);
+      if constexpr (std::is_invocable_v<Done, S3Outcome>)
+        done(std::move(outcome));
+      else
+        done(std::move(outcome), {});
+    });
+    return true;
+  }
+  static S3Outcome signingError(const std::string& error);
   // The curl request of a signed S3 request: its URL, headers, CA bundle and our timeouts.
   reactor::UpstreamRequest upstreamFor(S3Request& request) const;
   // Starts `up`, keeps S3's answer (at most maxAnswer bytes of body) and hands it to done.

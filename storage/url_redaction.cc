@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <vector>
 
 #include "storage/s3_addressing.h"
@@ -23,41 +24,45 @@ size_t authorityStart(std::string_view url) {
   return separator + 3;
 }
 
-// "a=1&password=x;b" (a query or a fragment; MongoDB also separates options with ';')
-// with every secret parameter's value masked.
-void appendParameters(std::string& out, std::string_view parameters) {
+// Calls visit(parameter, separator) for each parameter of "a=1&password=x;b" (a query or a
+// fragment; MongoDB also separates options with ';'); separator is '\0' after the last.
+template <class Visit>
+void forEachParameter(std::string_view parameters, Visit visit) {
   size_t start = 0;
   while (true) {
     size_t end = parameters.find_first_of("&;", start);
-    std::string_view parameter =
-        parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    size_t equals = parameter.find('=');
-    if (equals != std::string_view::npos && isSecretUrlParameter(parameter.substr(0, equals))) {
-      out.append(parameter.substr(0, equals + 1));
-      out.append(kRedacted);
-    } else {
-      out.append(parameter);
-    }
+    visit(parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start),
+          end == std::string_view::npos ? '\0' : parameters[end]);
     if (end == std::string_view::npos) break;
-    out.push_back(parameters[end]);
     start = end + 1;
   }
 }
 
-// Appends the values of the secret parameters in "a=1&password=x;b".
-void collectSecretValues(std::string_view parameters, std::vector<std::string>& out) {
-  size_t start = 0;
-  while (true) {
-    size_t end = parameters.find_first_of("&;", start);
-    std::string_view parameter =
-        parameters.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    size_t equals = parameter.find('=');
-    if (equals != std::string_view::npos && isSecretUrlParameter(parameter.substr(0, equals))) {
-      out.emplace_back(parameter.substr(equals + 1));
+// The value of `parameter` ("password=x") when its name is a secret's.
+std::optional<std::string_view> secretValue(std::string_view parameter) {
+  size_t equals = parameter.find('=');
+  if (equals == std::string_view::npos || !isSecretUrlParameter(parameter.substr(0, equals))) return std::nullopt;
+  return parameter.substr(equals + 1);
+}
+
+// The parameters with every secret parameter's value masked.
+void appendParameters(std::string& out, std::string_view parameters) {
+  forEachParameter(parameters, [&out](std::string_view parameter, char separator) {
+    if (auto secret = secretValue(parameter)) {
+      out.append(parameter.substr(0, parameter.size() - secret->size()));
+      out.append(kRedacted);
+    } else {
+      out.append(parameter);
     }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
+    if (separator) out.push_back(separator);
+  });
+}
+
+// Appends the values of the secret parameters.
+void collectSecretValues(std::string_view parameters, std::vector<std::string>& out) {
+  forEachParameter(parameters, [&out](std::string_view parameter, char) {
+    if (auto secret = secretValue(parameter)) out.emplace_back(*secret);
+  });
 }
 
 }  // namespace

@@ -249,8 +249,12 @@ class Stack:
     def insert_call(self, session_id: str, *, token: Optional[str] = None,
                     key: Optional[str] = None, url: Optional[str] = None,
                     status: Optional[str] = None, account_id: str = "acct-test",
-                    collection: str = "calls", **more) -> dict:
-        """Insert a `calls` document (SPEC §1); fields left None are omitted."""
+                    collection: str = "calls", cxb_indexes: bool = True, **more) -> dict:
+        """Insert a `calls` document; fields left None are omitted. The collection gets the
+        indexes CXB keeps on it (recgw's /readyz reports `degraded` without them) unless
+        cxb_indexes is False."""
+        if cxb_indexes:
+            self.add_cxb_indexes(collection)
         doc = {"session_id": session_id, "account_id": account_id,
                "created_at": _dt.datetime.now(_dt.timezone.utc)}
         for k, v in (("recording_access_token", token), ("recording_key", key),
@@ -261,8 +265,23 @@ class Stack:
         self.db[collection].insert_one(doc)
         return doc
 
-    def ensure_indexes(self, collection: str = "calls") -> None:
+    def add_cxb_indexes(self, collection: str = "calls") -> None:
+        """The indexes CXB keeps on `calls`, once per collection: recgw needs them
+        (storage/call_indexes.h) but never creates them itself."""
         c = self.db[collection]
+        if len(c.index_information()) > 1:   # more than _id: already indexed
+            return
+        c.create_index("recording_access_token", unique=True, sparse=True)
+        c.create_index("session_id")
+        c.create_index([("created_at", -1)])
+
+    def ensure_indexes(self, collection: str = "calls") -> None:
+        """Unique session ids as well (replaces add_cxb_indexes' session_id index)."""
+        c = self.db[collection]
+        for name in c.index_information():
+            if name != "_id_":
+                c.drop_index(name)
+        c.create_index([("created_at", -1)])
         c.create_index("session_id", unique=True)
         c.create_index("recording_access_token", unique=True, sparse=True)
 

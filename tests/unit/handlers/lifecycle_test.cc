@@ -92,19 +92,6 @@ TEST(ChooseTenantTest, NoAccountAtAll) {
   EXPECT_EQ(chooseTenant(claims("", false), "acme").status, 403);
 }
 
-TEST(ProviderStatusTest, Words) {
-  EXPECT_EQ(mapProviderStatus("recording"), RecordingStatus::kRecording);
-  EXPECT_EQ(mapProviderStatus("in_progress"), RecordingStatus::kRecording);
-  EXPECT_EQ(mapProviderStatus("stopped"), RecordingStatus::kProcessing);
-  EXPECT_EQ(mapProviderStatus("processing"), RecordingStatus::kProcessing);
-  EXPECT_EQ(mapProviderStatus("completed"), RecordingStatus::kReady);
-  EXPECT_EQ(mapProviderStatus("ready"), RecordingStatus::kReady);
-  EXPECT_EQ(mapProviderStatus("error"), RecordingStatus::kFailed);
-  EXPECT_FALSE(mapProviderStatus("archived"));
-  EXPECT_FALSE(mapProviderStatus(""));
-  EXPECT_FALSE(mapProviderStatus("Ready"));  // the client lower-cases first
-}
-
 TEST(FormatInstantTest, MillisecondsUtc) {
   auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
   EXPECT_EQ(formatInstant(t), "2023-11-14T22:13:20.123Z");

@@ -1,11 +1,11 @@
-#include "handlers/lifecycle_archive.h"
+#include "lifecycle/archive_storage.h"
 
 #include <utility>
 
 #include "reactor/logger.h"
 #include "storage/s3_addressing.h"
 
-namespace recgw::handlers {
+namespace recgw::lifecycle {
 namespace {
 
 storage::S3Location locationOf(const S3ServiceSettings& s, const std::string& bucket) {
@@ -25,76 +25,76 @@ std::unique_ptr<storage::SigV4Signer> signerOf(const S3ServiceSettings& s) {
 
 }  // namespace
 
-ArchiveService::ArchiveService(reactor::EventLoop& loop, storage::S3Objects& objects,
-                               storage::RecordingStore& store, const LifecycleSettings& settings,
-                               StorageSigner* mainSigner)
-    : loop_(loop),
-      objects_(objects),
+S3ArchiveStorage::S3ArchiveStorage(reactor::EventLoop& loop, storage::S3Objects& objects,
+                                   storage::RecordingStore& store, const LifecycleSettings& settings,
+                                   std::function<SigningStore()> mainStore)
+    : objects_(objects),
       settings_(settings),
-      mainSigner_(mainSigner),
+      mainStore_(std::move(mainStore)),
       hotSigner_(signerOf(settings.hot)),
       archiveSigner_(signerOf(settings.archive)),
       mover_(loop, objects, store,
              storage::StreamedArchiveSettings{settings.archivePartBytes, settings.archiveResumeAfter}),
       sweepTimer_(loop, [this] { sweepOnce(); }) {}
 
-ArchiveService::~ArchiveService() = default;
+S3ArchiveStorage::~S3ArchiveStorage() = default;
 
-ArchiveService::Store ArchiveService::hot() {
+SigningStore S3ArchiveStorage::hot() {
   if (settings_.hot.set()) return {locationOf(settings_.hot, settings_.hot.bucket), hotSigner_.get()};
-  if (!mainSigner_) return {};
-  return {mainSigner_->settings().location(), mainSigner_->get()};
+  if (!mainStore_) return {};
+  return mainStore_();
 }
 
-ArchiveService::Store ArchiveService::archive() {
+SigningStore S3ArchiveStorage::archive() {
   if (settings_.archive.set())
     return {locationOf(settings_.archive, settings_.archiveBucket), archiveSigner_.get()};
-  Store s = hot();
+  SigningStore s = hot();
   s.location.bucket = settings_.archiveBucket;
   return s;
 }
 
-bool ArchiveService::streamed() {
+bool S3ArchiveStorage::streamed() {
   if (!settings_.archive.set()) return false;
-  Store h = hot(), a = archive();
+  SigningStore h = hot(), a = archive();
   // A server-side copy needs one service and credentials that read the source.
   return h.location.endpoint != a.location.endpoint || !h.signer || !a.signer ||
          h.signer->accessKey() != a.signer->accessKey();
 }
 
-std::optional<ArchiveService::Store> ArchiveService::storeForBucket(const std::string& bucket) {
-  Store h = hot();
+std::optional<SigningStore> S3ArchiveStorage::storeForBucket(const std::string& bucket) {
+  SigningStore h = hot();
   if (bucket.empty() || bucket == h.location.bucket) return h;
   if (!settings_.archiveBucket.empty() && bucket == settings_.archiveBucket) return archive();
   return std::nullopt;
 }
 
-std::optional<ArchiveRefusal> ArchiveService::refuse(const storage::Recording& rec) {
-  Store h = hot();
+std::optional<ArchiveRefusal> S3ArchiveStorage::refuse(const Recording& rec) {
+  SigningStore h = hot();
   if (!rec.storage || rec.storage->key.empty())
-    return ArchiveRefusal{400, "not_in_hot_bucket", "the recording has no stored object"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kNotInHotStore, "the recording has no stored object"};
   const std::string& provider = rec.storage->provider;
   bool s3Compatible = provider.empty() || provider == "s3" || provider == "r2";
   if (!s3Compatible || (!rec.storage->bucket.empty() && rec.storage->bucket != h.location.bucket)) {
-    return ArchiveRefusal{400, "not_in_hot_bucket", "the recording is not in the hot bucket"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kNotInHotStore, "the recording is not in the hot bucket"};
   }
-  Store a = archive();
+  SigningStore a = archive();
   if (settings_.archiveBucket.empty() ||
       (settings_.archiveBucket == h.location.bucket && a.location.endpoint == h.location.endpoint)) {
-    return ArchiveRefusal{503, "archive_not_configured",
+    return ArchiveRefusal{ArchiveRefusal::Kind::kArchiveNotConfigured,
                           "no archive bucket (apart from the hot one) is configured"};
   }
   if (!h.signer || !a.signer)
-    return ArchiveRefusal{503, "storage_not_configured", "storage is not configured"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kStorageNotConfigured, "storage is not configured"};
   if (streamed() && mover_.active() >= static_cast<size_t>(std::max(1, settings_.archiveMaxConcurrent))) {
-    return ArchiveRefusal{503, "archive_busy", "too many archives are in progress; retry shortly"};
+    return ArchiveRefusal{ArchiveRefusal::Kind::kTooManyInFlight,
+                          "too many archives are in progress; retry shortly"};
   }
   return std::nullopt;
 }
 
-void ArchiveService::move(const storage::Recording& rec,
-                          std::function<void(storage::ArchiveMove, storage::StoredObject)> done) {
-  Store h = hot(), a = archive();
+void S3ArchiveStorage::move(const Recording& rec,
+                            std::function<void(storage::ArchiveMove, storage::StoredObject)> done) {
+  SigningStore h = hot(), a = archive();
   std::optional<uint64_t> expectedSize;
   if (rec.sizeBytes && *rec.sizeBytes >= 0) expectedSize = static_cast<uint64_t>(*rec.sizeBytes);
   const std::string& storageClass = settings_.archiveStorageClass;
@@ -106,13 +106,13 @@ void ArchiveService::move(const storage::Recording& rec,
   storage::StoredObject target{provider, settings_.archiveBucket, rec.storage->key, storageClass};
   auto finish = [done, target](storage::ArchiveMove m) { done(std::move(m), target); };
   if (!stream) {
-    StorageSigner* main = mainSigner_;
+    std::function<SigningStore()> main = mainStore_;
     storage::SigV4Signer* fixed = hotSigner_.get();
     bool own = settings_.hot.set();
     objects_.moveToArchive(
         h.location, a.location, rec.storage->key, storageClass, expectedSize,
         [main, fixed, own]() -> storage::SigV4Signer* {
-          return own ? fixed : (main ? main->get() : nullptr);
+          return own ? fixed : (main ? main().signer : nullptr);
         },
         std::move(finish));
     return;
@@ -129,15 +129,15 @@ void ArchiveService::move(const storage::Recording& rec,
               std::move(finish));
 }
 
-void ArchiveService::startSweep() {
+void S3ArchiveStorage::startSweep() {
   if (!settings_.archive.set() || sweepTimer_.pending()) return;
   sweepTimer_.startPeriodic(
       std::chrono::duration_cast<std::chrono::milliseconds>(settings_.archiveResumeAfter));
 }
 
-void ArchiveService::sweepOnce() {
+void S3ArchiveStorage::sweepOnce() {
   if (sweeping_ || !streamed()) return;
-  Store a = archive();
+  SigningStore a = archive();
   if (!a.signer) return;
   sweeping_ = true;
   std::weak_ptr<char> alive = alive_;
@@ -156,4 +156,4 @@ void ArchiveService::sweepOnce() {
   });
 }
 
-}  // namespace recgw::handlers
+}  // namespace recgw::lifecycle

@@ -1,7 +1,6 @@
 #pragma once
 // Where the lifecycle's hot store and archive are, and how a ready recording is moved from
-// one to the other (POST /api/v1/recordings/{id}/archive; the route's answers are in
-// lifecycle.cc, handleArchive).
+// one to the other (the S3 side of LifecycleService::archive).
 //
 //   hot store  lifecycle.hot_* when set (in production Cloudflare R2), else the main storage
 //              (s3.* over system_settings), as before these keys existed.
@@ -21,47 +20,31 @@
 #include <optional>
 #include <string>
 
-#include "handlers/lifecycle.h"
-#include "handlers/recordings.h"
+#include "lifecycle/ports.h"
+#include "lifecycle/settings.h"
 #include "reactor/event_loop.h"
 #include "storage/archive_mover.h"
 #include "storage/recording_store.h"
 #include "storage/s3_objects.h"
 
-namespace recgw::handlers {
+namespace recgw::lifecycle {
 
-struct ArchiveRefusal {
-  int status;
-  std::string code;
-  std::string message;
-};
-
-class ArchiveService {
+class S3ArchiveStorage : public ArchiveStorage {
  public:
-  ArchiveService(reactor::EventLoop& loop, storage::S3Objects& objects, storage::RecordingStore& store,
-                 const LifecycleSettings& settings, StorageSigner* mainSigner);
-  ~ArchiveService();
+  // `mainStore`: the main storage as now in force (its settings may change at run time);
+  // its signer is null while storage is incomplete.
+  S3ArchiveStorage(reactor::EventLoop& loop, storage::S3Objects& objects, storage::RecordingStore& store,
+                   const LifecycleSettings& settings, std::function<SigningStore()> mainStore);
+  ~S3ArchiveStorage() override;
 
-  // A service as now in force: its location (bucket included) and a signer (null: the
-  // main storage's settings are incomplete).
-  struct Store {
-    storage::S3Location location;
-    storage::SigV4Signer* signer = nullptr;
-  };
-  Store hot();
-  Store archive();
-  // Whether the archive is on another service than the hot store (then it is streamed).
-  bool streamed();
-  // The store a recording's object is in, by its bucket (empty: the hot one); nullopt for a
-  // bucket that is neither the hot nor the archive bucket (download signs for no other).
-  std::optional<Store> storeForBucket(const std::string& bucket);
+  SigningStore hot();
+  SigningStore archive();
 
-  // Why this ready recording cannot be archived now (400 not in the hot store, 503 nothing
-  // configured or too many archives in flight), or nullopt.
-  std::optional<ArchiveRefusal> refuse(const storage::Recording& rec);
-  // Moves it; `done` gets the outcome and the stored object to record when it is moved.
-  void move(const storage::Recording& rec,
-            std::function<void(storage::ArchiveMove, storage::StoredObject)> done);
+  std::optional<ArchiveRefusal> refuse(const Recording& rec) override;
+  bool streamed() override;
+  void move(const Recording& rec,
+            std::function<void(storage::ArchiveMove, storage::StoredObject)> done) override;
+  std::optional<SigningStore> storeForBucket(const std::string& bucket) override;
 
   // The sweep of dead streamed archives, every archive_resume_after_s. Idempotent.
   void startSweep();
@@ -69,10 +52,9 @@ class ArchiveService {
  private:
   void sweepOnce();
 
-  reactor::EventLoop& loop_;
   storage::S3Objects& objects_;
   const LifecycleSettings& settings_;
-  StorageSigner* mainSigner_;
+  std::function<SigningStore()> mainStore_;
   std::unique_ptr<storage::SigV4Signer> hotSigner_, archiveSigner_;  // for the hot_* / archive_* services
   storage::ArchiveMover mover_;
   reactor::Timer sweepTimer_;
@@ -80,4 +62,4 @@ class ArchiveService {
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
 
-}  // namespace recgw::handlers
+}  // namespace recgw::lifecycle

@@ -317,7 +317,7 @@ void MediaProvider::call(std::string method, std::string url, Finish finish) {
   calls_.emplace(id, std::move(c));
   if (!configured()) {
     ProviderError e{ProviderError::Kind::kNotConfigured, 0, 0, "no media provider is configured"};
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     loop_.defer([this, alive, id, e] {
       if (!alive.expired()) complete(id, e);
     });
@@ -347,7 +347,7 @@ void MediaProvider::attempt(uint64_t callId) {
     req.headers.emplace_back("Content-Type", "application/json");
     setMethodAndBody(req, c.method, "{}");
   }
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   reactor::TransferCallbacks cb;
   cb.onHeaders = [this, alive, callId](const reactor::UpstreamResponse& r) {
     if (alive.expired()) return false;
@@ -371,9 +371,10 @@ void MediaProvider::attempt(uint64_t callId) {
   cb.onDone = [this, alive, callId](const std::string& error) {
     if (!alive.expired()) attemptDone(callId, error);
   };
-  c.transfer = curl_.start(req, std::move(cb));
-  if (c.transfer == 0) {
-    std::string error = curl_.lastError();
+  auto started = curl_.start(req, std::move(cb));
+  c.transfer = started.value_or(0);
+  if (!started) {
+    std::string error = started.error().message;
     loop_.defer([this, alive, callId, error] {
       if (!alive.expired()) attemptDone(callId, "cannot start the request: " + error);
     });

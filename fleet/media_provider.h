@@ -37,6 +37,7 @@
 
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 
 namespace recgw::fleet {
 
@@ -128,7 +129,7 @@ class MediaProvider {
   uint64_t nextCallId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
   // Callbacks hold a weak copy: once this object is gone, they find it expired.
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::fleet

@@ -57,7 +57,7 @@ void Reachability::check(Done done) {
     req.connectTimeout = std::min(req.connectTimeout, kConnectBudget);
     req.firstByteTimeout = std::min(req.firstByteTimeout, kFirstByteBudget);
     auto status = std::make_shared<long>(0);
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     reactor::TransferCallbacks cb;
     cb.onHeaders = [status](const reactor::UpstreamResponse& r) {
       *status = r.status;
@@ -76,12 +76,11 @@ void Reachability::check(Done done) {
       }
       finishRound();
     };
-    reactor::TransferId id = curl_.start(req, std::move(cb));
-    if (id == 0) {
-      round_[i].reason = explainTransportError(source, curl_.lastError());
+    if (auto started = curl_.start(req, std::move(cb)); !started) {
+      round_[i].reason = explainTransportError(source, started.error().message);
       --outstanding_;
     } else {
-      inFlight_.push_back(id);
+      inFlight_.push_back(*started);
     }
   }
   finishRound();

@@ -14,6 +14,7 @@
 
 #include "fleet/source_chain.h"
 #include "reactor/curl_multi.h"
+#include "reactor/liveness.h"
 
 namespace recgw::fleet {
 
@@ -56,7 +57,7 @@ class Reachability {
   std::vector<reactor::TransferId> inFlight_;
   int outstanding_ = 0;
   std::vector<Done> waiting_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::fleet

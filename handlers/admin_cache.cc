@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "handlers/recordings.h"
+#include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "storage/iso_time.h"
 
@@ -76,8 +77,7 @@ namespace {
 // never more than `window` commands in flight from this request.
 struct WarmPump : std::enable_shared_from_this<WarmPump> {
   storage::LookupCache* cache = nullptr;
-  reactor::HttpServer* server = nullptr;
-  uint64_t exchangeId = 0;
+  reactor::ExchangeRef request;
   std::vector<storage::WarmItem> items;
   size_t missing = 0;
   size_t next = 0;
@@ -101,19 +101,19 @@ struct WarmPump : std::enable_shared_from_this<WarmPump> {
   }
 
   void finish() {
-    reactor::HttpExchange* ex = server->find(exchangeId);
-    if (!ex) return;
-    size_t calls = 0;
-    for (const auto& item : items)
-      calls += item.record.outcome == storage::CallRecord::Outcome::kFound ? 1 : 0;
-    reactor::JsonWriter w;
-    w.beginObject()
-        .field("warmed", static_cast<uint64_t>(stored))
-        .field("missing", static_cast<uint64_t>(missing))
-        .field("without_recording", static_cast<uint64_t>(items.size() - calls))
-        .field("redis_failed", static_cast<uint64_t>(failed))
-        .endObject();
-    ex->reply(200, w.str());
+    request.with([&](reactor::HttpExchange& ex) {
+      size_t calls = 0;
+      for (const auto& item : items)
+        calls += item.record.outcome == storage::CallRecord::Outcome::kFound ? 1 : 0;
+      reactor::JsonWriter w;
+      w.beginObject()
+          .field("warmed", static_cast<uint64_t>(stored))
+          .field("missing", static_cast<uint64_t>(missing))
+          .field("without_recording", static_cast<uint64_t>(items.size() - calls))
+          .field("redis_failed", static_cast<uint64_t>(failed))
+          .endObject();
+      ex.reply(200, w.str());
+    });
   }
 };
 
@@ -128,16 +128,15 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                    return ex.replyError(400, "bad_request", "invalid token or session id");
                  auto pending = std::make_shared<int>(2);
                  auto redisOk = std::make_shared<bool>(true);
-                 reactor::HttpServer* srv = &ex.server();
-                 uint64_t exId = ex.id();
-                 auto done = [pending, redisOk, srv, exId](bool ok) {
+                 reactor::ExchangeRef request(ex);
+                 auto done = [pending, redisOk, request](bool ok) {
                    *redisOk = *redisOk && ok;
                    if (--*pending > 0) return;
-                   if (reactor::HttpExchange* e = srv->find(exId)) {
+                   request.with([&](reactor::HttpExchange& ex) {
                      reactor::JsonWriter w;
                      w.beginObject().field("evicted", true).field("redis", *redisOk).endObject();
-                     e->reply(200, w.str());
-                   }
+                     ex.reply(200, w.str());
+                   });
                  };
                  // The id may be a token or a session id; both readings are dropped.
                  ctx->cache->evict(storage::LookupField::kToken, id, done);
@@ -149,31 +148,29 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
         if (!requireAdmin(ex, ctx->jwt)) return;
         WarmRequest req = parseWarmRequest(ex.body(), ctx->maxWarmItems);
         if (!req.error.empty()) return ex.replyError(400, "bad_request", req.error);
-        reactor::HttpServer* srv = &ex.server();
-        uint64_t exId = ex.id();
+        reactor::ExchangeRef request(ex);
         storage::LookupCache* cache = ctx->cache;
         std::string database = ctx->mongo->databaseName();
         std::string collection = ctx->callsCollection;
-        bool queued = ctx->mongo->run([req, database, collection, srv, exId, cache](mongoc_client_t* client) {
+        bool queued = ctx->mongo->run([req, database, collection, request, cache](mongoc_client_t* client) {
           storage::WarmBatch batch =
               req.since
                   ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit)
                   : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
-          return reactor::WorkerPool::Completion([batch = std::move(batch), srv, exId, cache]() mutable {
-            reactor::HttpExchange* ex = srv->find(exId);
-            if (!ex) return;
-            if (!batch.error.empty()) {
-              ex->addHeader("Retry-After", "5");
-              return ex->replyError(503, "mongo_unavailable",
-                                    "MongoDB failed during warm-up: " + batch.error);
-            }
-            auto pump = std::make_shared<WarmPump>();
-            pump->cache = cache;
-            pump->server = srv;
-            pump->exchangeId = exId;
-            pump->items = std::move(batch.found);
-            pump->missing = batch.missing;
-            pump->pump();
+          return reactor::WorkerPool::Completion([batch = std::move(batch), request, cache]() mutable {
+            request.with([&](reactor::HttpExchange& ex) {
+              if (!batch.error.empty()) {
+                ex.addHeader("Retry-After", "5");
+                return ex.replyError(503, "mongo_unavailable",
+                                     "MongoDB failed during warm-up: " + batch.error);
+              }
+              auto pump = std::make_shared<WarmPump>();
+              pump->cache = cache;
+              pump->request = request;
+              pump->items = std::move(batch.found);
+              pump->missing = batch.missing;
+              pump->pump();
+            });
           });
         });
         if (!queued) {

@@ -59,7 +59,7 @@ void ApiKeyVerifier::verify(const std::string& key, std::function<void(const sto
   inFlight_[hash].push_back(std::move(done));
   std::string database = mongo_.databaseName();
   std::string collection = collection_;
-  std::weak_ptr<bool> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   bool queued = mongo_.run([this, alive, database, collection, hash](mongoc_client_t* client) {
     storage::ApiKeyLookup lookup = storage::ApiKeyStore::findBlocking(client, database, collection, hash);
     return reactor::WorkerPool::Completion([this, alive, hash, lookup] {

@@ -19,6 +19,7 @@
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "reactor/http_server.h"
+#include "reactor/liveness.h"
 #include "storage/api_key_store.h"
 #include "storage/mongo_client.h"
 
@@ -49,7 +50,7 @@ class ApiKeyVerifier {
   std::chrono::seconds cacheTtl_;
   std::unordered_map<std::string, Cached> cache_;  // by key hash
   std::unordered_map<std::string, std::vector<std::function<void(const storage::ApiKeyLookup&)>>> inFlight_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
 };
 
 // Who is asking, once authenticated.

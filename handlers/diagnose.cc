@@ -330,9 +330,9 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       result->error = error;
       self->onProbe(index, *result);
     };
-    if (deps_.curl->start(req, std::move(cb)) == 0) {
+    if (auto started = deps_.curl->start(req, std::move(cb)); !started) {
       Probe failed;
-      failed.error = deps_.curl->lastError();
+      failed.error = started.error().message;
       onProbe(index, failed);
     }
   }

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "handlers/recordings.h"
+#include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "storage/mongo_client.h"
 #include "storage/redis_client.h"
@@ -157,10 +158,10 @@ void writeReadiness(reactor::HttpExchange& ex, const ReadinessReport& report,
 
 void answerReadiness(reactor::HttpServer& server, const OpsDependencies& deps, reactor::HttpExchange& ex,
                      bool detailed) {
-  const uint64_t exchangeId = ex.id();
+  reactor::ExchangeRef request(server, ex.id());
   if (!detailed || !deps.checkUpstreams) {
-    probeReadiness(deps, [&server, exchangeId, detailed](const ReadinessReport& report) {
-      if (reactor::HttpExchange* ex = server.find(exchangeId)) writeReadiness(*ex, report, std::nullopt, detailed);
+    probeReadiness(deps, [request, detailed](const ReadinessReport& report) {
+      request.with([&](reactor::HttpExchange& ex) { writeReadiness(ex, report, std::nullopt, detailed); });
     });
     return;
   }
@@ -171,11 +172,11 @@ void answerReadiness(reactor::HttpServer& server, const OpsDependencies& deps, r
     std::optional<std::vector<fleet::SourceReachability>> sources;
   };
   auto pending = std::make_shared<Pending>();
-  auto settle = [&server, exchangeId, pending] {
+  auto settle = [request, pending] {
     if (!pending->report || !pending->sources) return;
     ReadinessReport report = *pending->report;
     DependencyStatus fleet = applyReachability(*pending->sources, report.storage);
-    if (reactor::HttpExchange* ex = server.find(exchangeId)) writeReadiness(*ex, report, fleet, true);
+    request.with([&](reactor::HttpExchange& ex) { writeReadiness(ex, report, fleet, true); });
   };
   deps.checkUpstreams([pending, settle](const std::vector<fleet::SourceReachability>& sources) {
     pending->sources = sources;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
 #include "storage/recording_store.h"
@@ -154,62 +155,61 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
       return charge->charged;
     };
   }
-  reactor::HttpServer* server = &ex.server();
-  uint64_t id = ex.id();
+  reactor::ExchangeRef request(ex);
   ClientConditions conditions = ClientConditions::from(ex);
-  auto done = [server, id, ctx, field, value, conditions, charge](
+  auto done = [request, ctx, field, value, conditions, charge](
                   storage::CallRecord record, std::string tier, std::string hint) {
     // Only a call MongoDB found gives the unit back: an answer that timed out or failed
     // cost MongoDB as much as a miss, and refunding it would stop the limit exactly when a
     // struggling MongoDB needs it.
     bool found = record.outcome == storage::CallRecord::Outcome::kFound;
     if (charge && charge->charged && found) charge->limiter->refund(charge->client);
-    reactor::HttpExchange* ex = server->find(id);
-    if (!ex) return;
-    ex->noteLookupSource(tier);
-    if (tier == storage::kRefusedTier) {
-      ex->server().metrics().inc("recgw_rate_limited_total");
-      ex->addHeader("Retry-After", std::to_string(std::max(1, charge ? charge->retryAfter : 1)));
-      ex->replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
-      return;
-    }
-    switch (record.outcome) {
-      case storage::CallRecord::Outcome::kNoCall:
-        notFound(*ex, "no call");
+    request.with([&](reactor::HttpExchange& ex) {
+      ex.noteLookupSource(tier);
+      if (tier == storage::kRefusedTier) {
+        ex.server().metrics().inc("recgw_rate_limited_total");
+        ex.addHeader("Retry-After", std::to_string(std::max(1, charge ? charge->retryAfter : 1)));
+        ex.replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
         return;
-      case storage::CallRecord::Outcome::kNoKey:
-        notFound(*ex, "no key");
+      }
+      switch (record.outcome) {
+        case storage::CallRecord::Outcome::kNoCall:
+          notFound(ex, "no call");
+          return;
+        case storage::CallRecord::Outcome::kNoKey:
+          notFound(ex, "no key");
+          return;
+        case storage::CallRecord::Outcome::kUnavailable:
+          reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "call lookup unavailable",
+                               {{"error", record.error}});
+          ex.addHeader("Retry-After", "5");
+          ex.replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
+          return;
+        case storage::CallRecord::Outcome::kFound:
+          break;
+      }
+      if (ctx->signer->credentialsUnavailable()) {
+        // No valid credentials at all (start-up, or every refresh failed until expiry): wait
+        // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
+        // falling back silently would hide that the gateway cannot read it, so a failed wait
+        // is a 503 (the reason is logged by the provider and shown in /readyz).
+        ctx->signer->provider()->waitForCredentials(
+            [request, ctx, field, value, conditions, key = record.key, hint](bool ok) {
+              request.with([&](reactor::HttpExchange& ex) {
+                if (!ok || ctx->signer->credentialsUnavailable()) {
+                  ex.noteReason("no valid storage credentials");
+                  ex.addHeader("Retry-After", "5");
+                  ex.replyError(503, "storage_credentials_unavailable",
+                                "the gateway has no valid storage credentials right now; retry shortly");
+                  return;
+                }
+                relayFromSources(ex, ctx, field, value, conditions, key, hint);
+              });
+            });
         return;
-      case storage::CallRecord::Outcome::kUnavailable:
-        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup unavailable",
-                             {{"error", record.error}});
-        ex->addHeader("Retry-After", "5");
-        ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
-        return;
-      case storage::CallRecord::Outcome::kFound:
-        break;
-    }
-    if (ctx->signer->credentialsUnavailable()) {
-      // No valid credentials at all (start-up, or every refresh failed until expiry): wait
-      // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
-      // falling back silently would hide that the gateway cannot read it, so a failed wait
-      // is a 503 (the reason is logged by the provider and shown in /readyz).
-      ctx->signer->provider()->waitForCredentials(
-          [server, id, ctx, field, value, conditions, key = record.key, hint](bool ok) {
-            reactor::HttpExchange* ex = server->find(id);
-            if (!ex) return;
-            if (!ok || ctx->signer->credentialsUnavailable()) {
-              ex->noteReason("no valid storage credentials");
-              ex->addHeader("Retry-After", "5");
-              ex->replyError(503, "storage_credentials_unavailable",
-                             "the gateway has no valid storage credentials right now; retry shortly");
-              return;
-            }
-            relayFromSources(*ex, ctx, field, value, conditions, key, hint);
-          });
-      return;
-    }
-    relayFromSources(*ex, ctx, field, value, conditions, record.key, hint);
+      }
+      relayFromSources(ex, ctx, field, value, conditions, record.key, hint);
+    });
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
 #include "storage/presigner.h"
@@ -81,8 +82,8 @@ class Locator : public std::enable_shared_from_this<Locator> {
     cb.onDone = [self, index, asGet, status](const std::string& error) {
       self->answered(index, asGet, *status, error);
     };
-    if (ctx_->curl->start(req, std::move(cb)) == 0)
-      fail(index, source.label + ": " + ctx_->curl->lastError());
+    if (auto started = ctx_->curl->start(req, std::move(cb)); !started)
+      fail(index, source.label + ": " + started.error().message);
   }
 
   void answered(size_t index, bool asGet, long status, const std::string& error) {
@@ -251,49 +252,48 @@ void answerCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
   }
   std::string sessionId(callId);
   if (!isSafePathParam(sessionId)) return ex.replyError(404, "not_found", "recording not found");
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t id = ex.id();
-  loadCall(*ctx, sessionId, [ctx, srv, id, minutes, who](CallRecord call) {
-    reactor::HttpExchange* ex = srv->find(id);
-    if (!ex) return;
-    if (call.outcome == CallRecord::Outcome::kUnavailable) {
-      ex->addHeader("Retry-After", "5");
-      return ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
-    }
-    if (call.outcome != CallRecord::Outcome::kFound || !who.mayActFor(call.accountId)) {
-      return ex->replyError(404, "not_found", "no recording for this call");
-    }
-    signOrLink(ctx, call, minutes * 60, nullptr, [srv, id, minutes, call](SignedOutcome out) {
-      reactor::HttpExchange* ex = srv->find(id);
-      if (!ex) return;
-      using K = SignedOutcome::Kind;
-      switch (out.kind) {
-        case K::kNowhere:
-        case K::kFleetOnlyNoToken:
-          ex->noteReason(out.detail);
-          return ex->replyError(404, "not_found", "no recording for this call");
-        case K::kNoSources:
-          ex->noteReason(out.detail);  // which settings are missing: for the log, not the tenant
-          return ex->replyError(503, "storage_not_configured", "storage is not configured");
-        case K::kUnavailable:
-          reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "recording sources failed",
-                               {{"detail", out.detail}});
-          ex->addHeader("Retry-After", "5");
-          return ex->replyError(503, "storage_unavailable",
-                                "a recording source could not be reached; retry shortly");
-        case K::kPresigned:
-        case K::kGatewayLink:
-          break;
+  reactor::ExchangeRef request(ex);
+  loadCall(*ctx, sessionId, [ctx, request, minutes, who](CallRecord call) {
+    request.with([&](reactor::HttpExchange& ex) {
+      if (call.outcome == CallRecord::Outcome::kUnavailable) {
+        ex.addHeader("Retry-After", "5");
+        return ex.replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
       }
-      reactor::JsonWriter w;
-      w.beginObject()
-          .field("file_name", basename(call.key))
-          .field("signed_url", out.url)
-          .field("expiration_minutes", minutes)
-          .field("expires_at", storage::formatRfc3339Utc(out.expiresAt))
-          .field("url_kind", urlKindName(out.kind))
-          .endObject();
-      ex->reply(200, w.str());
+      if (call.outcome != CallRecord::Outcome::kFound || !who.mayActFor(call.accountId)) {
+        return ex.replyError(404, "not_found", "no recording for this call");
+      }
+      signOrLink(ctx, call, minutes * 60, nullptr, [request, minutes, call](SignedOutcome out) {
+        request.with([&](reactor::HttpExchange& ex) {
+          using K = SignedOutcome::Kind;
+          switch (out.kind) {
+            case K::kNowhere:
+            case K::kFleetOnlyNoToken:
+              ex.noteReason(out.detail);
+              return ex.replyError(404, "not_found", "no recording for this call");
+            case K::kNoSources:
+              ex.noteReason(out.detail);  // which settings are missing: for the log, not the tenant
+              return ex.replyError(503, "storage_not_configured", "storage is not configured");
+            case K::kUnavailable:
+              reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "recording sources failed",
+                                   {{"detail", out.detail}});
+              ex.addHeader("Retry-After", "5");
+              return ex.replyError(503, "storage_unavailable",
+                                   "a recording source could not be reached; retry shortly");
+            case K::kPresigned:
+            case K::kGatewayLink:
+              break;
+          }
+          reactor::JsonWriter w;
+          w.beginObject()
+              .field("file_name", basename(call.key))
+              .field("signed_url", out.url)
+              .field("expiration_minutes", minutes)
+              .field("expires_at", storage::formatRfc3339Utc(out.expiresAt))
+              .field("url_kind", urlKindName(out.kind))
+              .endObject();
+          ex.reply(200, w.str());
+        });
+      });
     });
   });
 }
@@ -324,53 +324,52 @@ void answerSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
   if (!who.mayActFor(accountId)) return replyStringError(ex, 404, "No recording for this session");
   const std::string& sessionId = ex.pathParams()[0];
   if (!isSafePathParam(sessionId)) return replyStringError(ex, 404, "No recording for this session");
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t id = ex.id();
-  loadCall(*ctx, sessionId, [ctx, srv, id, accountId](CallRecord call) {
-    reactor::HttpExchange* ex = srv->find(id);
-    if (!ex) return;
-    if (call.outcome == CallRecord::Outcome::kUnavailable) {
-      reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "call lookup failed",
-                           {{"error", call.error}});
-      return replyStringError(*ex, 500, "Internal error");
-    }
-    if (call.outcome == CallRecord::Outcome::kNoCall || call.accountId != accountId) {
-      return replyStringError(*ex, 404, "No recording for this session");
-    }
-    if (call.recordingStatus == "pending" || call.recordingStatus == "uploading") {
-      return replyStringError(*ex, 409, "Recording not ready (" + call.recordingStatus + ")");
-    }
-    if (call.outcome == CallRecord::Outcome::kNoKey || call.recordingStatus == "failed") {
-      return replyStringError(*ex, 404, "No recording for this session");
-    }
-    signOrLink(ctx, call, kSessionUrlSeconds, nullptr, [srv, id](SignedOutcome out) {
-      reactor::HttpExchange* ex = srv->find(id);
-      if (!ex) return;
-      using K = SignedOutcome::Kind;
-      switch (out.kind) {
-        case K::kNowhere:
-        case K::kFleetOnlyNoToken:
-          ex->noteReason(out.detail);
-          return replyStringError(*ex, 404, "No recording for this session");
-        case K::kNoSources:
-          ex->noteReason(out.detail);
-          return replyStringError(*ex, 503, "Recording playback not configured");
-        case K::kUnavailable:
-          reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "recording sources failed",
-                               {{"detail", out.detail}});
-          return replyStringError(*ex, 500, "Internal error");
-        case K::kPresigned:
-        case K::kGatewayLink:
-          break;
+  reactor::ExchangeRef request(ex);
+  loadCall(*ctx, sessionId, [ctx, request, accountId](CallRecord call) {
+    request.with([&](reactor::HttpExchange& ex) {
+      if (call.outcome == CallRecord::Outcome::kUnavailable) {
+        reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "call lookup failed",
+                             {{"error", call.error}});
+        return replyStringError(ex, 500, "Internal error");
       }
-      reactor::JsonWriter w;
-      w.beginObject()
-          .field("url", out.url)
-          .field("expires_at", storage::formatRfc3339Utc(out.expiresAt))
-          .field("expires_in", kSessionUrlSeconds)
-          .field("url_kind", urlKindName(out.kind))
-          .endObject();
-      ex->reply(200, w.str());
+      if (call.outcome == CallRecord::Outcome::kNoCall || call.accountId != accountId) {
+        return replyStringError(ex, 404, "No recording for this session");
+      }
+      if (call.recordingStatus == "pending" || call.recordingStatus == "uploading") {
+        return replyStringError(ex, 409, "Recording not ready (" + call.recordingStatus + ")");
+      }
+      if (call.outcome == CallRecord::Outcome::kNoKey || call.recordingStatus == "failed") {
+        return replyStringError(ex, 404, "No recording for this session");
+      }
+      signOrLink(ctx, call, kSessionUrlSeconds, nullptr, [request](SignedOutcome out) {
+        request.with([&](reactor::HttpExchange& ex) {
+          using K = SignedOutcome::Kind;
+          switch (out.kind) {
+            case K::kNowhere:
+            case K::kFleetOnlyNoToken:
+              ex.noteReason(out.detail);
+              return replyStringError(ex, 404, "No recording for this session");
+            case K::kNoSources:
+              ex.noteReason(out.detail);
+              return replyStringError(ex, 503, "Recording playback not configured");
+            case K::kUnavailable:
+              reactor::Logger::log(reactor::LogLevel::kError, ex.requestId(), "recording sources failed",
+                                   {{"detail", out.detail}});
+              return replyStringError(ex, 500, "Internal error");
+            case K::kPresigned:
+            case K::kGatewayLink:
+              break;
+          }
+          reactor::JsonWriter w;
+          w.beginObject()
+              .field("url", out.url)
+              .field("expires_at", storage::formatRfc3339Utc(out.expiresAt))
+              .field("expires_in", kSessionUrlSeconds)
+              .field("url_kind", urlKindName(out.kind))
+              .endObject();
+          ex.reply(200, w.str());
+        });
+      });
     });
   });
 }
@@ -459,8 +458,7 @@ AccessibleUrlsRequest parseAccessibleUrlsRequest(std::string_view body) {
 // known. A client that leaves stops the batch: no further call is started.
 struct AccessibleUrlBatch : std::enable_shared_from_this<AccessibleUrlBatch> {
   std::shared_ptr<SignedUrlContext> ctx;
-  reactor::HttpServer* server = nullptr;
-  uint64_t exchangeId = 0;
+  reactor::ExchangeRef request;
   int64_t expiresSeconds = 3600;
   std::vector<AccessibleUrl> results;
   std::vector<std::pair<size_t, CallRecord>> toLocate;  // index into results, the call
@@ -470,7 +468,7 @@ struct AccessibleUrlBatch : std::enable_shared_from_this<AccessibleUrlBatch> {
   bool finished = false;  // a source may answer synchronously: pump() can nest
 
   void pump() {
-    if (!server->find(exchangeId)) return;
+    if (!request.alive()) return;
     auto self = shared_from_this();
     while (inFlight < std::max<size_t>(1, ctx->locateConcurrency) && next < toLocate.size()) {
       auto& [index, call] = toLocate[next++];
@@ -517,30 +515,30 @@ struct AccessibleUrlBatch : std::enable_shared_from_this<AccessibleUrlBatch> {
   }
 
   void finish() {
-    reactor::HttpExchange* ex = server->find(exchangeId);
-    if (!ex) return;
-    if (!failedSources->empty()) {
-      std::string labels;
-      for (const auto& label : *failedSources) labels += (labels.empty() ? "" : ",") + label;
-      reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "recording sources failed",
-                           {{"sources", labels}});
-    }
-    reactor::JsonWriter w;
-    w.beginObject().key("results").beginArray();
-    for (const auto& r : results) {
-      w.beginObject().field("session_id", r.sessionId);
-      w.key("url");
-      r.url.empty() ? w.null() : w.value(r.url);
-      w.key("url_kind");
-      r.urlKind.empty() ? w.null() : w.value(r.urlKind);
-      w.key("expires_at");
-      r.expiresAt ? w.value(storage::formatRfc3339Utc(*r.expiresAt)) : w.null();
-      w.key("reason");
-      r.reason.empty() ? w.null() : w.value(r.reason);
-      w.endObject();
-    }
-    w.endArray().endObject();
-    ex->reply(200, w.str());
+    request.with([&](reactor::HttpExchange& ex) {
+      if (!failedSources->empty()) {
+        std::string labels;
+        for (const auto& label : *failedSources) labels += (labels.empty() ? "" : ",") + label;
+        reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "recording sources failed",
+                             {{"sources", labels}});
+      }
+      reactor::JsonWriter w;
+      w.beginObject().key("results").beginArray();
+      for (const auto& r : results) {
+        w.beginObject().field("session_id", r.sessionId);
+        w.key("url");
+        r.url.empty() ? w.null() : w.value(r.url);
+        w.key("url_kind");
+        r.urlKind.empty() ? w.null() : w.value(r.urlKind);
+        w.key("expires_at");
+        r.expiresAt ? w.value(storage::formatRfc3339Utc(*r.expiresAt)) : w.null();
+        w.key("reason");
+        r.reason.empty() ? w.null() : w.value(r.reason);
+        w.endObject();
+      }
+      w.endArray().endObject();
+      ex.reply(200, w.str());
+    });
   }
 };
 
@@ -550,8 +548,7 @@ void handleAccessibleUrls(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlCo
   if (!req.error.empty()) return ex.replyError(400, "bad_request", req.error);
   auto batch = std::make_shared<AccessibleUrlBatch>();
   batch->ctx = ctx;
-  batch->server = &ex.server();
-  batch->exchangeId = ex.id();
+  batch->request = reactor::ExchangeRef(ex);
   batch->expiresSeconds = req.expiresSeconds;
   std::vector<std::string> queryIds;
   for (const auto& sessionId : req.sessionIds) {
@@ -570,36 +567,37 @@ void handleAccessibleUrls(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlCo
     storage::WarmBatch found = storage::CallStore::findManyBlocking(
         client, database, collection, storage::LookupField::kSessionId, queryIds, kMaxAccessibleUrlIds);
     return reactor::WorkerPool::Completion([batch, found = std::move(found)] {
-      reactor::HttpExchange* ex = batch->server->find(batch->exchangeId);
-      if (!ex) return;
-      if (!found.error.empty()) {
-        reactor::Logger::log(reactor::LogLevel::kWarn, ex->requestId(), "call lookup failed",
-                             {{"error", found.error}});
-        ex->addHeader("Retry-After", "5");
-        return ex->replyError(503, "lookup_unavailable", "the recording index is unavailable; retry shortly");
-      }
-      std::unordered_map<std::string, const CallRecord*> bySession;
-      for (const auto& item : found.found) bySession.emplace(item.value, &item.record);
-      for (size_t i = 0; i < batch->results.size(); ++i) {
-        AccessibleUrl& r = batch->results[i];
-        if (!r.reason.empty()) continue;
-        auto it = bySession.find(r.sessionId);
-        if (it == bySession.end()) {
-          r.reason = "no_call";
-          continue;
+      batch->request.with([&](reactor::HttpExchange& ex) {
+        if (!found.error.empty()) {
+          reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "call lookup failed",
+                               {{"error", found.error}});
+          ex.addHeader("Retry-After", "5");
+          return ex.replyError(503, "lookup_unavailable",
+                               "the recording index is unavailable; retry shortly");
         }
-        const CallRecord& call = *it->second;
-        if (call.recordingStatus == "pending" || call.recordingStatus == "uploading") {
-          r.reason = "not_ready";
-        } else if (call.recordingStatus == "failed") {
-          r.reason = "recording_failed";
-        } else if (call.outcome != CallRecord::Outcome::kFound) {
-          r.reason = "no_recording_key";
-        } else {
-          batch->toLocate.emplace_back(i, call);
+        std::unordered_map<std::string, const CallRecord*> bySession;
+        for (const auto& item : found.found) bySession.emplace(item.value, &item.record);
+        for (size_t i = 0; i < batch->results.size(); ++i) {
+          AccessibleUrl& r = batch->results[i];
+          if (!r.reason.empty()) continue;
+          auto it = bySession.find(r.sessionId);
+          if (it == bySession.end()) {
+            r.reason = "no_call";
+            continue;
+          }
+          const CallRecord& call = *it->second;
+          if (call.recordingStatus == "pending" || call.recordingStatus == "uploading") {
+            r.reason = "not_ready";
+          } else if (call.recordingStatus == "failed") {
+            r.reason = "recording_failed";
+          } else if (call.outcome != CallRecord::Outcome::kFound) {
+            r.reason = "no_recording_key";
+          } else {
+            batch->toLocate.emplace_back(i, call);
+          }
         }
-      }
-      batch->pump();
+        batch->pump();
+      });
     });
   });
   if (!queued) {
@@ -613,8 +611,7 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   const std::string& sessionId = ex.pathParams()[0];
   if (!isSafePathParam(sessionId)) return ex.replyError(404, "not_found", "no such call");
   std::string token = storage::mintToken();
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t id = ex.id();
+  reactor::ExchangeRef request(ex);
   std::string database = ctx->mongo->databaseName();
   std::string collection = ctx->callsCollection;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
@@ -622,28 +619,30 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
     bool ok = storage::CallStore::rotateTokenBlocking(client, database, collection, sessionId, token,
                                                       previous, error);
     return reactor::WorkerPool::Completion([=] {
-      reactor::HttpExchange* ex = srv->find(id);
       if (!ok) {
-        if (!ex) return;
-        if (!error.empty()) {
-          ex->addHeader("Retry-After", "5");
-          return ex->replyError(503, "mongo_unavailable", "MongoDB could not store the token");
-        }
-        return ex->replyError(404, "not_found", "no such call");
+        request.with([&](reactor::HttpExchange& ex) {
+          if (!error.empty()) {
+            ex.addHeader("Retry-After", "5");
+            return ex.replyError(503, "mongo_unavailable", "MongoDB could not store the token");
+          }
+          ex.replyError(404, "not_found", "no such call");
+        });
+        return;
       }
       // The old link must stop working: drop it here and in Redis (other workers' L1
       // entries expire within their TTL), and the session's cached record too.
       if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
       ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
-      if (!ex) return;
-      reactor::JsonWriter w;
-      w.beginObject()
-          .field("session_id", sessionId)
-          .field("token", token)
-          .field("url", storage::buildPublicRecordingUrl(ctx->publicBaseUrl, token))
-          .field("rotated", !previous.empty())
-          .endObject();
-      ex->reply(200, w.str());
+      request.with([&](reactor::HttpExchange& ex) {
+        reactor::JsonWriter w;
+        w.beginObject()
+            .field("session_id", sessionId)
+            .field("token", token)
+            .field("url", storage::buildPublicRecordingUrl(ctx->publicBaseUrl, token))
+            .field("rotated", !previous.empty())
+            .endObject();
+        ex.reply(200, w.str());
+      });
     });
   });
   if (!queued) {

@@ -9,6 +9,7 @@
 
 #include "handlers/relay_decisions.h"
 #include "reactor/libevent_handles.h"
+#include "reactor/liveness.h"
 #include "reactor/logger.h"
 #include "storage/s3_objects.h"
 
@@ -112,16 +113,18 @@ class StreamRelay {
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
     callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
     callbacks.onDone = [this](const std::string& error) { onDone(error); };
-    transfer_ = registry_.curl_.start(request, std::move(callbacks));
-    if (transfer_ == 0) {
-      noteFailure("curl_error", registry_.curl_.lastError());
+    auto started =
+        registry_.curl_.start(request, std::move(callbacks), reactor::ExchangeRef(server_, exchangeId_));
+    transfer_ = started.value_or(0);
+    if (!started) {
+      noteFailure("curl_error", started.error().message);
       return attempt(index + 1);
     }
   }
 
   // From inside a curl callback we may not start another transfer: go on next pass.
   void attemptLater(size_t index) {
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     registry_.loop_.defer([this, alive, index] {
       if (alive.expired()) return;
       attempt(index);
@@ -409,7 +412,7 @@ class StreamRelay {
     metrics().inc("recgw_s3_credential_retries_total");
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "storage refused the credentials; refreshing",
                          {{"code", code.empty() ? "(HEAD, none)" : code}});
-    std::weak_ptr<bool> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     registry_.refreshCredentials_(
         chain_.signer().get(), [this, alive, code](std::shared_ptr<storage::SigV4Signer> fresh) {
           if (alive.expired() || finished_) return;
@@ -470,7 +473,7 @@ class StreamRelay {
   ClientConditions cond_;
   std::function<void(const std::string&)> onSourceFound_;
   reactor::EvbufferPtr chunk_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
   size_t sourceIndex_ = 0;
   reactor::TransferId transfer_ = 0;
   std::chrono::steady_clock::time_point attemptStart_;
@@ -544,10 +547,9 @@ void RelayRegistry::retire(StreamRelay* relay) {
   auto it = relays_.find(relay);
   if (it == relays_.end()) return;
   // The relay is on the stack (a curl or evhttp callback): free it on the next pass.
-  std::shared_ptr<StreamRelay> doomed(std::move(it->second));
+  loop_.deleteSoon(std::move(it->second));
   relays_.erase(it);
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
-  loop_.defer([doomed] {});
   if (relays_.empty()) {
     // glibc keeps the freed buffers of a burst of slow streams; hand them back once the
     // last stream ends (at most every 10 s: trimming a large heap costs milliseconds).

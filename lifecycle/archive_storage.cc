@@ -118,7 +118,7 @@ void S3ArchiveStorage::move(const Recording& rec,
     return;
   }
   // Signers are looked up again before each request: the main storage's may change.
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   storage::ArchiveEndpoint hotEnd{h.location, [this, alive]() -> storage::SigV4Signer* {
                                     return alive.expired() ? nullptr : hot().signer;
                                   }};
@@ -140,7 +140,7 @@ void S3ArchiveStorage::sweepOnce() {
   SigningStore a = archive();
   if (!a.signer) return;
   sweeping_ = true;
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   storage::ArchiveEndpoint archiveEnd{a.location, [this, alive]() -> storage::SigV4Signer* {
                                         return alive.expired() ? nullptr : archive().signer;
                                       }};

@@ -23,6 +23,7 @@
 #include "lifecycle/ports.h"
 #include "lifecycle/settings.h"
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "storage/archive_mover.h"
 #include "storage/recording_store.h"
 #include "storage/s3_objects.h"
@@ -59,7 +60,7 @@ class S3ArchiveStorage : public ArchiveStorage {
   storage::ArchiveMover mover_;
   reactor::Timer sweepTimer_;
   bool sweeping_ = false;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::lifecycle

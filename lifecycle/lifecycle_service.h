@@ -48,6 +48,7 @@
 #include "lifecycle/outcome.h"
 #include "lifecycle/ports.h"
 #include "lifecycle/settings.h"
+#include "reactor/liveness.h"
 #include "reactor/logger.h"
 #include "reactor/metrics.h"
 #include "reactor/status.h"
@@ -165,14 +166,14 @@ class LifecycleService {
   ArchiveStorage& archive_;
   const LifecycleSettings& settings_;
   reactor::Metrics* metrics_;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 // Continuations of a workflow: dropped once the service is gone; a step that throws
 // answers kInternal instead (nothing may escape into libcurl or libevent).
 template <typename T, typename F>
 auto LifecycleService::guard(Reply<T> done, F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   return [alive, done = std::move(done), f = std::move(f)](auto&&... args) mutable {
     if (alive.expired()) return;
     try {
@@ -186,7 +187,7 @@ auto LifecycleService::guard(Reply<T> done, F f) {
 
 template <typename F>
 auto LifecycleService::guardStatus(std::function<void(Status)> done, F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   return [alive, done = std::move(done), f = std::move(f)](auto&&... args) mutable {
     if (alive.expired()) return;
     try {

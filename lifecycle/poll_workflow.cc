@@ -30,7 +30,7 @@ std::vector<storage::TransitionUpdate> updatesToward(const Recording& rec,
 
 void LifecycleService::pollCandidates(bool linked, const std::string& afterId, int64_t limit,
                                       Callback<storage::RecordingPage> done) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   store_.pollBatch(linked, afterId, limit, [alive, done](storage::RecordingPage page) {
     if (!alive.expired()) done(std::move(page));
   });

@@ -21,7 +21,7 @@ void Poller::start(std::chrono::milliseconds period) { timer_.startPeriodic(peri
 // against the next one.
 template <typename F>
 auto Poller::guarded(F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   uint64_t pass = pass_;
   return [this, alive, pass, f](auto&&... args) mutable {
     if (alive.expired() || pass != pass_ || !running_) return;

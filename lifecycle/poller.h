@@ -16,6 +16,7 @@
 
 #include "lifecycle/lifecycle_service.h"
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 
 namespace recgw::lifecycle {
 
@@ -54,7 +55,7 @@ class Poller {
   std::deque<Recording> pending_;
   std::string linkedCursor_;    // last _id of the previous linked batch ("" = from the start)
   std::string unlinkedCursor_;  // the same for unlinked recordings
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::lifecycle

@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <new>
 #include <stdexcept>
 
-#include "reactor/logger.h"
+#include "reactor/callback_guard.h"
 
 namespace recgw::reactor {
 
@@ -15,6 +16,7 @@ struct CurlMulti::Transfer {
   CurlEasyPtr easy;
   CurlSlistPtr headerList;
   TransferCallbacks callbacks;
+  ExchangeRef servedRequest;
   UpstreamResponse response;
   bool headersDone = false;
   bool paused = false;
@@ -23,6 +25,9 @@ struct CurlMulti::Transfer {
   std::string body;  // the request body; curl reads it in place until the transfer ends
   std::shared_ptr<const std::string> sharedBody;  // or this one, likewise
   char errorBuffer[CURL_ERROR_SIZE] = {0};
+
+  // One line of the response head; false to abort the transfer.
+  bool headerLine(std::string_view line);
 };
 
 struct CurlMulti::SocketWatch {
@@ -58,6 +63,11 @@ std::string describeFailure(CURLcode result, const char* detail) {
   return error;
 }
 
+std::string_view requestIdOf(const ExchangeRef& exchange) {
+  const HttpExchange* served = exchange.get();
+  return served ? std::string_view(served->requestId()) : std::string_view();
+}
+
 }  // namespace
 
 CurlMulti::CurlMulti(EventLoop& loop, long bufferSize)
@@ -86,7 +96,8 @@ CurlMulti::~CurlMulti() {
   timer_.reset();
 }
 
-TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks callbacks) {
+Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCallbacks callbacks,
+                                      ExchangeRef servedRequest) {
   TransferId id = nextId_++;
   auto t = std::make_unique<Transfer>(loop_, [this, id] {
     auto it = transfers_.find(id);
@@ -96,16 +107,14 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   });
   t->id = id;
   t->callbacks = std::move(callbacks);
+  t->servedRequest = servedRequest;
   if (!idleEasy_.empty()) {
     t->easy = std::move(idleEasy_.back());
     idleEasy_.pop_back();
   } else {
     t->easy.reset(curl_easy_init());
   }
-  if (!t->easy) {
-    lastError_ = "curl_easy_init failed";
-    return 0;
-  }
+  if (!t->easy) return fail("curl_easy_init failed");
   CURL* e = t->easy.get();
   curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -167,10 +176,7 @@ TransferId CurlMulti::start(const UpstreamRequest& request, TransferCallbacks ca
   raw->firstByte.startOnce(std::chrono::duration_cast<std::chrono::milliseconds>(firstByteBudget));
 
   CURLMcode rc = curl_multi_add_handle(multi_.get(), e);
-  if (rc != CURLM_OK) {
-    lastError_ = curl_multi_strerror(rc);
-    return 0;
-  }
+  if (rc != CURLM_OK) return fail(curl_multi_strerror(rc));
   transfers_.emplace(id, std::move(t));
   return id;
 }
@@ -229,6 +235,7 @@ void CurlMulti::release(TransferId id) {
 void CurlMulti::finish(Transfer& t, const std::string& error, bool deferRelease) {
   TransferId id = t.id;
   auto done = std::move(t.callbacks.onDone);
+  ExchangeRef servedRequest = t.servedRequest;
   bool notify = !t.cancelled;
   t.cancelled = true;
   t.callbacks = {};
@@ -239,13 +246,8 @@ void CurlMulti::finish(Transfer& t, const std::string& error, bool deferRelease)
   }
   if (!notify || !done) return;
   // We may be inside a libevent callback (drainFinished from a socket or timer event).
-  try {
-    done(error);
-  } catch (const std::exception& e) {
-    logError("curl completion callback threw", {{"error", e.what()}});
-  } catch (...) {
-    logError("curl completion callback threw", {});
-  }
+  if (!guardCallback("curl completion callback", requestIdOf(servedRequest), [&] { done(error); }))
+    servedRequest.failInternal();
 }
 
 void CurlMulti::drainFinished() {
@@ -271,56 +273,60 @@ size_t CurlMulti::onHeader(char* ptr, size_t size, size_t nmemb, void* userdata)
   auto* t = static_cast<Transfer*>(userdata);
   size_t n = size * nmemb;
   if (t->cancelled) return 0;
-  std::string_view line(ptr, n);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  try {
-    if (line.rfind("HTTP/", 0) == 0) {
-      t->response = UpstreamResponse{};
-      size_t sp = line.find(' ');
-      if (sp != std::string_view::npos)
-        t->response.status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
-      return n;
-    }
-    if (line.empty()) {
-      if (t->response.status >= 100 && t->response.status < 200) return n;  // interim response
-      t->headersDone = true;
-      t->firstByte.cancel();
-      if (t->callbacks.onHeaders && !t->callbacks.onHeaders(t->response)) {
-        t->cancelled = true;
-        return 0;
-      }
-      return n;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return n;
-    std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    t->response.headers.emplace_back(std::move(name), std::string(value));
-  } catch (const std::exception& e) {
-    logError("curl header callback threw", {{"error", e.what()}});
+  size_t taken = 0;
+  if (!guardCallback("curl header callback", requestIdOf(t->servedRequest),
+                     [&] { taken = t->headerLine(std::string_view(ptr, n)) ? n : 0; })) {
+    t->servedRequest.failInternal();
     return 0;
   }
-  return n;
+  return taken;
+}
+
+bool CurlMulti::Transfer::headerLine(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    response = UpstreamResponse{};
+    size_t sp = line.find(' ');
+    if (sp != std::string_view::npos)
+      response.status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
+    return true;
+  }
+  if (line.empty()) {
+    if (response.status >= 100 && response.status < 200) return true;  // interim response
+    headersDone = true;
+    firstByte.cancel();
+    if (callbacks.onHeaders && !callbacks.onHeaders(response)) {
+      cancelled = true;
+      return false;
+    }
+    return true;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return true;
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  response.headers.emplace_back(std::move(name), std::string(value));
+  return true;
 }
 
 size_t CurlMulti::onWrite(char* ptr, size_t size, size_t nmemb, void* userdata) noexcept {
   auto* t = static_cast<Transfer*>(userdata);
   size_t n = size * nmemb;
   if (t->cancelled || !t->callbacks.onData) return 0;
-  try {
-    size_t taken = t->callbacks.onData(ptr, n);
-    if (taken == kPause) {
-      t->paused = true;
-      return CURL_WRITEFUNC_PAUSE;
-    }
-    return taken;
-  } catch (const std::exception& e) {
-    logError("curl write callback threw", {{"error", e.what()}});
+  size_t taken = 0;
+  if (!guardCallback("curl write callback", requestIdOf(t->servedRequest),
+                     [&] { taken = t->callbacks.onData(ptr, n); })) {
+    t->servedRequest.failInternal();
     return 0;
   }
+  if (taken == kPause) {
+    t->paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  return taken;
 }
 
 int CurlMulti::onSocket(CURL*, curl_socket_t s, int what, void* userp, void* socketp) noexcept {
@@ -335,7 +341,8 @@ int CurlMulti::onSocket(CURL*, curl_socket_t s, int what, void* userp, void* soc
   if (what & CURL_POLL_IN) kind |= EV_READ;
   if (what & CURL_POLL_OUT) kind |= EV_WRITE;
   if (!watch) {
-    watch = new SocketWatch;
+    watch = new (std::nothrow) SocketWatch;
+    if (!watch) return -1;  // curl fails the transfers on this socket
     curl_multi_assign(self->multi_.get(), s, watch);
   }
   watch->event.reset(event_new(self->loop_.base(), s, kind, &CurlMulti::onSocketEvent, self));
@@ -357,11 +364,13 @@ int CurlMulti::onTimer(CURLM*, long timeoutMs, void* userp) noexcept {
 void CurlMulti::onSocketEvent(evutil_socket_t fd, short events, void* arg) noexcept {
   auto* self = static_cast<CurlMulti*>(arg);
   int action = ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-  self->socketAction(fd, action);
+  // Each transfer's own callbacks are guarded further in; this catches the rest.
+  guardCallback("curl socket event", {}, [&] { self->socketAction(fd, action); });
 }
 
 void CurlMulti::onTimeout(evutil_socket_t, short, void* arg) noexcept {
-  static_cast<CurlMulti*>(arg)->socketAction(CURL_SOCKET_TIMEOUT, 0);
+  auto* self = static_cast<CurlMulti*>(arg);
+  guardCallback("curl timer", {}, [self] { self->socketAction(CURL_SOCKET_TIMEOUT, 0); });
 }
 
 void CurlMulti::socketAction(curl_socket_t fd, int events) {

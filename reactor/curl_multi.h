@@ -19,7 +19,9 @@
 
 #include "reactor/curl_handles.h"
 #include "reactor/event_loop.h"
+#include "reactor/exchange_ref.h"
 #include "reactor/libevent_handles.h"
+#include "reactor/status.h"
 
 namespace recgw::reactor {
 
@@ -82,15 +84,18 @@ class CurlMulti {
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
 
-  // 0 if curl refused to start it (the error is in lastError()).
-  TransferId start(const UpstreamRequest& request, TransferCallbacks callbacks);
+  // Fails when curl refuses to start it; no callback fires then. A TransferId is never 0.
+  // `servedRequest` is the client request this transfer works for, if any: a callback that
+  // throws is logged with its request id and fails it (500, or a cut stream), and the
+  // transfer is aborted. Without one, the throw is only logged and the transfer aborted.
+  Expected<TransferId> start(const UpstreamRequest& request, TransferCallbacks callbacks,
+                             ExchangeRef servedRequest = {});
   // Resume a transfer paused by onData returning kPause. Never call from a curl callback.
   void resume(TransferId id);
   // Stop now; no callback of this transfer fires afterwards. Safe from any loop callback.
   void cancel(TransferId id);
   bool paused(TransferId id) const;
   size_t active() const { return transfers_.size(); }
-  const std::string& lastError() const { return lastError_; }
 
  private:
   struct Transfer;
@@ -117,7 +122,6 @@ class CurlMulti {
   // Easy handles of finished transfers, reset and ready for the next start().
   static constexpr size_t kIdleEasyHandles = 16;
   std::vector<CurlEasyPtr> idleEasy_;
-  std::string lastError_;
   int callbackDepth_ = 0;  // > 0 while curl is calling us: no curl_multi calls allowed
 };
 

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "reactor/logger.h"
+#include "reactor/callback_guard.h"
 
 namespace recgw::reactor {
 
@@ -40,13 +40,7 @@ void EventLoop::onDeferred(evutil_socket_t, short, void* arg) noexcept {
   auto* self = static_cast<EventLoop*>(arg);
   auto tasks = std::move(self->deferred_);
   self->deferred_.clear();
-  for (auto& task : tasks) {
-    try {
-      task();
-    } catch (const std::exception& e) {
-      logError("deferred task threw", {{"error", e.what()}});
-    }
-  }
+  for (auto& task : tasks) guardCallback("deferred task", {}, task);
 }
 
 Timer::Timer(EventLoop& loop, std::function<void()> callback) : loop_(loop), callback_(std::move(callback)) {}
@@ -68,12 +62,7 @@ void Timer::cancel() { event_.reset(); }
 bool Timer::pending() const { return event_ && event_pending(event_.get(), EV_TIMEOUT, nullptr); }
 
 void Timer::onFire(evutil_socket_t, short, void* arg) noexcept {
-  auto* self = static_cast<Timer*>(arg);
-  try {
-    self->callback_();
-  } catch (const std::exception& e) {
-    logError("timer callback threw", {{"error", e.what()}});
-  }
+  guardCallback("timer callback", {}, static_cast<Timer*>(arg)->callback_);
 }
 
 SignalWatcher::SignalWatcher(EventLoop& loop, int signal, std::function<void()> callback)
@@ -83,11 +72,7 @@ SignalWatcher::SignalWatcher(EventLoop& loop, int signal, std::function<void()> 
 }
 
 void SignalWatcher::onSignal(evutil_socket_t, short, void* arg) noexcept {
-  try {
-    static_cast<SignalWatcher*>(arg)->callback_();
-  } catch (const std::exception& e) {
-    logError("signal callback threw", {{"error", e.what()}});
-  }
+  guardCallback("signal callback", {}, static_cast<SignalWatcher*>(arg)->callback_);
 }
 
 }  // namespace recgw::reactor

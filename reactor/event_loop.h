@@ -24,9 +24,15 @@ class EventLoop {
   void run();
   void stop();  // from a loop callback: leave run() after the current pass
 
-  // Runs `task` at the fixed point of the next loop pass. Used for deferred deletion:
-  // objects whose C callbacks may still be on the stack are freed here, never in place.
+  // Runs `task` at the fixed point of the next loop pass. A task that throws is logged and
+  // the other tasks still run.
   void defer(std::function<void()> task);
+  // Frees `object` at the next loop pass, for an object that is (or whose callback is) still
+  // on the stack when its owner lets go of it.
+  template <class T>
+  void deleteSoon(std::unique_ptr<T> object) {
+    if (object) defer([doomed = std::shared_ptr<T>(std::move(object))] {});
+  }
 
  private:
   static void onDeferred(evutil_socket_t, short, void* arg) noexcept;

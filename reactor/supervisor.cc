@@ -52,6 +52,8 @@ pid_t spawn(int index, const std::function<int(int)>& workerMain, const sigset_t
       code = workerMain(index);
     } catch (const std::exception& e) {
       logError("worker failed", {{"error", e.what()}});
+    } catch (...) {
+      logError("worker failed", {{"error", "an exception that is not a std::exception"}});
     }
     std::fflush(stdout);
 #ifdef RECGW_LSAN

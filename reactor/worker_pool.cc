@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "reactor/callback_guard.h"
 #include "reactor/logger.h"
 
 namespace recgw::reactor {
@@ -68,6 +69,8 @@ void WorkerPool::workerMain() {
       // A job must report its own failures; this only keeps the thread alive.
       std::string what = e.what();
       done = [what] { logError("worker job threw", {{"error", what}}); };
+    } catch (...) {
+      done = [] { logError("worker job threw", {{"error", "an exception that is not a std::exception"}}); };
     }
     if (!done) continue;
     {
@@ -82,7 +85,7 @@ void WorkerPool::workerMain() {
 void WorkerPool::onWake(evutil_socket_t fd, short, void* arg) noexcept {
   uint64_t count = 0;
   [[maybe_unused]] ssize_t n = ::read(fd, &count, sizeof count);
-  static_cast<WorkerPool*>(arg)->drainCompletions();
+  guardCallback("worker pool wake-up", {}, [arg] { static_cast<WorkerPool*>(arg)->drainCompletions(); });
 }
 
 void WorkerPool::drainCompletions() {
@@ -91,13 +94,7 @@ void WorkerPool::drainCompletions() {
     std::lock_guard<std::mutex> lock(mutex_);
     ready.swap(completions_);
   }
-  for (auto& done : ready) {
-    try {
-      done();
-    } catch (const std::exception& e) {
-      logError("worker completion threw", {{"error", e.what()}});
-    }
-  }
+  for (auto& done : ready) guardCallback("worker completion", {}, done);
 }
 
 }  // namespace recgw::reactor

@@ -73,7 +73,7 @@ std::string ArchiveMover::targetOf(const S3Location& archive) {
 
 template <typename F>
 auto ArchiveMover::step(const JobPtr& j, F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   return [this, alive, j, f](auto&&... args) mutable {
     if (alive.expired() || j->finished) return;
     try {
@@ -403,7 +403,7 @@ void ArchiveMover::fail(const JobPtr& j, ArchiveMove::Kind kind, std::string rea
   ArchiveMove result{kind, std::move(reason), {}};
   if (!j->claimed) return finish(j, std::move(result));
   j->finished = true;  // no more steps nor heartbeats; finish() below still reports
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   auto release = [this, alive, j, result]() mutable {
     std::string id = j->journal.recordingId, owner = j->journal.owner;
     store_.run<StoreResult>(
@@ -462,7 +462,7 @@ void ArchiveMover::sweep(const ArchiveEndpoint& archive, int64_t limit,
                          std::function<void(int, std::string)> done) {
   auto stale = settings_.staleAfter * kSweepAfterStale;
   auto now = std::chrono::system_clock::now();
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   store_.run<ArchiveUploadList>(
       [stale, now, limit](mongoc_client_t* c, const RecordingCollections& n) {
         return RecordingStore::staleArchiveUploads(c, n, stale, now, limit);

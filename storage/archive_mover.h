@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "storage/recording_store.h"
 #include "storage/s3_objects.h"
 #include "storage/sigv4_signer.h"
@@ -112,7 +113,7 @@ class ArchiveMover {
   std::shared_ptr<size_t> active_ = std::make_shared<size_t>(0);
   std::vector<std::weak_ptr<Job>> jobs_;  // claimed and running: their journals get heartbeats
   reactor::Timer heartbeat_;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::storage

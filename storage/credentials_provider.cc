@@ -63,7 +63,7 @@ const AwsCredentials* CredentialsProvider::current() const {
 
 void CredentialsProvider::refreshNow(uint64_t seen, std::function<void(bool)> done) {
   if (seen != generation_ && !inFlight_) {
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     loop_.defer([this, alive, done = std::move(done)] {
       if (!alive.expired() && done) done(current() != nullptr);
     });
@@ -78,7 +78,7 @@ void CredentialsProvider::refreshNow(uint64_t seen, std::function<void(bool)> do
 
 void CredentialsProvider::waitForCredentials(std::function<void(bool)> done) {
   if (current() || (!inFlight_ && lastFetchFailed_)) {
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     loop_.defer([this, alive, done = std::move(done)] {
       if (!alive.expired()) done(current() != nullptr);
     });
@@ -94,7 +94,7 @@ void CredentialsProvider::waitForCredentials(std::function<void(bool)> done) {
 void CredentialsProvider::beginFetch() {
   if (inFlight_) return;
   inFlight_ = true;
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   source_->fetch([this, alive](CredentialFetch result) {
     if (alive.expired()) return;
     onFetched(std::move(result));

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "reactor/metrics.h"
 #include "storage/credentials_sources.h"
 
@@ -93,7 +94,7 @@ class CredentialsProvider {
   std::string lastError_;
   uint64_t refreshes_ = 0, failures_ = 0;
   reactor::Timer timer_;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::storage

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "reactor/liveness.h"
 #include "reactor/logger.h"
 #include "storage/crypto.h"
 #include "storage/iso_time.h"
@@ -38,7 +39,7 @@ struct HttpAnswer {
 // One HTTP exchange on the loop. `done` runs on a later loop pass (so it may start the next
 // transfer, which a curl callback may not) and only while `alive` lives.
 void httpCall(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::UpstreamRequest request,
-              std::weak_ptr<char> alive, std::function<void(HttpAnswer)> done) {
+              reactor::LivenessWatch alive, std::function<void(HttpAnswer)> done) {
   struct State {
     HttpAnswer answer;
   };
@@ -67,8 +68,9 @@ void httpCall(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Upstr
     if (!error.empty()) state->answer.error = error;
     deliver();
   };
-  if (curl.start(request, std::move(cb)) == 0) {
-    state->answer.error = curl.lastError().empty() ? "could not start the request" : curl.lastError();
+  if (auto started = curl.start(request, std::move(cb)); !started) {
+    const std::string& error = started.error().message;
+    state->answer.error = error.empty() ? "could not start the request" : error;
     deliver();
   }
 }
@@ -140,7 +142,7 @@ class SourceBase : public CredentialSource {
 
  protected:
   void later(CredentialCallback done, CredentialFetch result) {
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     loop_.defer([alive, done = std::move(done), result = std::move(result)]() mutable {
       if (!alive.expired()) done(std::move(result));
     });
@@ -160,7 +162,7 @@ class SourceBase : public CredentialSource {
   reactor::EventLoop& loop_;
   reactor::CurlMulti& curl_;
   CredentialSourceSettings settings_;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 class StaticSource final : public SourceBase {
@@ -376,7 +378,7 @@ class AssumeRoleSource final : public SourceBase {
       : SourceBase(loop, curl, std::move(settings)), base_(std::move(base)) {}
   std::string name() const override { return base_->name() + "+assume-role"; }
   void fetch(CredentialCallback done) override {
-    std::weak_ptr<char> alive = alive_;
+    reactor::LivenessWatch alive = alive_;
     base_->fetch([this, alive, done = std::move(done)](CredentialFetch base) mutable {
       if (alive.expired()) return;
       if (!base.ok()) {

@@ -200,7 +200,7 @@ void LookupCache::resolve(LookupField field, const std::string& value, Done done
 
 void LookupCache::lookupRedis(const std::string& key, LookupField field, const std::string& value) {
   auto started = backends_.now();
-  std::weak_ptr<bool> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   redis_->command({"GET", key}, [this, alive, key, field, value, started](const RedisReply& reply) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("redis"),
@@ -250,7 +250,7 @@ void LookupCache::admitToMongo(const std::string& key, LookupField field, const 
 void LookupCache::lookupMongo(const std::string& key, LookupField field, const std::string& value) {
   auto started = backends_.now();
   metrics_.inc("recgw_mongo_queries_total");
-  std::weak_ptr<bool> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   backends_.findCall(field, value, [this, alive, key, started](CallRecord record) {
     if (alive.expired()) return;
     metrics_.observe("recgw_lookup_seconds", tierLabel("mongo"),
@@ -283,7 +283,7 @@ void LookupCache::writeRedis(const std::string& key, const CallRecord& record, c
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
   // NX: never over an eviction tombstone (see evict()).
   redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
-                  [this, alive = std::weak_ptr<bool>(alive_)](const RedisReply& r) {
+                  [this, alive = reactor::LivenessWatch(alive_)](const RedisReply& r) {
                     if (!alive.expired() && !r.ok()) metrics_.inc("recgw_redis_errors_total");
                   });
 }

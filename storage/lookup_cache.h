@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reactor/liveness.h"
 #include "reactor/metrics.h"
 #include "storage/call_store.h"
 #include "storage/redis_client.h"
@@ -126,7 +127,7 @@ class LookupCache {
   std::list<L1Entry> lru_;  // front = most recent
   std::unordered_map<std::string, std::list<L1Entry>::iterator> l1_;
   std::unordered_map<std::string, Flight> flights_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::storage

@@ -14,7 +14,8 @@ namespace recgw::storage {
 namespace {
 
 struct CommandPrivdata {
-  std::shared_ptr<RedisClient*> client;
+  reactor::LivenessWatch alive;
+  RedisClient* client;
   uint64_t id;
 };
 
@@ -252,11 +253,10 @@ RedisClient::RedisClient(reactor::EventLoop& loop, RedisAddress address, std::ch
                       redisAsyncFree(ctx);
                       scheduleReconnect("connect timed out");
                     }),
-      reconnectTimer_(loop, [this] { connect(); }),
-      self_(std::make_shared<RedisClient*>(this)) {}
+      reconnectTimer_(loop, [this] { connect(); }) {}
 
 RedisClient::~RedisClient() {
-  *self_ = nullptr;  // late hiredis callbacks see the client gone
+  alive_.invalidate();  // late hiredis callbacks see the client gone
   if (ctx_) {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // calls each pending callback with NULL; they find no client
@@ -348,10 +348,9 @@ void RedisClient::onReadOnly() {
   if (sentinelClients_.empty() || readOnlySeen_) return;
   readOnlySeen_ = true;
   askSentinels();
-  loop_.defer([alive = std::weak_ptr(self_), generation = generation_] {
-    auto self = alive.lock();
-    if (!self || !*self) return;
-    (*self)->dropConnection(generation, "READONLY: the server is a replica now");
+  loop_.defer([this, alive = reactor::LivenessWatch(alive_), generation = generation_] {
+    if (!alive.alive()) return;
+    dropConnection(generation, "READONLY: the server is a replica now");
   });
 }
 
@@ -411,10 +410,9 @@ void RedisClient::recoverFromThrow(const char* where, const char* what) noexcept
                       {{"callback", where}, {"error", what}, {"address", describeAddress()}});
     // Leave the connection from the loop, not from inside hiredis' callback. When hiredis
     // already freed the context (a disconnect), dropConnection finds it gone.
-    loop_.defer([alive = std::weak_ptr(self_), generation = generation_, reason = std::string(what)] {
-      auto self = alive.lock();
-      if (!self || !*self) return;
-      RedisClient* client = *self;
+    loop_.defer([client = this, alive = reactor::LivenessWatch(alive_), generation = generation_,
+                 reason = std::string(what)] {
+      if (!alive.alive()) return;
       if (client->ctx_)
         client->dropConnection(generation, "internal error: " + reason);
       else if (!client->reconnectTimer_.pending())
@@ -473,10 +471,9 @@ void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step
     handshakeRemaining_ = 0;
     // Not from inside a hiredis callback: freeing the context there would pull it from
     // under hiredis.
-    loop_.defer([alive = std::weak_ptr(self_), generation, problem] {
-      auto self = alive.lock();
-      if (!self || !*self) return;
-      (*self)->dropConnection(generation, problem);
+    loop_.defer([this, alive = reactor::LivenessWatch(alive_), generation, problem] {
+      if (!alive.alive()) return;
+      dropConnection(generation, problem);
     });
     return;
   }
@@ -542,10 +539,10 @@ void RedisClient::scheduleReconnect(const std::string& reason) {
 
 void RedisClient::failSoon(Callback callback, std::string message) {
   // Never call back from inside command(): the caller may not be ready for re-entry.
-  loop_.defer([callback = std::move(callback), message = std::move(message), alive = std::weak_ptr(self_)] {
-    auto self = alive.lock();
-    if (!self || !*self) return;
-    (*self)->deliver(callback, errorReply(message));
+  reactor::LivenessWatch alive = alive_;
+  loop_.defer([this, callback = std::move(callback), message = std::move(message), alive] {
+    if (!alive.alive()) return;
+    deliver(callback, errorReply(message));
   });
 }
 
@@ -565,7 +562,7 @@ void RedisClient::send(std::vector<std::string> args, Callback callback) {
     lens.push_back(a.size());
   }
   uint64_t id = nextId_++;
-  auto* priv = new CommandPrivdata{self_, id};
+  auto* priv = new CommandPrivdata{alive_, this, id};
   int rc = redisAsyncCommandArgv(ctx_, &RedisClient::onReply, priv, static_cast<int>(argv.size()),
                                  argv.data(), lens.data());
   if (rc != REDIS_OK) {
@@ -582,8 +579,8 @@ void RedisClient::send(std::vector<std::string> args, Callback callback) {
 
 void RedisClient::onReply(redisAsyncContext*, void* reply, void* privdata) noexcept {
   std::unique_ptr<CommandPrivdata> priv(static_cast<CommandPrivdata*>(privdata));
-  RedisClient* self = *priv->client;
-  if (!self) return;
+  if (!priv->alive.alive()) return;
+  RedisClient* self = priv->client;
   std::string failure;
   try {
     self->complete(priv->id, copyReply(static_cast<redisReply*>(reply)));
@@ -621,8 +618,7 @@ void RedisClient::complete(uint64_t id, const RedisReply& reply) {
   std::unique_ptr<reactor::Timer> deadline = std::move(it->second.deadline);
   pending_.erase(it);
   try {
-    // The timer may be the caller: free it after this pass.
-    loop_.defer([timer = std::shared_ptr<reactor::Timer>(std::move(deadline))] {});
+    loop_.deleteSoon(std::move(deadline));  // the timer may be the caller
     if (reply.kind == RedisReply::Kind::kError && reply.text.rfind("READONLY", 0) == 0) onReadOnly();
   } catch (...) {
     deliver(cb, reply);  // its one call, before the caller hears of the throw

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "reactor/status.h"
 
 struct redisAsyncContext;
@@ -178,7 +179,7 @@ class RedisClient {
   std::function<void(bool, const std::string&)> onStateChange_;
   // Shared with the privdata of commands in flight, so a late hiredis callback can tell
   // that this client is gone.
-  std::shared_ptr<RedisClient*> self_;
+  reactor::Liveness alive_;
 
   // Sentinel mode (empty = off). One plain client per sentinel, for the queries.
   RedisSentinelSettings sentinel_;

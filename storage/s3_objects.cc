@@ -192,8 +192,8 @@ void S3Objects::startCollecting(const reactor::UpstreamRequest& up, size_t maxAn
   cb.onDone = [state, done](const std::string& error) {
     done(state->response.status, state->response, state->body, error);
   };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
+  if (auto started = curl_.start(up, std::move(cb)); !started) {
+    std::string error = started.error().message;
     failLater([done, error] { done(0, reactor::UpstreamResponse{}, {}, error); });
   }
 }
@@ -291,7 +291,7 @@ void S3Objects::moveFinish(const MovePtr& m, ArchiveMove::Kind kind, std::string
 
 template <typename F>
 auto S3Objects::moveCallback(const MovePtr& m, F f) {
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   return [alive, m, f](auto&&... args) mutable {
     if (alive.expired()) return;
     try {
@@ -634,8 +634,8 @@ void S3Objects::getRange(const S3Location& where, std::string_view key, uint64_t
     ok.httpStatus = r.status;
     done(std::move(ok), std::move(state->bytes), state->md5.finish());
   };
-  if (curl_.start(up, std::move(cb)) == 0) {
-    std::string error = curl_.lastError();
+  if (auto started = curl_.start(up, std::move(cb)); !started) {
+    std::string error = started.error().message;
     failLater([done, error] { done(transportError(error), nullptr, {}); });
   }
 }
@@ -757,7 +757,7 @@ void S3Objects::listPartsFrom(const S3Location& where, std::string key, std::str
   if (marker > 0) query.push_back({"part-number-marker", std::to_string(marker)});
   S3Request req = signRequest("GET", where, key, query, {}, *signer, std::chrono::system_clock::now());
   if (failedToSign(req, done)) return;
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, key, uploadId, marker, soFar = std::move(soFar), signer, done](
                    long status, const reactor::UpstreamResponse&, const std::string& body,
@@ -769,7 +769,7 @@ void S3Objects::listPartsFrom(const S3Location& where, std::string key, std::str
                  if (!o.ok()) return done(std::move(o), {});
                  int next = 0;
                  for (auto& p : parseParts(body, next)) soFar.push_back(std::move(p));
-                 if (next > marker && alive.lock()) {
+                 if (next > marker && alive.alive()) {
                    return listPartsFrom(where, key, uploadId, next, std::move(soFar), signer, done);
                  }
                  done(std::move(o), std::move(soFar));
@@ -791,7 +791,7 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
   if (!uploadMarker.empty()) query.push_back({"upload-id-marker", uploadMarker});
   S3Request req = signRequest("GET", where, "", query, {}, *signer, std::chrono::system_clock::now());
   if (failedToSign(req, done)) return;
-  std::weak_ptr<char> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   sendWithBody(std::move(req), nullptr, kMaxListAnswer,
                [this, alive, where, prefix, soFar = std::move(soFar), pages, signer, done, keyMarker](
                    long status, const reactor::UpstreamResponse&, const std::string& body,
@@ -803,7 +803,7 @@ void S3Objects::listUploadsFrom(const S3Location& where, std::string prefix, std
                  std::string nextKey, nextUpload;
                  for (auto& u : parseUploads(body, nextKey, nextUpload)) soFar.push_back(std::move(u));
                  bool more = !nextKey.empty() && (nextKey != keyMarker || !nextUpload.empty());
-                 if (more && pages + 1 < kMaxListPages && alive.lock()) {
+                 if (more && pages + 1 < kMaxListPages && alive.alive()) {
                    return listUploadsFrom(where, prefix, nextKey, nextUpload, std::move(soFar), pages + 1,
                                           signer, done);
                  }

@@ -28,6 +28,7 @@
 
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "storage/s3_addressing.h"
 #include "storage/sigv4_signer.h"
 
@@ -266,7 +267,7 @@ class S3Objects {
   reactor::CurlMulti& curl_;
   S3Timeouts timeouts_;
   // Multi-step operations hold a weak copy: once this object is gone they stop quietly.
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::storage

@@ -183,7 +183,7 @@ void SettingsStore::refresh() {
   readInFlight_ = true;
   std::string database = mongo_.databaseName();
   std::string collection = collection_;
-  std::weak_ptr<bool> alive = alive_;
+  reactor::LivenessWatch alive = alive_;
   bool queued = mongo_.run([this, database, collection, alive](mongoc_client_t* client) {
     std::string error;
     bool found = false;

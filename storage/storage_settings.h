@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "reactor/liveness.h"
 #include "storage/mongo_client.h"
 #include "storage/s3_addressing.h"
 
@@ -86,7 +87,7 @@ class SettingsStore {
   bool readInFlight_ = false;
   std::chrono::seconds refreshPeriod_;
   reactor::Timer timer_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  reactor::Liveness alive_;
 };
 
 }  // namespace recgw::storage

@@ -27,6 +27,12 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kBodySize = 1024 * 1024;
 
+// The transfer's id, or 0 (failing the test) when curl refused to start it.
+TransferId idOf(const Expected<TransferId>& result) {
+  EXPECT_TRUE(result.has_value()) << (result ? "" : result.error().message);
+  return result.value_or(0);
+}
+
 std::string makeBody() {
   std::string body(kBodySize, '\0');
   for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>((i * 7 + i / 4096) % 251);
@@ -201,7 +207,7 @@ TEST(CurlMultiTest, FetchesTheWholeBody) {
   Recorder r;
   UpstreamRequest req;
   req.url = server.url();
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+  TransferId id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
                                                        ++r.headersCalls;
                                                        r.response = resp;
                                                        return true;
@@ -216,8 +222,8 @@ TEST(CurlMultiTest, FetchesTheWholeBody) {
                                                        ++r.doneCalls;
                                                        r.error = error;
                                                        loop.stop();
-                                                     }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+                                                     }}));
+  ASSERT_NE(id, 0u);
   runWithin(loop, 10s);
 
   EXPECT_EQ(r.headersCalls, 1);
@@ -259,7 +265,7 @@ TEST(CurlMultiTest, SharedBodyIsSentWholeAndKeptAliveByTheTransfer) {
   auto shared = std::make_shared<const std::string>(body());
   std::weak_ptr<const std::string> watch = shared;
   req.sharedBody = std::move(shared);
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+  TransferId id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
                                                        r.response = resp;
                                                        return true;
                                                      },
@@ -271,8 +277,8 @@ TEST(CurlMultiTest, SharedBodyIsSentWholeAndKeptAliveByTheTransfer) {
                                                        ++r.doneCalls;
                                                        r.error = error;
                                                        loop.stop();
-                                                     }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+                                                     }}));
+  ASSERT_NE(id, 0u);
   req.sharedBody.reset();
   EXPECT_FALSE(watch.expired()) << "the transfer must hold the body while it runs";
   runWithin(loop, 10s);
@@ -300,7 +306,7 @@ TEST(CurlMultiTest, PausedTransferResumesFromATimerAndGetsEveryByte) {
   });
   UpstreamRequest req;
   req.url = server.url();
-  id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+  id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
                                             r.response = resp;
                                             return true;
                                           },
@@ -324,8 +330,8 @@ TEST(CurlMultiTest, PausedTransferResumesFromATimerAndGetsEveryByte) {
                                             ++r.doneCalls;
                                             r.error = error;
                                             loop.stop();
-                                          }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+                                          }}));
+  ASSERT_NE(id, 0u);
   runWithin(loop, 15s);
 
   EXPECT_EQ(r.response.status, 200);
@@ -346,7 +352,7 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
   bool cancelled = false;
   UpstreamRequest req;
   req.url = server.url();
-  id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) {
+  id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) {
                                             ++r.headersCalls;
                                             return true;
                                           },
@@ -359,8 +365,8 @@ TEST(CurlMultiTest, CancelInsideOnDataStopsEveryCallback) {
                                             multi.cancel(id);
                                             return size;
                                           },
-                                          [&](const std::string&) { ++r.doneCalls; }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+                                          [&](const std::string&) { ++r.doneCalls; }}));
+  ASSERT_NE(id, 0u);
   runFor(loop, 500ms);
 
   EXPECT_TRUE(cancelled);
@@ -383,15 +389,15 @@ TEST(CurlMultiTest, CancelInsideOnDataThenTouchingCaptures) {
   bool cancelled = false;
   UpstreamRequest req;
   req.url = server.url();
-  id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return true; },
-                                          [&](const char*, size_t size) -> size_t {
-                                            ++r.dataCalls;
-                                            multi.cancel(id);
-                                            cancelled = true;  // a capture, after cancel()
-                                            return size;
-                                          },
-                                          [&](const std::string&) { ++r.doneCalls; }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+  id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return true; },
+                                               [&](const char*, size_t size) -> size_t {
+                                                 ++r.dataCalls;
+                                                 multi.cancel(id);
+                                                 cancelled = true;  // a capture, after cancel()
+                                                 return size;
+                                               },
+                                               [&](const std::string&) { ++r.doneCalls; }}));
+  ASSERT_NE(id, 0u);
   runFor(loop, 500ms);
   EXPECT_TRUE(cancelled);
   EXPECT_EQ(r.dataCalls, 1);
@@ -405,10 +411,10 @@ TEST(CurlMultiTest, CancelFromOutsideBeforeAnyResponse) {
   Recorder r;
   UpstreamRequest req;
   req.url = server.url();
-  TransferId id =
-      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                         [&](const std::string&) { ++r.doneCalls; }});
+  TransferId id = idOf(multi.start(
+      req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                             [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                             [&](const std::string&) { ++r.doneCalls; }}));
   ASSERT_NE(id, 0u);
   Timer canceller(loop, [&] { multi.cancel(id); });
   canceller.startOnce(100ms);
@@ -423,15 +429,15 @@ TEST(CurlMultiTest, ConnectionRefusedEndsWithAnError) {
   Recorder r;
   UpstreamRequest req;
   req.url = "http://127.0.0.1:" + std::to_string(closedPort()) + "/file";
-  TransferId id =
-      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                         [&](const std::string& error) {
-                                           ++r.doneCalls;
-                                           r.error = error;
-                                           loop.stop();
-                                         }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+  TransferId id = idOf(multi.start(
+      req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                             [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                             [&](const std::string& error) {
+                               ++r.doneCalls;
+                               r.error = error;
+                               loop.stop();
+                             }}));
+  ASSERT_NE(id, 0u);
   runWithin(loop, 5s);
   EXPECT_EQ(r.doneCalls, 1);
   EXPECT_NE(r.error, "");
@@ -454,16 +460,16 @@ TEST(CurlMultiTest, FirstByteTimeoutWhenTheServerNeverAnswers) {
   const auto budget = req.connectTimeout + req.firstByteTimeout;
   SteadyClock::time_point finished;
   const auto started = SteadyClock::now();
-  TransferId id =
-      multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
-                                         [&](const char*, size_t size) { return ++r.dataCalls, size; },
-                                         [&](const std::string& error) {
-                                           finished = SteadyClock::now();
-                                           ++r.doneCalls;
-                                           r.error = error;
-                                           loop.stop();
-                                         }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+  TransferId id = idOf(multi.start(
+      req, TransferCallbacks{[&](const UpstreamResponse&) { return ++r.headersCalls, true; },
+                             [&](const char*, size_t size) { return ++r.dataCalls, size; },
+                             [&](const std::string& error) {
+                               finished = SteadyClock::now();
+                               ++r.doneCalls;
+                               r.error = error;
+                               loop.stop();
+                             }}));
+  ASSERT_NE(id, 0u);
   runWithin(loop, 5s);
   ASSERT_EQ(r.doneCalls, 1);
   std::string lower = r.error;
@@ -497,14 +503,14 @@ TEST(CurlMultiTest, UnreadableCaBundleIsReportedAsSuch) {
   req.caFile = "/nonexistent/recgw-ca.pem";
   req.connectTimeout = 2000ms;
   req.firstByteTimeout = 2000ms;
-  TransferId id = multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return true; },
-                                                     [&](const char*, size_t size) { return size; },
-                                                     [&](const std::string& error) {
-                                                       ++r.doneCalls;
-                                                       r.error = error;
-                                                       loop.stop();
-                                                     }});
-  ASSERT_NE(id, 0u) << multi.lastError();
+  TransferId id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse&) { return true; },
+                                                          [&](const char*, size_t size) { return size; },
+                                                          [&](const std::string& error) {
+                                                            ++r.doneCalls;
+                                                            r.error = error;
+                                                            loop.stop();
+                                                          }}));
+  ASSERT_NE(id, 0u);
   runWithin(loop, 5s);
   ASSERT_EQ(r.doneCalls, 1);
   EXPECT_EQ(r.error.rfind(kCaBundleUnusable, 0), 0u) << r.error;

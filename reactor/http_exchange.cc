@@ -1,0 +1,310 @@
+#include "reactor/http_exchange.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "reactor/callback_guard.h"
+#include "reactor/http_server.h"
+#include "reactor/json_writer.h"
+#include "reactor/logger.h"
+#include "reactor/request_target.h"
+
+namespace recgw::reactor {
+
+const char* methodString(HttpMethod m) {
+  switch (m) {
+    case kGet:
+      return "GET";
+    case kHead:
+      return "HEAD";
+    case kPost:
+      return "POST";
+    case kPut:
+      return "PUT";
+    case kDelete:
+      return "DELETE";
+    case kOptions:
+      return "OPTIONS";
+    case kPatch:
+      return "PATCH";
+  }
+  return "OTHER";
+}
+
+
+HttpExchange::HttpExchange(HttpServer& server, evhttp_request* req, uint64_t id, std::string requestId)
+    : server_(server),
+      req_(req),
+      method_(static_cast<HttpMethod>(evhttp_request_get_command(req))),
+      id_(id),
+      requestId_(std::move(requestId)) {}
+
+HttpMethod HttpExchange::method() const { return method_; }
+
+std::string_view HttpExchange::methodName() const { return methodString(method()); }
+
+const char* HttpExchange::header(const char* name) const {
+  if (!req_) return nullptr;
+  return evhttp_find_header(evhttp_request_get_input_headers(req_), name);
+}
+
+std::string HttpExchange::queryParam(std::string_view name) const { return findQueryParam(query_, name); }
+
+std::string_view HttpExchange::body() {
+  if (!bodyRead_ && req_) {
+    evbuffer* in = evhttp_request_get_input_buffer(req_);
+    size_t n = evbuffer_get_length(in);
+    bodyCache_.resize(n);
+    if (n) evbuffer_copyout(in, bodyCache_.data(), n);
+    bodyRead_ = true;
+  }
+  return bodyCache_;
+}
+
+std::string HttpExchange::peerAddress() const {
+  if (!req_) return {};
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (!evcon) return {};
+  const char* addr = nullptr;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(evcon, const_cast<char**>(&addr), &port);
+  return addr ? addr : "";
+}
+
+void HttpExchange::addHeader(const char* name, std::string_view value) {
+  if (!req_) return;
+  std::string v(value);
+  evhttp_add_header(evhttp_request_get_output_headers(req_), name, v.c_str());
+}
+
+void HttpExchange::removeHeader(const char* name) {
+  if (!req_) return;
+  evhttp_remove_header(evhttp_request_get_output_headers(req_), name);
+}
+
+void HttpExchange::addCommonHeaders() {
+  addHeader("X-Request-Id", requestId_);
+  // Nothing recgw serves is a document: a body is never sniffed into one.
+  addHeader("X-Content-Type-Options", "nosniff");
+  if (server_.decorator_) server_.decorator_(*this);
+}
+
+void HttpExchange::reply(int status, std::string_view body, std::string_view contentType) {
+  if (done_) return;
+  if (!req_) {
+    complete(499);
+    return;
+  }
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  evhttp_remove_header(out, "Content-Type");
+  if (!contentType.empty()) addHeader("Content-Type", contentType);
+  addCommonHeaders();
+  if (status == 204 || status == 304) {
+    evhttp_send_reply(req_, status, nullptr, nullptr);
+  } else if (isHead()) {
+    // evhttp would send a body on HEAD; give the length and send nothing.
+    evhttp_remove_header(out, "Content-Length");
+    addHeader("Content-Length", std::to_string(body.size()));
+    evhttp_send_reply(req_, status, nullptr, nullptr);
+  } else {
+    EvbufferPtr buf(evbuffer_new());
+    evbuffer_add(buf.get(), body.data(), body.size());
+    bodyBytes_ += body.size();
+    evhttp_send_reply(req_, status, nullptr, buf.get());
+  }
+  req_ = nullptr;  // evhttp owns and frees it from here on
+  complete(status);
+}
+
+void HttpExchange::replyError(int status, std::string_view code, std::string_view message) {
+  JsonWriter w;
+  w.beginObject().field("error", code).field("message", message).endObject();
+  reply(status, w.str());
+}
+
+void HttpExchange::failInternal() noexcept {
+  if (done_) return;
+  guardCallback("failing a request", requestId_, [this] {
+    if (streaming_)
+      abortStream();
+    else
+      replyError(500, "internal", "internal error");
+  });
+}
+
+void HttpExchange::startStream(int status, size_t drainLowWatermark) {
+  if (done_ || streaming_) return;
+  status_ = status;
+  streaming_ = true;
+  if (!req_) return;
+  addCommonHeaders();
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  if (!evhttp_find_header(out, "Content-Length") && req_->major == 1 && req_->minor == 0) {
+    // HTTP/1.0 has no chunked encoding: a body of unknown length ends when the connection
+    // does. evhttp would instead answer a keep-alive 1.0 request with `Content-Length: 0`
+    // (its buffer is empty now) and keep the connection, so the body would be read as the
+    // next response. Dropping the request's keep-alive makes the body close-delimited.
+    evhttp_remove_header(evhttp_request_get_input_headers(req_), "Connection");
+  }
+  evhttp_send_reply_start(req_, status, nullptr);
+  // Read after evhttp framed the headers, so a length it added is enforced too.
+  declaredLength_.reset();
+  if (const char* length = evhttp_find_header(out, "Content-Length")) {
+    uint64_t value = 0;
+    const char* end = length + std::strlen(length);
+    if (auto [ptr, ec] = std::from_chars(length, end, value); ec == std::errc() && ptr == end)
+      declaredLength_ = value;
+  }
+  if (evhttp_connection* evcon = evhttp_request_get_connection(req_)) {
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
+      bufferevent_setwatermark(bev, EV_WRITE, drainLowWatermark, 0);
+      timeval idle =
+          toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      bufferevent_set_timeouts(bev, nullptr, &idle);
+    }
+  }
+}
+
+void HttpExchange::replyHeadersOnly(int status, std::optional<uint64_t> contentLength) {
+  if (done_) return;
+  if (!req_) {
+    complete(499);
+    return;
+  }
+  addCommonHeaders();
+  evkeyvalq* out = evhttp_request_get_output_headers(req_);
+  evhttp_remove_header(out, "Content-Length");
+  if (contentLength && status != 304) addHeader("Content-Length", std::to_string(*contentLength));
+  evhttp_send_reply(req_, status, nullptr, nullptr);
+  req_ = nullptr;
+  complete(status);
+}
+
+bool HttpExchange::sendChunk(evbuffer* data, std::function<void()> onDrained) {
+  if (!streaming_ || done_ || !req_ || clientGone_) {
+    if (data) evbuffer_drain(data, evbuffer_get_length(data));
+    return false;
+  }
+  const size_t length = evbuffer_get_length(data);
+  if (declaredLength_ && length > *declaredLength_ - streamedBytes_) {
+    const size_t allowed = static_cast<size_t>(*declaredLength_ - streamedBytes_);
+    if (allowed > 0) {
+      EvbufferPtr head(evbuffer_new());
+      evbuffer_remove_buffer(data, head.get(), allowed);
+      bodyBytes_ += allowed;
+      streamedBytes_ += allowed;
+      evhttp_send_reply_chunk(req_, head.get());
+    }
+    evbuffer_drain(data, evbuffer_get_length(data));
+    Logger::log(LogLevel::kWarn, requestId_, "response cut: more bytes than its Content-Length",
+                {{"declared", std::to_string(*declaredLength_)}});
+    noteReason("body longer than declared");
+    abortStream();
+    return false;
+  }
+  bodyBytes_ += length;
+  streamedBytes_ += length;
+  onDrained_ = std::move(onDrained);
+  evhttp_send_reply_chunk_with_cb(req_, data, &HttpExchange::onChunkDrained, &server_);
+  return true;
+}
+
+void HttpExchange::onChunkDrained(evhttp_connection* evcon, void* arg) noexcept {
+  auto* server = static_cast<HttpServer*>(arg);
+  auto it = server->connections_.find(evcon);
+  if (it == server->connections_.end() || it->second == 0) return;
+  HttpExchange* ex = server->find(it->second);
+  if (!ex || ex->done_ || !ex->onDrained_) return;
+  auto cb = ex->onDrained_;  // the callback may register the next one
+  if (!guardCallback("drain callback", ex->requestId_, cb)) ex->failInternal();
+}
+
+size_t HttpExchange::pendingOutputBytes() const {
+  if (!req_ || clientGone_) return 0;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (!evcon) return 0;
+  bufferevent* bev = evhttp_connection_get_bufferevent(evcon);
+  return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void HttpExchange::endStream() {
+  if (declaredLength_ && streamedBytes_ != *declaredLength_) {
+    Logger::log(LogLevel::kWarn, requestId_, "response cut: fewer bytes than its Content-Length",
+                {{"declared", std::to_string(*declaredLength_)}, {"sent", std::to_string(streamedBytes_)}});
+    noteReason("body shorter than declared");
+    finishStreamedRequest(false);
+    return;
+  }
+  finishStreamedRequest(true);
+}
+
+void HttpExchange::abortStream() { finishStreamedRequest(false); }
+
+void HttpExchange::finishStreamedRequest(bool clean) {
+  if (done_) return;
+  if (!req_) {
+    complete(clientGone_ ? 499 : status_);
+    return;
+  }
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (clientGone_ || evcon == nullptr) {
+    // The connection is gone and evhttp left the request to us: this frees it.
+    evhttp_send_reply_end(req_);
+    req_ = nullptr;
+    complete(499);
+    return;
+  }
+  if (clean) {
+    // evhttp's end-of-response logic expects the drain callback at an empty buffer, and
+    // the idle keep-alive connection needs its read timeout back.
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
+      bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+      timeval idle =
+          toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
+      bufferevent_set_timeouts(bev, &idle, &idle);
+    }
+    evhttp_send_reply_end(req_);
+    req_ = nullptr;
+    complete(status_);
+    return;
+  }
+  // Truncate: drop the connection so the client cannot mistake a short body for a whole
+  // one. Freeing the connection also frees the request; do it on the next pass, outside
+  // whatever callback we are in.
+  server_.connections_.erase(evcon);
+  evhttp_connection_set_closecb(evcon, nullptr, nullptr);
+  req_ = nullptr;
+  noteReason(reason_.empty() ? "truncated" : reason_);
+  complete(status_);
+  server_.loop_.defer([evcon] { evhttp_connection_free(evcon); });
+}
+
+void HttpExchange::onConnectionClosed() {
+  if (done_) return;
+  clientGone_ = true;
+  // On a failed incoming connection evhttp detaches a request the handler still owns;
+  // otherwise (server shutdown) it frees it right after this callback.
+  if (req_ && evhttp_request_get_connection(req_) != nullptr) req_ = nullptr;
+  if (onClientGone_) {
+    auto cb = std::move(onClientGone_);
+    onClientGone_ = nullptr;
+    guardCallback("client-gone callback", requestId_, cb);
+  }
+}
+
+void HttpExchange::complete(int status) {
+  if (done_) return;
+  done_ = true;
+  status_ = status;
+  onDrained_ = nullptr;
+  onClientGone_ = nullptr;
+  server_.completed(*this);
+}
+
+
+}  // namespace recgw::reactor

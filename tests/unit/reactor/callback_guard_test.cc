@@ -1,0 +1,238 @@
+// No exception leaves a C callback: an HttpServer and a CurlMulti on one EventLoop, where the
+// server's routes throw from their handler, from a curl completion, or from code that comes
+// back through an ExchangeRef. The client is a second curl transfer on the same loop. Each
+// throwing request gets 500 (or a cut stream), and the next request is served: the worker
+// survives.
+#include "reactor/callback_guard.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "reactor/curl_multi.h"
+#include "reactor/event_loop.h"
+#include "reactor/exchange_ref.h"
+#include "reactor/http_server.h"
+#include "reactor/liveness.h"
+#include "reactor/metrics.h"
+
+namespace recgw::reactor {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct ClientResult {
+  long status = 0;
+  std::string body;
+  std::string error;  // the client's transport error: empty when the response was whole
+};
+
+class GuardedServerTest : public ::testing::Test {
+ protected:
+  GuardedServerTest() : server_(loop_, metrics_, HttpLimits{}), curl_(loop_) {
+    server_.route(kGet, "/ok", "ok", [](HttpExchange& ex) { ex.reply(200, R"({"ok":true})"); });
+    server_.route(kGet, "/origin", "origin",
+                  [](HttpExchange& ex) { ex.reply(200, "origin body", "text/plain"); });
+  }
+
+  void listen() { server_.listen("127.0.0.1", 0); }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(server_.boundPort()) + path;
+  }
+
+  // One GET through curl on the loop; returns once it ended (or after 5 s, failing the test).
+  ClientResult get(const std::string& path) {
+    ClientResult result;
+    bool ended = false;
+    UpstreamRequest request;
+    request.url = url(path);
+    TransferCallbacks callbacks;
+    callbacks.onHeaders = [&](const UpstreamResponse& response) {
+      result.status = response.status;
+      return true;
+    };
+    callbacks.onData = [&](const char* data, size_t n) {
+      result.body.append(data, n);
+      return n;
+    };
+    callbacks.onDone = [&](const std::string& error) {
+      result.error = error;
+      ended = true;
+      loop_.stop();
+    };
+    auto started = curl_.start(request, std::move(callbacks));
+    EXPECT_TRUE(started.has_value());
+    if (!started) return result;
+    bool expired = false;
+    Timer limit(loop_, [&] {
+      expired = true;
+      loop_.stop();
+    });
+    limit.startOnce(5000ms);
+    while (!ended && !expired) loop_.run();
+    EXPECT_TRUE(ended) << "no response to " << path << " within 5 s";
+    return result;
+  }
+
+  // The same loop's curl, for routes that ask "/origin" on behalf of their client.
+  void askOrigin(HttpExchange& ex, TransferCallbacks callbacks) {
+    UpstreamRequest request;
+    request.url = url("/origin");
+    if (!callbacks.onData) callbacks.onData = [](const char*, size_t n) { return n; };
+    ASSERT_TRUE(curl_.start(request, std::move(callbacks), ExchangeRef(ex)).has_value());
+  }
+
+  void expectNextRequestServed() {
+    ClientResult next = get("/ok");
+    EXPECT_EQ(next.status, 200);
+    EXPECT_EQ(next.body, R"({"ok":true})");
+    EXPECT_EQ(next.error, "");
+  }
+
+  EventLoop loop_;
+  Metrics metrics_;
+  HttpServer server_;
+  CurlMulti curl_;
+};
+
+TEST(GuardCallbackTest, ReportsWhetherTheBodyThrew) {
+  int ran = 0;
+  EXPECT_TRUE(guardCallback("plain", {}, [&] { ++ran; }));
+  EXPECT_FALSE(guardCallback("std exception", "req-1", [&] {
+    ++ran;
+    throw std::runtime_error("boom");
+  }));
+  EXPECT_FALSE(guardCallback("anything else", "req-2", [&] {
+    ++ran;
+    throw 42;
+  }));
+  EXPECT_EQ(ran, 3);
+}
+
+TEST_F(GuardedServerTest, ThrowingCurlCompletionAnswers500AndTheWorkerGoesOn) {
+  server_.route(kGet, "/presign", "presign", [this](HttpExchange& ex) {
+    TransferCallbacks callbacks;
+    callbacks.onDone = [](const std::string&) { throw std::runtime_error("a bug in the completion"); };
+    askOrigin(ex, std::move(callbacks));
+  });
+  listen();
+  ClientResult failed = get("/presign");
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_NE(failed.body.find("internal"), std::string::npos);
+  EXPECT_EQ(failed.error, "");
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, NonStdExceptionFromCurlDataAnswers500) {
+  server_.route(kGet, "/relay", "relay", [this](HttpExchange& ex) {
+    TransferCallbacks callbacks;
+    callbacks.onData = [](const char*, size_t) -> size_t { throw 7; };
+    // The aborted transfer still ends; its request has been answered already.
+    callbacks.onDone = [](const std::string&) {};
+    askOrigin(ex, std::move(callbacks));
+  });
+  listen();
+  EXPECT_EQ(get("/relay").status, 500);
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, ThrowingCurlHeadersCallbackAnswers500) {
+  server_.route(kGet, "/head", "head", [this](HttpExchange& ex) {
+    TransferCallbacks callbacks;
+    callbacks.onHeaders = [](const UpstreamResponse&) -> bool { throw std::logic_error("bad header logic"); };
+    callbacks.onDone = [](const std::string&) {};
+    askOrigin(ex, std::move(callbacks));
+  });
+  listen();
+  EXPECT_EQ(get("/head").status, 500);
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, HandlerThrowingAnythingAnswers500) {
+  server_.route(kGet, "/std", "std", [](HttpExchange&) { throw std::runtime_error("handler bug"); });
+  server_.route(kGet, "/int", "int", [](HttpExchange&) { throw 42; });
+  listen();
+  EXPECT_EQ(get("/std").status, 500);
+  EXPECT_EQ(get("/int").status, 500);
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, ThrowInsideExchangeRefWithAnswers500) {
+  server_.route(kGet, "/later", "later", [this](HttpExchange& ex) {
+    loop_.defer([request = ExchangeRef(ex)] {
+      bool ran = request.with([](HttpExchange&) { throw std::runtime_error("a bug in the continuation"); });
+      EXPECT_TRUE(ran);
+    });
+  });
+  listen();
+  EXPECT_EQ(get("/later").status, 500);
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, ThrowAfterTheStreamStartedCutsTheConnection) {
+  server_.route(kGet, "/stream", "stream", [this](HttpExchange& ex) {
+    ex.startStream(200);
+    EvbufferPtr chunk(evbuffer_new());
+    evbuffer_add(chunk.get(), "first part", 10);
+    ex.sendChunk(chunk.get(), nullptr);
+    loop_.defer([request = ExchangeRef(ex)] {
+      request.with([](HttpExchange&) { throw std::runtime_error("a bug mid-stream"); });
+    });
+  });
+  listen();
+  ClientResult cut = get("/stream");
+  EXPECT_EQ(cut.status, 200);
+  // A 500 cannot follow a 200 already sent: the client must see a truncated body instead.
+  EXPECT_NE(cut.error, "");
+  expectNextRequestServed();
+}
+
+TEST_F(GuardedServerTest, ExchangeRefDoesNothingOnceTheRequestIsGone) {
+  ExchangeRef answered;
+  server_.route(kGet, "/now", "now", [&](HttpExchange& ex) {
+    answered = ExchangeRef(ex);
+    EXPECT_TRUE(answered.alive());
+    ex.reply(200, "{}");
+  });
+  listen();
+  EXPECT_EQ(get("/now").status, 200);
+  bool ran = false;
+  EXPECT_FALSE(answered.with([&](HttpExchange&) { ran = true; }));
+  EXPECT_FALSE(ran);
+  EXPECT_FALSE(ExchangeRef().with([&](HttpExchange&) { ran = true; }));
+  EXPECT_FALSE(ran);
+}
+
+TEST(EventLoopDeleteSoonTest, FreesOnTheNextPassNotInPlace) {
+  EventLoop loop;
+  auto alive = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = alive;
+  auto owner = std::make_unique<std::shared_ptr<int>>(std::move(alive));
+  loop.deleteSoon(std::move(owner));
+  EXPECT_FALSE(watch.expired());
+  Timer stop(loop, [&] { loop.stop(); });
+  stop.startOnce(50ms);
+  loop.run();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(LivenessTest, WatchesSeeTheOwnerDie) {
+  LivenessWatch before;
+  EXPECT_FALSE(before.alive());
+  auto owner = std::make_unique<Liveness>();
+  LivenessWatch watch = *owner;
+  EXPECT_TRUE(watch.alive());
+  owner->invalidate();
+  EXPECT_FALSE(watch.alive());
+  LivenessWatch after = *owner;
+  EXPECT_TRUE(after.alive());
+  owner.reset();
+  EXPECT_FALSE(after.alive());
+}
+
+}  // namespace
+}  // namespace recgw::reactor

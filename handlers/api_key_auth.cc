@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 
 namespace recgw::handlers {
@@ -95,8 +96,7 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
       ex.noteReason("api key: malformed");
       return done(ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
     }
-    reactor::HttpServer* server = &ex.server();
-    uint64_t id = ex.id();
+    reactor::ExchangeRef request(ex);
     std::string requestId = ex.requestId();
     struct Charge {
       std::string client;
@@ -113,45 +113,47 @@ void authenticateTenant(reactor::HttpExchange& ex, const JwtVerifier* jwt, ApiKe
         return charge->charged;
       };
     }
-    keys->verify(std::string(*credential),
-                 [server, id, requestId, invalidKey, done, limiter, charge](const storage::ApiKeyLookup& lookup) {
-                   using Outcome = storage::ApiKeyLookup::Outcome;
-                   if (charge->charged && lookup.outcome == Outcome::kActive) limiter->refund(charge->client);
-                   reactor::HttpExchange* ex = server->find(id);
-                   if (!ex) return;
-                   switch (lookup.outcome) {
-                     case Outcome::kRefused: {
-                       ex->noteReason("api key: address over its failed-lookup limit");
-                       ex->addHeader("Retry-After", std::to_string(std::max(1, charge->retryAfter)));
-                       TenantAuth out;
-                       out.failure.status = 429;
-                       out.failure.code = "rate_limited";
-                       out.failure.message = "too many failed lookups from this address; retry later";
-                       return done(*ex, out);
-                     }
-                     case Outcome::kActive: {
-                       TenantAuth ok;
-                       ok.principal = TenantPrincipal{lookup.accountId, false, true};
-                       return done(*ex, ok);
-                     }
-                     case Outcome::kRevoked:
-                       ex->noteReason("api key: revoked");
-                       return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
-                     case Outcome::kUnknown:
-                       ex->noteReason("api key: unknown");
-                       return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
-                     case Outcome::kUnavailable: {
-                       reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "api key lookup failed",
-                                            {{"error", lookup.error}});
-                       TenantAuth out;
-                       out.failure.status = 503;
-                       out.failure.code = "auth_unavailable";
-                       out.failure.message = "the API key could not be checked; retry shortly";
-                       return done(*ex, out);
-                     }
-                   }
-                 },
-                 admitQuery);
+    keys->verify(
+        std::string(*credential),
+        [request, requestId, invalidKey, done, limiter, charge](const storage::ApiKeyLookup& lookup) {
+          using Outcome = storage::ApiKeyLookup::Outcome;
+          if (charge->charged && lookup.outcome == Outcome::kActive) limiter->refund(charge->client);
+          request.with([&](reactor::HttpExchange& exchange) {
+            reactor::HttpExchange* ex = &exchange;
+            switch (lookup.outcome) {
+              case Outcome::kRefused: {
+                ex->noteReason("api key: address over its failed-lookup limit");
+                ex->addHeader("Retry-After", std::to_string(std::max(1, charge->retryAfter)));
+                TenantAuth out;
+                out.failure.status = 429;
+                out.failure.code = "rate_limited";
+                out.failure.message = "too many failed lookups from this address; retry later";
+                return done(*ex, out);
+              }
+              case Outcome::kActive: {
+                TenantAuth ok;
+                ok.principal = TenantPrincipal{lookup.accountId, false, true};
+                return done(*ex, ok);
+              }
+              case Outcome::kRevoked:
+                ex->noteReason("api key: revoked");
+                return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
+              case Outcome::kUnknown:
+                ex->noteReason("api key: unknown");
+                return done(*ex, failed(invalidKey, "Bearer error=\"invalid_token\""));
+              case Outcome::kUnavailable: {
+                reactor::Logger::log(reactor::LogLevel::kWarn, requestId, "api key lookup failed",
+                                     {{"error", lookup.error}});
+                TenantAuth out;
+                out.failure.status = 503;
+                out.failure.code = "auth_unavailable";
+                out.failure.message = "the API key could not be checked; retry shortly";
+                return done(*ex, out);
+              }
+            }
+          });
+        },
+        admitQuery);
     return;
   }
 

@@ -5,6 +5,7 @@
 #include "fleet/reachability.h"
 #include "handlers/http_semantics.h"
 #include "handlers/recordings.h"
+#include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
 #include "storage/call_store.h"
@@ -369,9 +370,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
                         : "the object is not in storage (NoSuchKey); the fleet is asked next",
             d);
         if (noBucket)
-          storageProblem_ =
-              "the bucket '" + settings_.values.bucket + "' does not exist on " +
-              storage::redactUrl(settings_.values.endpoint);
+          storageProblem_ = "the bucket '" + settings_.values.bucket + "' does not exist on " +
+                            storage::redactUrl(settings_.values.endpoint);
         else if (!probeOnly)
           storageMissing_ = true;
       } else if (err.code == "AuthorizationHeaderMalformed" || err.code == "PermanentRedirect" ||
@@ -402,8 +402,8 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
                         : "fleet host unreachable",
             d);
         if (fleetProblem_.empty()) {
-          fleetProblem_ = certificate ? fleet::explainTransportError(source, p.error)
-                                      : source.label + " is unreachable";
+          fleetProblem_ =
+              certificate ? fleet::explainTransportError(source, p.error) : source.label + " is unreachable";
         }
       } else if (p.status == 200 || p.status == 206) {
         add(source.label, "ok", probeOnly ? "fleet host answered" : "the fleet host has the recording", d);
@@ -511,16 +511,14 @@ void registerDiagnoseRoute(reactor::HttpServer& server, std::shared_ptr<Diagnose
         }
         const std::string& id = ex.pathParams()[0];
         if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
-        reactor::HttpServer* srv = &ex.server();
-        uint64_t exId = ex.id();
         bool text = ex.queryParam("format") == "text";
-        diagnose(ctx->deps, id, [srv, exId, text](DiagnosisReport report) {
-          if (reactor::HttpExchange* ex = srv->find(exId)) {
+        diagnose(ctx->deps, id, [request = reactor::ExchangeRef(ex), text](DiagnosisReport report) {
+          request.with([&](reactor::HttpExchange& ex) {
             if (text)
-              ex->reply(200, report.toText(), "text/plain; charset=utf-8");
+              ex.reply(200, report.toText(), "text/plain; charset=utf-8");
             else
-              ex->reply(200, report.toJson());
-          }
+              ex.reply(200, report.toJson());
+          });
         });
       });
 }

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "handlers/http_semantics.h"
+#include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 #include "storage/s3_addressing.h"
 #include "storage/uri_encoding.h"
@@ -186,28 +187,13 @@ void replyData(reactor::HttpExchange& ex, int status, std::string_view json) {
   ex.reply(status, body);
 }
 
-// Runs `f` with the request if it is still there. The service answers from curl's and the
-// worker pool's callbacks: nothing may escape into libcurl or libevent.
-template <typename F>
-void withExchange(reactor::HttpServer* srv, uint64_t xid, F&& f) {
-  reactor::HttpExchange* ex = srv->find(xid);
-  if (!ex) return;
-  try {
-    f(*ex);
-  } catch (const std::exception& e) {
-    reactor::Logger::log(reactor::LogLevel::kError, ex->requestId(), "lifecycle handler failed",
-                         {{"error", e.what()}});
-    if (!ex->done()) ex->replyError(500, "internal", "internal error");
-  }
-}
-
 // The service's answer, delivered to the request if it is still there.
 template <typename T, typename F>
 lifecycle::Reply<T> toExchange(reactor::HttpExchange& ex, F f) {
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t xid = ex.id();
-  return [srv, xid, f](Outcome<T> outcome) {
-    withExchange(srv, xid, [&](reactor::HttpExchange& e) { f(e, std::move(outcome)); });
+  // with() keeps anything thrown out of curl's and the worker pool's callbacks: that request
+  // gets a 500, the worker goes on.
+  return [request = reactor::ExchangeRef(ex), f](Outcome<T> outcome) {
+    request.with([&](reactor::HttpExchange& e) { f(e, std::move(outcome)); });
   };
 }
 
@@ -306,9 +292,7 @@ std::optional<Caller> authorize(reactor::HttpExchange& ex, const LifecycleContex
     ex.replyError(t.status, t.code, t.message);
     return std::nullopt;
   }
-  reactor::HttpServer* srv = &ex.server();
-  uint64_t xid = ex.id();
-  return Caller{t.tenant, ex.requestId(), [srv, xid] { return srv->find(xid) != nullptr; }};
+  return Caller{t.tenant, ex.requestId(), [request = reactor::ExchangeRef(ex)] { return request.alive(); }};
 }
 
 bool validRecordingId(std::string_view id) {

@@ -1,4 +1,4 @@
-// SPEC §1 key derivation: runs once per MongoDB lookup (cache misses and warm-up batches).
+// Key derivation: runs once per MongoDB lookup (cache misses and warm-up batches).
 #include <benchmark/benchmark.h>
 
 #include "storage/recording_key.h"

@@ -1,5 +1,5 @@
 #pragma once
-// Admin cache routes (SPEC §2.2):
+// Admin cache routes (README, "Routes"):
 //   DELETE /api/v1/admin/cache/{token-or-session}  evict from L1 and Redis (both readings)
 //   POST   /api/v1/admin/cache/warm                {"tokens"|"session_ids": [...]} or
 //                                                  {"since": ISO 8601, "limit": N}

@@ -1,5 +1,5 @@
 #pragma once
-// Per-client-address token bucket of failed public lookups (SPEC §2.6). It exists to keep
+// Per-client-address token bucket of failed public lookups (README, "Operations"). It exists to keep
 // floods of unknown tokens off MongoDB: public lookups are charged only when they would
 // reach MongoDB (nothing in L1 or Redis), and refunded when MongoDB finds the call, so
 // valid links — and anything the caches answer — are never refused.

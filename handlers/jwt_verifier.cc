@@ -36,7 +36,7 @@ using storage::ParamBldPtr;
 using storage::ParamPtr;
 
 constexpr size_t kMaxKeyFileBytes = 1024 * 1024;
-// SPEC §2.3: the default role claim also accepts a `roles` array.
+// The default role claim also accepts a `roles` array (README, "Auth").
 constexpr std::string_view kDefaultRoleClaim = "role";
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kEs256CoordinateBytes = 32;

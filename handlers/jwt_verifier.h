@@ -1,5 +1,5 @@
 #pragma once
-// JWT (JWS compact) verification for the admin and tenant routes (SPEC §2.3).
+// JWT (JWS compact) verification for the admin and tenant routes (README, "Auth").
 //
 // Keys are loaded once at construction (start-up); verify() is const, touches
 // no shared mutable state and is safe to call concurrently from any thread or
@@ -30,7 +30,7 @@ struct JwtConfig {
   std::string issuer;    // empty = not checked
   std::string audience;  // empty = not checked; `aud` may be a string or an array
   // The only claim roles are read from (a string or an array of strings). With
-  // the default "role", a `roles` claim is read as well (SPEC §2.3); any other
+  // the default "role", a `roles` claim is read as well (README, "Auth"); any other
   // name is read alone, so an identity provider that lets users set `role` in
   // their own metadata cannot grant roles through it.
   std::string roleClaim = "role";

@@ -1,5 +1,5 @@
 #pragma once
-// The recording lifecycle of rooms (SPEC §2.5): recordings a media provider makes of video
+// The recording lifecycle of rooms (docs/architecture.md, "Rooms' recordings"): recordings a media provider makes of video
 // rooms, tracked through recording → processing → ready → archived (or failed).
 //
 //   POST   /api/v1/rooms/{id}/recordings/start   200 the recording; 409 already recording; 404 room
@@ -36,7 +36,7 @@
 // for a session id gets the stream's 403.
 //
 // Auth and tenant: any valid JWT (401 otherwise). The tenant is the token's account claim.
-// `X-Account-ID` (SPEC §2.3) may name it too: it must equal the claim (403) unless the
+// `X-Account-ID` (README, "Auth") may name it too: it must equal the claim (403) unless the
 // token is admin, in which case it picks the tenant to act for; an admin token without an
 // account claim must send it (400). Another tenant's rooms and recordings answer 404, the
 // same as unknown ids, so ids are not confirmed.

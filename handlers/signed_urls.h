@@ -1,5 +1,5 @@
 #pragma once
-// URLs instead of bytes (SPEC §2.4):
+// URLs instead of bytes (README, "Routes"):
 //   POST /v1/call-recording/signed-url                 {"call_id","expiration_url_in_minutes"}
 //   GET  /api/v1/sessions/{id}/recording               X-Account-ID, 5-minute URL (alias
 //                                                      /v1/sessions/{id}/recording); errors are

@@ -1,5 +1,5 @@
 #pragma once
-// The one place that moves recording bytes from a source to a client (SPEC §2.1):
+// The one place that moves recording bytes from a source to a client (README, "Routes"):
 // first source that answers wins; Range/HEAD/conditional semantics; per-stream watermarks
 // pause the upstream transfer while the client is slow; a client that leaves cancels the
 // transfer at once; a source that fails mid-body is resumed at the next byte (same

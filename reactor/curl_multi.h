@@ -4,7 +4,7 @@
 //
 // A transfer is owned here and named by a TransferId. Its callbacks run on the loop and
 // never after cancel() returns. HTTP/1.1 only: a paused HTTP/2 stream keeps buffering
-// (LIBNOTES.md), and pausing is how backpressure reaches the origin.
+// (docs/library-notes.md, "libcurl multi on libevent"), and pausing is how backpressure reaches the origin.
 #include <curl/curl.h>
 
 #include <chrono>

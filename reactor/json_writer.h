@@ -1,5 +1,5 @@
 #pragma once
-// simdjson 3.0.1 has no writer: this is the small escaping writer LIBNOTES.md asks for.
+// simdjson 3.0.1 has no writer: this is a small escaping writer (docs/library-notes.md, "simdjson 3.0.1").
 // It builds one JSON value into a string; the caller keeps the nesting right.
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Token/session → call lookups in front of MongoDB (SPEC §2.2):
+// Token/session → call lookups in front of MongoDB (docs/architecture.md, "A public link"):
 //   L1  in-process LRU, bounded by entries, short TTL;
 //   L2  Redis (async, same loop), keys recgw:tok:<sha256(token)> / recgw:sid:<id>, never a
 //       raw token; hits for ttlHit, misses for ttlMiss so scanners cannot hammer MongoDB;

@@ -1,5 +1,5 @@
 #pragma once
-// The spec's presigned-URL helpers (SPEC 2.4): S3Location + credentials + key -> a
+// The presigned-URL helpers (README, "Routes"): S3Location + credentials + key -> a
 // time-limited GET URL, and the RFC 3339 timestamps the JSON endpoints return with it.
 // Pure: the clock is a parameter (defaulting to now) and nothing here does I/O.
 #include <chrono>

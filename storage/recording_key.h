@@ -1,5 +1,5 @@
 #pragma once
-// SPEC §1 key derivation: a non-empty recording_key wins; else the last path segment of
+// Key derivation (README, "Routes"): a non-empty recording_key wins; else the last path segment of
 // recording_url (query and fragment dropped, percent-decoded). Pure.
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Rooms and lifecycle recordings in MongoDB (SPEC §2.5).
+// Rooms and lifecycle recordings in MongoDB (docs/architecture.md, "Rooms' recordings").
 //
 //   rooms       {id, tenant_id, name}                 read only here (created elsewhere)
 //   recordings  {_id = id = "rec_…", tenant_id, room_id, status, started_at, stopped_at,

@@ -4,7 +4,7 @@
 // Requests are signed here with SigV4 (header auth, x-amz-content-sha256:
 // UNSIGNED-PAYLOAD; none of them has a body) and sent through reactor::CurlMulti, so
 // nothing blocks the loop. The copy signs x-amz-copy-source and, when set,
-// x-amz-storage-class (LIBNOTES.md: we sign, curl does not).
+// x-amz-storage-class (docs/library-notes.md: we sign, curl does not).
 //
 // Loop thread only. Every callback runs later on the loop, exactly once, never before the
 // call returns; it may run after the caller's objects are gone, so capture weak

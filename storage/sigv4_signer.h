@@ -1,7 +1,7 @@
 #pragma once
 // AWS Signature Version 4 for S3, signed by us rather than by curl: curl 7.88's
 // CURLOPT_AWS_SIGV4 omits x-amz-content-sha256, leaves the query unsorted and the path
-// unencoded (see LIBNOTES.md "SigV4 with curl 7.88"). Pure computation: no I/O, and the
+// unencoded (docs/library-notes.md, "SigV4 with curl 7.88"). Pure computation: no I/O, and the
 // clock is always a parameter so tests and AWS's published examples are reproducible.
 #include <chrono>
 #include <cstdint>

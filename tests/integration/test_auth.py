@@ -192,7 +192,7 @@ def test_roles_come_only_from_the_configured_claim(seeded, gateway_factory):
 
 
 def test_default_role_claim_reads_role_and_roles(seeded, gateway_factory):
-    # SPEC §2.3: the default claim `role`, also a `roles` array.
+    # The default claim `role`, also a `roles` array (README, "Auth").
     gw = gateway_factory({"RECGW_JWT_HS256_SECRET": JWT_SECRET})
     routes = Routes(gw)
     for claims in ({"sub": "u", "role": "admin"}, {"sub": "u", "roles": ["viewer", "admin"]}):

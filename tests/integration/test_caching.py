@@ -1,6 +1,6 @@
 """Lookup caching against the real stack (Redis, FerretDB, MinIO): L1 + Redis in front
 of MongoDB, degraded modes, hashed Redis keys, single-flight, warm-up, the failed-lookup
-rate limit and admin eviction.  (SPEC §2.2; issue 4 "Lookup caching", acceptance list.)
+rate limit and admin eviction.  (issue 4 "Lookup caching", acceptance list.)
 
 Each test starts its own gateway(s) with the settings it needs; services a test kills are
 restarted by conftest's autouse fixture afterwards.

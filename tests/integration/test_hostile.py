@@ -684,7 +684,7 @@ def test_framing_violation_is_refused_with_400(hostile: Hostile, name, data):
 
 
 def test_conflicting_range_headers_on_a_real_recording(hostile: Hostile):
-    """Two Range headers combine into a multi-range list, which SPEC §2.1 ignores (200, full body)."""
+    """Two Range headers combine into a multi-range list, which the gateway ignores (200, full body)."""
     res = exchange(hostile.gw.port, req("GET", PUB + OK_TOKEN, [("Range", "bytes=0-1"), ("Range", "bytes=5-9")]))
     assert len(res.responses) == 1, res
     r = res.responses[0]

@@ -1,4 +1,4 @@
-"""Recording lifecycle of rooms (SPEC §2.5, issue 8) through the HTTP API, against real
+"""Recording lifecycle of rooms (issue 8) through the HTTP API, against real
 FerretDB and MinIO and a fake media provider (fake_provider.py):
 
   start / stop / sync / list / get / download / archive / recover / delete, each

@@ -1,7 +1,7 @@
 """Operations surface of `recgw serve` against the real stack (Redis, FerretDB, MinIO):
 /healthz, /readyz, /metrics, request ids, 404/405, config errors and secret masking,
 SIGTERM drain, worker replacement, a loop that never waits on MongoDB, SIGHUP reload
-and the access log.  (SPEC §2.6, §3; issue 2 "Foundation".)"""
+and the access log.  (issue 2 "Foundation".)"""
 
 from __future__ import annotations
 

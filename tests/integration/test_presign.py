@@ -1,4 +1,4 @@
-"""Presigned URLs, tokens and the compatible signed-URL APIs (issue 5; SPEC §2.4, §2.6),
+"""Presigned URLs, tokens and the compatible signed-URL APIs (issue 5),
 against real MinIO, FerretDB and Redis.
 
     recgw presign / mint-token / extract-key          the CLI

@@ -13,7 +13,7 @@ fleet 401 → 503.
 
 Then stdout, stderr, every response body and header, /metrics and `recgw check-config`
 are searched for each secret, each JWT and each full token: none may appear.
-(SPEC §2.6 allows a token's first 6 characters + a hash in logs; the full token never.)
+(Logs may carry a token's first 6 characters + a hash; the full token never.)
 
 The one legitimate exception: a presigned URL carries the access key ID in its
 X-Amz-Credential query parameter (that is how SigV4 query signing works), so that one

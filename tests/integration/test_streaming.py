@@ -1,4 +1,4 @@
-"""The streaming path end to end (issue 3; SPEC §1, §2.1, §2.3), against real MinIO,
+"""The streaming path end to end (issue 3), against real MinIO,
 FerretDB and Redis, with fake fleet hosts and a killable TCP proxy in front of MinIO.
 
     token / session id → calls document → key → bytes from storage, else fleet hosts

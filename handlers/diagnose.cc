@@ -8,6 +8,7 @@
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
+#include "storage/call_indexes.h"
 #include "storage/call_store.h"
 #include "storage/s3_addressing.h"
 #include "storage/url_redaction.h"
@@ -85,6 +86,7 @@ struct CallLookup {
   storage::StorageValues document;
   bool documentFound = false;
   std::string documentError;
+  Expected<storage::CallIndexReport> indexes = fail("not checked");
 };
 
 class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
@@ -184,6 +186,7 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
           }
         }
       }
+      out.indexes = storage::checkCallIndexesBlocking(client, db, calls);
       out.document =
           storage::readSettingsDocumentBlocking(client, db, settings, out.documentFound, out.documentError);
       return reactor::WorkerPool::Completion([self, out] { self->onCall(out); });
@@ -196,6 +199,7 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
 
   void onCall(const CallLookup& found) {
     lookup_ = found;
+    reportIndexes(found);
     if (!id_.empty()) {
       const CallRecord& r = found.record;
       if (r.outcome == CallRecord::Outcome::kUnavailable) {
@@ -229,6 +233,23 @@ class Diagnosis : public std::enable_shared_from_this<Diagnosis> {
       }
     }
     checkSettings();
+  }
+
+  // A missing index does not stop a link from playing, but every lookup that reaches
+  // MongoDB then scans `calls`: slow links and a loaded database.
+  void reportIndexes(const CallLookup& found) {
+    const std::string& calls = deps_.callsCollection;
+    if (!found.indexes) {
+      add("indexes", "warn", "the indexes of '" + calls + "' could not be listed",
+          {{"error", found.indexes.error().message}});
+    } else if (!found.indexes->collectionExists) {
+      add("indexes", "warn", "collection '" + calls + "' does not exist");
+    } else if (!found.indexes->missing.empty()) {
+      add("indexes", "warn", "'" + calls + "' lacks indexes recgw needs: lookups that reach MongoDB scan it",
+          {{"missing", storage::describeMissing(found.indexes->missing)}, {"fix", "recgw ensure-indexes"}});
+    } else {
+      add("indexes", "ok", "'" + calls + "' has the indexes recgw needs");
+    }
   }
 
   void checkSettings() {

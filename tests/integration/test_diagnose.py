@@ -357,7 +357,7 @@ def test_cli_speaks_to_a_person_unless_asked_for_json(clean_stack: Stack, recgw_
         p.stdout
     header = next(i for i, ln in enumerate(lines) if ln.split() == ["step", "result", "detail"])
     rows = {ln.split()[0]: ln.split()[1] for ln in lines[header + 1:] if ln and not ln.startswith(" ")}
-    assert rows == {"cache": "warn", "call": "FAIL", "storage_settings": "ok"}, p.stdout
+    assert rows == {"cache": "warn", "indexes": "ok", "call": "FAIL", "storage_settings": "ok"}, p.stdout
     assert "Redis is not answering" in p.stdout and "redis: unavailable: Connection refused" in p.stdout
     assert not any(ln.lstrip().startswith("{") for ln in lines), f"JSON on a person's stdout:\n{p.stdout}"
     # the Redis warning is a log line, on stderr
@@ -373,6 +373,22 @@ def test_cli_speaks_to_a_person_unless_asked_for_json(clean_stack: Stack, recgw_
     # the older spelling still works for scripts
     p = run_cli(recgw_binary, ["diagnose", old, "--json", "true"], env)
     assert json.loads(p.stdout)["subject"] == redacted(old), p.stdout + p.stderr
+
+
+def test_missing_indexes_on_calls_are_a_warning_with_the_fix(clean_stack: Stack, recgw_binary):
+    """The link still plays, but every lookup that reaches MongoDB scans `calls`: diagnose
+    (and check-config --probe, which shares its steps) says which index is missing and how to
+    create it."""
+    token, session_id = new_token(), "sess-noidx-" + uuid.uuid4().hex
+    clean_stack.insert_call(session_id, token=token, key="k.ogg", status="ready", cxb_indexes=False)
+    env = cli_env(clean_stack, BASE_ENV)
+    p = run_cli(recgw_binary, ["diagnose", token, "--json"], env)
+    report = check_shape(json.loads(p.stdout))
+    indexes = step(report, "indexes")
+    assert indexes["status"] == "warn", indexes
+    assert "recording_access_token (unique; public links)" in json.dumps(indexes), indexes
+    assert "recgw ensure-indexes" in json.dumps(indexes), indexes
+    assert step(report, "call")["status"] == "ok"   # the warning does not hide the rest
 
 
 # ---- 2. neither recording_key nor recording_url ----------------------------------------------------

@@ -28,10 +28,14 @@ struct CollectionIndexes {
 Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
                                               const std::string& collection);
 
-// Creates `index` on `collection` (and the collection if absent). An index of the same name
-// or keys that already exists with other options is reported as the server words it.
+enum class OnConflict {
+  kFail,    // an index of that name or keys with other options is an error, as the server words it
+  kAccept,  // ... is good enough (a helper index someone else defined differently)
+};
+
+// Creates `index` on `collection` (and the collection if absent).
 Status createIndexBlocking(mongoc_client_t* client, const std::string& database, const std::string& collection,
-                           const IndexSpec& index);
+                           const IndexSpec& index, OnConflict onConflict = OnConflict::kFail);
 
 // MongoDB's server error codes for createIndexes conflicts (an index of that name or key
 // exists with other options).

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "reactor/status.h"
 #include "storage/mongo_client.h"
 
 namespace recgw::storage {
@@ -277,7 +278,7 @@ class RecordingStore {
   // Creates the recordings indexes (active_room unique sparse, provider_recording_id unique
   // sparse, tenant/created_at, tenant/room/status, status/_id). "" on success. The rooms
   // collection belongs to another service and is left alone.
-  static std::string ensureIndexes(mongoc_client_t* client, const RecordingCollections& names);
+  static Status ensureIndexes(mongoc_client_t* client, const RecordingCollections& names);
 
   static std::optional<Room> findRoom(mongoc_client_t* client, const RecordingCollections& names,
                                       const std::string& tenantId, const std::string& roomId,
@@ -369,8 +370,8 @@ class RecordingStore {
                   const std::function<R(mongoc_client_t*, const RecordingCollections&)>& job) {
     if (!client) return R::unavailable("no MongoDB client available");
     if (!ready.load(std::memory_order_acquire)) {
-      std::string error = ensureIndexes(client, names);
-      if (!error.empty()) return R::unavailable("cannot create the recordings indexes: " + error);
+      if (auto made = ensureIndexes(client, names); !made)
+        return R::unavailable("cannot create the recordings indexes: " + made.error().message);
       ready.store(true, std::memory_order_release);
     }
     return job(client, names);

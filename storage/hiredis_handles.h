@@ -4,18 +4,11 @@
 // tracks it by hand.
 #include <hiredis/hiredis.h>
 
-#include <memory>
+#include "reactor/owned_handle.h"
 
 namespace recgw::storage {
 
-struct RedisContextFree {
-  void operator()(redisContext* context) const noexcept { redisFree(context); }
-};
-struct RedisReplyFree {
-  void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
-};
-
-using RedisContextPtr = std::unique_ptr<redisContext, RedisContextFree>;
-using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyFree>;
+using RedisContextPtr = OwnedHandle<redisContext, redisFree>;
+using RedisReplyPtr = OwnedHandle<redisReply, freeReplyObject>;
 
 }  // namespace recgw::storage

@@ -6,29 +6,9 @@
 #include <memory>
 #include <utility>
 
-namespace recgw::storage {
+#include "reactor/owned_handle.h"
 
-struct MongocUriFree {
-  void operator()(mongoc_uri_t* u) const noexcept { mongoc_uri_destroy(u); }
-};
-struct MongocClientFree {
-  void operator()(mongoc_client_t* c) const noexcept { mongoc_client_destroy(c); }
-};
-struct MongocPoolFree {
-  void operator()(mongoc_client_pool_t* p) const noexcept { mongoc_client_pool_destroy(p); }
-};
-struct MongocDatabaseFree {
-  void operator()(mongoc_database_t* d) const noexcept { mongoc_database_destroy(d); }
-};
-struct MongocCollectionFree {
-  void operator()(mongoc_collection_t* c) const noexcept { mongoc_collection_destroy(c); }
-};
-struct MongocCursorFree {
-  void operator()(mongoc_cursor_t* c) const noexcept { mongoc_cursor_destroy(c); }
-};
-struct MongocReadPrefsFree {
-  void operator()(mongoc_read_prefs_t* r) const noexcept { mongoc_read_prefs_destroy(r); }
-};
+namespace recgw::storage {
 
 // A heap bson_t (bson_new, or one libbson hands over). Not a unique_ptr: bson_t's alignment
 // attribute is dropped in template arguments.
@@ -50,13 +30,13 @@ class OwnedBson {
  private:
   bson_t* doc_;
 };
-using MongocUriPtr = std::unique_ptr<mongoc_uri_t, MongocUriFree>;
-using MongocClientPtr = std::unique_ptr<mongoc_client_t, MongocClientFree>;
-using MongocPoolPtr = std::unique_ptr<mongoc_client_pool_t, MongocPoolFree>;
-using MongocDatabasePtr = std::unique_ptr<mongoc_database_t, MongocDatabaseFree>;
-using MongocCollectionPtr = std::unique_ptr<mongoc_collection_t, MongocCollectionFree>;
-using MongocCursorPtr = std::unique_ptr<mongoc_cursor_t, MongocCursorFree>;
-using MongocReadPrefsPtr = std::unique_ptr<mongoc_read_prefs_t, MongocReadPrefsFree>;
+using MongocUriPtr = OwnedHandle<mongoc_uri_t, mongoc_uri_destroy>;
+using MongocClientPtr = OwnedHandle<mongoc_client_t, mongoc_client_destroy>;
+using MongocPoolPtr = OwnedHandle<mongoc_client_pool_t, mongoc_client_pool_destroy>;
+using MongocDatabasePtr = OwnedHandle<mongoc_database_t, mongoc_database_destroy>;
+using MongocCollectionPtr = OwnedHandle<mongoc_collection_t, mongoc_collection_destroy>;
+using MongocCursorPtr = OwnedHandle<mongoc_cursor_t, mongoc_cursor_destroy>;
+using MongocReadPrefsPtr = OwnedHandle<mongoc_read_prefs_t, mongoc_read_prefs_destroy>;
 
 // A client popped from the pool for the length of one job; pushed back on every path.
 class PooledClient {

@@ -121,13 +121,13 @@ int serve(const std::vector<std::string>& args) {
   // Workers bind with SO_REUSEPORT, which would quietly share a port another process already
   // listens on: make sure it is free first (without listening: see checkPortFree).
   using recgw::reactor::checkPortFree;
-  if (std::string err = checkPortFree(config->listenHost(), config->listenPort()); !err.empty()) {
-    std::fprintf(stderr, "server.listen: %s\n", err.c_str());
+  if (auto free = checkPortFree(config->listenHost(), config->listenPort()); !free) {
+    std::fprintf(stderr, "server.listen: %s\n", free.error().message.c_str());
     return 2;
   }
   if (!config->server.opsListen.empty()) {
-    if (std::string err = checkPortFree(config->opsListenHost(), config->opsListenPort()); !err.empty()) {
-      std::fprintf(stderr, "server.ops_listen: %s\n", err.c_str());
+    if (auto free = checkPortFree(config->opsListenHost(), config->opsListenPort()); !free) {
+      std::fprintf(stderr, "server.ops_listen: %s\n", free.error().message.c_str());
       return 2;
     }
   }

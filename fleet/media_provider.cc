@@ -6,6 +6,7 @@
 #include <cctype>
 #include <random>
 
+#include "reactor/json_reader.h"
 #include "reactor/logger.h"
 #include "storage/iso_time.h"
 #include "storage/uri_encoding.h"
@@ -173,13 +174,12 @@ std::string MediaProvider::joinUrl(std::string_view base, std::initializer_list<
 
 bool MediaProvider::parseRecording(std::string_view json, ProviderRecording& out, std::string& error) {
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
-  simdjson::dom::object obj;
-  if (parser.parse(padded).get_object().get(obj)) {
+  auto obj = reactor::parseJsonObject(parser, json);
+  if (!obj) {
     error = "not a JSON object";
     return false;
   }
-  return recordingFromObject(obj, out, error);
+  return recordingFromObject(*obj, out, error);
 }
 
 bool MediaProvider::parseRecordingList(std::string_view json, std::vector<ProviderRecording>& out,

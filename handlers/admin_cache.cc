@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "handlers/recordings.h"
+#include "reactor/json_reader.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "storage/iso_time.h"
@@ -12,13 +13,12 @@ namespace recgw::handlers {
 WarmRequest parseWarmRequest(std::string_view body, size_t maxItems) {
   WarmRequest req;
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(body);
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(padded).get(doc) || doc.get_object().get(obj)) {
+  auto parsed = reactor::parseJsonObject(parser, body);
+  if (!parsed) {
     req.error = "the body must be a JSON object";
     return req;
   }
+  simdjson::dom::object obj = *parsed;
   int forms = 0;
   for (const char* name : {"tokens", "session_ids"}) {
     simdjson::dom::array list;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "reactor/json_reader.h"
 #include "storage/crypto.h"
 #include "storage/openssl_handles.h"
 
@@ -180,12 +181,8 @@ bool hasDuplicateMembers(simdjson::dom::object object) {
 }
 
 std::optional<simdjson::dom::object> parseObject(simdjson::dom::parser& parser, const std::string& json) {
-  simdjson::padded_string padded(json);
-  simdjson::dom::element root;
-  if (parser.parse(padded).get(root) != simdjson::SUCCESS) return std::nullopt;
-  simdjson::dom::object object;
-  if (root.get_object().get(object) != simdjson::SUCCESS) return std::nullopt;
-  if (hasDuplicateMembers(object)) return std::nullopt;
+  auto object = reactor::parseJsonObject(parser, json);
+  if (!object || hasDuplicateMembers(*object)) return std::nullopt;
   return object;
 }
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "reactor/json_reader.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
@@ -222,13 +223,12 @@ void replyAuthFailure(reactor::HttpExchange& ex, const TenantAuthFailure& f) {
 void answerCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext> ctx,
                            TenantPrincipal who) {
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(ex.body());
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(padded).get(doc) || doc.get_object().get(obj)) {
+  auto parsed = reactor::parseJsonObject(parser, ex.body());
+  if (!parsed) {
     return ex.reply(
         422, validationErrorBody({"body"}, "Input should be a valid JSON object", "model_attributes_type"));
   }
+  simdjson::dom::object obj = *parsed;
   std::string_view callId;
   auto idField = obj["call_id"];
   if (idField.error() == simdjson::NO_SUCH_FIELD) {
@@ -412,13 +412,12 @@ struct AccessibleUrlsRequest {
 AccessibleUrlsRequest parseAccessibleUrlsRequest(std::string_view body) {
   AccessibleUrlsRequest req;
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(body);
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(padded).get(doc) || doc.get_object().get(obj)) {
+  auto parsed = reactor::parseJsonObject(parser, body);
+  if (!parsed) {
     req.error = "the body must be a JSON object";
     return req;
   }
+  simdjson::dom::object obj = *parsed;
   simdjson::dom::array list;
   auto ids = obj["session_ids"];
   if (ids.error() == simdjson::NO_SUCH_FIELD) {

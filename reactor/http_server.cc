@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "reactor/socket_address.h"
 #include "reactor/callback_guard.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
@@ -112,31 +113,14 @@ void HttpServer::setLimits(HttpLimits limits) {
 }
 
 void HttpServer::listen(const std::string& host, uint16_t port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (host.find(':') != std::string::npos) {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1) {
-      throw std::runtime_error("listen address is not an IP: " + host);
-    }
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) {
-      throw std::runtime_error("listen address is not an IP: " + host);
-    }
-    len = sizeof(sockaddr_in);
-  }
+  auto address = parseSocketAddress(host, port);
+  if (!address) throw std::runtime_error("listen address: " + address.error().message);
   // Our own listener: evhttp_bind_socket does not set SO_REUSEPORT, and we want the
   // accept callback to count and bound connections.
   listener_ = evconnlistener_new_bind(
       loop_.base(), nullptr, nullptr,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC, 1024,
-      reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len));
+      address->get(), static_cast<int>(address->length));
   if (!listener_) {
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
                              std::strerror(errno));

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "reactor/socket_address.h"
 #include "reactor/logger.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -70,35 +71,21 @@ pid_t spawn(int index, const std::function<int(int)>& workerMain, const sigset_t
 
 }  // namespace
 
-std::string checkPortFree(const std::string& host, uint16_t port) {
-  if (port == 0) return {};
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (host.find(':') != std::string::npos) {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1) return "not an IP address: " + host;
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) return "not an IP address: " + host;
-    len = sizeof(sockaddr_in);
-  }
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::strerror(errno);
+Status checkPortFree(const std::string& host, uint16_t port) {
+  if (port == 0) return ok();
+  auto address = parseSocketAddress(host, port);
+  if (!address) return tl::unexpected(address.error());
+  int fd = ::socket(address->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(std::strerror(errno));
   // SO_REUSEADDR as the workers' listeners have it: a TIME_WAIT left by the previous run
   // must not count as busy. Linux still refuses the bind while any socket listens there.
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  std::string err;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    err = host + ":" + std::to_string(port) + ": " + std::strerror(errno);
-  }
+  Status result = ok();
+  if (::bind(fd, address->get(), address->length) != 0)
+    result = fail(host + ":" + std::to_string(port) + ": " + std::strerror(errno));
   ::close(fd);
-  return err;
+  return result;
 }
 
 int superviseWorkers(const SupervisorOptions& options, const std::function<int(int)>& workerMain) {

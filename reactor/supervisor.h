@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "reactor/status.h"
+
 namespace recgw::reactor {
 
 struct SupervisorOptions {
@@ -21,7 +23,7 @@ struct SupervisorOptions {
 // check binds without SO_REUSEPORT, so such a port is refused. It never calls listen():
 // a probe that connected to a check socket would then see the port refuse connections
 // until a worker listens. Port 0 is always free.
-std::string checkPortFree(const std::string& host, uint16_t port);
+Status checkPortFree(const std::string& host, uint16_t port);
 
 // workerMain runs in each child and returns its exit code. Returns the parent's exit code.
 int superviseWorkers(const SupervisorOptions& options, const std::function<int(int workerIndex)>& workerMain);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "reactor/json_reader.h"
 #include "reactor/liveness.h"
 #include "reactor/logger.h"
 #include "storage/crypto.h"
@@ -509,13 +510,12 @@ CredentialFetch parseStsCredentials(long status, std::string_view body) {
 CredentialFetch parseJsonCredentials(std::string_view body) {
   CredentialFetch f;
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(body);
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(padded).get(doc) || doc.get(obj)) {
+  auto parsed = reactor::parseJsonObject(parser, body);
+  if (!parsed) {
     f.error = "the credentials answer is not a JSON object";
     return f;
   }
+  simdjson::dom::object obj = *parsed;
   auto text = [&obj](const char* field) -> std::string {
     std::string_view v;
     if (obj[field].get(v)) return {};

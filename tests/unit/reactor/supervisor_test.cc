@@ -65,14 +65,16 @@ uint16_t unusedPort() {
 TEST(CheckPortFree, FreePortPassesWithoutEverListening) {
   uint16_t port = unusedPort();
   int before = listenCalls.load();
-  EXPECT_EQ(checkPortFree("127.0.0.1", port), "");
+  EXPECT_TRUE(checkPortFree("127.0.0.1", port));
   EXPECT_EQ(listenCalls.load(), before) << "the check listened on the port it was only to test";
 }
 
 TEST(CheckPortFree, PortWithAListenerIsRefusedNamingIt) {
   HeldPort busy(true, false);
   int before = listenCalls.load();
-  std::string err = checkPortFree("127.0.0.1", busy.port());
+  auto refused = checkPortFree("127.0.0.1", busy.port());
+  ASSERT_FALSE(refused);
+  std::string err = refused.error().message;
   EXPECT_EQ(err.rfind("127.0.0.1:" + std::to_string(busy.port()) + ": ", 0), 0u) << err;
   EXPECT_NE(err.find("in use"), std::string::npos) << err;
   EXPECT_EQ(listenCalls.load(), before);
@@ -81,7 +83,7 @@ TEST(CheckPortFree, PortWithAListenerIsRefusedNamingIt) {
 TEST(CheckPortFree, PortAnotherReusePortServerListensOnIsRefused) {
   // Another recgw: its workers listen with SO_REUSEPORT, which ours would join silently.
   HeldPort other(true, true);
-  EXPECT_NE(checkPortFree("127.0.0.1", other.port()), "");
+  EXPECT_FALSE(checkPortFree("127.0.0.1", other.port()));
 }
 
 TEST(CheckPortFree, WildcardListenerMakesTheLoopbackPortBusy) {
@@ -93,14 +95,17 @@ TEST(CheckPortFree, WildcardListenerMakesTheLoopbackPortBusy) {
   socklen_t len = sizeof sin;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
   ASSERT_EQ(::listen(fd, 8), 0);
-  EXPECT_NE(checkPortFree("127.0.0.1", ntohs(sin.sin_port)), "");
+  EXPECT_FALSE(checkPortFree("127.0.0.1", ntohs(sin.sin_port)));
   ::close(fd);
 }
 
 TEST(CheckPortFree, PortZeroAndBadAddresses) {
-  EXPECT_EQ(checkPortFree("127.0.0.1", 0), "");
-  EXPECT_EQ(checkPortFree("localhost", 8080), "not an IP address: localhost");
-  EXPECT_EQ(checkPortFree("::zz", 8080), "not an IP address: ::zz");
+  EXPECT_TRUE(checkPortFree("127.0.0.1", 0));
+  for (const char* host : {"localhost", "::zz"}) {
+    auto refused = checkPortFree(host, 8080);
+    ASSERT_FALSE(refused) << host;
+    EXPECT_EQ(refused.error().message, std::string("not an IP address: ") + host);
+  }
 }
 
 }  // namespace

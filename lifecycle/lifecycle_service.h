@@ -150,6 +150,8 @@ class LifecycleService {
   auto guard(Reply<T> done, F f);
   template <typename F>
   auto guardStatus(std::function<void(Status)> done, F f);
+  template <typename F, typename Failed>
+  auto continuation(F f, Failed failed);
 
   void syncWithProvider(const Caller& caller, const std::string& roomId, Reply<std::vector<Recording>> done);
   void requestReprocess(const Caller& caller, const Recording& rec, Reply<Recording> done);
@@ -170,32 +172,36 @@ class LifecycleService {
 };
 
 // Continuations of a workflow: dropped once the service is gone; a step that throws
-// answers kInternal instead (nothing may escape into libcurl or libevent).
-template <typename T, typename F>
-auto LifecycleService::guard(Reply<T> done, F f) {
+// (anything at all) fails its workflow through `failed` instead: nothing may escape into
+// libcurl or libevent.
+template <typename F, typename Failed>
+auto LifecycleService::continuation(F f, Failed failed) {
   reactor::LivenessWatch alive = alive_;
-  return [alive, done = std::move(done), f = std::move(f)](auto&&... args) mutable {
+  return [alive, f = std::move(f), failed = std::move(failed)](auto&&... args) mutable {
     if (alive.expired()) return;
+    std::string why;
     try {
       f(std::forward<decltype(args)>(args)...);
+      return;
     } catch (const std::exception& e) {
-      reactor::logError("lifecycle step failed", {{"error", e.what()}});
-      done(problem(Problem::Kind::kInternal, e.what()));
+      why = e.what();
+    } catch (...) {
+      why = "an exception that is not a std::exception";
     }
+    reactor::logError("lifecycle step failed", {{"error", why}});
+    failed(why);
   };
+}
+
+template <typename T, typename F>
+auto LifecycleService::guard(Reply<T> done, F f) {
+  return continuation(std::move(f),
+                      [done](const std::string& why) { done(problem(Problem::Kind::kInternal, why)); });
 }
 
 template <typename F>
 auto LifecycleService::guardStatus(std::function<void(Status)> done, F f) {
-  reactor::LivenessWatch alive = alive_;
-  return [alive, done = std::move(done), f = std::move(f)](auto&&... args) mutable {
-    if (alive.expired()) return;
-    try {
-      f(std::forward<decltype(args)>(args)...);
-    } catch (const std::exception& e) {
-      done(fail(e.what()));
-    }
-  };
+  return continuation(std::move(f), [done](const std::string& why) { done(fail(why)); });
 }
 
 // ---- pure helpers, exposed for tests ------------------------------------------------

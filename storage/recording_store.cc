@@ -14,6 +14,18 @@ namespace recgw::storage {
 
 using namespace store_detail;
 
+namespace {
+
+// Adds {$unset: {active_room: ""}} to an update: the room may start another recording.
+void freeRoom(bson_t* update) {
+  bson_t unset;
+  bson_append_document_begin(update, "$unset", -1, &unset);
+  putString(&unset, "active_room", "");
+  bson_append_document_end(update, &unset);
+}
+
+}  // namespace
+
 RecordingStore::RecordingStore(MongoClient& mongo, RecordingCollections names)
     : mongo_(mongo), names_(std::move(names)) {
   names_.database = mongo.databaseName();
@@ -225,10 +237,7 @@ StoreResult RecordingStore::transition(mongoc_client_t* client, const RecordingC
   if (u.providerRecordingId) putString(&set, "provider_recording_id", *u.providerRecordingId);
   bson_append_document_end(update.get(), &set);
   if (expected == RecordingStatus::kRecording && u.to) {
-    bson_t unset;
-    bson_append_document_begin(update.get(), "$unset", -1, &unset);
-    putString(&unset, "active_room", "");
-    bson_append_document_end(update.get(), &unset);
+    freeRoom(update.get());
   }
   Recording after;
   switch (findAndModify(coll.get(), query.get(), nullptr, update.get(), after, error)) {
@@ -268,15 +277,12 @@ StoreResult RecordingStore::softDelete(mongoc_client_t* client, const RecordingC
     case ExitClaim::State::kError:
       return StoreResult::unavailable(claim.error());
   }
-  bson_t set, unset;
+  bson_t set;
   bson_append_document_begin(update.get(), "$set", -1, &set);
   putDate(&set, "deleted_at", now);
   putDate(&set, "updated_at", now);
   bson_append_document_end(update.get(), &set);
-  // A deleted recording must not keep its room busy.
-  bson_append_document_begin(update.get(), "$unset", -1, &unset);
-  putString(&unset, "active_room", "");
-  bson_append_document_end(update.get(), &unset);
+  freeRoom(update.get());  // a deleted recording must not keep its room busy
   Recording after;
   switch (findAndModify(coll.get(), query.get(), nullptr, update.get(), after, error)) {
     case Modify::kMatched:

@@ -5,7 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -99,6 +103,8 @@ bool privateDirectory(const struct stat& st) {
   return S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
 }
 
+constexpr const char* kSupervisorFile = "supervisor.pid";
+
 bool writeAll(int fd, const std::string& text) {
   size_t done = 0;
   while (done < text.size()) {
@@ -151,13 +157,68 @@ std::string createMetricsDirectory(const std::string& base) {
       if (ec) parent = "/tmp";
     }
   }
+  removeStaleMetricsDirectories(parent);
   std::string pattern = parent + "/recgw-metrics-XXXXXX";
   if (!::mkdtemp(pattern.data())) {
     logError("cannot create the metrics directory; /metrics shows one worker's numbers",
              {{"parent", parent}, {"error", std::strerror(errno)}});
     return {};
   }
+  // Who made it: a later supervisor removes the directory of one that was killed before it
+  // could remove its own. The name stays random (nothing to predict or plant).
+  int fd = ::open((pattern + "/" + kSupervisorFile).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+  if (fd >= 0) {
+    writeAll(fd, std::to_string(::getpid()) + "\n");
+    ::close(fd);
+  }
   return pattern;
+}
+
+size_t removeStaleMetricsDirectories(const std::string& parent, std::chrono::seconds quietFor) {
+  namespace fs = std::filesystem;
+  constexpr std::string_view kPrefix = "recgw-metrics-";
+  size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    // Its supervisor's pid, from the file createMetricsDirectory wrote (a regular file of
+    // ours, never through a link); directories without one are left alone.
+    long pid = 0;
+    int fd = ::open((it->path() / kSupervisorFile).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat fileStat {};
+    char text[32] = {};
+    bool readable = ::fstat(fd, &fileStat) == 0 && S_ISREG(fileStat.st_mode) && fileStat.st_uid == ::geteuid() &&
+                    ::read(fd, text, sizeof text - 1) > 0;
+    ::close(fd);
+    if (!readable) continue;
+    auto [end_, err] = std::from_chars(text, text + std::strlen(text), pid);
+    if (err != std::errc() || pid <= 0) continue;
+    // The supervisor that made it is gone (its pid is free) ...
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    // ... it is ours and private (lstat: never through a link) ...
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !privateDirectory(st)) continue;
+    // ... and no worker has published there lately: a supervisor in another pid namespace
+    // that shares this /dev/shm would still be writing every second.
+    auto quietSince = fs::file_time_type::clock::now() - quietFor;
+    bool quiet = fs::last_write_time(it->path(), ec) < quietSince;
+    for (fs::directory_iterator f(it->path(), ec), fend; quiet && !ec && f != fend; f.increment(ec))
+      quiet = f->symlink_status(ec).type() != fs::file_type::regular || fs::last_write_time(f->path(), ec) < quietSince;
+    if (!quiet || ec) {
+      ec.clear();
+      continue;
+    }
+    fs::remove_all(it->path(), ec);  // does not follow symlinks inside
+    if (!ec) {
+      ++removed;
+      logInfo("removed the metrics directory of a supervisor that is gone", {{"directory", it->path().string()}});
+    }
+    ec.clear();
+  }
+  return removed;
 }
 
 void removeMetricsDirectory(const std::string& directory) {

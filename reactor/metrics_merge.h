@@ -4,6 +4,8 @@
 // others' files to its own fresh numbers, series by series. Every family recgw exports is
 // a counter, a gauge that is meaningful summed (connections, streams, queue depth) or a
 // histogram, so summing is the right merge.
+#include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +21,14 @@ std::string mergePrometheusTexts(const std::vector<std::string>& texts);
 // exist before (nobody could have planted it or anything in it) and its mode is 0700.
 // Create it before forking and remove it (removeMetricsDirectory) after the workers exit.
 // Returns "" (logged) when it cannot be made: workers then serve their own numbers only.
+// It holds supervisor.pid (the creator's pid); creating one first removes the stale
+// directories under `base` (removeStaleMetricsDirectories).
 std::string createMetricsDirectory(const std::string& base = {});
+// Removes the recgw-metrics-* directories under `parent` that a SIGKILLed supervisor left:
+// the pid in its supervisor.pid is free, the directory is ours (0700, not a link) and
+// nothing in it was written for `quietFor`. Returns how many it removed.
+size_t removeStaleMetricsDirectories(const std::string& parent,
+                                     std::chrono::seconds quietFor = std::chrono::seconds(60));
 void removeMetricsDirectory(const std::string& directory);
 
 class MetricsPublisher {

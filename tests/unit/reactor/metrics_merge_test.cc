@@ -1,6 +1,10 @@
 #include "reactor/metrics_merge.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <sstream>
 
 #include "reactor/metrics.h"
@@ -156,6 +161,69 @@ TEST_F(PublisherTest, MergesOnlyRegularFilesOfItsOwnUser) {
   MetricsPublisher w0(dir, 0), w1(dir, 1);
   w1.publish("c_total 2\n");
   EXPECT_EQ(w0.mergedWith("c_total 6\n"), "c_total 8\n");
+}
+
+}  // namespace
+}  // namespace recgw::reactor
+
+namespace recgw::reactor {
+namespace {
+
+// A pid that was just used and is free now.
+pid_t deadPid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+// A metrics directory as a supervisor with `pid` left it ("" = no supervisor.pid file).
+std::filesystem::path makeStaleLooking(const std::filesystem::path& parent, const std::string& name,
+                                       const std::string& pid, bool old) {
+  auto dir = parent / name;
+  std::filesystem::create_directory(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  std::vector<std::filesystem::path> files = {dir / "worker-0.prom"};
+  std::ofstream(files[0]) << "c_total 1\n";
+  if (!pid.empty()) {
+    files.push_back(dir / "supervisor.pid");
+    std::ofstream(files[1]) << pid << "\n";
+  }
+  if (old) {
+    auto then = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5);
+    for (const auto& f : files) std::filesystem::last_write_time(f, then);
+    std::filesystem::last_write_time(dir, then);
+  }
+  return dir;
+}
+
+TEST(StaleMetricsDirectories, OnlyAQuietPrivateDirectoryOfAGoneSupervisorIsRemoved) {
+  auto parent = std::filesystem::temp_directory_path() / ("recgw-stale-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(parent);
+  std::filesystem::create_directory(parent);
+  std::string dead = std::to_string(deadPid());
+  std::string alive = std::to_string(::getpid());
+  auto gone = makeStaleLooking(parent, "recgw-metrics-aaaaaa", dead, true);
+  auto fresh = makeStaleLooking(parent, "recgw-metrics-bbbbbb", dead, false);  // still written
+  auto running = makeStaleLooking(parent, "recgw-metrics-cccccc", alive, true);
+  auto legacy = makeStaleLooking(parent, "recgw-metrics-dddddd", "", true);  // no supervisor.pid
+  auto open = makeStaleLooking(parent, "recgw-metrics-eeeeee", dead, true);
+  std::filesystem::permissions(open, std::filesystem::perms::all, std::filesystem::perm_options::replace);
+
+  EXPECT_EQ(removeStaleMetricsDirectories(parent.string()), 1u);
+  EXPECT_FALSE(std::filesystem::exists(gone));
+  for (const auto& kept : {fresh, running, legacy, open}) EXPECT_TRUE(std::filesystem::exists(kept)) << kept;
+
+  // A new supervisor's directory says whose it is, and making one sweeps the parent first.
+  auto again = makeStaleLooking(parent, "recgw-metrics-ffffff", dead, true);
+  std::string made = createMetricsDirectory(parent.string());
+  std::ifstream owner(std::filesystem::path(made) / "supervisor.pid");
+  std::string written;
+  owner >> written;
+  EXPECT_EQ(written, alive);
+  EXPECT_FALSE(std::filesystem::exists(again));
+  std::filesystem::remove_all(parent);
 }
 
 }  // namespace

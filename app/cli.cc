@@ -537,9 +537,8 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
   return 0;
 }
 
-int probeConfiguration(const std::optional<std::string>& configPath) {
-  // check-config --probe keeps its form: readable on a terminal, JSON when piped.
-  return runDiagnosis("", configPath, !::isatty(STDOUT_FILENO));
+int probeConfiguration(const std::optional<std::string>& configPath, bool json) {
+  return runDiagnosis("", configPath, json);
 }
 
 int runToolCommand(const std::string& command, const std::vector<std::string>& args) {

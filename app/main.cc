@@ -44,8 +44,8 @@ void usage(FILE* out) {
       "\n"
       "commands:\n"
       "  serve [--config FILE] [--workers N]   run the gateway\n"
-      "  check-config [--config FILE] [--probe] validate and print the effective config (secrets masked);\n"
-      "                                        --probe also tries storage and each fleet host\n"
+      "  check-config [--config FILE] [--probe [--json]]  validate and print the effective config (secrets\n"
+      "                                        masked); --probe also tries storage and each fleet host\n"
       "  diagnose TOKEN|SESSION_ID             explain how a link would be served, and what to fix\n"
       "  presign ...                           print a presigned S3 URL (recgw presign --help)\n"
       "  mint-token                            print a fresh public recording token\n"
@@ -155,11 +155,18 @@ int checkConfig(const std::vector<std::string>& args) {
   CommonFlags flags;
   std::vector<std::string> rest;
   bool probe = false;
+  bool json = false;
   for (const auto& a : args) {
     if (a == "--probe")
       probe = true;
+    else if (a == "--json")
+      json = true;
     else
       rest.push_back(a);
+  }
+  if (json && !probe) {
+    std::fprintf(stderr, "check-config: --json goes with --probe\n");
+    return 2;
   }
   if (!parseCommon(rest, flags)) return 2;
   auto config = load(flags);
@@ -174,7 +181,7 @@ int checkConfig(const std::vector<std::string>& args) {
                  "system_settings in MongoDB completes them\n",
                  m.c_str());
   }
-  if (probe) return recgw::app::probeConfiguration(flags.configPath);
+  if (probe) return recgw::app::probeConfiguration(flags.configPath, json);
   return 0;
 }
 

@@ -589,13 +589,13 @@ def test_probe_names_the_source_and_the_failure(clean_stack: Stack, gateway_fact
     from stack import gateway_env
     ok_env = gateway_env(clean_stack, free_port(), 1, base_env(RECGW_S3_ROLE_ARN=ROLE_ARN,
                                                                  RECGW_S3_ROLE_DURATION_S="900"))
-    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=ok_env, capture_output=True,
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe", "--json"], env=ok_env, capture_output=True,
                        text=True, timeout=60)
     assert "credentials from static+assume-role" in p.stdout + p.stderr, p.stdout + p.stderr
     bad_env = gateway_env(clean_stack, free_port(), 1, base_env(
         RECGW_S3_CREDENTIALS="web-identity", RECGW_S3_STS_ENDPOINT=GUARD_IMDS,
         AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "absent"), AWS_ROLE_ARN=ROLE_ARN))
-    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=bad_env, capture_output=True,
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe", "--json"], env=bad_env, capture_output=True,
                        text=True, timeout=60)
     out = p.stdout + p.stderr
     assert p.returncode != 0
@@ -603,7 +603,7 @@ def test_probe_names_the_source_and_the_failure(clean_stack: Stack, gateway_fact
     # STS refusing: wrong root secret for AssumeRole
     denied_env = gateway_env(clean_stack, free_port(), 1, base_env(RECGW_S3_ROLE_ARN=ROLE_ARN,
                                                                      RECGW_S3_SECRET_KEY="not-the-secret"))
-    p = subprocess.run([str(recgw_binary), "check-config", "--probe"], env=denied_env, capture_output=True,
+    p = subprocess.run([str(recgw_binary), "check-config", "--probe", "--json"], env=denied_env, capture_output=True,
                        text=True, timeout=60)
     out = p.stdout + p.stderr
     assert "static+assume-role: STS answered" in out, out

@@ -181,7 +181,7 @@ def diag_cli(binary: Path, env: dict, subject: str) -> tuple[int, dict, str]:
 
 
 def probe_cli(binary: Path, env: dict) -> tuple[int, dict, str]:
-    p = run_cli(binary, ["check-config", "--probe"], env)
+    p = run_cli(binary, ["check-config", "--probe", "--json"], env)
     assert p.returncode in (0, 1), f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
     return p.returncode, last_json(p.stdout), p.stdout + p.stderr
 
@@ -389,6 +389,17 @@ def test_missing_indexes_on_calls_are_a_warning_with_the_fix(clean_stack: Stack,
     assert "recording_access_token (unique; public links)" in json.dumps(indexes), indexes
     assert "recgw ensure-indexes" in json.dumps(indexes), indexes
     assert step(report, "call")["status"] == "ok"   # the warning does not hide the rest
+
+
+def test_check_config_probe_speaks_to_a_person_unless_asked_for_json(clean_stack: Stack, recgw_binary):
+    env = cli_env(clean_stack, BASE_ENV)
+    p = run_cli(recgw_binary, ["check-config", "--probe"], env)      # piped, still for a person
+    assert "diagnosis of the configuration: servable" in p.stdout, p.stdout + p.stderr
+    assert not any(ln.lstrip().startswith('{"subject"') for ln in p.stdout.splitlines()), p.stdout
+    p = run_cli(recgw_binary, ["check-config", "--probe", "--json"], env)
+    assert last_json(p.stdout)["servable"] is True, p.stdout
+    p = run_cli(recgw_binary, ["check-config", "--json"], env)
+    assert p.returncode == 2 and "--json goes with --probe" in p.stderr, (p.returncode, p.stderr)
 
 
 # ---- 2. neither recording_key nor recording_url ----------------------------------------------------

@@ -321,7 +321,7 @@ def cli_env(st: Stack, extra: dict) -> dict:
 
 
 def probe_cli(binary: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(binary), "check-config", "--probe"], env=env, capture_output=True, text=True,
+    return subprocess.run([str(binary), "check-config", "--probe", "--json"], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
 
 

@@ -10,7 +10,8 @@
 namespace recgw::reactor {
 
 // `text` as one JSON object; nullopt for anything else (not JSON, an array, a string …).
-inline std::optional<simdjson::dom::object> parseJsonObject(simdjson::dom::parser& parser, std::string_view text) {
+inline std::optional<simdjson::dom::object> parseJsonObject(simdjson::dom::parser& parser,
+                                                            std::string_view text) {
   simdjson::padded_string padded(text);
   simdjson::dom::element root;
   simdjson::dom::object object;

@@ -166,8 +166,8 @@ std::string createMetricsDirectory(const std::string& base) {
   }
   // Who made it: a later supervisor removes the directory of one that was killed before it
   // could remove its own. The name stays random (nothing to predict or plant).
-  int fd = ::open((pattern + "/" + kSupervisorFile).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+  int fd = ::open((pattern + "/" + kSupervisorFile).c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd >= 0) {
     writeAll(fd, std::to_string(::getpid()) + "\n");
     ::close(fd);
@@ -190,8 +190,8 @@ size_t removeStaleMetricsDirectories(const std::string& parent, std::chrono::sec
     if (fd < 0) continue;
     struct stat fileStat {};
     char text[32] = {};
-    bool readable = ::fstat(fd, &fileStat) == 0 && S_ISREG(fileStat.st_mode) && fileStat.st_uid == ::geteuid() &&
-                    ::read(fd, text, sizeof text - 1) > 0;
+    bool readable = ::fstat(fd, &fileStat) == 0 && S_ISREG(fileStat.st_mode) &&
+                    fileStat.st_uid == ::geteuid() && ::read(fd, text, sizeof text - 1) > 0;
     ::close(fd);
     if (!readable) continue;
     auto [end_, err] = std::from_chars(text, text + std::strlen(text), pid);
@@ -206,7 +206,8 @@ size_t removeStaleMetricsDirectories(const std::string& parent, std::chrono::sec
     auto quietSince = fs::file_time_type::clock::now() - quietFor;
     bool quiet = fs::last_write_time(it->path(), ec) < quietSince;
     for (fs::directory_iterator f(it->path(), ec), fend; quiet && !ec && f != fend; f.increment(ec))
-      quiet = f->symlink_status(ec).type() != fs::file_type::regular || fs::last_write_time(f->path(), ec) < quietSince;
+      quiet = f->symlink_status(ec).type() != fs::file_type::regular ||
+              fs::last_write_time(f->path(), ec) < quietSince;
     if (!quiet || ec) {
       ec.clear();
       continue;
@@ -214,7 +215,8 @@ size_t removeStaleMetricsDirectories(const std::string& parent, std::chrono::sec
     fs::remove_all(it->path(), ec);  // does not follow symlinks inside
     if (!ec) {
       ++removed;
-      logInfo("removed the metrics directory of a supervisor that is gone", {{"directory", it->path().string()}});
+      logInfo("removed the metrics directory of a supervisor that is gone",
+              {{"directory", it->path().string()}});
     }
     ec.clear();
   }

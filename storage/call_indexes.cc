@@ -56,8 +56,9 @@ void checkCallIndexes(MongoClient& mongo, const std::string& collection,
   auto shared = std::make_shared<std::function<void(Expected<CallIndexReport>)>>(std::move(done));
   bool queued = mongo.run([shared, database = mongo.databaseName(),
                            collection](mongoc_client_t* client) -> reactor::WorkerPool::Completion {
-    Expected<CallIndexReport> result = client ? checkCallIndexesBlocking(client, database, collection)
-                                              : Expected<CallIndexReport>(fail("no client available from the pool"));
+    Expected<CallIndexReport> result =
+        client ? checkCallIndexesBlocking(client, database, collection)
+               : Expected<CallIndexReport>(fail("no client available from the pool"));
     return [shared, result = std::move(result)] { (*shared)(result); };
   });
   if (!queued) (*shared)(fail("mongo worker queue is full"));

@@ -40,7 +40,7 @@ IndexSpec indexFromDocument(const bson_t* doc) {
 }  // namespace
 
 Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                              const std::string& collection) {
+                                                const std::string& collection) {
   MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
   MongocCursorPtr cursor(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
   CollectionIndexes out;
@@ -57,8 +57,8 @@ Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const s
   return out;
 }
 
-Status createIndexBlocking(mongoc_client_t* client, const std::string& database, const std::string& collection,
-                           const IndexSpec& index, OnConflict onConflict) {
+Status createIndexBlocking(mongoc_client_t* client, const std::string& database,
+                           const std::string& collection, const IndexSpec& index, OnConflict onConflict) {
   ScopedBson cmd, reply;
   bson_t indexes, entry, key;
   fields::putString(cmd.get(), "createIndexes", collection);
@@ -75,7 +75,8 @@ Status createIndexBlocking(mongoc_client_t* client, const std::string& database,
   MongocDatabasePtr db(mongoc_client_get_database(client, database.c_str()));
   bson_error_t err;
   if (mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, reply.get(), &err)) return ok();
-  if (onConflict == OnConflict::kAccept && (err.code == kIndexOptionsConflict || err.code == kIndexKeySpecsConflict))
+  if (onConflict == OnConflict::kAccept &&
+      (err.code == kIndexOptionsConflict || err.code == kIndexKeySpecsConflict))
     return ok();
   return fail(index.name + ": " + err.message);
 }

@@ -26,7 +26,7 @@ struct CollectionIndexes {
 // The indexes of `collection` as the server reports them. A collection that does not exist
 // is not an error: it has no indexes and collectionExists is false.
 Expected<CollectionIndexes> listIndexesBlocking(mongoc_client_t* client, const std::string& database,
-                                              const std::string& collection);
+                                                const std::string& collection);
 
 enum class OnConflict {
   kFail,    // an index of that name or keys with other options is an error, as the server words it
@@ -34,8 +34,9 @@ enum class OnConflict {
 };
 
 // Creates `index` on `collection` (and the collection if absent).
-Status createIndexBlocking(mongoc_client_t* client, const std::string& database, const std::string& collection,
-                           const IndexSpec& index, OnConflict onConflict = OnConflict::kFail);
+Status createIndexBlocking(mongoc_client_t* client, const std::string& database,
+                           const std::string& collection, const IndexSpec& index,
+                           OnConflict onConflict = OnConflict::kFail);
 
 // MongoDB's server error codes for createIndexes conflicts (an index of that name or key
 // exists with other options).

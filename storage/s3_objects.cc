@@ -64,7 +64,9 @@ std::string verifyCopy(const S3ObjectInfo& original, const S3ObjectInfo& copy,
   return {};
 }
 
-S3Outcome S3Objects::signingError(const std::string& error) { return transportError("cannot sign: " + error); }
+S3Outcome S3Objects::signingError(const std::string& error) {
+  return transportError("cannot sign: " + error);
+}
 
 S3Objects::S3Objects(reactor::EventLoop& loop, reactor::CurlMulti& curl, S3Timeouts timeouts)
     : loop_(loop), curl_(curl), timeouts_(timeouts) {}

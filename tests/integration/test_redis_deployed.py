@@ -222,6 +222,37 @@ def test_acl_user_and_database_from_config_keys(clean_stack: Stack, gateway_fact
     assert_no_password_in(gw, PASSWORD)
 
 
+def test_two_gateways_share_an_acl_redis(clean_stack: Stack, gateway_factory, private_redis):
+    """Two gateways (two deployments, not two workers of one) on one Redis whose default user
+    is off, each logging in as the same ACL user with database 2: what one looks up in
+    MongoDB, the other answers from Redis; an admin eviction through one reaches the other's
+    next Redis read (its L1 is off here, so nothing but Redis could answer)."""
+    st = clean_stack
+    server = private_redis()
+    admin = server.admin()
+    admin.execute_command("ACL", "SETUSER", "recgw-cache", "on", f">{PASSWORD}", "~recgw:*", "&*",
+                          "+@all", "-@dangerous")
+    admin.execute_command("ACL", "SETUSER", "root", "on", ">root-pw", "~*", "&*", "+@all")
+    admin.execute_command("ACL", "SETUSER", "default", "off")
+    server.username, server.password = "root", "root-pw"
+    env = dict(RECGW_REDIS_URL=f"redis://recgw-cache:{pct(PASSWORD)}@127.0.0.1:{server.port}/2",
+               RECGW_CACHE_L1_ENTRIES="0", RECGW_CACHE_L1_TTL_S="0")
+    a = gateway_factory(extra_env=gateway_env(free_port(), **env))
+    b = gateway_factory(extra_env=gateway_env(free_port(), **env))
+    token, data = seed(st)
+    r, source = fetch(a, token)
+    assert r.status_code == 200 and r.content == data and source == "mongo", (r.status_code, source)
+    wait_for(lambda: len(server.recgw_keys(2)) >= 1, 5, "gateway a's lookup written to Redis database 2")
+    r, source = fetch(b, token)
+    assert r.status_code == 200 and r.content == data and source == "redis", (r.status_code, source)
+    evicted = requests.delete(f"{b.url}/api/v1/admin/cache/{token}", headers=admin_headers(), timeout=10)
+    assert evicted.status_code in (200, 204), (evicted.status_code, evicted.text)
+    r, source = fetch(a, token)
+    assert r.status_code == 200 and r.content == data and source == "mongo", (r.status_code, source)
+    assert_no_password_in(a, PASSWORD)
+    assert_no_password_in(b, PASSWORD)
+
+
 def test_wrong_password_is_degraded_with_reason_and_recovers(clean_stack: Stack, gateway_factory,
                                                               private_redis, recgw_binary):
     """Wrong password: /readyz 200 `degraded` with Redis' reason, recgw_ready_state 1, the

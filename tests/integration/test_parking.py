@@ -245,3 +245,28 @@ def test_many_parked_streams_all_resume(clean_stack, gateway_factory, fleet_fact
         assert len(got) == len(data) and sha(got) == sha(data)
     assert value(gw, "recgw_stream_unparks_total") >= n
     wait_for(lambda: value(gw, "recgw_streams_active") == 0, timeout=10, what="all streams retired")
+
+
+def test_weak_etag_stream_is_never_parked(clean_stack, gateway_factory, fleet_factory):
+    # Without a strong ETag a resume could splice two objects, so such a stream stays paused.
+    # A strong-ETag stream stalled after it is the witness that park_after_ms has passed.
+    weak, strong = os.urandom(16 * MiB), os.urandom(16 * MiB)
+    clean_stack.insert_call("s-pweak", token="tok-pweak", key="park/weak.ogg")
+    clean_stack.insert_call("s-pstrong", token="tok-pstrong", key="park/strong.ogg")
+    f1 = fleet_factory({"park/weak.ogg": FakeObject(weak, etag='W/"weak-1"'), "park/strong.ogg": strong},
+                       secret=FLEET_SECRET)
+    gw = gateway_with(gateway_factory, f1)
+
+    weak_client = StalledClient(gw, PUBLIC + "tok-pweak")
+    wait_for(lambda: value(gw, "recgw_streams_paused") == 1, timeout=30, what="the weak-ETag stream paused")
+    strong_client = StalledClient(gw, PUBLIC + "tok-pstrong")
+    wait_parked(gw, 1)
+    snap = metrics_snapshot(gw.url)
+    assert metric_sum(snap, "recgw_streams_paused") == 1          # the weak one, still holding its transfer
+    assert metric_sum(snap, "recgw_upstream_transfers_active") == 1
+
+    got = weak_client.read_rest()
+    assert sha(got) == sha(weak)
+    assert len(f1.requests_for("park/weak.ogg")) == 1               # never resumed
+    assert sha(strong_client.read_rest()) == sha(strong)
+    assert value(gw, "recgw_stream_parks_total") == 1

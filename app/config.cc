@@ -255,6 +255,8 @@ const std::vector<Field>& schema() {
        [](const C& c) { return positive(c.stream.breakerFailures); }},
       {"stream", "breaker_cooldown_ms", Kind::kInt, false, bind(&C::stream, &StreamConfig::breakerCooldownMs),
        [](const C& c) { return positive(c.stream.breakerCooldownMs); }},
+      {"stream", "park_after_ms", Kind::kInt, false, bind(&C::stream, &StreamConfig::parkAfterMs),
+       [](const C& c) { return c.stream.parkAfterMs >= 0 ? "" : "must not be negative"; }},
 
       {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},

@@ -112,6 +112,7 @@ struct StreamConfig {
   int64_t lowSpeedTimeS = 20;
   int64_t breakerFailures = 5;
   int64_t breakerCooldownMs = 10000;
+  int64_t parkAfterMs = 2000;  // 0: never park
 };
 
 struct CacheConfig {

@@ -154,6 +154,7 @@ handlers::RelayLimits relayLimitsFrom(const Config& c) {
   l.highWatermark = static_cast<size_t>(c.stream.highWatermark);
   l.lowWatermark = static_cast<size_t>(c.stream.lowWatermark);
   l.globalBudgetBytes = static_cast<size_t>(c.stream.globalBudgetBytes);
+  l.parkAfter = std::chrono::milliseconds(c.stream.parkAfterMs);
   return l;
 }
 
@@ -406,6 +407,7 @@ class Worker {
     if (readyOps_.mongo) handlers::refreshReadyState(readyOps_);
     metrics_.set("recgw_mongo_queue_depth", {}, static_cast<double>(mongoWorkers_.queued()));
     metrics_.set("recgw_streams_paused", {}, static_cast<double>(relays_.paused()));
+    metrics_.set("recgw_streams_parked", {}, static_cast<double>(relays_.parked()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
     metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
     if (credentials_) credentials_->publishGauges();

@@ -59,6 +59,12 @@ size_t BodyResume::resumeSource(size_t source) {
   return next;
 }
 
+size_t BodyResume::resumeAfterPark(size_t source) {
+  resuming_ = true;
+  retriedSameSource_ = true;
+  return source;
+}
+
 ByteRange BodyResume::resumeRange() const {
   ByteRange rest;
   rest.first = nextOffset_;

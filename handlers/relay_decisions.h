@@ -65,6 +65,10 @@ class BodyResume {
   // The body broke off at `source`: the source to resume from (the same one once, then the
   // next ones), and from now on requests are resumes.
   size_t resumeSource(size_t source);
+  // The stream was parked (its transfer released on purpose while the client did not
+  // read): it continues from `source`, where it stopped, and a failure of that resume
+  // moves on to the next source rather than trying the same one again.
+  size_t resumeAfterPark(size_t source);
   bool resuming() const { return resuming_; }
   // The Range of a resume request; it goes with If-Match: etag().
   ByteRange resumeRange() const;

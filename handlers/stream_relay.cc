@@ -45,7 +45,8 @@ class StreamRelay {
         chain_(std::move(chain)),
         cond_(std::move(conditions)),
         onSourceFound_(std::move(onSourceFound)),
-        chunk_(evbuffer_new()) {}
+        chunk_(evbuffer_new()),
+        parkTimer_(registry.loop_, [this] { park(); }) {}
 
   ~StreamRelay() { cancelTransfer(); }
 
@@ -61,6 +62,7 @@ class StreamRelay {
     return ex ? ex->pendingOutputBytes() : 0;
   }
   bool paused() const { return flow_.paused(); }
+  bool parked() const { return parked_; }
 
  private:
   HttpExchange* exchange() { return finished_ ? nullptr : server_.find(exchangeId_); }
@@ -336,6 +338,8 @@ class StreamRelay {
     switch (flow_.onChunk(ex->pendingOutputBytes(), n, registry_.limits_.highWatermark)) {
       case RelayFlow::Step::kPause:
         metrics().inc("recgw_stream_pauses_total");
+        if (registry_.limits_.parkAfter.count() > 0 && body_.resumable())
+          parkTimer_.startOnce(registry_.limits_.parkAfter);
         return reactor::CurlMulti::kPause;
       case RelayFlow::Step::kStayPaused:
         return reactor::CurlMulti::kPause;
@@ -354,8 +358,39 @@ class StreamRelay {
   }
 
   void onDrained() {
-    if (finished_ || transfer_ == 0) return;
-    if (flow_.onDrained()) registry_.curl_.resume(transfer_);
+    if (finished_) return;
+    if (parked_) return unpark();
+    if (transfer_ == 0) return;
+    if (flow_.onDrained()) {
+      parkTimer_.cancel();
+      registry_.curl_.resume(transfer_);
+    }
+  }
+
+  // The client has not drained since the upstream paused: let go of the transfer (and the
+  // bytes curl holds for it). The bytes already handed to the client connection stay there;
+  // body_.nextOffset() is the first byte it does not have. A loop timer, never inside a
+  // curl callback, so cancelling is allowed.
+  void park() {
+    if (finished_ || parked_ || transfer_ == 0 || !flow_.paused() || !body_.resumable()) return;
+    HttpExchange* ex = exchange();
+    if (!ex || ex->done() || ex->clientGone()) return;
+    cancelTransfer();
+    flow_.onTransferEnded();
+    parked_ = true;
+    metrics().inc("recgw_stream_parks_total");
+    reactor::Logger::log(reactor::LogLevel::kDebug, requestId_, "client stalled; stream parked",
+                         {{"source", source().label}, {"offset", std::to_string(body_.nextOffset())}});
+  }
+
+  // The parked stream's client drained: continue from where it stopped, same source
+  // first. A park is the client's pause, not the origin's failure, so the resume gets a
+  // fresh budget of upstream requests.
+  void unpark() {
+    parked_ = false;
+    metrics().inc("recgw_stream_unparks_total");
+    attempts_ = 0;
+    attempt(body_.resumeAfterPark(sourceIndex_));
   }
 
   void onDone(const std::string& error) {
@@ -460,6 +495,8 @@ class StreamRelay {
 
   void finish() {
     if (finished_) return;
+    parkTimer_.cancel();
+    parked_ = false;
     cancelTransfer();
     finished_ = true;
     registry_.retire(this);
@@ -491,6 +528,8 @@ class StreamRelay {
   bool sizeProbe_ = false;
   size_t attempts_ = 0;
   std::optional<ByteRange> sentRange_;  // the Range of the request in flight, if any
+  reactor::Timer parkTimer_;            // armed while paused; fires park()
+  bool parked_ = false;                 // no transfer until the client drains
 };
 
 RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
@@ -506,6 +545,12 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
   metrics_.describe("recgw_streams_unsent_bytes", Metrics::Type::kGauge,
                     "Bytes of recordings waiting to be sent to clients, all streams");
   metrics_.describe("recgw_stream_pauses_total", Metrics::Type::kCounter, "Upstream pauses for slow clients");
+  metrics_.describe("recgw_streams_parked", Metrics::Type::kGauge,
+                    "Streams that released their upstream transfer until their client reads again");
+  metrics_.describe("recgw_stream_parks_total", Metrics::Type::kCounter,
+                    "Streams parked because their client did not drain for stream.park_after_ms");
+  metrics_.describe("recgw_stream_unparks_total", Metrics::Type::kCounter,
+                    "Parked streams resumed because their client drained");
   metrics_.describe("recgw_stream_client_aborts_total", Metrics::Type::kCounter,
                     "Clients that left mid-stream");
   metrics_.describe("recgw_upstream_cancelled_total", Metrics::Type::kCounter,
@@ -530,6 +575,12 @@ size_t RelayRegistry::unsentBytes() const {
 size_t RelayRegistry::paused() const {
   size_t n = 0;
   for (const auto& [ptr, relay] : relays_) n += relay->paused() ? 1 : 0;
+  return n;
+}
+
+size_t RelayRegistry::parked() const {
+  size_t n = 0;
+  for (const auto& [ptr, relay] : relays_) n += relay->parked() ? 1 : 0;
   return n;
 }
 

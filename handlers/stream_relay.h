@@ -11,6 +11,11 @@
 // a resume must carry the same strong ETag as the first answer (no strong ETag: no
 // resume), the upstream requests of one response are capped, and HttpExchange cuts the
 // connection rather than send more or fewer bytes than the Content-Length it announced.
+// A stream whose client has not drained for RelayLimits::parkAfter is parked: the transfer
+// is cancelled, keeping only the offset handed to the client connection, the ETag and the
+// source; when the client drains it resumes through the mid-body resume path (Range +
+// If-Match, same source first), so a changed object cuts the connection. Only a strong
+// ETag allows a park.
 // Loop thread only.
 #include <chrono>
 #include <cstdint>
@@ -33,6 +38,9 @@ struct RelayLimits {
   size_t highWatermark = 256 * 1024;
   size_t lowWatermark = 64 * 1024;
   size_t globalBudgetBytes = 512ULL * 1024 * 1024;
+  // A stream paused this long without its client draining is parked: its transfer and the
+  // bytes curl holds are released; 0 never parks.
+  std::chrono::milliseconds parkAfter{2000};
 };
 
 // What the client asked for, captured before any asynchronous hop.
@@ -63,6 +71,7 @@ class RelayRegistry {
              std::function<void(const std::string& sourceLabel)> onSourceFound = {});
   size_t active() const { return relays_.size(); }
   size_t paused() const;
+  size_t parked() const;  // streams holding no transfer until their client reads again
   size_t unsentBytes() const;  // over all streams, as the global budget counts them
   void setLimits(RelayLimits limits) { limits_ = limits; }
   // Storage refused the credentials `refused` signed with (ExpiredToken …): `done` gets a

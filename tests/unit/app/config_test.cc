@@ -225,6 +225,13 @@ TEST(ConfigTest, LowWatermarkMustBeBelowHigh) {
   EXPECT_EQ(errorOf("[stream]\nhigh_watermark = 100\nlow_watermark = 99\n"), "");
 }
 
+TEST(ConfigTest, ParkAfterDefaultsToTwoSecondsAndZeroNeverParks) {
+  EXPECT_EQ(loadText("").stream.parkAfterMs, 2000);
+  EXPECT_EQ(loadText("", {"RECGW_STREAM_PARK_AFTER_MS=0"}).stream.parkAfterMs, 0);
+  EXPECT_EQ(loadText("[stream]\npark_after_ms = 150\n").stream.parkAfterMs, 150);
+  expectErrorNaming(errorOf("[stream]\npark_after_ms = -1\n"), "stream.park_after_ms");
+}
+
 TEST(ConfigTest, TomlSyntaxErrorIsOneLine) {
   std::string e = errorOf("[server\nlisten = \n");
   EXPECT_FALSE(e.empty());

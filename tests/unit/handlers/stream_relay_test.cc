@@ -224,5 +224,38 @@ TEST(BodyResumeTest, ResumesTheSameSourceOnceThenMovesOn) {
   EXPECT_EQ(body.resumeSource(1), 2u);  // the same-source retry is spent for the response
 }
 
+TEST(BodyResumeTest, AParkedStreamResumesWhereItStoppedEveryTime) {
+  BodyResume body;
+  body.startRange(contentRange(1000, 1999, 5000));
+  body.setEtag(kEtag);
+  body.take(300);
+  EXPECT_EQ(body.resumeAfterPark(1), 1u);
+  EXPECT_TRUE(body.resuming());
+  ByteRange asked = body.resumeRange();
+  expectRange(asked, ByteRange::kFromTo, 1300, 1999);
+  const std::string cr = "bytes 1300-1999/5000";
+  EXPECT_TRUE(body.acceptResume(206, &kEtag, &cr, 700, asked).continues);
+  body.take(100);
+  EXPECT_EQ(body.resumeAfterPark(1), 1u);  // a second park still goes back to its source
+  expectRange(body.resumeRange(), ByteRange::kFromTo, 1400, 1999);
+  // The park's resume itself failed: the next source, not the same one again.
+  EXPECT_EQ(body.resumeSource(1), 2u);
+}
+
+TEST(BodyResumeTest, AnObjectReplacedDuringAParkIsRefused) {
+  BodyResume body;
+  body.startWhole(1000);
+  body.setEtag(kEtag);
+  body.take(400);
+  body.resumeAfterPark(0);
+  ByteRange asked = body.resumeRange();
+  const std::string otherEtag = "\"another\"";
+  const std::string cr = "bytes 400-999/1000";
+  BodyResume::Verdict v = body.acceptResume(206, &otherEtag, &cr, 600, asked);
+  EXPECT_FALSE(v.continues);
+  EXPECT_FALSE(v.sameObject);
+  EXPECT_FALSE(body.acceptResume(412, nullptr, nullptr, std::nullopt, asked).continues);
+}
+
 }  // namespace
 }  // namespace recgw::handlers

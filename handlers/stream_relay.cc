@@ -448,16 +448,16 @@ class StreamRelay {
     reactor::Logger::log(reactor::LogLevel::kWarn, requestId_, "storage refused the credentials; refreshing",
                          {{"code", code.empty() ? "(HEAD, none)" : code}});
     reactor::LivenessWatch alive = alive_;
-    registry_.refreshCredentials_(
-        chain_.signer().get(), [this, alive, code](std::shared_ptr<storage::SigV4Signer> fresh) {
-          if (alive.expired() || finished_) return;
-          if (!fresh) {
-            noteFailure("denied", "HTTP 403 " + code + "; no fresh credentials");
-            return attempt(sourceIndex_ + 1);
-          }
-          chain_.replaceSigner(std::move(fresh));
-          attempt(sourceIndex_);
-        });
+    registry_.refreshCredentials_(chain_.signer().get(),
+                                  [this, alive, code](std::shared_ptr<storage::SigV4Signer> fresh) {
+                                    if (alive.expired() || finished_) return;
+                                    if (!fresh) {
+                                      noteFailure("denied", "HTTP 403 " + code + "; no fresh credentials");
+                                      return attempt(sourceIndex_ + 1);
+                                    }
+                                    chain_.replaceSigner(std::move(fresh));
+                                    attempt(sourceIndex_);
+                                  });
   }
 
   void exhausted() {

@@ -71,7 +71,7 @@ class RelayRegistry {
              std::function<void(const std::string& sourceLabel)> onSourceFound = {});
   size_t active() const { return relays_.size(); }
   size_t paused() const;
-  size_t parked() const;  // streams holding no transfer until their client reads again
+  size_t parked() const;       // streams holding no transfer until their client reads again
   size_t unsentBytes() const;  // over all streams, as the global budget counts them
   void setLimits(RelayLimits limits) { limits_ = limits; }
   // Storage refused the credentials `refused` signed with (ExpiredToken …): `done` gets a

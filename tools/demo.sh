@@ -31,6 +31,7 @@ for _ in $(seq 1 100); do
 done
 link="http://127.0.0.1:$PORT/api/v1/public/recordings/$token"
 curl -fsS -o /dev/null -w 'demo link answered %{http_code} (%{size_download} bytes)\n' "$link"
+curl -sS -w '\n' "http://127.0.0.1:$PORT/readyz" | sed 's/^/readiness: /' 
 cat <<MSG
 
 recgw is running on 127.0.0.1:$PORT with the local stack in $RECGW_STACK_DIR.

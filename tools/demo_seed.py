@@ -9,8 +9,8 @@ What it does:
   1. makes ~25 s of Ogg Vorbis speech (espeak-ng -> wav -> sox), cached under
      ${RECGW_CACHE:-~/.cache/recgw}/demo/ (made once per text/duration);
   2. uploads it to $RECGW_S3_BUCKET as demo/call-demo-0001.ogg (audio/ogg);
-  3. creates the indexes of `calls` (unique session_id, unique sparse
-     recording_access_token) and upserts the demo call document in the database
+  3. creates the indexes of `calls` that CXB keeps and recgw needs (unique session_id,
+     unique sparse recording_access_token, created_at) and upserts the demo call document in the database
      of $RECGW_MONGO_URI (default cxb).
 
 Reads RECGW_MONGO_URI, RECGW_S3_ENDPOINT, RECGW_S3_ACCESS_KEY,
@@ -127,6 +127,7 @@ def main() -> int:
         calls = db[a.collection]
         calls.create_index("session_id", unique=True)
         calls.create_index("recording_access_token", unique=True, sparse=True)
+        calls.create_index([("created_at", -1)])  # `recgw warm --since`
         now = dt.datetime.now(dt.timezone.utc)
         calls.update_one(
             {"session_id": a.session_id},

@@ -79,6 +79,18 @@ PROFILES = {
 SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale"]
 SLOW_OBJECT_MIB = 100
 
+# wrk Lua: each thread seeds its own random numbers (threads would otherwise repeat each
+# other's sequence).
+WRK_SEEDED_THREADS = """local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
+"""
+
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -1153,15 +1165,7 @@ http {{
         path = self.tmp / "random_tokens.lua"
         path.write_text("""-- every request a fresh random 43-character token: never cached anywhere
 local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
-function init(args)
-  math.randomseed(os.time() * 1000 + id)
-end
-request = function()
+""" + WRK_SEEDED_THREADS + """request = function()
   local t = {}
   for i = 1, 43 do
     local k = math.random(1, 64)
@@ -1686,15 +1690,7 @@ end
         path = self.tmp / f"scale_{n}_{'found' if found else 'missing'}.lua"
         prefix = "scale" if found else "nocall"
         path.write_text(f"""-- a random {'existing' if found else 'absent'} token among {n} per request
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
-function init(args)
-  math.randomseed(os.time() * 1000 + id)
-end
-request = function()
+""" + WRK_SEEDED_THREADS + f"""request = function()
   local t = string.format("{prefix}%011d", math.random(0, {n - 1}))
   t = (t .. string.rep("x", 43)):sub(1, 43)
   return wrk.format("GET", "/api/v1/public/recordings/" .. t)

@@ -76,7 +76,7 @@ PROFILES = {
                  scale_conns=[16, 64], scale_dur=8,
                  calls_sizes=[1_000, 10_000], calls_dur=8, l1_fill=100_000),
 }
-SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale"]
+SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale", "cost"]
 SLOW_OBJECT_MIB = 100
 
 # wrk Lua: each thread seeds its own random numbers (threads would otherwise repeat each
@@ -1206,6 +1206,13 @@ end
                 log(f"callgrind {tier} failed: {e}")
         return res
 
+    def section_cost(self) -> dict:
+        """Only the callgrind half of `tiers`: instructions per request, for iterating on cost."""
+        res: dict = {"callgrind": {}}
+        for tier in self.p["callgrind_tiers"]:
+            res["callgrind"][tier] = self.callgrind_tier(tier)
+        return res
+
     # callgrind_control cannot reach a forked worker (valgrind creates no vgdb pipes for the
     # child), so windows are cut by a function-triggered dump: GET /readyz (the only caller of
     # MongoClient::ping) dumps the counters and a dump zeroes them, so each dump holds exactly
@@ -1539,6 +1546,8 @@ end
             if "nginx" in idl:
                 w(f"recgw/nginx KiB per idle connection: {ratio(idl['recgw']['kib_per_conn'], idl['nginx']['kib_per_conn'])}.")
             w("")
+        if isinstance(S.get("cost"), dict) and "callgrind" in S["cost"] and not isinstance(S.get("tiers"), dict):
+            S = dict(S, tiers={"wrk": {}, "callgrind": S["cost"]["callgrind"]})
         if isinstance(S.get("tiers"), dict) and "wrk" in S["tiers"]:
             tr = S["tiers"]
             base = tr["wrk"].get("l1", {}).get("rps")

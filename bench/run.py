@@ -946,8 +946,20 @@ http {{
                 r = parallel_downloads(url, 8, max_time)
                 res["eight"].setdefault(t, []).append(r)
                 log(f"large 8x {t}: {r['mib_s']} MiB/s aggregate statuses {r['statuses']}")
-        for kind in ("one", "eight"):
-            for t in targets:
+        # Issue 21, item 5: the same eight downloads against two worker processes on each side.
+        gw2, ng2 = self.start_gateway("large-2w", workers=2), self.start_nginx("large-2w", workers=2)
+        try:
+            targets2 = {"recgw": self.public_url(gw2, "large"), "nginx": self.nginx_url(ng2, "large")}
+            for rep in range(self.p["large_reps"]):
+                for t, url in targets2.items():
+                    r = parallel_downloads(url, 8, max_time)
+                    res.setdefault("eight_2w", {}).setdefault(t, []).append(r)
+                    log(f"large 8x 2 workers {t}: {r['mib_s']} MiB/s aggregate statuses {r['statuses']}")
+        finally:
+            res.setdefault("gateways", []).append(self.stop_gateway(gw2))
+            self.stop_nginx(ng2)
+        for kind in ("one", "eight", "eight_2w"):
+            for t in (targets2 if kind == "eight_2w" else targets):
                 runs = res[kind][t]
                 ok = all(r.get("bytes") == (size if kind == "one" else 8 * size) for r in runs)
                 res[kind][t] = {"runs": runs, "median_mib_s": statistics.median(r["mib_s"] for r in runs),
@@ -1485,6 +1497,12 @@ end
                   f"{d['nginx']['median_mib_s']:.0f} | {ratio(d['recgw']['median_mib_s'], d['minio']['median_mib_s'])} | "
                   f"{ratio(d['recgw']['median_mib_s'], d['nginx']['median_mib_s'])} | "
                   f"{d['recgw']['complete']}/{d['minio']['complete']}/{d['nginx']['complete']} |")
+            if "eight_2w" in lg:
+                d = lg["eight_2w"]
+                w(f"| 8 parallel, 2 workers each (aggregate) | {d['recgw']['median_mib_s']:.0f} | — | "
+                  f"{d['nginx']['median_mib_s']:.0f} | — | "
+                  f"{ratio(d['recgw']['median_mib_s'], d['nginx']['median_mib_s'])} | "
+                  f"{d['recgw']['complete']}/—/{d['nginx']['complete']} |")
             w("")
         if isinstance(S.get("slow"), dict) and "recgw" in S["slow"]:
             sl = S["slow"]

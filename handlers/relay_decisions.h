@@ -54,6 +54,9 @@ class BodyResume {
   // advance the offset.
   size_t take(size_t n);
   uint64_t nextOffset() const { return nextOffset_; }
+  // The last `n` bytes counted by take() never reached the client (taken back from its
+  // connection): they are the next ones to fetch.
+  void rewind(uint64_t n);
 
   // The upstream transfer ended (`cleanly`: without an error). True when the client has
   // the whole body.

@@ -34,6 +34,11 @@ ClientConditions ClientConditions::from(HttpExchange& ex) {
   return c;
 }
 
+// What a parked stream leaves queued on its client's connection: enough for the client's
+// next read to produce a socket write (and so the drain callback), little enough that a
+// thousand parked streams hold a few MiB.
+constexpr size_t kParkedTailBytes = 4 * 1024;
+
 class StreamRelay {
  public:
   StreamRelay(RelayRegistry& registry, HttpExchange& ex, fleet::SourceChain chain,
@@ -377,10 +382,18 @@ class StreamRelay {
     if (!ex || ex->done() || ex->clientGone()) return;
     cancelTransfer();
     flow_.onTransferEnded();
+    // Take back what the client's connection holds beyond a small tail: the tail's write,
+    // once the client reads, fires the drain callback that unparks the stream.
+    size_t keep = std::min(kParkedTailBytes, registry_.limits_.lowWatermark / 2);
+    size_t withdrawn = ex->withdrawUnsentBody(keep);
+    body_.rewind(withdrawn);
+    if (withdrawn > 0) registry_.returnFreedMemorySoon();
     parked_ = true;
     metrics().inc("recgw_stream_parks_total");
     reactor::Logger::log(reactor::LogLevel::kDebug, requestId_, "client stalled; stream parked",
-                         {{"source", source().label}, {"offset", std::to_string(body_.nextOffset())}});
+                         {{"source", source().label},
+                          {"offset", std::to_string(body_.nextOffset())},
+                          {"withdrawn_bytes", std::to_string(withdrawn)}});
   }
 
   // The parked stream's client drained: continue from where it stopped, same source
@@ -534,7 +547,12 @@ class StreamRelay {
 
 RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
                              RelayLimits limits, fleet::BreakerBoard* breakers)
-    : loop_(loop), curl_(curl), metrics_(metrics), limits_(limits), breakers_(breakers) {
+    : loop_(loop),
+      curl_(curl),
+      metrics_(metrics),
+      limits_(limits),
+      breakers_(breakers),
+      trimTimer_(loop, [] { ::malloc_trim(0); }) {
   metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
                     "Sources that did not serve a recording, by source and reason");
   metrics_.describe("recgw_upstream_first_byte_seconds", Metrics::Type::kHistogram,
@@ -610,6 +628,12 @@ void RelayRegistry::retire(StreamRelay* relay) {
       loop_.defer([] { ::malloc_trim(0); });
     }
   }
+}
+
+void RelayRegistry::returnFreedMemorySoon() {
+  // Streams park in waves (a burst of clients that stopped reading): one trim a second
+  // after the first of a wave covers the rest of it, and bounds the cost to one a second.
+  if (!trimTimer_.pending()) trimTimer_.startOnce(std::chrono::seconds(1));
 }
 
 }  // namespace recgw::handlers

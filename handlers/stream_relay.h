@@ -83,6 +83,8 @@ class RelayRegistry {
  private:
   friend class StreamRelay;
   void retire(StreamRelay* relay);
+  // Parked streams released buffers: give glibc's free memory back to the system shortly.
+  void returnFreedMemorySoon();
 
   reactor::EventLoop& loop_;
   reactor::CurlMulti& curl_;
@@ -91,6 +93,7 @@ class RelayRegistry {
   fleet::BreakerBoard* breakers_;
   CredentialRefresher refreshCredentials_;
   std::chrono::steady_clock::time_point lastTrim_{};
+  reactor::Timer trimTimer_;
   std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
 };
 

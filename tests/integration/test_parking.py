@@ -32,6 +32,9 @@ PARKING = {"RECGW_STREAM_PARK_AFTER_MS": "200", "RECGW_STREAM_HIGH_WATERMARK": "
            "RECGW_STREAM_LOW_WATERMARK": "32768", "RECGW_SERVER_WORKERS": "1"}
 
 
+PARKED_TAIL = 4 * KiB  # what a parked stream leaves queued on its client's connection
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -114,6 +117,9 @@ def test_stalled_past_park_after_ms_then_reads_everything(clean_stack, gateway_f
     assert client.status == 200 and client.headers["content-length"] == str(len(data))
     wait_parked(gw, 1)
     assert_origin_released(gw, f1)
+    # The bytes queued on the client's connection were taken back but a 4 KiB tail (they
+    # are fetched again on resume); before, a parked stream kept up to the high watermark.
+    assert value(gw, "recgw_streams_unsent_bytes") <= PARKED_TAIL
     assert f1.seen[0].aborted and f1.seen[0].body_bytes_sent < len(data)
     assert value(gw, "recgw_stream_parks_total") >= 1
 
@@ -239,6 +245,7 @@ def test_many_parked_streams_all_resume(clean_stack, gateway_factory, fleet_fact
     wait_parked(gw, n)
     assert_origin_released(gw, f1)
     assert value(gw, "recgw_streams_active") == n
+    assert value(gw, "recgw_streams_unsent_bytes") <= n * PARKED_TAIL
 
     for c in clients:
         got = c.read_rest()

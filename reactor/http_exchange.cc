@@ -234,7 +234,9 @@ size_t HttpExchange::pendingOutputBytes() const {
 }
 
 size_t HttpExchange::withdrawUnsentBody(size_t keepBytes) {
-  if (!streaming_ || done_ || !req_ || clientGone_) return 0;
+  // Without a declared length evhttp frames the body in chunks, and the queued bytes are
+  // not body bytes alone: leave those responses alone.
+  if (!streaming_ || done_ || !req_ || clientGone_ || !declaredLength_) return 0;
   evhttp_connection* evcon = evhttp_request_get_connection(req_);
   bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
   if (!bev) return 0;

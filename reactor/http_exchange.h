@@ -81,7 +81,8 @@ class HttpExchange {
   // keeping the first `keepBytes` of them (and any unsent header bytes) queued: returns how
   // many were dropped. The response continues from streamed-bytes minus that count, so the
   // caller must send those bytes again. What is kept lets the next socket write fire the
-  // drain callback. For a stream whose client stalled (a parked stream).
+  // drain callback. For a stream whose client stalled (a parked stream). Only for a
+  // response with a declared length (a chunked one queues framing with the bytes): 0 else.
   size_t withdrawUnsentBody(size_t keepBytes);
   void endStream();
   // Close the connection without a clean end, so the client sees a truncated body.

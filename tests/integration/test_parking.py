@@ -277,3 +277,39 @@ def test_weak_etag_stream_is_never_parked(clean_stack, gateway_factory, fleet_fa
     assert len(f1.requests_for("park/weak.ogg")) == 1               # never resumed
     assert sha(strong_client.read_rest()) == sha(strong)
     assert value(gw, "recgw_stream_parks_total") == 1
+
+
+def test_chunked_response_parks_without_losing_its_framing(clean_stack, gateway_factory, fleet_factory):
+    """An origin without Content-Length: the client gets a chunked body, whose queued bytes
+    hold chunk framing, so the park must not take any of them back; after the park the
+    client still reads exactly the object."""
+    data = os.urandom(8 * MiB)
+    clean_stack.insert_call("s-pchunk", token="tok-pchunk", key="park/chunked.ogg")
+    f1 = fleet_factory({"park/chunked.ogg": data}, secret=FLEET_SECRET, chunked=True)
+    gw = gateway_with(gateway_factory, f1)
+
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=60)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * KiB)
+    sock.sendall(f"GET {PUBLIC}tok-pchunk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    raw = bytearray(sock.recv(16 * KiB))
+    wait_parked(gw, 1)
+    while True:
+        chunk = sock.recv(1 * MiB)
+        if not chunk:
+            break
+        raw += chunk
+    sock.close()
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    assert b"transfer-encoding: chunked" in head.lower()
+    out, rest = bytearray(), body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        n = int(size_line, 16)
+        if n == 0:
+            break
+        out += rest[:n]
+        assert rest[n:n + 2] == b"\r\n", "chunk framing broken"
+        rest = rest[n + 2:]
+    assert sha(bytes(out)) == sha(data)
+    assert value(gw, "recgw_stream_unparks_total") >= 1

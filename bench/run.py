@@ -529,7 +529,12 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.profile_name = "quick" if args.quick else "medium" if args.medium else "full"
-        self.p = PROFILES[self.profile_name]
+        self.p = dict(PROFILES[self.profile_name])
+        for item in args.profile_set or []:  # e.g. idle_conns=10000; JSON values for lists
+            name, _, raw = item.partition("=")
+            if name not in self.p:
+                raise SystemExit(f"run.py: --profile-set: no profile value {name!r} (have {sorted(self.p)})")
+            self.p[name] = json.loads(raw)
         self.out = Path(args.out) if args.out else REPO / "bench" / "results" / dt.date.today().isoformat()
         self.out.mkdir(parents=True, exist_ok=True)
         self.logs = self.out / "logs"
@@ -1906,6 +1911,8 @@ def main() -> int:
     ap.add_argument("--gateway-env", action="append", metavar="KEY=VALUE",
                     help="extra environment for every recgw instance, e.g. RECGW_STREAM_HIGH_WATERMARK=65536 "
                          "(repeatable; recorded in results.json)")
+    ap.add_argument("--profile-set", action="append", metavar="NAME=JSON",
+                    help="override one value of the chosen profile, e.g. idle_conns=10000 (repeatable)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "curl", "valgrind", "callgrind_control", "callgrind_annotate"):
         if not shutil.which(tool):

@@ -552,7 +552,10 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
       metrics_(metrics),
       limits_(limits),
       breakers_(breakers),
-      trimTimer_(loop, [] { ::malloc_trim(0); }) {
+      trimTimer_(loop, [this] {
+        lastTrim_ = std::chrono::steady_clock::now();
+        ::malloc_trim(0);
+      }) {
   metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
                     "Sources that did not serve a recording, by source and reason");
   metrics_.describe("recgw_upstream_first_byte_seconds", Metrics::Type::kHistogram,
@@ -619,21 +622,19 @@ void RelayRegistry::retire(StreamRelay* relay) {
   loop_.deleteSoon(std::move(it->second));
   relays_.erase(it);
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
-  if (relays_.empty()) {
-    // glibc keeps the freed buffers of a burst of slow streams; hand them back once the
-    // last stream ends (at most every 10 s: trimming a large heap costs milliseconds).
-    auto now = std::chrono::steady_clock::now();
-    if (now - lastTrim_ > std::chrono::seconds(10)) {
-      lastTrim_ = now;
-      loop_.defer([] { ::malloc_trim(0); });
-    }
-  }
+  // glibc keeps the freed buffers of a burst of streams (it returns only the top of the
+  // heap by itself); hand them back once the burst is over.
+  if (relays_.empty()) returnFreedMemorySoon();
 }
 
 void RelayRegistry::returnFreedMemorySoon() {
-  // Streams park in waves (a burst of clients that stopped reading): one trim a second
-  // after the first of a wave covers the rest of it, and bounds the cost to one a second.
-  if (!trimTimer_.pending()) trimTimer_.startOnce(std::chrono::seconds(1));
+  // Bursts end and streams park in waves: one trim a second after the first release covers
+  // the rest of the wave. Trimming a large heap costs milliseconds: at most one every 2 s.
+  if (trimTimer_.pending()) return;
+  auto sinceLast = std::chrono::steady_clock::now() - lastTrim_;
+  auto delay = std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1),
+                                                             std::chrono::seconds(2) - sinceLast);
+  trimTimer_.startOnce(std::chrono::ceil<std::chrono::milliseconds>(delay));
 }
 
 }  // namespace recgw::handlers

@@ -2,6 +2,7 @@
 // The decisions of a stream relay that need no sockets: when to pause the upstream for a
 // slow client, how many upstream requests one response may cost, and whether and where a
 // body that broke off is resumed. StreamRelay (stream_relay.cc) acts on them.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -31,6 +32,27 @@ class RelayFlow {
 
  private:
   bool paused_ = false;
+};
+
+// How much one stream may hold unsent for its client. It starts at the configured high
+// watermark, so a client that reads at full speed never waits; a client slow enough that its
+// stream parks gets a quarter of it when it reads again (down to kMinBytes), so each resume
+// fetches and holds little; a client that drains quickly again earns it back, doubling.
+// The drain threshold follows at a quarter of the window, never above the configured one.
+class AdaptiveWindow {
+ public:
+  static constexpr size_t kMinBytes = 16 * 1024;
+  AdaptiveWindow(size_t highWatermark, size_t lowWatermark)
+      : max_(highWatermark), maxLow_(lowWatermark), high_(highWatermark) {}
+  size_t high() const { return high_; }
+  size_t low() const { return std::min(maxLow_, high_ / 4); }
+  void shrink() { high_ = std::min(max_, std::max(kMinBytes, high_ / 4)); }
+  void grow() { high_ = std::min(max_, high_ * 2); }
+
+ private:
+  size_t max_;
+  size_t maxLow_;
+  size_t high_;
 };
 
 // Every source may cost a first request, a resume and one re-request (If-Range, size

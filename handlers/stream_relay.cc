@@ -51,6 +51,7 @@ class StreamRelay {
         cond_(std::move(conditions)),
         onSourceFound_(std::move(onSourceFound)),
         chunk_(evbuffer_new()),
+        window_(registry.limits_.highWatermark, registry.limits_.lowWatermark),
         parkTimer_(registry.loop_, [this] { park(); }) {}
 
   ~StreamRelay() { cancelTransfer(); }
@@ -257,7 +258,7 @@ class StreamRelay {
       body_.startWhole(contentLength);
     }
     if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
-    ex->startStream(status, registry_.limits_.lowWatermark);
+    ex->startStream(status, window_.low());
     headersSent_ = true;
     return true;
   }
@@ -340,9 +341,10 @@ class StreamRelay {
     }
     HttpExchange* ex = exchange();
     if (!ex || ex->done() || ex->clientGone()) return 0;
-    switch (flow_.onChunk(ex->pendingOutputBytes(), n, registry_.limits_.highWatermark)) {
+    switch (flow_.onChunk(ex->pendingOutputBytes(), n, window_.high())) {
       case RelayFlow::Step::kPause:
         metrics().inc("recgw_stream_pauses_total");
+        pausedAt_ = std::chrono::steady_clock::now();
         if (registry_.limits_.parkAfter.count() > 0 && body_.resumable())
           parkTimer_.startOnce(registry_.limits_.parkAfter);
         return reactor::CurlMulti::kPause;
@@ -368,6 +370,12 @@ class StreamRelay {
     if (transfer_ == 0) return;
     if (flow_.onDrained()) {
       parkTimer_.cancel();
+      // Drained in well under the park delay: this client keeps up with a larger window.
+      if (window_.high() < registry_.limits_.highWatermark &&
+          std::chrono::steady_clock::now() - pausedAt_ < registry_.limits_.parkAfter / 4) {
+        window_.grow();
+        if (HttpExchange* ex = exchange()) ex->setDrainLowWatermark(window_.low());
+      }
       registry_.curl_.resume(transfer_);
     }
   }
@@ -382,9 +390,12 @@ class StreamRelay {
     if (!ex || ex->done() || ex->clientGone()) return;
     cancelTransfer();
     flow_.onTransferEnded();
+    // This client reads slowly if at all: when it reads again, it gets a smaller window.
+    window_.shrink();
+    ex->setDrainLowWatermark(window_.low());
     // Take back what the client's connection holds beyond a small tail: the tail's write,
     // once the client reads, fires the drain callback that unparks the stream.
-    size_t keep = std::min(kParkedTailBytes, registry_.limits_.lowWatermark / 2);
+    size_t keep = std::min(kParkedTailBytes, window_.low() / 2);
     size_t withdrawn = ex->withdrawUnsentBody(keep);
     body_.rewind(withdrawn);
     if (withdrawn > 0) registry_.returnFreedMemorySoon();
@@ -530,6 +541,8 @@ class StreamRelay {
   bool headersSent_ = false;
   bool finished_ = false;
   RelayFlow flow_;
+  AdaptiveWindow window_;
+  std::chrono::steady_clock::time_point pausedAt_{};
   BodyResume body_;
   bool ignoreRange_ = false;
   bool readingDenial_ = false;       // a 403 from storage: its body is S3's <Error>

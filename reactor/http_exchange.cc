@@ -233,6 +233,13 @@ size_t HttpExchange::pendingOutputBytes() const {
   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
+void HttpExchange::setDrainLowWatermark(size_t bytes) {
+  if (!streaming_ || done_ || !req_ || clientGone_) return;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr)
+    bufferevent_setwatermark(bev, EV_WRITE, bytes, 0);
+}
+
 size_t HttpExchange::withdrawUnsentBody(size_t keepBytes) {
   // Without a declared length evhttp frames the body in chunks, and the queued bytes are
   // not body bytes alone: leave those responses alone.

@@ -84,6 +84,8 @@ class HttpExchange {
   // drain callback. For a stream whose client stalled (a parked stream). Only for a
   // response with a declared length (a chunked one queues framing with the bytes): 0 else.
   size_t withdrawUnsentBody(size_t keepBytes);
+  // Moves the level at which the drain callback fires (startStream's drainLowWatermark).
+  void setDrainLowWatermark(size_t bytes);
   void endStream();
   // Close the connection without a clean end, so the client sees a truncated body.
   void abortStream();

@@ -85,7 +85,8 @@ WarmBatch CallStore::findManyBlocking(mongoc_client_t* client, const std::string
 
 WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::string& database,
                                        const std::string& collection,
-                                       std::chrono::system_clock::time_point since, size_t limit) {
+                                       std::chrono::system_clock::time_point since, size_t limit,
+                                       std::optional<std::chrono::system_clock::time_point> until) {
   WarmBatch out;
   if (!client) {
     out.error = "no MongoDB client available";
@@ -97,6 +98,10 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
   BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "created_at", &cond);
   BSON_APPEND_DATE_TIME(
       &cond, "$gte", std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+  if (until) {
+    BSON_APPEND_DATE_TIME(
+        &cond, "$lt", std::chrono::duration_cast<std::chrono::milliseconds>(until->time_since_epoch()).count());
+  }
   bson_append_document_end(filter.get(), &cond);
   appendProjection(opts.get());
   BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "sort", &sort);

@@ -71,11 +71,13 @@ class CallStore {
   static WarmBatch findManyBlocking(mongoc_client_t* client, const std::string& database,
                                     const std::string& collection, LookupField field,
                                     const std::vector<std::string>& values, size_t batchSize = 500);
-  // Calls created at or after `since` (newest first), at most `limit`; each is returned
+  // Calls created at or after `since` (and before `until`, when set; newest first), at most
+  // `limit`; each is returned
   // under its token and under its session id.
   static WarmBatch findSinceBlocking(mongoc_client_t* client, const std::string& database,
                                      const std::string& collection,
-                                     std::chrono::system_clock::time_point since, size_t limit);
+                                     std::chrono::system_clock::time_point since, size_t limit,
+                                     std::optional<std::chrono::system_clock::time_point> until = {});
 
   // Sets a fresh public token on the call; returns the previous one (empty if none) in
   // `previous`. One atomic findAndModify. false + error when the call does not exist

@@ -78,7 +78,7 @@ class AsyncRecordings:
         """Size, type and ETag of a recording (HEAD), by public token or session id (admin)."""
         return await self._c._send(_core.stats(id))
 
-    async def download(self, token_or_session: str, path: Union[str, os.PathLike], *, resume: bool = True,
+    async def download(self, token_or_session: str, path: Union[str, "os.PathLike[str]"], *, resume: bool = True,
                  progress: Optional[ProgressCallback] = None, kind: str = "auto", max_reconnects: int = 5,
                  chunk_size: int = 64 * 1024) -> DownloadResult:
         """Downloads to `path` through `<path>.part`. A broken connection is resumed with

@@ -99,7 +99,11 @@ def _json(response: httpx.Response) -> JSON:
 
 
 def _data(response: httpx.Response) -> JSON:
-    return _json(response)["data"]
+    data = _json(response).get("data")
+    if not isinstance(data, dict):
+        raise RecgwError("the gateway answered without a data object", status=response.status_code,
+                         code="invalid_response", request_id=response.headers.get("x-request-id"))
+    return data
 
 
 def _body(doc: Mapping[str, Any]) -> bytes:
@@ -236,7 +240,7 @@ class DownloadState:
     `<path>.part.etag`, so a later call (resume=True) asks only for the rest — and only if
     the object is still the same (If-Range)."""
 
-    def __init__(self, path: Union[str, os.PathLike], resume: bool):
+    def __init__(self, path: Union[str, "os.PathLike[str]"], resume: bool):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
         self.etag_file = self.path.with_name(self.path.name + ".part.etag")
@@ -308,7 +312,7 @@ class DownloadState:
 def backoff_seconds(attempt: int, retry_after: Optional[float] = None) -> float:
     if retry_after is not None:
         return min(max(retry_after, 0.0), 30.0)
-    return min(0.2 * (2 ** (attempt - 1)), 5.0)
+    return min(0.2 * 2.0 ** (attempt - 1), 5.0)
 
 
 def quote_segment(value: str) -> str:

@@ -244,3 +244,25 @@ def test_without_a_fleet_secret_reports_are_refused(clean_stack: Stack, gateway_
     body = report_body("s", "k", b"x")
     r = post_report(gw, body)
     assert r.status_code == 503 and r.json()["error"] == "fleet_secret_not_configured", r.text
+
+
+def test_the_fleet_secret_from_system_settings_signs_reports(clean_stack: Stack, gateway_factory, fleet_factory):
+    """The secret is the one in force: config, else system_settings (cxbcore_secret), as for
+    the gateway's own requests to fleet hosts."""
+    st = clean_stack
+    data = b"settings-fleet " * 2000
+    session_id = f"sess-{uuid.uuid4().hex[:12]}"
+    key = f"rec/{session_id}.ogg"
+    host = fleet_factory({key: data}, secret="settings-secret")
+    st.db.system_settings.insert_one({"_id": "global", "cxbcore_fleet": [host.url],
+                                      "cxbcore_secret": "settings-secret"})
+    st.insert_call(session_id, status="uploading")
+    gw = start(gateway_factory, RECGW_FLEET_SECRET=None)
+    body = report_body(session_id, key, data)
+    # The settings document is read at start-up, on the worker pool: wait until it is in force.
+    r = wait_for(lambda: (lambda r: r if r.status_code != 503 else None)(
+        post_report(gw, body, signature(body, secret="settings-secret"))), 10, "the settings' fleet secret")
+    assert r.status_code == 200, r.text
+    assert requests.get(r.json()["public_url"], timeout=15).content == data
+    wrong = post_report(gw, body, signature(body))   # the test's default secret is not the one in force
+    assert wrong.status_code == 401 and wrong.json()["error"] == "signature_mismatch"

@@ -376,8 +376,10 @@ void fillCachesAndReply(std::shared_ptr<FleetReportContext> ctx, reactor::Exchan
     if (--pending->left > 0) return;
     request.with([&](reactor::HttpExchange& ex) {
       if (!pending->redisOk) {
-        reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(),
-                             "upload report: Redis not updated; other workers will ask MongoDB once", {});
+        reactor::Logger::log(reactor::LogLevel::kInfo, ex.requestId(),
+                             "upload report: Redis not updated (down or disabled); other workers ask "
+                             "MongoDB once",
+                             {});
       }
       replyRecorded(ex, *ctx, done);
     });

@@ -266,3 +266,23 @@ def test_the_fleet_secret_from_system_settings_signs_reports(clean_stack: Stack,
     assert requests.get(r.json()["public_url"], timeout=15).content == data
     wrong = post_report(gw, body, signature(body))   # the test's default secret is not the one in force
     assert wrong.status_code == 401 and wrong.json()["error"] == "signature_mismatch"
+
+
+def test_with_two_workers_no_first_request_reaches_mongo(clean_stack: Stack, gateway_factory):
+    """The report is answered only once Redis holds the lookups, so the worker that did not
+    handle it answers from Redis: no request for the new link is a MongoDB lookup."""
+    st = clean_stack
+    gw = start(gateway_factory, RECGW_SERVER_WORKERS="2")
+    sources = []
+    for _ in range(3):
+        session_id, key, data = uploaded(st)
+        r = post_report(gw, report_body(session_id, key, data))
+        assert r.status_code == 200, r.text
+        for _ in range(4):   # a new connection each: the kernel spreads them over both workers
+            rid = "fw" + uuid.uuid4().hex[:16]
+            got = requests.get(r.json()["public_url"], headers={"X-Request-Id": rid, "Connection": "close"},
+                               timeout=15)
+            assert got.status_code == 200 and got.content == data
+            sources.append(access_source(gw, rid).get("source"))
+    assert set(sources) <= {"l1", "redis"}, sources
+    assert "redis" in sources, f"every request went to the reporting worker: {sources}"

@@ -409,9 +409,17 @@ export class Recordings {
         break;
       } catch (e) {
         if (handle) await handle.close();
-        if (!(e instanceof Truncated)) throw e;
+        // A partial file is kept to resume later; an empty one is not.
+        const abandon = async () => {
+          if (offset === 0) await Promise.all([rm(part, { force: true }), rm(etagFile, { force: true })]);
+        };
+        if (!(e instanceof Truncated)) {
+          await abandon();
+          throw e;
+        }
         reconnects += 1;
         if (reconnects > maxReconnects) {
+          await abandon();
           throw new RecgwError(`download of ${base.route.path} broke ${reconnects} times: ${e.message}`, {
             code: "connection_failed",
             cause: e,

@@ -220,6 +220,9 @@ describe("recordings", () => {
     const path = join(dir, "session.ogg");
     await admin.recordings.download(call.session_id, path);
     assert.equal(sha256(await readFile(path)), call.sha256);
+    const refused = join(dir, "refused.ogg");
+    await rejects(tenant.recordings.download(call.session_id, refused), (e) => assert.equal(e.status, 401));
+    await assert.rejects(stat(refused + ".part"), "a refused download leaves no empty .part behind");
   });
 });
 

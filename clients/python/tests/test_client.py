@@ -187,6 +187,7 @@ def test_download_by_session_id_is_an_admin_stream(world: World, tmp_path):
     assert (tmp_path / "s.ogg").read_bytes() == data
     with pytest.raises(AuthenticationError):
         world.tenant.recordings.download(session_id, tmp_path / "t.ogg")
+    assert list(tmp_path.glob("t.ogg*")) == [], "a refused download leaves no empty .part behind"
 
 
 # ---- errors ------------------------------------------------------------------------------------

@@ -109,9 +109,13 @@ class AsyncRecordings:
                 state.end_attempt()
                 reconnects += 1
                 if reconnects > max_reconnects:
+                    state.abandon()
                     raise ConnectionFailedError(f"download of {route.path} broke {reconnects} times: {e}",
                                                 code="connection_failed") from e
                 await asyncio.sleep(_core.backoff_seconds(reconnects))
+            except BaseException:
+                state.abandon()
+                raise
 
     async def report_upload(self, session_id: str, key: str, size: int, etag: str, content_type: str, *,
                       duration_s: Optional[float] = None, fleet_host: Optional[str] = None) -> UploadReportResult:

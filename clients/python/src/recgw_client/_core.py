@@ -308,6 +308,13 @@ class DownloadState:
         os.replace(self.part, self.path)
         self.etag_file.unlink(missing_ok=True)
 
+    def abandon(self) -> None:
+        """The call failed for good: keep a partial file to resume later, but not an empty one."""
+        self.end_attempt()
+        if self.offset == 0:
+            self.part.unlink(missing_ok=True)
+            self.etag_file.unlink(missing_ok=True)
+
 
 def backoff_seconds(attempt: int, retry_after: Optional[float] = None) -> float:
     if retry_after is not None:

@@ -329,9 +329,15 @@ describe("the route table matches /openapi.json", () => {
       const op = item[route.method.toLowerCase()];
       assert.ok(op, `${route.method} ${route.path} is not documented`);
       const declared = { path: new Set(), query: new Set(), header: new Set() };
+      const required = [];
       for (const p of [...(item.parameters ?? []), ...(op.parameters ?? [])].map((p) => resolve(doc, p))) {
-        declared[p.in]?.add(p.in === "header" ? p.name.toLowerCase() : p.name);
+        const name = p.in === "header" ? p.name.toLowerCase() : p.name;
+        declared[p.in]?.add(name);
+        if (p.required && (p.in === "query" || p.in === "header")) required.push(`${p.in}:${name}`);
       }
+      const sent = new Set([...(route.query ?? []).map((q) => `query:${q}`),
+        ...(route.headers ?? []).map((h) => `header:${h.toLowerCase()}`)]);
+      for (const r of required) assert.ok(sent.has(r), `required parameter ${r} is not sent`);
       const template = new Set([...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]));
       assert.deepEqual([...declared.path].sort(), [...template].sort());
       for (const q of route.query ?? []) assert.ok(declared.query.has(q), `query ${q} not declared`);

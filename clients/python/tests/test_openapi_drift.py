@@ -60,10 +60,14 @@ def has_field(doc: Dict[str, Any], schema: Dict[str, Any], dotted: str) -> bool:
 
 
 def declared_parameters(doc: Dict[str, Any], path_item: Dict[str, Any], op: Dict[str, Any]) -> Dict[str, Set[str]]:
-    out: Dict[str, Set[str]] = {"path": set(), "query": set(), "header": set()}
+    """{"path"|"query"|"header": names} plus "required": "in:name" of the required ones."""
+    out: Dict[str, Set[str]] = {"path": set(), "query": set(), "header": set(), "required": set()}
     for p in path_item.get("parameters", []) + op.get("parameters", []):
         p = resolve(doc, p)
-        out.setdefault(p["in"], set()).add(p["name"].lower() if p["in"] == "header" else p["name"])
+        name = p["name"].lower() if p["in"] == "header" else p["name"]
+        out.setdefault(p["in"], set()).add(name)
+        if p.get("required") and p["in"] in ("query", "header"):
+            out["required"].add(f"{p['in']}:{name}")
     return out
 
 
@@ -88,6 +92,8 @@ def test_route_matches_the_document(openapi: Dict[str, Any], name: str):
         assert q in params["query"], f"{name}: query parameter {q} not declared"
     for h in route.headers:
         assert h.lower() in params["header"], f"{name}: header {h} not declared"
+    sent = {f"query:{q}" for q in route.query} | {f"header:{h.lower()}" for h in route.headers}
+    assert params["required"] <= sent, f"{name}: required parameters not sent: {params['required'] - sent}"
     if route.body_fields:
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         for f in route.body_fields:

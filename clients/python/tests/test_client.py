@@ -248,3 +248,22 @@ def test_rooms_lifecycle(world: World):
         rooms.get(rec_id)
     # An admin names the tenant with X-Account-ID.
     assert world.admin.rooms.list(account_id=TENANT)["meta"]["total"] >= 0
+
+
+def test_a_partial_file_of_an_object_since_replaced_starts_again(world: World, tmp_path):
+    token = "R" * 43
+    _, key, old = world.seed_call(token=token, size=400_000)
+    host, port = world.gw.url.removeprefix("http://").split(":")
+    proxy = CutProxy((host, int(port)), cut_after=100_000, cut_connections=1)
+    try:
+        with pytest.raises(RecgwError):
+            RecgwClient(proxy.url).recordings.download(token, tmp_path / "r.ogg", max_reconnects=0)
+    finally:
+        proxy.close()
+    assert (tmp_path / "r.ogg.part").stat().st_size > 0
+    new = bytes(reversed(old))                     # same size, other bytes, other ETag
+    world.st.put_object(key, new, "audio/ogg")
+    world.admin.admin.evict(token)
+    result = world.tenant.recordings.download(token, tmp_path / "r.ogg")
+    assert (tmp_path / "r.ogg").read_bytes() == new   # If-Range did not match: the whole new object
+    assert result.etag == md5_etag(new)

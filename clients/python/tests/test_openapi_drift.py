@@ -6,6 +6,10 @@ response field removed on either side fails here."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any, Dict, List, Set
 
 import httpx
@@ -13,7 +17,9 @@ import pytest
 
 from conftest import World
 
-from recgw_client import ROUTES
+from recgw_client import ROUTES, Route
+
+NODE_CLIENT = Path(__file__).resolve().parents[2] / "node"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,7 +86,35 @@ def openapi(world: World) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_route_matches_the_document(openapi: Dict[str, Any], name: str):
-    route = ROUTES[name]
+    check_route(openapi, name, ROUTES[name])
+
+
+def node_routes() -> Dict[str, Route]:
+    """The Node client's table (clients/node/src/routes.ts), from its compiled module."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    tsc = NODE_CLIENT / "node_modules" / ".bin" / "tsc"
+    if tsc.exists():   # build from the sources as they are now: a stale dist/ would hide drift
+        subprocess.run([str(tsc), "-p", str(NODE_CLIENT)], check=True, timeout=120)
+    elif not (NODE_CLIENT / "dist" / "routes.js").exists():
+        pytest.skip("clients/node is neither built nor installed (npm ci)")
+    script = "import('./dist/routes.js').then((m) => process.stdout.write(JSON.stringify(m.ROUTES)))"
+    out = subprocess.run([node, "--input-type=module", "-e", script], cwd=NODE_CLIENT, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    return {name: Route(r["method"], r["path"], tuple(r.get("query", ())), tuple(r.get("headers", ())),
+                        tuple(r.get("responseFields", ())), tuple(r.get("bodyFields", ())))
+            for name, r in json.loads(out).items()}
+
+
+def test_the_node_client_matches_the_document_and_calls_the_same_routes(openapi: Dict[str, Any]):
+    routes = node_routes()
+    for name, route in routes.items():
+        check_route(openapi, "node:" + name, route)
+    assert {(r.method, r.path) for r in routes.values()} == {(r.method, r.path) for r in ROUTES.values()}
+
+
+def check_route(openapi: Dict[str, Any], name: str, route: Route) -> None:
     path_item = openapi["paths"].get(route.path)
     assert path_item is not None, f"{name}: {route.path} is not in /openapi.json"
     op = path_item.get(route.method.lower())

@@ -3,7 +3,8 @@
 Starts Redis, FerretDB and MinIO (tests/integration/stack.py), a fake fleet host, a fake
 media provider and one gateway, then prints one JSON line describing them. After that it
 answers one JSON line per JSON command line on stdin (seeding data, reading the database,
-finding access-log lines), and stops everything when stdin closes.
+finding access-log lines), and stops everything when stdin closes (its directory is
+removed unless RECGW_KEEP_STACK=1).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,6 +130,10 @@ class World:
                 step()
             except Exception:  # noqa: BLE001 — teardown goes on
                 traceback.print_exc(file=sys.stderr)
+        if os.environ.get("RECGW_KEEP_STACK") == "1":
+            print(f"recgw node-test stack dir kept: {self.dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 COMMANDS = {"seed_call", "call", "provider_add", "provider_ready", "access"}

@@ -216,6 +216,10 @@ const std::vector<Field>& schema() {
       {"fleet", "secret_header", Kind::kString, false, bind(&C::fleet, &FleetConfig::secretHeader), nullptr},
       {"fleet", "ca_file", Kind::kString, false, bind(&C::fleet, &FleetConfig::caFile),
        [](const C& c) { return checkCaFile(c.fleet.caFile); }},
+      {"fleet", "report_skew_s", Kind::kInt, false, bind(&C::fleet, &FleetConfig::reportSkewS),
+       [](const C& c) {
+         return c.fleet.reportSkewS >= 1 && c.fleet.reportSkewS <= 3600 ? "" : "must be 1..3600";
+       }},
 
       {"jwt", "hs256_secret", Kind::kString, true, bind(&C::jwt, &JwtSettings::hs256Secret), nullptr},
       {"jwt", "public_key_files", Kind::kList, false, bind(&C::jwt, &JwtSettings::publicKeyFiles), nullptr},

@@ -87,6 +87,8 @@ struct FleetConfig {
   std::string secretHeader;
   // As s3.ca_file, for the fleet hosts.
   std::string caFile;
+  // An upload report's signature time may differ from ours by at most this (replays).
+  int64_t reportSkewS = 300;
 };
 
 struct JwtSettings {

@@ -12,6 +12,7 @@
 #include "handlers/api_key_auth.h"
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
+#include "handlers/fleet_reports.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/lifecycle.h"
 #include "handlers/openapi.h"
@@ -372,6 +373,18 @@ class Worker {
                                                           std::chrono::seconds(config.apiKeys.cacheS));
     signedUrls->apiKeys = apiKeys_.get();
     handlers::registerSignedUrlRoutes(server_, signedUrls);
+    fleetReports_ = std::make_shared<handlers::FleetReportContext>();
+    fleetReports_->recordings = recordings;
+    fleetReports_->mongo = &mongo_;
+    fleetReports_->callsCollection = config.mongo.callsCollection;
+    fleetReports_->cache = lookups_.get();
+    fleetReports_->curl = &curl_;
+    fleetReports_->objects = std::make_unique<storage::S3Objects>(
+        loop_, curl_, storage::S3Timeouts{recordings->timeouts.connect, recordings->timeouts.firstByte});
+    fleetReports_->metrics = &metrics_;
+    fleetReports_->publicBaseUrl = config.server.publicBaseUrl;
+    fleetReports_->reportSkewS = config.fleet.reportSkewS;
+    handlers::registerFleetReportRoutes(server_, fleetReports_);
     handlers::registerOpenApiRoute(server_);
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
     diagnosis->deps = diagnoseDependencies(config);
@@ -566,6 +579,7 @@ class Worker {
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
+      fleetReports_->reportSkewS = config_.fleet.reportSkewS;
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
                             static_cast<double>(config_.cache.failedLookupsBurst));
@@ -602,6 +616,7 @@ class Worker {
   std::unique_ptr<storage::LookupCache> lookups_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
+  std::shared_ptr<handlers::FleetReportContext> fleetReports_;
   std::unique_ptr<fleet::Reachability> reachability_;  // for /readyz; before curl_ goes
   reactor::MetricsPublisher publisher_;
   reactor::Timer publishTimer_;

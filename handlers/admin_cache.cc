@@ -57,6 +57,13 @@ WarmRequest parseWarmRequest(std::string_view body, size_t maxItems) {
       req.error = "since is not an ISO 8601 date (e.g. 2024-05-01T00:00:00Z)";
       return req;
     }
+    auto untilField = obj["until"];
+    if (untilField.error() != simdjson::NO_SUCH_FIELD) {
+      if (untilField.get_string().get(text) || !(req.until = storage::parseIsoInstant(text))) {
+        req.error = "until is not an ISO 8601 date (e.g. 2024-05-01T06:00:00Z)";
+        return req;
+      }
+    }
     auto limitField = obj["limit"];
     if (limitField.error() != simdjson::NO_SUCH_FIELD) {
       int64_t limit = 0;
@@ -155,7 +162,8 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
         bool queued = ctx->mongo->run([req, database, collection, request, cache](mongoc_client_t* client) {
           storage::WarmBatch batch =
               req.since
-                  ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit)
+                  ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit,
+                                                        req.until)
                   : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
           return reactor::WorkerPool::Completion([batch = std::move(batch), request, cache]() mutable {
             request.with([&](reactor::HttpExchange& ex) {

@@ -3,6 +3,7 @@
 //   DELETE /api/v1/admin/cache/{token-or-session}  evict from L1 and Redis (both readings)
 //   POST   /api/v1/admin/cache/warm                {"tokens"|"session_ids": [...]} or
 //                                                  {"since": ISO 8601, "limit": N}
+//                                                  (+ "until": ISO 8601, exclusive)
 #include <memory>
 
 #include "handlers/jwt_verifier.h"
@@ -27,6 +28,7 @@ struct WarmRequest {
   storage::LookupField field = storage::LookupField::kToken;
   std::vector<std::string> values;
   std::optional<std::chrono::system_clock::time_point> since;
+  std::optional<std::chrono::system_clock::time_point> until;  // with since: created before this
   size_t limit = 1000;
   std::string error;  // non-empty: 400 with this message
 };

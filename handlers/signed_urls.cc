@@ -650,6 +650,45 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   }
 }
 
+// The call's public link stops working: its token is removed in MongoDB and evicted from
+// Redis and this worker's L1 (other workers' L1 entries expire within their TTL).
+void handleRevokeToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext> ctx) {
+  if (!requireAdmin(ex, ctx->recordings->jwt)) return;
+  const std::string& sessionId = ex.pathParams()[0];
+  if (!isSafePathParam(sessionId)) return ex.replyError(404, "not_found", "no such call");
+  reactor::ExchangeRef request(ex);
+  std::string database = ctx->mongo->databaseName();
+  std::string collection = ctx->callsCollection;
+  bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
+    std::string previous, error;
+    bool ok =
+        storage::CallStore::revokeTokenBlocking(client, database, collection, sessionId, previous, error);
+    return reactor::WorkerPool::Completion([=] {
+      if (!ok) {
+        request.with([&](reactor::HttpExchange& ex) {
+          if (!error.empty()) {
+            ex.addHeader("Retry-After", "5");
+            return ex.replyError(503, "mongo_unavailable", "MongoDB could not remove the token");
+          }
+          ex.replyError(404, "not_found", "no such call");
+        });
+        return;
+      }
+      if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
+      ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
+      request.with([&](reactor::HttpExchange& ex) {
+        reactor::JsonWriter w;
+        w.beginObject().field("session_id", sessionId).field("revoked", !previous.empty()).endObject();
+        ex.reply(200, w.str());
+      });
+    });
+  });
+  if (!queued) {
+    ex.addHeader("Retry-After", "5");
+    ex.replyError(503, "busy", "the MongoDB queue is full");
+  }
+}
+
 }  // namespace
 
 void registerSignedUrlRoutes(reactor::HttpServer& server, std::shared_ptr<SignedUrlContext> ctx) {
@@ -662,6 +701,8 @@ void registerSignedUrlRoutes(reactor::HttpServer& server, std::shared_ptr<Signed
                [ctx](reactor::HttpExchange& ex) { handleSessionRecording(ex, ctx); });
   server.route(reactor::kPost, "/api/v1/admin/recordings/{session_id}/token", "admin_mint_token",
                [ctx](reactor::HttpExchange& ex) { handleMintToken(ex, ctx); });
+  server.route(reactor::kDelete, "/api/v1/admin/recordings/{session_id}/token", "admin_revoke_token",
+               [ctx](reactor::HttpExchange& ex) { handleRevokeToken(ex, ctx); });
   server.route(reactor::kPost, "/api/v1/admin/calls/accessible-urls", "admin_accessible_urls",
                [ctx](reactor::HttpExchange& ex) { handleAccessibleUrls(ex, ctx); });
 }

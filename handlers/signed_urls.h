@@ -5,6 +5,7 @@
 //                                                      /v1/sessions/{id}/recording); errors are
 //                                                      JSON strings there
 //   POST /api/v1/admin/recordings/{session_id}/token   mint or rotate the public token
+//   DELETE /api/v1/admin/recordings/{session_id}/token revoke it: the public link stops working
 //   POST /api/v1/admin/calls/accessible-urls           {"session_ids": [...]}: a playable URL per call
 // The tenant routes take a JWT or an API key (handlers/api_key_auth.h).
 //

@@ -85,7 +85,8 @@ WarmBatch CallStore::findManyBlocking(mongoc_client_t* client, const std::string
 
 WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::string& database,
                                        const std::string& collection,
-                                       std::chrono::system_clock::time_point since, size_t limit) {
+                                       std::chrono::system_clock::time_point since, size_t limit,
+                                       std::optional<std::chrono::system_clock::time_point> until) {
   WarmBatch out;
   if (!client) {
     out.error = "no MongoDB client available";
@@ -97,6 +98,10 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
   BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "created_at", &cond);
   BSON_APPEND_DATE_TIME(
       &cond, "$gte", std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+  if (until) {
+    BSON_APPEND_DATE_TIME(
+        &cond, "$lt", std::chrono::duration_cast<std::chrono::milliseconds>(until->time_since_epoch()).count());
+  }
   bson_append_document_end(filter.get(), &cond);
   appendProjection(opts.get());
   BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "sort", &sort);
@@ -141,6 +146,129 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
   if (!fields::getDocument(reply.get(), "value", before)) return false;
   previous = getString(&before, "recording_access_token");
   return true;
+}
+
+bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
+                                    const std::string& collection, const std::string& sessionId,
+                                    std::string& previous, std::string& error) {
+  if (!client) {
+    error = "no MongoDB client available";
+    return false;
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  ScopedBson query, update, reply;
+  bson_append_utf8(query.get(), "session_id", -1, sessionId.c_str(), static_cast<int>(sessionId.size()));
+  bson_t unset;
+  BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$unset", &unset);
+  BSON_APPEND_UTF8(&unset, "recording_access_token", "");
+  bson_append_document_end(update.get(), &unset);
+  bson_error_t err;
+  // Returns the document as it was, so the caller can evict the old token.
+  if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false,
+                                         false, false, reply.get(), &err)) {
+    error = err.message;
+    return false;
+  }
+  bson_t before;
+  if (!fields::getDocument(reply.get(), "value", before)) return false;
+  previous = getString(&before, "recording_access_token");
+  return true;
+}
+
+namespace {
+
+void appendString(bson_t* doc, const char* name, const std::string& value) {
+  bson_append_utf8(doc, name, -1, value.c_str(), static_cast<int>(value.size()));
+}
+
+// findAndModify returning the document after the update (`found` false when nothing
+// matched). false + error when MongoDB failed.
+bool findAndModifyAfter(mongoc_collection_t* coll, const bson_t* query, const bson_t* update,
+                        ScopedBson& reply, bool& found, CallRecord& after, std::string& error) {
+  bson_error_t err;
+  if (!mongoc_collection_find_and_modify(coll, query, nullptr, update, nullptr, false, false, true,
+                                         reply.get(), &err)) {
+    error = err.message;
+    return false;
+  }
+  bson_t doc;
+  found = fields::getDocument(reply.get(), "value", doc);
+  if (found) after = recordFromDocument(&doc);
+  return true;
+}
+
+}  // namespace
+
+UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const std::string& database,
+                                               const std::string& collection, const UploadFacts& upload,
+                                               const std::string& candidateToken) {
+  UploadRecorded out;
+  if (!client) {
+    out.error = "no MongoDB client available";
+    return out;
+  }
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), collection.c_str()));
+  bool found = false;
+  {
+    ScopedBson query, update, reply;
+    appendString(query.get(), "session_id", upload.sessionId);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+    appendString(&set, "recording_key", upload.key);
+    appendString(&set, "recording_status", "ready");
+    BSON_APPEND_INT64(&set, "recording_size", static_cast<int64_t>(upload.size));
+    appendString(&set, "recording_etag", upload.etag);
+    appendString(&set, "recording_content_type", upload.contentType);
+    if (upload.durationS) BSON_APPEND_DOUBLE(&set, "recording_duration_s", *upload.durationS);
+    BSON_APPEND_DATE_TIME(&set, "recording_reported_at",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+    bson_append_document_end(update.get(), &set);
+    if (!findAndModifyAfter(coll.get(), query.get(), update.get(), reply, found, out.record, out.error))
+      return out;
+  }
+  if (!found) {
+    out.outcome = UploadRecorded::Outcome::kNoCall;
+    return out;
+  }
+  if (out.record.accessToken.empty()) {
+    // Only a call still without a token takes this one (null also matches a missing field):
+    // two reports racing each other mint once.
+    ScopedBson query, update, reply;
+    appendString(query.get(), "session_id", upload.sessionId);
+    bson_t cond, list;
+    BSON_APPEND_DOCUMENT_BEGIN(query.get(), "recording_access_token", &cond);
+    BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &list);
+    BSON_APPEND_NULL(&list, "0");
+    BSON_APPEND_UTF8(&list, "1", "");
+    bson_append_array_end(&cond, &list);
+    bson_append_document_end(query.get(), &cond);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+    appendString(&set, "recording_access_token", candidateToken);
+    bson_append_document_end(update.get(), &set);
+    CallRecord after;
+    if (!findAndModifyAfter(coll.get(), query.get(), update.get(), reply, found, after, out.error))
+      return out;
+    if (found) {
+      out.record = after;
+      out.tokenCreated = true;
+    } else {
+      // Another report set a token in between: read the call as it is now.
+      out.record = findBlocking(client, database, collection, LookupField::kSessionId, upload.sessionId);
+      if (out.record.outcome == CallRecord::Outcome::kUnavailable) {
+        out.error = out.record.error;
+        return out;
+      }
+      if (out.record.outcome == CallRecord::Outcome::kNoCall) {
+        out.outcome = UploadRecorded::Outcome::kNoCall;
+        return out;
+      }
+    }
+  }
+  out.outcome = UploadRecorded::Outcome::kRecorded;
+  return out;
 }
 
 CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& database,

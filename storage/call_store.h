@@ -2,7 +2,9 @@
 // Calls in MongoDB, looked up by public token or by session id, on the MongoDB worker pool.
 // Only what is needed is projected. Callbacks run on the loop thread.
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 #include <string>
 
@@ -39,6 +41,24 @@ struct WarmBatch {
   std::string error;  // non-empty: MongoDB failed part-way
 };
 
+// What an upload report says about the object it uploaded.
+struct UploadFacts {
+  std::string sessionId;
+  std::string key;
+  uint64_t size = 0;
+  std::string etag;
+  std::string contentType;
+  std::optional<double> durationS;
+};
+
+struct UploadRecorded {
+  enum class Outcome { kRecorded, kNoCall, kUnavailable };
+  Outcome outcome = Outcome::kUnavailable;
+  CallRecord record;           // the call as it is now (kRecorded)
+  bool tokenCreated = false;   // this report gave the call its token
+  std::string error;           // kUnavailable: why (safe to log)
+};
+
 class CallStore {
  public:
   CallStore(MongoClient& mongo, std::string collection) : mongo_(mongo), collection_(std::move(collection)) {}
@@ -51,11 +71,13 @@ class CallStore {
   static WarmBatch findManyBlocking(mongoc_client_t* client, const std::string& database,
                                     const std::string& collection, LookupField field,
                                     const std::vector<std::string>& values, size_t batchSize = 500);
-  // Calls created at or after `since` (newest first), at most `limit`; each is returned
+  // Calls created at or after `since` (and before `until`, when set; newest first), at most
+  // `limit`; each is returned
   // under its token and under its session id.
   static WarmBatch findSinceBlocking(mongoc_client_t* client, const std::string& database,
                                      const std::string& collection,
-                                     std::chrono::system_clock::time_point since, size_t limit);
+                                     std::chrono::system_clock::time_point since, size_t limit,
+                                     std::optional<std::chrono::system_clock::time_point> until = {});
 
   // Sets a fresh public token on the call; returns the previous one (empty if none) in
   // `previous`. One atomic findAndModify. false + error when the call does not exist
@@ -63,6 +85,20 @@ class CallStore {
   static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
                                   const std::string& collection, const std::string& sessionId,
                                   const std::string& token, std::string& previous, std::string& error);
+
+  // Removes the call's public token; returns the one it had (empty if none) in `previous`.
+  // false + error as rotateTokenBlocking.
+  static bool revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
+                                  const std::string& collection, const std::string& sessionId,
+                                  std::string& previous, std::string& error);
+
+  // An upload report (POST /api/v1/fleet/recordings): sets recording_key, recording_status
+  // "ready" and the object's size, ETag, content type (and duration when given) on the call,
+  // then gives it `candidateToken` only if it has no public token yet, so a repeated report
+  // keeps the token the first one minted. Each step is one atomic findAndModify.
+  static UploadRecorded recordUploadBlocking(mongoc_client_t* client, const std::string& database,
+                                             const std::string& collection, const UploadFacts& upload,
+                                             const std::string& candidateToken);
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);

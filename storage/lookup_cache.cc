@@ -330,15 +330,15 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
 }
 
 void LookupCache::store(LookupField field, const std::string& value, const CallRecord& record,
-                        std::function<void(bool)> done) {
+                        std::function<void(bool)> done, const std::string& sourceHint) {
   std::string key = cacheKey(field, value);
-  l1Put(key, record, "");
+  l1Put(key, record, sourceHint);
   if (!redisUsable()) {
     if (done) done(false);
     return;
   }
   auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
-  redis_->command({"SET", key, encodeCachedRecord(record, ""), "EX", std::to_string(ttl.count())},
+  redis_->command({"SET", key, encodeCachedRecord(record, sourceHint), "EX", std::to_string(ttl.count())},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());
                   });

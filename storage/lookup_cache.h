@@ -80,9 +80,10 @@ class LookupCache {
   // evict): lookups write with SET NX, so an answer read from MongoDB before the eviction —
   // on this worker or another — cannot put the old record back. `done(redisOk)` may be empty.
   void evict(LookupField field, const std::string& value, std::function<void(bool)> done = {});
-  // Writes a record straight into both tiers (warm-up).
+  // Writes a record straight into both tiers (warm-up, upload reports), with where the
+  // object is when known (`sourceHint`, as noteSource).
   void store(LookupField field, const std::string& value, const CallRecord& record,
-             std::function<void(bool)> done = {});
+             std::function<void(bool)> done = {}, const std::string& sourceHint = "");
 
   // Looks at L1 without touching its order or expiry (diagnosis must not change state).
   std::optional<std::pair<CallRecord, std::string>> peek(LookupField field, const std::string& value) const;

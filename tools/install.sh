@@ -9,6 +9,9 @@
 #      each with a <name>.version stamp next to the binary
 #   4. a Python venv at $RECGW_CACHE/venv with tools/requirements.txt
 #      (skipped when the requirements hash is unchanged)
+#   5. the browser test's npm packages
+#   6. the client libraries' tools: clients/python/requirements-dev.txt into the venv,
+#      and clients/node's devDependencies (npm ci); each skipped when its hash is unchanged
 #
 # Environment:
 #   RECGW_CACHE      cache dir (default $HOME/.cache/recgw)
@@ -169,6 +172,29 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
   info "node_modules up to date, skipping npm ci"
 else
   (cd "$REPO/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tests/browser failed"
+  echo "$lock_hash" > "$stamp"
+fi
+
+# --- 6. client libraries (clients/python, clients/node) -----------------------------
+step "Python client tools into $VENV (clients/python/requirements-dev.txt)"
+client_reqs="$REPO/clients/python/requirements-dev.txt"
+client_want="$(sha256sum "$client_reqs" | cut -d' ' -f1)"
+client_stamp="$VENV/.clients-requirements.sha256"
+if [ -f "$client_stamp" ] && [ "$(cat "$client_stamp")" = "$client_want" ]; then
+  info "client requirements unchanged, skipping pip"
+else
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --cache-dir "$RECGW_CACHE/pip" -r "$client_reqs" \
+    || die "pip install -r $client_reqs failed"
+  printf '%s\n' "$client_want" > "$client_stamp"
+fi
+step "TypeScript for the Node client (clients/node, devDependencies only)"
+lock_hash="$(sha256sum "$REPO/clients/node/package-lock.json" | cut -d' ' -f1)"
+stamp="$REPO/clients/node/node_modules/.recgw-lock.sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  info "node_modules up to date, skipping npm ci"
+else
+  (cd "$REPO/clients/node" && npm ci --no-audit --no-fund --loglevel=error --cache "$RECGW_CACHE/npm") \
+    || die "npm ci in clients/node failed"
   echo "$lock_hash" > "$stamp"
 fi
 

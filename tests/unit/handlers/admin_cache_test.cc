@@ -27,6 +27,16 @@ TEST(ParseWarmRequestTest, SessionIds) {
   EXPECT_EQ(req.values, (Strings{"s1", "s2"}));
 }
 
+TEST(ParseWarmRequestTest, SinceUntilWindow) {
+  WarmRequest req = parseWarmRequest(R"({"since": "2024-05-01T00:00:00Z", "until": "2024-05-01T01:00:00Z"})", 100);
+  EXPECT_EQ(req.error, "");
+  ASSERT_TRUE(req.until.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*req.until), 1714521600 + 3600);
+  EXPECT_FALSE(parseWarmRequest(R"({"since": "2024-05-01", "until": "soon"})", 100).error.empty());
+  EXPECT_FALSE(parseWarmRequest(R"({"since": "2024-05-01", "until": 5})", 100).error.empty());
+  EXPECT_FALSE(parseWarmRequest(R"({"since": "2024-05-01"})", 100).until.has_value());
+}
+
 TEST(ParseWarmRequestTest, SinceAndLimit) {
   WarmRequest req = parseWarmRequest(R"({"since": "2024-05-01T00:00:00Z", "limit": 50})", 100);
   EXPECT_EQ(req.error, "");

@@ -490,6 +490,23 @@ TEST_F(LookupStateTest, APositiveWriteReplacesANegativeEntry) {
   EXPECT_EQ(redis.ttls[cacheKey(LookupField::kToken, "t")], std::to_string(settings.redisTtlHit.count()));
 }
 
+TEST_F(LookupStateTest, AStoreWithASourceHintKeepsItInBothTiers) {
+  // Upload reports store the record with where the object was found: the first stream
+  // then asks that source first, on this worker (L1) and on the others (Redis).
+  withRedis = true;
+  bool redisOk = false;
+  cache().store(LookupField::kToken, "t", foundRecord("k"), [&](bool ok) { redisOk = ok; }, "fleet:1");
+  auto l1 = cache().peek(LookupField::kToken, "t");
+  ASSERT_TRUE(l1.has_value());
+  EXPECT_EQ(l1->second, "fleet:1");
+  redis.flush();
+  EXPECT_TRUE(redisOk);
+  auto back = decodeCachedRecord(redis.values[cacheKey(LookupField::kToken, "t")]);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->second, "fleet:1");
+  EXPECT_EQ(back->first.key, "k");
+}
+
 TEST_F(LookupStateTest, UnavailableIsNeverCached) {
   withRedis = true;
   std::vector<Answer> answers;

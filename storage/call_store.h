@@ -3,6 +3,7 @@
 // Only what is needed is projected. Callbacks run on the loop thread.
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <vector>
 #include <string>
 
@@ -21,6 +22,11 @@ struct CallRecord {
   std::string accountId;
   std::string recordingStatus;
   std::string accessToken;  // the public token; never written to Redis or logs
+  // The public link's own state: revoked (the token is in the revoked-links collection, no
+  // call holds it any more; outcome kNoCall) and the instant the link stops working
+  // (recording_access_expires_at; 0 = never), milliseconds since the epoch.
+  bool linkRevoked = false;
+  int64_t accessExpiresAtMs = 0;
   bool hasRecordingKey = false;
   bool hasRecordingUrl = false;
   std::string error;  // for kUnavailable: why (safe to log)
@@ -42,6 +48,9 @@ struct WarmBatch {
 class CallStore {
  public:
   CallStore(MongoClient& mongo, std::string collection) : mongo_(mongo), collection_(std::move(collection)) {}
+  // Where revoked tokens are kept (by SHA-256, `_id`): a token no call holds is looked up
+  // there, so a revoked link answers as such instead of as an unknown one. Empty: not asked.
+  void setRevokedCollection(std::string collection) { revokedCollection_ = std::move(collection); }
 
   // The callback runs exactly once on the loop thread (synchronously if the queue is full).
   void find(LookupField field, const std::string& value, std::function<void(CallRecord)> done);
@@ -60,9 +69,24 @@ class CallStore {
   // Sets a fresh public token on the call; returns the previous one (empty if none) in
   // `previous`. One atomic findAndModify. false + error when the call does not exist
   // (error empty) or MongoDB failed (error set).
+  // `expiresAtMs` (> 0) sets recording_access_expires_at; 0 removes it (a new link starts
+  // without the old one's expiry).
   static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
                                   const std::string& collection, const std::string& sessionId,
-                                  const std::string& token, std::string& previous, std::string& error);
+                                  const std::string& token, std::string& previous, std::string& error,
+                                  int64_t expiresAtMs = 0);
+
+  // Takes the public token off the call (and its expiry) and files it in `revokedCollection`
+  // under its SHA-256 (`_id`, with session_id and revoked_at), so the link answers "revoked"
+  // for good while the call keeps its recording. `previous` is the token revoked (empty when
+  // the call had none), `storageKey` the call's recording key. false + error as above.
+  static bool revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
+                                  const std::string& collection, const std::string& revokedCollection,
+                                  const std::string& sessionId, std::string& previous, std::string& storageKey,
+                                  std::string& error);
+  // Whether the token was revoked (by its SHA-256); nullopt when MongoDB failed.
+  static std::optional<bool> isRevokedBlocking(mongoc_client_t* client, const std::string& database,
+                                               const std::string& revokedCollection, const std::string& token);
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);
@@ -70,6 +94,7 @@ class CallStore {
  private:
   MongoClient& mongo_;
   std::string collection_;
+  std::string revokedCollection_;
 };
 
 }  // namespace recgw::storage

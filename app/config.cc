@@ -273,6 +273,14 @@ const std::vector<Field>& schema() {
       {"api_keys", "cache_s", Kind::kInt, false, bind(&C::apiKeys, &ApiKeysConfig::cacheS),
        [](const C& c) { return c.apiKeys.cacheS >= 0 && c.apiKeys.cacheS <= 30 ? "" : "must be 0..30"; }},
 
+      {"public", "retry_after_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::retryAfterS),
+       [](const C& c) { return positive(c.publicLinks.retryAfterS); }},
+      {"public", "not_ready_ttl_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::notReadyTtlS),
+       [](const C& c) { return positive(c.publicLinks.notReadyTtlS); }},
+      {"public", "revoked_collection", Kind::kString, false,
+       bind(&C::publicLinks, &PublicLinkConfig::revokedCollection),
+       [](const C& c) { return c.publicLinks.revokedCollection.empty() ? "must not be empty" : ""; }},
+
       {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
        [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},
       {"lifecycle", "recordings_collection", Kind::kString, false,

@@ -129,6 +129,13 @@ struct ApiKeysConfig {
   int64_t cacheS = 10;
 };
 
+// [public]: the public link's own statuses (handlers/public_link_status.h).
+struct PublicLinkConfig {
+  int64_t retryAfterS = 30;    // Retry-After of 503 recording_not_ready
+  int64_t notReadyTtlS = 5;    // how long not ready / deleted / failed answers are cached
+  std::string revokedCollection = "revoked_links";  // revoked tokens, by SHA-256
+};
+
 // [lifecycle]: rooms' recording lifecycle (lifecycle/settings.h, LifecycleSettings).
 struct LifecycleConfig {
   std::string roomsCollection = "rooms";
@@ -165,6 +172,7 @@ struct Config {
   StreamConfig stream;
   CacheConfig cache;
   ApiKeysConfig apiKeys;
+  PublicLinkConfig publicLinks;  // [public]
   LifecycleConfig lifecycle;
   std::string sourcePath;  // empty without --config
 

@@ -23,6 +23,7 @@
 #include "storage/call_indexes.h"
 #include "storage/call_store.h"
 #include "storage/credentials_provider.h"
+#include "storage/invalidation_bus.h"
 #include "storage/lookup_cache.h"
 #include "storage/storage_settings.h"
 #include "reactor/event_loop.h"
@@ -185,6 +186,7 @@ storage::LookupSettings lookupSettingsFrom(const Config& c) {
   s.l1Ttl = std::chrono::seconds(c.cache.l1TtlS);
   s.redisTtlHit = std::chrono::seconds(c.redis.ttlHitS);
   s.redisTtlMiss = std::chrono::seconds(c.redis.ttlMissS);
+  s.notReadyTtl = std::chrono::seconds(c.publicLinks.notReadyTtlS);
   return s;
 }
 
@@ -236,6 +238,12 @@ class Worker {
         if (!up) metrics_.inc("recgw_redis_disconnects_total");
       });
       redis_->start();
+      // The invalidation bus' subscriber: its own connection, logging in as the one above.
+      auto subscriber = std::make_unique<storage::RedisClient>(loop_, *address,
+                                                               std::chrono::milliseconds(config.redis.timeoutMs));
+      if (!config.redis.sentinels.empty()) subscriber->useSentinels(redisSentinelsFrom(config.redis));
+      bus_ = std::make_unique<storage::InvalidationBus>(redis_.get(), std::move(subscriber), metrics_);
+      bus_->start();
     }
     handlers::OpsDependencies ops;
     ops.mongo = &mongo_;
@@ -305,6 +313,10 @@ class Worker {
     auto recordings = std::make_shared<handlers::RecordingsContext>();
     lookups_ =
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
+    lookups_->useInvalidationBus(bus_.get());
+    calls_.setRevokedCollection(config.publicLinks.revokedCollection);
+    recordings->publicLinks.retryAfterS = config.publicLinks.retryAfterS;
+    recordingsContext_ = recordings;
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
                                  std::function<void(storage::CallRecord, std::string, std::string)> done,
                                  std::function<bool()> mongoAdmission) {
@@ -368,6 +380,7 @@ class Worker {
     signedUrls->cache = lookups_.get();
     signedUrls->curl = &curl_;
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
+    signedUrls->revokedCollection = config.publicLinks.revokedCollection;
     apiKeys_ = std::make_unique<handlers::ApiKeyVerifier>(mongo_, config.apiKeys.collection,
                                                           std::chrono::seconds(config.apiKeys.cacheS));
     signedUrls->apiKeys = apiKeys_.get();
@@ -565,6 +578,7 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
+      recordingsContext_->publicLinks.retryAfterS = config_.publicLinks.retryAfterS;
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
@@ -587,6 +601,8 @@ class Worker {
   reactor::WorkerPool mongoWorkers_;
   storage::MongoClient mongo_;
   std::unique_ptr<storage::RedisClient> redis_;
+  // recgw:invalidate (null with Redis disabled); outlives the caches that listen to it.
+  std::unique_ptr<storage::InvalidationBus> bus_;
   reactor::CurlMulti curl_;
   storage::SettingsStore settings_;
   std::unique_ptr<storage::CredentialsProvider> credentials_;
@@ -600,6 +616,7 @@ class Worker {
   } callIndexes_;
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
+  std::shared_ptr<handlers::RecordingsContext> recordingsContext_;  // for SIGHUP
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   std::unique_ptr<fleet::Reachability> reachability_;  // for /readyz; before curl_ goes

@@ -172,6 +172,12 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         ex.replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
         return;
       }
+      if (field == storage::LookupField::kToken &&
+          answerLinkState(ex, record, ctx->publicLinks,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()))
+        return;
       switch (record.outcome) {
         case storage::CallRecord::Outcome::kNoCall:
           notFound(ex, "no call");
@@ -218,6 +224,8 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
 }  // namespace
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context) {
+  server.metrics().describe("recgw_public_link_refusals_total", reactor::Metrics::Type::kCounter,
+                            "Public links answered 410/503 from the call's state, by reason");
   server.route(reactor::kGet | reactor::kHead, "/api/v1/public/recordings/{token}", "public_recording",
                [context](reactor::HttpExchange& ex) {
                  streamCall(ex, context, storage::LookupField::kToken, ex.pathParams()[0]);

@@ -10,6 +10,7 @@
 #include "fleet/source_chain.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
+#include "handlers/public_link_status.h"
 #include "handlers/stream_relay.h"
 #include "reactor/http_server.h"
 #include "storage/call_store.h"
@@ -83,6 +84,8 @@ struct RecordingsContext {
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;
+  // The public route's link and recording statuses (revoked, expired, not ready, ...).
+  PublicLinkSettings publicLinks;
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

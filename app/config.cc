@@ -280,6 +280,22 @@ const std::vector<Field>& schema() {
       {"public", "revoked_collection", Kind::kString, false,
        bind(&C::publicLinks, &PublicLinkConfig::revokedCollection),
        [](const C& c) { return c.publicLinks.revokedCollection.empty() ? "must not be empty" : ""; }},
+      {"public", "download_name", Kind::kString, false, bind(&C::publicLinks, &PublicLinkConfig::downloadName),
+       [](const C& c) {
+         const auto& n = c.publicLinks.downloadName;
+         if (n.empty() || n.size() > 200) return "must be 1..200 bytes";
+         for (unsigned char ch : n)
+           if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\') return "must not hold '/', '\\' or control characters";
+         return "";
+       }},
+      {"public", "mode", Kind::kString, false, bind(&C::publicLinks, &PublicLinkConfig::mode),
+       [](const C& c) {
+         return c.publicLinks.mode == "stream" || c.publicLinks.mode == "redirect" ? "" : "must be stream|redirect";
+       }},
+      {"public", "redirect_ttl_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::redirectTtlS),
+       [](const C& c) {
+         return c.publicLinks.redirectTtlS >= 1 && c.publicLinks.redirectTtlS <= 604800 ? "" : "must be 1..604800";
+       }},
 
       {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
        [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},

@@ -134,6 +134,9 @@ struct PublicLinkConfig {
   int64_t retryAfterS = 30;    // Retry-After of 503 recording_not_ready
   int64_t notReadyTtlS = 5;    // how long not ready / deleted / failed answers are cached
   std::string revokedCollection = "revoked_links";  // revoked tokens, by SHA-256
+  std::string downloadName = "{session_id}.{ext}";  // ?download=1's file name
+  std::string mode = "stream";                      // stream | redirect (302 to presigned)
+  int64_t redirectTtlS = 300;                       // lifetime of a redirect's presigned URL
 };
 
 // [lifecycle]: rooms' recording lifecycle (lifecycle/settings.h, LifecycleSettings).

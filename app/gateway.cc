@@ -190,6 +190,15 @@ storage::LookupSettings lookupSettingsFrom(const Config& c) {
   return s;
 }
 
+handlers::PublicLinkSettings publicLinkSettingsFrom(const Config& c) {
+  handlers::PublicLinkSettings s;
+  s.retryAfterS = c.publicLinks.retryAfterS;
+  s.downloadName = c.publicLinks.downloadName;
+  s.redirectAlways = c.publicLinks.mode == "redirect";
+  s.redirectTtlS = c.publicLinks.redirectTtlS;
+  return s;
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -315,7 +324,8 @@ class Worker {
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     lookups_->useInvalidationBus(bus_.get());
     calls_.setRevokedCollection(config.publicLinks.revokedCollection);
-    recordings->publicLinks.retryAfterS = config.publicLinks.retryAfterS;
+    recordings->publicLinks = publicLinkSettingsFrom(config);
+    recordings->curl = &curl_;
     recordingsContext_ = recordings;
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
                                  std::function<void(storage::CallRecord, std::string, std::string)> done,
@@ -578,7 +588,7 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
-      recordingsContext_->publicLinks.retryAfterS = config_.publicLinks.retryAfterS;
+      recordingsContext_->publicLinks = publicLinkSettingsFrom(config_);
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "handlers/public_link_modes.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
@@ -194,13 +195,23 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         case storage::CallRecord::Outcome::kFound:
           break;
       }
+      // A public link may ask for a download (its own Content-Disposition) or a redirect.
+      ClientConditions served = conditions;
+      PublicDelivery delivery;
+      if (field == storage::LookupField::kToken) {
+        delivery = publicDeliveryFor(ex, ctx->publicLinks, record);
+        served.contentDisposition = delivery.contentDisposition;
+      }
+      auto stream = [ctx, field, value, served, key = record.key, hint](reactor::HttpExchange& ex) {
+        relayFromSources(ex, ctx, field, value, served, key, hint);
+      };
       if (ctx->signer->credentialsUnavailable()) {
         // No valid credentials at all (start-up, or every refresh failed until expiry): wait
         // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
         // falling back silently would hide that the gateway cannot read it, so a failed wait
         // is a 503 (the reason is logged by the provider and shown in /readyz).
         ctx->signer->provider()->waitForCredentials(
-            [request, ctx, field, value, conditions, key = record.key, hint](bool ok) {
+            [request, ctx, field, value, served, key = record.key, hint](bool ok) {
               request.with([&](reactor::HttpExchange& ex) {
                 if (!ok || ctx->signer->credentialsUnavailable()) {
                   ex.noteReason("no valid storage credentials");
@@ -209,12 +220,13 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
                                 "the gateway has no valid storage credentials right now; retry shortly");
                   return;
                 }
-                relayFromSources(ex, ctx, field, value, conditions, key, hint);
+                relayFromSources(ex, ctx, field, value, served, key, hint);
               });
             });
         return;
       }
-      relayFromSources(ex, ctx, field, value, conditions, record.key, hint);
+      if (delivery.redirect) return redirectOrStream(ex, *ctx, record, hint, delivery, stream);
+      stream(ex);
     });
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));

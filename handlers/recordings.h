@@ -84,8 +84,10 @@ struct RecordingsContext {
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;
-  // The public route's link and recording statuses (revoked, expired, not ready, ...).
+  // The public route's link and recording statuses (revoked, expired, not ready, ...),
+  // download and redirect modes.
   PublicLinkSettings publicLinks;
+  reactor::CurlMulti* curl = nullptr;  // redirect mode's HEAD to storage; null: always stream
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

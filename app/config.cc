@@ -297,6 +297,12 @@ const std::vector<Field>& schema() {
          return c.publicLinks.redirectTtlS >= 1 && c.publicLinks.redirectTtlS <= 604800 ? "" : "must be 1..604800";
        }},
 
+      {"analytics", "flush_ms", Kind::kInt, false, bind(&C::analytics, &AnalyticsConfig::flushMs),
+       [](const C& c) { return c.analytics.flushMs >= 50 && c.analytics.flushMs <= 60000 ? "" : "must be 50..60000"; }},
+      {"analytics", "leak_clients_per_hour", Kind::kInt, false,
+       bind(&C::analytics, &AnalyticsConfig::leakClientsPerHour),
+       [](const C& c) { return positive(c.analytics.leakClientsPerHour); }},
+
       {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
        [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},
       {"lifecycle", "recordings_collection", Kind::kString, false,

@@ -139,6 +139,12 @@ struct PublicLinkConfig {
   int64_t redirectTtlS = 300;                       // lifetime of a redirect's presigned URL
 };
 
+// [analytics]: per-link counters (storage/link_analytics.h).
+struct AnalyticsConfig {
+  int64_t flushMs = 1000;            // counted in memory per worker, flushed to Redis this often
+  int64_t leakClientsPerHour = 50;   // more distinct client addresses in an hour: suspected leak
+};
+
 // [lifecycle]: rooms' recording lifecycle (lifecycle/settings.h, LifecycleSettings).
 struct LifecycleConfig {
   std::string roomsCollection = "rooms";
@@ -176,6 +182,7 @@ struct Config {
   CacheConfig cache;
   ApiKeysConfig apiKeys;
   PublicLinkConfig publicLinks;  // [public]
+  AnalyticsConfig analytics;
   LifecycleConfig lifecycle;
   std::string sourcePath;  // empty without --config
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "handlers/admin_cache.h"
+#include "handlers/link_stats.h"
 #include "handlers/api_key_auth.h"
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
@@ -199,6 +200,13 @@ handlers::PublicLinkSettings publicLinkSettingsFrom(const Config& c) {
   return s;
 }
 
+storage::LinkAnalyticsSettings analyticsSettingsFrom(const Config& c) {
+  storage::LinkAnalyticsSettings s;
+  s.flushInterval = std::chrono::milliseconds(c.analytics.flushMs);
+  s.leakClientsPerHour = c.analytics.leakClientsPerHour;
+  return s;
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -326,6 +334,8 @@ class Worker {
     calls_.setRevokedCollection(config.publicLinks.revokedCollection);
     recordings->publicLinks = publicLinkSettingsFrom(config);
     recordings->curl = &curl_;
+    analytics_ = std::make_unique<storage::LinkAnalytics>(loop_, redis_.get(), metrics_, analyticsSettingsFrom(config));
+    recordings->analytics = analytics_.get();
     recordingsContext_ = recordings;
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
                                  std::function<void(storage::CallRecord, std::string, std::string)> done,
@@ -395,6 +405,10 @@ class Worker {
                                                           std::chrono::seconds(config.apiKeys.cacheS));
     signedUrls->apiKeys = apiKeys_.get();
     handlers::registerSignedUrlRoutes(server_, signedUrls);
+    auto linkStats = std::make_shared<handlers::LinkStatsContext>();
+    linkStats->redis = redis_.get();
+    linkStats->jwt = jwt_.get();
+    handlers::registerLinkStatsRoute(server_, linkStats);
     handlers::registerOpenApiRoute(server_);
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
     diagnosis->deps = diagnoseDependencies(config);
@@ -556,6 +570,9 @@ class Worker {
   void checkDrained() {
     bool opsDrained = !opsServer_ || (opsServer_->inFlight() == 0 && opsServer_->unsentBytes() == 0);
     if (server_.inFlight() == 0 && server_.unsentBytes() == 0 && opsDrained) {
+      // The last interval of link analytics goes out before the loop stops.
+      if (analytics_ && analytics_->pendingTokens() > 0) analytics_->flush();
+      if (redis_ && redis_->inFlight() > 0 && std::chrono::steady_clock::now() < shutdownDeadline_) return;
       loop_.stop();
       return;
     }
@@ -589,6 +606,7 @@ class Worker {
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
       recordingsContext_->publicLinks = publicLinkSettingsFrom(config_);
+      analytics_->setSettings(analyticsSettingsFrom(config_));
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
@@ -627,6 +645,7 @@ class Worker {
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
   std::shared_ptr<handlers::RecordingsContext> recordingsContext_;  // for SIGHUP
+  std::unique_ptr<storage::LinkAnalytics> analytics_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   std::unique_ptr<fleet::Reachability> reachability_;  // for /readyz; before curl_ goes

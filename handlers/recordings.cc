@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "handlers/link_stats.h"
 #include "handlers/public_link_modes.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
@@ -201,6 +202,8 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
       if (field == storage::LookupField::kToken) {
         delivery = publicDeliveryFor(ex, ctx->publicLinks, record);
         served.contentDisposition = delivery.contentDisposition;
+        if (ctx->analytics)
+          watchLinkHit(ex, *ctx->analytics, value, record.sessionId, conditions, ctx->trustedProxies);
       }
       auto stream = [ctx, field, value, served, key = record.key, hint](reactor::HttpExchange& ex) {
         relayFromSources(ex, ctx, field, value, served, key, hint);

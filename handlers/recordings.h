@@ -15,6 +15,7 @@
 #include "reactor/http_server.h"
 #include "storage/call_store.h"
 #include "storage/credentials_provider.h"
+#include "storage/link_analytics.h"
 #include "storage/storage_settings.h"
 
 namespace recgw::handlers {
@@ -88,6 +89,7 @@ struct RecordingsContext {
   // download and redirect modes.
   PublicLinkSettings publicLinks;
   reactor::CurlMulti* curl = nullptr;  // redirect mode's HEAD to storage; null: always stream
+  storage::LinkAnalytics* analytics = nullptr;  // per-link counters; null: not counted
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

@@ -179,6 +179,10 @@ RedisReply runBlocking(redisContext* c, const std::vector<std::string>& args) {
 
 }  // namespace
 
+RedisReply redisCommandBlocking(redisContext* context, const std::vector<std::string>& args) {
+  return runBlocking(context, args);
+}
+
 Expected<std::vector<RedisAddress>> parseSentinels(const std::vector<std::string>& entries,
                                                    const std::string& password) {
   std::vector<RedisAddress> out;

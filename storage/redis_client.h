@@ -26,6 +26,7 @@
 #include "reactor/status.h"
 
 struct redisAsyncContext;
+struct redisContext;
 struct redisReply;
 
 namespace recgw::storage {
@@ -87,6 +88,10 @@ Expected<RedisAddress> masterFromSentinelReply(const RedisReply& reply, RedisAdd
 // `master` with the host and port named. The error names each sentinel's failure.
 Expected<RedisAddress> askSentinelsBlocking(const RedisSentinelSettings& settings,
                                             std::chrono::milliseconds timeout, RedisAddress master);
+
+// One command on a blocking hiredis context (CLIs): the reply, or an error reply saying why
+// there is none.
+RedisReply redisCommandBlocking(redisContext* context, const std::vector<std::string>& args);
 
 // "AUTH" for the AUTH command of a handshake, else the command's name: names the step
 // that failed without showing its arguments (the password).

@@ -39,3 +39,4 @@ TEST(DownloadFileNameTest, HeaderIsRfc6266WithFilenameStar) {
 
 }  // namespace
 }  // namespace recgw::handlers
+

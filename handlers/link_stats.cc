@@ -10,7 +10,8 @@ namespace recgw::handlers {
 namespace {
 
 int64_t nowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -20,7 +21,8 @@ void watchLinkHit(reactor::HttpExchange& ex, storage::LinkAnalytics& analytics, 
                   const std::string& sessionId, const ClientConditions& conditions,
                   const std::vector<std::string>& trustedProxies) {
   if (conditions.head) return;
-  bool open = !conditions.range || (conditions.range->kind != ByteRange::kSuffix && conditions.range->first == 0);
+  bool open =
+      !conditions.range || (conditions.range->kind != ByteRange::kSuffix && conditions.range->first == 0);
   std::string client = clientAddress(ex.peerAddress(), ex.header("X-Forwarded-For"), trustedProxies);
   ex.setOnComplete([target = &analytics, alive = analytics.watch(), token, sessionId, client,
                     open](reactor::HttpExchange& ex) {
@@ -59,12 +61,13 @@ struct StatsRead : std::enable_shared_from_this<StatsRead> {
 
   void start() {
     auto self = shared_from_this();
-    redis->command({"SMEMBERS", storage::linkStatsSessionKey(sessionId)}, [self](const storage::RedisReply& r) {
+    auto members = [self](const storage::RedisReply& r) {
       if (!r.ok()) return self->fail(r.text);
       for (const auto& e : r.elements) self->hashes.push_back(e.text);
       std::sort(self->hashes.begin(), self->hashes.end());
       self->readEach();
-    });
+    };
+    redis->command({"SMEMBERS", storage::linkStatsSessionKey(sessionId)}, std::move(members));
   }
 
   void readEach() {
@@ -75,7 +78,8 @@ struct StatsRead : std::enable_shared_from_this<StatsRead> {
     auto self = shared_from_this();
     for (size_t i = 0; i < hashes.size(); ++i) {
       std::string key = storage::linkStatsKey(hashes[i]);
-      redis->command({"HGETALL", key}, [self, i](const storage::RedisReply& r) { self->landed(self->hashReplies[i], r); });
+      redis->command({"HGETALL", key},
+                     [self, i](const storage::RedisReply& r) { self->landed(self->hashReplies[i], r); });
       redis->command({"PFCOUNT", key + ":clients"},
                      [self, i](const storage::RedisReply& r) { self->landed(self->countReplies[i], r); });
     }

@@ -27,7 +27,8 @@ std::string extensionOf(std::string_view key) {
 }
 
 void appendSafe(std::string& out, std::string_view value) {
-  for (unsigned char c : value) out.push_back(c < 0x20 || c == 0x7f || c == '/' || c == '\\' ? '_' : static_cast<char>(c));
+  for (unsigned char c : value)
+    out.push_back(c < 0x20 || c == 0x7f || c == '/' || c == '\\' ? '_' : static_cast<char>(c));
 }
 
 bool flagSet(const reactor::HttpExchange& ex, std::string_view name) {
@@ -103,11 +104,11 @@ void redirectOrStream(reactor::HttpExchange& ex, RecordingsContext& ctx, const s
       if (!delivery.contentDisposition.empty())
         extra.push_back({"response-content-disposition", delivery.contentDisposition});
       storage::ObjectTarget target = storage::objectTarget(context->signer->settings().location(), key);
-      storage::PresignedUrl url =
-          signer->presign("GET", target, context->publicLinks.redirectTtlS, std::chrono::system_clock::now(), extra);
+      storage::PresignedUrl url = signer->presign("GET", target, context->publicLinks.redirectTtlS,
+                                                  std::chrono::system_clock::now(), extra);
       if (!url.ok()) {
-        reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "presigning a redirect failed; streaming",
-                             {{"error", url.error}});
+        reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(),
+                             "presigning a redirect failed; streaming", {{"error", url.error}});
         return stream(ex);
       }
       ex.noteReason("redirect");

@@ -128,16 +128,17 @@ void InvalidationBus::publish(InvalidationEvent event, std::function<void(bool)>
     if (done) done(false);
     return;
   }
-  publisher_->command({"PUBLISH", kInvalidationChannel, encodeInvalidation(event)},
-                      [this, alive = reactor::LivenessWatch(alive_), done = std::move(done)](const RedisReply& reply) {
-                        if (alive.expired()) return;
-                        metrics_.inc("recgw_invalidations_published_total",
-                                     reactor::Metrics::label("outcome", reply.ok() ? "ok" : "error"));
-                        if (!reply.ok())
-                          reactor::logWarn("invalidation: PUBLISH failed; other workers rely on the L1 TTL",
-                                           {{"error", reply.text}});
-                        if (done) done(reply.ok());
-                      });
+  reactor::LivenessWatch alive = alive_;
+  auto published = [this, alive, done = std::move(done)](const RedisReply& reply) {
+    if (alive.expired()) return;
+    metrics_.inc("recgw_invalidations_published_total",
+                 reactor::Metrics::label("outcome", reply.ok() ? "ok" : "error"));
+    if (!reply.ok())
+      reactor::logWarn("invalidation: PUBLISH failed; other workers rely on the L1 TTL",
+                       {{"error", reply.text}});
+    if (done) done(reply.ok());
+  };
+  publisher_->command({"PUBLISH", kInvalidationChannel, encodeInvalidation(event)}, std::move(published));
 }
 
 void InvalidationBus::onMessage(const std::string& text) {

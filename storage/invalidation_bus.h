@@ -37,7 +37,8 @@ struct InvalidationEvent {
   // The lookup cache's key for this entry ("recgw:tok:<hash>" / "recgw:sid:<id>").
   std::string cacheKey() const;
   // An event about a token, from the raw token (hashed here).
-  static InvalidationEvent forToken(const std::string& token, std::string reason, std::string storageKey = {});
+  static InvalidationEvent forToken(const std::string& token, std::string reason,
+                                    std::string storageKey = {});
   static InvalidationEvent forSession(const std::string& sessionId, std::string reason,
                                       std::string storageKey = {});
 };

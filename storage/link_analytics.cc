@@ -124,7 +124,8 @@ std::string renderLinkStatsJson(const std::string& sessionId, const std::vector<
     w.key("last_access");
     s.lastAccessMs > 0 ? w.value(formatIsoMillis(s.lastAccessMs)) : w.null();
     w.key("suspected_leak").beginObject().field("warnings", s.leakWarnings);
-    if (s.leakWarnings > 0) w.field("clients_in_hour", s.leakClients).field("at", formatIsoMillis(s.leakAtMs));
+    if (s.leakWarnings > 0)
+      w.field("clients_in_hour", s.leakClients).field("at", formatIsoMillis(s.leakAtMs));
     w.endObject();
     w.endObject();
   }
@@ -146,8 +147,10 @@ std::string renderLinkStatsTable(const std::string& sessionId, const std::vector
       std::snprintf(pct, sizeof pct, "%.0f %%", *f * 100);
       played = pct;
     }
-    std::string leak = s.leakWarnings > 0 ? "SUSPECTED (" + std::to_string(s.leakClients) + " clients/h)" : "no";
-    std::snprintf(line, sizeof line, "%-14s %7" PRId64 " %8" PRId64 " %12" PRId64 " %12" PRId64 " %7s %-24s %-24s %s\n",
+    std::string leak =
+        s.leakWarnings > 0 ? "SUSPECTED (" + std::to_string(s.leakClients) + " clients/h)" : "no";
+    std::snprintf(line, sizeof line,
+                  "%-14s %7" PRId64 " %8" PRId64 " %12" PRId64 " %12" PRId64 " %7s %-24s %-24s %s\n",
                   (s.tokenSha256.substr(0, 12) + "…").c_str(), s.opens, s.uniqueClients, s.bytes, s.furthest,
                   played.c_str(), s.firstAccessMs ? formatIsoMillis(s.firstAccessMs).c_str() : "-",
                   s.lastAccessMs ? formatIsoMillis(s.lastAccessMs).c_str() : "-", leak.c_str());
@@ -160,11 +163,14 @@ LinkAnalytics::LinkAnalytics(reactor::EventLoop& loop, RedisClient* redis, react
                              LinkAnalyticsSettings settings)
     : loop_(loop), redis_(redis), metrics_(metrics), settings_(settings), timer_(loop, [this] { flush(); }) {
   using T = reactor::Metrics::Type;
-  metrics_.describe("recgw_link_opens_total", T::kCounter, "Public link opens (GET without Range or from byte 0)");
+  metrics_.describe("recgw_link_opens_total", T::kCounter,
+                    "Public link opens (GET without Range or from byte 0)");
   metrics_.describe("recgw_link_bytes_total", T::kCounter, "Body bytes sent on public links");
   metrics_.describe("recgw_links_suspected_leaked_total", T::kCounter,
-                    "Link-hours in which one link was fetched from more than analytics.leak_clients_per_hour addresses");
-  metrics_.describe("recgw_link_analytics_flushes_total", T::kCounter, "Analytics flushes to Redis, by outcome");
+                    "Link-hours in which one link was fetched from more than "
+                    "analytics.leak_clients_per_hour addresses");
+  metrics_.describe("recgw_link_analytics_flushes_total", T::kCounter,
+                    "Analytics flushes to Redis, by outcome");
   metrics_.describe("recgw_link_analytics_dropped_total", T::kCounter,
                     "Link hits not counted (Redis disabled, or over the per-interval token cap)");
   timer_.startPeriodic(settings_.flushInterval);
@@ -197,7 +203,8 @@ void LinkAnalytics::record(const std::string& token, const std::string& sessionI
   p.furthest = std::max(p.furthest, hit.furthest);
   if (hit.objectSize) p.objectSize = hit.objectSize;
   p.lastMs = nowMs;
-  if (!clientAddress.empty() && p.clients.size() < settings_.maxClientsPerToken) p.clients.insert(clientAddress);
+  if (!clientAddress.empty() && p.clients.size() < settings_.maxClientsPerToken)
+    p.clients.insert(clientAddress);
 }
 
 void LinkAnalytics::flush() {
@@ -209,8 +216,9 @@ void LinkAnalytics::flush() {
   }
   std::unordered_map<std::string, Pending> batch;
   batch.swap(pending_);
-  int64_t nowMs =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
   std::string hour = std::to_string(nowMs / 3600000);
   std::string hourTtl = std::to_string(2 * 3600);
   std::string limit = std::to_string(settings_.leakClientsPerHour);
@@ -220,8 +228,9 @@ void LinkAnalytics::flush() {
     std::string stats = linkStatsKey(hash);
     std::vector<std::string> args = {
         "EVAL", kFlushScript, "5", stats, stats + ":clients", stats + ":clients:" + hour,
-        p.sessionId.empty() ? stats + ":nosession" : linkStatsSessionKey(p.sessionId), stats + ":leak:" + hour,
-        std::to_string(p.opens), std::to_string(p.bytes), std::to_string(p.furthest), std::to_string(p.objectSize),
+        p.sessionId.empty() ? stats + ":nosession" : linkStatsSessionKey(p.sessionId),
+        stats + ":leak:" + hour, std::to_string(p.opens), std::to_string(p.bytes), std::to_string(p.furthest),
+        std::to_string(p.objectSize),
         std::to_string(p.firstMs), std::to_string(p.lastMs), hash, p.sessionId, hourTtl, limit, retention};
     for (const auto& client : p.clients) args.push_back(hashClient(client));
     // Every EVAL goes out now, without waiting for the previous answer: one pipelined burst.
@@ -236,11 +245,12 @@ void LinkAnalytics::flush() {
   }
 }
 
-void LinkAnalytics::onFlushed(const std::string& tokenHash, const std::string& sessionId, const RedisReply& reply,
-                              int64_t hourClients) {
+void LinkAnalytics::onFlushed(const std::string& tokenHash, const std::string& sessionId,
+                              const RedisReply& reply, int64_t hourClients) {
   if (!reply.ok()) {
     metrics_.inc("recgw_link_analytics_flushes_total", reactor::Metrics::label("outcome", "error"));
-    reactor::logWarn("link analytics: a flush failed; that interval of this link is lost", {{"error", reply.text}});
+    reactor::logWarn("link analytics: a flush failed; that interval of this link is lost",
+                     {{"error", reply.text}});
     return;
   }
   metrics_.inc("recgw_link_analytics_flushes_total", reactor::Metrics::label("outcome", "ok"));

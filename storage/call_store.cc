@@ -22,11 +22,14 @@ CallRecord recordFromDocument(const bson_t* doc) {
   record.accountId = getString(doc, "account_id");
   record.recordingStatus = getString(doc, "recording_status");
   record.accessToken = getString(doc, "recording_access_token");
+  record.recordingDeleted =
+      fields::getDate(doc, "deleted_at").has_value() || !getString(doc, "deleted_at").empty();
   if (auto expires = fields::getDate(doc, "recording_access_expires_at")) {
     record.accessExpiresAtMs = std::max<int64_t>(1, fields::toMillis(*expires));
   } else if (std::string text = getString(doc, "recording_access_expires_at"); !text.empty()) {
     // Written by hand or by another service as an ISO 8601 string.
-    if (auto parsed = parseIsoInstant(text)) record.accessExpiresAtMs = std::max<int64_t>(1, fields::toMillis(*parsed));
+    if (auto parsed = parseIsoInstant(text))
+      record.accessExpiresAtMs = std::max<int64_t>(1, fields::toMillis(*parsed));
   }
   if (auto derived = deriveRecordingKey(key, url)) {
     record.outcome = CallRecord::Outcome::kFound;
@@ -42,7 +45,7 @@ void appendProjection(bson_t* opts) {
   bson_t projection;
   BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &projection);
   for (const char* f : {"recording_key", "recording_url", "recording_status", "account_id", "session_id",
-                        "recording_access_token", "recording_access_expires_at"}) {
+                        "recording_access_token", "recording_access_expires_at", "deleted_at"}) {
     BSON_APPEND_INT32(&projection, f, 1);
   }
   bson_append_document_end(opts, &projection);
@@ -161,8 +164,8 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
 
 bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
                                     const std::string& collection, const std::string& revokedCollection,
-                                    const std::string& sessionId, std::string& previous, std::string& storageKey,
-                                    std::string& error) {
+                                    const std::string& sessionId, std::string& previous,
+                                    std::string& storageKey, std::string& error) {
   if (!client) {
     error = "no MongoDB client available";
     return false;
@@ -184,8 +187,8 @@ bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& 
   bson_t before;
   if (!fields::getDocument(reply.get(), "value", before)) return false;
   previous = getString(&before, "recording_access_token");
-  if (auto derived = deriveRecordingKey(getString(&before, "recording_key"), getString(&before, "recording_url")))
-    storageKey = derived->key;
+  auto derived = deriveRecordingKey(getString(&before, "recording_key"), getString(&before, "recording_url"));
+  if (derived) storageKey = derived->key;
   if (previous.empty()) return true;
   // Filed after the call lost the token: a crash in between leaves the link answering 404
   // (unknown) rather than playing, and a retry of the DELETE finds no token to file.
@@ -208,7 +211,8 @@ bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& 
 }
 
 std::optional<bool> CallStore::isRevokedBlocking(mongoc_client_t* client, const std::string& database,
-                                                 const std::string& revokedCollection, const std::string& token) {
+                                                 const std::string& revokedCollection,
+                                                 const std::string& token) {
   if (!client) return std::nullopt;
   MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), revokedCollection.c_str()));
   ScopedBson filter, opts;

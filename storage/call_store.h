@@ -27,6 +27,9 @@ struct CallRecord {
   // (recording_access_expires_at; 0 = never), milliseconds since the epoch.
   bool linkRevoked = false;
   int64_t accessExpiresAtMs = 0;
+  // The recording was soft-deleted the way the rooms lifecycle does it (`deleted_at` set on
+  // the call), whatever recording_status says.
+  bool recordingDeleted = false;
   bool hasRecordingKey = false;
   bool hasRecordingUrl = false;
   std::string error;  // for kUnavailable: why (safe to log)
@@ -82,11 +85,12 @@ class CallStore {
   // the call had none), `storageKey` the call's recording key. false + error as above.
   static bool revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
                                   const std::string& collection, const std::string& revokedCollection,
-                                  const std::string& sessionId, std::string& previous, std::string& storageKey,
-                                  std::string& error);
+                                  const std::string& sessionId, std::string& previous,
+                                  std::string& storageKey, std::string& error);
   // Whether the token was revoked (by its SHA-256); nullopt when MongoDB failed.
   static std::optional<bool> isRevokedBlocking(mongoc_client_t* client, const std::string& database,
-                                               const std::string& revokedCollection, const std::string& token);
+                                               const std::string& revokedCollection,
+                                               const std::string& token);
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);

@@ -68,6 +68,7 @@ std::string encodeCachedRecord(const CallRecord& r, const std::string& hint) {
   if (!r.accountId.empty()) w.field("a", r.accountId);
   if (!r.recordingStatus.empty()) w.field("s", r.recordingStatus);
   if (r.linkRevoked) w.field("rv", 1);
+  if (r.recordingDeleted) w.field("del", 1);
   if (r.accessExpiresAtMs > 0) w.field("x", r.accessExpiresAtMs);
   w.endObject();
   return w.take();
@@ -102,6 +103,8 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
   r.recordingStatus = str("s");
   int64_t flag = 0;
   r.linkRevoked = !obj["rv"].get_int64().get(flag) && flag == 1;
+  flag = 0;
+  r.recordingDeleted = !obj["del"].get_int64().get(flag) && flag == 1;
   int64_t expires = 0;
   if (!obj["x"].get_int64().get(expires) && expires > 0) r.accessExpiresAtMs = expires;
   if (r.outcome == CallRecord::Outcome::kFound && r.key.empty()) return std::nullopt;
@@ -177,13 +180,15 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
 }
 
 std::chrono::seconds LookupCache::l1TtlFor(const CallRecord& record) const {
-  if (isTransientRecordingStatus(record.recordingStatus)) return std::min(settings_.l1Ttl, settings_.notReadyTtl);
+  if (isTransientRecordingStatus(record.recordingStatus) || record.recordingDeleted)
+    return std::min(settings_.l1Ttl, settings_.notReadyTtl);
   if (record.outcome == CallRecord::Outcome::kFound || record.linkRevoked) return settings_.l1Ttl;
   return std::min(settings_.l1Ttl, settings_.redisTtlMiss);
 }
 
 std::chrono::seconds LookupCache::redisTtlFor(const CallRecord& record) const {
-  if (isTransientRecordingStatus(record.recordingStatus)) return settings_.notReadyTtl;
+  if (isTransientRecordingStatus(record.recordingStatus) || record.recordingDeleted)
+    return settings_.notReadyTtl;
   // A revocation is for good: kept like a hit.
   if (record.outcome == CallRecord::Outcome::kFound || record.linkRevoked) return settings_.redisTtlHit;
   return settings_.redisTtlMiss;

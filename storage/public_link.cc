@@ -24,7 +24,7 @@ LinkState linkStateOf(const CallRecord& record, int64_t nowMs) {
   if (record.accessExpiresAtMs > 0 && nowMs >= record.accessExpiresAtMs) return LinkState::kExpired;
   const std::string& s = record.recordingStatus;
   if (s == "processing" || s == "uploading") return LinkState::kNotReady;
-  if (s == "deleted") return LinkState::kDeleted;
+  if (s == "deleted" || record.recordingDeleted) return LinkState::kDeleted;
   if (s == "failed") return LinkState::kFailed;
   return LinkState::kPlayable;
 }

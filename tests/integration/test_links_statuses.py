@@ -40,6 +40,15 @@ def test_each_state_of_the_recording(clean_stack: Stack, gateway_factory, status
     assert (r.status_code, error_of(r), tier) == (code, error, "l1")
 
 
+def test_a_soft_deleted_recording_is_gone(clean_stack: Stack, gateway_factory):
+    """Deleted the way the rooms lifecycle deletes (deleted_at set, the status left as it was)."""
+    import datetime as dt
+    token, _, _, _ = seed_call(clean_stack, status="ready", deleted_at=dt.datetime.now(dt.timezone.utc))
+    gw = start_links_gateway(gateway_factory)
+    r = public_get(gw, token)
+    assert r.status_code == 410 and error_of(r) == "recording_deleted", (r.status_code, r.text)
+
+
 def test_ready_and_unset_states_stream(clean_stack: Stack, gateway_factory):
     ready, _, _, data = seed_call(clean_stack, status="ready")
     unset, _, _, data2 = seed_call(clean_stack, status=None)

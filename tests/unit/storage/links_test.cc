@@ -69,6 +69,12 @@ TEST(LinkStateTest, StatusesOfTheRecording) {
   EXPECT_EQ(linkStateOf(call("uploading"), 0), LinkState::kNotReady);
   EXPECT_EQ(linkStateOf(call("deleted"), 0), LinkState::kDeleted);
   EXPECT_EQ(linkStateOf(call("failed"), 0), LinkState::kFailed);
+  CallRecord softDeleted = call("ready");
+  softDeleted.recordingDeleted = true;
+  EXPECT_EQ(linkStateOf(softDeleted, 0), LinkState::kDeleted);
+  auto back = decodeCachedRecord(encodeCachedRecord(softDeleted, ""));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->first.recordingDeleted);
   EXPECT_STREQ(linkStateError(LinkState::kNotReady), "recording_not_ready");
   EXPECT_STREQ(linkStateError(LinkState::kDeleted), "recording_deleted");
   EXPECT_STREQ(linkStateError(LinkState::kFailed), "recording_failed");

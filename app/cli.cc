@@ -21,6 +21,7 @@
 #include "storage/call_store.h"
 #include "storage/hiredis_handles.h"
 #include "storage/iso_time.h"
+#include "storage/link_analytics.h"
 #include "storage/lookup_cache.h"
 #include "storage/mongo_client.h"
 #include "storage/mongo_handles.h"
@@ -197,6 +198,34 @@ class CliMongo {
 };
 
 // recgw warm: MongoDB → Redis directly, pipelined, with a progress bar on a terminal.
+// A blocking Redis connection for the CLI, through the sentinels when configured, after the
+// same handshake as the gateway's: AUTH and SELECT must both succeed before anything is read
+// or written (a refused AUTH would turn every command into NOAUTH, a refused SELECT would use
+// the wrong database); PING catches a server that wants a password we were not given.
+Expected<storage::RedisContextPtr> connectRedisBlocking(const Config& config, storage::RedisAddress address) {
+  timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
+  if (!config.redis.sentinels.empty()) {
+    auto timeout = std::chrono::milliseconds(config.redis.timeoutMs + 2000);
+    Expected<storage::RedisAddress> master =
+        storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, address);
+    if (!master) return recgw::fail("Redis Sentinel: " + master.error().message);
+    address = *master;
+  }
+  storage::RedisContextPtr redis(address.unixPath.empty()
+                                     ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
+                                     : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv));
+  if (!redis || redis->err) return recgw::fail("Redis: " + std::string(redis ? redis->errstr : "out of memory"));
+  redisSetTimeout(redis.get(), tv);
+  auto handshake = storage::redisHandshake(address);
+  handshake.push_back({"PING"});
+  for (const auto& step : handshake) {
+    storage::RedisReply r = storage::redisCommandBlocking(redis.get(), step);
+    if (!r.ok())
+      return recgw::fail("Redis: " + storage::redisHandshakeStepName(step) + " refused: " + r.text);
+  }
+  return redis;
+}
+
 int warm(const std::vector<std::string>& args) {
   Flags f = parseFlags(args, {"since", "limit", "config", "batch", "help"});
   if (!f.error.empty()) return fail(f.error);
@@ -245,17 +274,9 @@ int warm(const std::vector<std::string>& args) {
   }
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
-  timeval tv{static_cast<time_t>(config.redis.timeoutMs / 1000 + 2), 0};
-  if (!config.redis.sentinels.empty()) {
-    auto timeout = std::chrono::milliseconds(config.redis.timeoutMs + 2000);
-    address = storage::askSentinelsBlocking(redisSentinelsFrom(config.redis), timeout, *address);
-    if (!address) return fail("Redis Sentinel: " + address.error().message);
-  }
-  storage::RedisContextPtr redis(address->unixPath.empty()
-                                     ? redisConnectWithTimeout(address->host.c_str(), address->port, tv)
-                                     : redisConnectUnixWithTimeout(address->unixPath.c_str(), tv));
-  if (!redis || redis->err) return fail("Redis: " + std::string(redis ? redis->errstr : "out of memory"));
-  redisSetTimeout(redis.get(), tv);
+  Expected<storage::RedisContextPtr> connected = connectRedisBlocking(config, *address);
+  if (!connected) return fail(connected.error().message);
+  storage::RedisContextPtr redis = std::move(*connected);
   auto command = [&](const std::vector<std::string>& argv) {
     std::vector<const char*> ptrs;
     std::vector<size_t> lens;
@@ -271,19 +292,6 @@ int warm(const std::vector<std::string>& args) {
     if (redisGetReply(redis.get(), &reply) != REDIS_OK) return recgw::fail(std::string(redis->errstr));
     return storage::RedisReplyPtr(static_cast<redisReply*>(reply));
   };
-  // AUTH and SELECT must both succeed before any SET: a refused AUTH would otherwise turn
-  // every write into NOAUTH, and a refused SELECT would warm the wrong database. PING
-  // catches a server that wants a password we were not given.
-  auto handshake = storage::redisHandshake(*address);
-  handshake.push_back({"PING"});
-  for (const auto& step : handshake) command(step);
-  for (const auto& step : handshake) {
-    Expected<storage::RedisReplyPtr> r = nextReply();
-    if (!r) return fail("Redis: " + r.error().message);
-    if (*r && (*r)->type == REDIS_REPLY_ERROR)
-      return fail("Redis: " + storage::redisHandshakeStepName(step) + " refused: " +
-                  std::string((*r)->str, (*r)->len));
-  }
 
   bool tty = ::isatty(STDERR_FILENO);
   size_t total = found.found.size(), written = 0, failed = 0;
@@ -327,6 +335,46 @@ std::optional<Config> cliConfig(const Flags& f) {
     std::fprintf(stderr, "%s\n", e.what());
     return std::nullopt;
   }
+}
+
+int statsCommand(const std::vector<std::string>& args) {
+  Flags f = parseFlags(args, {"config", "json", "help"});
+  if (!f.error.empty()) return fail(f.error);
+  if (f.named.count("help") || f.positional.size() != 1) {
+    std::fprintf(f.named.count("help") ? stdout : stderr,
+                 "usage: recgw stats SESSION_ID [--json] [--config FILE]\n"
+                 "Per-link analytics of a call (every token it had): opens, unique clients, bytes sent,\n"
+                 "furthest byte and fraction, first and last access, suspected leaks. --json prints the\n"
+                 "same document as GET /api/v1/admin/recordings/{session_id}/stats.\n");
+    return f.named.count("help") ? 0 : 2;
+  }
+  std::optional<Config> config = cliConfig(f);
+  if (!config) return 2;
+  Expected<storage::RedisAddress> address =
+      storage::parseRedisUrl(config->redis.url, redisOverridesFrom(config->redis));
+  if (!address) return fail("redis.url: " + address.error().message);
+  Expected<storage::RedisContextPtr> redis = connectRedisBlocking(*config, *address);
+  if (!redis) return fail(redis.error().message);
+  const std::string& sessionId = f.positional[0];
+  storage::RedisReply members =
+      storage::redisCommandBlocking(redis->get(), {"SMEMBERS", storage::linkStatsSessionKey(sessionId)});
+  if (!members.ok()) return fail("Redis: " + members.text);
+  std::vector<std::string> hashes;
+  for (const auto& e : members.elements) hashes.push_back(e.text);
+  std::sort(hashes.begin(), hashes.end());
+  std::vector<storage::LinkStats> links;
+  for (const auto& hash : hashes) {
+    std::string key = storage::linkStatsKey(hash);
+    storage::RedisReply fields = storage::redisCommandBlocking(redis->get(), {"HGETALL", key});
+    storage::RedisReply clients = storage::redisCommandBlocking(redis->get(), {"PFCOUNT", key + ":clients"});
+    if (!fields.ok() || !clients.ok()) return fail("Redis: " + (fields.ok() ? clients.text : fields.text));
+    links.push_back(storage::decodeLinkStats(hash, fields, clients));
+  }
+  if (f.named.count("json"))
+    std::printf("%s\n", storage::renderLinkStatsJson(sessionId, links).c_str());
+  else
+    std::fputs(storage::renderLinkStatsTable(sessionId, links).c_str(), stdout);
+  return 0;
 }
 
 std::string describeKey(const storage::ApiKeyRecord& k) {
@@ -550,6 +598,7 @@ int runToolCommand(const std::string& command, const std::vector<std::string>& a
     return 0;
   }
   if (command == "warm") return warm(args);
+  if (command == "stats") return statsCommand(args);
   if (command == "diagnose") return diagnoseCommand(args);
   if (command == "api-key") return apiKeyCommand(args);
   if (command == "ensure-indexes") return ensureIndexesCommand(args);

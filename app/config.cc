@@ -277,6 +277,36 @@ const std::vector<Field>& schema() {
       {"api_keys", "cache_s", Kind::kInt, false, bind(&C::apiKeys, &ApiKeysConfig::cacheS),
        [](const C& c) { return c.apiKeys.cacheS >= 0 && c.apiKeys.cacheS <= 30 ? "" : "must be 0..30"; }},
 
+      {"public", "retry_after_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::retryAfterS),
+       [](const C& c) { return positive(c.publicLinks.retryAfterS); }},
+      {"public", "not_ready_ttl_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::notReadyTtlS),
+       [](const C& c) { return positive(c.publicLinks.notReadyTtlS); }},
+      {"public", "revoked_collection", Kind::kString, false,
+       bind(&C::publicLinks, &PublicLinkConfig::revokedCollection),
+       [](const C& c) { return c.publicLinks.revokedCollection.empty() ? "must not be empty" : ""; }},
+      {"public", "download_name", Kind::kString, false, bind(&C::publicLinks, &PublicLinkConfig::downloadName),
+       [](const C& c) {
+         const auto& n = c.publicLinks.downloadName;
+         if (n.empty() || n.size() > 200) return "must be 1..200 bytes";
+         for (unsigned char ch : n)
+           if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\') return "must not hold '/', '\\' or control characters";
+         return "";
+       }},
+      {"public", "mode", Kind::kString, false, bind(&C::publicLinks, &PublicLinkConfig::mode),
+       [](const C& c) {
+         return c.publicLinks.mode == "stream" || c.publicLinks.mode == "redirect" ? "" : "must be stream|redirect";
+       }},
+      {"public", "redirect_ttl_s", Kind::kInt, false, bind(&C::publicLinks, &PublicLinkConfig::redirectTtlS),
+       [](const C& c) {
+         return c.publicLinks.redirectTtlS >= 1 && c.publicLinks.redirectTtlS <= 604800 ? "" : "must be 1..604800";
+       }},
+
+      {"analytics", "flush_ms", Kind::kInt, false, bind(&C::analytics, &AnalyticsConfig::flushMs),
+       [](const C& c) { return c.analytics.flushMs >= 50 && c.analytics.flushMs <= 60000 ? "" : "must be 50..60000"; }},
+      {"analytics", "leak_clients_per_hour", Kind::kInt, false,
+       bind(&C::analytics, &AnalyticsConfig::leakClientsPerHour),
+       [](const C& c) { return positive(c.analytics.leakClientsPerHour); }},
+
       {"lifecycle", "rooms_collection", Kind::kString, false, bind(&C::lifecycle, &LifecycleConfig::roomsCollection),
        [](const C& c) { return c.lifecycle.roomsCollection.empty() ? "must not be empty" : ""; }},
       {"lifecycle", "recordings_collection", Kind::kString, false,

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "handlers/admin_cache.h"
+#include "handlers/link_stats.h"
 #include "handlers/api_key_auth.h"
 #include "handlers/diagnose.h"
 #include "handlers/failed_lookup_limiter.h"
@@ -24,6 +25,7 @@
 #include "storage/call_indexes.h"
 #include "storage/call_store.h"
 #include "storage/credentials_provider.h"
+#include "storage/invalidation_bus.h"
 #include "storage/lookup_cache.h"
 #include "storage/storage_settings.h"
 #include "reactor/event_loop.h"
@@ -186,6 +188,23 @@ storage::LookupSettings lookupSettingsFrom(const Config& c) {
   s.l1Ttl = std::chrono::seconds(c.cache.l1TtlS);
   s.redisTtlHit = std::chrono::seconds(c.redis.ttlHitS);
   s.redisTtlMiss = std::chrono::seconds(c.redis.ttlMissS);
+  s.notReadyTtl = std::chrono::seconds(c.publicLinks.notReadyTtlS);
+  return s;
+}
+
+handlers::PublicLinkSettings publicLinkSettingsFrom(const Config& c) {
+  handlers::PublicLinkSettings s;
+  s.retryAfterS = c.publicLinks.retryAfterS;
+  s.downloadName = c.publicLinks.downloadName;
+  s.redirectAlways = c.publicLinks.mode == "redirect";
+  s.redirectTtlS = c.publicLinks.redirectTtlS;
+  return s;
+}
+
+storage::LinkAnalyticsSettings analyticsSettingsFrom(const Config& c) {
+  storage::LinkAnalyticsSettings s;
+  s.flushInterval = std::chrono::milliseconds(c.analytics.flushMs);
+  s.leakClientsPerHour = c.analytics.leakClientsPerHour;
   return s;
 }
 
@@ -237,6 +256,12 @@ class Worker {
         if (!up) metrics_.inc("recgw_redis_disconnects_total");
       });
       redis_->start();
+      // The invalidation bus' subscriber: its own connection, logging in as the one above.
+      auto subscriber = std::make_unique<storage::RedisClient>(loop_, *address,
+                                                               std::chrono::milliseconds(config.redis.timeoutMs));
+      if (!config.redis.sentinels.empty()) subscriber->useSentinels(redisSentinelsFrom(config.redis));
+      bus_ = std::make_unique<storage::InvalidationBus>(redis_.get(), std::move(subscriber), metrics_);
+      bus_->start();
     }
     handlers::OpsDependencies ops;
     ops.mongo = &mongo_;
@@ -306,6 +331,13 @@ class Worker {
     auto recordings = std::make_shared<handlers::RecordingsContext>();
     lookups_ =
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
+    lookups_->useInvalidationBus(bus_.get());
+    calls_.setRevokedCollection(config.publicLinks.revokedCollection);
+    recordings->publicLinks = publicLinkSettingsFrom(config);
+    recordings->curl = &curl_;
+    analytics_ = std::make_unique<storage::LinkAnalytics>(loop_, redis_.get(), metrics_, analyticsSettingsFrom(config));
+    recordings->analytics = analytics_.get();
+    recordingsContext_ = recordings;
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
                                  std::function<void(storage::CallRecord, std::string, std::string)> done,
                                  std::function<bool()> mongoAdmission) {
@@ -369,6 +401,7 @@ class Worker {
     signedUrls->cache = lookups_.get();
     signedUrls->curl = &curl_;
     signedUrls->publicBaseUrl = config.server.publicBaseUrl;
+    signedUrls->revokedCollection = config.publicLinks.revokedCollection;
     apiKeys_ = std::make_unique<handlers::ApiKeyVerifier>(mongo_, config.apiKeys.collection,
                                                           std::chrono::seconds(config.apiKeys.cacheS));
     signedUrls->apiKeys = apiKeys_.get();
@@ -385,6 +418,10 @@ class Worker {
     fleetReports_->publicBaseUrl = config.server.publicBaseUrl;
     fleetReports_->reportSkewS = config.fleet.reportSkewS;
     handlers::registerFleetReportRoutes(server_, fleetReports_);
+    auto linkStats = std::make_shared<handlers::LinkStatsContext>();
+    linkStats->redis = redis_.get();
+    linkStats->jwt = jwt_.get();
+    handlers::registerLinkStatsRoute(server_, linkStats);
     handlers::registerOpenApiRoute(server_);
     auto diagnosis = std::make_shared<handlers::DiagnoseRouteContext>();
     diagnosis->deps = diagnoseDependencies(config);
@@ -546,6 +583,9 @@ class Worker {
   void checkDrained() {
     bool opsDrained = !opsServer_ || (opsServer_->inFlight() == 0 && opsServer_->unsentBytes() == 0);
     if (server_.inFlight() == 0 && server_.unsentBytes() == 0 && opsDrained) {
+      // The last interval of link analytics goes out before the loop stops.
+      if (analytics_ && analytics_->pendingTokens() > 0) analytics_->flush();
+      if (redis_ && redis_->inFlight() > 0 && std::chrono::steady_clock::now() < shutdownDeadline_) return;
       loop_.stop();
       return;
     }
@@ -578,6 +618,8 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
+      recordingsContext_->publicLinks = publicLinkSettingsFrom(config_);
+      analytics_->setSettings(analyticsSettingsFrom(config_));
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       fleetReports_->reportSkewS = config_.fleet.reportSkewS;
       if (limiter_) {
@@ -601,6 +643,8 @@ class Worker {
   reactor::WorkerPool mongoWorkers_;
   storage::MongoClient mongo_;
   std::unique_ptr<storage::RedisClient> redis_;
+  // recgw:invalidate (null with Redis disabled); outlives the caches that listen to it.
+  std::unique_ptr<storage::InvalidationBus> bus_;
   reactor::CurlMulti curl_;
   storage::SettingsStore settings_;
   std::unique_ptr<storage::CredentialsProvider> credentials_;
@@ -614,6 +658,8 @@ class Worker {
   } callIndexes_;
   std::unique_ptr<handlers::JwtVerifier> jwt_;
   std::unique_ptr<storage::LookupCache> lookups_;
+  std::shared_ptr<handlers::RecordingsContext> recordingsContext_;  // for SIGHUP
+  std::unique_ptr<storage::LinkAnalytics> analytics_;
   std::unique_ptr<handlers::FailedLookupLimiter> limiter_;
   std::unique_ptr<handlers::ApiKeyVerifier> apiKeys_;
   std::shared_ptr<handlers::FleetReportContext> fleetReports_;

@@ -52,6 +52,7 @@ void usage(FILE* out) {
       "  extract-key URL [--bucket B]          print the object key inside a storage URL\n"
       "  warm --since DATE [--limit N]         copy call lookups from MongoDB into Redis\n"
       "  api-key create|list|revoke ...        tenant API keys (recgw api-key --help)\n"
+      "  stats SESSION_ID [--json]             per-link analytics of a call (opens, clients, bytes, leaks)\n"
       "  ensure-indexes [--check]              create (or list) the indexes recgw needs on calls\n"
       "  --version                             print the version\n"
       "\n"

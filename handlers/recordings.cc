@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "handlers/link_stats.h"
+#include "handlers/public_link_modes.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
@@ -172,6 +174,12 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         ex.replyError(429, "rate_limited", "too many failed lookups from this address; retry later");
         return;
       }
+      if (field == storage::LookupField::kToken &&
+          answerLinkState(ex, record, ctx->publicLinks,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()))
+        return;
       switch (record.outcome) {
         case storage::CallRecord::Outcome::kNoCall:
           notFound(ex, "no call");
@@ -188,13 +196,25 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
         case storage::CallRecord::Outcome::kFound:
           break;
       }
+      // A public link may ask for a download (its own Content-Disposition) or a redirect.
+      ClientConditions served = conditions;
+      PublicDelivery delivery;
+      if (field == storage::LookupField::kToken) {
+        delivery = publicDeliveryFor(ex, ctx->publicLinks, record);
+        served.contentDisposition = delivery.contentDisposition;
+        if (ctx->analytics)
+          watchLinkHit(ex, *ctx->analytics, value, record.sessionId, conditions, ctx->trustedProxies);
+      }
+      auto stream = [ctx, field, value, served, key = record.key, hint](reactor::HttpExchange& ex) {
+        relayFromSources(ex, ctx, field, value, served, key, hint);
+      };
       if (ctx->signer->credentialsUnavailable()) {
         // No valid credentials at all (start-up, or every refresh failed until expiry): wait
         // for the fetch in flight, if any. Storage is where recordings live: answering 404 or
         // falling back silently would hide that the gateway cannot read it, so a failed wait
         // is a 503 (the reason is logged by the provider and shown in /readyz).
         ctx->signer->provider()->waitForCredentials(
-            [request, ctx, field, value, conditions, key = record.key, hint](bool ok) {
+            [request, ctx, field, value, served, key = record.key, hint](bool ok) {
               request.with([&](reactor::HttpExchange& ex) {
                 if (!ok || ctx->signer->credentialsUnavailable()) {
                   ex.noteReason("no valid storage credentials");
@@ -203,12 +223,13 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
                                 "the gateway has no valid storage credentials right now; retry shortly");
                   return;
                 }
-                relayFromSources(ex, ctx, field, value, conditions, key, hint);
+                relayFromSources(ex, ctx, field, value, served, key, hint);
               });
             });
         return;
       }
-      relayFromSources(ex, ctx, field, value, conditions, record.key, hint);
+      if (delivery.redirect) return redirectOrStream(ex, *ctx, record, hint, delivery, stream);
+      stream(ex);
     });
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
@@ -218,6 +239,8 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
 }  // namespace
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context) {
+  server.metrics().describe("recgw_public_link_refusals_total", reactor::Metrics::Type::kCounter,
+                            "Public links answered 410/503 from the call's state, by reason");
   server.route(reactor::kGet | reactor::kHead, "/api/v1/public/recordings/{token}", "public_recording",
                [context](reactor::HttpExchange& ex) {
                  streamCall(ex, context, storage::LookupField::kToken, ex.pathParams()[0]);

@@ -10,10 +10,12 @@
 #include "fleet/source_chain.h"
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
+#include "handlers/public_link_status.h"
 #include "handlers/stream_relay.h"
 #include "reactor/http_server.h"
 #include "storage/call_store.h"
 #include "storage/credentials_provider.h"
+#include "storage/link_analytics.h"
 #include "storage/storage_settings.h"
 
 namespace recgw::handlers {
@@ -83,6 +85,11 @@ struct RecordingsContext {
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;
+  // The public route's link and recording statuses (revoked, expired, not ready, ...),
+  // download and redirect modes.
+  PublicLinkSettings publicLinks;
+  reactor::CurlMulti* curl = nullptr;  // redirect mode's HEAD to storage; null: always stream
+  storage::LinkAnalytics* analytics = nullptr;  // per-link counters; null: not counted
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

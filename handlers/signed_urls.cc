@@ -12,11 +12,60 @@
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
 #include "storage/presigner.h"
+#include "storage/iso_time.h"
 #include "storage/public_link.h"
 #include "storage/recording_token.h"
 #include "storage/s3_addressing.h"
 
 namespace recgw::handlers {
+
+MintRequest parseMintRequest(std::string_view body, int64_t nowMs) {
+  MintRequest out;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return out;
+  simdjson::dom::parser parser;
+  auto parsed = reactor::parseJsonObject(parser, body);
+  if (!parsed) {
+    out.error = "the body must be a JSON object (or empty)";
+    return out;
+  }
+  simdjson::dom::object obj = *parsed;
+  auto in = obj["expires_in_s"];
+  auto at = obj["expires_at"];
+  bool hasIn = in.error() != simdjson::NO_SUCH_FIELD;
+  bool hasAt = at.error() != simdjson::NO_SUCH_FIELD;
+  if (hasIn && hasAt) {
+    out.error = "give expires_in_s or expires_at, not both";
+    return out;
+  }
+  if (hasIn) {
+    int64_t seconds = 0;
+    if (in.get_int64().get(seconds) || seconds < 1 || seconds > kMaxLinkLifetimeS) {
+      out.error = "expires_in_s must be an integer from 1 to " + std::to_string(kMaxLinkLifetimeS);
+      return out;
+    }
+    out.expiresAtMs = nowMs + seconds * 1000;
+  } else if (hasAt) {
+    std::string_view text;
+    std::optional<std::chrono::system_clock::time_point> instant;
+    if (!at.get_string().get(text)) instant = storage::parseIsoInstant(text);
+    if (!instant) {
+      out.error = "expires_at must be an ISO 8601 instant (e.g. 2026-05-01T10:00:00Z)";
+      return out;
+    }
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(instant->time_since_epoch()).count();
+    if (ms <= nowMs) {
+      out.error = "expires_at must be in the future";
+      return out;
+    }
+    if (ms - nowMs > kMaxLinkLifetimeS * 1000) {
+      out.error = "expires_at must be within " + std::to_string(kMaxLinkLifetimeS) + " seconds";
+      return out;
+    }
+    out.expiresAtMs = ms;
+  }
+  return out;
+}
+
 
 std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg,
                                 std::string_view type) {
@@ -28,6 +77,11 @@ std::string validationErrorBody(const std::vector<std::string>& loc, std::string
 }
 
 namespace {
+
+int64_t nowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 using storage::CallRecord;
 
@@ -609,14 +663,17 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   if (!requireAdmin(ex, ctx->recordings->jwt)) return;
   const std::string& sessionId = ex.pathParams()[0];
   if (!isSafePathParam(sessionId)) return ex.replyError(404, "not_found", "no such call");
+  MintRequest mint = parseMintRequest(ex.body(), nowMillis());
+  if (!mint.error.empty()) return ex.replyError(400, "bad_request", mint.error);
   std::string token = storage::mintToken();
   reactor::ExchangeRef request(ex);
   std::string database = ctx->mongo->databaseName();
   std::string collection = ctx->callsCollection;
+  int64_t expiresAtMs = mint.expiresAtMs;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
     std::string previous, error;
     bool ok = storage::CallStore::rotateTokenBlocking(client, database, collection, sessionId, token,
-                                                      previous, error);
+                                                      previous, error, expiresAtMs);
     return reactor::WorkerPool::Completion([=] {
       if (!ok) {
         request.with([&](reactor::HttpExchange& ex) {
@@ -628,18 +685,20 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
         });
         return;
       }
-      // The old link must stop working: drop it here and in Redis (other workers' L1
-      // entries expire within their TTL), and the session's cached record too.
-      if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
-      ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
+      // The old link must stop working: drop it here and in Redis, and publish the eviction
+      // so that every other worker drops it too (without Redis: within their L1 TTL); the
+      // session's cached record as well.
+      if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous, {}, "rotate");
+      ctx->cache->evict(storage::LookupField::kSessionId, sessionId, {}, "rotate");
       request.with([&](reactor::HttpExchange& ex) {
         reactor::JsonWriter w;
         w.beginObject()
             .field("session_id", sessionId)
             .field("token", token)
             .field("url", storage::buildPublicRecordingUrl(ctx->publicBaseUrl, token))
-            .field("rotated", !previous.empty())
-            .endObject();
+            .field("rotated", !previous.empty());
+        if (expiresAtMs > 0) w.field("expires_at", storage::formatIsoMillis(expiresAtMs));
+        w.endObject();
         ex.reply(200, w.str());
       });
     });
@@ -650,8 +709,6 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   }
 }
 
-// The call's public link stops working: its token is removed in MongoDB and evicted from
-// Redis and this worker's L1 (other workers' L1 entries expire within their TTL).
 void handleRevokeToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext> ctx) {
   if (!requireAdmin(ex, ctx->recordings->jwt)) return;
   const std::string& sessionId = ex.pathParams()[0];
@@ -659,23 +716,35 @@ void handleRevokeToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlConte
   reactor::ExchangeRef request(ex);
   std::string database = ctx->mongo->databaseName();
   std::string collection = ctx->callsCollection;
+  std::string revokedCollection = ctx->revokedCollection;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
-    std::string previous, error;
-    bool ok =
-        storage::CallStore::revokeTokenBlocking(client, database, collection, sessionId, previous, error);
+    std::string previous, storageKey, error;
+    bool ok = storage::CallStore::revokeTokenBlocking(client, database, collection, revokedCollection,
+                                                      sessionId, previous, storageKey, error);
     return reactor::WorkerPool::Completion([=] {
       if (!ok) {
         request.with([&](reactor::HttpExchange& ex) {
           if (!error.empty()) {
+            reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(), "token revocation failed",
+                                 {{"error", error}});
             ex.addHeader("Retry-After", "5");
-            return ex.replyError(503, "mongo_unavailable", "MongoDB could not remove the token");
+            return ex.replyError(503, "mongo_unavailable", "MongoDB could not revoke the token");
           }
           ex.replyError(404, "not_found", "no such call");
         });
         return;
       }
-      if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
-      ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
+      if (!previous.empty()) {
+        // Published to every worker of every gateway (they drop their L1 entry at once),
+        // then cached as revoked here and in Redis, over the eviction's tombstone.
+        ctx->cache->evict(storage::LookupField::kToken, previous, {}, "revoke", storageKey);
+        storage::CallRecord revoked;
+        revoked.outcome = storage::CallRecord::Outcome::kNoCall;
+        revoked.linkRevoked = true;
+        revoked.sessionId = sessionId;
+        ctx->cache->store(storage::LookupField::kToken, previous, revoked);
+      }
+      ctx->cache->evict(storage::LookupField::kSessionId, sessionId, {}, "revoke", storageKey);
       request.with([&](reactor::HttpExchange& ex) {
         reactor::JsonWriter w;
         w.beginObject().field("session_id", sessionId).field("revoked", !previous.empty()).endObject();

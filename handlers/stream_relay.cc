@@ -277,7 +277,9 @@ class StreamRelay {
   void setEntityHeaders(HttpExchange& ex, const reactor::UpstreamResponse& r) {
     const std::string type = servedContentType(r.find("content-type"), chain_.key());
     ex.addHeader("Content-Type", type);
-    ex.addHeader("Content-Disposition", contentDisposition(chain_.key(), !isPlayableMediaType(type)));
+    ex.addHeader("Content-Disposition", !cond_.contentDisposition.empty()
+                                            ? cond_.contentDisposition
+                                            : contentDisposition(chain_.key(), !isPlayableMediaType(type)));
     // A recording opened as a page (a hostile stored type, an old browser) runs no script
     // and loads nothing but itself. Not `sandbox`, nor a bare `default-src 'none'`: either
     // stops Chromium's own media document from playing a link opened directly.

@@ -50,6 +50,9 @@ struct ClientConditions {
   std::string ifNoneMatch;
   std::string ifModifiedSince;
   std::string ifRange;
+  // Sent instead of the Content-Disposition derived from the key (a public link's
+  // ?download=1); empty: derived.
+  std::string contentDisposition;
   static ClientConditions from(reactor::HttpExchange& exchange);
 };
 

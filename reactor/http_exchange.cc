@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <strings.h>
 
 #include "reactor/callback_guard.h"
 #include "reactor/http_server.h"
@@ -79,6 +80,13 @@ std::string HttpExchange::peerAddress() const {
 
 void HttpExchange::addHeader(const char* name, std::string_view value) {
   if (!req_) return;
+  if (strcasecmp(name, "Content-Range") == 0) {
+    contentRange_ = value;
+  } else if (strcasecmp(name, "Content-Length") == 0) {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec == std::errc() && end == value.data() + value.size()) contentLength_ = n;
+  }
   std::string v(value);
   evhttp_add_header(evhttp_request_get_output_headers(req_), name, v.c_str());
 }
@@ -339,6 +347,10 @@ void HttpExchange::complete(int status) {
   status_ = status;
   onDrained_ = nullptr;
   onClientGone_ = nullptr;
+  if (auto onComplete = std::move(onComplete_)) {
+    onComplete_ = nullptr;
+    guardCallback("request completion", requestId_, [&] { onComplete(*this); });
+  }
   server_.completed(*this);
 }
 

@@ -93,6 +93,17 @@ class HttpExchange {
   bool done() const { return done_; }
   bool clientGone() const { return clientGone_; }
 
+  // Fires once when the response is complete (sent, cut, or the client gone), before the
+  // access log: per-request accounting. What it throws is logged.
+  void setOnComplete(std::function<void(HttpExchange&)> callback) { onComplete_ = std::move(callback); }
+  int status() const { return status_; }
+  // Body bytes handed to the connection so far.
+  uint64_t bodyBytesSent() const { return bodyBytes_; }
+  // The Content-Range the response carries ("" when none).
+  const std::string& contentRangeSent() const { return contentRange_; }
+  // The Content-Length the response announced (nullopt when none, e.g. chunked).
+  std::optional<uint64_t> contentLengthSent() const { return contentLength_; }
+
   // Fires once if the client disconnects while a stream is in flight.
   void setOnClientGone(std::function<void()> callback) { onClientGone_ = std::move(callback); }
 
@@ -130,6 +141,9 @@ class HttpExchange {
   std::chrono::steady_clock::duration upstreamTtfb_{-1};
   std::function<void()> onClientGone_;
   std::function<void()> onDrained_;
+  std::function<void(HttpExchange&)> onComplete_;
+  std::string contentRange_;
+  std::optional<uint64_t> contentLength_;
   bool streaming_ = false;
   std::optional<uint64_t> declaredLength_;  // the streamed response's Content-Length
   uint64_t streamedBytes_ = 0;

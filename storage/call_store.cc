@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "storage/bson_fields.h"
+#include "storage/crypto.h"
+#include "storage/iso_time.h"
 #include "storage/recording_key.h"
 
 namespace recgw::storage {
@@ -20,6 +22,15 @@ CallRecord recordFromDocument(const bson_t* doc) {
   record.accountId = getString(doc, "account_id");
   record.recordingStatus = getString(doc, "recording_status");
   record.accessToken = getString(doc, "recording_access_token");
+  record.recordingDeleted =
+      fields::getDate(doc, "deleted_at").has_value() || !getString(doc, "deleted_at").empty();
+  if (auto expires = fields::getDate(doc, "recording_access_expires_at")) {
+    record.accessExpiresAtMs = std::max<int64_t>(1, fields::toMillis(*expires));
+  } else if (std::string text = getString(doc, "recording_access_expires_at"); !text.empty()) {
+    // Written by hand or by another service as an ISO 8601 string.
+    if (auto parsed = parseIsoInstant(text))
+      record.accessExpiresAtMs = std::max<int64_t>(1, fields::toMillis(*parsed));
+  }
   if (auto derived = deriveRecordingKey(key, url)) {
     record.outcome = CallRecord::Outcome::kFound;
     record.key = derived->key;
@@ -34,7 +45,7 @@ void appendProjection(bson_t* opts) {
   bson_t projection;
   BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &projection);
   for (const char* f : {"recording_key", "recording_url", "recording_status", "account_id", "session_id",
-                        "recording_access_token"}) {
+                        "recording_access_token", "recording_access_expires_at", "deleted_at"}) {
     BSON_APPEND_INT32(&projection, f, 1);
   }
   bson_append_document_end(opts, &projection);
@@ -123,7 +134,8 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
 
 bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
                                     const std::string& collection, const std::string& sessionId,
-                                    const std::string& token, std::string& previous, std::string& error) {
+                                    const std::string& token, std::string& previous, std::string& error,
+                                    int64_t expiresAtMs) {
   if (!client) {
     error = "no MongoDB client available";
     return false;
@@ -134,7 +146,14 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
   bson_t set;
   BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
   bson_append_utf8(&set, "recording_access_token", -1, token.c_str(), static_cast<int>(token.size()));
+  if (expiresAtMs > 0) BSON_APPEND_DATE_TIME(&set, "recording_access_expires_at", expiresAtMs);
   bson_append_document_end(update.get(), &set);
+  if (expiresAtMs <= 0) {
+    bson_t unset;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$unset", &unset);
+    BSON_APPEND_UTF8(&unset, "recording_access_expires_at", "");
+    bson_append_document_end(update.get(), &unset);
+  }
   bson_error_t err;
   // Returns the document as it was, so the caller can evict the old token.
   if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false,
@@ -149,8 +168,9 @@ bool CallStore::rotateTokenBlocking(mongoc_client_t* client, const std::string& 
 }
 
 bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
-                                    const std::string& collection, const std::string& sessionId,
-                                    std::string& previous, std::string& error) {
+                                    const std::string& collection, const std::string& revokedCollection,
+                                    const std::string& sessionId, std::string& previous,
+                                    std::string& storageKey, std::string& error) {
   if (!client) {
     error = "no MongoDB client available";
     return false;
@@ -161,9 +181,9 @@ bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& 
   bson_t unset;
   BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$unset", &unset);
   BSON_APPEND_UTF8(&unset, "recording_access_token", "");
+  BSON_APPEND_UTF8(&unset, "recording_access_expires_at", "");
   bson_append_document_end(update.get(), &unset);
   bson_error_t err;
-  // Returns the document as it was, so the caller can evict the old token.
   if (!mongoc_collection_find_and_modify(coll.get(), query.get(), nullptr, update.get(), nullptr, false,
                                          false, false, reply.get(), &err)) {
     error = err.message;
@@ -172,7 +192,48 @@ bool CallStore::revokeTokenBlocking(mongoc_client_t* client, const std::string& 
   bson_t before;
   if (!fields::getDocument(reply.get(), "value", before)) return false;
   previous = getString(&before, "recording_access_token");
+  auto derived = deriveRecordingKey(getString(&before, "recording_key"), getString(&before, "recording_url"));
+  if (derived) storageKey = derived->key;
+  if (previous.empty()) return true;
+  // Filed after the call lost the token: a crash in between leaves the link answering 404
+  // (unknown) rather than playing, and a retry of the DELETE finds no token to file.
+  MongocCollectionPtr revoked(
+      mongoc_client_get_collection(client, database.c_str(), revokedCollection.c_str()));
+  ScopedBson selector, entry, opts;
+  std::string hash = crypto::sha256Hex(previous);
+  fields::putString(selector.get(), "_id", hash);
+  bson_t set;
+  BSON_APPEND_DOCUMENT_BEGIN(entry.get(), "$set", &set);
+  fields::putString(&set, "session_id", sessionId);
+  fields::putDate(&set, "revoked_at", std::chrono::system_clock::now());
+  bson_append_document_end(entry.get(), &set);
+  BSON_APPEND_BOOL(opts.get(), "upsert", true);
+  if (!mongoc_collection_update_one(revoked.get(), selector.get(), entry.get(), opts.get(), nullptr, &err)) {
+    error = std::string("the token was taken off the call but not filed as revoked: ") + err.message;
+    return false;
+  }
   return true;
+}
+
+std::optional<bool> CallStore::isRevokedBlocking(mongoc_client_t* client, const std::string& database,
+                                                 const std::string& revokedCollection,
+                                                 const std::string& token) {
+  if (!client) return std::nullopt;
+  MongocCollectionPtr coll(mongoc_client_get_collection(client, database.c_str(), revokedCollection.c_str()));
+  ScopedBson filter, opts;
+  fields::putString(filter.get(), "_id", crypto::sha256Hex(token));
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  BSON_APPEND_INT64(opts.get(), "maxTimeMS", 2000);
+  bson_t projection;
+  BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "projection", &projection);
+  BSON_APPEND_INT32(&projection, "_id", 1);
+  bson_append_document_end(opts.get(), &projection);
+  MongocCursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  const bson_t* doc = nullptr;
+  if (mongoc_cursor_next(cursor.get(), &doc)) return true;
+  bson_error_t error;
+  if (mongoc_cursor_error(cursor.get(), &error)) return std::nullopt;
+  return false;
 }
 
 namespace {
@@ -302,8 +363,21 @@ CallRecord CallStore::findBlocking(mongoc_client_t* client, const std::string& d
 void CallStore::find(LookupField field, const std::string& value, std::function<void(CallRecord)> done) {
   std::string database = mongo_.databaseName();
   std::string collection = collection_;
-  bool queued = mongo_.run([database, collection, field, value, done](mongoc_client_t* client) mutable {
+  std::string revokedCollection = revokedCollection_;
+  bool queued = mongo_.run([database, collection, revokedCollection, field, value,
+                            done](mongoc_client_t* client) mutable {
     CallRecord record = findBlocking(client, database, collection, field, value);
+    // Only a token no call holds costs the second (primary-key) query.
+    if (field == LookupField::kToken && record.outcome == CallRecord::Outcome::kNoCall &&
+        !revokedCollection.empty()) {
+      std::optional<bool> revoked = isRevokedBlocking(client, database, revokedCollection, value);
+      if (!revoked) {
+        record.outcome = CallRecord::Outcome::kUnavailable;
+        record.error = "MongoDB failed reading " + revokedCollection;
+      } else {
+        record.linkRevoked = *revoked;
+      }
+    }
     return reactor::WorkerPool::Completion(
         [done = std::move(done), record = std::move(record)]() mutable { done(std::move(record)); });
   });

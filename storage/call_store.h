@@ -23,6 +23,14 @@ struct CallRecord {
   std::string accountId;
   std::string recordingStatus;
   std::string accessToken;  // the public token; never written to Redis or logs
+  // The public link's own state: revoked (the token is in the revoked-links collection, no
+  // call holds it any more; outcome kNoCall) and the instant the link stops working
+  // (recording_access_expires_at; 0 = never), milliseconds since the epoch.
+  bool linkRevoked = false;
+  int64_t accessExpiresAtMs = 0;
+  // The recording was soft-deleted the way the rooms lifecycle does it (`deleted_at` set on
+  // the call), whatever recording_status says.
+  bool recordingDeleted = false;
   bool hasRecordingKey = false;
   bool hasRecordingUrl = false;
   std::string error;  // for kUnavailable: why (safe to log)
@@ -62,6 +70,9 @@ struct UploadRecorded {
 class CallStore {
  public:
   CallStore(MongoClient& mongo, std::string collection) : mongo_(mongo), collection_(std::move(collection)) {}
+  // Where revoked tokens are kept (by SHA-256, `_id`): a token no call holds is looked up
+  // there, so a revoked link answers as such instead of as an unknown one. Empty: not asked.
+  void setRevokedCollection(std::string collection) { revokedCollection_ = std::move(collection); }
 
   // The callback runs exactly once on the loop thread (synchronously if the queue is full).
   void find(LookupField field, const std::string& value, std::function<void(CallRecord)> done);
@@ -82,15 +93,25 @@ class CallStore {
   // Sets a fresh public token on the call; returns the previous one (empty if none) in
   // `previous`. One atomic findAndModify. false + error when the call does not exist
   // (error empty) or MongoDB failed (error set).
+  // `expiresAtMs` (> 0) sets recording_access_expires_at; 0 removes it (a new link starts
+  // without the old one's expiry).
   static bool rotateTokenBlocking(mongoc_client_t* client, const std::string& database,
                                   const std::string& collection, const std::string& sessionId,
-                                  const std::string& token, std::string& previous, std::string& error);
+                                  const std::string& token, std::string& previous, std::string& error,
+                                  int64_t expiresAtMs = 0);
 
-  // Removes the call's public token; returns the one it had (empty if none) in `previous`.
-  // false + error as rotateTokenBlocking.
+  // Takes the public token off the call (and its expiry) and files it in `revokedCollection`
+  // under its SHA-256 (`_id`, with session_id and revoked_at), so the link answers "revoked"
+  // for good while the call keeps its recording. `previous` is the token revoked (empty when
+  // the call had none), `storageKey` the call's recording key. false + error as above.
   static bool revokeTokenBlocking(mongoc_client_t* client, const std::string& database,
-                                  const std::string& collection, const std::string& sessionId,
-                                  std::string& previous, std::string& error);
+                                  const std::string& collection, const std::string& revokedCollection,
+                                  const std::string& sessionId, std::string& previous,
+                                  std::string& storageKey, std::string& error);
+  // Whether the token was revoked (by its SHA-256); nullopt when MongoDB failed.
+  static std::optional<bool> isRevokedBlocking(mongoc_client_t* client, const std::string& database,
+                                               const std::string& revokedCollection,
+                                               const std::string& token);
 
   // An upload report (POST /api/v1/fleet/recordings): sets recording_key, recording_status
   // "ready" and the object's size, ETag, content type (and duration when given) on the call,
@@ -106,6 +127,7 @@ class CallStore {
  private:
   MongoClient& mongo_;
   std::string collection_;
+  std::string revokedCollection_;
 };
 
 }  // namespace recgw::storage

@@ -1,5 +1,6 @@
 #include "storage/iso_time.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace recgw::storage {
@@ -78,6 +79,18 @@ std::optional<std::chrono::system_clock::time_point> parseIsoInstant(std::string
   time_t t = timegm(&tm);
   if (t == static_cast<time_t>(-1)) return std::nullopt;
   return std::chrono::system_clock::from_time_t(t - offsetSeconds) + std::chrono::milliseconds(millis);
+}
+
+std::string formatIsoMillis(int64_t ms) {
+  int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  int millis = static_cast<int>(ms - secs * 1000);
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
 }
 
 }  // namespace recgw::storage

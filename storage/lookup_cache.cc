@@ -5,6 +5,7 @@
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
 #include "storage/crypto.h"
+#include "storage/public_link.h"
 
 namespace recgw::storage {
 namespace {
@@ -66,6 +67,9 @@ std::string encodeCachedRecord(const CallRecord& r, const std::string& hint) {
   if (!r.sessionId.empty()) w.field("sid", r.sessionId);
   if (!r.accountId.empty()) w.field("a", r.accountId);
   if (!r.recordingStatus.empty()) w.field("s", r.recordingStatus);
+  if (r.linkRevoked) w.field("rv", 1);
+  if (r.recordingDeleted) w.field("del", 1);
+  if (r.accessExpiresAtMs > 0) w.field("x", r.accessExpiresAtMs);
   w.endObject();
   return w.take();
 }
@@ -97,6 +101,12 @@ std::optional<std::pair<CallRecord, std::string>> decodeCachedRecord(std::string
   r.sessionId = str("sid");
   r.accountId = str("a");
   r.recordingStatus = str("s");
+  int64_t flag = 0;
+  r.linkRevoked = !obj["rv"].get_int64().get(flag) && flag == 1;
+  flag = 0;
+  r.recordingDeleted = !obj["del"].get_int64().get(flag) && flag == 1;
+  int64_t expires = 0;
+  if (!obj["x"].get_int64().get(expires) && expires > 0) r.accessExpiresAtMs = expires;
   if (r.outcome == CallRecord::Outcome::kFound && r.key.empty()) return std::nullopt;
   return std::make_pair(std::move(r), str("h"));
 }
@@ -147,10 +157,7 @@ LookupCache::L1Entry* LookupCache::l1Find(const std::string& key) {
 
 void LookupCache::l1Put(const std::string& key, const CallRecord& record, const std::string& hint) {
   if (settings_.l1Entries == 0 || settings_.l1Ttl.count() == 0) return;
-  auto ttl = record.outcome == CallRecord::Outcome::kFound
-                 ? settings_.l1Ttl
-                 : std::min(settings_.l1Ttl, settings_.redisTtlMiss);
-  auto expires = backends_.now() + ttl;
+  auto expires = backends_.now() + l1TtlFor(record);
   auto it = l1_.find(key);
   if (it != l1_.end()) {
     it->second->record = record;
@@ -170,6 +177,21 @@ void LookupCache::l1Put(const std::string& key, const CallRecord& record, const 
     lru_.pop_back();
   }
   noteL1Size();
+}
+
+std::chrono::seconds LookupCache::l1TtlFor(const CallRecord& record) const {
+  if (isTransientRecordingStatus(record.recordingStatus) || record.recordingDeleted)
+    return std::min(settings_.l1Ttl, settings_.notReadyTtl);
+  if (record.outcome == CallRecord::Outcome::kFound || record.linkRevoked) return settings_.l1Ttl;
+  return std::min(settings_.l1Ttl, settings_.redisTtlMiss);
+}
+
+std::chrono::seconds LookupCache::redisTtlFor(const CallRecord& record) const {
+  if (isTransientRecordingStatus(record.recordingStatus) || record.recordingDeleted)
+    return settings_.notReadyTtl;
+  // A revocation is for good: kept like a hit.
+  if (record.outcome == CallRecord::Outcome::kFound || record.linkRevoked) return settings_.redisTtlHit;
+  return settings_.redisTtlMiss;
 }
 
 void LookupCache::noteL1Size() {
@@ -280,7 +302,7 @@ void LookupCache::land(const std::string& key, const CallRecord& record, const s
 
 void LookupCache::writeRedis(const std::string& key, const CallRecord& record, const std::string& hint) {
   if (!redisUsable()) return;
-  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
+  auto ttl = redisTtlFor(record);
   // NX: never over an eviction tombstone (see evict()).
   redis_->command({"SET", key, encodeCachedRecord(record, hint), "EX", std::to_string(ttl.count()), "NX"},
                   [this, alive = reactor::LivenessWatch(alive_)](const RedisReply& r) {
@@ -311,14 +333,32 @@ void LookupCache::noteSource(LookupField field, const std::string& value, const 
                   [](const RedisReply&) {});
 }
 
-void LookupCache::evict(LookupField field, const std::string& value, std::function<void(bool)> done) {
-  std::string key = cacheKey(field, value);
+void LookupCache::dropLocal(const std::string& key) {
   if (auto it = l1_.find(key); it != l1_.end()) {
     lru_.erase(it->second);
     l1_.erase(it);
     noteL1Size();
   }
   if (auto flight = flights_.find(key); flight != flights_.end()) flight->second.evicted = true;
+}
+
+void LookupCache::useInvalidationBus(InvalidationBus* bus) {
+  bus_ = bus;
+  if (!bus_) return;
+  bus_->addListener([this, alive = reactor::LivenessWatch(alive_)](const InvalidationEvent& event) {
+    if (alive.alive()) dropLocal(event.cacheKey());
+  });
+}
+
+void LookupCache::evict(LookupField field, const std::string& value, std::function<void(bool)> done,
+                        const char* reason, std::string storageKey) {
+  std::string key = cacheKey(field, value);
+  if (bus_) {
+    if (auto it = l1_.find(key); it != l1_.end() && storageKey.empty()) storageKey = it->second->record.key;
+    bus_->publish(field == LookupField::kToken ? InvalidationEvent::forToken(value, reason, storageKey)
+                                               : InvalidationEvent::forSession(value, reason, storageKey));
+  }
+  dropLocal(key);
   if (!redisUsable()) {
     if (done) done(false);
     return;
@@ -337,7 +377,7 @@ void LookupCache::store(LookupField field, const std::string& value, const CallR
     if (done) done(false);
     return;
   }
-  auto ttl = record.outcome == CallRecord::Outcome::kFound ? settings_.redisTtlHit : settings_.redisTtlMiss;
+  auto ttl = redisTtlFor(record);
   redis_->command({"SET", key, encodeCachedRecord(record, sourceHint), "EX", std::to_string(ttl.count())},
                   [done](const RedisReply& r) {
                     if (done) done(r.ok());

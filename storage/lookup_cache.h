@@ -20,6 +20,7 @@
 #include "reactor/liveness.h"
 #include "reactor/metrics.h"
 #include "storage/call_store.h"
+#include "storage/invalidation_bus.h"
 #include "storage/redis_client.h"
 
 namespace recgw::storage {
@@ -29,6 +30,9 @@ struct LookupSettings {
   std::chrono::seconds l1Ttl{5};
   std::chrono::seconds redisTtlHit{3600};
   std::chrono::seconds redisTtlMiss{60};
+  // A recording that is not ready, deleted or failed (public.not_ready_ttl_s): both tiers
+  // keep it this long at most, so a recording that becomes ready plays soon.
+  std::chrono::seconds notReadyTtl{5};
 };
 
 // The cache key for a lookup: "tok:<sha256 hex>" or "sid:<session id>". Pure.
@@ -79,7 +83,17 @@ class LookupCache {
   // Drops the L1 entry and leaves a short-lived tombstone in Redis (token rotation, admin
   // evict): lookups write with SET NX, so an answer read from MongoDB before the eviction —
   // on this worker or another — cannot put the old record back. `done(redisOk)` may be empty.
-  void evict(LookupField field, const std::string& value, std::function<void(bool)> done = {});
+  // With an invalidation bus, the eviction is also published (`reason`: "evict", "rotate",
+  // "revoke"), so every worker of every gateway drops its L1 entry at once.
+  // `storageKey`: the object's key when the caller knows it (else L1's, if any), for caches
+  // of object bytes.
+  void evict(LookupField field, const std::string& value, std::function<void(bool)> done = {},
+             const char* reason = "evict", std::string storageKey = {});
+  // Publishes evictions on `bus` and drops L1 entries on the events it delivers.
+  void useInvalidationBus(InvalidationBus* bus);
+  // Drops one L1 entry by its cache key (an invalidation event); an answer in flight for it
+  // is not cached.
+  void dropLocal(const std::string& cacheKey);
   // Writes a record straight into both tiers (warm-up, upload reports), with where the
   // object is when known (`sourceHint`, as noteSource).
   void store(LookupField field, const std::string& value, const CallRecord& record,
@@ -120,6 +134,10 @@ class LookupCache {
   static constexpr int kTombstoneSeconds = 30;
   bool redisUsable() const;
 
+  std::chrono::seconds l1TtlFor(const CallRecord& record) const;
+  std::chrono::seconds redisTtlFor(const CallRecord& record) const;
+
+  InvalidationBus* bus_ = nullptr;
   std::unique_ptr<LookupRedis> ownRedis_;  // the adapter of a RedisClient passed in
   LookupBackends backends_;
   LookupRedis* redis_;

@@ -19,6 +19,14 @@ struct CommandPrivdata {
   uint64_t id;
 };
 
+// hiredis keeps a subscription's callback for the life of its context and calls it once
+// more with a NULL reply when the context goes (disconnect or free): that call frees this.
+struct SubscriptionPrivdata {
+  reactor::LivenessWatch alive;
+  RedisClient* client;
+  uint64_t generation;
+};
+
 RedisReply copyReply(const redisReply* r) {
   RedisReply out;
   if (r == nullptr) {
@@ -171,6 +179,10 @@ RedisReply runBlocking(redisContext* c, const std::vector<std::string>& args) {
 
 }  // namespace
 
+RedisReply redisCommandBlocking(redisContext* context, const std::vector<std::string>& args) {
+  return runBlocking(context, args);
+}
+
 Expected<std::vector<RedisAddress>> parseSentinels(const std::vector<std::string>& entries,
                                                    const std::string& password) {
   std::vector<RedisAddress> out;
@@ -265,6 +277,12 @@ RedisClient::~RedisClient() {
 }
 
 void RedisClient::useSentinels(RedisSentinelSettings settings) { sentinel_ = std::move(settings); }
+
+void RedisClient::subscribe(std::string channel, std::function<void(const std::string&)> onMessage) {
+  subscribeChannel_ = std::move(channel);
+  onMessage_ = std::move(onMessage);
+  logName_ = "redis subscriber";
+}
 
 std::string RedisClient::describeAddress() const {
   if (!sentinel_.sentinels.empty() && !masterKnown_)
@@ -478,9 +496,59 @@ void RedisClient::handshakeStepDone(uint64_t generation, const std::string& step
     return;
   }
   if (--handshakeRemaining_ > 0) return;
-  backoff_ = std::chrono::milliseconds(100);
   authRefused_ = false;
+  // A subscriber is up only once Redis confirmed the subscription (the backoff is reset
+  // then, so a refused SUBSCRIBE keeps backing off).
+  if (!subscribeChannel_.empty()) return sendSubscribe();
+  backoff_ = std::chrono::milliseconds(100);
   setState(true, "connected");
+}
+
+void RedisClient::sendSubscribe() {
+  if (!ctx_) return;
+  // A dead peer is otherwise unnoticed on a connection that only listens.
+  redisEnableKeepAlive(&ctx_->c);
+  const char* argv[] = {"SUBSCRIBE", subscribeChannel_.c_str()};
+  size_t lens[] = {9, subscribeChannel_.size()};
+  auto* priv = new SubscriptionPrivdata{alive_, this, generation_};
+  if (redisAsyncCommandArgv(ctx_, &RedisClient::onSubscriptionReply, priv, 2, argv, lens) != REDIS_OK) {
+    delete priv;  // refused: hiredis keeps no callback
+    loop_.defer([this, alive = reactor::LivenessWatch(alive_), generation = generation_] {
+      if (!alive.alive()) return;
+      dropConnection(generation, "SUBSCRIBE could not be sent");
+    });
+  }
+}
+
+void RedisClient::onSubscriptionReply(redisAsyncContext*, void* reply, void* privdata) noexcept {
+  auto* priv = static_cast<SubscriptionPrivdata*>(privdata);
+  if (reply == nullptr) {  // the context is going: hiredis will not call this again
+    delete priv;
+    return;
+  }
+  if (!priv->alive.alive()) return;
+  try {
+    priv->client->handleSubscriptionReply(priv->generation, copyReply(static_cast<redisReply*>(reply)));
+  } catch (const std::exception& e) {
+    priv->client->recoverFromThrow("subscription", e.what());
+  } catch (...) {
+    priv->client->recoverFromThrow("subscription", "an exception that is not a std::exception");
+  }
+}
+
+void RedisClient::handleSubscriptionReply(uint64_t generation, const RedisReply& reply) {
+  if (generation != generation_ || reply.kind != RedisReply::Kind::kArray || reply.elements.size() < 3) return;
+  const std::string& kind = reply.elements[0].text;
+  if (kind == "subscribe") {
+    backoff_ = std::chrono::milliseconds(100);
+    setState(true, "subscribed to " + subscribeChannel_);
+  } else if (kind == "message" && onMessage_) {
+    try {
+      onMessage_(reply.elements[2].text);
+    } catch (const std::exception& e) {
+      reactor::logError(logName_ + ": a message handler threw", {{"error", e.what()}});
+    }
+  }
 }
 
 void RedisClient::dropConnection(uint64_t generation, const std::string& reason) {
@@ -547,6 +615,7 @@ void RedisClient::failSoon(Callback callback, std::string message) {
 }
 
 void RedisClient::command(std::vector<std::string> args, Callback callback) {
+  if (!subscribeChannel_.empty()) return failSoon(std::move(callback), "a subscriber connection takes no commands");
   if (!connected_ || !ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
   send(std::move(args), std::move(callback));
 }

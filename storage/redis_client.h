@@ -26,6 +26,7 @@
 #include "reactor/status.h"
 
 struct redisAsyncContext;
+struct redisContext;
 struct redisReply;
 
 namespace recgw::storage {
@@ -88,6 +89,10 @@ Expected<RedisAddress> masterFromSentinelReply(const RedisReply& reply, RedisAdd
 Expected<RedisAddress> askSentinelsBlocking(const RedisSentinelSettings& settings,
                                             std::chrono::milliseconds timeout, RedisAddress master);
 
+// One command on a blocking hiredis context (CLIs): the reply, or an error reply saying why
+// there is none.
+RedisReply redisCommandBlocking(redisContext* context, const std::vector<std::string>& args);
+
 // "AUTH" for the AUTH command of a handshake, else the command's name: names the step
 // that failed without showing its arguments (the password).
 std::string redisHandshakeStepName(const std::vector<std::string>& command);
@@ -106,6 +111,14 @@ class RedisClient {
   // start, every second, when its connection is lost and when Redis answers READONLY, and
   // moves to a new master as soon as one is named.
   void useSentinels(RedisSentinelSettings settings);
+
+  // Before start(): this connection only listens. After the handshake (the same AUTH,
+  // SELECT, PING and, with Sentinel, ROLE as any connection) it sends SUBSCRIBE channel and
+  // counts itself connected once Redis confirmed it; every new connection (a restarted
+  // Redis, a failover) subscribes again, with the usual reconnect backoff. Each published
+  // message is handed to onMessage (what it throws is logged and dropped). command() is
+  // refused on such a client: a subscribed connection takes no ordinary commands.
+  void subscribe(std::string channel, std::function<void(const std::string& message)> onMessage);
 
   void start();
   bool connected() const { return connected_; }
@@ -134,6 +147,9 @@ class RedisClient {
   static void onConnect(const redisAsyncContext* ac, int status) noexcept;
   static void onDisconnect(const redisAsyncContext* ac, int status) noexcept;
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  static void onSubscriptionReply(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  void sendSubscribe();
+  void handleSubscriptionReply(uint64_t generation, const RedisReply& reply);
   void handleConnect(int status, const std::string& error);
   void handleDisconnect(int status, const std::string& error);
   // After a throw out of a hiredis callback's handling: the client carries on (reconnecting).
@@ -177,6 +193,8 @@ class RedisClient {
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, Pending> pending_;
   std::function<void(bool, const std::string&)> onStateChange_;
+  std::string subscribeChannel_;  // empty: an ordinary client
+  std::function<void(const std::string&)> onMessage_;
   // Shared with the privdata of commands in flight, so a late hiredis callback can tell
   // that this client is gone.
   reactor::Liveness alive_;

@@ -14,6 +14,7 @@
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/lifecycle.h"
+#include "handlers/object_serving.h"
 #include "handlers/openapi.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
@@ -188,6 +189,15 @@ storage::LookupSettings lookupSettingsFrom(const Config& c) {
   return s;
 }
 
+storage::ObjectCacheSettings objectCacheSettingsFrom(const Config& c) {
+  storage::ObjectCacheSettings s;
+  s.budgetBytes = static_cast<size_t>(c.cache.objectsBytes);
+  s.maxObjectBytes = static_cast<size_t>(c.cache.objectMaxBytes);
+  s.fresh = std::chrono::seconds(c.cache.objectFreshS);
+  s.admitAfter = static_cast<unsigned>(c.cache.objectAdmitAfter);
+  return s;
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -210,6 +220,14 @@ class Worker {
         signer_(settings_, config.s3.sessionToken, credentials_.get()),
         breakers_(breakerSettingsFrom(config)),
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
+        objectCache_(objectCacheSettingsFrom(config)),
+        objects_(objectCache_, relays_, loop_, metrics_,
+                 [this] {
+                   const storage::StorageSettings& s = signer_.settings();
+                   if (!s.storageComplete()) return std::string();
+                   storage::S3Location location = s.location();
+                   return location.endpoint + "/" + location.bucket;
+                 }),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
         publisher_(shared.metricsDirectory, index),
@@ -325,6 +343,7 @@ class Worker {
                       "Public lookups refused (429) after too many failures from one address");
     recordings->signer = &signer_;
     recordings->relays = &relays_;
+    recordings->objects = &objects_;
     if (credentials_) {
       relays_.setCredentialRefresher(
           [this](const storage::SigV4Signer* refused,
@@ -352,6 +371,7 @@ class Worker {
     lifecycle->loop = &loop_;
     lifecycle->metrics = &metrics_;
     lifecycle->settings = lifecycleSettingsFrom(config);
+    lifecycle->objectGone = [this](const std::string& key) { objects_.dropObject(key); };
     handlers::registerLifecycleRoutes(server_, lifecycle);
     handlers::startLifecyclePoller(lifecycle);
     handlers::registerRecordingRoutes(server_, recordings);
@@ -360,6 +380,7 @@ class Worker {
     adminCache->mongo = &mongo_;
     adminCache->callsCollection = config.mongo.callsCollection;
     adminCache->jwt = jwt_.get();
+    adminCache->objects = &objects_;
     handlers::registerAdminCacheRoutes(server_, adminCache);
     auto signedUrls = std::make_shared<handlers::SignedUrlContext>();
     signedUrls->recordings = recordings;
@@ -410,6 +431,7 @@ class Worker {
     metrics_.set("recgw_streams_parked", {}, static_cast<double>(relays_.parked()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
     metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
+    objects_.publishGauges();
     if (credentials_) credentials_->publishGauges();
   }
 
@@ -565,6 +587,8 @@ class Worker {
       relays_.setLimits(relayLimitsFrom(config_));
       breakers_.setSettings(breakerSettingsFrom(config_));
       lookups_->setSettings(lookupSettingsFrom(config_));
+      objectCache_.setSettings(objectCacheSettingsFrom(config_));
+      objects_.publishGauges();
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       if (limiter_) {
         limiter_->configure(static_cast<double>(config_.cache.failedLookupsPerMinute),
@@ -593,6 +617,8 @@ class Worker {
   handlers::StorageSigner signer_;
   fleet::BreakerBoard breakers_;
   handlers::RelayRegistry relays_;
+  storage::ObjectCache objectCache_;
+  handlers::ObjectServer objects_;  // after relays_ and objectCache_, which it uses
   storage::CallStore calls_;
   struct {
     std::chrono::steady_clock::time_point checkedAt;

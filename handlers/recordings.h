@@ -18,6 +18,8 @@
 
 namespace recgw::handlers {
 
+class ObjectServer;
+
 // Resolves a token or session id to a call: the lookup tiers live behind this.
 // `tier` says which tier answered ("l1", "redis", "mongo", or storage::kRefusedTier when
 // `mongoAdmission` refused to let it reach MongoDB); `hint` is where the object was last
@@ -83,6 +85,8 @@ struct RecordingsContext {
   // Remember where an object was found (lookup hint); may be empty.
   std::function<void(storage::LookupField, const std::string& value, const std::string& sourceLabel)>
       noteSource;
+  // The worker's object cache in front of the relays (handlers/object_serving.h); null: relay only.
+  ObjectServer* objects = nullptr;
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "handlers/object_serving.h"
 #include "reactor/json_reader.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
@@ -632,6 +633,10 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
       // entries expire within their TTL), and the session's cached record too.
       if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous);
       ctx->cache->evict(storage::LookupField::kSessionId, sessionId);
+      if (ObjectServer* objects = ctx->recordings ? ctx->recordings->objects : nullptr) {
+        if (!previous.empty()) objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, previous));
+        objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, sessionId));
+      }
       request.with([&](reactor::HttpExchange& ex) {
         reactor::JsonWriter w;
         w.beginObject()

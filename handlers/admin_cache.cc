@@ -117,6 +117,40 @@ struct WarmPump : std::enable_shared_from_this<WarmPump> {
   }
 };
 
+// GET /api/v1/admin/cache/stats: this worker's object cache, named by storage keys only.
+void replyObjectCacheStats(reactor::HttpExchange& ex, const AdminCacheContext& ctx) {
+  if (!requireAdmin(ex, ctx.jwt)) return;
+  constexpr size_t kTopEntries = 20;
+  reactor::JsonWriter w;
+  w.beginObject();
+  if (!ctx.objects || !ctx.objects->cache().enabled()) {
+    w.field("enabled", false).endObject();
+    return ex.reply(200, w.str());
+  }
+  const storage::ObjectCache& cache = ctx.objects->cache();
+  const storage::ObjectCacheSettings& s = cache.settings();
+  w.field("enabled", true)
+      .field("budget_bytes", static_cast<uint64_t>(s.budgetBytes))
+      .field("object_max_bytes", static_cast<uint64_t>(s.maxObjectBytes))
+      .field("object_fresh_s", static_cast<int64_t>(s.fresh.count()))
+      .field("object_admit_after", static_cast<uint64_t>(s.admitAfter))
+      .field("bytes", static_cast<uint64_t>(cache.bytes()))
+      .field("entries", static_cast<uint64_t>(cache.entries()))
+      .field("evictions", cache.evictions());
+  w.key("top").beginArray();
+  for (const auto& e : cache.top(kTopEntries)) {
+    w.beginObject()
+        .field("key", e.key)
+        .field("hits", e.hits)
+        .field("bytes", static_cast<uint64_t>(e.bytes))
+        .field("etag", e.etag)
+        .field("validated_s_ago", static_cast<int64_t>(e.age.count()))
+        .endObject();
+  }
+  w.endArray().endObject();
+  ex.reply(200, w.str());
+}
+
 }  // namespace
 
 void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<AdminCacheContext> ctx) {
@@ -157,38 +191,8 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  }
                });
 
-  server.route(reactor::kGet, "/api/v1/admin/cache/stats", "admin_cache_stats", [ctx](reactor::HttpExchange& ex) {
-    if (!requireAdmin(ex, ctx->jwt)) return;
-    constexpr size_t kTopEntries = 20;
-    reactor::JsonWriter w;
-    w.beginObject();
-    if (!ctx->objects || !ctx->objects->cache().enabled()) {
-      w.field("enabled", false).endObject();
-      return ex.reply(200, w.str());
-    }
-    const storage::ObjectCache& cache = ctx->objects->cache();
-    const storage::ObjectCacheSettings& s = cache.settings();
-    w.field("enabled", true)
-        .field("budget_bytes", static_cast<uint64_t>(s.budgetBytes))
-        .field("object_max_bytes", static_cast<uint64_t>(s.maxObjectBytes))
-        .field("object_fresh_s", static_cast<int64_t>(s.fresh.count()))
-        .field("object_admit_after", static_cast<uint64_t>(s.admitAfter))
-        .field("bytes", static_cast<uint64_t>(cache.bytes()))
-        .field("entries", static_cast<uint64_t>(cache.entries()))
-        .field("evictions", cache.evictions());
-    w.key("top").beginArray();
-    for (const auto& e : cache.top(kTopEntries)) {
-      w.beginObject()
-          .field("key", e.key)
-          .field("hits", e.hits)
-          .field("bytes", static_cast<uint64_t>(e.bytes))
-          .field("etag", e.etag)
-          .field("validated_s_ago", static_cast<int64_t>(e.age.count()))
-          .endObject();
-    }
-    w.endArray().endObject();
-    ex.reply(200, w.str());
-  });
+  server.route(reactor::kGet, "/api/v1/admin/cache/stats", "admin_cache_stats",
+               [ctx](reactor::HttpExchange& ex) { replyObjectCacheStats(ex, *ctx); });
 
   server.route(
       reactor::kPost, "/api/v1/admin/cache/warm", "admin_cache_warm", [ctx](reactor::HttpExchange& ex) {

@@ -450,8 +450,9 @@ void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCont
   if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  service(ctx).remove(*caller, id,
-                      droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+  service(ctx).remove(
+      *caller, id,
+      droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
                         if (!r) return replyProblem(ex, r.error(), "recording not found");
                         reactor::JsonWriter w;
                         w.beginObject().field("id", r->id).field("deleted", true);
@@ -539,7 +540,8 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
   // The move goes on if the client leaves: the state is set all the same.
   service(ctx).archive(
-      *caller, id, droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+      *caller, id,
+      droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
         if (r) return replyData(ex, 200, recordingJson(*r));
         const Problem& p = r.error();
         switch (p.kind) {

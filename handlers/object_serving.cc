@@ -49,8 +49,9 @@ void answerFromMemory(HttpExchange& ex, const std::shared_ptr<const CachedObject
     ex.replyHeadersOnly(304, std::nullopt);
     return;
   }
+  const std::string* encoding = object->contentEncoding.empty() ? nullptr : &object->contentEncoding;
   addEntityHeaders(ex, object->key, object->hasContentType ? &object->contentType : nullptr, object->etag,
-                   object->lastModified, object->contentEncoding.empty() ? nullptr : &object->contentEncoding);
+                   object->lastModified, encoding);
   if (cond.head) {
     if (range && range->outcome == RangeOutcome::kUnsatisfiable) {
       ex.addHeader("Content-Range", unsatisfiedContentRange(size));
@@ -76,7 +77,8 @@ void answerFromMemory(HttpExchange& ex, const std::shared_ptr<const CachedObject
   ex.startStream(status);
   reactor::EvbufferPtr body(evbuffer_new());
   auto* reference = new std::shared_ptr<const CachedObject>(object);
-  if (evbuffer_add_reference(body.get(), object->bytes.data() + first, length, &releaseReference, reference) != 0) {
+  const char* data = object->bytes.data() + first;
+  if (evbuffer_add_reference(body.get(), data, length, &releaseReference, reference) != 0) {
     delete reference;
     ex.abortStream();
     return;
@@ -171,7 +173,8 @@ class ObjectServer::Fill : public RelayTap {
       if (!stored && stale_) {
         auto current = cache.peek(flight_->key);
         if (current && current->etag == stale_->etag && cache.dropObject(flight_->key)) {
-          server_.metrics_.inc("recgw_object_cache_evictions_total", reactor::Metrics::label("reason", "changed"));
+          server_.metrics_.inc("recgw_object_cache_evictions_total",
+                               reactor::Metrics::label("reason", "changed"));
         }
       }
     }
@@ -201,11 +204,12 @@ ObjectServer::ObjectServer(storage::ObjectCache& cache, RelayRegistry& relays, r
                            reactor::Metrics& metrics, std::function<std::string()> origin)
     : cache_(cache), relays_(relays), loop_(loop), metrics_(metrics), origin_(std::move(origin)) {
   using Type = reactor::Metrics::Type;
-  metrics_.describe("recgw_object_cache_hits_total", Type::kCounter, "Recording requests answered from memory");
+  metrics_.describe("recgw_object_cache_hits_total", Type::kCounter,
+                    "Recording requests answered from memory");
   metrics_.describe("recgw_object_cache_misses_total", Type::kCounter,
                     "Recording requests relayed from a source while the object cache is on");
   metrics_.describe("recgw_object_cache_revalidations_total", Type::kCounter,
-                    "Conditional requests to storage for a cached object past cache.object_fresh_s, by result");
+                    "Conditional requests to storage for a cached object past cache.object_fresh_s");
   metrics_.describe("recgw_object_cache_evictions_total", Type::kCounter,
                     "Objects that left the cache, by reason (budget, dropped, changed)");
   metrics_.describe("recgw_object_cache_bytes", Type::kGauge, "Bytes charged to the object cache");
@@ -259,7 +263,8 @@ bool ObjectServer::dropAlias(const std::string& lookupCacheKey) {
 }
 
 void ObjectServer::relay(HttpExchange& ex, fleet::SourceChain chain, ClientConditions conditions,
-                         std::function<void(const std::string&)> onSourceFound, std::shared_ptr<RelayTap> tap) {
+                         std::function<void(const std::string&)> onSourceFound,
+                         std::shared_ptr<RelayTap> tap) {
   relays_.start(ex, std::move(chain), std::move(conditions), std::move(onSourceFound), std::move(tap));
 }
 

@@ -56,8 +56,9 @@ class ObjectServer {
                reactor::Metrics& metrics, std::function<std::string()> origin);
   ~ObjectServer();
 
-  // Serves the recording `chain` names. `field`/`value`: the id the request resolved, remembered (as storage::cacheKey, never a
-  // raw token) so that an eviction of that id drops the object too.
+  // Serves the recording `chain` names. `field`/`value`: the id the request resolved,
+  // remembered (as storage::cacheKey, never a raw token) so that an eviction of that id
+  // drops the object too.
   void serve(reactor::HttpExchange& ex, fleet::SourceChain chain, ClientConditions conditions,
              std::function<void(const std::string&)> onSourceFound, storage::LookupField field,
              const std::string& value);

@@ -126,7 +126,8 @@ void relayFromSources(reactor::HttpExchange& exchange, const std::shared_ptr<Rec
       if (label != hint) ctx->noteSource(field, value, label);
     };
   }
-  if (ctx->objects) return ctx->objects->serve(*ex, std::move(chain), conditions, std::move(onFound), field, value);
+  if (ctx->objects)
+    return ctx->objects->serve(*ex, std::move(chain), conditions, std::move(onFound), field, value);
   ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
 }
 

@@ -35,7 +35,8 @@ ClientConditions ClientConditions::from(HttpExchange& ex) {
 }
 
 void addEntityHeaders(HttpExchange& ex, const std::string& key, const std::string* originType,
-                      const std::string& etag, const std::string& lastModified, const std::string* contentEncoding) {
+                      const std::string& etag, const std::string& lastModified,
+                      const std::string* contentEncoding) {
   const std::string type = servedContentType(originType, key);
   ex.addHeader("Content-Type", type);
   ex.addHeader("Content-Disposition", contentDisposition(key, !isPlayableMediaType(type)));
@@ -617,7 +618,8 @@ size_t RelayRegistry::parked() const {
 }
 
 void RelayRegistry::start(HttpExchange& exchange, fleet::SourceChain chain, ClientConditions conditions,
-                          std::function<void(const std::string&)> onSourceFound, std::shared_ptr<RelayTap> tap) {
+                          std::function<void(const std::string&)> onSourceFound,
+                          std::shared_ptr<RelayTap> tap) {
   auto relay = std::make_unique<StreamRelay>(*this, exchange, std::move(chain), std::move(conditions),
                                              std::move(onSourceFound), std::move(tap));
   StreamRelay* raw = relay.get();

@@ -58,7 +58,8 @@ struct ClientConditions {
 // Content-Disposition, Content-Security-Policy, Accept-Ranges, ETag, Last-Modified,
 // Content-Encoding. `originType`/`contentEncoding` as the origin sent them (null: absent).
 void addEntityHeaders(reactor::HttpExchange& ex, const std::string& key, const std::string* originType,
-                      const std::string& etag, const std::string& lastModified, const std::string* contentEncoding);
+                      const std::string& etag, const std::string& lastModified,
+                      const std::string* contentEncoding);
 
 // Watches one relay on behalf of the object cache (handlers/object_serving.h): it may ask the
 // storage source to revalidate a cached copy, and is given the body of a whole answer to

@@ -14,8 +14,8 @@ constexpr size_t kMaxGhostKeys = 65536;
 }  // namespace
 
 size_t CachedObject::chargedBytes() const {
-  return sizeof(CachedObject) + key.size() + origin.size() + bytes.size() + etag.size() + lastModified.size() +
-         contentType.size() + contentEncoding.size();
+  return sizeof(CachedObject) + key.size() + origin.size() + bytes.size() + etag.size() +
+         lastModified.size() + contentType.size() + contentEncoding.size();
 }
 
 ObjectCache::ObjectCache(ObjectCacheSettings settings, std::function<Clock::time_point()> now)
@@ -63,7 +63,8 @@ bool ObjectCache::noteMiss(const std::string& key) {
 }
 
 bool ObjectCache::fits(size_t bytes) const {
-  return enabled() && bytes <= settings_.maxObjectBytes && bytes + sizeof(CachedObject) <= settings_.budgetBytes;
+  return enabled() && bytes <= settings_.maxObjectBytes &&
+         bytes + sizeof(CachedObject) <= settings_.budgetBytes;
 }
 
 bool ObjectCache::insert(std::shared_ptr<const CachedObject> object) {
@@ -179,7 +180,8 @@ std::vector<ObjectCache::EntryStats> ObjectCache::top(size_t limit) const {
 void ObjectCache::chargeAlias(Entry& e, std::ptrdiff_t delta) {
   e.charge = static_cast<size_t>(static_cast<std::ptrdiff_t>(e.charge) + delta);
   bytes_ = static_cast<size_t>(static_cast<std::ptrdiff_t>(bytes_) + delta);
-  if (e.queue == Queue::kSmall) smallBytes_ = static_cast<size_t>(static_cast<std::ptrdiff_t>(smallBytes_) + delta);
+  if (e.queue == Queue::kSmall)
+    smallBytes_ = static_cast<size_t>(static_cast<std::ptrdiff_t>(smallBytes_) + delta);
 }
 
 void ObjectCache::makeRoom(size_t needed) {

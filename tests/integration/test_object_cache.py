@@ -335,3 +335,25 @@ def test_objects_over_the_maximum_size_always_stream(clean_stack, gateway_factor
         assert get(gw, token).content == data
     assert m(gw, "recgw_object_cache_entries") == 0
     assert hits(gw) == 0
+
+
+def test_lifecycle_delete_drops_the_object(clean_stack, gateway_factory):
+    """A rooms recording deleted through the lifecycle API drops the copy of its object at once."""
+    import datetime as dt
+    st = clean_stack
+    gw = gateway_factory(extra_env=env(object_fresh_s=3600))
+    token, _, key, data = seed(st)
+    admit(gw, token, data)
+    now = dt.datetime.now(dt.timezone.utc)
+    rec_id = "rec_" + uuid.uuid4().hex[:16]
+    st.db.recordings.insert_one({
+        "_id": rec_id, "id": rec_id, "tenant_id": "tenant-oc", "room_id": "room-oc", "status": "ready",
+        "source": "provider", "started_at": now, "stopped_at": now, "ready_at": now, "size_bytes": len(data),
+        "storage": {"provider": "s3", "bucket": st.bucket, "key": key}, "created_at": now, "updated_at": now})
+    t = int(time.time())
+    tenant = {"Authorization": "Bearer " + hs256_jwt(
+        {"sub": "u", "role": "member", "account_id": "tenant-oc", "iat": t, "exp": t + 600}, JWT_SECRET)}
+    assert m(gw, "recgw_object_cache_entries") == 1
+    r = requests.delete(gw.url + f"/api/v1/recordings/{rec_id}", headers=tenant, timeout=10)
+    assert r.status_code == 200, r.text
+    assert m(gw, "recgw_object_cache_entries") == 0

@@ -23,7 +23,8 @@ struct FakeClock {
   }
 };
 
-std::shared_ptr<const CachedObject> object(const std::string& key, size_t size, const std::string& etag = "\"e1\"") {
+std::shared_ptr<const CachedObject> object(const std::string& key, size_t size,
+                                           const std::string& etag = "\"e1\"") {
   auto o = std::make_shared<CachedObject>();
   o->key = key;
   o->origin = "http://127.0.0.1:9000/recordings";
@@ -79,8 +80,8 @@ TEST(ObjectCacheTest, ChargesEveryByteAndStaysWithinTheBudget) {
   FakeClock clock;
   const auto sample = object("k000", 10000);
   const size_t perEntry = sample->chargedBytes();
-  EXPECT_EQ(perEntry, sizeof(CachedObject) + 4 + sample->origin.size() + 10000 + 4 + sample->lastModified.size() +
-                          sample->contentType.size());
+  EXPECT_EQ(perEntry, sizeof(CachedObject) + 4 + sample->origin.size() + 10000 + 4 +
+                          sample->lastModified.size() + sample->contentType.size());
   const size_t budget = perEntry * 5 + perEntry / 2;
   ObjectCache cache(settings(budget), clock.fn());
   for (int i = 0; i < 50; ++i) {

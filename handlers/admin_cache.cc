@@ -160,7 +160,20 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  const std::string& id = ex.pathParams()[0];
                  if (!isSafePathParam(id))
                    return ex.replyError(400, "bad_request", "invalid token or session id");
-                 auto pending = std::make_shared<int>(ctx->objects ? 3 : 2);
+                 // The object it reached, by the names requests used for it. A session id whose
+                 // object was only ever reached by token is looked up (after the eviction
+                 // below, so from MongoDB's current answer) and the reply waits for it; not
+                 // when the cache is empty or a name already found it.
+                 ObjectServer* objects = ctx->objects;
+                 bool lookUpKey = false;
+                 if (objects) {
+                   const bool byToken =
+                       objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, id));
+                   const bool bySession =
+                       objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, id));
+                   lookUpKey = !byToken && !bySession && objects->cache().entries() > 0;
+                 }
+                 auto pending = std::make_shared<int>(lookUpKey ? 3 : 2);
                  auto redisOk = std::make_shared<bool>(true);
                  reactor::ExchangeRef request(ex);
                  auto done = [pending, redisOk, request](bool ok) {
@@ -175,12 +188,7 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  // The id may be a token or a session id; both readings are dropped.
                  ctx->cache->evict(storage::LookupField::kToken, id, done);
                  ctx->cache->evict(storage::LookupField::kSessionId, id, done);
-                 if (ObjectServer* objects = ctx->objects) {
-                   // The object it reached, by the names requests used for it; a session id
-                   // whose object was only ever reached by token is looked up (after the
-                   // eviction above, so from MongoDB's current answer), and the reply waits for it.
-                   objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, id));
-                   objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, id));
+                 if (lookUpKey) {
                    ctx->cache->resolve(storage::LookupField::kSessionId, id,
                                        [objects, done](storage::CallRecord record, std::string, std::string) {
                                          if (record.outcome == storage::CallRecord::Outcome::kFound &&

@@ -5,7 +5,7 @@ and only the client side grows); worker RSS before and after, then again after
 malloc_trim(0) (through gdb), and rounds of open-and-close to tell a leak (RSS keeps
 growing) from heap fragmentation (it settles).
 
-    ulimit -n 20000; ~/.cache/recgw/venv/bin/python bench/idle_probe.py [--rounds 8]
+    ulimit -n 20000; ~/.cache/recgw/venv/bin/python bench/idle_probe.py [--rounds 8] [--burst 200]
     (GWBIN=path/to/recgw measures another build)
 """
 
@@ -56,11 +56,38 @@ def open_idle(port: int, request: bytes, n: int) -> list[socket.socket]:
     return socks
 
 
+def open_idle_burst(port: int, request: bytes, n: int, burst: int) -> list[socket.socket]:
+    """n connections opened `burst` at a time: each batch sends its requests at once, so the
+    gateway has `burst` transfers in flight together (as under load), then reads them all."""
+    socks: list[socket.socket] = []
+    while len(socks) < n:
+        batch = [socket.create_connection(("127.0.0.1", port)) for _ in range(min(burst, n - len(socks)))]
+        for s in batch:
+            s.sendall(request)
+        for s in batch:
+            got = b""
+            while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < BODY:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    raise RuntimeError("connection closed before the whole answer")
+                got += chunk
+        socks += batch
+    return socks
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--burst", type=int, default=1,
+                    help="requests in flight together while the connections open (1: one after another)")
     args = ap.parse_args()
+
+    def open_conns(port: int, request: bytes, n: int) -> list[socket.socket]:
+        if args.burst > 1:
+            return open_idle_burst(port, request, n, args.burst)
+        return open_idle(port, request, n)
+
     binary = os.environ.get("GWBIN", os.path.join(HERE, "..", "build", "recgw"))
     st = Stack(tempfile.mkdtemp(prefix="recgw-idle-probe-")).start("redis", "ferretdb", "minio")
     gw = None
@@ -79,12 +106,12 @@ def main() -> None:
         before = rss_kib(worker)
         print(f"worker RSS before: {before} KiB")
         for r in range(args.rounds):
-            for s in open_idle(port, request, args.connections):
+            for s in open_conns(port, request, args.connections):
                 s.close()
             time.sleep(1)
             trim(worker)
             print(f"round {r}: {args.connections} opened, served, closed; trimmed RSS {rss_kib(worker)} KiB")
-        socks = open_idle(port, request, args.connections)
+        socks = open_conns(port, request, args.connections)
         time.sleep(1)
         idle = rss_kib(worker)
         trim(worker)

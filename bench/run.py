@@ -81,7 +81,7 @@ PROFILES = {
                  calls_sizes=[1_000, 10_000], calls_dur=8, l1_fill=100_000,
                  hot_conns=[16, 64], hot_dur=8, cold_objects=10_000, cold_dur=16),
 }
-SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale", "hot"]
+SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale", "cost", "hot"]
 SLOW_OBJECT_MIB = 100
 
 # wrk Lua: each thread seeds its own random numbers (threads would otherwise repeat each
@@ -535,7 +535,12 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.profile_name = "quick" if args.quick else "medium" if args.medium else "full"
-        self.p = PROFILES[self.profile_name]
+        self.p = dict(PROFILES[self.profile_name])
+        for item in args.profile_set or []:  # e.g. idle_conns=10000; JSON values for lists
+            name, _, raw = item.partition("=")
+            if name not in self.p:
+                raise SystemExit(f"run.py: --profile-set: no profile value {name!r} (have {sorted(self.p)})")
+            self.p[name] = json.loads(raw)
         self.out = Path(args.out) if args.out else REPO / "bench" / "results" / dt.date.today().isoformat()
         self.out.mkdir(parents=True, exist_ok=True)
         self.logs = self.out / "logs"
@@ -952,8 +957,20 @@ http {{
                 r = parallel_downloads(url, 8, max_time)
                 res["eight"].setdefault(t, []).append(r)
                 log(f"large 8x {t}: {r['mib_s']} MiB/s aggregate statuses {r['statuses']}")
-        for kind in ("one", "eight"):
-            for t in targets:
+        # Issue 21, item 5: the same eight downloads against two worker processes on each side.
+        gw2, ng2 = self.start_gateway("large-2w", workers=2), self.start_nginx("large-2w", workers=2)
+        try:
+            targets2 = {"recgw": self.public_url(gw2, "large"), "nginx": self.nginx_url(ng2, "large")}
+            for rep in range(self.p["large_reps"]):
+                for t, url in targets2.items():
+                    r = parallel_downloads(url, 8, max_time)
+                    res.setdefault("eight_2w", {}).setdefault(t, []).append(r)
+                    log(f"large 8x 2 workers {t}: {r['mib_s']} MiB/s aggregate statuses {r['statuses']}")
+        finally:
+            res.setdefault("gateways", []).append(self.stop_gateway(gw2))
+            self.stop_nginx(ng2)
+        for kind in ("one", "eight", "eight_2w"):
+            for t in (targets2 if kind == "eight_2w" else targets):
                 runs = res[kind][t]
                 ok = all(r.get("bytes") == (size if kind == "one" else 8 * size) for r in runs)
                 res[kind][t] = {"runs": runs, "median_mib_s": statistics.median(r["mib_s"] for r in runs),
@@ -1210,6 +1227,13 @@ end
             except Exception as e:  # noqa: BLE001 — keep the rest of the run
                 res["callgrind"][tier] = {"error": f"{type(e).__name__}: {e}"}
                 log(f"callgrind {tier} failed: {e}")
+        return res
+
+    def section_cost(self) -> dict:
+        """Only the callgrind half of `tiers`: instructions per request, for iterating on cost."""
+        res: dict = {"callgrind": {}}
+        for tier in self.p["callgrind_tiers"]:
+            res["callgrind"][tier] = self.callgrind_tier(tier)
         return res
 
     # callgrind_control cannot reach a forked worker (valgrind creates no vgdb pipes for the
@@ -1566,6 +1590,12 @@ end
                   f"{d['nginx']['median_mib_s']:.0f} | {ratio(d['recgw']['median_mib_s'], d['minio']['median_mib_s'])} | "
                   f"{ratio(d['recgw']['median_mib_s'], d['nginx']['median_mib_s'])} | "
                   f"{d['recgw']['complete']}/{d['minio']['complete']}/{d['nginx']['complete']} |")
+            if "eight_2w" in lg:
+                d = lg["eight_2w"]
+                w(f"| 8 parallel, 2 workers each (aggregate) | {d['recgw']['median_mib_s']:.0f} | — | "
+                  f"{d['nginx']['median_mib_s']:.0f} | — | "
+                  f"{ratio(d['recgw']['median_mib_s'], d['nginx']['median_mib_s'])} | "
+                  f"{d['recgw']['complete']}/—/{d['nginx']['complete']} |")
             w("")
         if isinstance(S.get("slow"), dict) and "recgw" in S["slow"]:
             sl = S["slow"]
@@ -1627,6 +1657,8 @@ end
             if "nginx" in idl:
                 w(f"recgw/nginx KiB per idle connection: {ratio(idl['recgw']['kib_per_conn'], idl['nginx']['kib_per_conn'])}.")
             w("")
+        if isinstance(S.get("cost"), dict) and "callgrind" in S["cost"] and not isinstance(S.get("tiers"), dict):
+            S = dict(S, tiers={"wrk": {}, "callgrind": S["cost"]["callgrind"]})
         if isinstance(S.get("tiers"), dict) and "wrk" in S["tiers"]:
             tr = S["tiers"]
             base = tr["wrk"].get("l1", {}).get("rps")
@@ -1987,6 +2019,8 @@ def main() -> int:
     ap.add_argument("--gateway-env", action="append", metavar="KEY=VALUE",
                     help="extra environment for every recgw instance, e.g. RECGW_STREAM_HIGH_WATERMARK=65536 "
                          "(repeatable; recorded in results.json)")
+    ap.add_argument("--profile-set", action="append", metavar="NAME=JSON",
+                    help="override one value of the chosen profile, e.g. idle_conns=10000 (repeatable)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "curl", "valgrind", "callgrind_control", "callgrind_annotate"):
         if not shutil.which(tool):

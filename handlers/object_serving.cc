@@ -167,6 +167,15 @@ class ObjectServer::Fill : public RelayTap {
     filling_->bytes.append(data, n);
   }
 
+  void rewind(size_t n) override {
+    if (!filling_) return;
+    if (n > filling_->bytes.size()) {
+      filling_.reset();
+      return;
+    }
+    filling_->bytes.resize(filling_->bytes.size() - n);
+  }
+
   void ended(bool complete) override {
     if (!alive_.alive()) return;
     storage::ObjectCache& cache = server_.cache_;

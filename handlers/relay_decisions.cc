@@ -45,6 +45,8 @@ size_t BodyResume::take(size_t n) {
   return skip;
 }
 
+void BodyResume::rewind(uint64_t n) { nextOffset_ -= std::min(n, nextOffset_); }
+
 bool BodyResume::complete(bool cleanly) const {
   if (!cleanly) return false;
   return expectedEmpty_ || !endOffset_ || nextOffset_ > *endOffset_;

@@ -2,6 +2,7 @@
 // The decisions of a stream relay that need no sockets: when to pause the upstream for a
 // slow client, how many upstream requests one response may cost, and whether and where a
 // body that broke off is resumed. StreamRelay (stream_relay.cc) acts on them.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +34,27 @@ class RelayFlow {
   bool paused_ = false;
 };
 
+// How much one stream may hold unsent for its client. It starts at the configured high
+// watermark, so a client that reads at full speed never waits; a client slow enough that its
+// stream parks gets a quarter of it when it reads again (down to kMinBytes), so each resume
+// fetches and holds little; a client that drains quickly again earns it back, doubling.
+// The drain threshold follows at a quarter of the window, never above the configured one.
+class AdaptiveWindow {
+ public:
+  static constexpr size_t kMinBytes = 16 * 1024;
+  AdaptiveWindow(size_t highWatermark, size_t lowWatermark)
+      : max_(highWatermark), maxLow_(lowWatermark), high_(highWatermark) {}
+  size_t high() const { return high_; }
+  size_t low() const { return std::min(maxLow_, high_ / 4); }
+  void shrink() { high_ = std::min(max_, std::max(kMinBytes, high_ / 4)); }
+  void grow() { high_ = std::min(max_, high_ * 2); }
+
+ private:
+  size_t max_;
+  size_t maxLow_;
+  size_t high_;
+};
+
 // Every source may cost a first request, a resume and one re-request (If-Range, size
 // probe); an origin that keeps asking for more (e.g. answering 206 to everything) has had
 // its chance after that.
@@ -54,6 +76,9 @@ class BodyResume {
   // advance the offset.
   size_t take(size_t n);
   uint64_t nextOffset() const { return nextOffset_; }
+  // The last `n` bytes counted by take() never reached the client (taken back from its
+  // connection): they are the next ones to fetch.
+  void rewind(uint64_t n);
 
   // The upstream transfer ended (`cleanly`: without an error). True when the client has
   // the whole body.

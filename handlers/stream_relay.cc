@@ -34,6 +34,11 @@ ClientConditions ClientConditions::from(HttpExchange& ex) {
   return c;
 }
 
+// What a parked stream leaves queued on its client's connection: enough for the client's
+// next read to produce a socket write (and so the drain callback), little enough that a
+// thousand parked streams hold a few MiB.
+constexpr size_t kParkedTailBytes = 4 * 1024;
+
 void addEntityHeaders(HttpExchange& ex, const std::string& key, const std::string* originType,
                       const std::string& etag, const std::string& lastModified,
                       const std::string* contentEncoding) {
@@ -64,6 +69,7 @@ class StreamRelay {
         onSourceFound_(std::move(onSourceFound)),
         tap_(std::move(tap)),
         chunk_(evbuffer_new()),
+        window_(registry.limits_.highWatermark, registry.limits_.lowWatermark),
         parkTimer_(registry.loop_, [this] { park(); }) {}
 
   ~StreamRelay() { cancelTransfer(); }
@@ -283,7 +289,7 @@ class StreamRelay {
       if (tap_ && !tapping_) tapping_ = tap_->wantBody(source(), r, contentLength);
     }
     if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
-    ex->startStream(status, registry_.limits_.lowWatermark);
+    ex->startStream(status, window_.low());
     headersSent_ = true;
     return true;
   }
@@ -358,9 +364,10 @@ class StreamRelay {
     }
     HttpExchange* ex = exchange();
     if (!ex || ex->done() || ex->clientGone()) return 0;
-    switch (flow_.onChunk(ex->pendingOutputBytes(), n, registry_.limits_.highWatermark)) {
+    switch (flow_.onChunk(ex->pendingOutputBytes(), n, window_.high())) {
       case RelayFlow::Step::kPause:
         metrics().inc("recgw_stream_pauses_total");
+        pausedAt_ = std::chrono::steady_clock::now();
         if (registry_.limits_.parkAfter.count() > 0 && body_.resumable())
           parkTimer_.startOnce(registry_.limits_.parkAfter);
         return reactor::CurlMulti::kPause;
@@ -387,6 +394,12 @@ class StreamRelay {
     if (transfer_ == 0) return;
     if (flow_.onDrained()) {
       parkTimer_.cancel();
+      // Drained in well under the park delay: this client keeps up with a larger window.
+      if (window_.high() < registry_.limits_.highWatermark &&
+          std::chrono::steady_clock::now() - pausedAt_ < registry_.limits_.parkAfter / 4) {
+        window_.grow();
+        if (HttpExchange* ex = exchange()) ex->setDrainLowWatermark(window_.low());
+      }
       registry_.curl_.resume(transfer_);
     }
   }
@@ -401,10 +414,22 @@ class StreamRelay {
     if (!ex || ex->done() || ex->clientGone()) return;
     cancelTransfer();
     flow_.onTransferEnded();
+    // This client reads slowly if at all: when it reads again, it gets a smaller window.
+    window_.shrink();
+    ex->setDrainLowWatermark(window_.low());
+    // Take back what the client's connection holds beyond a small tail: the tail's write,
+    // once the client reads, fires the drain callback that unparks the stream.
+    size_t keep = std::min(kParkedTailBytes, window_.low() / 2);
+    size_t withdrawn = ex->withdrawUnsentBody(keep);
+    body_.rewind(withdrawn);
+    if (tapping_ && withdrawn > 0) tap_->rewind(withdrawn);
+    if (withdrawn > 0) registry_.returnFreedMemorySoon();
     parked_ = true;
     metrics().inc("recgw_stream_parks_total");
     reactor::Logger::log(reactor::LogLevel::kDebug, requestId_, "client stalled; stream parked",
-                         {{"source", source().label}, {"offset", std::to_string(body_.nextOffset())}});
+                         {{"source", source().label},
+                          {"offset", std::to_string(body_.nextOffset())},
+                          {"withdrawn_bytes", std::to_string(withdrawn)}});
   }
 
   // The parked stream's client drained: continue from where it stopped, same source
@@ -550,6 +575,8 @@ class StreamRelay {
   bool headersSent_ = false;
   bool finished_ = false;
   RelayFlow flow_;
+  AdaptiveWindow window_;
+  std::chrono::steady_clock::time_point pausedAt_{};
   BodyResume body_;
   bool ignoreRange_ = false;
   bool readingDenial_ = false;       // a 403 from storage: its body is S3's <Error>
@@ -567,7 +594,15 @@ class StreamRelay {
 
 RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl, reactor::Metrics& metrics,
                              RelayLimits limits, fleet::BreakerBoard* breakers)
-    : loop_(loop), curl_(curl), metrics_(metrics), limits_(limits), breakers_(breakers) {
+    : loop_(loop),
+      curl_(curl),
+      metrics_(metrics),
+      limits_(limits),
+      breakers_(breakers),
+      trimTimer_(loop, [this] {
+        lastTrim_ = std::chrono::steady_clock::now();
+        ::malloc_trim(0);
+      }) {
   metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
                     "Sources that did not serve a recording, by source and reason");
   metrics_.describe("recgw_upstream_first_byte_seconds", Metrics::Type::kHistogram,
@@ -635,15 +670,19 @@ void RelayRegistry::retire(StreamRelay* relay) {
   loop_.deleteSoon(std::move(it->second));
   relays_.erase(it);
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));
-  if (relays_.empty()) {
-    // glibc keeps the freed buffers of a burst of slow streams; hand them back once the
-    // last stream ends (at most every 10 s: trimming a large heap costs milliseconds).
-    auto now = std::chrono::steady_clock::now();
-    if (now - lastTrim_ > std::chrono::seconds(10)) {
-      lastTrim_ = now;
-      loop_.defer([] { ::malloc_trim(0); });
-    }
-  }
+  // glibc keeps the freed buffers of a burst of streams (it returns only the top of the
+  // heap by itself); hand them back once the burst is over.
+  if (relays_.empty()) returnFreedMemorySoon();
+}
+
+void RelayRegistry::returnFreedMemorySoon() {
+  // Bursts end and streams park in waves: one trim a second after the first release covers
+  // the rest of the wave. Trimming a large heap costs milliseconds: at most one every 2 s.
+  if (trimTimer_.pending()) return;
+  auto sinceLast = std::chrono::steady_clock::now() - lastTrim_;
+  auto delay = std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1),
+                                                             std::chrono::seconds(2) - sinceLast);
+  trimTimer_.startOnce(std::chrono::ceil<std::chrono::milliseconds>(delay));
 }
 
 }  // namespace recgw::handlers

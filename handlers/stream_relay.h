@@ -79,6 +79,9 @@ class RelayTap {
                         std::optional<uint64_t> contentLength) = 0;
   // The body's bytes as they are handed to the client connection, in order.
   virtual void body(const char* data, size_t n) = 0;
+  // The last `n` bytes given to body() were taken back from the client connection (a
+  // park); they are given again when the stream resumes.
+  virtual void rewind(size_t n) = 0;
   // Exactly once, when the relay ends: `complete` when the client was given the whole body.
   virtual void ended(bool complete) = 0;
 };
@@ -115,6 +118,8 @@ class RelayRegistry {
  private:
   friend class StreamRelay;
   void retire(StreamRelay* relay);
+  // Parked streams released buffers: give glibc's free memory back to the system shortly.
+  void returnFreedMemorySoon();
 
   reactor::EventLoop& loop_;
   reactor::CurlMulti& curl_;
@@ -123,6 +128,7 @@ class RelayRegistry {
   fleet::BreakerBoard* breakers_;
   CredentialRefresher refreshCredentials_;
   std::chrono::steady_clock::time_point lastTrim_{};
+  reactor::Timer trimTimer_;
   std::unordered_map<StreamRelay*, std::unique_ptr<StreamRelay>> relays_;
 };
 

@@ -5,6 +5,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -230,6 +231,41 @@ size_t HttpExchange::pendingOutputBytes() const {
   if (!evcon) return 0;
   bufferevent* bev = evhttp_connection_get_bufferevent(evcon);
   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void HttpExchange::setDrainLowWatermark(size_t bytes) {
+  if (!streaming_ || done_ || !req_ || clientGone_) return;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr)
+    bufferevent_setwatermark(bev, EV_WRITE, bytes, 0);
+}
+
+size_t HttpExchange::withdrawUnsentBody(size_t keepBytes) {
+  // Without a declared length evhttp frames the body in chunks, and the queued bytes are
+  // not body bytes alone: leave those responses alone.
+  if (!streaming_ || done_ || !req_ || clientGone_ || !declaredLength_) return 0;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+  if (!bev) return 0;
+  evbuffer* out = bufferevent_get_output(bev);
+  const size_t pending = evbuffer_get_length(out);
+  // Bytes leave in order: while any header byte is unsent, no body byte was sent, so the
+  // unsent body is the tail of the buffer and at most what was streamed.
+  const size_t unsentBody = static_cast<size_t>(std::min<uint64_t>(pending, streamedBytes_));
+  if (unsentBody <= keepBytes) return 0;
+  const size_t drop = unsentBody - keepBytes;
+  EvbufferPtr front(evbuffer_new());
+  if (!front) return 0;
+  // A socket bufferevent freezes the start of its output (only its own writes drain it);
+  // thaw it for this, as its write callback does.
+  evbuffer_unfreeze(out, 1);
+  evbuffer_remove_buffer(out, front.get(), pending - drop);
+  evbuffer_drain(out, evbuffer_get_length(out));
+  evbuffer_freeze(out, 1);
+  evbuffer_add_buffer(out, front.get());
+  streamedBytes_ -= drop;
+  bodyBytes_ -= std::min(bodyBytes_, drop);
+  return drop;
 }
 
 void HttpExchange::endStream() {

@@ -77,6 +77,15 @@ class HttpExchange {
   // over, e.g. after such a cut.
   bool sendChunk(evbuffer* data, std::function<void()> onDrained);
   size_t pendingOutputBytes() const;
+  // Takes back body bytes handed to the connection but not yet written to the socket,
+  // keeping the first `keepBytes` of them (and any unsent header bytes) queued: returns how
+  // many were dropped. The response continues from streamed-bytes minus that count, so the
+  // caller must send those bytes again. What is kept lets the next socket write fire the
+  // drain callback. For a stream whose client stalled (a parked stream). Only for a
+  // response with a declared length (a chunked one queues framing with the bytes): 0 else.
+  size_t withdrawUnsentBody(size_t keepBytes);
+  // Moves the level at which the drain callback fires (startStream's drainLowWatermark).
+  void setDrainLowWatermark(size_t bytes);
   void endStream();
   // Close the connection without a clean end, so the client sees a truncated body.
   void abortStream();

@@ -139,6 +139,31 @@ Sha256 hmacSha256(std::string_view key, std::string_view data) {
   return out;
 }
 
+HmacSha256Key::HmacSha256Key(std::string_view key) : ctx_(nullptr) {
+  EvpMacCtxPtr ctx{EVP_MAC_CTX_dup(digestState().hmacFor(Digest::kSha256))};
+  static const unsigned char kEmpty = 0;
+  const auto* keyBytes = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  if (!ctx || EVP_MAC_init(ctx.get(), keyBytes, key.size(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL: cannot key HMAC-SHA256");
+  }
+  ctx_ = ctx.release();
+}
+
+HmacSha256Key::~HmacSha256Key() { EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx_)); }
+
+Sha256 HmacSha256Key::mac(std::string_view data) {
+  auto* ctx = static_cast<EVP_MAC_CTX*>(ctx_);
+  Sha256 out{};
+  size_t len = 0;
+  // A null key restarts the MAC with the key already set.
+  if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(ctx, out.data(), &len, out.size()) != 1 || len != out.size()) {
+    throw std::runtime_error("OpenSSL HMAC failed");
+  }
+  return out;
+}
+
 std::string hexLower(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '0');

@@ -20,6 +20,20 @@ std::string sha256Hex(std::string_view data);
 std::string hmac(Digest digest, std::string_view key, std::string_view data);
 Sha256 hmacSha256(std::string_view key, std::string_view data);
 
+// HMAC-SHA256 under one key, many messages: the key schedule (two compressions and the
+// provider's set-up) is paid once, not per message. One object per thread.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(std::string_view key);  // throws std::runtime_error on OpenSSL failure
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+  Sha256 mac(std::string_view data);
+
+ private:
+  void* ctx_;  // EVP_MAC_CTX holding the key
+};
+
 std::string hexLower(std::string_view bytes);
 std::string hexLower(const Sha256& bytes);
 

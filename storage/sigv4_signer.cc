@@ -195,17 +195,18 @@ std::string SigV4Signer::credentialScope(std::string_view date) const {
   return scope;
 }
 
-const crypto::Sha256& SigV4Signer::signingKey(std::string_view date) {
-  if (date == keyDate_) return signingKey_;
+crypto::HmacSha256Key& SigV4Signer::signingMac(std::string_view date) {
+  if (date == keyDate_ && signingMac_.mac) return *signingMac_.mac;
   std::string secret = "AWS4" + secretKey_;
   crypto::Sha256 kDate = crypto::hmacSha256(secret, date);
   cleanse(secret);
   crypto::Sha256 kRegion = crypto::hmacSha256(view(kDate), region_);
   crypto::Sha256 kService = crypto::hmacSha256(view(kRegion), service_);
   signingKey_ = crypto::hmacSha256(view(kService), "aws4_request");
+  signingMac_.mac = std::make_unique<crypto::HmacSha256Key>(view(signingKey_));
   keyDate_.assign(date);
   ++keyDerivations_;
-  return signingKey_;
+  return *signingMac_.mac;
 }
 
 std::string SigV4Signer::signatureFor(std::string_view amzDate, std::string_view scope,
@@ -216,7 +217,7 @@ std::string SigV4Signer::signatureFor(std::string_view amzDate, std::string_view
   stringToSign.append(amzDate).push_back('\n');
   stringToSign.append(scope).push_back('\n');
   stringToSign.append(crypto::sha256Hex(canonicalRequest));
-  return crypto::hexLower(crypto::hmacSha256(view(signingKey(amzDate.substr(0, 8))), stringToSign));
+  return crypto::hexLower(signingMac(amzDate.substr(0, 8)).mac(stringToSign));
 }
 
 SigV4Signature SigV4Signer::sign(const RequestToSign& request, Clock::time_point now) {

@@ -5,6 +5,7 @@
 // clock is always a parameter so tests and AWS's published examples are reproducible.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -142,7 +143,7 @@ class SigV4Signer {
  private:
   // "yyyymmdd/region/service/aws4_request"
   std::string credentialScope(std::string_view date) const;
-  const crypto::Sha256& signingKey(std::string_view date);
+  crypto::HmacSha256Key& signingMac(std::string_view date);
   std::string signatureFor(std::string_view amzDate, std::string_view scope,
                            std::string_view canonicalRequest);
 
@@ -153,6 +154,20 @@ class SigV4Signer {
   std::string sessionToken_;  // empty: long-term keys
   std::string keyDate_;  // yyyymmdd the cached key is for; empty when none
   crypto::Sha256 signingKey_{};
+  // Keyed with signingKey_. A copy starts without one (and derives its own on first use):
+  // an OpenSSL context must not be shared by copies that may live on other threads.
+  struct MacSlot {
+    std::unique_ptr<crypto::HmacSha256Key> mac;
+    MacSlot() = default;
+    MacSlot(const MacSlot&) {}
+    MacSlot& operator=(const MacSlot&) {
+      mac.reset();
+      return *this;
+    }
+    MacSlot(MacSlot&&) = default;
+    MacSlot& operator=(MacSlot&&) = default;
+  };
+  MacSlot signingMac_;
   uint64_t keyDerivations_ = 0;
 };
 

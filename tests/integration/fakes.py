@@ -117,7 +117,7 @@ class FakeFleetHost:
                  secret: str = "fleet-secret", secret_header: str = DEFAULT_SECRET_HEADER,
                  support_range: bool = True, status_override: Optional[int] = None,
                  fail_after_bytes: Optional[int] = None, delay_s: float = 0.0,
-                 chunk_size: int = 64 * 1024, chunk_delay_s: float = 0.0):
+                 chunk_size: int = 64 * 1024, chunk_delay_s: float = 0.0, chunked: bool = False):
         self.objects: Dict[str, FakeObject] = {}
         for k, v in (objects or {}).items():
             self.put(k, v)
@@ -129,6 +129,7 @@ class FakeFleetHost:
         self.delay_s = delay_s
         self.chunk_size = chunk_size
         self.chunk_delay_s = chunk_delay_s
+        self.chunked = chunked  # no Content-Length: Transfer-Encoding: chunked bodies
         self.seen: List[SeenRequest] = []
         self._lock = threading.Lock()
         self._server: Optional[_Server] = None
@@ -234,7 +235,10 @@ class FakeFleetHost:
         h.send_response(status)
         if obj.content_type:
             h.send_header("Content-Type", obj.content_type)
-        h.send_header("Content-Length", str(len(body)))
+        if self.chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(len(body)))
         h.send_header("ETag", obj.etag)
         h.send_header("Last-Modified", LAST_MODIFIED)
         if self.support_range:
@@ -252,11 +256,16 @@ class FakeFleetHost:
         try:
             while sent < limit:
                 n = min(self.chunk_size, limit - sent)
-                h.wfile.write(body[sent:sent + n])
+                if self.chunked:
+                    h.wfile.write(b"%x\r\n" % n + body[sent:sent + n] + b"\r\n")
+                else:
+                    h.wfile.write(body[sent:sent + n])
                 sent += n
                 seen.body_bytes_sent = sent
                 if self.chunk_delay_s:
                     time.sleep(self.chunk_delay_s)
+            if self.chunked and sent == len(body):
+                h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             seen.aborted = True

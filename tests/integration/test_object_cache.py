@@ -357,3 +357,39 @@ def test_lifecycle_delete_drops_the_object(clean_stack, gateway_factory):
     r = requests.delete(gw.url + f"/api/v1/recordings/{rec_id}", headers=tenant, timeout=10)
     assert r.status_code == 200, r.text
     assert m(gw, "recgw_object_cache_entries") == 0
+
+
+def test_a_first_stream_parked_and_resumed_still_fills_the_exact_bytes(clean_stack, gateway_factory):
+    """A park takes back the bytes queued on the client's connection and fetches them again on
+    resume: the fill must take them back too, or the copy would hold them twice."""
+    st = clean_stack
+    gw = gateway_factory(extra_env={**env(object_admit_after=1), "RECGW_STREAM_PARK_AFTER_MS": "200",
+                                    "RECGW_STREAM_HIGH_WATERMARK": "131072",
+                                    "RECGW_STREAM_LOW_WATERMARK": "32768"})
+    token, _, _, data = seed(st, 6 * MiB)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * KiB)
+    sock.settimeout(60)
+    sock.connect(("127.0.0.1", gw.port))
+    sock.sendall(f"GET {PUBLIC}{token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf or len(buf) < 64 * KiB:
+        chunk = sock.recv(16 * KiB)
+        assert chunk
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    wait_for(lambda: m(gw, "recgw_streams_parked") == 1, 30, "the stream to be parked")
+    out = bytearray(body)
+    while len(out) < len(data):
+        chunk = sock.recv(1 * MiB)
+        if not chunk:
+            break
+        out += chunk
+    sock.close()
+    assert bytes(out) == data
+    assert m(gw, "recgw_stream_unparks_total") >= 1
+    wait_for(lambda: m(gw, "recgw_object_cache_entries") == 1, 10, "the fill from the resumed stream")
+    before = hits(gw)
+    assert get(gw, token).content == data
+    wait_for(lambda: hits(gw) == before + 1, 10, "a hit with the exact bytes")

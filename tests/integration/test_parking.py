@@ -32,6 +32,9 @@ PARKING = {"RECGW_STREAM_PARK_AFTER_MS": "200", "RECGW_STREAM_HIGH_WATERMARK": "
            "RECGW_STREAM_LOW_WATERMARK": "32768", "RECGW_SERVER_WORKERS": "1"}
 
 
+PARKED_TAIL = 4 * KiB  # what a parked stream leaves queued on its client's connection
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -114,6 +117,9 @@ def test_stalled_past_park_after_ms_then_reads_everything(clean_stack, gateway_f
     assert client.status == 200 and client.headers["content-length"] == str(len(data))
     wait_parked(gw, 1)
     assert_origin_released(gw, f1)
+    # The bytes queued on the client's connection were taken back but a 4 KiB tail (they
+    # are fetched again on resume); before, a parked stream kept up to the high watermark.
+    assert value(gw, "recgw_streams_unsent_bytes") <= PARKED_TAIL
     assert f1.seen[0].aborted and f1.seen[0].body_bytes_sent < len(data)
     assert value(gw, "recgw_stream_parks_total") >= 1
 
@@ -239,6 +245,7 @@ def test_many_parked_streams_all_resume(clean_stack, gateway_factory, fleet_fact
     wait_parked(gw, n)
     assert_origin_released(gw, f1)
     assert value(gw, "recgw_streams_active") == n
+    assert value(gw, "recgw_streams_unsent_bytes") <= n * PARKED_TAIL
 
     for c in clients:
         got = c.read_rest()
@@ -270,3 +277,39 @@ def test_weak_etag_stream_is_never_parked(clean_stack, gateway_factory, fleet_fa
     assert len(f1.requests_for("park/weak.ogg")) == 1               # never resumed
     assert sha(strong_client.read_rest()) == sha(strong)
     assert value(gw, "recgw_stream_parks_total") == 1
+
+
+def test_chunked_response_parks_without_losing_its_framing(clean_stack, gateway_factory, fleet_factory):
+    """An origin without Content-Length: the client gets a chunked body, whose queued bytes
+    hold chunk framing, so the park must not take any of them back; after the park the
+    client still reads exactly the object."""
+    data = os.urandom(8 * MiB)
+    clean_stack.insert_call("s-pchunk", token="tok-pchunk", key="park/chunked.ogg")
+    f1 = fleet_factory({"park/chunked.ogg": data}, secret=FLEET_SECRET, chunked=True)
+    gw = gateway_with(gateway_factory, f1)
+
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=60)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * KiB)
+    sock.sendall(f"GET {PUBLIC}tok-pchunk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    raw = bytearray(sock.recv(16 * KiB))
+    wait_parked(gw, 1)
+    while True:
+        chunk = sock.recv(1 * MiB)
+        if not chunk:
+            break
+        raw += chunk
+    sock.close()
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    assert b"transfer-encoding: chunked" in head.lower()
+    out, rest = bytearray(), body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        n = int(size_line, 16)
+        if n == 0:
+            break
+        out += rest[:n]
+        assert rest[n:n + 2] == b"\r\n", "chunk framing broken"
+        rest = rest[n + 2:]
+    assert sha(bytes(out)) == sha(data)
+    assert value(gw, "recgw_stream_unparks_total") >= 1

@@ -257,5 +257,41 @@ TEST(BodyResumeTest, AnObjectReplacedDuringAParkIsRefused) {
   EXPECT_FALSE(body.acceptResume(412, nullptr, nullptr, std::nullopt, asked).continues);
 }
 
+TEST(AdaptiveWindowTest, StartsAtTheConfiguredWatermarks) {
+  AdaptiveWindow w(256 * 1024, 64 * 1024);
+  EXPECT_EQ(w.high(), 256u * 1024);
+  EXPECT_EQ(w.low(), 64u * 1024);
+  w.grow();  // never above the configured high watermark
+  EXPECT_EQ(w.high(), 256u * 1024);
+}
+
+TEST(AdaptiveWindowTest, ShrinksByAQuarterPerParkDownToTheMinimum) {
+  AdaptiveWindow w(256 * 1024, 64 * 1024);
+  w.shrink();
+  EXPECT_EQ(w.high(), 64u * 1024);
+  EXPECT_EQ(w.low(), 16u * 1024);  // the drain threshold follows
+  w.shrink();
+  EXPECT_EQ(w.high(), AdaptiveWindow::kMinBytes);
+  w.shrink();
+  EXPECT_EQ(w.high(), AdaptiveWindow::kMinBytes);
+  EXPECT_EQ(w.low(), AdaptiveWindow::kMinBytes / 4);
+}
+
+TEST(AdaptiveWindowTest, GrowsBackByDoublingToTheConfiguredMaximum) {
+  AdaptiveWindow w(256 * 1024, 64 * 1024);
+  w.shrink();
+  w.shrink();
+  for (int i = 0; i < 10; ++i) w.grow();
+  EXPECT_EQ(w.high(), 256u * 1024);
+  EXPECT_EQ(w.low(), 64u * 1024);
+}
+
+TEST(AdaptiveWindowTest, AWatermarkBelowTheMinimumIsKept) {
+  AdaptiveWindow w(8 * 1024, 4 * 1024);  // an operator's tiny setting stays the ceiling
+  w.shrink();
+  EXPECT_EQ(w.high(), 8u * 1024);
+  EXPECT_EQ(w.low(), 2u * 1024);
+}
+
 }  // namespace
 }  // namespace recgw::handlers

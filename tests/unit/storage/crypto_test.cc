@@ -68,6 +68,20 @@ TEST(CryptoTest, HmacRfc4231) {
   }
 }
 
+TEST(CryptoTest, KeyedHmacMatchesOneShotAcrossMessages) {
+  HmacSha256Key jefe("Jefe");
+  HmacSha256Key longKey(std::string(131, '\xaa'));
+  for (int round = 0; round < 3; ++round) {  // the key survives each restart
+    EXPECT_EQ(hexLower(jefe.mac("what do ya want for nothing?")),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    EXPECT_EQ(jefe.mac("another message"), hmacSha256("Jefe", "another message"));
+    EXPECT_EQ(hexLower(longKey.mac("Test Using Larger Than Block-Size Key - Hash Key First")),
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  }
+  HmacSha256Key empty("");
+  EXPECT_EQ(hexLower(empty.mac("")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
 TEST(CryptoTest, HmacWithEmptyKeyAndData) {
   EXPECT_EQ(hexLower(hmacSha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
   // The same context with a key again after the empty one.

@@ -294,6 +294,27 @@ TEST(SigV4SignerTest, SignHeadersRejectsManagedAndMalformedHeaders) {
   EXPECT_FALSE(signer.signHeaders("", target, {}, kExampleTime).ok());
 }
 
+TEST(SigV4SignerTest, CopiesSignAlikeWithTheirOwnKeyedContext) {
+  SigV4Signer signer = exampleSigner();
+  ObjectTarget target = objectTarget(exampleBucket(), "test.txt");
+  auto authorizationOf = [&](SigV4Signer& s) {
+    auto signed_ = s.signHeaders("GET", target, {}, kExampleTime);
+    for (const auto& h : signed_.headers)
+      if (h.name == "Authorization") return h.value;
+    return std::string("(none)");
+  };
+  std::string first = authorizationOf(signer);
+  ASSERT_NE(first, "(none)");
+  SigV4Signer copy = signer;  // after the original keyed its MAC
+  SigV4Signer assigned = exampleSigner();
+  assigned = signer;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(authorizationOf(copy), first);
+    EXPECT_EQ(authorizationOf(assigned), first);
+    EXPECT_EQ(authorizationOf(signer), first);
+  }
+}
+
 TEST(SigV4SignerTest, SigningKeyIsDerivedOncePerDay) {
   SigV4Signer signer = exampleSigner();
   ObjectTarget target = objectTarget(exampleBucket(), "test.txt");

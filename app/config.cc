@@ -271,6 +271,16 @@ const std::vector<Field>& schema() {
        [](const C& c) { return c.cache.failedLookupsPerMinute >= 0 ? "" : "must not be negative (0 = no limit)"; }},
       {"cache", "failed_lookups_burst", Kind::kInt, false, bind(&C::cache, &CacheConfig::failedLookupsBurst),
        [](const C& c) { return positive(c.cache.failedLookupsBurst); }},
+      {"cache", "objects_bytes", Kind::kInt, false, bind(&C::cache, &CacheConfig::objectsBytes),
+       [](const C& c) { return c.cache.objectsBytes >= 0 ? "" : "must not be negative (0 = off)"; }},
+      {"cache", "object_max_bytes", Kind::kInt, false, bind(&C::cache, &CacheConfig::objectMaxBytes),
+       [](const C& c) { return positive(c.cache.objectMaxBytes); }},
+      {"cache", "object_fresh_s", Kind::kInt, false, bind(&C::cache, &CacheConfig::objectFreshS),
+       [](const C& c) { return positive(c.cache.objectFreshS); }},
+      {"cache", "object_admit_after", Kind::kInt, false, bind(&C::cache, &CacheConfig::objectAdmitAfter),
+       [](const C& c) {
+         return c.cache.objectAdmitAfter >= 1 && c.cache.objectAdmitAfter <= 1000 ? "" : "must be 1..1000";
+       }},
 
       {"api_keys", "collection", Kind::kString, false, bind(&C::apiKeys, &ApiKeysConfig::collection),
        [](const C& c) { return c.apiKeys.collection.empty() ? "must not be empty" : ""; }},

@@ -122,6 +122,11 @@ struct CacheConfig {
   int64_t l1TtlS = 5;
   int64_t failedLookupsPerMinute = 60;
   int64_t failedLookupsBurst = 20;
+  // The object cache of each worker (storage/object_cache.h); objectsBytes 0 turns it off.
+  int64_t objectsBytes = 256LL * 1024 * 1024;
+  int64_t objectMaxBytes = 8LL * 1024 * 1024;
+  int64_t objectFreshS = 30;
+  int64_t objectAdmitAfter = 2;
 };
 
 // [api_keys]: tenant API keys (storage/api_key_store.h). A verified key is trusted for

@@ -16,6 +16,7 @@
 #include "handlers/fleet_reports.h"
 #include "handlers/jwt_verifier.h"
 #include "handlers/lifecycle.h"
+#include "handlers/object_serving.h"
 #include "handlers/openapi.h"
 #include "handlers/ops.h"
 #include "handlers/recordings.h"
@@ -208,6 +209,15 @@ storage::LinkAnalyticsSettings analyticsSettingsFrom(const Config& c) {
   return s;
 }
 
+storage::ObjectCacheSettings objectCacheSettingsFrom(const Config& c) {
+  storage::ObjectCacheSettings s;
+  s.budgetBytes = static_cast<size_t>(c.cache.objectsBytes);
+  s.maxObjectBytes = static_cast<size_t>(c.cache.objectMaxBytes);
+  s.fresh = std::chrono::seconds(c.cache.objectFreshS);
+  s.admitAfter = static_cast<unsigned>(c.cache.objectAdmitAfter);
+  return s;
+}
+
 void applyLogLevel(const Config& c) {
   reactor::LogLevel level;
   if (reactor::Logger::parseLevel(c.server.logLevel, level)) reactor::Logger::setLevel(level);
@@ -230,6 +240,14 @@ class Worker {
         signer_(settings_, config.s3.sessionToken, credentials_.get()),
         breakers_(breakerSettingsFrom(config)),
         relays_(loop_, curl_, metrics_, relayLimitsFrom(config), &breakers_),
+        objectCache_(objectCacheSettingsFrom(config)),
+        objects_(objectCache_, relays_, loop_, metrics_,
+                 [this] {
+                   const storage::StorageSettings& s = signer_.settings();
+                   if (!s.storageComplete()) return std::string();
+                   storage::S3Location location = s.location();
+                   return location.endpoint + "/" + location.bucket;
+                 }),
         calls_(mongo_, config.mongo.callsCollection),
         jwt_(jwtFrom(config)),
         publisher_(shared.metricsDirectory, index),
@@ -332,6 +350,15 @@ class Worker {
     lookups_ =
         std::make_unique<storage::LookupCache>(calls_, redis_.get(), metrics_, lookupSettingsFrom(config));
     lookups_->useInvalidationBus(bus_.get());
+    if (bus_) {
+      // Revocation, rotation and admin evictions of any worker of any gateway drop this
+      // worker's copy of the bytes too: by the object's key when the publisher knew it, else
+      // by the name the copy was asked for here.
+      bus_->addListener([this](const storage::InvalidationEvent& event) {
+        if (!event.storageKey.empty()) objects_.dropObject(event.storageKey);
+        objects_.dropAlias(event.cacheKey());
+      });
+    }
     calls_.setRevokedCollection(config.publicLinks.revokedCollection);
     recordings->publicLinks = publicLinkSettingsFrom(config);
     recordings->curl = &curl_;
@@ -358,6 +385,7 @@ class Worker {
                       "Public lookups refused (429) after too many failures from one address");
     recordings->signer = &signer_;
     recordings->relays = &relays_;
+    recordings->objects = &objects_;
     if (credentials_) {
       relays_.setCredentialRefresher(
           [this](const storage::SigV4Signer* refused,
@@ -385,6 +413,7 @@ class Worker {
     lifecycle->loop = &loop_;
     lifecycle->metrics = &metrics_;
     lifecycle->settings = lifecycleSettingsFrom(config);
+    lifecycle->objectGone = [this](const std::string& key) { objects_.dropObject(key); };
     handlers::registerLifecycleRoutes(server_, lifecycle);
     handlers::startLifecyclePoller(lifecycle);
     handlers::registerRecordingRoutes(server_, recordings);
@@ -393,6 +422,7 @@ class Worker {
     adminCache->mongo = &mongo_;
     adminCache->callsCollection = config.mongo.callsCollection;
     adminCache->jwt = jwt_.get();
+    adminCache->objects = &objects_;
     handlers::registerAdminCacheRoutes(server_, adminCache);
     auto signedUrls = std::make_shared<handlers::SignedUrlContext>();
     signedUrls->recordings = recordings;
@@ -460,6 +490,7 @@ class Worker {
     metrics_.set("recgw_streams_parked", {}, static_cast<double>(relays_.parked()));
     metrics_.set("recgw_streams_unsent_bytes", {}, static_cast<double>(relays_.unsentBytes()));
     metrics_.set("recgw_upstream_transfers_active", {}, static_cast<double>(curl_.active()));
+    objects_.publishGauges();
     if (credentials_) credentials_->publishGauges();
   }
 
@@ -620,6 +651,8 @@ class Worker {
       lookups_->setSettings(lookupSettingsFrom(config_));
       recordingsContext_->publicLinks = publicLinkSettingsFrom(config_);
       analytics_->setSettings(analyticsSettingsFrom(config_));
+      objectCache_.setSettings(objectCacheSettingsFrom(config_));
+      objects_.publishGauges();
       apiKeys_->setCacheTtl(std::chrono::seconds(config_.apiKeys.cacheS));
       fleetReports_->reportSkewS = config_.fleet.reportSkewS;
       if (limiter_) {
@@ -651,6 +684,8 @@ class Worker {
   handlers::StorageSigner signer_;
   fleet::BreakerBoard breakers_;
   handlers::RelayRegistry relays_;
+  storage::ObjectCache objectCache_;
+  handlers::ObjectServer objects_;  // after relays_ and objectCache_, which it uses
   storage::CallStore calls_;
   struct {
     std::chrono::steady_clock::time_point checkedAt;

@@ -17,6 +17,8 @@ on 127.0.0.1, and measures (sections, in order):
   tiers    lookup tiers (L1 hit, Redis hit, MongoDB) req/s, and instructions per request
            with callgrind (idle baseline subtracted)
   scaling  1 vs 2 worker processes on the small cache-hit case (recgw and nginx)
+  hot      the object cache: hot 16 KiB / 1 MiB / 4 MiB objects from memory vs direct MinIO
+           vs nginx; a cold uniform-random workload over many objects, cache on vs off
 
 Every result is a ratio against a baseline measured in the same run, because the
 machine is shared and noisy. Writes DIR/results.json, DIR/summary.md, DIR/*.png and the
@@ -62,21 +64,24 @@ PROFILES = {
                   idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
                   callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=(0.5, 1.5),
                   scale_conns=[16], scale_dur=1,
-                  calls_sizes=[1_000, 10_000], calls_dur=2, l1_fill=10_000),
+                  calls_sizes=[1_000, 10_000], calls_dur=2, l1_fill=10_000,
+                  hot_conns=[16, 64], hot_dur=2, cold_objects=2_000, cold_dur=4),
     "medium": dict(small_conns=[1, 16, 64, 256], small_dur=4, large_mib=256, large_reps=1,
                    slow_streams=500, slow_secs=20, spool_streams=10, spool_secs=4,
                    idle_conns=5000, idle_wrk_dur=4, tier_dur=4,
                    callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                    scale_conns=[16, 64], scale_dur=4,
-                   calls_sizes=[1_000, 10_000], calls_dur=4, l1_fill=100_000),
+                   calls_sizes=[1_000, 10_000], calls_dur=4, l1_fill=100_000,
+                   hot_conns=[16, 64], hot_dur=4, cold_objects=10_000, cold_dur=8),
     "full": dict(small_conns=[1, 16, 64, 256], small_dur=8, large_mib=256, large_reps=2,
                  slow_streams=1000, slow_secs=30, spool_streams=10, spool_secs=5,
                  idle_conns=10000, idle_wrk_dur=8, tier_dur=8,
                  callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                  scale_conns=[16, 64], scale_dur=8,
-                 calls_sizes=[1_000, 10_000], calls_dur=8, l1_fill=100_000),
+                 calls_sizes=[1_000, 10_000], calls_dur=8, l1_fill=100_000,
+                 hot_conns=[16, 64], hot_dur=8, cold_objects=10_000, cold_dur=16),
 }
-SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale", "cost"]
+SECTIONS = ["small", "large", "slow", "idle", "tiers", "scaling", "scale", "cost", "hot"]
 SLOW_OBJECT_MIB = 100
 
 # wrk Lua: each thread seeds its own random numbers (threads would otherwise repeat each
@@ -384,7 +389,8 @@ def open_connections(port: int, path: str, n: int, mode: str, deadline_s: float,
 
 
 METRIC_PREFIXES = ("recgw_streams_", "recgw_stream_", "recgw_http_open_connections", "recgw_http_in_flight",
-                   "recgw_upstream_cancelled", "recgw_http_accept_paused", "recgw_http_connections_accepted")
+                   "recgw_upstream_cancelled", "recgw_http_accept_paused", "recgw_http_connections_accepted",
+                   "recgw_object_cache_")
 
 
 def recgw_metrics(base: str) -> dict:
@@ -1380,6 +1386,88 @@ end
         self.stop_nginx(ng2)
         return res
 
+    # -- hot: the object cache ------------------------------------------------------------------
+    def seed_many(self, prefix: str, sizes: dict[str, int]) -> dict[str, dict]:
+        """Objects (single PUT: a plain strong ETag) and calls naming them: name → {key, size, token,
+        presigned}."""
+        import pymongo
+        s3 = self.s3()
+        out: dict[str, dict] = {}
+        docs = []
+        now = dt.datetime.now(dt.timezone.utc)
+        for name, size in sizes.items():
+            key = f"bench/{prefix}/{name}.ogg"
+            s3.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(size), ContentType="audio/ogg")
+            tok = secrets.token_urlsafe(32)
+            out[name] = {"key": key, "size": size, "token": tok}
+            docs.append({"session_id": f"bench-{prefix}-{name}-{secrets.token_hex(4)}", "account_id": "bench",
+                         "recording_access_token": tok, "recording_key": key, "recording_status": "ready",
+                         "created_at": now})
+        client = pymongo.MongoClient(self.stack_env["RECGW_MONGO_URI"])
+        client.get_default_database()["calls"].insert_many(docs)
+        client.close()
+        return out
+
+    def section_hot(self) -> dict:
+        res: dict = {"hot": {}, "cold": {}, "gateways": []}
+        self.partial = res
+        hot = self.seed_many("hot", {"16k": 16 * KiB, "1m": 1 * MiB, "4m": 4 * MiB})
+        for obj in hot.values():
+            obj["presigned"] = self.presign(obj["key"])
+        gw = self.start_gateway("hot-cache")
+        try:
+            for name, obj in hot.items():
+                targets = {"recgw_cache": f"{gw['base']}/api/v1/public/recordings/{obj['token']}",
+                           "minio": obj["presigned"],
+                           "nginx": f"{self.ng['base']}/{BUCKET}/{obj['key']}"}
+                for url in targets.values():  # warm-up: connections; recgw admits and fills the object
+                    wrk(url, 4, 1)
+                rows = []
+                for c in self.p["hot_conns"]:
+                    row = {"conns": c}
+                    for t, url in targets.items():  # interleaved: the three see the same noise
+                        r = wrk(url, c, self.p["hot_dur"])
+                        row[t] = r
+                        log(f"hot {name} c={c} {t}: {r['rps']:.0f} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
+                            f"non2xx {r['non2xx']} {r['socket_errors']}")
+                    rows.append(row)
+                res["hot"][name] = rows
+            m = recgw_metrics(gw["base"])
+            res["hot_metrics"] = {k: v for k, v in m.items() if "object_cache" in k}
+        finally:
+            res["gateways"].append(self.stop_gateway(gw))
+
+        n = self.p["cold_objects"]
+        log(f"hot: seeding {n:,} cold 16 KiB objects")
+        cold = self.seed_many("cold", {f"c{i:05d}": 16 * KiB for i in range(n)})
+        script = self.tmp / "cold_tokens.lua"
+        script.write_text("-- every request a uniformly random one of the cold objects\nlocal tokens = {\n" +
+                          ",\n".join(f'"{o["token"]}"' for o in cold.values()) + "}\n" + WRK_SEEDED_THREADS +
+                          """request = function()
+  return wrk.format("GET", "/api/v1/public/recordings/" .. tokens[math.random(1, #tokens)])
+end
+""")
+        res["cold"]["objects"] = n
+        # The lookups come from Redis (as they do for links in use), so the runs measure the
+        # object path, not FerretDB, which scans `calls` for every token it has not seen.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECGW_")}
+        env.update(self.stack_env)
+        warm = subprocess.run([str(self.recgw), "warm", "--since", "2000-01-01", "--limit", str(n + 100)],
+                              env=env, capture_output=True, text=True, timeout=900)
+        res["cold"]["warm"] = {"exit": warm.returncode, "said": (warm.stdout + warm.stderr).strip()[-300:]}
+        for label, extra in (("cache_off", {"RECGW_CACHE_OBJECTS_BYTES": 0}), ("cache_on", {})):
+            g = self.start_gateway(f"cold-{label}", extra=extra)
+            try:
+                wrk(g["base"] + "/", 4, 1, script=str(script))
+                r = wrk(g["base"] + "/", 16, self.p["cold_dur"], script=str(script))
+                r["object_cache"] = {k: v for k, v in recgw_metrics(g["base"]).items() if "object_cache" in k}
+                res["cold"][label] = r
+                log(f"cold {label}: {r['rps']:.0f} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
+                    f"non2xx {r['non2xx']}")
+            finally:
+                res["gateways"].append(self.stop_gateway(g))
+        return res
+
     # -- output ------------------------------------------------------------------------------
     def plots(self) -> list[str]:
         import matplotlib
@@ -1649,6 +1737,26 @@ end
                   f"({l1['rss_kib_before']:,} → {l1['rss_kib_after']:,} KiB); a hot hit: "
                   f"{f0(l1['empty']['rps'])} req/s with the L1 empty, {f0(l1['full']['rps'])} full "
                   f"(p99 {l1['empty']['p99_ms']} vs {l1['full']['p99_ms']} ms)")
+            w("")
+        if isinstance(S.get("hot"), dict) and S["hot"].get("hot"):
+            w(f"## Hot objects — recgw's object cache vs direct MinIO vs nginx → MinIO ({self.p['hot_dur']} s per cell)")
+            w("")
+            w("| object | conns | recgw req/s | MinIO req/s | nginx req/s | recgw/MinIO | recgw p99 ms | "
+              "MinIO p99 ms | nginx p99 ms | errors recgw/MinIO/nginx |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+            for name, rows in S["hot"]["hot"].items():
+                for row in rows:
+                    a, b, c = row["recgw_cache"], row["minio"], row["nginx"]
+                    w(f"| {name} | {row['conns']} | {f0(a['rps'])} | {f0(b['rps'])} | {f0(c['rps'])} | "
+                      f"{ratio(a['rps'], b['rps'])} | {ms(a['p99_ms'])} | {ms(b['p99_ms'])} | {ms(c['p99_ms'])} | "
+                      f"{errs(a)} / {errs(b)} / {errs(c)} |")
+            cold = S["hot"].get("cold") or {}
+            if cold.get("cache_on") and cold.get("cache_off"):
+                on, off = cold["cache_on"], cold["cache_off"]
+                w("")
+                w(f"Cold, uniformly random over {cold['objects']:,} 16 KiB objects (16 conns, {self.p['cold_dur']} s): "
+                  f"cache on {f0(on['rps'])} req/s (p99 {ms(on['p99_ms'])} ms), cache off {f0(off['rps'])} req/s "
+                  f"(p99 {ms(off['p99_ms'])} ms), on/off {ratio(on['rps'], off['rps'])}.")
             w("")
         w("## Gateway logs (per recgw instance)")
         w("")

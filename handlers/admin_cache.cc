@@ -124,6 +124,40 @@ struct WarmPump : std::enable_shared_from_this<WarmPump> {
   }
 };
 
+// GET /api/v1/admin/cache/stats: this worker's object cache, named by storage keys only.
+void replyObjectCacheStats(reactor::HttpExchange& ex, const AdminCacheContext& ctx) {
+  if (!requireAdmin(ex, ctx.jwt)) return;
+  constexpr size_t kTopEntries = 20;
+  reactor::JsonWriter w;
+  w.beginObject();
+  if (!ctx.objects || !ctx.objects->cache().enabled()) {
+    w.field("enabled", false).endObject();
+    return ex.reply(200, w.str());
+  }
+  const storage::ObjectCache& cache = ctx.objects->cache();
+  const storage::ObjectCacheSettings& s = cache.settings();
+  w.field("enabled", true)
+      .field("budget_bytes", static_cast<uint64_t>(s.budgetBytes))
+      .field("object_max_bytes", static_cast<uint64_t>(s.maxObjectBytes))
+      .field("object_fresh_s", static_cast<int64_t>(s.fresh.count()))
+      .field("object_admit_after", static_cast<uint64_t>(s.admitAfter))
+      .field("bytes", static_cast<uint64_t>(cache.bytes()))
+      .field("entries", static_cast<uint64_t>(cache.entries()))
+      .field("evictions", cache.evictions());
+  w.key("top").beginArray();
+  for (const auto& e : cache.top(kTopEntries)) {
+    w.beginObject()
+        .field("key", e.key)
+        .field("hits", e.hits)
+        .field("bytes", static_cast<uint64_t>(e.bytes))
+        .field("etag", e.etag)
+        .field("validated_s_ago", static_cast<int64_t>(e.age.count()))
+        .endObject();
+  }
+  w.endArray().endObject();
+  ex.reply(200, w.str());
+}
+
 }  // namespace
 
 void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<AdminCacheContext> ctx) {
@@ -133,7 +167,20 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  const std::string& id = ex.pathParams()[0];
                  if (!isSafePathParam(id))
                    return ex.replyError(400, "bad_request", "invalid token or session id");
-                 auto pending = std::make_shared<int>(2);
+                 // The object it reached, by the names requests used for it. A session id whose
+                 // object was only ever reached by token is looked up (after the eviction
+                 // below, so from MongoDB's current answer) and the reply waits for it; not
+                 // when the cache is empty or a name already found it.
+                 ObjectServer* objects = ctx->objects;
+                 bool lookUpKey = false;
+                 if (objects) {
+                   const bool byToken =
+                       objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, id));
+                   const bool bySession =
+                       objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, id));
+                   lookUpKey = !byToken && !bySession && objects->cache().entries() > 0;
+                 }
+                 auto pending = std::make_shared<int>(lookUpKey ? 3 : 2);
                  auto redisOk = std::make_shared<bool>(true);
                  reactor::ExchangeRef request(ex);
                  auto done = [pending, redisOk, request](bool ok) {
@@ -148,7 +195,19 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
                  // The id may be a token or a session id; both readings are dropped.
                  ctx->cache->evict(storage::LookupField::kToken, id, done);
                  ctx->cache->evict(storage::LookupField::kSessionId, id, done);
+                 if (lookUpKey) {
+                   ctx->cache->resolve(storage::LookupField::kSessionId, id,
+                                       [objects, done](storage::CallRecord record, std::string, std::string) {
+                                         if (record.outcome == storage::CallRecord::Outcome::kFound &&
+                                             !record.key.empty())
+                                           objects->dropObject(record.key);
+                                         done(true);
+                                       });
+                 }
                });
+
+  server.route(reactor::kGet, "/api/v1/admin/cache/stats", "admin_cache_stats",
+               [ctx](reactor::HttpExchange& ex) { replyObjectCacheStats(ex, *ctx); });
 
   server.route(
       reactor::kPost, "/api/v1/admin/cache/warm", "admin_cache_warm", [ctx](reactor::HttpExchange& ex) {

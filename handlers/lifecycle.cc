@@ -434,19 +434,31 @@ void handleDownload(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCo
       }));
 }
 
+// An archived or deleted recording's object is no longer what its key served: whoever keeps
+// a copy (the object cache) drops it, even when the client has left.
+lifecycle::Reply<Recording> droppingObject(const std::shared_ptr<LifecycleContext>& ctx,
+                                           lifecycle::Reply<Recording> reply) {
+  if (!ctx->objectGone) return reply;
+  return [objectGone = ctx->objectGone, reply = std::move(reply)](Outcome<Recording> r) {
+    if (r && r->storage && !r->storage->key.empty()) objectGone(r->storage->key);
+    reply(std::move(r));
+  };
+}
+
 void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
   auto caller = authorize(ex, *ctx);
   if (!caller) return;
   std::string id = ex.pathParams()[0];
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
-  service(ctx).remove(*caller, id,
-                      toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+  service(ctx).remove(
+      *caller, id,
+      droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
                         if (!r) return replyProblem(ex, r.error(), "recording not found");
                         reactor::JsonWriter w;
                         w.beginObject().field("id", r->id).field("deleted", true);
                         w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
                         replyData(ex, 200, w.str());
-                      }));
+                      })));
 }
 
 void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -528,7 +540,8 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   if (!validRecordingId(id)) return ex.replyError(404, "not_found", "recording not found");
   // The move goes on if the client leaves: the state is set all the same.
   service(ctx).archive(
-      *caller, id, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
+      *caller, id,
+      droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
         if (r) return replyData(ex, 200, recordingJson(*r));
         const Problem& p = r.error();
         switch (p.kind) {
@@ -551,7 +564,7 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
           default:
             return replyProblem(ex, p, "recording not found");
         }
-      }));
+      })));
 }
 
 }  // namespace

@@ -78,6 +78,9 @@ struct LifecycleContext {
   reactor::EventLoop* loop = nullptr;
   reactor::Metrics* metrics = nullptr;
   LifecycleSettings settings;
+  // Told the storage key of a recording archived or deleted (the object cache drops it);
+  // may be empty.
+  std::function<void(const std::string& storageKey)> objectGone;
   // Made by registerLifecycleRoutes (or startLifecyclePoller) from the fields above, which
   // must not change afterwards. Destroying the context stops the poll; requests and
   // transfers still in flight then finish without effect.

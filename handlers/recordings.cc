@@ -4,6 +4,7 @@
 
 #include "handlers/link_stats.h"
 #include "handlers/public_link_modes.h"
+#include "handlers/object_serving.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/logger.h"
 #include "storage/lookup_cache.h"
@@ -127,6 +128,8 @@ void relayFromSources(reactor::HttpExchange& exchange, const std::shared_ptr<Rec
       if (label != hint) ctx->noteSource(field, value, label);
     };
   }
+  if (ctx->objects)
+    return ctx->objects->serve(*ex, std::move(chain), conditions, std::move(onFound), field, value);
   ctx->relays->start(*ex, std::move(chain), conditions, std::move(onFound));
 }
 

@@ -20,6 +20,8 @@
 
 namespace recgw::handlers {
 
+class ObjectServer;
+
 // Resolves a token or session id to a call: the lookup tiers live behind this.
 // `tier` says which tier answered ("l1", "redis", "mongo", or storage::kRefusedTier when
 // `mongoAdmission` refused to let it reach MongoDB); `hint` is where the object was last
@@ -90,6 +92,8 @@ struct RecordingsContext {
   PublicLinkSettings publicLinks;
   reactor::CurlMulti* curl = nullptr;  // redirect mode's HEAD to storage; null: always stream
   storage::LinkAnalytics* analytics = nullptr;  // per-link counters; null: not counted
+  // The worker's object cache in front of the relays (handlers/object_serving.h); null: relay only.
+  ObjectServer* objects = nullptr;
 };
 
 void registerRecordingRoutes(reactor::HttpServer& server, std::shared_ptr<RecordingsContext> context);

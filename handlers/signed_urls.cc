@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "handlers/object_serving.h"
 #include "reactor/json_reader.h"
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
@@ -690,6 +691,10 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
       // session's cached record as well.
       if (!previous.empty()) ctx->cache->evict(storage::LookupField::kToken, previous, {}, "rotate");
       ctx->cache->evict(storage::LookupField::kSessionId, sessionId, {}, "rotate");
+      if (ObjectServer* objects = ctx->recordings ? ctx->recordings->objects : nullptr) {
+        if (!previous.empty()) objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, previous));
+        objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, sessionId));
+      }
       request.with([&](reactor::HttpExchange& ex) {
         reactor::JsonWriter w;
         w.beginObject()

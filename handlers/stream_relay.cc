@@ -39,10 +39,29 @@ ClientConditions ClientConditions::from(HttpExchange& ex) {
 // thousand parked streams hold a few MiB.
 constexpr size_t kParkedTailBytes = 4 * 1024;
 
+void addEntityHeaders(HttpExchange& ex, const std::string& key, const std::string* originType,
+                      const std::string& etag, const std::string& lastModified,
+                      const std::string* contentEncoding, std::string_view disposition) {
+  const std::string type = servedContentType(originType, key);
+  ex.addHeader("Content-Type", type);
+  ex.addHeader("Content-Disposition", !disposition.empty()
+                                          ? std::string(disposition)
+                                          : contentDisposition(key, !isPlayableMediaType(type)));
+  // A recording opened as a page (a hostile stored type, an old browser) runs no script
+  // and loads nothing but itself. Not `sandbox`, nor a bare `default-src 'none'`: either
+  // stops Chromium's own media document from playing a link opened directly.
+  ex.addHeader("Content-Security-Policy", "default-src 'none'; media-src 'self'");
+  ex.addHeader("Accept-Ranges", "bytes");
+  if (!etag.empty()) ex.addHeader("ETag", etag);
+  if (!lastModified.empty()) ex.addHeader("Last-Modified", lastModified);
+  if (contentEncoding) ex.addHeader("Content-Encoding", *contentEncoding);
+}
+
 class StreamRelay {
  public:
   StreamRelay(RelayRegistry& registry, HttpExchange& ex, fleet::SourceChain chain,
-              ClientConditions conditions, std::function<void(const std::string&)> onSourceFound)
+              ClientConditions conditions, std::function<void(const std::string&)> onSourceFound,
+              std::shared_ptr<RelayTap> tap)
       : registry_(registry),
         server_(ex.server()),
         exchangeId_(ex.id()),
@@ -50,6 +69,7 @@ class StreamRelay {
         chain_(std::move(chain)),
         cond_(std::move(conditions)),
         onSourceFound_(std::move(onSourceFound)),
+        tap_(std::move(tap)),
         chunk_(evbuffer_new()),
         window_(registry.limits_.highWatermark, registry.limits_.lowWatermark),
         parkTimer_(registry.loop_, [this] { park(); }) {}
@@ -114,6 +134,9 @@ class StreamRelay {
       sentRange_ = cond_.range;
     }
     if (sentRange_) headers.emplace_back("Range", rangeHeaderValue(*sentRange_));
+    if (tap_ && !body_.resuming() && !sizeProbe_ && !ignoreRange_ && !tap_->revalidateEtag().empty() &&
+        source().kind == fleet::Source::Kind::kStorage)
+      headers.emplace_back("If-None-Match", tap_->revalidateEtag());
     bool headOnly = cond_.head && !body_.resuming() && source().kind == fleet::Source::Kind::kStorage;
     reactor::UpstreamRequest request = chain_.request(index, headers, headOnly);
     attemptStart_ = std::chrono::steady_clock::now();
@@ -194,6 +217,15 @@ class StreamRelay {
       return true;
     }
 
+    if (r.status == 304 && tap_ && !tap_->revalidateEtag().empty()) {
+      // The cached copy is still the object: it answers the client.
+      ex->noteOrigin(source().label);
+      auto tap = std::move(tap_);
+      finish();
+      tap->notModified(*ex);
+      tap->ended(false);
+      return false;
+    }
     if (r.status != 200 && r.status != 206) {
       if (r.status == 416) return answerUnsatisfiable(*ex, r);
       noteFailure(reasonForStatus(r.status), "HTTP " + std::to_string(r.status));
@@ -256,6 +288,7 @@ class StreamRelay {
       bodyLength = contentRange->last - contentRange->first + 1;
     } else {
       body_.startWhole(contentLength);
+      if (tap_ && !tapping_) tapping_ = tap_->wantBody(source(), r, contentLength);
     }
     if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
     ex->startStream(status, window_.low());
@@ -275,19 +308,9 @@ class StreamRelay {
   }
 
   void setEntityHeaders(HttpExchange& ex, const reactor::UpstreamResponse& r) {
-    const std::string type = servedContentType(r.find("content-type"), chain_.key());
-    ex.addHeader("Content-Type", type);
-    ex.addHeader("Content-Disposition", !cond_.contentDisposition.empty()
-                                            ? cond_.contentDisposition
-                                            : contentDisposition(chain_.key(), !isPlayableMediaType(type)));
-    // A recording opened as a page (a hostile stored type, an old browser) runs no script
-    // and loads nothing but itself. Not `sandbox`, nor a bare `default-src 'none'`: either
-    // stops Chromium's own media document from playing a link opened directly.
-    ex.addHeader("Content-Security-Policy", "default-src 'none'; media-src 'self'");
-    ex.addHeader("Accept-Ranges", "bytes");
-    if (!body_.etag().empty()) ex.addHeader("ETag", body_.etag());
-    if (const std::string* lm = r.find("last-modified")) ex.addHeader("Last-Modified", *lm);
-    if (const std::string* ce = r.find("content-encoding")) ex.addHeader("Content-Encoding", *ce);
+    const std::string* lm = r.find("last-modified");
+    addEntityHeaders(ex, chain_.key(), r.find("content-type"), body_.etag(), lm ? *lm : std::string(),
+                     r.find("content-encoding"), cond_.contentDisposition);
   }
 
   bool answerHead(HttpExchange& ex, std::optional<uint64_t> size) {
@@ -358,6 +381,7 @@ class StreamRelay {
     size_t skip = body_.take(n);
     if (skip == n) return n;
     evbuffer_add(chunk_.get(), data + skip, n - skip);
+    if (tapping_) tap_->body(data + skip, n - skip);
     if (!ex->sendChunk(chunk_.get(), [this] { onDrained(); })) {
       // The origin sent more than the response declared; the exchange cut the connection.
       noteFailure("bad_response", "body longer than declared");
@@ -400,6 +424,7 @@ class StreamRelay {
     size_t keep = std::min(kParkedTailBytes, window_.low() / 2);
     size_t withdrawn = ex->withdrawUnsentBody(keep);
     body_.rewind(withdrawn);
+    if (tapping_ && withdrawn > 0) tap_->rewind(withdrawn);
     if (withdrawn > 0) registry_.returnFreedMemorySoon();
     parked_ = true;
     metrics().inc("recgw_stream_parks_total");
@@ -433,6 +458,7 @@ class StreamRelay {
     }
     if (body_.complete(error.empty())) {
       ex->endStream();
+      wholeBodySent_ = true;
       return finish();
     }
     // The body broke off: continue from the next byte, same source first, then the rest.
@@ -525,6 +551,11 @@ class StreamRelay {
     parked_ = false;
     cancelTransfer();
     finished_ = true;
+    if (tap_) {
+      auto tap = std::move(tap_);
+      tapping_ = false;
+      tap->ended(wholeBodySent_);
+    }
     registry_.retire(this);
   }
 
@@ -535,6 +566,9 @@ class StreamRelay {
   fleet::SourceChain chain_;
   ClientConditions cond_;
   std::function<void(const std::string&)> onSourceFound_;
+  std::shared_ptr<RelayTap> tap_;
+  bool tapping_ = false;        // the tap is given the body
+  bool wholeBodySent_ = false;  // ended cleanly with the whole body handed to the client
   reactor::EvbufferPtr chunk_;
   reactor::Liveness alive_;
   size_t sourceIndex_ = 0;
@@ -621,9 +655,10 @@ size_t RelayRegistry::parked() const {
 }
 
 void RelayRegistry::start(HttpExchange& exchange, fleet::SourceChain chain, ClientConditions conditions,
-                          std::function<void(const std::string&)> onSourceFound) {
+                          std::function<void(const std::string&)> onSourceFound,
+                          std::shared_ptr<RelayTap> tap) {
   auto relay = std::make_unique<StreamRelay>(*this, exchange, std::move(chain), std::move(conditions),
-                                             std::move(onSourceFound));
+                                             std::move(onSourceFound), std::move(tap));
   StreamRelay* raw = relay.get();
   relays_.emplace(raw, std::move(relay));
   metrics_.set("recgw_streams_active", {}, static_cast<double>(relays_.size()));

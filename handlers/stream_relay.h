@@ -56,6 +56,40 @@ struct ClientConditions {
   static ClientConditions from(reactor::HttpExchange& exchange);
 };
 
+// The headers of a recording's entity, as every answer that carries it sends them (the relay
+// and the object cache alike, so both answer header for header the same): Content-Type,
+// Content-Disposition, Content-Security-Policy, Accept-Ranges, ETag, Last-Modified,
+// Content-Encoding. `originType`/`contentEncoding` as the origin sent them (null: absent);
+// `disposition`, when not empty, replaces the default Content-Disposition (?download=1).
+void addEntityHeaders(reactor::HttpExchange& ex, const std::string& key, const std::string* originType,
+                      const std::string& etag, const std::string& lastModified,
+                      const std::string* contentEncoding, std::string_view disposition = {});
+
+// Watches one relay on behalf of the object cache (handlers/object_serving.h): it may ask the
+// storage source to revalidate a cached copy, and is given the body of a whole answer to
+// fill the cache from. Loop thread; the relay calls it from curl callbacks, so a tap
+// starts no transfer itself.
+class RelayTap {
+ public:
+  virtual ~RelayTap() = default;
+  // Non-empty: the first request to storage carries If-None-Match with it.
+  virtual const std::string& revalidateEtag() const = 0;
+  // Storage answered 304 to revalidateEtag(): the relay answered nothing and is done; the
+  // tap answers the exchange.
+  virtual void notModified(reactor::HttpExchange& ex) = 0;
+  // The relay is about to stream the whole object (200) from `source` with these headers:
+  // true to be given its body.
+  virtual bool wantBody(const fleet::Source& source, const reactor::UpstreamResponse& response,
+                        std::optional<uint64_t> contentLength) = 0;
+  // The body's bytes as they are handed to the client connection, in order.
+  virtual void body(const char* data, size_t n) = 0;
+  // The last `n` bytes given to body() were taken back from the client connection (a
+  // park); they are given again when the stream resumes.
+  virtual void rewind(size_t n) = 0;
+  // Exactly once, when the relay ends: `complete` when the client was given the whole body.
+  virtual void ended(bool complete) = 0;
+};
+
 class StreamRelay;
 
 // Owns every relay of a worker; enforces the global budget of unsent bytes.
@@ -70,8 +104,10 @@ class RelayRegistry {
   bool admit() const;
   // Starts relaying `chain` for the exchange. `onSourceFound(label)` is told which source
   // served the bytes (for lookup caching hints); may be empty.
+  // `tap` (may be null) watches it for the object cache.
   void start(reactor::HttpExchange& exchange, fleet::SourceChain chain, ClientConditions conditions,
-             std::function<void(const std::string& sourceLabel)> onSourceFound = {});
+             std::function<void(const std::string& sourceLabel)> onSourceFound = {},
+             std::shared_ptr<RelayTap> tap = nullptr);
   size_t active() const { return relays_.size(); }
   size_t paused() const;
   size_t parked() const;       // streams holding no transfer until their client reads again

@@ -232,6 +232,20 @@ TEST(ConfigTest, ParkAfterDefaultsToTwoSecondsAndZeroNeverParks) {
   expectErrorNaming(errorOf("[stream]\npark_after_ms = -1\n"), "stream.park_after_ms");
 }
 
+TEST(ConfigTest, ObjectCacheDefaultsAndBounds) {
+  const Config defaults = loadText("");
+  EXPECT_EQ(defaults.cache.objectsBytes, 256LL * 1024 * 1024);
+  EXPECT_EQ(defaults.cache.objectMaxBytes, 8LL * 1024 * 1024);
+  EXPECT_EQ(defaults.cache.objectFreshS, 30);
+  EXPECT_EQ(defaults.cache.objectAdmitAfter, 2);
+  EXPECT_EQ(loadText("", {"RECGW_CACHE_OBJECTS_BYTES=0"}).cache.objectsBytes, 0);
+  EXPECT_EQ(loadText("[cache]\nobject_fresh_s = 1\nobject_admit_after = 1\n").cache.objectFreshS, 1);
+  expectErrorNaming(errorOf("[cache]\nobjects_bytes = -1\n"), "cache.objects_bytes");
+  expectErrorNaming(errorOf("[cache]\nobject_max_bytes = 0\n"), "cache.object_max_bytes");
+  expectErrorNaming(errorOf("[cache]\nobject_fresh_s = 0\n"), "cache.object_fresh_s");
+  expectErrorNaming(errorOf("[cache]\nobject_admit_after = 0\n"), "cache.object_admit_after");
+}
+
 TEST(ConfigTest, TomlSyntaxErrorIsOneLine) {
   std::string e = errorOf("[server\nlisten = \n");
   EXPECT_FALSE(e.empty());

@@ -88,10 +88,10 @@ class AsyncRecordings:
         Range + If-Range (up to max_reconnects times); with resume=True an earlier partial
         file is continued too. `progress(bytes_so_far, total_or_None)` is called per chunk.
         For a public token, download=True asks for `?download=1` (`disposition` comes back
-        "attachment", with the gateway's file name in `filename`) and redirect=True for `?redirect=1` (a 302 to storage,
-        followed with the same Range/If-Range). A link that will not play raises a GoneError
-        subclass (LinkRevokedError, LinkExpiredError, …); one still processing raises
-        RecordingNotReadyError (retry after `retry_after`)."""
+        "attachment", the gateway's file name in `filename`) and redirect=True for
+        `?redirect=1` (a 302 to storage, followed with the same Range/If-Range). A link that
+        will not play raises a GoneError subclass (LinkRevokedError, LinkExpiredError, …);
+        one still processing raises RecordingNotReadyError (retry after `retry_after`)."""
         target = _core.download_target(token_or_session, kind, download, redirect)
         route, params, auth = target.route, target.params, target.auth
         url = self._c.base_url + route.url_path(**params)

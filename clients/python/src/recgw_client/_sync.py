@@ -88,10 +88,10 @@ class Recordings:
         Range + If-Range (up to max_reconnects times); with resume=True an earlier partial
         file is continued too. `progress(bytes_so_far, total_or_None)` is called per chunk.
         For a public token, download=True asks for `?download=1` (`disposition` comes back
-        "attachment", with the gateway's file name in `filename`) and redirect=True for `?redirect=1` (a 302 to storage,
-        followed with the same Range/If-Range). A link that will not play raises a GoneError
-        subclass (LinkRevokedError, LinkExpiredError, …); one still processing raises
-        RecordingNotReadyError (retry after `retry_after`)."""
+        "attachment", the gateway's file name in `filename`) and redirect=True for
+        `?redirect=1` (a 302 to storage, followed with the same Range/If-Range). A link that
+        will not play raises a GoneError subclass (LinkRevokedError, LinkExpiredError, …);
+        one still processing raises RecordingNotReadyError (retry after `retry_after`)."""
         target = _core.download_target(token_or_session, kind, download, redirect)
         route, params, auth = target.route, target.params, target.auth
         url = self._c.base_url + route.url_path(**params)
@@ -102,7 +102,7 @@ class Recordings:
             headers = _core.request_headers(self._c.settings, call)
             try:
                 with self._c._http.stream("GET", url, params=target.query or None, headers=headers,
-                                                follow_redirects=target.follow_redirects) as response:
+                                          follow_redirects=target.follow_redirects) as response:
                     if not response.is_success and response.status_code != 416:
                         response.read()
                     if state.begin(response):

@@ -44,7 +44,8 @@ def test_async_surface(world: World, tmp_path):
             assert got.disposition == "attachment" and (tmp_path / "dl.ogg").read_bytes() == data
             assert admin.links.public_url(token, download=True).endswith("?download=1")
             deadline = asyncio.get_running_loop().time() + 10
-            while not (link_stats := (await admin.admin.stats(session_id)).for_token(token)):
+            while not ((link_stats := (await admin.admin.stats(session_id)).for_token(token))
+                       and link_stats.bytes_sent >= len(data)):
                 assert asyncio.get_running_loop().time() < deadline, "the analytics were never flushed"
                 await asyncio.sleep(0.1)
             assert link_stats.opens == 1 and link_stats.furthest_byte == len(data)

@@ -7,13 +7,16 @@
  *
  * No runtime dependencies: the global fetch of Node >= 18.
  */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 
 import { RecgwError, errorFromResponse } from "./errors.js";
 import { ROUTES, type Route, routePath } from "./routes.js";
 
-export { RecgwError } from "./errors.js";
+export {
+  GoneError, LinkExpiredError, LinkRevokedError, RecgwError, RecordingDeletedError, RecordingFailedError,
+  RecordingNotReadyError,
+} from "./errors.js";
 export { ROUTES, type Route, type RouteName, routePath } from "./routes.js";
 
 export const SIGNATURE_HEADER = "X-CXBCore-Signature";
@@ -62,6 +65,73 @@ export interface TokenInfo {
   token: string;
   url: string;
   rotated: boolean;
+  /** When the link stops working (410 `link_expired`), ISO 8601; absent when it does not expire. */
+  expires_at?: string;
+}
+
+export interface MintTokenOptions {
+  /** The link expires this many seconds from now (1 to 316224000). */
+  expiresInS?: number;
+  /** The link expires at this instant (a Date, or an ISO 8601 string). At most one of the two. */
+  expiresAt?: Date | string;
+}
+
+/** The leaked-link signal: hours in which more distinct addresses than the gateway's
+ * `analytics.leak_clients_per_hour` fetched the link, and the latest such hour. */
+export interface SuspectedLeak {
+  warnings: number;
+  clients_in_hour?: number;
+  at?: string;
+}
+
+/** The analytics of one public token the call had (current, rotated or revoked). */
+export interface LinkStats {
+  /** SHA-256 (hex) of the token; the gateway never stores the token itself. */
+  token_sha256: string;
+  /** GETs without Range or with a Range from byte 0. */
+  opens: number;
+  /** HyperLogLog estimate of distinct client addresses. */
+  unique_clients: number;
+  bytes_sent: number;
+  /** One past the furthest byte delivered. */
+  furthest_byte: number;
+  object_size: number | null;
+  /** furthest_byte / object_size, at most 1. */
+  played_fraction: number | null;
+  first_access: string | null;
+  last_access: string | null;
+  suspected_leak: SuspectedLeak;
+}
+
+/** `admin.stats(sessionId)`: per-link analytics of a call (flushed every `analytics.flush_ms`). */
+export interface RecordingLinkStats {
+  session_id: string;
+  /** Empty when no link of the call was ever played. */
+  links: LinkStats[];
+  /** The stats of this token (matched by its SHA-256), or undefined if it was never played. */
+  forToken(token: string): LinkStats | undefined;
+}
+
+/** `admin.cacheStats()`: the object cache of the gateway worker that answered. */
+export interface ObjectCacheStats {
+  /** false (and nothing else) when the cache is off. */
+  enabled: boolean;
+  budget_bytes?: number;
+  object_max_bytes?: number;
+  object_fresh_s?: number;
+  object_admit_after?: number;
+  bytes?: number;
+  entries?: number;
+  evictions?: number;
+  top?: Array<{ key: string; hits: number; bytes: number; etag: string; validated_s_ago: number }>;
+}
+
+/** `?download=1` and `?redirect=1` of the public route. */
+export interface PublicLinkOptions {
+  /** Content-Disposition: attachment, with the gateway's file name. */
+  download?: boolean;
+  /** A 302 to a presigned storage URL (followed by downloads with their Range/If-Range). */
+  redirect?: boolean;
 }
 
 export interface RevokeResult {
@@ -89,7 +159,8 @@ export interface Diagnosis {
   [more: string]: unknown;
 }
 
-export interface RecordingStats {
+/** What a HEAD on the recording says (`recordings.head`). */
+export interface RecordingHead {
   size: number | null;
   contentType: string | null;
   etag: string | null;
@@ -114,7 +185,7 @@ export interface UploadReportResult {
   token_created: boolean;
 }
 
-export interface DownloadOptions {
+export interface DownloadOptions extends PublicLinkOptions {
   /** Continue `<path>.part` from an earlier run (default true). */
   resume?: boolean;
   /** Called per chunk with the bytes so far and the total (null when unknown). */
@@ -133,6 +204,10 @@ export interface DownloadResult {
   resumedFrom: number;
   /** Connections that broke and were resumed during this call. */
   reconnects: number;
+  /** Content-Disposition's type: "attachment" (download: true) or "inline"; null without one. */
+  disposition: string | null;
+  /** The file name the gateway suggested (`filename*` preferred); null without one. */
+  filename: string | null;
 }
 
 export interface AccountOption {
@@ -165,6 +240,33 @@ function compactBody(doc: Record<string, unknown>): string {
 
 function isoInstant(value: string | Date): string {
   return typeof value === "string" ? value : value.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function publicQuery(options: PublicLinkOptions): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (options.download) query.download = "1";
+  if (options.redirect) query.redirect = "1";
+  return query;
+}
+
+/** The file name of a Content-Disposition header: RFC 6266 `filename*` first, else `filename`. */
+export function dispositionFilename(value: string | null): string | null {
+  if (!value) return null;
+  let plain: string | null = null;
+  for (const m of value.matchAll(/;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+    const name = m[1].toLowerCase();
+    const raw = m[2].trim();
+    if (name === "filename*" && raw.includes("''")) {
+      const encoded = raw.slice(raw.indexOf("''") + 2);
+      try {
+        return decodeURIComponent(encoded);
+      } catch {
+        continue;
+      }
+    }
+    if (name === "filename") plain = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw;
+  }
+  return plain;
 }
 
 function backoffMs(attempt: number): number {
@@ -278,14 +380,14 @@ export class Recgw {
   }
 }
 
-function statsCall(id: string): Call {
+function headCall(id: string): Call {
   return TOKEN_RE.test(id)
     ? { route: ROUTES.publicRecordingHead, params: { token: id }, auth: "none" }
     : { route: ROUTES.sessionStreamHead, params: { session_id: id } };
 }
 
-async function stats(client: Recgw, id: string): Promise<RecordingStats> {
-  const r = await client.send(statsCall(id));
+async function head(client: Recgw, id: string): Promise<RecordingHead> {
+  const r = await client.send(headCall(id));
   const length = r.headers.get("content-length");
   return {
     size: length !== null && /^\d+$/.test(length) ? Number(length) : null,
@@ -308,21 +410,33 @@ export class Recordings {
     });
   }
 
-  /** Size, type and ETag (HEAD), by public token or session id (admin). */
-  stats(id: string): Promise<RecordingStats> {
-    return stats(this.c, id);
+  /**
+   * Size, type and ETag (a HEAD: nothing is downloaded and no link analytics are counted), by
+   * public token or session id (admin). A 410 here is a GoneError with the generic code `gone`
+   * (HEAD answers have no body). Per-link analytics: `admin.stats`.
+   */
+  head(id: string): Promise<RecordingHead> {
+    return head(this.c, id);
   }
 
   /**
    * Downloads to `path` through `<path>.part` (its ETag in `<path>.part.etag`). A broken
    * connection is resumed with Range + If-Range; with resume (default) an earlier partial
-   * file is continued, and restarted when the object changed.
+   * file is continued, and restarted when the object changed. For a public token, `download`
+   * asks for `?download=1` (an attachment: see `disposition` and `filename`) and `redirect` for
+   * `?redirect=1` (a 302 to storage, followed with the same headers). A link that will not play
+   * rejects with a GoneError subclass (LinkRevokedError, LinkExpiredError, …); one still
+   * processing with RecordingNotReadyError (retry after `retryAfter`).
    */
   async download(tokenOrSession: string, path: string, options: DownloadOptions = {}): Promise<DownloadResult> {
     const kind = options.kind ?? "auto";
     const isToken = kind === "token" || (kind === "auto" && TOKEN_RE.test(tokenOrSession));
+    if (!isToken && (options.download || options.redirect)) {
+      throw new TypeError("download and redirect apply to public tokens only (the admin stream has neither)");
+    }
     const base: Call = isToken
-      ? { route: ROUTES.publicRecording, params: { token: tokenOrSession }, auth: "none" }
+      ? { route: ROUTES.publicRecording, params: { token: tokenOrSession }, query: publicQuery(options),
+        auth: "none" }
       : { route: ROUTES.sessionStream, params: { session_id: tokenOrSession } };
     const part = path + ".part";
     const etagFile = part + ".etag";
@@ -340,6 +454,7 @@ export class Recordings {
     if (!offset) await writeFile(part, "");
     const resumedFrom = offset;
     let total: number | null = null;
+    let disposition: string | null = null;
     let reconnects = 0;
     const maxReconnects = options.maxReconnects ?? 5;
     for (;;) {
@@ -387,6 +502,7 @@ export class Recordings {
           handle = await open(part, "w");
         }
         etag = response.headers.get("etag");
+        disposition = response.headers.get("content-disposition");
         await writeFile(etagFile, etag ?? "");
         if (response.body) {
           const reader = response.body.getReader();
@@ -430,7 +546,11 @@ export class Recordings {
     }
     await rename(part, path);
     await rm(etagFile, { force: true });
-    return { path, size: offset, etag, resumedFrom, reconnects };
+    return {
+      path, size: offset, etag, resumedFrom, reconnects,
+      disposition: disposition ? disposition.split(";")[0].trim().toLowerCase() : null,
+      filename: dispositionFilename(disposition),
+    };
   }
 
   /** What a fleet host sends after an upload, signed with the fleet secret (POST /api/v1/fleet/recordings). */
@@ -454,9 +574,9 @@ export class Recordings {
 export class Links {
   constructor(private readonly c: Recgw) {}
 
-  /** The gateway's public link for a token (no request is made). */
-  publicUrl(token: string): string {
-    return this.c.baseUrl + routePath(ROUTES.publicRecording, { token });
+  /** The gateway's public link for a token (no request is made), with `?download=1` / `?redirect=1`. */
+  publicUrl(token: string, options: PublicLinkOptions = {}): string {
+    return this.c.url({ route: ROUTES.publicRecording, params: { token }, query: publicQuery(options) });
   }
 
   signedUrl(callId: string, minutes?: number): Promise<SignedUrl> {
@@ -554,17 +674,36 @@ export interface WarmOptions {
 export class Admin {
   constructor(private readonly c: Recgw) {}
 
-  /** Gives the call a public token (replacing any it had: see `rotated`). */
-  mintToken(sessionId: string): Promise<TokenInfo> {
-    return this.c.json<TokenInfo>({ route: ROUTES.mintToken, params: { session_id: sessionId } });
+  /**
+   * Gives the call a public token (replacing any it had: see `rotated`). `expiresInS` or
+   * `expiresAt` (at most one) makes the link expire (410 `link_expired` after); the answer's
+   * `expires_at` is then set. Without either the link does not expire.
+   */
+  mintToken(sessionId: string, options: MintTokenOptions = {}): Promise<TokenInfo> {
+    const { expiresInS, expiresAt } = options;
+    if (expiresInS !== undefined && expiresAt !== undefined) {
+      return Promise.reject(new RecgwError("mintToken takes at most one of expiresInS and expiresAt", {
+        code: "bad_request",
+      }));
+    }
+    const body = expiresInS === undefined && expiresAt === undefined
+      ? undefined
+      : compactBody({
+        expires_in_s: expiresInS,
+        expires_at: expiresAt === undefined ? undefined : isoInstant(expiresAt),
+      });
+    return this.c.json<TokenInfo>({ route: ROUTES.mintToken, params: { session_id: sessionId }, body });
   }
 
-  /** A fresh token; the old link stops working. */
-  rotateToken(sessionId: string): Promise<TokenInfo> {
-    return this.mintToken(sessionId);
+  /** A fresh token (with an optional expiry, as mintToken); the old link answers 404. */
+  rotateToken(sessionId: string, options: MintTokenOptions = {}): Promise<TokenInfo> {
+    return this.mintToken(sessionId, options);
   }
 
-  /** Removes the token: the public link stops working. */
+  /**
+   * Revokes the token: the old link answers 410 `link_revoked` (LinkRevokedError) on every
+   * gateway at once. The call keeps its recording; mintToken gives a new link.
+   */
   revokeToken(sessionId: string): Promise<RevokeResult> {
     return this.c.json<RevokeResult>({ route: ROUTES.revokeToken, params: { session_id: sessionId } });
   }
@@ -598,7 +737,28 @@ export class Admin {
     return this.c.json<Diagnosis>({ route: ROUTES.diagnose, params: { id }, query: { format: "json" } });
   }
 
-  stats(id: string): Promise<RecordingStats> {
-    return stats(this.c, id);
+  /**
+   * Per-link analytics of a call (GET /api/v1/admin/recordings/{session_id}/stats): for each
+   * token it had, opens, unique clients, bytes sent, how far it was played and the leaked-link
+   * signal. For size/type/ETag of the recording itself see `recordings.head`.
+   */
+  async stats(sessionId: string): Promise<RecordingLinkStats> {
+    const r = await this.c.json<{ session_id: string; links: LinkStats[] }>({
+      route: ROUTES.linkStats,
+      params: { session_id: sessionId },
+    });
+    return {
+      session_id: r.session_id,
+      links: r.links,
+      forToken(token: string): LinkStats | undefined {
+        const digest = createHash("sha256").update(token).digest("hex");
+        return r.links.find((link) => link.token_sha256 === digest);
+      },
+    };
+  }
+
+  /** The object cache (hot recordings in memory) of the gateway worker that answers. */
+  cacheStats(): Promise<ObjectCacheStats> {
+    return this.c.json<ObjectCacheStats>({ route: ROUTES.cacheStats });
   }
 }

@@ -19,8 +19,15 @@ export interface Route {
 const RECORDING = ["id", "room_id", "tenant_id", "status", "started_at", "stopped_at", "duration_seconds",
   "size_bytes", "created_at"];
 
+const LINK_STATS = ["token_sha256", "opens", "unique_clients", "bytes_sent", "furthest_byte", "object_size",
+  "played_fraction", "first_access", "last_access", "suspected_leak", "suspected_leak.warnings",
+  "suspected_leak.clients_in_hour", "suspected_leak.at"];
+
 export const ROUTES = {
-  publicRecording: { method: "GET", path: "/api/v1/public/recordings/{token}", headers: ["Range", "If-Range"] },
+  publicRecording: {
+    method: "GET", path: "/api/v1/public/recordings/{token}", query: ["download", "redirect"],
+    headers: ["Range", "If-Range"],
+  },
   publicRecordingHead: { method: "HEAD", path: "/api/v1/public/recordings/{token}" },
   sessionStream: { method: "GET", path: "/api/v1/recordings/{session_id}", headers: ["Range", "If-Range"] },
   sessionStreamHead: { method: "HEAD", path: "/api/v1/recordings/{session_id}" },
@@ -38,8 +45,8 @@ export const ROUTES = {
       "results[].expires_at", "results[].reason"],
   },
   mintToken: {
-    method: "POST", path: "/api/v1/admin/recordings/{session_id}/token",
-    responseFields: ["session_id", "token", "url", "rotated"],
+    method: "POST", path: "/api/v1/admin/recordings/{session_id}/token", bodyFields: ["expires_in_s", "expires_at"],
+    responseFields: ["session_id", "token", "url", "rotated", "expires_at"],
   },
   revokeToken: {
     method: "DELETE", path: "/api/v1/admin/recordings/{session_id}/token", responseFields: ["session_id", "revoked"],
@@ -47,6 +54,15 @@ export const ROUTES = {
   warm: {
     method: "POST", path: "/api/v1/admin/cache/warm", bodyFields: ["tokens", "session_ids", "since", "until", "limit"],
     responseFields: ["warmed", "missing", "without_recording", "redis_failed"],
+  },
+  linkStats: {
+    method: "GET", path: "/api/v1/admin/recordings/{session_id}/stats",
+    responseFields: ["session_id", "links", ...LINK_STATS.map((f) => "links[]." + f)],
+  },
+  cacheStats: {
+    method: "GET", path: "/api/v1/admin/cache/stats",
+    responseFields: ["enabled", "budget_bytes", "object_max_bytes", "object_fresh_s", "object_admit_after", "bytes",
+      "entries", "evictions", "top", "top[].key", "top[].hits", "top[].bytes", "top[].etag", "top[].validated_s_ago"],
   },
   evict: { method: "DELETE", path: "/api/v1/admin/cache/{id}", responseFields: ["evicted", "redis"] },
   diagnose: {

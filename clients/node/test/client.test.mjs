@@ -9,7 +9,10 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { Recgw, RecgwError, ROUTES, signReport } from "../dist/index.js";
+import {
+  GoneError, LinkExpiredError, LinkRevokedError, Recgw, RecgwError, RecordingDeletedError, RecordingFailedError,
+  RecordingNotReadyError, ROUTES, signReport,
+} from "../dist/index.js";
 import { startWorld } from "./world.mjs";
 
 let world;
@@ -123,11 +126,126 @@ describe("admin", () => {
     assert.equal((await fetch(minted.url)).status, 404);
     const revoked = await admin.admin.revokeToken(call.session_id);
     assert.equal(revoked.revoked, true);
-    assert.equal((await fetch(rotated.url)).status, 404);
+    const gone = await fetch(rotated.url);
+    assert.equal(gone.status, 410);
+    assert.equal((await gone.json()).error, "link_revoked");
+    // The public-link helpers say so with a specific error.
+    const e = await rejects(admin.recordings.download(rotated.token, join(dir, "revoked.ogg")), (e) => {
+      assert.ok(e instanceof LinkRevokedError && e instanceof GoneError);
+      assert.equal(e.status, 410);
+      assert.equal(e.code, "link_revoked");
+      assert.equal(e.retryable, false);
+      assert.ok(e.requestId);
+    });
+    assert.equal((await world.command("access", { request_id: e.requestId })).status, 410);
+    await rejects(admin.recordings.head(rotated.token), (e) => {   // HEAD has no body: the generic code
+      assert.ok(e instanceof GoneError);
+      assert.equal(e.code, "gone");
+    });
+    await assert.rejects(stat(join(dir, "revoked.ogg.part")));
     assert.equal((await world.command("call", { session_id: call.session_id })).recording_access_token, null);
+    assert.equal((await admin.admin.revokeToken(call.session_id)).revoked, false);
+    const again = await admin.admin.mintToken(call.session_id);
+    assert.equal(again.expires_at, undefined);
+    assert.equal((await fetch(again.url)).status, 200);
   });
 
-  test("warm, evict, diagnose, stats", async () => {
+  test("mintToken with expiresInS / expiresAt", async () => {
+    const call = await world.command("seed_call", {});
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 + 7200e3);
+    const byInstant = await admin.admin.mintToken(call.session_id, { expiresAt: at });
+    assert.equal(Date.parse(byInstant.expires_at), at.getTime());
+    assert.equal((await world.command("call", { session_id: call.session_id })).recording_access_expires_at,
+      at.toISOString().replace(/\.\d{3}Z$/, "Z"));
+    const short = await admin.admin.rotateToken(call.session_id, { expiresInS: 2 });
+    assert.equal(short.rotated, true);
+    const left = Date.parse(short.expires_at) - Date.now();
+    assert.ok(left > -1000 && left <= 3000, `expires in ${left} ms`);
+    assert.equal((await admin.recordings.download(short.token, join(dir, "before-expiry.ogg"))).size, call.size);
+    const deadline = Date.now() + 10000;
+    let expired;
+    while (!expired) {
+      assert.ok(Date.now() < deadline, "the link never expired");
+      try {
+        await admin.recordings.download(short.token, join(dir, "after-expiry.ogg"));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } catch (e) {
+        if (!(e instanceof LinkExpiredError)) throw e;
+        expired = e;
+      }
+    }
+    assert.ok(expired instanceof GoneError);
+    assert.equal(expired.status, 410);
+    assert.equal(expired.code, "link_expired");
+    await rejects(admin.admin.mintToken(call.session_id, { expiresInS: 5, expiresAt: at }), (e) => {
+      assert.equal(e.code, "bad_request");
+      assert.equal(e.status, undefined);   // refused before any request
+    });
+    await rejects(admin.admin.mintToken(call.session_id, { expiresAt: "2001-01-01T00:00:00Z" }), (e) => {
+      assert.equal(e.status, 400);
+      assert.equal(e.code, "bad_request");
+    });
+    assert.equal((await admin.admin.mintToken(call.session_id)).expires_at, undefined);
+    assert.equal((await world.command("call", { session_id: call.session_id })).recording_access_expires_at, null);
+  });
+
+  for (const [status, cls, code] of [["processing", RecordingNotReadyError, "recording_not_ready"],
+    ["uploading", RecordingNotReadyError, "recording_not_ready"], ["failed", RecordingFailedError, "recording_failed"],
+    ["deleted", RecordingDeletedError, "recording_deleted"]]) {
+    test(`a ${status} recording's link rejects with ${cls.name}`, async () => {
+      const token = (status + "T".repeat(43)).slice(0, 43);
+      await world.command("seed_call", { token, status });
+      const path = join(dir, `${status}.ogg`);
+      await rejects(admin.recordings.download(token, path), (e) => {
+        assert.ok(e instanceof cls, `${e.name}`);
+        assert.equal(e.code, code);
+        assert.ok(e.requestId);
+        if (cls === RecordingNotReadyError) {
+          assert.equal(e.status, 503);
+          assert.equal(e.retryAfter, 30);   // public.retry_after_s, default
+          assert.equal(e.retryable, true);
+        } else {
+          assert.ok(e instanceof GoneError);
+          assert.equal(e.status, 410);
+          assert.equal(e.retryable, false);
+        }
+      });
+      await assert.rejects(stat(path + ".part"));
+    });
+  }
+
+  test("stats: per-link analytics; cacheStats", async () => {
+    const token = "S".repeat(43);
+    const call = await world.command("seed_call", { token, size: 50000 });
+    assert.deepEqual((await admin.admin.stats(call.session_id)).links, []);
+    for (const i of [0, 1]) await admin.recordings.download(token, join(dir, `stats-${i}.ogg`), { resume: false });
+    const deadline = Date.now() + 10000;
+    let link;
+    // Both plays whole: opens and bytes may reach Redis in different flushes.
+    while (!(link = (await admin.admin.stats(call.session_id)).forToken(token)) || link.opens < 2
+      || link.bytes_sent < 2 * call.size) {
+      assert.ok(Date.now() < deadline, "the analytics were never flushed");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const report = await admin.admin.stats(call.session_id);
+    assert.equal(report.session_id, call.session_id);
+    assert.deepEqual(report.links.map((x) => x.token_sha256), [sha256(token)]);
+    assert.equal(link.opens, 2);
+    assert.equal(link.unique_clients, 1);
+    assert.equal(link.bytes_sent, 2 * call.size);
+    assert.equal(link.furthest_byte, call.size);
+    assert.equal(link.object_size, call.size);
+    assert.equal(link.played_fraction, 1);
+    assert.ok(link.first_access && link.last_access && link.first_access <= link.last_access);
+    assert.equal(link.suspected_leak.warnings, 0);
+    assert.equal(report.forToken("y".repeat(43)), undefined);
+    await rejects(tenant.admin.stats(call.session_id), (e) => assert.equal(e.status, 401));
+    const cache = await admin.admin.cacheStats();
+    assert.equal(typeof cache.enabled, "boolean");
+    if (cache.enabled) assert.ok(cache.budget_bytes > 0 && Array.isArray(cache.top));
+  });
+
+  test("warm, evict, diagnose, head", async () => {
     const token = "W".repeat(43);
     const call = await world.command("seed_call", { token });
     assert.equal((await admin.admin.warm({ tokens: [token, "x".repeat(43)] })).warmed, 1);
@@ -138,11 +256,11 @@ describe("admin", () => {
     const diagnosis = await admin.admin.diagnose(token);
     assert.equal(diagnosis.servable, true);
     assert.ok(diagnosis.steps.length > 0);
-    const stats = await admin.admin.stats(token);
-    assert.equal(stats.size, call.size);
-    assert.equal(stats.etag, call.etag);
-    assert.equal(stats.acceptsRanges, true);
-    assert.equal((await admin.recordings.stats(call.session_id)).contentType, "audio/ogg");
+    const head = await admin.recordings.head(token);
+    assert.equal(head.size, call.size);
+    assert.equal(head.etag, call.etag);
+    assert.equal(head.acceptsRanges, true);
+    assert.equal((await admin.recordings.head(call.session_id)).contentType, "audio/ogg");
   });
 });
 
@@ -169,6 +287,27 @@ describe("recordings", () => {
     const r = await fetch(`${world.url}/api/v1/fleet/recordings`, { method: "POST", body,
       headers: { "Content-Type": "application/json", "X-CXBCore-Signature": signReport(world.fleet_secret, body) } });
     assert.equal(r.status, 200);
+  });
+
+  test("download and redirect modes of the public link", async () => {
+    const token = "M".repeat(43);
+    const call = await world.command("seed_call", { token });
+    const url = admin.links.publicUrl(token, { download: true });
+    assert.equal(url, `${world.url}/api/v1/public/recordings/${token}?download=1`);
+    assert.ok(admin.links.publicUrl(token, { redirect: true }).endsWith("?redirect=1"));
+    assert.ok((await fetch(url)).headers.get("content-disposition").startsWith("attachment"));
+    const saved = await admin.recordings.download(token, join(dir, "attachment.ogg"), { download: true });
+    assert.equal(saved.disposition, "attachment");
+    assert.equal(saved.filename, `${call.session_id}.ogg`);
+    assert.equal(sha256(await readFile(join(dir, "attachment.ogg"))), call.sha256);
+    const plain = await admin.recordings.download(token, join(dir, "inline.ogg"));
+    assert.equal(plain.disposition, "inline");
+    // redirect: the gateway answers 302 to storage, and the download follows it.
+    assert.equal((await fetch(admin.links.publicUrl(token, { redirect: true }), { redirect: "manual" })).status, 302);
+    const moved = await admin.recordings.download(token, join(dir, "redirected.ogg"), { redirect: true });
+    assert.equal(moved.size, call.size);
+    assert.equal(sha256(await readFile(join(dir, "redirected.ogg"))), call.sha256);
+    await assert.rejects(admin.recordings.download(call.session_id, join(dir, "x.ogg"), { download: true }), TypeError);
   });
 
   test("download: whole, with progress", async () => {

@@ -103,7 +103,10 @@ class World:
 
     def call(self, session_id: str) -> dict:
         doc = self.st.db.calls.find_one({"session_id": session_id}) or {}
-        return {k: doc.get(k) for k in ("recording_access_token", "recording_status", "recording_key")}
+        out = {k: doc.get(k) for k in ("recording_access_token", "recording_status", "recording_key")}
+        expires = doc.get("recording_access_expires_at")   # a naive UTC datetime from pymongo
+        out["recording_access_expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None
+        return out
 
     def provider_add(self, status: str = "processing") -> dict:
         return self.provider.add_recording(room_name(TENANT, ROOM), status=status)

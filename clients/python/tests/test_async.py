@@ -15,7 +15,7 @@ from cut_proxy import CutProxy
 from fake_provider import room_name
 from fakes import md5_etag
 
-from recgw_client import AsyncRecgwClient, ConflictError, NotFoundError
+from recgw_client import AsyncRecgwClient, ConflictError, LinkRevokedError, NotFoundError
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,17 +37,35 @@ def test_async_surface(world: World, tmp_path):
             assert (await tenant.links.signed_url(session_id, 5)).expiration_minutes == 5
             assert (await tenant.links.session_recording_url(session_id)).url
             assert (await admin.links.accessible_urls([session_id]))[0].url_kind == "presigned"
-            stats = await admin.recordings.stats(session_id)
-            assert stats.size == len(data)
-            assert (await admin.admin.stats(token)).etag == md5_etag(data)
+            head = await admin.recordings.head(session_id)
+            assert head.size == len(data)
+            assert (await admin.recordings.head(token)).etag == md5_etag(data)
+            got = await admin.recordings.download(token, tmp_path / "dl.ogg", download=True)
+            assert got.disposition == "attachment" and (tmp_path / "dl.ogg").read_bytes() == data
+            assert admin.links.public_url(token, download=True).endswith("?download=1")
+            deadline = asyncio.get_running_loop().time() + 10
+            while not ((link_stats := (await admin.admin.stats(session_id)).for_token(token))
+                       and link_stats.bytes_sent >= len(data)):
+                assert asyncio.get_running_loop().time() < deadline, "the analytics were never flushed"
+                await asyncio.sleep(0.1)
+            assert link_stats.opens == 1 and link_stats.furthest_byte == len(data)
+            assert isinstance((await admin.admin.cache_stats()).enabled, bool)
             assert (await admin.admin.warm(tokens=[token])).warmed == 1
             assert (await admin.admin.warm(since=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))).warmed
             assert (await admin.admin.evict(token)).evicted is True
             assert (await admin.admin.diagnose(token)).servable is True
             minted = await admin.admin.mint_token(session_id)
             assert minted.rotated is True   # it had `token`
-            assert (await admin.admin.rotate_token(session_id)).token != minted.token
+            rotated = await admin.admin.rotate_token(session_id, expires_in_s=3600)
+            assert rotated.token != minted.token and rotated.expires_at
+            assert (await admin.admin.mint_token(session_id, expires_at=dt.datetime.now(dt.timezone.utc)
+                                                 + dt.timedelta(hours=1))).expires_at
+            latest = await admin.admin.rotate_token(session_id)
+            assert latest.expires_at is None
             assert (await admin.admin.revoke_token(session_id)).revoked is True
+            with pytest.raises(LinkRevokedError) as gone:
+                await admin.recordings.download(latest.token, tmp_path / "gone.ogg")
+            assert gone.value.status == 410 and gone.value.code == "link_revoked" and gone.value.request_id
             with pytest.raises(NotFoundError) as e:
                 await admin.admin.mint_token("sess-none")
             assert e.value.code == "not_found" and e.value.request_id

@@ -15,8 +15,10 @@ from fake_provider import room_name
 from fakes import md5_etag
 from helpers import wait_for
 
-from recgw_client import (AuthenticationError, ConflictError, NotFoundError, RecgwClient, RecgwError,
-                          RecordingUrl, sign_report)
+from recgw_client import (AuthenticationError, BadRequestError, CachedObject, ConflictError, GoneError,
+                          LinkExpiredError, LinkRevokedError, LinkStats, NotFoundError, ObjectCacheStats, RecgwClient,
+                          RecgwError, RecordingDeletedError, RecordingFailedError, RecordingNotReadyError,
+                          RecordingUrl, ServiceUnavailableError, sign_report)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -63,24 +65,155 @@ def test_links(world: World):
 
 # ---- admin -------------------------------------------------------------------------------------
 
-def test_token_mint_rotate_revoke(world: World):
+def test_token_mint_rotate_revoke(world: World, tmp_path):
     session_id, _, data = world.seed_call()
     minted = world.admin.admin.mint_token(session_id)
-    assert minted.session_id == session_id and minted.rotated is False
+    assert minted.session_id == session_id and minted.rotated is False and minted.expires_at is None
     assert httpx.get(minted.url, timeout=10).content == data
     rotated = world.admin.admin.rotate_token(session_id)
     assert rotated.rotated is True and rotated.token != minted.token
-    assert httpx.get(minted.url, timeout=10).status_code == 404
+    assert httpx.get(minted.url, timeout=10).status_code == 404   # rotated away: unknown, not revoked
     revoked = world.admin.admin.revoke_token(session_id)
     assert revoked.revoked is True and revoked.session_id == session_id
-    assert httpx.get(rotated.url, timeout=10).status_code == 404
+    gone = httpx.get(rotated.url, timeout=10)
+    assert gone.status_code == 410 and gone.json()["error"] == "link_revoked"
+    # The client's public-link helpers say so with a specific error.
+    with pytest.raises(LinkRevokedError) as e:
+        world.admin.recordings.download(rotated.token, tmp_path / "revoked.ogg")
+    assert isinstance(e.value, GoneError) and e.value.status == 410 and e.value.code == "link_revoked"
+    assert e.value.request_id and not e.value.retryable
+    assert access_line(world, e.value.request_id)["status"] == 410
+    with pytest.raises(GoneError) as head:   # a HEAD answer has no body: the generic code
+        world.admin.recordings.head(rotated.token)
+    assert head.value.status == 410 and head.value.code == "gone"
     assert world.st.db.calls.find_one({"session_id": session_id}).get("recording_access_token") is None
     assert world.admin.admin.revoke_token(session_id).revoked is False
     with pytest.raises(NotFoundError):
         world.admin.admin.revoke_token("sess-nobody")
+    again = world.admin.admin.mint_token(session_id)   # the call keeps its recording: a new link plays
+    assert again.rotated is False and httpx.get(again.url, timeout=10).content == data
 
 
-def test_warm_evict_diagnose_stats(world: World):
+def test_mint_token_with_expiry(world: World, tmp_path):
+    session_id, _, data = world.seed_call()
+    at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).replace(microsecond=0)
+    by_instant = world.admin.admin.mint_token(session_id, expires_at=at)
+    assert by_instant.expires_at is not None
+    assert dt.datetime.fromisoformat(by_instant.expires_at.replace("Z", "+00:00")) == at
+    stored = world.st.db.calls.find_one({"session_id": session_id})["recording_access_expires_at"]
+    assert stored.replace(tzinfo=dt.timezone.utc) == at
+    # A naive datetime means UTC; an ISO string is passed as it is.
+    naive = world.admin.admin.rotate_token(session_id, expires_at=at.replace(tzinfo=None))
+    assert dt.datetime.fromisoformat(naive.expires_at.replace("Z", "+00:00")) == at
+
+    short = world.admin.admin.rotate_token(session_id, expires_in_s=2)
+    assert short.rotated is True and short.expires_at is not None
+    left = dt.datetime.fromisoformat(short.expires_at.replace("Z", "+00:00")) - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(seconds=-1) < left <= dt.timedelta(seconds=3)
+    out = tmp_path / "before.ogg"
+    assert world.admin.recordings.download(short.token, out).size == len(data)   # plays (and is cached) now
+
+    def expired():
+        try:
+            world.admin.recordings.download(short.token, tmp_path / "after.ogg")
+        except LinkExpiredError as e:
+            return e
+        return None
+    e = wait_for(expired, 10, "the link to expire")
+    assert isinstance(e, GoneError) and e.status == 410 and e.code == "link_expired" and e.request_id
+    assert httpx.get(world.admin.links.public_url(short.token), timeout=10).json()["error"] == "link_expired"
+
+    with pytest.raises(RecgwError) as both:   # refused before any request
+        world.admin.admin.mint_token(session_id, expires_in_s=5, expires_at=at)
+    assert both.value.code == "bad_request" and both.value.status is None
+    with pytest.raises(BadRequestError) as past:
+        world.admin.admin.mint_token(session_id, expires_at=dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc))
+    assert past.value.status == 400 and past.value.code == "bad_request"
+    forever = world.admin.admin.mint_token(session_id)
+    assert forever.expires_at is None
+    assert world.st.db.calls.find_one({"session_id": session_id}).get("recording_access_expires_at") is None
+
+
+@pytest.mark.parametrize("status, error", [("processing", RecordingNotReadyError),
+                                           ("uploading", RecordingNotReadyError),
+                                           ("failed", RecordingFailedError), ("deleted", RecordingDeletedError)])
+def test_public_link_statuses_are_specific_errors(world: World, tmp_path, status, error):
+    token = uuid.uuid4().hex + status[:3] + "x" * (11 - len(status[:3]))
+    assert len(token) == 43
+    session_id, _, _ = world.seed_call(token=token)
+    world.st.db.calls.update_one({"session_id": session_id}, {"$set": {"recording_status": status}})
+    with pytest.raises(error) as e:
+        world.admin.recordings.download(token, tmp_path / "x.ogg")
+    code = {"processing": "recording_not_ready", "uploading": "recording_not_ready",
+            "failed": "recording_failed", "deleted": "recording_deleted"}[status]
+    assert e.value.code == code and e.value.request_id
+    if error is RecordingNotReadyError:
+        assert isinstance(e.value, ServiceUnavailableError) and e.value.status == 503
+        assert e.value.retryable and e.value.retry_after == 30   # public.retry_after_s, default
+    else:
+        assert isinstance(e.value, GoneError) and e.value.status == 410 and not e.value.retryable
+    assert list(tmp_path.glob("x.ogg*")) == []
+
+
+def test_download_and_redirect_modes_of_the_public_link(world: World, tmp_path):
+    token = uuid.uuid4().hex + "dlmodeabcde"
+    session_id, _, data = world.seed_call(token=token)
+    url = world.admin.links.public_url(token, download=True)
+    assert url == f"{world.gw.url}/api/v1/public/recordings/{token}?download=1"
+    assert world.admin.links.public_url(token, redirect=True).endswith("?redirect=1")
+    r = httpx.get(url, timeout=10)
+    assert r.content == data and r.headers["content-disposition"].startswith("attachment")
+    saved = world.admin.recordings.download(token, tmp_path / "a.ogg", download=True)
+    assert saved.disposition == "attachment" and saved.filename == f"{session_id}.ogg"
+    assert (tmp_path / "a.ogg").read_bytes() == data
+    plain = world.admin.recordings.download(token, tmp_path / "p.ogg")
+    assert plain.disposition == "inline" and (tmp_path / "p.ogg").read_bytes() == data
+    # redirect=True: the gateway answers 302 to storage, and the client follows it.
+    assert httpx.get(world.admin.links.public_url(token, redirect=True), timeout=10).status_code == 302
+    moved = world.admin.recordings.download(token, tmp_path / "r.ogg", redirect=True)
+    assert (tmp_path / "r.ogg").read_bytes() == data and moved.size == len(data)
+    with pytest.raises(ValueError):
+        world.admin.recordings.download(session_id, tmp_path / "s.ogg", download=True)
+
+
+def test_link_stats(world: World, tmp_path):
+    token = uuid.uuid4().hex + "statsabcdef"
+    session_id, _, data = world.seed_call(token=token, size=50_000)
+    assert world.admin.admin.stats(session_id).links == []   # never played
+    for i in range(2):
+        world.admin.recordings.download(token, tmp_path / f"{i}.ogg", resume=False)
+
+    def flushed():
+        link = world.admin.admin.stats(session_id).for_token(token)
+        # Both plays whole: opens and bytes may reach Redis in different flushes.
+        return link if link is not None and link.opens >= 2 and link.bytes_sent >= 2 * len(data) else None
+    link = wait_for(flushed, 10, "the analytics flush")
+    report = world.admin.admin.stats(session_id)
+    assert report.session_id == session_id and [x.token_sha256 for x in report.links] == [
+        hashlib.sha256(token.encode()).hexdigest()]
+    assert isinstance(link, LinkStats)
+    assert link.opens == 2 and link.unique_clients == 1
+    assert link.bytes_sent == 2 * len(data) and link.furthest_byte == len(data)
+    assert link.object_size == len(data) and link.played_fraction == 1.0
+    assert link.first_access and link.last_access and link.first_access <= link.last_access
+    assert link.suspected_leak.warnings == 0
+    assert report.for_token("y" * 43) is None
+    with pytest.raises(AuthenticationError):   # an API key is no admin
+        world.tenant.admin.stats(session_id)
+
+
+def test_cache_stats(world: World):
+    stats = world.admin.admin.cache_stats()
+    assert isinstance(stats, ObjectCacheStats)
+    assert stats.raw["enabled"] is stats.enabled
+    if stats.enabled:
+        assert stats.budget_bytes and stats.budget_bytes > 0 and stats.entries is not None
+        assert all(isinstance(x, CachedObject) and x.key for x in stats.top)
+    with pytest.raises(AuthenticationError):
+        world.tenant.admin.cache_stats()
+
+
+def test_warm_evict_diagnose_head(world: World):
     token = uuid.uuid4().hex + "abcdefghijk"
     assert len(token) == 43
     session_id, key, data = world.seed_call(token=token)
@@ -98,9 +231,9 @@ def test_warm_evict_diagnose_stats(world: World):
     assert diagnosis.servable is True and diagnosis.steps
     bad = world.admin.admin.diagnose("sess-nobody-" + uuid.uuid4().hex[:6])
     assert bad.servable is False and bad.verdict
-    stats = world.admin.recordings.stats(token)
-    assert stats.size == len(data) and stats.etag == md5_etag(data) and stats.accepts_ranges
-    by_session = world.admin.admin.stats(session_id)
+    head = world.admin.recordings.head(token)
+    assert head.size == len(data) and head.etag == md5_etag(data) and head.accepts_ranges
+    by_session = world.admin.recordings.head(session_id)
     assert by_session.size == len(data) and by_session.content_type == "audio/ogg"
 
 

@@ -139,6 +139,66 @@ def check_route(openapi: Dict[str, Any], name: str, route: Route) -> None:
             assert has_field(openapi, schema, f), f"{name}: response field {f} not in the {route.status} schema"
 
 
+# Inputs and outputs of the document a route's table entry may leave out, and why.
+NOT_SENT = {"public_recording_head": {"query:download", "query:redirect"}}   # HEAD: size/type only
+NOT_READ = {"recording_download": {"expires_at", "expires_in", "duration", "file_size", "message", "provider"}}
+# (rooms.download_url returns the whole body to the caller, so nothing of it is lost.)
+
+
+def unused_inputs_and_outputs(openapi: Dict[str, Any], route: Route) -> Set[str]:
+    """What the document offers on this route that the table does not name: query
+    parameters and request body fields the client cannot send, and top-level fields of the
+    success body it does not read. The other direction of check_route: a client that lags
+    behind the document (a new query parameter, body field or response field) shows here."""
+    path_item = openapi["paths"][route.path]
+    op = path_item[route.method.lower()]
+    offered = {"query:" + q for q in declared_parameters(openapi, path_item, op)["query"]}
+    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        offered |= {"body:" + f for props in alternatives(openapi, schema) for f in props}
+    schema = op["responses"].get(route.status, {}).get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        offered |= {"response:" + f for props in alternatives(openapi, schema) for f in props}
+    named = ({"query:" + q for q in route.query} | {"body:" + f.split(".")[0].removesuffix("[]")
+                                                      for f in route.body_fields}
+             | {"response:" + f.split(".")[0].removesuffix("[]") for f in route.response_fields})
+    return offered - named
+
+
+def check_route_is_complete(openapi: Dict[str, Any], name: str, route: Route) -> None:
+    key = name.removeprefix("node:")
+    key = {v: k for k, v in NODE_NAMES.items()}.get(key, key)
+    allowed = NOT_SENT.get(key, set()) | {"response:" + f for f in NOT_READ.get(key, set())}
+    missing = unused_inputs_and_outputs(openapi, route) - allowed
+    assert not missing, f"{name}: the document offers {sorted(missing)}, the client's table does not name them"
+
+
+# The Node table's names of the entries that have an exemption above.
+NODE_NAMES = {"public_recording_head": "publicRecordingHead", "recording_download": "recordingDownload"}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_the_client_keeps_up_with_the_document(openapi: Dict[str, Any], name: str):
+    check_route_is_complete(openapi, name, ROUTES[name])
+
+
+def test_the_node_client_keeps_up_with_the_document(openapi: Dict[str, Any]):
+    for name, route in node_routes().items():
+        check_route_is_complete(openapi, "node:" + name, route)
+
+
+def test_the_completeness_check_notices_a_lagging_table(openapi: Dict[str, Any]):
+    """The table of the clients before the link features: no expiry in the mint body, none
+    of its answer's expires_at, no ?download on the public route."""
+    old_mint = Route("POST", "/api/v1/admin/recordings/{session_id}/token",
+                     response_fields=("session_id", "token", "url", "rotated"))
+    assert unused_inputs_and_outputs(openapi, old_mint) == {"body:expires_in_s", "body:expires_at",
+                                                            "response:expires_at"}
+    old_public = Route("GET", "/api/v1/public/recordings/{token}", headers=("Range", "If-Range"))
+    assert unused_inputs_and_outputs(openapi, old_public) == {"query:download", "query:redirect"}
+    assert unused_inputs_and_outputs(openapi, ROUTES["mint_token"]) == set()
+
+
 def test_the_checker_catches_drift(openapi: Dict[str, Any]):
     """The helpers above would notice a missing field or parameter (so the test can fail)."""
     schema = openapi["paths"]["/api/v1/admin/recordings/{session_id}/token"]["post"]["responses"]["200"]

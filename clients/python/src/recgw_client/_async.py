@@ -12,8 +12,9 @@ import httpx
 from . import _core
 from ._core import Call, JSON, ProgressCallback, Settings
 from ._errors import ConnectionFailedError
-from ._models import (AccessibleUrl, Diagnosis, DownloadResult, EvictResult, RecordingStats, RecordingUrl,
-                      RevokeResult, SignedUrl, TokenInfo, UploadReportResult, WarmResult)
+from ._models import (AccessibleUrl, Diagnosis, DownloadResult, EvictResult, ObjectCacheStats, RecordingHead,
+                      RecordingLinkStats, RecordingUrl, RevokeResult, SignedUrl, TokenInfo, UploadReportResult,
+                      WarmResult)
 
 T = TypeVar("T")
 
@@ -74,17 +75,25 @@ class AsyncRecordings:
         """The session's recording as a 5-minute presigned URL (GET /api/v1/sessions/{id}/recording)."""
         return await self._c._send(_core.session_recording_url(self._c.settings, id, account_id))
 
-    async def stats(self, id: str) -> RecordingStats:
-        """Size, type and ETag of a recording (HEAD), by public token or session id (admin)."""
-        return await self._c._send(_core.stats(id))
+    async def head(self, id: str) -> RecordingHead:
+        """Size, type and ETag of a recording (a HEAD: nothing is downloaded and no link
+        analytics are counted), by public token or session id (admin). For the per-link
+        analytics see `admin.stats`."""
+        return await self._c._send(_core.head(id))
 
     async def download(self, token_or_session: str, path: Union[str, "os.PathLike[str]"], *, resume: bool = True,
                  progress: Optional[ProgressCallback] = None, kind: str = "auto", max_reconnects: int = 5,
-                 chunk_size: int = 64 * 1024) -> DownloadResult:
+                 chunk_size: int = 64 * 1024, download: bool = False, redirect: bool = False) -> DownloadResult:
         """Downloads to `path` through `<path>.part`. A broken connection is resumed with
         Range + If-Range (up to max_reconnects times); with resume=True an earlier partial
-        file is continued too. `progress(bytes_so_far, total_or_None)` is called per chunk."""
-        route, params, auth = _core.download_target(token_or_session, kind)
+        file is continued too. `progress(bytes_so_far, total_or_None)` is called per chunk.
+        For a public token, download=True asks for `?download=1` (`disposition` comes back
+        "attachment", the gateway's file name in `filename`) and redirect=True for
+        `?redirect=1` (a 302 to storage, followed with the same Range/If-Range). A link that
+        will not play raises a GoneError subclass (LinkRevokedError, LinkExpiredError, …);
+        one still processing raises RecordingNotReadyError (retry after `retry_after`)."""
+        target = _core.download_target(token_or_session, kind, download, redirect)
+        route, params, auth = target.route, target.params, target.auth
         url = self._c.base_url + route.url_path(**params)
         state = _core.DownloadState(path, resume)
         reconnects = 0
@@ -92,7 +101,8 @@ class AsyncRecordings:
             call: Call[None] = Call(route, lambda r: None, params, headers=state.request_headers(), auth=auth)
             headers = _core.request_headers(self._c.settings, call)
             try:
-                async with self._c._http.stream("GET", url, headers=headers) as response:
+                async with self._c._http.stream("GET", url, params=target.query or None, headers=headers,
+                                                follow_redirects=target.follow_redirects) as response:
                     if not response.is_success and response.status_code != 416:
                         await response.aread()
                     if state.begin(response):
@@ -104,7 +114,8 @@ class AsyncRecordings:
                 if not state.complete():
                     raise _core.Truncated(f"{state.offset} of {state.total} bytes")
                 state.finish()
-                return DownloadResult(str(state.path), state.offset, state.etag, state.resumed_from, reconnects)
+                return DownloadResult(str(state.path), state.offset, state.etag, state.resumed_from, reconnects,
+                                      state.disposition, state.filename)
             except (httpx.TransportError, _core.Truncated) as e:
                 state.end_attempt()
                 reconnects += 1
@@ -129,9 +140,11 @@ class AsyncLinks:
     def __init__(self, client: AsyncRecgwClient):
         self._c = client
 
-    def public_url(self, token: str) -> str:
-        """The gateway's public link for a token (no request is made)."""
-        return _core.public_url(self._c.settings, token)
+    def public_url(self, token: str, *, download: bool = False, redirect: bool = False) -> str:
+        """The gateway's public link for a token (no request is made); download=True adds
+        `?download=1` (an attachment with the gateway's file name), redirect=True adds
+        `?redirect=1` (a 302 to a presigned storage URL)."""
+        return _core.public_url(self._c.settings, token, download, redirect)
 
     async def signed_url(self, call_id: str, minutes: Optional[int] = None) -> SignedUrl:
         """A presigned URL (or the gateway's link for a fleet-only recording) valid `minutes`."""
@@ -192,16 +205,22 @@ class AsyncAdmin:
     def __init__(self, client: AsyncRecgwClient):
         self._c = client
 
-    async def mint_token(self, session_id: str) -> TokenInfo:
-        """Gives the call a public token (replacing any it had: see `rotated`)."""
-        return await self._c._send(_core.mint_token(session_id))
+    async def mint_token(self, session_id: str, *, expires_in_s: Optional[int] = None,
+                   expires_at: Optional[Union[str, _dt.datetime]] = None) -> TokenInfo:
+        """Gives the call a public token (replacing any it had: see `rotated`). At most one
+        of expires_in_s (seconds from now) or expires_at (a datetime, naive meaning UTC, or
+        an ISO 8601 string) makes the link expire (410 `link_expired` after); the answer's
+        `expires_at` is then set. Without either the link does not expire."""
+        return await self._c._send(_core.mint_token(session_id, expires_in_s, expires_at))
 
-    async def rotate_token(self, session_id: str) -> TokenInfo:
-        """A fresh token; the old link stops working."""
-        return await self._c._send(_core.mint_token(session_id))
+    async def rotate_token(self, session_id: str, *, expires_in_s: Optional[int] = None,
+                     expires_at: Optional[Union[str, _dt.datetime]] = None) -> TokenInfo:
+        """A fresh token (with an optional expiry, as mint_token); the old link answers 404."""
+        return await self._c._send(_core.mint_token(session_id, expires_in_s, expires_at))
 
     async def revoke_token(self, session_id: str) -> RevokeResult:
-        """Removes the token: the public link stops working."""
+        """Revokes the token: the old link answers 410 `link_revoked` (LinkRevokedError) on
+        every gateway at once. The call keeps its recording; mint_token gives a new link."""
         return await self._c._send(_core.revoke_token(session_id))
 
     async def warm(self, *, since: Optional[Union[str, _dt.datetime]] = None,
@@ -219,5 +238,13 @@ class AsyncAdmin:
         """Why a token or session id does (not) play."""
         return await self._c._send(_core.diagnose(id))
 
-    async def stats(self, id: str) -> RecordingStats:
-        return await self._c._send(_core.stats(id))
+    async def stats(self, session_id: str) -> RecordingLinkStats:
+        """Per-link analytics of a call (GET /api/v1/admin/recordings/{session_id}/stats):
+        for each token it had, opens, unique clients, bytes sent, how far it was played and
+        the leaked-link signal. `.for_token(token)` picks one link. For size/type/ETag of
+        the recording itself see `recordings.head`."""
+        return await self._c._send(_core.link_stats(session_id))
+
+    async def cache_stats(self) -> ObjectCacheStats:
+        """The object cache (hot recordings in memory) of the gateway worker that answers."""
+        return await self._c._send(_core.cache_stats())

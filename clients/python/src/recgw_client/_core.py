@@ -9,14 +9,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Tuple, TypeVar, Union
-from urllib.parse import quote
+from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, TypeVar, Union
+from urllib.parse import quote, unquote, urlencode
 
 import httpx
 
 from ._errors import RecgwError, error_from_response
-from ._models import (AccessibleUrl, Diagnosis, EvictResult, RecordingStats, RecordingUrl, RevokeResult,
-                      SignedUrl, TokenInfo, UploadReportResult, WarmResult)
+from ._models import (AccessibleUrl, Diagnosis, EvictResult, ObjectCacheStats, RecordingHead, RecordingLinkStats,
+                      RecordingUrl, RevokeResult, SignedUrl, TokenInfo, UploadReportResult, WarmResult)
 from ._routes import ROUTES, Route
 from ._signing import SIGNATURE_HEADER, sign_report
 
@@ -26,6 +26,8 @@ ProgressCallback = Callable[[int, Optional[int]], None]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# `; name=value` of a header like Content-Disposition, value a token or a quoted string.
+_DISPOSITION_PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,15 @@ def is_token(value: str) -> bool:
 
 # ---- the calls -------------------------------------------------------------------------------
 
-def public_url(settings: Settings, token: str) -> str:
-    return settings.base_url + ROUTES["public_recording"].url_path(token=token)
+def public_query(download: bool, redirect: bool) -> Dict[str, str]:
+    """?download=1 (Content-Disposition: attachment) and ?redirect=1 (302 to storage)."""
+    return {k: "1" for k, on in (("download", download), ("redirect", redirect)) if on}
+
+
+def public_url(settings: Settings, token: str, download: bool = False, redirect: bool = False) -> str:
+    query = public_query(download, redirect)
+    return (settings.base_url + ROUTES["public_recording"].url_path(token=token)
+            + ("?" + urlencode(query) if query else ""))
 
 
 def session_recording_url(settings: Settings, session_id: str, account_id: Optional[str]) -> Call[RecordingUrl]:
@@ -153,8 +162,17 @@ def accessible_urls(session_ids: Iterable[str], expires_in: Optional[int]) -> Ca
                 body=_body({"session_ids": list(session_ids), "expires_in": expires_in}))
 
 
-def mint_token(session_id: str) -> Call[TokenInfo]:
-    return Call(ROUTES["mint_token"], lambda r: TokenInfo.from_json(_json(r)), {"session_id": session_id})
+def mint_token(session_id: str, expires_in_s: Optional[int] = None,
+               expires_at: Optional[Union[str, _dt.datetime]] = None) -> Call[TokenInfo]:
+    """Without an expiry the request has no body and the link does not expire."""
+    if expires_in_s is not None and expires_at is not None:
+        raise RecgwError("mint_token takes at most one of expires_in_s= and expires_at=", code="bad_request")
+    body = None
+    if expires_in_s is not None or expires_at is not None:
+        body = _body({"expires_in_s": expires_in_s,
+                      "expires_at": iso_instant(expires_at) if expires_at is not None else None})
+    return Call(ROUTES["mint_token"], lambda r: TokenInfo.from_json(_json(r)), {"session_id": session_id},
+                body=body)
 
 
 def revoke_token(session_id: str) -> Call[RevokeResult]:
@@ -185,17 +203,27 @@ def diagnose(id: str) -> Call[Diagnosis]:
     return Call(ROUTES["diagnose"], lambda r: Diagnosis.from_json(_json(r)), {"id": id}, query={"format": "json"})
 
 
-def _stats(r: httpx.Response) -> RecordingStats:
+def _head(r: httpx.Response) -> RecordingHead:
     length = r.headers.get("content-length")
-    return RecordingStats(int(length) if length and length.isdigit() else None, r.headers.get("content-type"),
-                          r.headers.get("etag"), r.headers.get("last-modified"),
-                          r.headers.get("accept-ranges", "").lower() == "bytes")
+    return RecordingHead(int(length) if length and length.isdigit() else None, r.headers.get("content-type"),
+                         r.headers.get("etag"), r.headers.get("last-modified"),
+                         r.headers.get("accept-ranges", "").lower() == "bytes")
 
 
-def stats(id: str) -> Call[RecordingStats]:
+def head(id: str) -> Call[RecordingHead]:
+    """HEAD on the public route (a token) or the admin stream (a session id). A HEAD answer
+    has no body, so a 410 there is a GoneError with the generic code `gone`."""
     if is_token(id):
-        return Call(ROUTES["public_recording_head"], _stats, {"token": id}, auth="none")
-    return Call(ROUTES["session_stream_head"], _stats, {"session_id": id})
+        return Call(ROUTES["public_recording_head"], _head, {"token": id}, auth="none")
+    return Call(ROUTES["session_stream_head"], _head, {"session_id": id})
+
+
+def link_stats(session_id: str) -> Call[RecordingLinkStats]:
+    return Call(ROUTES["link_stats"], lambda r: RecordingLinkStats.from_json(_json(r)), {"session_id": session_id})
+
+
+def cache_stats() -> Call[ObjectCacheStats]:
+    return Call(ROUTES["cache_stats"], lambda r: ObjectCacheStats.from_json(_json(r)))
 
 
 def report_upload(session_id: str, key: str, size: int, etag: str, content_type: str,
@@ -222,13 +250,47 @@ def recordings_list(settings: Settings, account_id: Optional[str], limit: Option
 
 # ---- downloads -------------------------------------------------------------------------------
 
-def download_target(token_or_session: str, kind: str) -> Tuple[Route, Dict[str, str], str]:
-    """(route, path params, auth) for a public token or a session id (admin)."""
+@dataclass(frozen=True)
+class DownloadTarget:
+    route: Route
+    params: Dict[str, str]
+    query: Dict[str, str]
+    auth: str
+    # The public route may answer 302 to storage (redirect=True, or the gateway's
+    # public.mode = "redirect"); the client follows it with its Range and If-Range.
+    follow_redirects: bool
+
+
+def download_target(token_or_session: str, kind: str, download: bool = False,
+                    redirect: bool = False) -> DownloadTarget:
+    """Where a download goes: the public route for a token, the admin stream for a session id."""
     if kind not in ("auto", "token", "session"):
         raise ValueError("kind must be 'auto', 'token' or 'session'")
     if kind == "token" or (kind == "auto" and is_token(token_or_session)):
-        return ROUTES["public_recording"], {"token": token_or_session}, "none"
-    return ROUTES["session_stream"], {"session_id": token_or_session}, "bearer"
+        return DownloadTarget(ROUTES["public_recording"], {"token": token_or_session},
+                              public_query(download, redirect), "none", True)
+    if download or redirect:
+        raise ValueError("download= and redirect= apply to public tokens only (the admin stream has neither)")
+    return DownloadTarget(ROUTES["session_stream"], {"session_id": token_or_session}, {}, "bearer", False)
+
+
+def disposition_filename(value: Optional[str]) -> Optional[str]:
+    """The file name of a Content-Disposition header: the RFC 6266 `filename*` (UTF-8,
+    percent-encoded) when present, else the plain `filename`."""
+    if not value:
+        return None
+    plain: Optional[str] = None
+    for m in _DISPOSITION_PARAM.finditer(value):
+        name, raw = m.group(1).lower(), m.group(2).strip()
+        if name == "filename*" and "''" in raw:
+            charset, _, encoded = raw.partition("''")
+            try:
+                return unquote(encoded, encoding=charset or "utf-8", errors="strict")
+            except (LookupError, UnicodeDecodeError):
+                continue
+        if name == "filename":
+            plain = re.sub(r'\\(.)', r"\1", raw[1:-1]) if raw.startswith('"') else raw
+    return plain
 
 
 class Truncated(Exception):
@@ -246,6 +308,8 @@ class DownloadState:
         self.etag_file = self.path.with_name(self.path.name + ".part.etag")
         self.etag: Optional[str] = None
         self.total: Optional[int] = None
+        self.disposition: Optional[str] = None
+        self.filename: Optional[str] = None
         self.offset = 0
         if resume and self.part.exists() and self.etag_file.exists():
             self.etag = self.etag_file.read_text().strip() or None
@@ -286,6 +350,9 @@ class DownloadState:
             self.total = int(length) if length and length.isdigit() else None
             mode = "wb"
         self.etag = response.headers.get("etag")
+        disposition = response.headers.get("content-disposition")
+        self.disposition = disposition.split(";", 1)[0].strip().lower() if disposition else None
+        self.filename = disposition_filename(disposition)
         self.etag_file.write_text(self.etag or "")
         self._out = open(self.part, mode)
         return True

@@ -35,8 +35,13 @@ class Route:
 _RECORDING = ("id", "room_id", "tenant_id", "status", "started_at", "stopped_at", "duration_seconds",
               "size_bytes", "created_at")
 
+_LINK_STATS = ("token_sha256", "opens", "unique_clients", "bytes_sent", "furthest_byte", "object_size",
+               "played_fraction", "first_access", "last_access", "suspected_leak", "suspected_leak.warnings",
+               "suspected_leak.clients_in_hour", "suspected_leak.at")
+
 ROUTES: Dict[str, Route] = {
-    "public_recording": Route("GET", "/api/v1/public/recordings/{token}", headers=("Range", "If-Range")),
+    "public_recording": Route("GET", "/api/v1/public/recordings/{token}", query=("download", "redirect"),
+                              headers=("Range", "If-Range")),
     "public_recording_head": Route("HEAD", "/api/v1/public/recordings/{token}"),
     "session_stream": Route("GET", "/api/v1/recordings/{session_id}", headers=("Range", "If-Range")),
     "session_stream_head": Route("HEAD", "/api/v1/recordings/{session_id}"),
@@ -52,11 +57,19 @@ ROUTES: Dict[str, Route] = {
                                               "results[].url_kind", "results[].expires_at",
                                               "results[].reason")),
     "mint_token": Route("POST", "/api/v1/admin/recordings/{session_id}/token",
-                        response_fields=("session_id", "token", "url", "rotated")),
+                        body_fields=("expires_in_s", "expires_at"),
+                        response_fields=("session_id", "token", "url", "rotated", "expires_at")),
     "revoke_token": Route("DELETE", "/api/v1/admin/recordings/{session_id}/token",
                           response_fields=("session_id", "revoked")),
     "warm": Route("POST", "/api/v1/admin/cache/warm", body_fields=("tokens", "session_ids", "since", "until", "limit"),
                   response_fields=("warmed", "missing", "without_recording", "redis_failed")),
+    "link_stats": Route("GET", "/api/v1/admin/recordings/{session_id}/stats",
+                        response_fields=("session_id", "links") + tuple("links[]." + f for f in _LINK_STATS)),
+    "cache_stats": Route("GET", "/api/v1/admin/cache/stats",
+                         response_fields=("enabled", "budget_bytes", "object_max_bytes", "object_fresh_s",
+                                          "object_admit_after", "bytes", "entries", "evictions", "top",
+                                          "top[].key", "top[].hits", "top[].bytes", "top[].etag",
+                                          "top[].validated_s_ago")),
     "evict": Route("DELETE", "/api/v1/admin/cache/{id}", response_fields=("evicted", "redis")),
     "diagnose": Route("GET", "/api/v1/admin/diagnose/{id}", query=("format",),
                       response_fields=("subject", "servable", "verdict", "steps")),

@@ -22,8 +22,6 @@ void releaseReference(const void* /*data*/, size_t /*length*/, void* extra) {
 
 bool strongEtag(const std::string& etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
 
-constexpr size_t kMaxSingleWrite = 512 * 1024;
-
 }  // namespace
 
 // Mirrors StreamRelay's answers (stream_relay.cc: onHeaders, answerHead, answerUnsatisfiable)
@@ -78,13 +76,7 @@ void answerFromMemory(HttpExchange& ex, const std::shared_ptr<const CachedObject
     ex.addHeader("Content-Range", contentRangeValue(range->range.first, range->range.last, size));
   }
   ex.addHeader("Content-Length", std::to_string(length));
-  ex.startStream(status);
-  // libevent writes at most 16 KiB per send() by default; the bytes are all here already,
-  // so larger writes cost a fraction of the system calls and loop passes.
-  if (evhttp_connection* connection = evhttp_request_get_connection(ex.raw())) {
-    if (bufferevent* bev = evhttp_connection_get_bufferevent(connection))
-      bufferevent_set_max_single_write(bev, kMaxSingleWrite);
-  }
+  ex.startStream(status);  // also lets the connection send up to 512 KiB per send()
   reactor::EvbufferPtr body(evbuffer_new());
   auto* reference = new std::shared_ptr<const CachedObject>(object);
   const char* data = object->bytes.data() + first;

@@ -172,6 +172,9 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   if (evhttp_connection* evcon = evhttp_request_get_connection(req_)) {
     if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon)) {
       bufferevent_setwatermark(bev, EV_WRITE, drainLowWatermark, 0);
+      // libevent sends at most 16 KiB per send() by default: a body moving at GB/s would
+      // cost a system call and a loop pass per 16 KiB.
+      bufferevent_set_max_single_write(bev, kStreamMaxSingleWrite);
       timeval idle =
           toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, nullptr, &idle);

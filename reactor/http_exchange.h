@@ -68,6 +68,8 @@ class HttpExchange {
   // While streaming, only the write (idle client) timeout applies: a paused upstream or a
   // slow origin must not trip evhttp's read timer.
   void startStream(int status, size_t drainLowWatermark = 0);
+  // The most a streamed response hands the socket per send() (libevent's default: 16 KiB).
+  static constexpr size_t kStreamMaxSingleWrite = 512 * 1024;
   // Headers only, for HEAD and 304: Content-Length as given (or none when nullopt).
   void replyHeadersOnly(int status, std::optional<uint64_t> contentLength);
   // A response that declared its Content-Length never carries more or fewer bytes: a chunk

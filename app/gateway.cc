@@ -356,7 +356,7 @@ class Worker {
       // by the name the copy was asked for here.
       bus_->addListener([this](const storage::InvalidationEvent& event) {
         if (!event.storageKey.empty()) objects_.dropObject(event.storageKey);
-        objects_.dropAlias(event.cacheKey());
+        if (!event.objectOnly) objects_.dropAlias(event.cacheKey());
       });
     }
     calls_.setRevokedCollection(config.publicLinks.revokedCollection);
@@ -413,7 +413,13 @@ class Worker {
     lifecycle->loop = &loop_;
     lifecycle->metrics = &metrics_;
     lifecycle->settings = lifecycleSettingsFrom(config);
-    lifecycle->objectGone = [this](const std::string& key) { objects_.dropObject(key); };
+    // Every worker of every gateway drops its copy (the bus applies it here too).
+    lifecycle->objectGone = [this](const std::string& key) {
+      if (bus_)
+        bus_->publish(storage::InvalidationEvent::forObject(key, "lifecycle"));
+      else
+        objects_.dropObject(key);
+    };
     handlers::registerLifecycleRoutes(server_, lifecycle);
     handlers::startLifecyclePoller(lifecycle);
     handlers::registerRecordingRoutes(server_, recordings);

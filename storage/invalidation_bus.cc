@@ -39,11 +39,19 @@ InvalidationEvent InvalidationEvent::forSession(const std::string& sessionId, st
   return e;
 }
 
+InvalidationEvent InvalidationEvent::forObject(std::string storageKey, std::string reason) {
+  InvalidationEvent e;
+  e.objectOnly = true;
+  e.storageKey = std::move(storageKey);
+  e.reason = std::move(reason);
+  return e;
+}
+
 std::string encodeInvalidation(const InvalidationEvent& e) {
   reactor::JsonWriter w;
   w.beginObject()
       .field("v", 1)
-      .field("field", e.field == LookupField::kToken ? "token" : "session")
+      .field("field", e.objectOnly ? "object" : e.field == LookupField::kToken ? "token" : "session")
       .field("value", e.value)
       .field("reason", e.reason);
   if (!e.storageKey.empty()) w.field("storage_key", e.storageKey);
@@ -67,6 +75,14 @@ std::optional<InvalidationEvent> decodeInvalidation(std::string_view text) {
   };
   InvalidationEvent e;
   std::string field = str("field");
+  if (field == "object") {
+    e.objectOnly = true;
+    e.storageKey = str("storage_key");
+    if (e.storageKey.empty() || e.storageKey.size() > 4096) return std::nullopt;
+    e.reason = str("reason");
+    e.origin = str("origin");
+    return e;
+  }
   if (field == "token")
     e.field = LookupField::kToken;
   else if (field == "session")

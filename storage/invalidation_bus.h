@@ -33,6 +33,9 @@ struct InvalidationEvent {
   std::string storageKey;  // the object's key when the publisher knew it, else empty
   std::string reason;      // "revoke", "rotate", "evict"
   std::string origin;      // the publishing worker's random id (it has applied the event already)
+  // About an object only (a lifecycle archive or delete): no lookup entry is named, only
+  // storageKey, whose cached bytes are dropped.
+  bool objectOnly = false;
 
   // The lookup cache's key for this entry ("recgw:tok:<hash>" / "recgw:sid:<id>").
   std::string cacheKey() const;
@@ -41,6 +44,7 @@ struct InvalidationEvent {
                                     std::string storageKey = {});
   static InvalidationEvent forSession(const std::string& sessionId, std::string reason,
                                       std::string storageKey = {});
+  static InvalidationEvent forObject(std::string storageKey, std::string reason);
 };
 
 // The message text on the channel (JSON), and back. Pure; exposed for tests. decode refuses

@@ -346,7 +346,7 @@ void LookupCache::useInvalidationBus(InvalidationBus* bus) {
   bus_ = bus;
   if (!bus_) return;
   bus_->addListener([this, alive = reactor::LivenessWatch(alive_)](const InvalidationEvent& event) {
-    if (alive.alive()) dropLocal(event.cacheKey());
+    if (alive.alive() && !event.objectOnly) dropLocal(event.cacheKey());
   });
 }
 

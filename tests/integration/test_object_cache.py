@@ -392,6 +392,31 @@ def test_lifecycle_delete_drops_the_object(clean_stack, gateway_factory):
     assert m(gw, "recgw_object_cache_entries") == 0
 
 
+def test_lifecycle_delete_on_one_gateway_drops_the_copy_on_another(clean_stack, gateway_factory):
+    """The lifecycle's delete through A reaches B's object cache through the invalidation
+    channel (an object-only event), long before B's object_fresh_s."""
+    import datetime as dt
+    st = clean_stack
+    gw_a = gateway_factory(extra_env=env(object_fresh_s=3600))
+    gw_b = gateway_factory(extra_env=env(object_fresh_s=3600))
+    wait_for(lambda: m(gw_b, "recgw_invalidation_subscribed") >= 1, 15, "B subscribed to recgw:invalidate")
+    token, _, key, data = seed(st)
+    admit(gw_b, token, data)
+    assert m(gw_b, "recgw_object_cache_entries") == 1
+    now = dt.datetime.now(dt.timezone.utc)
+    rec_id = "rec_" + uuid.uuid4().hex[:16]
+    st.db.recordings.insert_one({
+        "_id": rec_id, "id": rec_id, "tenant_id": "tenant-oc2", "room_id": "room-oc2", "status": "ready",
+        "source": "provider", "started_at": now, "stopped_at": now, "ready_at": now, "size_bytes": len(data),
+        "storage": {"provider": "s3", "bucket": st.bucket, "key": key}, "created_at": now, "updated_at": now})
+    t = int(time.time())
+    tenant = {"Authorization": "Bearer " + hs256_jwt(
+        {"sub": "u", "role": "member", "account_id": "tenant-oc2", "iat": t, "exp": t + 600}, JWT_SECRET)}
+    r = requests.delete(gw_a.url + f"/api/v1/recordings/{rec_id}", headers=tenant, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: m(gw_b, "recgw_object_cache_entries") == 0, 10, "B's copy dropped by A's lifecycle delete")
+
+
 def test_a_first_stream_parked_and_resumed_still_fills_the_exact_bytes(clean_stack, gateway_factory):
     """A park takes back the bytes queued on the client's connection and fetches them again on
     resume: the fill must take them back too, or the copy would hold them twice."""

@@ -45,6 +45,19 @@ TEST(InvalidationEventTest, SessionEventRoundTrips) {
   EXPECT_EQ(back->origin, "w1");
 }
 
+TEST(InvalidationEventTest, ObjectEventRoundTripsAndNamesNoLookupEntry) {
+  InvalidationEvent e = InvalidationEvent::forObject("rooms/r1/rec \"a\".ogg", "lifecycle");
+  e.origin = "w2";
+  auto back = decodeInvalidation(encodeInvalidation(e));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->objectOnly);
+  EXPECT_EQ(back->storageKey, "rooms/r1/rec \"a\".ogg");
+  EXPECT_EQ(back->reason, "lifecycle");
+  EXPECT_EQ(back->origin, "w2");
+  EXPECT_FALSE(decodeInvalidation(R"({"field":"object"})").has_value());  // no key: nothing to drop
+  EXPECT_FALSE(decodeInvalidation(R"({"field":"object","storage_key":""})").has_value());
+}
+
 TEST(InvalidationEventTest, ForeignOrMalformedMessagesAreRefused) {
   for (const char* text : {"", "hello", "[]", "{}", R"({"field":"token","value":"not-a-hash"})",
                            R"({"field":"token"})", R"({"field":"other","value":"x"})",

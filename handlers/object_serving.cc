@@ -175,7 +175,7 @@ class ObjectServer::Fill : public RelayTap {
       bool stored = false;
       // Dropped while in flight: these bytes may be the object as it was before.
       // Kept only when admitted by now: a request that joined while the body was coming counts.
-      if (filling_ && flight_->fillWanted && complete && !flight_->dropped &&
+      if (filling_ && flight_->fillWanted && complete && !flight_->dropped && !flight_->superseded &&
           filling_->bytes.size() == expected_) {
         stored = cache.insert(std::move(filling_));
         if (stored && !alias_.empty()) cache.noteAlias(alias_, flight_->key);
@@ -298,7 +298,9 @@ std::shared_ptr<ObjectServer::Flight> ObjectServer::startFlight(const std::strin
     }
   });
   flight->patience->startOnce(kMaxWait);
-  flights_[key] = flight;  // a decided flight it replaces ends on its own
+  auto& slot = flights_[key];
+  if (slot) slot->superseded = true;  // a decided flight it replaces ends on its own, unfilled
+  slot = flight;
   return flight;
 }
 

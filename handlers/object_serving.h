@@ -85,6 +85,10 @@ class ObjectServer {
     bool fillWanted = false;  // admitted: the owner's whole body fills the cache
     bool decided = false;     // the owner's first answer came and no body is being kept
     bool dropped = false;     // invalidated while in flight: what it read is not kept
+    // A later flight for the key replaced this one (which outlived its waiters' patience):
+    // only the latest may fill, so neither bytes read before an invalidation (which marks the
+    // latest flight only) nor an older copy over a newer one can land in the cache.
+    bool superseded = false;
     std::vector<Waiter> waiters;
     std::unique_ptr<reactor::Timer> patience;
   };

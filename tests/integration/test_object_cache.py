@@ -451,3 +451,35 @@ def test_a_first_stream_parked_and_resumed_still_fills_the_exact_bytes(clean_sta
     before = hits(gw)
     assert get(gw, token).content == data
     wait_for(lambda: hits(gw) == before + 1, 10, "a hit with the exact bytes")
+
+
+def test_an_older_fill_never_replaces_the_copy_of_a_later_flight(clean_stack, gateway_factory):
+    """A first stream whose client reads slowly outlives its waiters' patience (2 s); the
+    object is replaced and a later request fills the cache with the new bytes. When the slow
+    stream finally completes, its (old) bytes must not replace the newer copy."""
+    st = clean_stack
+    gw = gateway_factory(extra_env={**env(object_fresh_s=3600, object_admit_after=1),
+                                    "RECGW_STREAM_PARK_AFTER_MS": "0"})
+    token, _, key, old = seed(st, size=4 * MiB)
+    slow = socket.create_connection(("127.0.0.1", gw.port), timeout=60)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * KiB)
+    slow.sendall(f"GET {PUBLIC}{token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    got = bytearray(slow.recv(16 * KiB))
+    assert b" 200 " in bytes(got).split(b"\r\n", 1)[0]
+    # The slow stream's flight stops holding later requests back after its 2 s of patience.
+    time.sleep(2.5)
+    new = os.urandom(len(old))
+    st.put_object(key, new, "audio/ogg")
+    fresh = get(gw, token)
+    assert fresh.content == new
+    wait_for(lambda: m(gw, "recgw_object_cache_entries") == 1, 10, "the later flight's copy")
+    while True:  # the slow client now reads everything: its fill completes
+        chunk = slow.recv(1 * MiB)
+        if not chunk:
+            break
+        got += chunk
+    slow.close()
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert body == old
+    for _ in range(3):
+        assert get(gw, token).content == new, "the older fill replaced the newer copy"

@@ -42,6 +42,10 @@ size_t BodyResume::take(size_t n) {
   size_t skip = std::min<uint64_t>(skipBytes_, n);
   skipBytes_ -= skip;
   nextOffset_ += n - skip;
+  if (n > skip && retriedBeforePark_) {
+    retriedSameSource_ = *retriedBeforePark_;
+    retriedBeforePark_.reset();
+  }
   return skip;
 }
 
@@ -62,6 +66,7 @@ size_t BodyResume::resumeSource(size_t source) {
 }
 
 size_t BodyResume::resumeAfterPark(size_t source) {
+  if (!retriedBeforePark_) retriedBeforePark_ = retriedSameSource_;
   resuming_ = true;
   retriedSameSource_ = true;
   return source;

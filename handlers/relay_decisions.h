@@ -92,7 +92,8 @@ class BodyResume {
   size_t resumeSource(size_t source);
   // The stream was parked (its transfer released on purpose while the client did not
   // read): it continues from `source`, where it stopped, and a failure of that resume
-  // moves on to the next source rather than trying the same one again.
+  // moves on to the next source rather than trying the same one again. Once the resume
+  // has delivered bytes, the response's same-source retry is as it was before the park.
   size_t resumeAfterPark(size_t source);
   bool resuming() const { return resuming_; }
   // The Range of a resume request; it goes with If-Match: etag().
@@ -118,6 +119,9 @@ class BodyResume {
   std::string etag_;
   bool resuming_ = false;
   bool retriedSameSource_ = false;
+  // Set while a park's resume has delivered nothing yet: the same-source retry as it was
+  // before the park, given back once the resume delivers (a park is not a failure).
+  std::optional<bool> retriedBeforePark_;
 };
 
 }  // namespace recgw::handlers

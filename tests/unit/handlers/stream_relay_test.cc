@@ -242,6 +242,22 @@ TEST(BodyResumeTest, AParkedStreamResumesWhereItStoppedEveryTime) {
   EXPECT_EQ(body.resumeSource(1), 2u);
 }
 
+TEST(BodyResumeTest, AParkThatResumedKeepsTheSameSourceRetryForALaterBreak) {
+  BodyResume body;
+  body.startWhole(10000);
+  body.setEtag(kEtag);
+  body.take(400);
+  EXPECT_EQ(body.resumeAfterPark(0), 0u);
+  body.take(600);  // the resume delivered
+  EXPECT_EQ(body.resumeSource(0), 0u);  // a later break: the same source once, as without the park
+  EXPECT_EQ(body.resumeSource(0), 1u);
+  // A retry already spent before a park stays spent after it.
+  body.take(100);
+  EXPECT_EQ(body.resumeAfterPark(1), 1u);
+  body.take(100);
+  EXPECT_EQ(body.resumeSource(1), 2u);
+}
+
 TEST(BodyResumeTest, AnObjectReplacedDuringAParkIsRefused) {
   BodyResume body;
   body.startWhole(1000);

@@ -247,9 +247,11 @@ def test_many_parked_streams_all_resume(clean_stack, gateway_factory, fleet_fact
     assert value(gw, "recgw_streams_active") == n
     assert value(gw, "recgw_streams_unsent_bytes") <= n * PARKED_TAIL
 
-    for c in clients:
+    for i, c in enumerate(clients):
         got = c.read_rest()
-        assert len(got) == len(data) and sha(got) == sha(data)
+        if len(got) != len(data) or sha(got) != sha(data):
+            warnings = [ln for ln in gw.logs().splitlines() if '"warn"' in ln or '"error"' in ln]
+            pytest.fail(f"client {i} got {len(got)} of {len(data)} bytes; gateway warnings: {warnings[-15:]}")
     assert value(gw, "recgw_stream_unparks_total") >= n
     wait_for(lambda: value(gw, "recgw_streams_active") == 0, timeout=10, what="all streams retired")
 

@@ -446,6 +446,7 @@ class Worker {
     fleetReports_->recordings = recordings;
     fleetReports_->mongo = &mongo_;
     fleetReports_->callsCollection = config.mongo.callsCollection;
+    fleetReports_->revokedCollection = config.publicLinks.revokedCollection;
     fleetReports_->cache = lookups_.get();
     fleetReports_->curl = &curl_;
     fleetReports_->objects = std::make_unique<storage::S3Objects>(

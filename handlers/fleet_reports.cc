@@ -352,11 +352,14 @@ class ReportLocator : public std::enable_shared_from_this<ReportLocator> {
 
 void replyRecorded(reactor::HttpExchange& ex, FleetReportContext& ctx, const storage::UploadRecorded& done) {
   reactor::JsonWriter w;
-  w.beginObject()
-      .field("session_id", done.record.sessionId)
-      .field("public_url", storage::buildPublicRecordingUrl(ctx.publicBaseUrl, done.record.accessToken))
-      .field("token_created", done.tokenCreated)
-      .endObject();
+  w.beginObject().field("session_id", done.record.sessionId);
+  if (done.record.accessToken.empty())
+    w.key("public_url").null();  // the link was revoked: a report does not bring it back
+  else
+    w.field("public_url", storage::buildPublicRecordingUrl(ctx.publicBaseUrl, done.record.accessToken));
+  w.field("token_created", done.tokenCreated);
+  if (done.linkRevoked) w.field("link_revoked", true);
+  w.endObject();
   count(ctx, done.tokenCreated ? "accepted_new_token" : "accepted");
   ex.reply(200, w.str());
 }
@@ -385,9 +388,16 @@ void fillCachesAndReply(std::shared_ptr<FleetReportContext> ctx, reactor::Exchan
     });
   };
   const storage::CallRecord& record = done.record;
+  // What every worker of every gateway cached for this call (its lookups, and the bytes of an
+  // object re-uploaded under the same key) is out of date: evictions go out on the
+  // invalidation bus before this worker writes the new record.
+  if (!record.sessionId.empty())
+    ctx->cache->evict(storage::LookupField::kSessionId, record.sessionId, {}, "report", record.key);
+  if (!record.accessToken.empty())
+    ctx->cache->evict(storage::LookupField::kToken, record.accessToken, {}, "report", record.key);
   if (record.outcome != storage::CallRecord::Outcome::kFound || record.accessToken.empty()) {
-    // Cannot happen after a successful update (the key and token were just set); answer
-    // without touching the caches rather than caching something partial.
+    // A revoked link (no token was minted), or a record MongoDB did not give back whole:
+    // answer without caching something partial; the next lookups ask MongoDB.
     request.with([&](reactor::HttpExchange& ex) { replyRecorded(ex, *ctx, done); });
     return;
   }
@@ -399,11 +409,12 @@ void recordUpload(std::shared_ptr<FleetReportContext> ctx, reactor::ExchangeRef 
                   std::string source) {
   std::string database = ctx->mongo->databaseName();
   std::string collection = ctx->callsCollection;
+  std::string revokedCollection = ctx->revokedCollection;
   std::string candidate = storage::mintToken();
   storage::UploadFacts facts = report.facts;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
-    storage::UploadRecorded done =
-        storage::CallStore::recordUploadBlocking(client, database, collection, facts, candidate);
+    storage::UploadRecorded done = storage::CallStore::recordUploadBlocking(client, database, collection, facts,
+                                                                            candidate, revokedCollection);
     return reactor::WorkerPool::Completion([ctx, request, done, source] {
       using O = storage::UploadRecorded::Outcome;
       if (done.outcome == O::kRecorded) return fillCachesAndReply(ctx, request, done, source);

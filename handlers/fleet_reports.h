@@ -31,6 +31,7 @@ struct FleetReportContext {
   std::shared_ptr<RecordingsContext> recordings;  // signer, storage settings, fleet secret
   storage::MongoClient* mongo = nullptr;
   std::string callsCollection = "calls";
+  std::string revokedCollection;  // public.revoked_collection: a revoked call gets no new token
   storage::LookupCache* cache = nullptr;
   reactor::CurlMulti* curl = nullptr;
   std::unique_ptr<storage::S3Objects> objects;

@@ -1,5 +1,7 @@
 #include "handlers/public_link_modes.h"
 
+#include <algorithm>
+
 #include <memory>
 #include <vector>
 
@@ -12,6 +14,13 @@
 #include "storage/s3_addressing.h"
 
 namespace recgw::handlers {
+
+int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs, std::chrono::system_clock::time_point now) {
+  if (linkExpiresAtMs <= 0) return configuredTtlS;
+  int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  int64_t leftS = (linkExpiresAtMs - nowMs) / 1000;  // rounded down: never past the expiry
+  return std::clamp<int64_t>(leftS, 1, configuredTtlS);
+}
 namespace {
 
 std::string_view lastSegment(std::string_view key) {
@@ -96,7 +105,8 @@ void redirectOrStream(reactor::HttpExchange& ex, RecordingsContext& ctx, const s
   cb.onData = [](const char*, size_t) -> size_t { return 0; };
   RecordingsContext* context = &ctx;
   std::string key = record.key;
-  cb.onDone = [request, status, context, key, delivery, stream](const std::string&) {
+  int64_t linkExpiresAtMs = record.accessExpiresAtMs;
+  cb.onDone = [request, status, context, key, linkExpiresAtMs, delivery, stream](const std::string&) {
     request.with([&](reactor::HttpExchange& ex) {
       storage::SigV4Signer* signer = context->signer->get();
       if (*status != 200 || !signer) return stream(ex);  // a fleet host may have it; the relay knows
@@ -104,8 +114,10 @@ void redirectOrStream(reactor::HttpExchange& ex, RecordingsContext& ctx, const s
       if (!delivery.contentDisposition.empty())
         extra.push_back({"response-content-disposition", delivery.contentDisposition});
       storage::ObjectTarget target = storage::objectTarget(context->signer->settings().location(), key);
-      storage::PresignedUrl url = signer->presign("GET", target, context->publicLinks.redirectTtlS,
-                                                  std::chrono::system_clock::now(), extra);
+      auto now = std::chrono::system_clock::now();
+      // The URL must not outlive the link: an expiring link caps it at its expiry.
+      int64_t ttl = redirectTtlFor(context->publicLinks.redirectTtlS, linkExpiresAtMs, now);
+      storage::PresignedUrl url = signer->presign("GET", target, ttl, now, extra);
       if (!url.ok()) {
         reactor::Logger::log(reactor::LogLevel::kWarn, ex.requestId(),
                              "presigning a redirect failed; streaming", {{"error", url.error}});

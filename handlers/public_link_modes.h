@@ -6,6 +6,8 @@
 //                 (public.redirect_ttl_s; with response-content-disposition when
 //                 downloading) when storage has the object; streamed as usual when only a
 //                 fleet host has it, or storage cannot be asked.
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,5 +42,10 @@ PublicDelivery publicDeliveryFor(const reactor::HttpExchange& ex, const PublicLi
 void redirectOrStream(reactor::HttpExchange& ex, RecordingsContext& ctx, const storage::CallRecord& record,
                       const std::string& hint, const PublicDelivery& delivery,
                       std::function<void(reactor::HttpExchange&)> stream);
+
+// The lifetime of a redirect's presigned URL: public.redirect_ttl_s, but never past the link's
+// own expiry (recording_access_expires_at, 0 = none); at least 1 s. Already-issued URLs
+// cannot be revoked: they are why redirect_ttl_s stays short.
+int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs, std::chrono::system_clock::time_point now);
 
 }  // namespace recgw::handlers

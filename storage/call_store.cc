@@ -262,7 +262,8 @@ bool findAndModifyAfter(mongoc_collection_t* coll, const bson_t* query, const bs
 
 UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const std::string& database,
                                                const std::string& collection, const UploadFacts& upload,
-                                               const std::string& candidateToken) {
+                                               const std::string& candidateToken,
+                                               const std::string& revokedCollection) {
   UploadRecorded out;
   if (!client) {
     out.error = "no MongoDB client available";
@@ -292,6 +293,25 @@ UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const st
   if (!found) {
     out.outcome = UploadRecorded::Outcome::kNoCall;
     return out;
+  }
+  if (out.record.accessToken.empty() && !revokedCollection.empty()) {
+    MongocCollectionPtr revoked(
+        mongoc_client_get_collection(client, database.c_str(), revokedCollection.c_str()));
+    ScopedBson filter, opts;
+    fields::putString(filter.get(), "session_id", upload.sessionId);
+    BSON_APPEND_INT64(opts.get(), "limit", 1);
+    MongocCursorPtr cursor(mongoc_collection_find_with_opts(revoked.get(), filter.get(), opts.get(), nullptr));
+    const bson_t* doc = nullptr;
+    if (mongoc_cursor_next(cursor.get(), &doc)) {
+      out.linkRevoked = true;
+      out.outcome = UploadRecorded::Outcome::kRecorded;
+      return out;
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+      out.error = err.message;
+      return out;
+    }
   }
   if (out.record.accessToken.empty()) {
     // Only a call still without a token takes this one (null also matches a missing field):

@@ -64,6 +64,7 @@ struct UploadRecorded {
   Outcome outcome = Outcome::kUnavailable;
   CallRecord record;           // the call as it is now (kRecorded)
   bool tokenCreated = false;   // this report gave the call its token
+  bool linkRevoked = false;    // the call's link was revoked: no token was minted
   std::string error;           // kUnavailable: why (safe to log)
 };
 
@@ -116,10 +117,13 @@ class CallStore {
   // An upload report (POST /api/v1/fleet/recordings): sets recording_key, recording_status
   // "ready" and the object's size, ETag, content type (and duration when given) on the call,
   // then gives it `candidateToken` only if it has no public token yet, so a repeated report
-  // keeps the token the first one minted. Each step is one atomic findAndModify.
+  // keeps the token the first one minted. Each step is one atomic findAndModify. A call
+  // whose link was revoked (a token of it filed in `revokedCollection`) gets no new token:
+  // a report never brings back a link an admin took away (POST …/token mints one on purpose).
   static UploadRecorded recordUploadBlocking(mongoc_client_t* client, const std::string& database,
                                              const std::string& collection, const UploadFacts& upload,
-                                             const std::string& candidateToken);
+                                             const std::string& candidateToken,
+                                             const std::string& revokedCollection = {});
 
   static CallRecord findBlocking(mongoc_client_t* client, const std::string& database,
                                  const std::string& collection, LookupField field, const std::string& value);

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from fakes import fleet_factory, md5_etag  # noqa: F401 — fixture used by name
-from helpers import metric_sum, metrics_snapshot, wait_for
+from helpers import hs256_jwt, metric_sum, metrics_snapshot, wait_for
 from stack import Gateway, Stack, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -286,3 +286,53 @@ def test_with_two_workers_no_first_request_reaches_mongo(clean_stack: Stack, gat
             sources.append(access_source(gw, rid).get("source"))
     assert set(sources) <= {"l1", "redis"}, sources
     assert "redis" in sources, f"every request went to the reporting worker: {sources}"
+
+
+JWT_SECRET = "reports-jwt-secret-0123456789abcdef0123"
+
+
+def admin_headers() -> dict:
+    now = int(time.time())
+    claims = {"sub": "ops", "role": "admin", "iat": now, "exp": now + 600}
+    return {"Authorization": "Bearer " + hs256_jwt(claims, JWT_SECRET)}
+
+
+def test_a_report_never_brings_back_a_revoked_link(clean_stack: Stack, gateway_factory):
+    """An admin revoked the call's link: a later report (a re-upload, or a report captured
+    and replayed within the skew) records the object but mints no new link."""
+    st = clean_stack
+    gw = start(gateway_factory, RECGW_JWT_HS256_SECRET=JWT_SECRET)
+    session_id, key, data = uploaded(st)
+    first = post_report(gw, report_body(session_id, key, data))
+    assert first.status_code == 200 and first.json()["token_created"] is True, first.text
+    old_url = first.json()["public_url"]
+    r = requests.delete(gw.url + f"/api/v1/admin/recordings/{session_id}/token", headers=admin_headers(),
+                        timeout=10)
+    assert r.status_code == 200 and r.json()["revoked"] is True, r.text
+    again = post_report(gw, report_body(session_id, key, data))
+    assert again.status_code == 200, again.text
+    assert again.json()["public_url"] is None
+    assert again.json()["token_created"] is False and again.json()["link_revoked"] is True
+    call = st.db.calls.find_one({"session_id": session_id})
+    assert not call.get("recording_access_token") and call["recording_status"] == "ready"
+    assert requests.get(old_url, timeout=10).status_code == 410
+
+
+def test_a_report_reaches_what_other_gateways_cached(clean_stack: Stack, gateway_factory):
+    """Gateway B cached the link as not ready (for 60 s here); a report through A reaches B
+    through the invalidation channel, so B plays the recording at once."""
+    st = clean_stack
+    gw_a = start(gateway_factory)
+    gw_b = start(gateway_factory, RECGW_PUBLIC_NOT_READY_TTL_S="60", RECGW_CACHE_L1_TTL_S="60")
+    wait_for(lambda: metric_sum(metrics_snapshot(gw_b.url), "recgw_invalidation_subscribed") >= 1, 15,
+             "B subscribed to recgw:invalidate")
+    session_id, key, data = uploaded(st)
+    token = uuid.uuid4().hex + "abcdefghijk"
+    st.db.calls.update_one({"session_id": session_id}, {"$set": {"recording_access_token": token}})
+    link = gw_b.url + "/api/v1/public/recordings/" + token
+    assert requests.get(link, timeout=10).status_code == 503   # uploading: cached as not ready
+    r = post_report(gw_a, report_body(session_id, key, data))
+    assert r.status_code == 200 and r.json()["public_url"].endswith("/" + token), r.text
+    got = wait_for(lambda: (lambda g: g if g.status_code == 200 else None)(requests.get(link, timeout=10)),
+                   10, "B playing the reported recording")
+    assert got.content == data

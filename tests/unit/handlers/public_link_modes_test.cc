@@ -37,6 +37,15 @@ TEST(DownloadFileNameTest, HeaderIsRfc6266WithFilenameStar) {
             "attachment; filename=\"Gr__e s1.ogg\"; filename*=UTF-8''Gr%C3%B6%C3%9Fe%20s1.ogg");
 }
 
+TEST(RedirectTtlTest, NeverOutlivesTheLink) {
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'000'000));
+  const int64_t nowMs = 1'000'000'000;
+  EXPECT_EQ(redirectTtlFor(300, 0, now), 300);                  // no expiry: as configured
+  EXPECT_EQ(redirectTtlFor(300, nowMs + 3'600'000, now), 300);  // expires later than the URL
+  EXPECT_EQ(redirectTtlFor(300, nowMs + 60'500, now), 60);      // capped, rounded down
+  EXPECT_EQ(redirectTtlFor(300, nowMs + 200, now), 1);          // at least a second
+}
+
 }  // namespace
 }  // namespace recgw::handlers
 

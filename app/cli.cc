@@ -214,7 +214,8 @@ Expected<storage::RedisContextPtr> connectRedisBlocking(const Config& config, st
   storage::RedisContextPtr redis(address.unixPath.empty()
                                      ? redisConnectWithTimeout(address.host.c_str(), address.port, tv)
                                      : redisConnectUnixWithTimeout(address.unixPath.c_str(), tv));
-  if (!redis || redis->err) return recgw::fail("Redis: " + std::string(redis ? redis->errstr : "out of memory"));
+  if (!redis || redis->err)
+    return recgw::fail("Redis: " + std::string(redis ? redis->errstr : "out of memory"));
   redisSetTimeout(redis.get(), tv);
   auto handshake = storage::redisHandshake(address);
   handshake.push_back({"PING"});
@@ -268,9 +269,8 @@ int warm(const std::vector<std::string>& args) {
   {
     CliMongo mongo;
     if (Status opened = mongo.open(config); !opened) return fail(opened.error().message);
-    found = storage::CallStore::findSinceBlocking(mongo.client(), mongo.database(),
-                                                  config.mongo.callsCollection, *since,
-                                                  static_cast<size_t>(limit));
+    found = storage::CallStore::findSinceBlocking(
+        mongo.client(), mongo.database(), config.mongo.callsCollection, *since, static_cast<size_t>(limit));
   }
   if (!found.error.empty()) return fail("MongoDB: " + found.error);
 
@@ -563,9 +563,11 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
   const std::string& collection = config->mongo.callsCollection;
   if (f.named.count("check")) {
     auto report = storage::checkCallIndexesBlocking(mongo.client(), mongo.database(), collection);
-    if (!report) return fail("MongoDB: " + storage::redactUrlSecretsIn(report.error().message, config->mongo.uri), 1);
+    if (!report)
+      return fail("MongoDB: " + storage::redactUrlSecretsIn(report.error().message, config->mongo.uri), 1);
     if (!report->collectionExists) {
-      std::printf("%s.%s does not exist yet: nothing to scan\n", mongo.database().c_str(), collection.c_str());
+      std::printf("%s.%s does not exist yet: nothing to scan\n", mongo.database().c_str(),
+                  collection.c_str());
       return 0;
     }
     if (report->missing.empty()) {
@@ -577,7 +579,8 @@ int ensureIndexesCommand(const std::vector<std::string>& args) {
     return 1;
   }
   auto outcome = storage::ensureCallIndexesBlocking(mongo.client(), mongo.database(), collection);
-  if (!outcome) return fail("MongoDB: " + storage::redactUrlSecretsIn(outcome.error().message, config->mongo.uri), 1);
+  if (!outcome)
+    return fail("MongoDB: " + storage::redactUrlSecretsIn(outcome.error().message, config->mongo.uri), 1);
   for (const auto& field : outcome->present)
     std::printf("%s.%s: %s already indexed\n", mongo.database().c_str(), collection.c_str(), field.c_str());
   for (const auto& name : outcome->created)

@@ -520,10 +520,13 @@ std::string firstLine(const std::string& s) {
 // Keys whose values are URLs: shown only through storage::redactUrl (credentials in the
 // userinfo or in secret options such as tlsCertificateKeyFilePassword are masked).
 bool holdsUrls(const Field& f) {
-  static constexpr std::pair<std::string_view, std::string_view> kUrlKeys[] = {
-      {"server", "public_base_url"}, {"mongo", "uri"},   {"redis", "url"},
-      {"s3", "endpoint"},            {"fleet", "urls"}, {"lifecycle", "provider_url"},
-      {"s3", "sts_endpoint"}};
+  static constexpr std::pair<std::string_view, std::string_view> kUrlKeys[] = {{"server", "public_base_url"},
+                                                                               {"mongo", "uri"},
+                                                                               {"redis", "url"},
+                                                                               {"s3", "endpoint"},
+                                                                               {"fleet", "urls"},
+                                                                               {"lifecycle", "provider_url"},
+                                                                               {"s3", "sts_endpoint"}};
   for (const auto& [section, key] : kUrlKeys) {
     if (section == f.section && key == f.key) return true;
   }

@@ -10,7 +10,7 @@
 namespace recgw::storage {
 struct RedisOverrides;
 struct RedisSentinelSettings;
-}
+}  // namespace recgw::storage
 
 namespace recgw::app {
 
@@ -138,8 +138,8 @@ struct ApiKeysConfig {
 
 // [public]: the public link's own statuses (handlers/public_link_status.h).
 struct PublicLinkConfig {
-  int64_t retryAfterS = 30;    // Retry-After of 503 recording_not_ready
-  int64_t notReadyTtlS = 5;    // how long not ready / deleted / failed answers are cached
+  int64_t retryAfterS = 30;  // Retry-After of 503 recording_not_ready
+  int64_t notReadyTtlS = 5;  // how long not ready / deleted / failed answers are cached
   std::string revokedCollection = "revoked_links";  // revoked tokens, by SHA-256
   std::string downloadName = "{session_id}.{ext}";  // ?download=1's file name
   std::string mode = "stream";                      // stream | redirect (302 to presigned)
@@ -148,8 +148,8 @@ struct PublicLinkConfig {
 
 // [analytics]: per-link counters (storage/link_analytics.h).
 struct AnalyticsConfig {
-  int64_t flushMs = 1000;            // counted in memory per worker, flushed to Redis this often
-  int64_t leakClientsPerHour = 50;   // more distinct client addresses in an hour: suspected leak
+  int64_t flushMs = 1000;           // counted in memory per worker, flushed to Redis this often
+  int64_t leakClientsPerHour = 50;  // more distinct client addresses in an hour: suspected leak
 };
 
 // [lifecycle]: rooms' recording lifecycle (lifecycle/settings.h, LifecycleSettings).

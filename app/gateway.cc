@@ -124,8 +124,8 @@ handlers::LifecycleSettings lifecycleSettingsFrom(const Config& c) {
   s.archiveBucket = l.archiveBucket;
   s.archiveStorageClass = l.archiveStorageClass;
   s.hot = {l.hotEndpoint, l.hotAccessKey, l.hotSecretKey, l.hotBucket, l.hotRegion, l.hotAddressing};
-  s.archive = {l.archiveEndpoint, l.archiveAccessKey, l.archiveSecretKey, l.archiveBucket, l.archiveRegion,
-               l.archiveAddressing};
+  s.archive = {l.archiveEndpoint, l.archiveAccessKey, l.archiveSecretKey,
+               l.archiveBucket,   l.archiveRegion,    l.archiveAddressing};
   s.archivePartBytes = static_cast<uint64_t>(l.archivePartBytes);
   s.archiveMaxConcurrent = static_cast<int>(l.archiveMaxConcurrent);
   s.archiveResumeAfter = std::chrono::seconds(l.archiveResumeAfterS);
@@ -275,8 +275,8 @@ class Worker {
       });
       redis_->start();
       // The invalidation bus' subscriber: its own connection, logging in as the one above.
-      auto subscriber = std::make_unique<storage::RedisClient>(loop_, *address,
-                                                               std::chrono::milliseconds(config.redis.timeoutMs));
+      auto subscriber = std::make_unique<storage::RedisClient>(
+          loop_, *address, std::chrono::milliseconds(config.redis.timeoutMs));
       if (!config.redis.sentinels.empty()) subscriber->useSentinels(redisSentinelsFrom(config.redis));
       bus_ = std::make_unique<storage::InvalidationBus>(redis_.get(), std::move(subscriber), metrics_);
       bus_->start();
@@ -362,7 +362,8 @@ class Worker {
     calls_.setRevokedCollection(config.publicLinks.revokedCollection);
     recordings->publicLinks = publicLinkSettingsFrom(config);
     recordings->curl = &curl_;
-    analytics_ = std::make_unique<storage::LinkAnalytics>(loop_, redis_.get(), metrics_, analyticsSettingsFrom(config));
+    analytics_ = std::make_unique<storage::LinkAnalytics>(loop_, redis_.get(), metrics_,
+                                                          analyticsSettingsFrom(config));
     recordings->analytics = analytics_.get();
     recordingsContext_ = recordings;
     recordings->resolve = [this](storage::LookupField field, const std::string& value,
@@ -387,18 +388,16 @@ class Worker {
     recordings->relays = &relays_;
     recordings->objects = &objects_;
     if (credentials_) {
-      relays_.setCredentialRefresher(
-          [this](const storage::SigV4Signer* refused,
-                 std::function<void(std::shared_ptr<storage::SigV4Signer>)> done) {
-            std::shared_ptr<storage::SigV4Signer> current = signer_.shared();
-            if (current && current.get() != refused) {
-              // Already refreshed since that request was signed.
-              loop_.defer([done, current] { done(current); });
-              return;
-            }
-            credentials_->refreshNow(credentials_->generation(),
-                                     [this, done](bool) { done(signer_.shared()); });
-          });
+      relays_.setCredentialRefresher([this](const storage::SigV4Signer* refused,
+                                            std::function<void(std::shared_ptr<storage::SigV4Signer>)> done) {
+        std::shared_ptr<storage::SigV4Signer> current = signer_.shared();
+        if (current && current.get() != refused) {
+          // Already refreshed since that request was signed.
+          loop_.defer([done, current] { done(current); });
+          return;
+        }
+        credentials_->refreshNow(credentials_->generation(), [this, done](bool) { done(signer_.shared()); });
+      });
     }
     recordings->jwt = jwt_.get();
     recordings->timeouts = timeoutsFrom(config);
@@ -538,7 +537,8 @@ class Worker {
   // ensure-indexes sees it soon). A missing index is logged when first seen.
   void checkCallIndexes(std::function<void(handlers::DependencyStatus)> done) {
     auto now = std::chrono::steady_clock::now();
-    auto reuseFor = callIndexes_.status && callIndexes_.status->ok ? std::chrono::seconds(60) : std::chrono::seconds(5);
+    auto reuseFor =
+        callIndexes_.status && callIndexes_.status->ok ? std::chrono::seconds(60) : std::chrono::seconds(5);
     if (callIndexes_.status && now - callIndexes_.checkedAt < reuseFor) {
       done(*callIndexes_.status);
       return;
@@ -556,9 +556,10 @@ class Worker {
           } else if (report->missing.empty()) {
             status = {true, "present"};
           } else {
-            status = {false, "missing on " + config_.mongo.callsCollection + ": " +
-                                 storage::describeMissing(report->missing) +
-                                 " (lookups that reach MongoDB scan the collection; run recgw ensure-indexes)"};
+            status = {false,
+                      "missing on " + config_.mongo.callsCollection + ": " +
+                          storage::describeMissing(report->missing) +
+                          " (lookups that reach MongoDB scan the collection; run recgw ensure-indexes)"};
             if (!callIndexes_.status || callIndexes_.status->reason != status.reason)
               reactor::Logger::log(reactor::LogLevel::kWarn, {}, "mongo_indexes_missing",
                                    {{"detail", status.reason}});

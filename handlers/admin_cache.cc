@@ -161,50 +161,47 @@ void replyObjectCacheStats(reactor::HttpExchange& ex, const AdminCacheContext& c
 }  // namespace
 
 void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<AdminCacheContext> ctx) {
-  server.route(reactor::kDelete, "/api/v1/admin/cache/{id}", "admin_cache_evict",
-               [ctx](reactor::HttpExchange& ex) {
-                 if (!requireAdmin(ex, ctx->jwt)) return;
-                 const std::string& id = ex.pathParams()[0];
-                 if (!isSafePathParam(id))
-                   return ex.replyError(400, "bad_request", "invalid token or session id");
-                 // The object it reached, by the names requests used for it. A session id whose
-                 // object was only ever reached by token is looked up (after the eviction
-                 // below, so from MongoDB's current answer) and the reply waits for it; not
-                 // when the cache is empty or a name already found it.
-                 ObjectServer* objects = ctx->objects;
-                 bool lookUpKey = false;
-                 if (objects) {
-                   const bool byToken =
-                       objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, id));
-                   const bool bySession =
-                       objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, id));
-                   lookUpKey = !byToken && !bySession && objects->cache().entries() > 0;
-                 }
-                 auto pending = std::make_shared<int>(lookUpKey ? 3 : 2);
-                 auto redisOk = std::make_shared<bool>(true);
-                 reactor::ExchangeRef request(ex);
-                 auto done = [pending, redisOk, request](bool ok) {
-                   *redisOk = *redisOk && ok;
-                   if (--*pending > 0) return;
-                   request.with([&](reactor::HttpExchange& ex) {
-                     reactor::JsonWriter w;
-                     w.beginObject().field("evicted", true).field("redis", *redisOk).endObject();
-                     ex.reply(200, w.str());
-                   });
-                 };
-                 // The id may be a token or a session id; both readings are dropped.
-                 ctx->cache->evict(storage::LookupField::kToken, id, done);
-                 ctx->cache->evict(storage::LookupField::kSessionId, id, done);
-                 if (lookUpKey) {
-                   ctx->cache->resolve(storage::LookupField::kSessionId, id,
-                                       [objects, done](storage::CallRecord record, std::string, std::string) {
-                                         if (record.outcome == storage::CallRecord::Outcome::kFound &&
-                                             !record.key.empty())
-                                           objects->dropObject(record.key);
-                                         done(true);
-                                       });
-                 }
-               });
+  server.route(
+      reactor::kDelete, "/api/v1/admin/cache/{id}", "admin_cache_evict", [ctx](reactor::HttpExchange& ex) {
+        if (!requireAdmin(ex, ctx->jwt)) return;
+        const std::string& id = ex.pathParams()[0];
+        if (!isSafePathParam(id)) return ex.replyError(400, "bad_request", "invalid token or session id");
+        // The object it reached, by the names requests used for it. A session id whose
+        // object was only ever reached by token is looked up (after the eviction
+        // below, so from MongoDB's current answer) and the reply waits for it; not
+        // when the cache is empty or a name already found it.
+        ObjectServer* objects = ctx->objects;
+        bool lookUpKey = false;
+        if (objects) {
+          const bool byToken = objects->dropAlias(storage::cacheKey(storage::LookupField::kToken, id));
+          const bool bySession = objects->dropAlias(storage::cacheKey(storage::LookupField::kSessionId, id));
+          lookUpKey = !byToken && !bySession && objects->cache().entries() > 0;
+        }
+        auto pending = std::make_shared<int>(lookUpKey ? 3 : 2);
+        auto redisOk = std::make_shared<bool>(true);
+        reactor::ExchangeRef request(ex);
+        auto done = [pending, redisOk, request](bool ok) {
+          *redisOk = *redisOk && ok;
+          if (--*pending > 0) return;
+          request.with([&](reactor::HttpExchange& ex) {
+            reactor::JsonWriter w;
+            w.beginObject().field("evicted", true).field("redis", *redisOk).endObject();
+            ex.reply(200, w.str());
+          });
+        };
+        // The id may be a token or a session id; both readings are dropped.
+        ctx->cache->evict(storage::LookupField::kToken, id, done);
+        ctx->cache->evict(storage::LookupField::kSessionId, id, done);
+        if (lookUpKey) {
+          ctx->cache->resolve(
+              storage::LookupField::kSessionId, id,
+              [objects, done](storage::CallRecord record, std::string, std::string) {
+                if (record.outcome == storage::CallRecord::Outcome::kFound && !record.key.empty())
+                  objects->dropObject(record.key);
+                done(true);
+              });
+        }
+      });
 
   server.route(reactor::kGet, "/api/v1/admin/cache/stats", "admin_cache_stats",
                [ctx](reactor::HttpExchange& ex) { replyObjectCacheStats(ex, *ctx); });
@@ -222,7 +219,7 @@ void registerAdminCacheRoutes(reactor::HttpServer& server, std::shared_ptr<Admin
           storage::WarmBatch batch =
               req.since
                   ? storage::CallStore::findSinceBlocking(client, database, collection, *req.since, req.limit,
-                                                        req.until)
+                                                          req.until)
                   : storage::CallStore::findManyBlocking(client, database, collection, req.field, req.values);
           return reactor::WorkerPool::Completion([batch = std::move(batch), request, cache]() mutable {
             request.with([&](reactor::HttpExchange& ex) {

@@ -334,9 +334,7 @@ class ReportLocator : public std::enable_shared_from_this<ReportLocator> {
     anyFailed_ = true;
     note(what);
   }
-  void finish() {
-    done_({anyFailed_ ? Located::Kind::kUnavailable : Located::Kind::kNotFound, "", reason_});
-  }
+  void finish() { done_({anyFailed_ ? Located::Kind::kUnavailable : Located::Kind::kNotFound, "", reason_}); }
 
   std::shared_ptr<FleetReportContext> ctx_;
   UploadReport report_;
@@ -413,8 +411,8 @@ void recordUpload(std::shared_ptr<FleetReportContext> ctx, reactor::ExchangeRef 
   std::string candidate = storage::mintToken();
   storage::UploadFacts facts = report.facts;
   bool queued = ctx->mongo->run([=](mongoc_client_t* client) {
-    storage::UploadRecorded done = storage::CallStore::recordUploadBlocking(client, database, collection, facts,
-                                                                            candidate, revokedCollection);
+    storage::UploadRecorded done = storage::CallStore::recordUploadBlocking(
+        client, database, collection, facts, candidate, revokedCollection);
     return reactor::WorkerPool::Completion([ctx, request, done, source] {
       using O = storage::UploadRecorded::Outcome;
       if (done.outcome == O::kRecorded) return fillCachesAndReply(ctx, request, done, source);
@@ -457,9 +455,8 @@ void handleReport(reactor::HttpExchange& ex, std::shared_ptr<FleetReportContext>
                          "this gateway has no fleet secret to verify upload reports with");
   }
   std::string_view body = ex.body();
-  SignatureCheck check =
-      checkReportSignature(ex.header(kFleetSignatureHeader), body, values.fleetSecret, ctx->now(),
-                           ctx->reportSkewS);
+  SignatureCheck check = checkReportSignature(ex.header(kFleetSignatureHeader), body, values.fleetSecret,
+                                              ctx->now(), ctx->reportSkewS);
   if (check.result != SignatureCheck::Result::kOk) {
     count(*ctx, "unauthorized");
     const std::string& plainHeader = values.fleetSecretHeader.empty()

@@ -453,12 +453,12 @@ void handleDelete(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCont
   service(ctx).remove(
       *caller, id,
       droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-                        if (!r) return replyProblem(ex, r.error(), "recording not found");
-                        reactor::JsonWriter w;
-                        w.beginObject().field("id", r->id).field("deleted", true);
-                        w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
-                        replyData(ex, 200, w.str());
-                      })));
+                       if (!r) return replyProblem(ex, r.error(), "recording not found");
+                       reactor::JsonWriter w;
+                       w.beginObject().field("id", r->id).field("deleted", true);
+                       w.field("deleted_at", formatInstant(r->deletedAt.value_or(Clock::now()))).endObject();
+                       replyData(ex, 200, w.str());
+                     })));
 }
 
 void handleRecover(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleContext>& ctx) {
@@ -542,29 +542,30 @@ void handleArchive(reactor::HttpExchange& ex, const std::shared_ptr<LifecycleCon
   service(ctx).archive(
       *caller, id,
       droppingObject(ctx, toExchange<Recording>(ex, [](reactor::HttpExchange& ex, Outcome<Recording> r) {
-        if (r) return replyData(ex, 200, recordingJson(*r));
-        const Problem& p = r.error();
-        switch (p.kind) {
-          case Problem::Kind::kInvalidState:
-            return ex.replyError(
-                400, "invalid_state",
-                "only a ready recording can be archived (this one is " + currentStatus(p) + ")");
-          case Problem::Kind::kArchiveRefused: {
-            ArchiveAnswer a = refusalAnswer(*p.refusal);
-            if (a.status == 503) ex.addHeader("Retry-After", "30");
-            return ex.replyError(a.status, a.code, p.refusal->message);
-          }
-          case Problem::Kind::kArchiveNotMoved: {
-            ArchiveAnswer a = archiveAnswer(p.moveKind);
-            if (a.status == 503) ex.addHeader("Retry-After", "5");
-            if (p.moveKind == storage::ArchiveMove::Kind::kBusy) ex.addHeader("Retry-After", "30");
-            ex.noteReason(p.detail);
-            return replyWithRequestId(ex, a.status, a.code, a.message);
-          }
-          default:
-            return replyProblem(ex, p, "recording not found");
-        }
-      })));
+                       if (r) return replyData(ex, 200, recordingJson(*r));
+                       const Problem& p = r.error();
+                       switch (p.kind) {
+                         case Problem::Kind::kInvalidState:
+                           return ex.replyError(400, "invalid_state",
+                                                "only a ready recording can be archived (this one is " +
+                                                    currentStatus(p) + ")");
+                         case Problem::Kind::kArchiveRefused: {
+                           ArchiveAnswer a = refusalAnswer(*p.refusal);
+                           if (a.status == 503) ex.addHeader("Retry-After", "30");
+                           return ex.replyError(a.status, a.code, p.refusal->message);
+                         }
+                         case Problem::Kind::kArchiveNotMoved: {
+                           ArchiveAnswer a = archiveAnswer(p.moveKind);
+                           if (a.status == 503) ex.addHeader("Retry-After", "5");
+                           if (p.moveKind == storage::ArchiveMove::Kind::kBusy)
+                             ex.addHeader("Retry-After", "30");
+                           ex.noteReason(p.detail);
+                           return replyWithRequestId(ex, a.status, a.code, a.message);
+                         }
+                         default:
+                           return replyProblem(ex, p, "recording not found");
+                       }
+                     })));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
-// The recording lifecycle of rooms (docs/architecture.md, "Rooms' recordings"): recordings a media provider makes of video
-// rooms, tracked through recording → processing → ready → archived (or failed).
+// The recording lifecycle of rooms (docs/architecture.md, "Rooms' recordings"): recordings a media provider
+// makes of video rooms, tracked through recording → processing → ready → archived (or failed).
 //
 //   POST   /api/v1/rooms/{id}/recordings/start   200 the recording; 409 already recording; 404 room
 //   POST   /api/v1/rooms/{id}/recordings/stop    200 → processing; 404 room or none active

@@ -350,8 +350,8 @@ void ObjectServer::serve(HttpExchange& ex, fleet::SourceChain chain, ClientCondi
   if (auto it = flights_.find(key); it != flights_.end() && !it->second->decided) {
     Flight& flight = *it->second;
     if (!found.object && !flight.revalidation && cache_.noteMiss(key)) flight.fillWanted = true;
-    flight.waiters.push_back(Waiter{reactor::ExchangeRef(ex), std::move(chain), std::move(conditions),
-                                    std::move(onSourceFound)});
+    flight.waiters.push_back(
+        Waiter{reactor::ExchangeRef(ex), std::move(chain), std::move(conditions), std::move(onSourceFound)});
     return;
   }
 

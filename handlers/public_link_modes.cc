@@ -15,7 +15,8 @@
 
 namespace recgw::handlers {
 
-int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs, std::chrono::system_clock::time_point now) {
+int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs,
+                       std::chrono::system_clock::time_point now) {
   if (linkExpiresAtMs <= 0) return configuredTtlS;
   int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   int64_t leftS = (linkExpiresAtMs - nowMs) / 1000;  // rounded down: never past the expiry

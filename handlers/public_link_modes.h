@@ -46,6 +46,7 @@ void redirectOrStream(reactor::HttpExchange& ex, RecordingsContext& ctx, const s
 // The lifetime of a redirect's presigned URL: public.redirect_ttl_s, but never past the link's
 // own expiry (recording_access_expires_at, 0 = none); at least 1 s. Already-issued URLs
 // cannot be revoked: they are why redirect_ttl_s stays short.
-int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs, std::chrono::system_clock::time_point now);
+int64_t redirectTtlFor(int64_t configuredTtlS, int64_t linkExpiresAtMs,
+                       std::chrono::system_clock::time_point now);
 
 }  // namespace recgw::handlers

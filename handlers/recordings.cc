@@ -22,10 +22,10 @@ std::shared_ptr<storage::SigV4Signer> StorageSigner::shared() {
     storage::S3Location loc = s.location();
     // A stream in progress keeps the signer it started with (SourceChain shares it).
     signer_ = credentials
-                  ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey, loc.region,
-                                                           "s3", credentials->sessionToken)
-                  : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region, "s3",
-                                                           sessionToken_);
+                  ? std::make_shared<storage::SigV4Signer>(credentials->accessKey, credentials->secretKey,
+                                                           loc.region, "s3", credentials->sessionToken)
+                  : std::make_shared<storage::SigV4Signer>(s.values.accessKey, s.values.secretKey, loc.region,
+                                                           "s3", sessionToken_);
     generation_ = settings_.generation();
     credentialsGeneration_ = credentialsGeneration;
   }
@@ -81,8 +81,7 @@ std::optional<JwtClaims> requireAdmin(reactor::HttpExchange& ex, const JwtVerifi
 
 fleet::SourceChain makeSourceChain(RecordingsContext& context, const std::string& key) {
   return fleet::SourceChain(context.signer->settings(), context.signer->shared(), key,
-                            context.fleetSecretHeader,
-                            context.timeouts);
+                            context.fleetSecretHeader, context.timeouts);
 }
 
 namespace {
@@ -109,8 +108,8 @@ struct LookupCharge {
 // The call is found and storage can be signed for (or is not configured): relay the
 // recording from its sources.
 void relayFromSources(reactor::HttpExchange& exchange, const std::shared_ptr<RecordingsContext>& ctx,
-                      storage::LookupField field, const std::string& value, const ClientConditions& conditions,
-                      const std::string& key, const std::string& hint) {
+                      storage::LookupField field, const std::string& value,
+                      const ClientConditions& conditions, const std::string& key, const std::string& hint) {
   reactor::HttpExchange* ex = &exchange;
   fleet::SourceChain chain = makeSourceChain(*ctx, key);
   if (!hint.empty()) chain.preferFirst(hint);
@@ -162,8 +161,8 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   }
   reactor::ExchangeRef request(ex);
   ClientConditions conditions = ClientConditions::from(ex);
-  auto done = [request, ctx, field, value, conditions, charge](
-                  storage::CallRecord record, std::string tier, std::string hint) {
+  auto done = [request, ctx, field, value, conditions, charge](storage::CallRecord record, std::string tier,
+                                                               std::string hint) {
     // Only a call MongoDB found gives the unit back: an answer that timed out or failed
     // cost MongoDB as much as a miss, and refunding it would stop the limit exactly when a
     // struggling MongoDB needs it.
@@ -237,7 +236,6 @@ void streamCall(reactor::HttpExchange& ex, std::shared_ptr<RecordingsContext> ct
   };
   ctx->resolve(field, value, std::move(done), std::move(mongoAdmission));
 }
-
 
 }  // namespace
 

@@ -90,7 +90,7 @@ struct RecordingsContext {
   // The public route's link and recording statuses (revoked, expired, not ready, ...),
   // download and redirect modes.
   PublicLinkSettings publicLinks;
-  reactor::CurlMulti* curl = nullptr;  // redirect mode's HEAD to storage; null: always stream
+  reactor::CurlMulti* curl = nullptr;           // redirect mode's HEAD to storage; null: always stream
   storage::LinkAnalytics* analytics = nullptr;  // per-link counters; null: not counted
   // The worker's object cache in front of the relays (handlers/object_serving.h); null: relay only.
   ObjectServer* objects = nullptr;

@@ -67,7 +67,6 @@ MintRequest parseMintRequest(std::string_view body, int64_t nowMs) {
   return out;
 }
 
-
 std::string validationErrorBody(const std::vector<std::string>& loc, std::string_view msg,
                                 std::string_view type) {
   reactor::JsonWriter w;
@@ -80,7 +79,8 @@ std::string validationErrorBody(const std::vector<std::string>& loc, std::string
 namespace {
 
 int64_t nowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -193,7 +193,9 @@ void signOrLink(const std::shared_ptr<SignedUrlContext>& ctx, const CallRecord& 
     ctx->recordings->signer->provider()->waitForCredentials(
         [ctx, call, expiresSeconds, failed, done](bool ok) {
           if (!ok || ctx->recordings->signer->credentialsUnavailable()) {
-            return done(SignedOutcome{SignedOutcome::Kind::kUnavailable, "", {},
+            return done(SignedOutcome{SignedOutcome::Kind::kUnavailable,
+                                      "",
+                                      {},
                                       "storage_credentials_unavailable: no valid storage credentials"});
           }
           signOrLink(ctx, call, expiresSeconds, failed, done);
@@ -354,12 +356,13 @@ void answerCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlC
 }
 
 void handleCompatSignedUrl(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext> ctx) {
-  authenticateTenant(ex, ctx->recordings->jwt, ctx->apiKeys,
-                     [ctx](reactor::HttpExchange& ex, const TenantAuth& auth) {
-                       if (!auth.principal) return replyAuthFailure(ex, auth.failure);
-                       answerCompatSignedUrl(ex, ctx, *auth.principal);
-                     },
-                     ctx->recordings->limiter, ctx->recordings->trustedProxies);
+  authenticateTenant(
+      ex, ctx->recordings->jwt, ctx->apiKeys,
+      [ctx](reactor::HttpExchange& ex, const TenantAuth& auth) {
+        if (!auth.principal) return replyAuthFailure(ex, auth.failure);
+        answerCompatSignedUrl(ex, ctx, *auth.principal);
+      },
+      ctx->recordings->limiter, ctx->recordings->trustedProxies);
 }
 
 // ---- GET /api/v1/sessions/{id}/recording (and /v1/sessions/{id}/recording) ---------------------
@@ -433,19 +436,20 @@ void handleSessionRecording(reactor::HttpExchange& ex, std::shared_ptr<SignedUrl
   const char* account = ex.header("X-Account-ID");
   if (!account || !*account) return replyStringError(ex, 400, "Missing X-Account-ID header");
   std::string accountId = account;
-  authenticateTenant(ex, ctx->recordings->jwt, ctx->apiKeys,
-                     [ctx, accountId](reactor::HttpExchange& ex, const TenantAuth& auth) {
-                       if (!auth.principal) {
-                         const TenantAuthFailure& f = auth.failure;
-                         if (!f.wwwAuthenticate.empty()) ex.addHeader("WWW-Authenticate", f.wwwAuthenticate);
-                         // This API documents 500 for its own failures, 503 only for "not configured".
-                         if (f.status == 401) return replyStringError(ex, 401, "Unauthorized: " + f.message);
-                         if (f.status == 429) return replyStringError(ex, 429, "Too many requests: " + f.message);
-                         return replyStringError(ex, 500, "Internal error");
-                       }
-                       answerSessionRecording(ex, ctx, *auth.principal, accountId);
-                     },
-                     ctx->recordings->limiter, ctx->recordings->trustedProxies);
+  authenticateTenant(
+      ex, ctx->recordings->jwt, ctx->apiKeys,
+      [ctx, accountId](reactor::HttpExchange& ex, const TenantAuth& auth) {
+        if (!auth.principal) {
+          const TenantAuthFailure& f = auth.failure;
+          if (!f.wwwAuthenticate.empty()) ex.addHeader("WWW-Authenticate", f.wwwAuthenticate);
+          // This API documents 500 for its own failures, 503 only for "not configured".
+          if (f.status == 401) return replyStringError(ex, 401, "Unauthorized: " + f.message);
+          if (f.status == 429) return replyStringError(ex, 429, "Too many requests: " + f.message);
+          return replyStringError(ex, 500, "Internal error");
+        }
+        answerSessionRecording(ex, ctx, *auth.principal, accountId);
+      },
+      ctx->recordings->limiter, ctx->recordings->trustedProxies);
 }
 
 // ---- POST /api/v1/admin/calls/accessible-urls --------------------------------------------------

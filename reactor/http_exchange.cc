@@ -38,7 +38,6 @@ const char* methodString(HttpMethod m) {
   return "OTHER";
 }
 
-
 HttpExchange::HttpExchange(HttpServer& server, evhttp_request* req, uint64_t id, std::string requestId)
     : server_(server),
       req_(req),
@@ -356,6 +355,5 @@ void HttpExchange::complete(int status) {
   }
   server_.completed(*this);
 }
-
 
 }  // namespace recgw::reactor

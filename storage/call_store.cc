@@ -111,7 +111,8 @@ WarmBatch CallStore::findSinceBlocking(mongoc_client_t* client, const std::strin
       &cond, "$gte", std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
   if (until) {
     BSON_APPEND_DATE_TIME(
-        &cond, "$lt", std::chrono::duration_cast<std::chrono::milliseconds>(until->time_since_epoch()).count());
+        &cond, "$lt",
+        std::chrono::duration_cast<std::chrono::milliseconds>(until->time_since_epoch()).count());
   }
   bson_append_document_end(filter.get(), &cond);
   appendProjection(opts.get());
@@ -300,7 +301,8 @@ UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const st
     ScopedBson filter, opts;
     fields::putString(filter.get(), "session_id", upload.sessionId);
     BSON_APPEND_INT64(opts.get(), "limit", 1);
-    MongocCursorPtr cursor(mongoc_collection_find_with_opts(revoked.get(), filter.get(), opts.get(), nullptr));
+    MongocCursorPtr cursor(
+        mongoc_collection_find_with_opts(revoked.get(), filter.get(), opts.get(), nullptr));
     const bson_t* doc = nullptr;
     if (mongoc_cursor_next(cursor.get(), &doc)) {
       out.linkRevoked = true;
@@ -384,23 +386,23 @@ void CallStore::find(LookupField field, const std::string& value, std::function<
   std::string database = mongo_.databaseName();
   std::string collection = collection_;
   std::string revokedCollection = revokedCollection_;
-  bool queued = mongo_.run([database, collection, revokedCollection, field, value,
-                            done](mongoc_client_t* client) mutable {
-    CallRecord record = findBlocking(client, database, collection, field, value);
-    // Only a token no call holds costs the second (primary-key) query.
-    if (field == LookupField::kToken && record.outcome == CallRecord::Outcome::kNoCall &&
-        !revokedCollection.empty()) {
-      std::optional<bool> revoked = isRevokedBlocking(client, database, revokedCollection, value);
-      if (!revoked) {
-        record.outcome = CallRecord::Outcome::kUnavailable;
-        record.error = "MongoDB failed reading " + revokedCollection;
-      } else {
-        record.linkRevoked = *revoked;
-      }
-    }
-    return reactor::WorkerPool::Completion(
-        [done = std::move(done), record = std::move(record)]() mutable { done(std::move(record)); });
-  });
+  bool queued = mongo_.run(
+      [database, collection, revokedCollection, field, value, done](mongoc_client_t* client) mutable {
+        CallRecord record = findBlocking(client, database, collection, field, value);
+        // Only a token no call holds costs the second (primary-key) query.
+        if (field == LookupField::kToken && record.outcome == CallRecord::Outcome::kNoCall &&
+            !revokedCollection.empty()) {
+          std::optional<bool> revoked = isRevokedBlocking(client, database, revokedCollection, value);
+          if (!revoked) {
+            record.outcome = CallRecord::Outcome::kUnavailable;
+            record.error = "MongoDB failed reading " + revokedCollection;
+          } else {
+            record.linkRevoked = *revoked;
+          }
+        }
+        return reactor::WorkerPool::Completion(
+            [done = std::move(done), record = std::move(record)]() mutable { done(std::move(record)); });
+      });
   if (!queued) {
     CallRecord busy;
     busy.error = "MongoDB worker queue is full";

@@ -62,10 +62,10 @@ struct UploadFacts {
 struct UploadRecorded {
   enum class Outcome { kRecorded, kNoCall, kUnavailable };
   Outcome outcome = Outcome::kUnavailable;
-  CallRecord record;           // the call as it is now (kRecorded)
-  bool tokenCreated = false;   // this report gave the call its token
-  bool linkRevoked = false;    // the call's link was revoked: no token was minted
-  std::string error;           // kUnavailable: why (safe to log)
+  CallRecord record;          // the call as it is now (kRecorded)
+  bool tokenCreated = false;  // this report gave the call its token
+  bool linkRevoked = false;   // the call's link was revoked: no token was minted
+  std::string error;          // kUnavailable: why (safe to log)
 };
 
 class CallStore {

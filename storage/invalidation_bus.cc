@@ -51,7 +51,9 @@ std::string encodeInvalidation(const InvalidationEvent& e) {
   reactor::JsonWriter w;
   w.beginObject()
       .field("v", 1)
-      .field("field", e.objectOnly ? "object" : e.field == LookupField::kToken ? "token" : "session")
+      .field("field", e.objectOnly                     ? "object"
+                      : e.field == LookupField::kToken ? "token"
+                                                       : "session")
       .field("value", e.value)
       .field("reason", e.reason);
   if (!e.storageKey.empty()) w.field("storage_key", e.storageKey);

@@ -227,19 +227,32 @@ void LinkAnalytics::flush() {
     std::string hash = crypto::sha256Hex(token);
     std::string stats = linkStatsKey(hash);
     std::vector<std::string> args = {
-        "EVAL", kFlushScript, "5", stats, stats + ":clients", stats + ":clients:" + hour,
+        "EVAL",
+        kFlushScript,
+        "5",
+        stats,
+        stats + ":clients",
+        stats + ":clients:" + hour,
         p.sessionId.empty() ? stats + ":nosession" : linkStatsSessionKey(p.sessionId),
-        stats + ":leak:" + hour, std::to_string(p.opens), std::to_string(p.bytes), std::to_string(p.furthest),
+        stats + ":leak:" + hour,
+        std::to_string(p.opens),
+        std::to_string(p.bytes),
+        std::to_string(p.furthest),
         std::to_string(p.objectSize),
-        std::to_string(p.firstMs), std::to_string(p.lastMs), hash, p.sessionId, hourTtl, limit, retention};
+        std::to_string(p.firstMs),
+        std::to_string(p.lastMs),
+        hash,
+        p.sessionId,
+        hourTtl,
+        limit,
+        retention};
     for (const auto& client : p.clients) args.push_back(hashClient(client));
     // Every EVAL goes out now, without waiting for the previous answer: one pipelined burst.
     redis_->command(std::move(args), [this, alive = reactor::LivenessWatch(alive_), hash,
                                       session = p.sessionId](const RedisReply& reply) {
       if (alive.expired()) return;
-      int64_t hourClients = reply.kind == RedisReply::Kind::kArray && !reply.elements.empty()
-                                ? reply.elements[0].integer
-                                : 0;
+      int64_t hourClients =
+          reply.kind == RedisReply::Kind::kArray && !reply.elements.empty() ? reply.elements[0].integer : 0;
       onFlushed(hash, session, reply, hourClients);
     });
   }
@@ -257,12 +270,13 @@ void LinkAnalytics::onFlushed(const std::string& tokenHash, const std::string& s
   bool flagged = reply.elements.size() >= 2 && reply.elements[1].integer == 1;
   if (!flagged) return;
   metrics_.inc("recgw_links_suspected_leaked_total");
-  reactor::logWarn("link suspected leaked: fetched from more distinct client addresses in an hour than "
-                   "analytics.leak_clients_per_hour",
-                   {{"session_id", sessionId},
-                    {"token_sha256_prefix", tokenHash.substr(0, 12)},
-                    {"clients_this_hour", std::to_string(hourClients)},
-                    {"limit", std::to_string(settings_.leakClientsPerHour)}});
+  reactor::logWarn(
+      "link suspected leaked: fetched from more distinct client addresses in an hour than "
+      "analytics.leak_clients_per_hour",
+      {{"session_id", sessionId},
+       {"token_sha256_prefix", tokenHash.substr(0, 12)},
+       {"clients_this_hour", std::to_string(hourClients)},
+       {"limit", std::to_string(settings_.leakClientsPerHour)}});
 }
 
 }  // namespace recgw::storage

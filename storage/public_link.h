@@ -16,12 +16,12 @@ std::string buildPublicRecordingUrl(std::string_view host, std::string_view toke
 // What a public link answers before any byte is looked for, from the call's record: the
 // link itself (revoked, expired) first, then the recording's state (recording_status).
 enum class LinkState {
-  kPlayable,       // stream it (or 404 as before when there is no call or no key)
-  kRevoked,        // 410 link_revoked
-  kExpired,        // 410 link_expired
-  kNotReady,       // 503 recording_not_ready + Retry-After (processing, uploading)
-  kDeleted,        // 410 recording_deleted
-  kFailed,         // 410 recording_failed
+  kPlayable,  // stream it (or 404 as before when there is no call or no key)
+  kRevoked,   // 410 link_revoked
+  kExpired,   // 410 link_expired
+  kNotReady,  // 503 recording_not_ready + Retry-After (processing, uploading)
+  kDeleted,   // 410 recording_deleted
+  kFailed,    // 410 recording_failed
 };
 LinkState linkStateOf(const CallRecord& record, int64_t nowMs);
 // The error code of a state that is not playable ("link_revoked", ...).

@@ -171,8 +171,8 @@ RedisReply runBlocking(redisContext* c, const std::vector<std::string>& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  RedisReplyPtr raw(static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  RedisReplyPtr raw(
+      static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
   if (!raw) return errorReply(c->errstr[0] ? c->errstr : "connection lost");
   return copyReply(raw.get());
 }
@@ -454,9 +454,8 @@ void RedisClient::beginHandshake() {
   const uint64_t generation = generation_;
   for (auto& step : steps) {
     std::string name = redisHandshakeStepName(step);
-    send(std::move(step), [this, generation, name](const RedisReply& reply) {
-      handshakeStepDone(generation, name, reply);
-    });
+    send(std::move(step),
+         [this, generation, name](const RedisReply& reply) { handshakeStepDone(generation, name, reply); });
   }
 }
 
@@ -537,7 +536,8 @@ void RedisClient::onSubscriptionReply(redisAsyncContext*, void* reply, void* pri
 }
 
 void RedisClient::handleSubscriptionReply(uint64_t generation, const RedisReply& reply) {
-  if (generation != generation_ || reply.kind != RedisReply::Kind::kArray || reply.elements.size() < 3) return;
+  if (generation != generation_ || reply.kind != RedisReply::Kind::kArray || reply.elements.size() < 3)
+    return;
   const std::string& kind = reply.elements[0].text;
   if (kind == "subscribe") {
     backoff_ = std::chrono::milliseconds(100);
@@ -615,7 +615,8 @@ void RedisClient::failSoon(Callback callback, std::string message) {
 }
 
 void RedisClient::command(std::vector<std::string> args, Callback callback) {
-  if (!subscribeChannel_.empty()) return failSoon(std::move(callback), "a subscriber connection takes no commands");
+  if (!subscribeChannel_.empty())
+    return failSoon(std::move(callback), "a subscriber connection takes no commands");
   if (!connected_ || !ctx_) return failSoon(std::move(callback), "redis not connected: " + lastError_);
   send(std::move(args), std::move(callback));
 }

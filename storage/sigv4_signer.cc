@@ -15,9 +15,9 @@ using Clock = std::chrono::system_clock;
 using EncodedParam = std::pair<std::string, std::string>;
 
 // The presigning parameters we add ourselves; a caller's extra parameter may not shadow them.
-constexpr std::string_view kPresignParams[] = {"X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",
-                                               "X-Amz-Expires",       "X-Amz-SignedHeaders",
-                                               "X-Amz-Signature",     "X-Amz-Security-Token"};
+constexpr std::string_view kPresignParams[] = {
+    "X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",          "X-Amz-Expires",
+    "X-Amz-SignedHeaders", "X-Amz-Signature",  "X-Amz-Security-Token"};
 constexpr std::string_view kSecurityTokenHeader = "x-amz-security-token";
 
 // Headers signHeaders() adds itself, plus authorization, which is never signed.

@@ -152,7 +152,7 @@ class SigV4Signer {
   std::string region_;
   std::string service_;
   std::string sessionToken_;  // empty: long-term keys
-  std::string keyDate_;  // yyyymmdd the cached key is for; empty when none
+  std::string keyDate_;       // yyyymmdd the cached key is for; empty when none
   crypto::Sha256 signingKey_{};
   // Keyed with signingKey_. A copy starts without one (and derives its own on first use):
   // an OpenSSL context must not be shared by copies that may live on other threads.

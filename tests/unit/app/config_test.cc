@@ -402,9 +402,9 @@ TEST(ConfigTest, RenderShowsEveryUrlWithoutCredentials) {
        {"fleetpass", "provpass", "endpointpass", "basepass", "keyfilepass", "fleetuser"}) {
     EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in:\n" << text;
   }
-  for (const char* shown : {"\"http://***@127.0.0.1:8000\"", "\"http://10.0.0.2:8000\"",
-                            "https://***@provider.example.com/api", "https://***@minio.example.com:9000",
-                            "tlsCertificateKeyFilePassword=***&replicaSet=rs0"}) {
+  for (const char* shown :
+       {"\"http://***@127.0.0.1:8000\"", "\"http://10.0.0.2:8000\"", "https://***@provider.example.com/api",
+        "https://***@minio.example.com:9000", "tlsCertificateKeyFilePassword=***&replicaSet=rs0"}) {
     EXPECT_NE(text.find(shown), std::string::npos) << shown << " missing from:\n" << text;
   }
   // The masked text is still a valid config.
@@ -456,9 +456,9 @@ TEST(ConfigTest, OpsListen) {
 }
 
 TEST(ConfigTest, RedisCredentialKeysFromEnvAreSecretAndChecked) {
-  Config c = loadText("[redis]\nurl = \"redis://127.0.0.1:6380/2\"\n",
-                      {"RECGW_REDIS_USERNAME=cache", "RECGW_REDIS_PASSWORD=env-redis-secret",
-                       "RECGW_REDIS_DATABASE=3"});
+  Config c = loadText(
+      "[redis]\nurl = \"redis://127.0.0.1:6380/2\"\n",
+      {"RECGW_REDIS_USERNAME=cache", "RECGW_REDIS_PASSWORD=env-redis-secret", "RECGW_REDIS_DATABASE=3"});
   EXPECT_EQ(c.redis.username, "cache");
   EXPECT_EQ(c.redis.password, "env-redis-secret");
   EXPECT_EQ(c.redis.database, 3);

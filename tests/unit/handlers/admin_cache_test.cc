@@ -28,7 +28,8 @@ TEST(ParseWarmRequestTest, SessionIds) {
 }
 
 TEST(ParseWarmRequestTest, SinceUntilWindow) {
-  WarmRequest req = parseWarmRequest(R"({"since": "2024-05-01T00:00:00Z", "until": "2024-05-01T01:00:00Z"})", 100);
+  WarmRequest req =
+      parseWarmRequest(R"({"since": "2024-05-01T00:00:00Z", "until": "2024-05-01T01:00:00Z"})", 100);
   EXPECT_EQ(req.error, "");
   ASSERT_TRUE(req.until.has_value());
   EXPECT_EQ(std::chrono::system_clock::to_time_t(*req.until), 1714521600 + 3600);

@@ -36,8 +36,15 @@ TEST(ReportSignatureTest, ParsesTimeAndMacs) {
 
 TEST(ReportSignatureTest, RejectsMalformedHeaders) {
   std::string mac(64, 'a');
-  std::vector<std::string> bad{"",         "v1=" + mac,         "t=5", "t=x,v1=" + mac, "t=-5,v1=" + mac,
-                               "t=5,v1=abc", "t=5,v1=" + std::string(64, 'g'), "t=5,t=6,v1=" + mac, "garbage",
+  std::vector<std::string> bad{"",
+                               "v1=" + mac,
+                               "t=5",
+                               "t=x,v1=" + mac,
+                               "t=-5,v1=" + mac,
+                               "t=5,v1=abc",
+                               "t=5,v1=" + std::string(64, 'g'),
+                               "t=5,t=6,v1=" + mac,
+                               "garbage",
                                "t=5;v1=" + mac};
   for (const std::string& header : bad) {
     EXPECT_FALSE(parseReportSignature(header)) << header;

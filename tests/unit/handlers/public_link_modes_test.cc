@@ -23,7 +23,8 @@ TEST(DownloadFileNameTest, DefaultIsSessionAndExtension) {
 }
 
 TEST(DownloadFileNameTest, PlaceholdersAndLiterals) {
-  EXPECT_EQ(downloadFileName("Aufnahme {account_id} – {key}", call("s", "x/y/z.mp3")), "Aufnahme acct-1 – z.mp3");
+  EXPECT_EQ(downloadFileName("Aufnahme {account_id} – {key}", call("s", "x/y/z.mp3")),
+            "Aufnahme acct-1 – z.mp3");
   EXPECT_EQ(downloadFileName("{unknown}-{session_id", call("s", "k")), "{unknown}-{session_id");
 }
 
@@ -48,4 +49,3 @@ TEST(RedirectTtlTest, NeverOutlivesTheLink) {
 
 }  // namespace
 }  // namespace recgw::handlers
-

@@ -51,7 +51,7 @@ TEST(RelayFlowTest, TheEndOfTheTransferClearsAPause) {
   ASSERT_EQ(flow.onChunk(kHigh, 1, kHigh), Step::kPause);
   flow.onTransferEnded();
   EXPECT_FALSE(flow.paused());
-  EXPECT_FALSE(flow.onDrained());  // nothing left to resume
+  EXPECT_FALSE(flow.onDrained());                          // nothing left to resume
   EXPECT_EQ(flow.onChunk(kHigh, 1, kHigh), Step::kPause);  // a new transfer counts its pause
 }
 
@@ -248,7 +248,7 @@ TEST(BodyResumeTest, AParkThatResumedKeepsTheSameSourceRetryForALaterBreak) {
   body.setEtag(kEtag);
   body.take(400);
   EXPECT_EQ(body.resumeAfterPark(0), 0u);
-  body.take(600);  // the resume delivered
+  body.take(600);                       // the resume delivered
   EXPECT_EQ(body.resumeSource(0), 0u);  // a later break: the same source once, as without the park
   EXPECT_EQ(body.resumeSource(0), 1u);
   // A retry already spent before a park stays spent after it.

@@ -28,9 +28,14 @@ RedisReply integer(int64_t n) {
 }
 
 TEST(LinkStatsTest, DecodesCountersAndFraction) {
-  LinkStats s = decodeLinkStats("ab", hashReply({{"opens", "3"}, {"bytes", "5000"}, {"furthest", "870"},
-                                                 {"size", "1000"}, {"first", "1767225600000"},
-                                                 {"last", "1767225601000"}, {"session_id", "sess-1"}}),
+  LinkStats s = decodeLinkStats("ab",
+                                hashReply({{"opens", "3"},
+                                           {"bytes", "5000"},
+                                           {"furthest", "870"},
+                                           {"size", "1000"},
+                                           {"first", "1767225600000"},
+                                           {"last", "1767225601000"},
+                                           {"session_id", "sess-1"}}),
                                 integer(2));
   EXPECT_EQ(s.opens, 3);
   EXPECT_EQ(s.uniqueClients, 2);
@@ -59,10 +64,12 @@ TEST(LinkStatsTest, MissingOrGarbledFieldsAreZeroAndUnknownSizeHasNoFraction) {
 
 TEST(LinkStatsTest, LeakIsShown) {
   LinkStats s = decodeLinkStats(
-      "ab", hashReply({{"leak_warnings", "1"}, {"leak_clients", "51"}, {"leak_at", "1767225600000"}}), integer(51));
+      "ab", hashReply({{"leak_warnings", "1"}, {"leak_clients", "51"}, {"leak_at", "1767225600000"}}),
+      integer(51));
   std::string json = renderLinkStatsJson("s", {s});
-  EXPECT_NE(json.find(R"("suspected_leak":{"warnings":1,"clients_in_hour":51,"at":"2026-01-01T00:00:00.000Z"})"),
-            std::string::npos)
+  EXPECT_NE(
+      json.find(R"("suspected_leak":{"warnings":1,"clients_in_hour":51,"at":"2026-01-01T00:00:00.000Z"})"),
+      std::string::npos)
       << json;
   EXPECT_NE(renderLinkStatsTable("s", {s}).find("SUSPECTED (51 clients/h)"), std::string::npos);
 }

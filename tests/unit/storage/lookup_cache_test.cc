@@ -125,8 +125,8 @@ struct LookupAdmissionTest : ::testing::Test {
     static bool once = (mongoc_init(), true);
     (void)once;
     workers = std::make_unique<reactor::WorkerPool>(loop, 1, 16);
-    mongo = std::make_unique<MongoClient>(*workers, "mongodb://127.0.0.1:9/cxb", std::chrono::milliseconds(200),
-                                          1);
+    mongo = std::make_unique<MongoClient>(*workers, "mongodb://127.0.0.1:9/cxb",
+                                          std::chrono::milliseconds(200), 1);
     calls = std::make_unique<CallStore>(*mongo, "calls");
     LookupSettings settings;
     settings.l1Ttl = std::chrono::seconds(3600);

@@ -181,8 +181,11 @@ export interface UploadReport {
 
 export interface UploadReportResult {
   session_id: string;
-  public_url: string;
+  /** null: the call's link was revoked, and a report does not bring it back. */
+  public_url: string | null;
   token_created: boolean;
+  /** true when the call's link had been revoked (no link was minted). */
+  link_revoked?: boolean;
 }
 
 export interface DownloadOptions extends PublicLinkOptions {

@@ -72,7 +72,7 @@ export const ROUTES = {
   reportUpload: {
     method: "POST", path: "/api/v1/fleet/recordings",
     bodyFields: ["session_id", "key", "size", "etag", "content_type", "duration_s", "fleet_host"],
-    responseFields: ["session_id", "public_url", "token_created"],
+    responseFields: ["session_id", "public_url", "token_created", "link_revoked"],
   },
   roomStart: {
     method: "POST", path: "/api/v1/rooms/{id}/recordings/start", headers: ["X-Account-ID"],

@@ -223,12 +223,13 @@ class ObjectCacheStats:
 @dataclass(frozen=True)
 class UploadReportResult:
     session_id: str
-    public_url: str
+    public_url: Optional[str]  # None: the call's link was revoked and a report does not bring it back
     token_created: bool
+    link_revoked: bool = False
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "UploadReportResult":
-        return cls(d["session_id"], d["public_url"], bool(d["token_created"]))
+        return cls(d["session_id"], d.get("public_url"), bool(d["token_created"]), bool(d.get("link_revoked")))
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ ROUTES: Dict[str, Route] = {
     "report_upload": Route("POST", "/api/v1/fleet/recordings",
                            body_fields=("session_id", "key", "size", "etag", "content_type", "duration_s",
                                         "fleet_host"),
-                           response_fields=("session_id", "public_url", "token_created")),
+                           response_fields=("session_id", "public_url", "token_created", "link_revoked")),
     "room_start": Route("POST", "/api/v1/rooms/{id}/recordings/start", headers=("X-Account-ID",),
                         response_fields=("data", "data.id", "data.room_id", "data.status", "data.started_at")),
     "room_stop": Route("POST", "/api/v1/rooms/{id}/recordings/stop", headers=("X-Account-ID",),

@@ -12,6 +12,7 @@
 #include "reactor/json_reader.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
+#include "storage/url_parts.h"
 #include "storage/crypto.h"
 #include "storage/public_link.h"
 #include "storage/recording_token.h"
@@ -20,12 +21,6 @@
 namespace recgw::handlers {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool isLowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -54,7 +49,7 @@ std::optional<ReportSignature> parseReportSignature(std::string_view header) {
   bool haveTime = false;
   while (!header.empty()) {
     size_t comma = header.find(',');
-    std::string_view part = trim(header.substr(0, comma));
+    std::string_view part = storage::trimSpace(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     size_t eq = part.find('=');
     if (eq == std::string_view::npos) return std::nullopt;

@@ -579,7 +579,8 @@ std::string contentDisposition(std::string_view key, bool attachment) {
       encoded.push_back(kHex[c & 0x0F]);
     }
   }
-  return std::string(attachment ? "attachment" : "inline") + "; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+  return std::string(attachment ? "attachment" : "inline") + "; filename=\"" + ascii +
+         "\"; filename*=UTF-8''" + encoded;
 }
 
 bool isSafePathParam(std::string_view param) {
@@ -589,5 +590,7 @@ bool isSafePathParam(std::string_view param) {
   }
   return true;
 }
+
+bool isStrongEtag(std::string_view etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
 
 }  // namespace recgw::handlers

@@ -84,6 +84,8 @@ bool contentRangeAnswers(const ByteRange& asked, const ContentRange& answer);
 // existing representation, even one without an ETag. An unparsable header
 // matches nothing, so the caller sends the full response.
 bool ifNoneMatchMatches(std::string_view ifNoneMatchHeader, std::string_view etag);
+// A strong ETag (present and not W/...): what a resume's If-Match and a cached copy need.
+bool isStrongEtag(std::string_view etag);
 
 // Whether a Range may be honoured under If-Range: an entity-tag must equal the
 // ETag by strong comparison (weak tags never match); an HTTP-date must equal

@@ -5,17 +5,10 @@
 #include "handlers/failed_lookup_limiter.h"
 #include "handlers/recordings.h"
 #include "reactor/exchange_ref.h"
+#include "storage/bson_fields.h"
 
 namespace recgw::handlers {
-namespace {
-
-int64_t nowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void watchLinkHit(reactor::HttpExchange& ex, storage::LinkAnalytics& analytics, const std::string& token,
                   const std::string& sessionId, const ClientConditions& conditions,
@@ -43,7 +36,8 @@ void watchLinkHit(reactor::HttpExchange& ex, storage::LinkAnalytics& analytics, 
       hit.objectSize = ex.contentLengthSent().value_or(0);
     }
     hit.furthest = hit.bytes ? first + hit.bytes : 0;
-    target->record(token, sessionId, client, hit, nowMillis());
+    target->record(token, sessionId, client, hit,
+                   storage::fields::toMillis(std::chrono::system_clock::now()));
   });
 }
 

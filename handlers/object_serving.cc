@@ -20,8 +20,6 @@ void releaseReference(const void* /*data*/, size_t /*length*/, void* extra) {
   delete static_cast<std::shared_ptr<const CachedObject>*>(extra);
 }
 
-bool strongEtag(const std::string& etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
-
 }  // namespace
 
 // Mirrors StreamRelay's answers (stream_relay.cc: onHeaders, answerHead, answerUnsatisfiable)
@@ -124,8 +122,8 @@ class ObjectServer::Fill : public RelayTap {
     if (!alive_.alive()) return false;
     storage::ObjectCache& cache = server_.cache_;
     const std::string* etag = response.find("etag");
-    bool keep = source.kind == fleet::Source::Kind::kStorage && etag && strongEtag(*etag) && contentLength &&
-                *contentLength > 0 && cache.fits(*contentLength) &&
+    bool keep = source.kind == fleet::Source::Kind::kStorage && etag && isStrongEtag(*etag) &&
+                contentLength && *contentLength > 0 && cache.fits(*contentLength) &&
                 server_.reserveFill(*contentLength, flight_->fillWanted);
     if (!keep) {
       // Nobody will be answered from this one: the waiters go their own way now.

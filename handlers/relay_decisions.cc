@@ -56,7 +56,7 @@ bool BodyResume::complete(bool cleanly) const {
   return expectedEmpty_ || !endOffset_ || nextOffset_ > *endOffset_;
 }
 
-bool BodyResume::resumable() const { return !etag_.empty() && etag_.rfind("W/", 0) != 0; }
+bool BodyResume::resumable() const { return isStrongEtag(etag_); }
 
 size_t BodyResume::resumeSource(size_t source) {
   size_t next = resuming_ && retriedSameSource_ ? source + 1 : source;

@@ -12,6 +12,7 @@
 #include "reactor/exchange_ref.h"
 #include "reactor/json_writer.h"
 #include "reactor/logger.h"
+#include "storage/bson_fields.h"
 #include "storage/presigner.h"
 #include "storage/iso_time.h"
 #include "storage/public_link.h"
@@ -77,12 +78,6 @@ std::string validationErrorBody(const std::vector<std::string>& loc, std::string
 }
 
 namespace {
-
-int64_t nowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 using storage::CallRecord;
 
@@ -668,7 +663,7 @@ void handleMintToken(reactor::HttpExchange& ex, std::shared_ptr<SignedUrlContext
   if (!requireAdmin(ex, ctx->recordings->jwt)) return;
   const std::string& sessionId = ex.pathParams()[0];
   if (!isSafePathParam(sessionId)) return ex.replyError(404, "not_found", "no such call");
-  MintRequest mint = parseMintRequest(ex.body(), nowMillis());
+  MintRequest mint = parseMintRequest(ex.body(), storage::fields::toMillis(std::chrono::system_clock::now()));
   if (!mint.error.empty()) return ex.replyError(400, "bad_request", mint.error);
   std::string token = storage::mintToken();
   reactor::ExchangeRef request(ex);

@@ -239,10 +239,6 @@ std::optional<bool> CallStore::isRevokedBlocking(mongoc_client_t* client, const 
 
 namespace {
 
-void appendString(bson_t* doc, const char* name, const std::string& value) {
-  bson_append_utf8(doc, name, -1, value.c_str(), static_cast<int>(value.size()));
-}
-
 // findAndModify returning the document after the update (`found` false when nothing
 // matched). false + error when MongoDB failed.
 bool findAndModifyAfter(mongoc_collection_t* coll, const bson_t* query, const bson_t* update,
@@ -274,19 +270,16 @@ UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const st
   bool found = false;
   {
     ScopedBson query, update, reply;
-    appendString(query.get(), "session_id", upload.sessionId);
+    fields::putString(query.get(), "session_id", upload.sessionId);
     bson_t set;
     BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
-    appendString(&set, "recording_key", upload.key);
-    appendString(&set, "recording_status", "ready");
+    fields::putString(&set, "recording_key", upload.key);
+    fields::putString(&set, "recording_status", "ready");
     BSON_APPEND_INT64(&set, "recording_size", static_cast<int64_t>(upload.size));
-    appendString(&set, "recording_etag", upload.etag);
-    appendString(&set, "recording_content_type", upload.contentType);
+    fields::putString(&set, "recording_etag", upload.etag);
+    fields::putString(&set, "recording_content_type", upload.contentType);
     if (upload.durationS) BSON_APPEND_DOUBLE(&set, "recording_duration_s", *upload.durationS);
-    BSON_APPEND_DATE_TIME(&set, "recording_reported_at",
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
+    fields::putDate(&set, "recording_reported_at", std::chrono::system_clock::now());
     bson_append_document_end(update.get(), &set);
     if (!findAndModifyAfter(coll.get(), query.get(), update.get(), reply, found, out.record, out.error))
       return out;
@@ -319,7 +312,7 @@ UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const st
     // Only a call still without a token takes this one (null also matches a missing field):
     // two reports racing each other mint once.
     ScopedBson query, update, reply;
-    appendString(query.get(), "session_id", upload.sessionId);
+    fields::putString(query.get(), "session_id", upload.sessionId);
     bson_t cond, list;
     BSON_APPEND_DOCUMENT_BEGIN(query.get(), "recording_access_token", &cond);
     BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &list);
@@ -329,7 +322,7 @@ UploadRecorded CallStore::recordUploadBlocking(mongoc_client_t* client, const st
     bson_append_document_end(query.get(), &cond);
     bson_t set;
     BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
-    appendString(&set, "recording_access_token", candidateToken);
+    fields::putString(&set, "recording_access_token", candidateToken);
     bson_append_document_end(update.get(), &set);
     CallRecord after;
     if (!findAndModifyAfter(coll.get(), query.get(), update.get(), reply, found, after, out.error))

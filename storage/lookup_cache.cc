@@ -355,18 +355,21 @@ void LookupCache::evict(LookupField field, const std::string& value, std::functi
   std::string key = cacheKey(field, value);
   if (bus_) {
     if (auto it = l1_.find(key); it != l1_.end() && storageKey.empty()) storageKey = it->second->record.key;
+  }
+  dropLocal(key);
+  // The tombstone goes out before the event, on the same connection (the bus publishes on
+  // it), so Redis has it when another worker that got the event looks the key up again.
+  if (redisUsable()) {
+    redis_->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
+                    [done](const RedisReply& r) {
+                      if (done) done(r.ok());
+                    });
+  }
+  if (bus_) {
     bus_->publish(field == LookupField::kToken ? InvalidationEvent::forToken(value, reason, storageKey)
                                                : InvalidationEvent::forSession(value, reason, storageKey));
   }
-  dropLocal(key);
-  if (!redisUsable()) {
-    if (done) done(false);
-    return;
-  }
-  redis_->command({"SET", key, R"({"v":1,"o":"evicted"})", "EX", std::to_string(kTombstoneSeconds)},
-                  [done](const RedisReply& r) {
-                    if (done) done(r.ok());
-                  });
+  if (!redisUsable() && done) done(false);
 }
 
 void LookupCache::store(LookupField field, const std::string& value, const CallRecord& record,

@@ -192,6 +192,20 @@ def cpu_seconds(root: int) -> float:
     return total / CLK_TCK
 
 
+def cpu_split(root: int) -> tuple[float, float]:
+    """(user, system) seconds of the process tree, from /proc/<pid>/stat."""
+    user = system = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            user += int(fields[11])
+            system += int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return user / CLK_TCK, system / CLK_TCK
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs from /proc/stat."""
     with open("/proc/stat") as f:
@@ -957,15 +971,34 @@ http {{
         for t, url in targets.items():
             curl_download(url, max_time)  # warm-up (page cache)
             break
+        # Who spends the CPU of one download: the proxy (user and kernel time) and MinIO. On a
+        # small box the origin, the proxy and the client share the cores, so a proxy that
+        # costs as much kernel time per byte as the origin cannot reach the origin's speed.
+        servers = {"recgw": self.gw["proc"].pid, "nginx": self.ng["proc"].pid}
+        cpu: dict = {t: {"user_s": 0.0, "sys_s": 0.0, "minio_s": 0.0, "bytes": 0} for t in targets}
+        minio = self.minio_pid()
         for rep in range(self.p["large_reps"]):
             for t, url in targets.items():
+                before = cpu_split(servers[t]) if t in servers else (0.0, 0.0)
+                minio_before = cpu_seconds(minio) if minio else 0.0
                 r = curl_download(url, max_time)
+                after = cpu_split(servers[t]) if t in servers else (0.0, 0.0)
+                cpu[t]["user_s"] += after[0] - before[0]
+                cpu[t]["sys_s"] += after[1] - before[1]
+                cpu[t]["minio_s"] += (cpu_seconds(minio) - minio_before) if minio else 0.0
+                cpu[t]["bytes"] += r["bytes"]
                 res["one"].setdefault(t, []).append(r)
                 log(f"large one {t}: {r['mib_s']} MiB/s status {r['status']} bytes {r['bytes']}")
             for t, url in targets.items():
                 r = parallel_downloads(url, 8, max_time)
                 res["eight"].setdefault(t, []).append(r)
                 log(f"large 8x {t}: {r['mib_s']} MiB/s aggregate statuses {r['statuses']}")
+        res["one_cpu_s_per_gib"] = {
+            t: {"proxy_user": round(c["user_s"] * 1024 / max(c["bytes"] / MiB, 1e-9), 3),
+                "proxy_sys": round(c["sys_s"] * 1024 / max(c["bytes"] / MiB, 1e-9), 3),
+                "minio": round(c["minio_s"] * 1024 / max(c["bytes"] / MiB, 1e-9), 3)}
+            for t, c in cpu.items()}
+        log(f"large one: CPU seconds per GiB {res['one_cpu_s_per_gib']}")
         # Issue 21, item 5: the same eight downloads against two worker processes on each side.
         gw2, ng2 = self.start_gateway("large-2w", workers=2), self.start_nginx("large-2w", workers=2)
         try:
@@ -1612,6 +1645,15 @@ end
                   f"{ratio(d['recgw']['median_mib_s'], d['nginx']['median_mib_s'])} | "
                   f"{d['recgw']['complete']}/—/{d['nginx']['complete']} |")
             w("")
+            if "one_cpu_s_per_gib" in lg:
+                w("CPU seconds per GiB of one download (user and kernel time of the proxy's process tree; "
+                  "MinIO's whole process):")
+                w("")
+                w("| path | proxy user | proxy kernel | MinIO |")
+                w("|---|---:|---:|---:|")
+                for t, c in lg["one_cpu_s_per_gib"].items():
+                    w(f"| {t} | {c['proxy_user']} | {c['proxy_sys']} | {c['minio']} |")
+                w("")
         if isinstance(S.get("slow"), dict) and "recgw" in S["slow"]:
             sl = S["slow"]
             w(f"## Slow clients — {sl['streams']} streams of a {SLOW_OBJECT_MIB} MiB object "

@@ -261,6 +261,13 @@ const std::vector<Field>& schema() {
        [](const C& c) { return positive(c.stream.breakerCooldownMs); }},
       {"stream", "park_after_ms", Kind::kInt, false, bind(&C::stream, &StreamConfig::parkAfterMs),
        [](const C& c) { return c.stream.parkAfterMs >= 0 ? "" : "must not be negative"; }},
+      {"stream", "kernel_unsent_bytes", Kind::kInt, false, bind(&C::stream, &StreamConfig::kernelUnsentBytes),
+       [](const C& c) {
+         return c.stream.kernelUnsentBytes == 0 || (c.stream.kernelUnsentBytes >= 16 * 1024 &&
+                                                    c.stream.kernelUnsentBytes <= 64LL * 1024 * 1024)
+                    ? ""
+                    : "must be 0 (the kernel's default) or from 16384 to 67108864";
+       }},
 
       {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},

@@ -150,6 +150,7 @@ reactor::HttpLimits limitsFrom(const Config& c) {
   l.clientTimeout = std::chrono::seconds(std::max<int64_t>(1, c.server.clientTimeoutMs / 1000));
   l.maxConnections = static_cast<size_t>(c.server.maxConnections);
   l.headerTimeout = std::chrono::milliseconds(c.server.headerTimeoutMs);
+  l.streamKernelUnsentBytes = static_cast<size_t>(c.stream.kernelUnsentBytes);
   return l;
 }
 

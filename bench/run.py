@@ -60,21 +60,21 @@ KiB, MiB = 1024, 1024 * 1024
 PROFILES = {
     # development: well under 2 minutes
     "quick": dict(small_conns=[1, 16], small_dur=2, large_mib=32, large_reps=1,
-                  slow_streams=100, slow_secs=5, fast_samples=5, spool_streams=5, spool_secs=2,
+                  slow_streams=100, slow_secs=5, fast_samples=5, slow_client_rcvbuf=0, spool_streams=5, spool_secs=2,
                   idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
                   callgrind_reqs=100, callgrind_tiers=["l1"], callgrind_idle_s=(0.5, 1.5),
                   scale_conns=[16], scale_dur=1,
                   calls_sizes=[1_000, 10_000], calls_dur=2, l1_fill=10_000,
                   hot_conns=[16, 64], hot_dur=2, cold_objects=2_000, cold_dur=4),
     "medium": dict(small_conns=[1, 16, 64, 256], small_dur=4, large_mib=256, large_reps=1,
-                   slow_streams=500, slow_secs=20, fast_samples=5, spool_streams=10, spool_secs=4,
+                   slow_streams=500, slow_secs=20, fast_samples=5, slow_client_rcvbuf=0, spool_streams=10, spool_secs=4,
                    idle_conns=5000, idle_wrk_dur=4, tier_dur=4,
                    callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                    scale_conns=[16, 64], scale_dur=4,
                    calls_sizes=[1_000, 10_000], calls_dur=4, l1_fill=100_000,
                    hot_conns=[16, 64], hot_dur=4, cold_objects=10_000, cold_dur=8),
     "full": dict(small_conns=[1, 16, 64, 256], small_dur=8, large_mib=256, large_reps=2,
-                 slow_streams=1000, slow_secs=30, fast_samples=5, spool_streams=10, spool_secs=5,
+                 slow_streams=1000, slow_secs=30, fast_samples=5, slow_client_rcvbuf=0, spool_streams=10, spool_secs=5,
                  idle_conns=10000, idle_wrk_dur=8, tier_dur=8,
                  callgrind_reqs=300, callgrind_tiers=["l1", "redis", "mongo"], callgrind_idle_s=(1.0, 3.0),
                  scale_conns=[16, 64], scale_dur=8,
@@ -224,6 +224,22 @@ def tcp_mem_kib() -> int:
     return 0
 
 
+def tcp_memory_pressure() -> bool:
+    """True while the kernel throttles every TCP socket because all of them together hold more
+    than net.ipv4.tcp_mem's pressure threshold (/proc/net/protocols, column "press")."""
+    try:
+        with open("/proc/net/protocols") as f:
+            head = f.readline().split()
+            col = head.index("press")
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "TCP":
+                    return parts[col] == "yes"
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 class RssSampler:
     def __init__(self, root: int, interval: float = 0.5):
         self.root, self.interval = root, interval
@@ -241,7 +257,8 @@ class RssSampler:
         while not self._stop.is_set():
             rss, n = rss_kib(self.root)
             self.samples.append({"t": round(time.monotonic() - self._t0, 2), "rss_kib": rss, "procs": n,
-                                 "tcp_mem_kib": tcp_mem_kib(), "cpu_s": round(cpu_seconds(self.root), 2)})
+                                 "tcp_mem_kib": tcp_mem_kib(), "tcp_pressure": tcp_memory_pressure(),
+                                 "cpu_s": round(cpu_seconds(self.root), 2)})
             self._stop.wait(self.interval)
 
     def stop(self) -> list[dict]:
@@ -333,13 +350,15 @@ def _tcp_state(sock: socket.socket) -> int:
 TCP_STATES = {1: "established", 7: "close", 8: "close_wait", -1: "error"}
 
 
-def open_connections(port: int, path: str, n: int, mode: str, deadline_s: float, batch: int = 100) -> dict:
+def open_connections(port: int, path: str, n: int, mode: str, deadline_s: float, batch: int = 100,
+                     rcvbuf: int = 0) -> dict:
     """Open n connections to 127.0.0.1:port, each sending one GET for `path`.
 
     mode "headers": read until the end of the response headers, then stop reading (the
     body stays in the kernel buffers: a stalled client). mode "full": read the whole
     response (Content-Length) and keep the connection open (idle keep-alive).
-    Bounded by deadline_s overall. Returns the sockets and what was seen.
+    Bounded by deadline_s overall. rcvbuf > 0 fixes each socket's receive buffer (SO_RCVBUF,
+    before connecting) instead of letting the kernel grow it. Returns the sockets and what was seen.
     """
     req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: recgw-bench\r\n"
            f"Accept: */*\r\n\r\n").encode()
@@ -354,11 +373,16 @@ def open_connections(port: int, path: str, n: int, mode: str, deadline_s: float,
         for _ in range(min(batch, n - start)):
             if time.monotonic() > deadline:
                 break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                if rcvbuf > 0:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                s.settimeout(5)
+                s.connect(("127.0.0.1", port))
                 s.sendall(req)
                 s.setblocking(False)
             except OSError:
+                s.close()
                 failures += 1
                 continue
             pending[s] = {"buf": b"", "need": None, "got": 0}
@@ -1023,10 +1047,13 @@ http {{
                     secs: float, idle_rss: int, metrics_base: str | None = None) -> dict:
         settle = self.settle_minio()
         k = self.p.get("fast_samples", 5)
+        # the first 100 MiB downloads through a fresh gateway run at about two thirds of the
+        # later ones (its heap and the upstream connection's window grow): not part of "before"
+        download_series(fast_url, 2, 120)
         fast_before = download_series(fast_url, k, 120)
         sampler = RssSampler(root_pid).start()
         t_open = time.monotonic()
-        opened = open_connections(port, path, n, "headers", deadline_s=60)
+        opened = open_connections(port, path, n, "headers", deadline_s=60, rcvbuf=self.p.get("slow_client_rcvbuf", 0))
         open_s = time.monotonic() - t_open
         socks = opened["socks"]
         slow = SlowReaders(socks[: len(socks) // 2]).start()  # half read 4 KiB/s, half never read
@@ -1069,6 +1096,8 @@ http {{
             "kib_per_stream_peak": round((peak - idle_rss) / streams, 1),
             "kib_per_stream_end": round((end_rss - idle_rss) / streams, 1),
             "tcp_mem_peak_kib": max((s["tcp_mem_kib"] for s in samples), default=0),
+            "tcp_pressure_samples": sum(1 for s in samples if s.get("tcp_pressure")),
+            "client_rcvbuf": self.p.get("slow_client_rcvbuf", 0),
             "slow_reader_bytes": slow.bytes_read, "closed_by_server_seen_by_slow_readers": slow.closed_by_server,
             "socket_states_at_end": states,
             "fast_before": fast_before, "fast_during": fast_during,

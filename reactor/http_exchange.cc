@@ -8,7 +8,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <climits>
 
 #include "reactor/callback_guard.h"
 #include "reactor/http_server.h"
@@ -174,11 +179,45 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
       // libevent sends at most 16 KiB per send() by default: a body moving at GB/s would
       // cost a system call and a loop pass per 16 KiB.
       bufferevent_set_max_single_write(bev, kStreamMaxSingleWrite);
+      limitKernelUnsentBytes(bufferevent_getfd(bev));
       timeval idle =
           toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, nullptr, &idle);
     }
   }
+}
+
+void HttpExchange::limitKernelUnsentBytes(int fd) {
+  // Without a limit the kernel accepts whatever its send buffer grows to (up to 4 MiB per
+  // connection by net.ipv4.tcp_wmem): a stalled client then pins megabytes of kernel memory
+  // that parking cannot take back, and a thousand of them push the whole machine into TCP
+  // memory pressure, which slows every socket on it. Bytes in flight are not counted, so a
+  // client on a long path keeps its window. The limit costs a fast client about twice the
+  // kernel time per byte (more wake-ups and smaller sends), so it is lifted once the client
+  // has taken more than a stalled one ever could (liftKernelUnsentLimitIfReading). A body
+  // that fits under the limit needs no system call.
+  const size_t limit = server_.limits_.streamKernelUnsentBytes;
+  if (limit == 0 || fd < 0 || (declaredLength_ && *declaredLength_ <= limit)) return;
+  int value = static_cast<int>(std::min<size_t>(limit, INT_MAX));
+  // Not TCP (a Unix socket): nothing to limit.
+  kernelUnsentLimited_ = ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value, sizeof value) == 0;
+}
+
+void HttpExchange::liftKernelUnsentLimitIfReading() {
+  if (!kernelUnsentLimited_ || !req_ || clientGone_) return;
+  // A client that does not read has taken at most the limit plus its receive window (the
+  // kernel grows that window only while the application reads); one that took several
+  // megabytes is reading.
+  const uint64_t readingClientBytes =
+      std::max<uint64_t>(kReadingClientBytes, 4 * server_.limits_.streamKernelUnsentBytes);
+  if (streamedBytes_ < readingClientBytes + pendingOutputBytes()) return;
+  kernelUnsentLimited_ = false;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+  if (!bev || bufferevent_getfd(bev) < 0) return;
+  int systemDefault = 0;  // 0: net.ipv4.tcp_notsent_lowat, unlimited unless an operator set it
+  (void)::setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &systemDefault,
+                     sizeof systemDefault);
 }
 
 void HttpExchange::replyHeadersOnly(int status, std::optional<uint64_t> contentLength) {
@@ -231,6 +270,7 @@ void HttpExchange::onChunkDrained(evhttp_connection* evcon, void* arg) noexcept 
   if (it == server->connections_.end() || it->second == 0) return;
   HttpExchange* ex = server->find(it->second);
   if (!ex || ex->done_ || !ex->onDrained_) return;
+  ex->liftKernelUnsentLimitIfReading();
   auto cb = ex->onDrained_;  // the callback may register the next one
   if (!guardCallback("drain callback", ex->requestId_, cb)) ex->failInternal();
 }
@@ -314,8 +354,15 @@ void HttpExchange::finishStreamedRequest(bool clean) {
           toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, &idle, &idle);
     }
-    evhttp_send_reply_end(req_);
+    // With the body all written, evhttp ends the request at once: on a `Connection: close`
+    // request it frees the request and the connection inside this call, and the connection's
+    // close callback comes back into this exchange. The request is evhttp's from here on,
+    // and that close is the end of a whole response, not a client leaving mid-stream.
+    evhttp_request* req = req_;
     req_ = nullptr;
+    endingReply_ = true;
+    evhttp_send_reply_end(req);
+    endingReply_ = false;
     complete(status_);
     return;
   }
@@ -333,6 +380,7 @@ void HttpExchange::finishStreamedRequest(bool clean) {
 void HttpExchange::onConnectionClosed() {
   if (done_) return;
   clientGone_ = true;
+  if (endingReply_) return;
   // On a failed incoming connection evhttp detaches a request the handler still owns;
   // otherwise (server shutdown) it frees it right after this callback.
   if (req_ && evhttp_request_get_connection(req_) != nullptr) req_ = nullptr;

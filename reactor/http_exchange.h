@@ -70,6 +70,8 @@ class HttpExchange {
   void startStream(int status, size_t drainLowWatermark = 0);
   // The most a streamed response hands the socket per send() (libevent's default: 16 KiB).
   static constexpr size_t kStreamMaxSingleWrite = 512 * 1024;
+  // Bytes after which a streaming client counts as reading (its kernel unsent limit is lifted).
+  static constexpr uint64_t kReadingClientBytes = 4 * 1024 * 1024;
   // Headers only, for HEAD and 304: Content-Length as given (or none when nullopt).
   void replyHeadersOnly(int status, std::optional<uint64_t> contentLength);
   // A response that declared its Content-Length never carries more or fewer bytes: a chunk
@@ -117,6 +119,8 @@ class HttpExchange {
   void noteReason(std::string_view reason) { reason_ = reason; }
 
  private:
+  void limitKernelUnsentBytes(int fd);
+  void liftKernelUnsentLimitIfReading();
   friend class HttpServer;
   void addCommonHeaders();  // X-Request-Id, nosniff, the server's decorator
   void complete(int status);
@@ -147,6 +151,9 @@ class HttpExchange {
   std::string contentRange_;
   std::optional<uint64_t> contentLength_;
   bool streaming_ = false;
+  bool kernelUnsentLimited_ = false;
+  bool endingReply_ = false;  // inside evhttp_send_reply_end, which may close the connection  //
+                              // TCP_NOTSENT_LOWAT set by this stream, not lifted yet
   std::optional<uint64_t> declaredLength_;  // the streamed response's Content-Length
   uint64_t streamedBytes_ = 0;
   bool done_ = false;

@@ -251,7 +251,7 @@ def test_many_parked_streams_all_resume(clean_stack, gateway_factory, fleet_fact
         got = c.read_rest()
         if len(got) != len(data) or sha(got) != sha(data):
             warnings = [ln for ln in gw.logs().splitlines() if '"warn"' in ln or '"error"' in ln]
-            pytest.fail(f"client {i} got {len(got)} of {len(data)} bytes; gateway warnings: {warnings[-15:]}")
+            pytest.fail(f"client {i} got {len(got)} of {len(data)} bytes; gateway warnings: {warnings[-15:]}; log tail: {gw.logs().splitlines()[-25:]}")
     assert value(gw, "recgw_stream_unparks_total") >= n
     wait_for(lambda: value(gw, "recgw_streams_active") == 0, timeout=10, what="all streams retired")
 
@@ -315,3 +315,40 @@ def test_chunked_response_parks_without_losing_its_framing(clean_stack, gateway_
         rest = rest[n + 2:]
     assert sha(bytes(out)) == sha(data)
     assert value(gw, "recgw_stream_unparks_total") >= 1
+
+
+def server_side_send_queue(gw_port: int, client_port: int) -> int:
+    """Bytes the kernel holds in the gateway's send queue for one client connection (unsent
+    and unacknowledged: /proc/net/tcp's tx_queue of the socket from gw_port to client_port)."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == gw_port and int(remote.split(":")[1], 16) == client_port:
+                return int(queues.split(":")[0], 16)
+    raise AssertionError(f"no socket from :{gw_port} to :{client_port} in /proc/net/tcp")
+
+
+@pytest.mark.parametrize("limit", [0, 128 * KiB])
+def test_a_stalled_client_pins_little_kernel_memory(clean_stack, gateway_factory, fleet_factory, limit):
+    """stream.kernel_unsent_bytes (TCP_NOTSENT_LOWAT) bounds what the kernel queues for a
+    client that stopped reading; parking cannot take those bytes back. 0 leaves the kernel's
+    default, which on loopback lets the queue grow to megabytes (the comparison case)."""
+    data = os.urandom(32 * MiB)
+    clean_stack.insert_call("s-kq", token="tok-kq", key="park/kq.ogg")
+    f1 = fleet_factory({"park/kq.ogg": data}, secret=FLEET_SECRET)
+    gw = gateway_with(gateway_factory, f1, RECGW_STREAM_HIGH_WATERMARK=str(1 * MiB),
+                      RECGW_STREAM_LOW_WATERMARK=str(256 * KiB), RECGW_STREAM_KERNEL_UNSENT_BYTES=str(limit))
+    client = StalledClient(gw, PUBLIC + "tok-kq")
+    wait_parked(gw, 1)
+    queued = server_side_send_queue(gw.port, client.sock.getsockname()[1])
+    print(f"kernel_unsent_bytes={limit}: {queued} bytes queued for the stalled client")
+    if limit:
+        # the limit, plus one segment the kernel builds past it, plus what is in flight
+        # against the client's 32 KiB window
+        assert queued <= limit + 128 * KiB, queued
+    else:
+        assert queued > 512 * KiB, queued
+    got = client.read_rest()
+    assert sha(got) == sha(data)

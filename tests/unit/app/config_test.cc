@@ -232,6 +232,14 @@ TEST(ConfigTest, ParkAfterDefaultsToTwoSecondsAndZeroNeverParks) {
   expectErrorNaming(errorOf("[stream]\npark_after_ms = -1\n"), "stream.park_after_ms");
 }
 
+TEST(ConfigTest, KernelUnsentBytesDefaultsToQuarterMebibyteAndZeroLeavesTheKernelDefault) {
+  EXPECT_EQ(loadText("").stream.kernelUnsentBytes, 256 * 1024);
+  EXPECT_EQ(loadText("", {"RECGW_STREAM_KERNEL_UNSENT_BYTES=0"}).stream.kernelUnsentBytes, 0);
+  EXPECT_EQ(loadText("[stream]\nkernel_unsent_bytes = 65536\n").stream.kernelUnsentBytes, 65536);
+  expectErrorNaming(errorOf("[stream]\nkernel_unsent_bytes = 100\n"), "stream.kernel_unsent_bytes");
+  expectErrorNaming(errorOf("[stream]\nkernel_unsent_bytes = -1\n"), "stream.kernel_unsent_bytes");
+}
+
 TEST(ConfigTest, ObjectCacheDefaultsAndBounds) {
   const Config defaults = loadText("");
   EXPECT_EQ(defaults.cache.objectsBytes, 256LL * 1024 * 1024);

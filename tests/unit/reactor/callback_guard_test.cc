@@ -191,6 +191,64 @@ TEST_F(GuardedServerTest, ThrowAfterTheStreamStartedCutsTheConnection) {
   expectNextRequestServed();
 }
 
+// A stream ended once its client's buffer is empty makes evhttp finish the request inside
+// endStream; on a `Connection: close` request it also frees the request and the connection
+// there, and the close callback came back into the exchange as "client gone": the relay's
+// abort then freed the request a second time (a double free, seen as a worker killed by
+// SIGABRT under many parked streams). The response is whole and the client did not leave.
+TEST_F(GuardedServerTest, StreamEndedOnAnEmptyBufferOfAClosingConnectionIsWhole) {
+  bool clientGone = false;
+  int drains = 0;
+  server_.route(kGet, "/closing", "closing", [&](HttpExchange& ex) {
+    ex.addHeader("Content-Length", "10");
+    ex.setOnClientGone([&] {
+      clientGone = true;
+      ex.abortStream();
+    });
+    ex.startStream(200);
+    EvbufferPtr chunk(evbuffer_new());
+    evbuffer_add(chunk.get(), "whole body", 10);
+    ex.sendChunk(chunk.get(), [&ex, &drains] {
+      if (drains++ == 0) ex.endStream();
+    });
+  });
+  listen();
+  UpstreamRequest request;
+  request.url = url("/closing");
+  request.headers.emplace_back("Connection", "close");
+  ClientResult result;
+  bool ended = false;
+  TransferCallbacks callbacks;
+  callbacks.onHeaders = [&](const UpstreamResponse& response) {
+    result.status = response.status;
+    return true;
+  };
+  callbacks.onData = [&](const char* data, size_t n) {
+    result.body.append(data, n);
+    return n;
+  };
+  callbacks.onDone = [&](const std::string& error) {
+    result.error = error;
+    ended = true;
+    loop_.stop();
+  };
+  ASSERT_TRUE(curl_.start(request, std::move(callbacks)).has_value());
+  Timer limit(loop_, [&] { loop_.stop(); });
+  limit.startOnce(5000ms);
+  while (!ended && limit.pending()) loop_.run();
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(drains, 1);
+  EXPECT_FALSE(clientGone);
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "whole body");
+  EXPECT_EQ(result.error, "");
+  EXPECT_NE(
+      metrics_.render().find(R"(recgw_http_requests_total{route="closing",method="GET",status="200"} 1)"),
+      std::string::npos)
+      << metrics_.render();
+  expectNextRequestServed();
+}
+
 TEST_F(GuardedServerTest, ExchangeRefDoesNothingOnceTheRequestIsGone) {
   ExchangeRef answered;
   server_.route(kGet, "/now", "now", [&](HttpExchange& ex) {

@@ -115,8 +115,9 @@ struct StreamConfig {
   int64_t breakerFailures = 5;
   int64_t breakerCooldownMs = 10000;
   int64_t parkAfterMs = 2000;  // 0: never park
-  // TCP_NOTSENT_LOWAT of a streaming client connection: bytes the kernel may hold unsent
-  // for it. 0 leaves the kernel's default (up to net.ipv4.tcp_wmem's maximum, 4 MiB).
+  // TCP_NOTSENT_LOWAT of a relayed stream's client connection until the client shows it
+  // reads: bytes the kernel may hold unsent for it. 0 leaves the kernel's default (up to
+  // net.ipv4.tcp_wmem's maximum, 4 MiB).
   int64_t kernelUnsentBytes = 256 * 1024;
 };
 

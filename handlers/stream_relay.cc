@@ -292,6 +292,7 @@ class StreamRelay {
     }
     if (bodyLength) ex->addHeader("Content-Length", std::to_string(*bodyLength));
     ex->startStream(status, window_.low());
+    ex->limitKernelUnsentBytes();
     headersSent_ = true;
     return true;
   }

@@ -179,7 +179,6 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
       // libevent sends at most 16 KiB per send() by default: a body moving at GB/s would
       // cost a system call and a loop pass per 16 KiB.
       bufferevent_set_max_single_write(bev, kStreamMaxSingleWrite);
-      limitKernelUnsentBytes(bufferevent_getfd(bev));
       timeval idle =
           toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, nullptr, &idle);
@@ -187,37 +186,47 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   }
 }
 
-void HttpExchange::limitKernelUnsentBytes(int fd) {
+int HttpExchange::clientFd() const {
+  if (!req_ || clientGone_) return -1;
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+  return bev ? bufferevent_getfd(bev) : -1;
+}
+
+void HttpExchange::limitKernelUnsentBytes() {
   // Without a limit the kernel accepts whatever its send buffer grows to (up to 4 MiB per
   // connection by net.ipv4.tcp_wmem): a stalled client then pins megabytes of kernel memory
   // that parking cannot take back, and a thousand of them push the whole machine into TCP
   // memory pressure, which slows every socket on it. Bytes in flight are not counted, so a
-  // client on a long path keeps its window. The limit costs a fast client about twice the
-  // kernel time per byte (more wake-ups and smaller sends), so it is lifted once the client
-  // has taken more than a stalled one ever could (liftKernelUnsentLimitIfReading). A body
-  // that fits under the limit needs no system call.
+  // client on a long path keeps its window. A fast client would pay more wake-ups and
+  // smaller sends for nothing, so the limit is lifted once the client has taken more than a
+  // stalled one ever could (liftKernelUnsentLimitIfReading). A body that fits under the
+  // limit needs no system call.
   const size_t limit = server_.limits_.streamKernelUnsentBytes;
-  if (limit == 0 || fd < 0 || (declaredLength_ && *declaredLength_ <= limit)) return;
+  const int fd = clientFd();
+  if (limit == 0 || fd < 0 || kernelUnsentLimited_ || (declaredLength_ && *declaredLength_ <= limit)) return;
   int value = static_cast<int>(std::min<size_t>(limit, INT_MAX));
   // Not TCP (a Unix socket): nothing to limit.
   kernelUnsentLimited_ = ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value, sizeof value) == 0;
 }
 
+void HttpExchange::restoreKernelUnsentDefault() {
+  if (!kernelUnsentLimited_) return;
+  kernelUnsentLimited_ = false;
+  const int fd = clientFd();
+  if (fd < 0) return;
+  int systemDefault = 0;  // 0: net.ipv4.tcp_notsent_lowat, unlimited unless an operator set it
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &systemDefault, sizeof systemDefault);
+}
+
 void HttpExchange::liftKernelUnsentLimitIfReading() {
-  if (!kernelUnsentLimited_ || !req_ || clientGone_) return;
+  if (!kernelUnsentLimited_) return;
   // A client that does not read has taken at most the limit plus its receive window (the
   // kernel grows that window only while the application reads); one that took several
   // megabytes is reading.
   const uint64_t readingClientBytes =
       std::max<uint64_t>(kReadingClientBytes, 4 * server_.limits_.streamKernelUnsentBytes);
-  if (streamedBytes_ < readingClientBytes + pendingOutputBytes()) return;
-  kernelUnsentLimited_ = false;
-  evhttp_connection* evcon = evhttp_request_get_connection(req_);
-  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
-  if (!bev || bufferevent_getfd(bev) < 0) return;
-  int systemDefault = 0;  // 0: net.ipv4.tcp_notsent_lowat, unlimited unless an operator set it
-  (void)::setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &systemDefault,
-                     sizeof systemDefault);
+  if (streamedBytes_ >= readingClientBytes + pendingOutputBytes()) restoreKernelUnsentDefault();
 }
 
 void HttpExchange::replyHeadersOnly(int status, std::optional<uint64_t> contentLength) {
@@ -354,6 +363,8 @@ void HttpExchange::finishStreamedRequest(bool clean) {
           toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(server_.limits_.clientTimeout));
       bufferevent_set_timeouts(bev, &idle, &idle);
     }
+    // The connection's next response starts from the kernel's default.
+    restoreKernelUnsentDefault();
     // With the body all written, evhttp ends the request at once: on a `Connection: close`
     // request it frees the request and the connection inside this call, and the connection's
     // close callback comes back into this exchange. The request is evhttp's from here on,

@@ -68,6 +68,10 @@ class HttpExchange {
   // While streaming, only the write (idle client) timeout applies: a paused upstream or a
   // slow origin must not trip evhttp's read timer.
   void startStream(int status, size_t drainLowWatermark = 0);
+  // After startStream, for a body relayed from an origin at the client's pace: let the
+  // kernel queue at most stream.kernel_unsent_bytes unsent for this client until it shows
+  // it reads (TCP_NOTSENT_LOWAT).
+  void limitKernelUnsentBytes();
   // The most a streamed response hands the socket per send() (libevent's default: 16 KiB).
   static constexpr size_t kStreamMaxSingleWrite = 512 * 1024;
   // Bytes after which a streaming client counts as reading (its kernel unsent limit is lifted).
@@ -119,8 +123,9 @@ class HttpExchange {
   void noteReason(std::string_view reason) { reason_ = reason; }
 
  private:
-  void limitKernelUnsentBytes(int fd);
+  int clientFd() const;  // -1 when the client is gone
   void liftKernelUnsentLimitIfReading();
+  void restoreKernelUnsentDefault();
   friend class HttpServer;
   void addCommonHeaders();  // X-Request-Id, nosniff, the server's decorator
   void complete(int status);

@@ -352,3 +352,20 @@ def test_a_stalled_client_pins_little_kernel_memory(clean_stack, gateway_factory
         assert queued > 512 * KiB, queued
     got = client.read_rest()
     assert sha(got) == sha(data)
+
+
+def test_a_client_that_reads_gets_the_kernel_default_back(clean_stack, gateway_factory, fleet_factory):
+    """The unsent limit is lifted once the client has taken 4 MiB (a stalled client cannot):
+    a client that read 8 MiB and then stalls has a kernel queue past the limit again."""
+    data = os.urandom(32 * MiB)
+    clean_stack.insert_call("s-kq2", token="tok-kq2", key="park/kq2.ogg")
+    f1 = fleet_factory({"park/kq2.ogg": data}, secret=FLEET_SECRET)
+    gw = gateway_with(gateway_factory, f1, RECGW_STREAM_HIGH_WATERMARK=str(1 * MiB),
+                      RECGW_STREAM_LOW_WATERMARK=str(256 * KiB), RECGW_STREAM_KERNEL_UNSENT_BYTES=str(128 * KiB))
+    client = StalledClient(gw, PUBLIC + "tok-kq2", first_bytes=8 * MiB)
+    wait_parked(gw, 1)
+    queued = server_side_send_queue(gw.port, client.sock.getsockname()[1])
+    print(f"after 8 MiB read, then a stall: {queued} bytes queued")
+    assert queued > 512 * KiB, queued
+    got = client.read_rest()
+    assert sha(got) == sha(data)

@@ -156,9 +156,8 @@ class HttpExchange {
   std::string contentRange_;
   std::optional<uint64_t> contentLength_;
   bool streaming_ = false;
-  bool kernelUnsentLimited_ = false;
-  bool endingReply_ = false;  // inside evhttp_send_reply_end, which may close the connection  //
-                              // TCP_NOTSENT_LOWAT set by this stream, not lifted yet
+  bool kernelUnsentLimited_ = false;        // TCP_NOTSENT_LOWAT set by this stream, not lifted yet
+  bool endingReply_ = false;                // inside evhttp_send_reply_end, which may close the connection
   std::optional<uint64_t> declaredLength_;  // the streamed response's Content-Length
   uint64_t streamedBytes_ = 0;
   bool done_ = false;

@@ -36,7 +36,7 @@ struct HttpLimits {
   // From the first byte of a request to its last header byte; a client trickling its
   // headers slower than this (slow-loris) is disconnected.
   std::chrono::milliseconds headerTimeout{10000};
-  // TCP_NOTSENT_LOWAT set on a connection when it starts streaming a body; 0 = kernel default.
+  // TCP_NOTSENT_LOWAT of a relayed stream's connection until its client reads; 0 = kernel default.
   size_t streamKernelUnsentBytes = 256 * 1024;
 };
 

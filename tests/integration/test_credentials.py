@@ -329,12 +329,22 @@ def test_assume_role_refreshes_under_load_without_a_failed_request(clean_stack: 
             stop.set()
         elapsed = time.time() - start
         failed = [s for s in results if s != 200]
-        # /metrics merges the workers' counters as each publishes them (every second)
-        wait_for(lambda: metric(gw, "recgw_s3_credential_refreshes_total", 'result="ok"') == len(proxy.calls),
-                 5, "the workers' refresh counters to match the STS calls seen")
-        ok_refreshes = metric(gw, "recgw_s3_credential_refreshes_total", 'result="ok"')
+        # /metrics merges the workers' counters as each publishes them (every second), and the
+        # workers keep refreshing after the load stops: compare one snapshot in which the calls
+        # the proxy saw did not change while the counter was read.
+        agreed: dict = {}
+
+        def counters_agree() -> bool:
+            seen = len(proxy.calls)
+            ok = metric(gw, "recgw_s3_credential_refreshes_total", 'result="ok"')
+            if len(proxy.calls) != seen or ok != seen:
+                return False
+            agreed.update(calls=list(proxy.calls)[:seen], ok=ok)
+            return True
+        wait_for(counters_agree, 10, "the workers' refresh counters to match the STS calls seen")
+        ok_refreshes = agreed["ok"]
         error_refreshes = metric(gw, "recgw_s3_credential_refreshes_total", 'result="error"')
-        calls = list(proxy.calls)
+        calls = agreed["calls"]
         warnings = [line for line in gw.logs().splitlines() if '"level":"warn"' in line or '"status":503' in line]
         assert failed == [], (f"{len(failed)} failed of {len(results)}: {failures[:5]}\n" +
                               "\n".join(warnings[:20]))

@@ -378,14 +378,12 @@ void HttpExchange::finishStreamedRequest(bool clean) {
     return;
   }
   // Truncate: drop the connection so the client cannot mistake a short body for a whole
-  // one. Freeing the connection also frees the request; do it on the next pass, outside
-  // whatever callback we are in.
-  server_.connections_.erase(evcon);
-  evhttp_connection_set_closecb(evcon, nullptr, nullptr);
+  // one. Freeing the connection also frees the request; the server does it on the next
+  // pass, outside whatever callback we are in.
+  server_.truncate(evcon, req_);
   req_ = nullptr;
   noteReason(reason_.empty() ? "truncated" : reason_);
   complete(status_);
-  server_.loop_.defer([evcon] { evhttp_connection_free(evcon); });
 }
 
 void HttpExchange::onConnectionClosed() {

@@ -268,10 +268,32 @@ void HttpServer::trackConnection(evhttp_connection* evcon) {
   }
 }
 
+void HttpServer::truncate(evhttp_connection* evcon, evhttp_request* req) {
+  // The close callback stays: evhttp frees the connection itself when the client's end of
+  // the stream or an error comes first (in this pass, or before the deferred free in the
+  // next one, since ready sockets run before timers), and a second free would then hit
+  // freed memory, or a new connection given the same address.
+  connections_[evcon] = 0;  // no exchange hears of the close any more
+  truncating_[evcon] = req;
+  LivenessWatch alive = alive_;
+  loop_.defer([this, alive, evcon] {
+    if (alive.expired() || truncating_.count(evcon) == 0) return;
+    evhttp_connection_free(evcon);  // its close callback drops the entry
+  });
+}
+
 void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) noexcept {
   auto* self = static_cast<HttpServer*>(arg);
   uint64_t id = 0;
   guardCallback("connection close", {}, [&] {
+    if (auto cut = self->truncating_.find(evcon); cut != self->truncating_.end()) {
+      evhttp_request* req = cut->second;
+      self->truncating_.erase(cut);
+      // When evhttp fails the connection itself it detaches the unfinished request and
+      // leaves it to its handler, which let go of it at the cut; when the deferred free
+      // runs, the request is still attached and evhttp frees it after this callback.
+      if (req && evhttp_request_get_connection(req) == nullptr) evhttp_request_free(req);
+    }
     auto it = self->connections_.find(evcon);
     if (it == self->connections_.end()) return;
     id = it->second;

@@ -23,6 +23,7 @@
 #include "reactor/event_loop.h"
 #include "reactor/header_watch.h"
 #include "reactor/http_exchange.h"
+#include "reactor/liveness.h"
 #include "reactor/metrics.h"
 #include "reactor/request_target.h"
 
@@ -90,6 +91,9 @@ class HttpServer {
   void adoptAcceptedConnections();
   void dispatch(evhttp_request* req);
   void trackConnection(evhttp_connection* evcon);
+  // Cut a connection whose response cannot be finished (see HttpExchange's truncation):
+  // freed on the next pass unless evhttp frees it first.
+  void truncate(evhttp_connection* evcon, evhttp_request* req);
   void updateAcceptState();
   void completed(HttpExchange& exchange);
   std::string makeRequestId(const char* offered);
@@ -119,6 +123,9 @@ class HttpServer {
   HeaderWatches headerWatches_;
   uint64_t nextId_ = 1;
   uint64_t requestIdSeed_;
+  // Connections cut by truncate() and not freed yet → the request they carried.
+  std::unordered_map<evhttp_connection*, evhttp_request*> truncating_;
+  Liveness alive_;  // last: deferred frees see the server gone before its maps are
 };
 
 }  // namespace recgw::reactor

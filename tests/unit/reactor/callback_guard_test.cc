@@ -5,7 +5,11 @@
 // survives.
 #include "reactor/callback_guard.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -246,6 +250,49 @@ TEST_F(GuardedServerTest, StreamEndedOnAnEmptyBufferOfAClosingConnectionIsWhole)
       metrics_.render().find(R"(recgw_http_requests_total{route="closing",method="GET",status="200"} 1)"),
       std::string::npos)
       << metrics_.render();
+  expectNextRequestServed();
+}
+
+// A stream cut short leaves its connection to be freed on the next pass. When the client's
+// end of the stream is already waiting, evhttp sees it first in that pass (ready sockets run
+// before timers) and frees the connection itself; the deferred free then freed it again (a
+// double free, or the connection of whichever client was given the same address).
+TEST_F(GuardedServerTest, StreamCutWhileTheClientClosesIsFreedOnce) {
+  bool handled = false;
+  server_.route(kGet, "/cut", "cut", [&](HttpExchange& ex) {
+    ex.addHeader("Content-Length", "100");
+    ex.startStream(200);
+    EvbufferPtr chunk(evbuffer_new());
+    evbuffer_add(chunk.get(), "ten bytes.", 10);
+    ex.sendChunk(chunk.get(), nullptr);
+    ex.abortStream();
+    handled = true;
+  });
+  listen();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server_.boundPort());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  const std::string request = "GET /cut HTTP/1.1\r\nHost: test\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  ::shutdown(fd, SHUT_WR);  // the request and its end arrive together
+  // Runs until the handler has cut the stream, then 200 ms more: the client's end and the
+  // deferred free both come in that time.
+  Timer limit(loop_, [&] { loop_.stop(); });
+  limit.startOnce(2000ms);
+  Timer settle(loop_, [&] { loop_.stop(); });
+  while (!handled && limit.pending()) {
+    settle.startOnce(20ms);
+    loop_.run();
+  }
+  ASSERT_TRUE(handled);
+  settle.startOnce(200ms);
+  loop_.run();
+  ::close(fd);
+  EXPECT_EQ(server_.openConnections(), 0u);
   expectNextRequestServed();
 }
 

@@ -83,7 +83,10 @@ void answerFromMemory(HttpExchange& ex, const std::shared_ptr<const CachedObject
     ex.abortStream();
     return;
   }
-  if (ex.sendChunk(body.get(), {})) ex.endStream();
+  // A chunk refused (the client gone, or more than declared: the exchange cut it already)
+  // still has to end the exchange; endStream does nothing to one already ended.
+  ex.sendChunk(body.get(), {});
+  ex.endStream();
 }
 
 // The tap of the one relay a flight waits for: it fills (or refreshes) the entry and ends

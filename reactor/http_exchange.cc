@@ -328,7 +328,8 @@ size_t HttpExchange::withdrawUnsentBody(size_t keepBytes) {
 }
 
 void HttpExchange::endStream() {
-  if (declaredLength_ && streamedBytes_ != *declaredLength_) {
+  if (done_) return;
+  if (declaredLength_ && streamedBytes_ != *declaredLength_ && !clientGone_) {
     Logger::log(LogLevel::kWarn, requestId_, "response cut: fewer bytes than its Content-Length",
                 {{"declared", std::to_string(*declaredLength_)}, {"sent", std::to_string(streamedBytes_)}});
     noteReason("body shorter than declared");

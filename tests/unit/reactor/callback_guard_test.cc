@@ -15,6 +15,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
@@ -49,11 +51,12 @@ class GuardedServerTest : public ::testing::Test {
   }
 
   // One GET through curl on the loop; returns once it ended (or after 5 s, failing the test).
-  ClientResult get(const std::string& path) {
+  ClientResult get(const std::string& path, std::vector<std::pair<std::string, std::string>> headers = {}) {
     ClientResult result;
     bool ended = false;
     UpstreamRequest request;
     request.url = url(path);
+    request.headers = std::move(headers);
     TransferCallbacks callbacks;
     callbacks.onHeaders = [&](const UpstreamResponse& response) {
       result.status = response.status;
@@ -217,30 +220,7 @@ TEST_F(GuardedServerTest, StreamEndedOnAnEmptyBufferOfAClosingConnectionIsWhole)
     });
   });
   listen();
-  UpstreamRequest request;
-  request.url = url("/closing");
-  request.headers.emplace_back("Connection", "close");
-  ClientResult result;
-  bool ended = false;
-  TransferCallbacks callbacks;
-  callbacks.onHeaders = [&](const UpstreamResponse& response) {
-    result.status = response.status;
-    return true;
-  };
-  callbacks.onData = [&](const char* data, size_t n) {
-    result.body.append(data, n);
-    return n;
-  };
-  callbacks.onDone = [&](const std::string& error) {
-    result.error = error;
-    ended = true;
-    loop_.stop();
-  };
-  ASSERT_TRUE(curl_.start(request, std::move(callbacks)).has_value());
-  Timer limit(loop_, [&] { loop_.stop(); });
-  limit.startOnce(5000ms);
-  while (!ended && limit.pending()) loop_.run();
-  ASSERT_TRUE(ended);
+  ClientResult result = get("/closing", {{"Connection", "close"}});
   EXPECT_EQ(drains, 1);
   EXPECT_FALSE(clientGone);
   EXPECT_EQ(result.status, 200);

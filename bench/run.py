@@ -181,15 +181,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(root: int) -> float:
     """utime+stime of the process tree (seconds), from /proc/<pid>/stat."""
-    total = 0
-    for pid in process_tree(root):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / CLK_TCK
+    return sum(cpu_split(root))
 
 
 def cpu_split(root: int) -> tuple[float, float]:

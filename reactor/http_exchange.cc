@@ -7,13 +7,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/socket.h>
-
-#include <climits>
 
 #include "reactor/callback_guard.h"
 #include "reactor/http_server.h"
@@ -186,10 +185,14 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   }
 }
 
-int HttpExchange::clientFd() const {
-  if (!req_ || clientGone_) return -1;
+bufferevent* HttpExchange::clientBufferevent() const {
+  if (!req_ || clientGone_) return nullptr;
   evhttp_connection* evcon = evhttp_request_get_connection(req_);
-  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+  return evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+}
+
+int HttpExchange::clientFd() const {
+  bufferevent* bev = clientBufferevent();
   return bev ? bufferevent_getfd(bev) : -1;
 }
 
@@ -285,26 +288,20 @@ void HttpExchange::onChunkDrained(evhttp_connection* evcon, void* arg) noexcept 
 }
 
 size_t HttpExchange::pendingOutputBytes() const {
-  if (!req_ || clientGone_) return 0;
-  evhttp_connection* evcon = evhttp_request_get_connection(req_);
-  if (!evcon) return 0;
-  bufferevent* bev = evhttp_connection_get_bufferevent(evcon);
+  bufferevent* bev = clientBufferevent();
   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
 void HttpExchange::setDrainLowWatermark(size_t bytes) {
-  if (!streaming_ || done_ || !req_ || clientGone_) return;
-  evhttp_connection* evcon = evhttp_request_get_connection(req_);
-  if (bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr)
-    bufferevent_setwatermark(bev, EV_WRITE, bytes, 0);
+  if (!streaming_ || done_) return;
+  if (bufferevent* bev = clientBufferevent()) bufferevent_setwatermark(bev, EV_WRITE, bytes, 0);
 }
 
 size_t HttpExchange::withdrawUnsentBody(size_t keepBytes) {
   // Without a declared length evhttp frames the body in chunks, and the queued bytes are
   // not body bytes alone: leave those responses alone.
-  if (!streaming_ || done_ || !req_ || clientGone_ || !declaredLength_) return 0;
-  evhttp_connection* evcon = evhttp_request_get_connection(req_);
-  bufferevent* bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+  if (!streaming_ || done_ || !declaredLength_) return 0;
+  bufferevent* bev = clientBufferevent();
   if (!bev) return 0;
   evbuffer* out = bufferevent_get_output(bev);
   const size_t pending = evbuffer_get_length(out);

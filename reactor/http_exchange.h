@@ -123,7 +123,8 @@ class HttpExchange {
   void noteReason(std::string_view reason) { reason_ = reason; }
 
  private:
-  int clientFd() const;  // -1 when the client is gone
+  bufferevent* clientBufferevent() const;  // nullptr when the client is gone
+  int clientFd() const;                    // -1 when the client is gone
   void liftKernelUnsentLimitIfReading();
   void restoreKernelUnsentDefault();
   friend class HttpServer;

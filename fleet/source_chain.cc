@@ -42,7 +42,7 @@ SourceChain::SourceChain(const storage::StorageSettings& settings,
   if (fleetSecretHeader_.empty()) fleetSecretHeader_ = settings.values.fleetSecretHeader;
   if (fleetSecretHeader_.empty()) fleetSecretHeader_ = storage::kDefaultFleetSecretHeader;
   if (settings.storageComplete() && signer_) {
-    location_ = settings.location();
+    location_ = settings.sharedLocation();
     sources_.push_back({Source::Kind::kStorage, "storage", location_->endpoint});
   }
   for (size_t i = 0; i < settings.values.fleetUrls.size(); ++i) {

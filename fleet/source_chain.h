@@ -67,7 +67,7 @@ class SourceChain {
   std::string fleetSecret_;
   std::string fleetSecretHeader_;
   std::string storageCaFile_, fleetCaFile_;
-  std::optional<storage::S3Location> location_;
+  std::shared_ptr<const storage::S3Location> location_;
   std::shared_ptr<storage::SigV4Signer> signer_;
   UpstreamTimeouts timeouts_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 
@@ -70,8 +71,20 @@ std::string_view requestIdOf(const ExchangeRef& exchange) {
 
 }  // namespace
 
+bool environmentNamesProxy(const std::function<const char*(const char*)>& get) {
+  for (const char* name : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    const char* value = get(name);
+    if (value && *value) return true;
+  }
+  return false;
+}
+
 CurlMulti::CurlMulti(EventLoop& loop, long bufferSize)
-    : loop_(loop), bufferSize_(bufferSize), multi_(curl_multi_init()), share_(curl_share_init()) {
+    : loop_(loop),
+      bufferSize_(bufferSize),
+      proxyFromEnvironment_(environmentNamesProxy([](const char* name) { return std::getenv(name); })),
+      multi_(curl_multi_init()),
+      share_(curl_share_init()) {
   if (!multi_ || !share_) throw std::runtime_error("curl_multi_init failed");
   curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
@@ -133,6 +146,7 @@ Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCa
   curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  if (!proxyFromEnvironment_) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   if (!request.caFile.empty()) {
     // The bundle replaces the system store (libcurl's default CA directory included), so
     // what is trusted for this origin is exactly what the operator configured.

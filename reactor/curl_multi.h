@@ -55,6 +55,11 @@ inline constexpr std::string_view kCertificateUnverified = "TLS certificate coul
 inline constexpr std::string_view kCaBundleUnusable = "TLS CA bundle could not be loaded";
 bool isCertificateError(std::string_view error);
 
+// True when the environment names a proxy libcurl would use for an http or https URL
+// (http_proxy, https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY; curl ignores an upper-case
+// HTTP_PROXY). `get` is getenv or a test's stand-in.
+bool environmentNamesProxy(const std::function<const char*(const char*)>& get);
+
 struct UpstreamResponse {
   long status = 0;
   // Header names lower-cased; values trimmed. Only the final response's headers.
@@ -114,6 +119,9 @@ class CurlMulti {
 
   EventLoop& loop_;
   long bufferSize_;
+  // No proxy variable was set at start: transfers tell curl so (CURLOPT_NOPROXY "*")
+  // instead of letting it read five environment variables for every transfer.
+  bool proxyFromEnvironment_;
   CurlMultiPtr multi_;
   CurlSharePtr share_;
   EventPtr timer_;

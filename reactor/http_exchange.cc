@@ -156,7 +156,7 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
   if (!req_) return;
   addCommonHeaders();
   evkeyvalq* out = evhttp_request_get_output_headers(req_);
-  if (!evhttp_find_header(out, "Content-Length") && req_->major == 1 && req_->minor == 0) {
+  if (req_->major == 1 && req_->minor == 0 && !evhttp_find_header(out, "Content-Length")) {
     // HTTP/1.0 has no chunked encoding: a body of unknown length ends when the connection
     // does. evhttp would instead answer a keep-alive 1.0 request with `Content-Length: 0`
     // (its buffer is empty now) and keep the connection, so the body would be read as the

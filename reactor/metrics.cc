@@ -96,8 +96,15 @@ double Metrics::value(std::string_view name, std::string_view labels) const {
 }
 
 std::string Metrics::label(std::string_view key, std::string_view value) {
-  std::string out(key);
+  std::string out;
+  out.reserve(key.size() + value.size() + 3);
+  out.append(key);
   out += "=\"";
+  if (value.find_first_of("\\\"\n") == std::string_view::npos) {
+    out.append(value);  // the common case, once per request for several labels
+    out += '"';
+    return out;
+  }
   for (char c : value) {
     if (c == '\\' || c == '"') {
       out += '\\';

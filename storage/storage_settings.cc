@@ -44,7 +44,12 @@ std::string stringField(const bson_t* doc, const char* field) {
 
 }  // namespace
 
+std::shared_ptr<const S3Location> StorageSettings::sharedLocation() const {
+  return resolvedLocation ? resolvedLocation : std::make_shared<const S3Location>(location());
+}
+
 S3Location StorageSettings::location() const {
+  if (resolvedLocation) return *resolvedLocation;
   S3Location loc;
   loc.endpoint = endpointUrl(values.endpoint);
   loc.bucket = values.bucket;
@@ -82,6 +87,7 @@ StorageSettings mergeSettings(const StorageValues& config, const StorageValues& 
   if (!v.keysFromProvider && v.accessKey.empty()) s.missing.push_back("access_key");
   if (!v.keysFromProvider && v.secretKey.empty()) s.missing.push_back("secret_key");
   if (v.bucket.empty()) s.missing.push_back("bucket");
+  s.resolvedLocation = std::make_shared<const S3Location>(s.location());
   return s;
 }
 

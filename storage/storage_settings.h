@@ -5,6 +5,7 @@
 // Loop thread only; the read itself runs on the MongoDB worker pool.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,12 @@ struct StorageSettings {
   std::vector<std::string> missing;  // of endpoint, access_key, secret_key, bucket
   bool storageComplete() const { return missing.empty(); }
   S3Location location() const;
-  std::string describeMissing() const;  // "incomplete settings, missing: …"
+  // The same, resolved once by mergeSettings: a stream's SourceChain shares it instead of
+  // parsing the endpoint again for every request. Settings built by hand resolve it here.
+  std::shared_ptr<const S3Location> sharedLocation() const;
+  std::string describeMissing() const;
+  // Set by mergeSettings from `values`, which are not changed afterwards.
+  std::shared_ptr<const S3Location> resolvedLocation;  // "incomplete settings, missing: …"
 };
 
 // Config wins field by field; the document fills the gaps. The secret header is the

@@ -518,5 +518,17 @@ TEST(CurlMultiTest, UnreadableCaBundleIsReportedAsSuch) {
   EXPECT_FALSE(isCertificateError("Couldn't connect to server: Failed to connect"));
 }
 
+TEST(CurlMultiTest, ProxyVariablesCurlReadsAreRecognised) {
+  auto only = [](std::string name, std::string value) {
+    return [name, value](const char* asked) -> const char* { return name == asked ? value.c_str() : nullptr; };
+  };
+  EXPECT_FALSE(environmentNamesProxy([](const char*) -> const char* { return nullptr; }));
+  for (const char* name : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    EXPECT_TRUE(environmentNamesProxy(only(name, "http://127.0.0.1:3128"))) << name;
+  // Empty means unset to curl; upper-case HTTP_PROXY and no_proxy alone name no proxy.
+  EXPECT_FALSE(environmentNamesProxy(only("https_proxy", "")));
+  EXPECT_FALSE(environmentNamesProxy(only("HTTP_PROXY", "http://127.0.0.1:3128")));
+  EXPECT_FALSE(environmentNamesProxy(only("no_proxy", "*")));
+}
 }  // namespace
 }  // namespace recgw::reactor

@@ -22,7 +22,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from run import wrk  # noqa: E402
+from run import cpu_split, wrk  # noqa: E402
 from stack import Stack, start_gateway, stop_all  # noqa: E402
 
 
@@ -69,17 +69,27 @@ def main() -> int:
         for i in range(args.rounds):
             order = "ab" if i % 2 == 0 else "ba"  # neither side always runs first
             for name in order:
+                gw = gateways["ab".index(name)]
+                c0 = cpu_split(gw.proc.pid)
                 r = wrk(urls[name], args.conns, args.seconds)
+                c1 = cpu_split(gw.proc.pid)
+                served = max(1.0, r["rps"] * args.seconds)
+                # The gateway's own CPU per request (user, system), which the other processes
+                # on a shared box do not move as much as they move req/s.
+                r["cpu_us"] = [round((c1[0] - c0[0]) / served * 1e6, 1), round((c1[1] - c0[1]) / served * 1e6, 1)]
                 if r.get("error"):
                     raise SystemExit(f"ab_compare.py: wrk failed against {name}: {r['error']}")
                 rounds[name].append(r)
-                print(f"round {i} {name}: {r['rps']:.0f} req/s p99 {r['p99_ms']} ms non2xx {r['non2xx']}",
-                      flush=True)
+                print(f"round {i} {name}: {r['rps']:.0f} req/s p99 {r['p99_ms']} ms non2xx {r['non2xx']} "
+                      f"cpu µs/request user {r['cpu_us'][0]} sys {r['cpu_us'][1]}", flush=True)
         med = {name: statistics.median(r["rps"] for r in rs) for name, rs in rounds.items()}
+        cpu = {name: [statistics.median(r["cpu_us"][k] for r in rs) for k in (0, 1)] for name, rs in rounds.items()}
         print(f"median req/s: A {med['a']:.0f}, B {med['b']:.0f}, B/A {med['b'] / max(med['a'], 1e-9):.3f}")
+        print(f"median gateway CPU µs/request (user + sys): A {cpu['a'][0]} + {cpu['a'][1]}, "
+              f"B {cpu['b'][0]} + {cpu['b'][1]}")
         if args.out:
             with open(args.out, "w") as f:
-                json.dump({"args": vars(args), "rounds": rounds, "median_rps": med,
+                json.dump({"args": vars(args), "rounds": rounds, "median_rps": med, "median_cpu_us": cpu,
                            "b_over_a": med["b"] / max(med["a"], 1e-9), "loadavg": os.getloadavg()}, f, indent=1)
         return 0
     finally:

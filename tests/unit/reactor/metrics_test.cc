@@ -123,5 +123,23 @@ TEST(MetricsTest, LabelEscaping) {
   EXPECT_FALSE(hasLine(text, "recgw_fake 1")) << text;
 }
 
+TEST(MetricsTest, RenderingIsSortedByFamilyThenLabels) {
+  Metrics m;
+  for (const char* name : {"recgw_z_total", "recgw_a_total", "recgw_m_total"}) {
+    for (const char* labels : {R"(route="c")", R"(route="a")", R"(route="b")"}) m.inc(name, labels);
+  }
+  std::vector<std::string> series;
+  std::istringstream in(m.render());
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != '#') series.push_back(line.substr(0, line.find(' ')));
+  }
+  std::vector<std::string> expected;
+  for (const char* name : {"recgw_a_total", "recgw_m_total", "recgw_z_total"}) {
+    for (const char* labels : {R"({route="a"})", R"({route="b"})", R"({route="c"})"})
+      expected.push_back(std::string(name) + labels);
+  }
+  EXPECT_EQ(series, expected);
+}
+
 }  // namespace
 }  // namespace recgw::reactor

@@ -1593,7 +1593,9 @@ end
             for col, size in enumerate(("16k", "256k")):
                 rows = small[size]
                 conns = [r["conns"] for r in rows]
-                for t, style in (("recgw", "o-"), ("minio", "s--"), ("nginx", "^-.")):
+                for t, style in (("recgw", "o-"), ("minio", "s--"), ("nginx", "^-."), ("nginx_signed", "v:")):
+                    if not all(t in r for r in rows):
+                        continue  # results written before the signed baseline existed
                     axes[0][col].plot(conns, [r[t]["rps"] for r in rows], style, label=t)
                     axes[1][col].plot(conns, [r[t]["p99_ms"] or 0 for r in rows], style, label=t)
                 axes[0][col].set_title(f"{size.replace('k', ' KiB')} object, lookup-cache hit: requests/s")

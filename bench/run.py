@@ -1425,13 +1425,21 @@ end
             (self.out / f"callgrind-{tier}-{kind}.txt").write_text(p.stdout)
             annotate[kind] = self.parse_annotate(p.stdout, 40)
         by_object = self.self_cost_by_object(req["file"])
+        # Allocations per request: the requests window minus the short idle window, whose
+        # /readyz frame the requests window holds too (its idle share is negligible).
+        allocs_req, allocs_idle = self.allocation_calls(req["file"]), self.allocation_calls(i1["file"])
+        allocs = {"malloc_family": round((allocs_req["malloc_family"] - allocs_idle["malloc_family"]) / n, 1),
+                  "operator_new": round((allocs_req["operator_new"] - allocs_idle["operator_new"]) / n, 1),
+                  "by_caller": {ob: round((c - allocs_idle["by_caller"].get(ob, 0)) / n, 1)
+                                for ob, c in allocs_req["by_caller"].items()}}
         log(f"callgrind {tier}: {per_req:,.0f} Ir/request ({n} requests in {req['seconds']:.1f}s; "
-            f"idle {rate:,.0f} Ir/s, frame {fixed:,.0f} Ir)")
+            f"idle {rate:,.0f} Ir/s, frame {fixed:,.0f} Ir); {allocs['malloc_family']:.0f} allocations/request "
+            f"({allocs['operator_new']:.0f} through operator new)")
         return {"requests": n, "request_seconds": round(req["seconds"], 2), "ir_requests_window": req["ir"],
                 "idle_ir_per_s": round(rate), "frame_ir": round(fixed), "ir_per_request": round(per_req),
                 "windows": {k: {"seconds": round(v["seconds"], 2), "ir": v["ir"], "file": v["file"].name}
                             for k, v in windows.items()},
-                "self_by_object": by_object,
+                "self_by_object": by_object, "allocations_per_request": allocs,
                 "top_self": annotate["self"], "top_inclusive": annotate["inclusive"], "gateway": gw_summary}
 
     @staticmethod
@@ -1452,6 +1460,56 @@ end
                         by[ob] = by.get(ob, 0) + int(parts[1])
                     after_calls = False
         return dict(sorted(by.items(), key=lambda kv: -kv[1]))
+
+    ALLOCATORS = {"malloc", "calloc", "realloc", "__libc_malloc", "__libc_calloc", "__libc_realloc"}
+
+    @classmethod
+    def allocation_calls(cls, path: Path) -> dict:
+        """Calls to malloc/calloc/realloc (operator new included: it calls malloc) and to
+        operator new in one dump written with --compress-strings=no; `by_caller` splits the
+        malloc-family calls by the shared object whose code made them (operator new's calls
+        are charged to its caller's object, so the recgw binary's count is "ours"; strdup's are
+        charged to strdup's callers: libevent's header copies and curl's)."""
+        out = {"malloc_family": 0, "operator_new": 0, "by_caller": {}}
+        ob = fn_ob = "?"
+        cfn = ""
+        new_callers: dict[str, int] = {}
+        strdup_callers: dict[str, int] = {}
+        with open(path) as f:
+            for line in f:
+                if line.startswith("ob="):
+                    ob = os.path.basename(line[3:].strip())
+                elif line.startswith("fn="):
+                    fn_ob = ob
+                elif line.startswith("cfn="):
+                    cfn = line[4:].strip()
+                elif line.startswith("calls="):
+                    count = int(line.split()[0][len("calls="):])
+                    if cfn in ("strdup", "__strdup"):
+                        strdup_callers[fn_ob] = strdup_callers.get(fn_ob, 0) + count
+                    if cfn.startswith("operator new"):
+                        out["operator_new"] += count
+                        new_callers[fn_ob] = new_callers.get(fn_ob, 0) + count
+                    elif cfn in cls.ALLOCATORS:
+                        out["malloc_family"] += count
+                        if not fn_ob.startswith("libstdc++"):  # operator new's own: charged above
+                            out["by_caller"][fn_ob] = out["by_caller"].get(fn_ob, 0) + count
+        for caller, count in new_callers.items():
+            out["by_caller"][caller] = out["by_caller"].get(caller, 0) + count
+        # strdup's own malloc call comes from code valgrind cannot name (an IFUNC stub, "???")
+        # or from libc: move up to that many to the objects that called strdup.
+        moved = 0
+        wanted = sum(strdup_callers.values())
+        for stub in ("???", "libc.so.6"):
+            take = min(out["by_caller"].get(stub, 0), wanted - moved)
+            out["by_caller"][stub] = out["by_caller"].get(stub, 0) - take
+            moved += take
+        for caller, count in strdup_callers.items():  # in proportion when not all were found
+            share = round(count * moved / wanted) if wanted else 0
+            out["by_caller"][caller] = out["by_caller"].get(caller, 0) + share
+        out["by_caller"] = {k: v for k, v in out["by_caller"].items() if v}
+        out["by_caller"] = dict(sorted(out["by_caller"].items(), key=lambda kv: -kv[1]))
+        return out
 
     @staticmethod
     def total_ir(path: Path) -> int:
@@ -1828,6 +1886,13 @@ end
                 for ob, ir in list(l1["self_by_object"].items())[:10]:
                     w(f"| {ob} | {ir / n:,.0f} | {100 * ir / tot:.1f}% |")
                 w("")
+                al = l1.get("allocations_per_request")
+                if al:
+                    callers = ", ".join(f"{ob} {c:.0f}" for ob, c in list(al["by_caller"].items())[:6] if c >= 0.5)
+                    w(f"Allocations per request (malloc, calloc, realloc; operator new included): "
+                      f"**{al['malloc_family']:.0f}**, {al['operator_new']:.0f} of them through operator new. "
+                      f"By the code that asked: {callers}.")
+                    w("")
                 w("Top functions by self Ir (callgrind_annotate --inclusive=no):")
                 w("")
                 w("| Ir/request | % | function | library |")

@@ -80,6 +80,7 @@ reactor::UpstreamRequest SourceChain::request(size_t index,
     }
     auto sig = signer_->signHeaders(headOnly ? "HEAD" : "GET", target, signedExtra,
                                     std::chrono::system_clock::now());
+    req.headers.reserve(req.headers.size() + sig.headers.size());
     for (const auto& h : sig.headers) req.headers.emplace_back(h.name, h.value);
   } else {
     req.url = fleetRecordingUrl(source.baseUrl, key_);

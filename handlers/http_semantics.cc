@@ -579,8 +579,12 @@ std::string contentDisposition(std::string_view key, bool attachment) {
       encoded.push_back(kHex[c & 0x0F]);
     }
   }
-  return std::string(attachment ? "attachment" : "inline") + "; filename=\"" + ascii +
-         "\"; filename*=UTF-8''" + encoded;
+  std::string_view kind = attachment ? "attachment" : "inline";
+  static constexpr std::string_view kName = "; filename=\"", kExtended = "\"; filename*=UTF-8''";
+  std::string value;
+  value.reserve(kind.size() + kName.size() + ascii.size() + kExtended.size() + encoded.size());
+  value.append(kind).append(kName).append(ascii).append(kExtended).append(encoded);
+  return value;
 }
 
 bool isSafePathParam(std::string_view param) {

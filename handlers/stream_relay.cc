@@ -18,6 +18,14 @@ namespace recgw::handlers {
 using reactor::HttpExchange;
 using reactor::Metrics;
 
+namespace {
+// Every origin response header the relay, its tap (the object cache) and the credential retry
+// read; the rest of an origin's headers are not copied.
+const std::vector<std::string_view> kRelayResponseHeaders = {
+    "content-length", "content-range", "content-type", "content-encoding", "etag", "last-modified",
+    "x-minio-error-code"};
+}  // namespace
+
 ClientConditions ClientConditions::from(HttpExchange& ex) {
   ClientConditions c;
   c.head = ex.isHead();
@@ -139,6 +147,7 @@ class StreamRelay {
       headers.emplace_back("If-None-Match", tap_->revalidateEtag());
     bool headOnly = cond_.head && !body_.resuming() && source().kind == fleet::Source::Kind::kStorage;
     reactor::UpstreamRequest request = chain_.request(index, headers, headOnly);
+    request.keepHeaders = &kRelayResponseHeaders;
     attemptStart_ = std::chrono::steady_clock::now();
     reactor::TransferCallbacks callbacks;
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };

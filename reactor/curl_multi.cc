@@ -19,6 +19,7 @@ struct CurlMulti::Transfer {
   TransferCallbacks callbacks;
   ExchangeRef servedRequest;
   UpstreamResponse response;
+  const std::vector<std::string_view>* keepHeaders = nullptr;
   bool headersDone = false;
   bool paused = false;
   bool cancelled = false;
@@ -120,6 +121,7 @@ Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCa
   });
   t->id = id;
   t->callbacks = std::move(callbacks);
+  t->keepHeaders = request.keepHeaders;
   t->servedRequest = servedRequest;
   if (!idleEasy_.empty()) {
     t->easy = std::move(idleEasy_.back());
@@ -176,8 +178,11 @@ Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCa
   curl_slist* list = nullptr;
   // curl adds "Accept: */*" by default; origins do not need it.
   list = curl_slist_append(list, "Accept:");
+  std::string line;  // one buffer for every header line: curl copies each
   for (const auto& [name, value] : request.headers) {
-    std::string line = name + ": " + value;
+    line.clear();
+    line.reserve(name.size() + 2 + value.size());
+    line.append(name).append(": ").append(value);
     curl_slist* next = curl_slist_append(list, line.c_str());
     if (!next) break;
     list = next;
@@ -322,6 +327,15 @@ bool CurlMulti::Transfer::headerLine(std::string_view line) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos) return true;
+  if (keepHeaders) {
+    std::string_view rawName = line.substr(0, colon);
+    bool kept = std::any_of(keepHeaders->begin(), keepHeaders->end(), [&](std::string_view wanted) {
+      return wanted.size() == rawName.size() &&
+             std::equal(wanted.begin(), wanted.end(), rawName.begin(),
+                        [](char w, char c) { return w == std::tolower(static_cast<unsigned char>(c)); });
+    });
+    if (!kept) return true;
+  }
   std::string name(line.substr(0, colon));
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   std::string_view value = line.substr(colon + 1);

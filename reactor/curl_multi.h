@@ -46,6 +46,10 @@ struct UpstreamRequest {
   // PEM bundle that verifies the server's certificate instead of the system store (an
   // origin behind a private CA). Verification itself is always on.
   std::string caFile;
+  // Response headers to keep (lower-case names); null keeps them all. A caller that reads a
+  // few names says which, so an origin's other headers cost no copies. Must outlive the
+  // transfer (a static list).
+  const std::vector<std::string_view>* keepHeaders = nullptr;
 };
 
 // How a failed transfer's error begins when the peer's certificate could not be verified

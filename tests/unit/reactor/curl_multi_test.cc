@@ -251,6 +251,42 @@ TEST(CurlMultiTest, FetchesTheWholeBody) {
   EXPECT_EQ(multi.active(), 0u);
 }
 
+TEST(CurlMultiTest, OnlyTheHeadersAskedForAreKept) {
+  TinyHttpServer server(TinyHttpServer::Mode::kServe);
+  EventLoop loop;
+  CurlMulti multi(loop);
+  static const std::vector<std::string_view> kKeep = {"content-type", "x-test-header"};
+  UpstreamRequest req;
+  req.url = server.url();
+  req.keepHeaders = &kKeep;
+  UpstreamResponse response;
+  std::string received, error = "not done";
+  TransferId id = idOf(multi.start(req, TransferCallbacks{[&](const UpstreamResponse& resp) {
+                                                       response = resp;
+                                                       return true;
+                                                     },
+                                                     [&](const char* data, size_t size) {
+                                                       received.append(data, size);
+                                                       return size;
+                                                     },
+                                                     [&](const std::string& e) {
+                                                       error = e;
+                                                       loop.stop();
+                                                     }}));
+  ASSERT_NE(id, 0u);
+  runWithin(loop, 10s);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(response.status, 200);
+  // Matched whatever the case the origin used ("Content-Type", "X-Test-Header").
+  ASSERT_NE(response.find("content-type"), nullptr);
+  EXPECT_EQ(*response.find("content-type"), "Application/Octet-Stream");
+  ASSERT_NE(response.find("x-test-header"), nullptr);
+  EXPECT_EQ(*response.find("x-test-header"), "padded value");
+  EXPECT_EQ(response.find("content-length"), nullptr);
+  EXPECT_EQ(response.headers.size(), 2u);
+  EXPECT_EQ(received.size(), kBodySize);  // the body does not depend on the headers kept
+}
+
 // A shared body is sent from the caller's buffer, which the transfer keeps alive: the caller
 // may drop its reference at once (an archive part is handed over, not copied).
 TEST(CurlMultiTest, SharedBodyIsSentWholeAndKeptAliveByTheTransfer) {

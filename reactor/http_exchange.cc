@@ -90,8 +90,18 @@ void HttpExchange::addHeader(const char* name, std::string_view value) {
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
     if (ec == std::errc() && end == value.data() + value.size()) contentLength_ = n;
   }
-  std::string v(value);
-  evhttp_add_header(evhttp_request_get_output_headers(req_), name, v.c_str());
+  // evhttp wants a C string; most values fit on the stack.
+  char shortValue[256];
+  std::string longValue;
+  const char* text = shortValue;
+  if (value.size() < sizeof shortValue) {
+    std::memcpy(shortValue, value.data(), value.size());
+    shortValue[value.size()] = '\0';
+  } else {
+    longValue.assign(value);
+    text = longValue.c_str();
+  }
+  evhttp_add_header(evhttp_request_get_output_headers(req_), name, text);
 }
 
 void HttpExchange::removeHeader(const char* name) {

@@ -3,6 +3,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <algorithm>
+
 namespace recgw::reactor {
 
 namespace {
@@ -22,6 +24,7 @@ bool isParameter(const std::string& segment) {
 
 std::vector<std::string_view> splitPath(std::string_view path) {
   std::vector<std::string_view> parts;
+  parts.reserve(static_cast<size_t>(std::count(path.begin(), path.end(), '/')) + 1);
   size_t start = (!path.empty() && path[0] == '/') ? 1 : 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);

@@ -383,10 +383,12 @@ void HttpServer::completed(HttpExchange& ex) {
   auto now = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(now - ex.start_).count();
   std::string statusText = std::to_string(ex.status_);
-  std::string labels = Metrics::label("route", ex.route_) + "," + Metrics::label("method", ex.methodName()) +
-                       "," + Metrics::label("status", statusText);
-  metrics_.inc("recgw_http_requests_total", labels);
   std::string routeLabel = Metrics::label("route", ex.route_);
+  std::string labels;
+  labels.reserve(routeLabel.size() + 32);
+  labels.append(routeLabel).append(",").append(Metrics::label("method", ex.methodName()));
+  labels.append(",").append(Metrics::label("status", statusText));
+  metrics_.inc("recgw_http_requests_total", labels);
   metrics_.observe("recgw_http_request_duration_seconds", routeLabel, seconds);
   metrics_.inc("recgw_http_response_bytes_total", routeLabel, static_cast<double>(ex.bodyBytes_));
 
@@ -407,7 +409,7 @@ void HttpServer::completed(HttpExchange& ex) {
   }
   if (!ex.reason_.empty()) w.field("reason", ex.reason_);
   w.endObject();
-  Logger::access(w.str());
+  Logger::access(w.take());
 
   // The pointer is only a key: if the connection is gone its entry is gone too, and ids
   // are never reused, so a recycled address cannot match.

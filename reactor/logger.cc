@@ -74,10 +74,7 @@ void Logger::log(LogLevel level, std::string_view requestId, std::string_view me
   writeLine(STDERR_FILENO, line);
 }
 
-void Logger::access(std::string_view jsonLine) {
-  std::string line(jsonLine);
-  writeLine(STDOUT_FILENO, line);
-}
+void Logger::access(std::string jsonLine) { writeLine(STDOUT_FILENO, jsonLine); }
 
 std::string redactToken(std::string_view token) {
   std::string out(token.substr(0, 6));

@@ -21,8 +21,9 @@ class Logger {
   // requestId may be empty for lines that belong to no request.
   static void log(LogLevel level, std::string_view requestId, std::string_view message,
                   std::initializer_list<LogField> fields = {});
-  // A whole JSON object, already built, for the access log.
-  static void access(std::string_view jsonLine);
+  // A whole JSON object, already built, for the access log. Taken by value: the newline is
+  // appended in place, without a copy.
+  static void access(std::string jsonLine);
 };
 
 inline void logDebug(std::string_view msg, std::initializer_list<LogField> f = {}) {

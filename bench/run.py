@@ -62,7 +62,7 @@ PROFILES = {
     "quick": dict(small_conns=[1, 16], small_dur=2, large_mib=32, large_reps=1,
                   slow_streams=100, slow_secs=5, fast_samples=5, slow_client_rcvbuf=0, spool_streams=5, spool_secs=2,
                   idle_conns=1000, idle_wrk_dur=1, tier_dur=1,
-                  callgrind_reqs=500, callgrind_tiers=["l1"], callgrind_idle_s=(0.5, 2.5),
+                  callgrind_reqs=500, callgrind_tiers=["l1"], callgrind_idle_s=(1.0, 5.0),
                   scale_conns=[16], scale_dur=1,
                   calls_sizes=[1_000, 10_000], calls_dur=2, l1_fill=10_000,
                   hot_conns=[16, 64], hot_dur=2, cold_objects=2_000, cold_dur=4),

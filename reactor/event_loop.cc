@@ -21,12 +21,10 @@ namespace {
 // changelist keeps only the net change. libevent's caveat (a dup()ed descriptor may get
 // spurious events) does not apply: nothing here registers a dup()ed descriptor.
 event_base* newEventBase() {
-  event_config* config = event_config_new();
+  EventConfigPtr config(event_config_new());
   if (!config) return nullptr;
-  event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-  event_base* base = event_base_new_with_config(config);
-  event_config_free(config);
-  return base;
+  event_config_set_flag(config.get(), EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  return event_base_new_with_config(config.get());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 namespace recgw::reactor {
 
 using EventBasePtr = OwnedHandle<event_base, event_base_free>;
+using EventConfigPtr = OwnedHandle<event_config, event_config_free>;
 using EventPtr = OwnedHandle<event, event_free>;
 using EvbufferPtr = OwnedHandle<evbuffer, evbuffer_free>;
 using EvhttpPtr = OwnedHandle<evhttp, evhttp_free>;

@@ -22,6 +22,7 @@
 #include "handlers/recordings.h"
 #include "handlers/signed_urls.h"
 #include "handlers/stream_relay.h"
+#include "reactor/allocator.h"
 #include "reactor/curl_multi.h"
 #include "storage/call_indexes.h"
 #include "storage/call_store.h"
@@ -483,7 +484,8 @@ class Worker {
   int run() {
     reactor::logInfo("worker listening", {{"listen", config_.server.listen},
                                           {"ops_listen", config_.server.opsListen},
-                                          {"worker", std::to_string(index_)}});
+                                          {"worker", std::to_string(index_)},
+                                          {"allocator", reactor::allocatorDescription()}});
     loop_.run();
     reactor::logInfo("worker stopped", {{"worker", std::to_string(index_)}});
     return 0;

@@ -23,6 +23,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from stack import Stack, start_gateway, stop_all  # noqa: E402
+from run import heap_release_call  # noqa: E402
 
 BODY = 16 * 1024
 
@@ -36,7 +37,7 @@ def rss_kib(pid: int) -> int:
 
 
 def trim(pid: int) -> None:
-    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (int) malloc_trim(0)"],
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", heap_release_call(pid)],
                    capture_output=True, timeout=60)
 
 

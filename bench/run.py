@@ -184,6 +184,19 @@ def cpu_seconds(root: int) -> float:
     return sum(cpu_split(root))
 
 
+def heap_release_call(pid: int) -> str:
+    """The gdb command that makes process pid give its free heap memory back: mimalloc's
+    mi_collect when the process maps libmimalloc (recgw's release build), else glibc's
+    malloc_trim."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            if "libmimalloc" in f.read():
+                return "call (void) mi_collect(1)"
+    except OSError:
+        pass
+    return "call (int) malloc_trim(0)"
+
+
 def cpu_split(root: int) -> tuple[float, float]:
     """(user, system) seconds of the process tree, from /proc/<pid>/stat."""
     user = system = 0
@@ -1155,14 +1168,15 @@ http {{
             return None
 
     def malloc_trim(self, root: int) -> dict:
-        """Ask glibc in every process of the tree to give free memory back (gdb: malloc_trim(0)),
+        """Ask the allocator in every process of the tree to give free memory back (gdb:
+        malloc_trim(0), or mi_collect(1) where mimalloc serves malloc),
         then read RSS again: what drops was free memory the allocator kept, what stays is in use."""
         if not shutil.which("gdb"):
             return {"error": "gdb not installed"}
         before, _ = rss_kib(root)
         rcs = []
         for pid in process_tree(root):
-            p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (int) malloc_trim(0)"],
+            p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", heap_release_call(pid)],
                                capture_output=True, text=True, timeout=60)
             rcs.append(p.returncode)
         time.sleep(0.5)
@@ -1466,7 +1480,12 @@ end
                     after_calls = False
         return dict(sorted(by.items(), key=lambda kv: -kv[1]))
 
-    ALLOCATORS = {"malloc", "calloc", "realloc", "__libc_malloc", "__libc_calloc", "__libc_realloc"}
+    # glibc's names, and mimalloc's: it exports malloc, calloc and realloc under these names
+    # (callgrind shows one name per address, so realloc may appear as mi_heap_realloc) and
+    # replaces operator new itself (mi_new*, or an "operator new" that is its alias).
+    ALLOCATORS = {"malloc", "calloc", "realloc", "__libc_malloc", "__libc_calloc", "__libc_realloc",
+                  "mi_malloc", "mi_calloc", "mi_realloc", "mi_heap_realloc", "mi_zalloc"}
+    NEW_ALIASES = {"mi_new", "mi_new_nothrow", "mi_new_aligned", "mi_new_aligned_nothrow"}
 
     @classmethod
     def allocation_calls(cls, path: Path) -> dict:
@@ -1492,7 +1511,7 @@ end
                     count = int(line.split()[0][len("calls="):])
                     if cfn in ("strdup", "__strdup"):
                         strdup_callers[fn_ob] = strdup_callers.get(fn_ob, 0) + count
-                    if cfn.startswith("operator new"):
+                    if cfn.startswith("operator new") or cfn in cls.NEW_ALIASES:
                         out["operator_new"] += count
                         new_callers[fn_ob] = new_callers.get(fn_ob, 0) + count
                     elif cfn in cls.ALLOCATORS:

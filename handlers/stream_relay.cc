@@ -1,13 +1,13 @@
 #include "handlers/stream_relay.h"
 
 #include <event2/buffer.h>
-#include <malloc.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
 #include <charconv>
 
 #include "handlers/relay_decisions.h"
+#include "reactor/allocator.h"
 #include "reactor/libevent_handles.h"
 #include "reactor/liveness.h"
 #include "reactor/logger.h"
@@ -613,7 +613,7 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
       breakers_(breakers),
       trimTimer_(loop, [this] {
         lastTrim_ = std::chrono::steady_clock::now();
-        ::malloc_trim(0);
+        reactor::releaseFreeMemory();
       }) {
   metrics_.describe("recgw_source_fallbacks_total", Metrics::Type::kCounter,
                     "Sources that did not serve a recording, by source and reason");

@@ -27,7 +27,7 @@ APT_PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config clang libclang-rt-14-dev
   libevent-dev libcurl4-openssl-dev libssl-dev libhiredis-dev
   libmongoc-dev libbson-dev libsimdjson-dev libtoml11-dev libexpected-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server sox espeak-ng nginx-light wrk valgrind gdb
   python3 python3-venv ca-certificates chromium
   # tools/package.sh and its test: dpkg-shlibdeps; systemd-analyze to verify the unit

@@ -158,7 +158,7 @@ def test_depends_names_every_library_package(package):
     owners = needed_library_packages(package["root"] / "usr/bin/recgw")
     # The libraries named in the issue, so that a fresh Debian 12 pulls them all.
     for name in ("libevent-core-2.1-7", "libevent-extra-2.1-7", "libcurl4", "libssl3", "libhiredis0.14",
-                 "libmongoc-1.0-0", "libbson-1.0-0", "libsimdjson14", "libstdc++6", "libc6"):
+                 "libmongoc-1.0-0", "libbson-1.0-0", "libsimdjson14", "libmimalloc2.0", "libstdc++6", "libc6"):
         assert name in owners, f"the binary no longer links {name}? owners: {sorted(owners)}"
     missing = owners - declared
     assert not missing, f"Depends lacks {sorted(missing)}: {depends}"

@@ -1515,8 +1515,9 @@ end
                         out["operator_new"] += count
                         new_callers[fn_ob] = new_callers.get(fn_ob, 0) + count
                     elif cfn in cls.ALLOCATORS:
-                        out["malloc_family"] += count
-                        if not fn_ob.startswith("libstdc++"):  # operator new's own: charged above
+                        # operator new's own calls (libstdc++'s, or mimalloc's new calling
+                        # its malloc) are charged to operator new's callers below.
+                        if not fn_ob.startswith(("libstdc++", "libmimalloc")):
                             out["by_caller"][fn_ob] = out["by_caller"].get(fn_ob, 0) + count
         for caller, count in new_callers.items():
             out["by_caller"][caller] = out["by_caller"].get(caller, 0) + count
@@ -1531,6 +1532,8 @@ end
         for caller, count in strdup_callers.items():  # in proportion when not all were found
             share = round(count * moved / wanted) if wanted else 0
             out["by_caller"][caller] = out["by_caller"].get(caller, 0) + share
+        # Every allocation once: glibc's operator new calls malloc, mimalloc's does not.
+        out["malloc_family"] = sum(out["by_caller"].values())
         out["by_caller"] = {k: v for k, v in out["by_caller"].items() if v}
         out["by_caller"] = dict(sorted(out["by_caller"].items(), key=lambda kv: -kv[1]))
         return out

@@ -84,13 +84,23 @@ def main() -> int:
                       f"cpu µs/request user {r['cpu_us'][0]} sys {r['cpu_us'][1]}", flush=True)
         med = {name: statistics.median(r["rps"] for r in rs) for name, rs in rounds.items()}
         cpu = {name: [statistics.median(r["cpu_us"][k] for r in rs) for k in (0, 1)] for name, rs in rounds.items()}
+        # Rounds i of A and B ran back to back, under the same background load; on a shared box
+        # that load drifts by tens of percent within a run, which the medians of each side
+        # carry and the round-by-round ratio does not.
+        paired = [rb["rps"] / max(ra["rps"], 1e-9) for ra, rb in zip(rounds["a"], rounds["b"])]
+        paired_ratio = statistics.geometric_mean(paired)
+        paired_cpu = statistics.mean(sum(rb["cpu_us"]) - sum(ra["cpu_us"]) for ra, rb in zip(rounds["a"], rounds["b"]))
+        b_wins = sum(1 for x in paired if x > 1)
         print(f"median req/s: A {med['a']:.0f}, B {med['b']:.0f}, B/A {med['b'] / max(med['a'], 1e-9):.3f}")
+        print(f"paired by round: B/A {paired_ratio:.3f} (geometric mean; B ahead in {b_wins} of {len(paired)}), "
+              f"gateway CPU B - A {paired_cpu:+.1f} µs/request")
         print(f"median gateway CPU µs/request (user + sys): A {cpu['a'][0]} + {cpu['a'][1]}, "
               f"B {cpu['b'][0]} + {cpu['b'][1]}")
         if args.out:
             with open(args.out, "w") as f:
                 json.dump({"args": vars(args), "rounds": rounds, "median_rps": med, "median_cpu_us": cpu,
-                           "b_over_a": med["b"] / max(med["a"], 1e-9), "loadavg": os.getloadavg()}, f, indent=1)
+                           "b_over_a": med["b"] / max(med["a"], 1e-9), "paired_b_over_a": paired_ratio,
+                           "paired_cpu_us_b_minus_a": paired_cpu, "loadavg": os.getloadavg()}, f, indent=1)
         return 0
     finally:
         stop_all(gateways)

@@ -1855,9 +1855,10 @@ end
                   f"{ {k: v for k, v in r2['metrics_after_close'].items() if 'active' in k or 'paused' in k or 'open' in k or 'in_flight' in k} }.")
                 mt = sl.get("recgw_malloc_trim", {})
                 if "rss_after_kib" in mt:
-                    w(f"Then `malloc_trim(0)` in the recgw processes (gdb): RSS {mt['rss_before_kib'] / 1024:.1f} → "
-                      f"{mt['rss_after_kib'] / 1024:.1f} MiB (what drops was free memory glibc kept; what stays is "
-                      f"still allocated).")
+                    w(f"Then the allocator was asked to give free memory back (gdb: `malloc_trim(0)`, or "
+                      f"`mi_collect(1)` where mimalloc serves malloc): RSS {mt['rss_before_kib'] / 1024:.1f} → "
+                      f"{mt['rss_after_kib'] / 1024:.1f} MiB (what drops was free memory the allocator kept; what "
+                      f"stays is still allocated).")
                 w("")
             if "nginx" in sl:
                 w(f"recgw/nginx RSS per stream (peak): "

@@ -2,7 +2,7 @@
 item 3). One worker; 1000 connections opened one after another, each GET of a 16 KiB
 recording complete before the next opens (so the upstream side is one pooled connection
 and only the client side grows); worker RSS before and after, then again after
-malloc_trim(0) (through gdb), and rounds of open-and-close to tell a leak (RSS keeps
+the allocator's release of free memory (malloc_trim(0), or mi_collect(1) for mimalloc, through gdb), and rounds of open-and-close to tell a leak (RSS keeps
 growing) from heap fragmentation (it settles).
 
     ulimit -n 20000; ~/.cache/recgw/venv/bin/python bench/idle_probe.py [--rounds 8] [--burst 200]
@@ -119,7 +119,7 @@ def main() -> None:
         trimmed = rss_kib(worker)
         n = args.connections
         print(f"{n} idle: RSS {idle} KiB ({(idle - before) / n:.2f} KiB/conn); "
-              f"after malloc_trim {trimmed} KiB ({(trimmed - before) / n:.2f} KiB/conn)")
+              f"after the heap release {trimmed} KiB ({(trimmed - before) / n:.2f} KiB/conn)")
         for s in socks:
             s.close()
     finally:

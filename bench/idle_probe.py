@@ -1,9 +1,10 @@
 """Per-connection memory of idle keep-alive connections, measured from inside (issue 21,
 item 3). One worker; 1000 connections opened one after another, each GET of a 16 KiB
 recording complete before the next opens (so the upstream side is one pooled connection
-and only the client side grows); worker RSS before and after, then again after
-the allocator's release of free memory (malloc_trim(0), or mi_collect(1) for mimalloc, through gdb), and rounds of open-and-close to tell a leak (RSS keeps
-growing) from heap fragmentation (it settles).
+and only the client side grows); worker RSS before and after, then again after the
+allocator gave back its free memory (through gdb: malloc_trim(0), or mi_collect(1) for
+mimalloc), and rounds of open-and-close to tell a leak (RSS keeps growing) from heap
+fragmentation (it settles).
 
     ulimit -n 20000; ~/.cache/recgw/venv/bin/python bench/idle_probe.py [--rounds 8] [--burst 200]
     (GWBIN=path/to/recgw measures another build)

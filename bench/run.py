@@ -1489,11 +1489,11 @@ end
 
     @classmethod
     def allocation_calls(cls, path: Path) -> dict:
-        """Calls to malloc/calloc/realloc (operator new included: it calls malloc) and to
-        operator new in one dump written with --compress-strings=no; `by_caller` splits the
-        malloc-family calls by the shared object whose code made them (operator new's calls
-        are charged to its caller's object, so the recgw binary's count is "ours"; strdup's are
-        charged to strdup's callers: libevent's header copies and curl's)."""
+        """Calls to malloc/calloc/realloc and to operator new in one dump written with
+        --compress-strings=no, each allocation counted once (glibc's operator new calls malloc,
+        mimalloc's does not); `by_caller` splits them by the shared object whose code made them
+        (operator new's calls are charged to its caller's object, so the recgw binary's count is
+        "ours"; strdup's are charged to strdup's callers: libevent's header copies and curl's)."""
         out = {"malloc_family": 0, "operator_new": 0, "by_caller": {}}
         ob = fn_ob = "?"
         cfn = ""

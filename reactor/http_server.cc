@@ -1,5 +1,7 @@
 #include "reactor/http_server.h"
 
+#include <event2/util.h>
+
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -377,6 +379,18 @@ void HttpServer::dispatch(evhttp_request* req) {
   ex.route_ = matched->name;
   ex.pathParams_ = std::move(match.params);
   if (!guardCallback("request handler", ex.requestId(), [&] { matched->handler(ex); })) ex.failInternal();
+}
+
+const char* HttpServer::httpDate() {
+  const time_t now = ::time(nullptr);
+  if (now != httpDateSecond_) {
+    tm utc{};
+    ::gmtime_r(&now, &utc);
+    // libevent's own formatter: the header reads exactly as the one evhttp would add.
+    evutil_date_rfc1123(httpDate_, sizeof httpDate_, &utc);
+    httpDateSecond_ = now;
+  }
+  return httpDate_;
 }
 
 void HttpServer::completed(HttpExchange& ex) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -77,6 +78,10 @@ class HttpServer {
   EventLoop& loop() { return loop_; }
   Metrics& metrics() { return metrics_; }
 
+  // The Date header's value for a response sent now (IMF-fixdate, as evhttp writes it),
+  // formatted once a second instead of by evhttp for every response.
+  const char* httpDate();
+
  private:
   friend class HttpExchange;
   struct Route {
@@ -120,6 +125,8 @@ class HttpServer {
   std::vector<bufferevent*> acceptedNotAdopted_;
   EventPtr adoptEvent_;
   std::function<void(HttpExchange&)> decorator_;
+  time_t httpDateSecond_ = -1;
+  char httpDate_[64] = {};
   HeaderWatches headerWatches_;
   uint64_t nextId_ = 1;
   uint64_t requestIdSeed_;

@@ -24,6 +24,7 @@
 #include "reactor/http_server.h"
 #include "reactor/liveness.h"
 #include "reactor/metrics.h"
+#include "tests/unit/run_loop.h"
 
 namespace recgw::reactor {
 namespace {
@@ -74,14 +75,7 @@ class GuardedServerTest : public ::testing::Test {
     auto started = curl_.start(request, std::move(callbacks));
     EXPECT_TRUE(started.has_value());
     if (!started) return result;
-    bool expired = false;
-    Timer limit(loop_, [&] {
-      expired = true;
-      loop_.stop();
-    });
-    limit.startOnce(5000ms);
-    while (!ended && !expired) loop_.run();
-    EXPECT_TRUE(ended) << "no response to " << path << " within 5 s";
+    EXPECT_TRUE(testing::runUntil(loop_, ended, 5000ms)) << "no response to " << path << " within 5 s";
     return result;
   }
 

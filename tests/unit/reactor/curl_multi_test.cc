@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "tests/unit/run_loop.h"
 
 namespace recgw::reactor {
 namespace {
@@ -172,17 +173,7 @@ uint16_t closedPort() {
   return ntohs(addr.sin_port);
 }
 
-// Runs the loop until something calls loop.stop(), or fails the test after `limit`.
-void runWithin(EventLoop& loop, std::chrono::milliseconds limit) {
-  bool expired = false;
-  Timer guard(loop, [&] {
-    expired = true;
-    loop.stop();
-  });
-  guard.startOnce(limit);
-  loop.run();
-  EXPECT_FALSE(expired) << "the loop was still running after " << limit.count() << " ms";
-}
+using recgw::testing::runWithin;
 
 // Runs the loop for `period` regardless (to see that nothing else fires).
 void runFor(EventLoop& loop, std::chrono::milliseconds period) {

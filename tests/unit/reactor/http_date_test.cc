@@ -17,6 +17,7 @@
 #include "reactor/http_server.h"
 #include "reactor/libevent_handles.h"
 #include "reactor/metrics.h"
+#include "tests/unit/run_loop.h"
 
 namespace recgw::reactor {
 namespace {
@@ -58,14 +59,7 @@ class HttpDateTest : public ::testing::Test {
       loop_.stop();
     };
     EXPECT_TRUE(curl_.start(request, std::move(callbacks)).has_value());
-    bool expired = false;
-    Timer limit(loop_, [&] {
-      expired = true;
-      loop_.stop();
-    });
-    limit.startOnce(5000ms);
-    while (!ended && !expired) loop_.run();
-    EXPECT_TRUE(ended) << path;
+    EXPECT_TRUE(testing::runUntil(loop_, ended, 5000ms)) << "no response to " << path << " within 5 s";
     return found;
   }
 

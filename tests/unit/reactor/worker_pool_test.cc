@@ -9,23 +9,14 @@
 #include <vector>
 
 #include "reactor/event_loop.h"
+#include "tests/unit/run_loop.h"
 
 namespace recgw::reactor {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Runs the loop until something calls loop.stop(), or fails the test after `limit`.
-void runWithin(EventLoop& loop, std::chrono::milliseconds limit) {
-  bool expired = false;
-  Timer guard(loop, [&] {
-    expired = true;
-    loop.stop();
-  });
-  guard.startOnce(limit);
-  loop.run();
-  EXPECT_FALSE(expired) << "the loop was still running after " << limit.count() << " ms";
-}
+using recgw::testing::runWithin;
 
 TEST(WorkerPoolTest, JobsRunOffTheLoopAndCompletionsOnIt) {
   EventLoop loop;

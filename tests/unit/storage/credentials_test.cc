@@ -12,6 +12,7 @@
 #include "reactor/metrics.h"
 #include "storage/credentials_provider.h"
 #include "storage/credentials_sources.h"
+#include "tests/unit/run_loop.h"
 
 namespace recgw::storage {
 namespace {
@@ -19,16 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::system_clock;
 
-void runWithin(reactor::EventLoop& loop, std::chrono::milliseconds limit) {
-  bool expired = false;
-  reactor::Timer guard(loop, [&] {
-    expired = true;
-    loop.stop();
-  });
-  guard.startOnce(limit);
-  loop.run();
-  EXPECT_FALSE(expired) << "the loop was still running after " << limit.count() << " ms";
-}
+using recgw::testing::runWithin;
 
 void runFor(reactor::EventLoop& loop, std::chrono::milliseconds period) {
   reactor::Timer stop(loop, [&] { loop.stop(); });

@@ -36,11 +36,21 @@ SERVICES = ("redis", "ferretdb", "minio")
 SERVICE_ALIASES = {"mongo": "ferretdb", "mongodb": "ferretdb", "s3": "minio"}
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago and that no earlier call returned:
+    two calls before anything binds (an ops port, then the gateway's own) could otherwise
+    get the same port from the kernel, and the gateway refuses to start with both on it."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_HANDED_OUT:
+            _PORTS_HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("free_port: the kernel kept offering ports this run already handed out")
 
 
 def _service(name: str) -> str:

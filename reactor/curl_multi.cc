@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "reactor/callback_guard.h"
+#include "reactor/http1_upstream.h"
 
 namespace recgw::reactor {
 
@@ -96,9 +97,15 @@ CurlMulti::CurlMulti(EventLoop& loop, long bufferSize)
   curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
   curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, 256L);
   timer_.reset(evtimer_new(loop.base(), &CurlMulti::onTimeout, this));
+  http1_ = std::make_unique<Http1Upstream>(loop, static_cast<size_t>(bufferSize));
 }
 
+void CurlMulti::useCurlOnly() { http1_.reset(); }
+
+size_t CurlMulti::active() const { return transfers_.size() + (http1_ ? http1_->active() : 0); }
+
 CurlMulti::~CurlMulti() {
+  http1_.reset();
   for (auto& [id, t] : transfers_) {
     t->cancelled = true;
     curl_multi_remove_handle(multi_.get(), t->easy.get());
@@ -112,6 +119,16 @@ CurlMulti::~CurlMulti() {
 
 Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCallbacks callbacks,
                                       ExchangeRef servedRequest) {
+  bool bodiless = request.headOnly || request.method.empty() || request.method == "GET";
+  if (http1_ && bodiless && !proxyFromEnvironment_) {
+    if (auto origin = http1OriginOf(request.url)) {
+      TransferId id = nextId_++;
+      if (auto started = http1_->start(id, std::move(*origin), request, std::move(callbacks), servedRequest);
+          !started)
+        return tl::unexpected(started.error());
+      return id;
+    }
+  }
   TransferId id = nextId_++;
   auto t = std::make_unique<Transfer>(loop_, [this, id] {
     auto it = transfers_.find(id);
@@ -201,6 +218,7 @@ Expected<TransferId> CurlMulti::start(const UpstreamRequest& request, TransferCa
 }
 
 void CurlMulti::resume(TransferId id) {
+  if (http1_ && http1_->owns(id)) return http1_->resume(id);
   auto it = transfers_.find(id);
   if (it == transfers_.end() || !it->second->paused || it->second->cancelled) return;
   if (callbackDepth_ > 0) {
@@ -217,11 +235,13 @@ void CurlMulti::resume(TransferId id) {
 }
 
 bool CurlMulti::paused(TransferId id) const {
+  if (http1_ && http1_->owns(id)) return http1_->paused(id);
   auto it = transfers_.find(id);
   return it != transfers_.end() && it->second->paused;
 }
 
 void CurlMulti::cancel(TransferId id) {
+  if (http1_ && http1_->owns(id)) return http1_->cancel(id);
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return;
   Transfer& t = *it->second;

@@ -1,0 +1,643 @@
+#include "reactor/http1_upstream.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "reactor/callback_guard.h"
+
+namespace recgw::reactor {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Http1Upstream::Connection {
+  Connection(Http1Upstream& owner, int fd) : owner(owner), fd(fd) {}
+  ~Connection() {
+    // The events go before the socket they watch.
+    readEvent.reset();
+    writeEvent.reset();
+    timerEvent.reset();
+    if (fd >= 0) ::close(fd);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Http1Upstream& owner;
+  int fd;
+  std::string authority;
+  EventPtr readEvent;   // persistent; also watches an idle connection for the origin closing it
+  EventPtr writeEvent;  // connect completion and a request head the socket could not take at once
+  EventPtr timerEvent;  // the transfer's deadlines
+  TransferId transfer = 0;  // 0 while idle
+  bool reading = false;
+  SteadyClock::time_point idleSince{};
+};
+
+struct Http1Upstream::Transfer {
+  Transfer(bool headRequest, const std::vector<std::string_view>* keepHeaders) : parser(headRequest, keepHeaders) {}
+  TransferId id = 0;
+  TransferCallbacks callbacks;
+  ExchangeRef servedRequest;
+  Http1Origin origin;
+  std::unique_ptr<Connection> connection;
+  Http1ResponseParser parser;
+  Phase phase = Phase::kConnecting;
+  std::string requestHead;
+  size_t sent = 0;
+  std::unique_ptr<char[]> buffer;
+  size_t begin = 0;  // unread bytes are buffer[begin, end)
+  size_t end = 0;
+  std::string_view pending;  // payload onData paused on, offered again by resume()
+  bool reused = false;       // the connection carried an earlier response
+  bool retried = false;
+  bool received = false;     // any byte of the response arrived
+  bool paused = false;
+  bool cancelled = false;
+  std::chrono::milliseconds connectTimeout{0};
+  SteadyClock::time_point firstByteDeadline{};
+  long lowSpeedBytes = 0;
+  std::chrono::seconds lowSpeedTime{0};
+  uint64_t bytesThisWindow = 0;
+};
+
+namespace {
+
+std::string_view requestIdOf(const ExchangeRef& exchange) {
+  const HttpExchange* served = exchange.get();
+  return served ? std::string_view(served->requestId()) : std::string_view();
+}
+
+bool hasLineBreak(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
+         });
+}
+
+std::string errnoText(int error) { return std::strerror(error); }
+
+}  // namespace
+
+std::optional<Http1Origin> http1OriginOf(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+  std::string_view rest = url.substr(kScheme.size());
+  size_t authorityEnd = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authorityEnd);
+  std::string_view target = authorityEnd == std::string_view::npos ? std::string_view() : rest.substr(authorityEnd);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  if (target.find('#') != std::string_view::npos) return std::nullopt;
+  for (unsigned char c : target) {
+    if (c <= ' ' || c == 0x7f) return std::nullopt;  // curl would refuse or encode; leave it to curl
+  }
+
+  Http1Origin origin;
+  std::string_view host;
+  std::string_view portText;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      portText = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) portText = authority.substr(colon + 1);
+  }
+  unsigned port = 80;
+  if (!portText.empty()) {
+    if (portText.size() > 5) return std::nullopt;
+    port = 0;
+    for (char c : portText) {
+      if (c < '0' || c > '9') return std::nullopt;
+      port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return std::nullopt;
+  }
+  std::string hostText(host);
+  if (authority.front() == '[') {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&origin.address);
+    if (inet_pton(AF_INET6, hostText.c_str(), &v6->sin6_addr) != 1) return std::nullopt;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    origin.addressLength = sizeof(sockaddr_in6);
+    origin.authority = "[" + hostText + "]";
+  } else {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&origin.address);
+    // inet_pton takes only the dotted quad, so "localhost" or "010.1" go to curl's resolver.
+    if (inet_pton(AF_INET, hostText.c_str(), &v4->sin_addr) != 1) return std::nullopt;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    origin.addressLength = sizeof(sockaddr_in);
+    origin.authority = hostText;
+  }
+  origin.hostForErrors = hostText;
+  origin.port = static_cast<uint16_t>(port);
+  if (port != 80) origin.authority.append(":").append(std::to_string(port));
+  origin.target = target.empty() ? std::string("/") : target.front() == '?' ? "/" + std::string(target)
+                                                                             : std::string(target);
+  return origin;
+}
+
+Http1Upstream::Http1Upstream(EventLoop& loop, size_t readBufferSize)
+    : loop_(loop), bufferSize_(std::max<size_t>(readBufferSize, Http1ResponseParser::kMaxHeadBytes)) {}
+
+Http1Upstream::~Http1Upstream() {
+  for (auto& [id, t] : transfers_) t->cancelled = true;
+  transfers_.clear();
+  idle_.clear();
+}
+
+size_t Http1Upstream::idleConnections() const { return idleCount_; }
+
+std::unique_ptr<char[]> Http1Upstream::takeBuffer() {
+  if (spareBuffers_.empty()) return std::unique_ptr<char[]>(new char[bufferSize_]);
+  auto buffer = std::move(spareBuffers_.back());
+  spareBuffers_.pop_back();
+  return buffer;
+}
+
+void Http1Upstream::returnBuffer(std::unique_ptr<char[]> buffer) {
+  if (buffer && spareBuffers_.size() < kSpareBuffers) spareBuffers_.push_back(std::move(buffer));
+}
+
+Expected<std::unique_ptr<Http1Upstream::Connection>> Http1Upstream::connect(const Http1Origin& origin) {
+  int fd = ::socket(origin.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("could not open a socket to " + origin.authority + ": " + errnoText(errno));
+  auto c = std::make_unique<Connection>(*this, fd);
+  c->authority = origin.authority;
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  c->readEvent.reset(event_new(loop_.base(), fd, EV_READ | EV_PERSIST, &Http1Upstream::onReadable, c.get()));
+  c->writeEvent.reset(event_new(loop_.base(), fd, EV_WRITE, &Http1Upstream::onWritable, c.get()));
+  c->timerEvent.reset(evtimer_new(loop_.base(), &Http1Upstream::onTimer, c.get()));
+  if (!c->readEvent || !c->writeEvent || !c->timerEvent) return fail("could not allocate the events of a connection");
+  return c;
+}
+
+std::unique_ptr<Http1Upstream::Connection> Http1Upstream::takeIdle(const std::string& authority) {
+  auto it = idle_.find(authority);
+  if (it == idle_.end()) return nullptr;
+  auto now = SteadyClock::now();
+  std::unique_ptr<Connection> found;
+  while (!it->second.empty() && !found) {
+    std::unique_ptr<Connection> c = std::move(it->second.back());
+    it->second.pop_back();
+    --idleCount_;
+    if (now - c->idleSince < kMaxIdleAge) found = std::move(c);
+  }
+  if (it->second.empty()) idle_.erase(it);
+  return found;
+}
+
+void Http1Upstream::keepIdle(std::unique_ptr<Connection> c) {
+  if (idleCount_ >= kMaxIdleConnections) return;  // closed as it goes
+  c->transfer = 0;
+  event_del(c->timerEvent.get());
+  event_del(c->writeEvent.get());
+  // Watched while idle: the origin closing it (or sending what nobody asked for) makes it
+  // readable, and it is closed then instead of failing the next request.
+  if (!c->reading) {
+    event_add(c->readEvent.get(), nullptr);
+    c->reading = true;
+  }
+  c->idleSince = SteadyClock::now();
+  ++idleCount_;
+  idle_[c->authority].push_back(std::move(c));
+}
+
+void Http1Upstream::dropIdle(Connection* connection) {
+  auto it = idle_.find(connection->authority);
+  if (it == idle_.end()) return;
+  auto& list = it->second;
+  for (auto c = list.begin(); c != list.end(); ++c) {
+    if (c->get() == connection) {
+      list.erase(c);  // frees it: we are in its read callback, which touches nothing after
+      --idleCount_;
+      break;
+    }
+  }
+  if (list.empty()) idle_.erase(it);
+}
+
+Status Http1Upstream::start(TransferId id, Http1Origin origin, const UpstreamRequest& request,
+                            TransferCallbacks callbacks, ExchangeRef servedRequest) {
+  auto t = std::make_unique<Transfer>(request.headOnly, request.keepHeaders);
+  t->id = id;
+  t->callbacks = std::move(callbacks);
+  t->servedRequest = servedRequest;
+  t->connectTimeout = request.connectTimeout;
+  t->lowSpeedBytes = request.lowSpeedBytes;
+  t->lowSpeedTime = request.lowSpeedTime;
+  t->firstByteDeadline = SteadyClock::now() + request.connectTimeout + request.firstByteTimeout;
+
+  std::string& head = t->requestHead;
+  size_t estimate = origin.target.size() + origin.authority.size() + 32;
+  for (const auto& [name, value] : request.headers) estimate += name.size() + value.size() + 4;
+  head.reserve(estimate);
+  head.append(request.headOnly ? "HEAD " : "GET ").append(origin.target).append(" HTTP/1.1\r\n");
+  bool hostGiven = false;
+  for (const auto& [name, value] : request.headers) {
+    if (hasLineBreak(name) || hasLineBreak(value) || name.empty())
+      return fail("a request header for " + origin.authority + " holds a line break");
+    if (equalsIgnoreCase(name, "host")) hostGiven = true;
+  }
+  if (!hostGiven) head.append("Host: ").append(origin.authority).append("\r\n");
+  for (const auto& [name, value] : request.headers) {
+    // An empty value asks curl to leave out a header it would add itself; none is added here.
+    if (value.empty()) continue;
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
+  head.append("\r\n");
+
+  t->origin = std::move(origin);
+  t->connection = takeIdle(t->origin.authority);
+  if (t->connection) {
+    t->reused = true;
+  } else {
+    auto fresh = connect(t->origin);
+    if (!fresh) return tl::unexpected(fresh.error());
+    t->connection = std::move(*fresh);
+  }
+  Transfer& raw = *t;
+  transfers_.emplace(id, std::move(t));
+  starting_ = true;
+  beginExchange(raw);
+  starting_ = false;
+  return ok();
+}
+
+// Starts connecting (a fresh connection) or sending (a kept-alive one). May end the transfer.
+void Http1Upstream::beginExchange(Transfer& t) {
+  Connection& c = *t.connection;
+  c.transfer = t.id;
+  t.sent = 0;
+  if (t.reused) {
+    t.phase = Phase::kSending;
+    sendRequest(t);
+    return;
+  }
+  t.phase = Phase::kConnecting;
+  int rc = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&t.origin.address), t.origin.addressLength);
+  if (rc == 0) {
+    t.phase = Phase::kSending;
+    sendRequest(t);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    return failTransfer(t, "Couldn't connect to server: Failed to connect to " + t.origin.hostForErrors + " port " +
+                               std::to_string(t.origin.port) + ": " + errnoText(errno));
+  }
+  event_add(c.writeEvent.get(), nullptr);
+  armTimer(t, SteadyClock::now() + t.connectTimeout);
+}
+
+void Http1Upstream::armTimer(Transfer& t, SteadyClock::time_point deadline) {
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  timeval tv = toTimeval(std::max(wait, std::chrono::milliseconds(0)));
+  evtimer_add(t.connection->timerEvent.get(), &tv);
+}
+
+void Http1Upstream::sendRequest(Transfer& t) {
+  Connection& c = *t.connection;
+  while (t.sent < t.requestHead.size()) {
+    ssize_t n = ::send(c.fd, t.requestHead.data() + t.sent, t.requestHead.size() - t.sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      t.sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      event_add(c.writeEvent.get(), nullptr);
+      armTimer(t, t.firstByteDeadline);
+      return;
+    }
+    std::string why = "Send failure: " + errnoText(n < 0 ? errno : EPIPE);
+    if (t.reused && !t.retried) return retryOnFreshConnection(t, why);
+    return failTransfer(t, why);
+  }
+  t.phase = Phase::kWaitingHead;
+  if (!c.reading) {
+    event_add(c.readEvent.get(), nullptr);
+    c.reading = true;
+  }
+  // curl's low-speed limit already counts while the response is awaited (a provider call
+  // with a 1 s window and a 1.5 s first-byte budget gives up after 1 s of silence).
+  t.bytesThisWindow = 0;
+  armTimer(t, std::min(t.firstByteDeadline, SteadyClock::now() + t.lowSpeedTime));
+}
+
+// A kept-alive connection the origin had closed (or reset) before our request reached it:
+// the request was never seen, so it goes again once on a new connection, as curl does.
+void Http1Upstream::retryOnFreshConnection(Transfer& t, const std::string& why) {
+  t.retried = true;
+  t.reused = false;
+  t.connection.reset();
+  auto fresh = connect(t.origin);
+  if (!fresh) return failTransfer(t, why + "; " + fresh.error().message);
+  t.connection = std::move(*fresh);
+  beginExchange(t);
+}
+
+void Http1Upstream::onWritable(evutil_socket_t, short, void* arg) noexcept {
+  auto* c = static_cast<Connection*>(arg);
+  Http1Upstream& self = c->owner;
+  auto it = self.transfers_.find(c->transfer);
+  if (it == self.transfers_.end() || it->second->cancelled) return;
+  Transfer& t = *it->second;
+  guardCallback("origin connection writable", requestIdOf(t.servedRequest), [&] {
+    if (t.phase == Phase::kConnecting) {
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      if (error != 0) {
+        return self.failTransfer(t, "Couldn't connect to server: Failed to connect to " + t.origin.hostForErrors +
+                                        " port " + std::to_string(t.origin.port) + ": " + errnoText(error));
+      }
+      t.phase = Phase::kSending;
+    }
+    self.sendRequest(t);
+  });
+}
+
+void Http1Upstream::onReadable(evutil_socket_t, short, void* arg) noexcept {
+  auto* c = static_cast<Connection*>(arg);
+  Http1Upstream& self = c->owner;
+  if (c->transfer == 0) {
+    self.dropIdle(c);  // closed or spoken to while idle: not to be trusted with a request
+    return;
+  }
+  TransferId id = c->transfer;
+  auto it = self.transfers_.find(id);
+  if (it == self.transfers_.end() || it->second->cancelled) return;
+  Transfer& t = *it->second;
+  if (!guardCallback("origin connection readable", requestIdOf(t.servedRequest), [&] { self.readResponse(t); })) {
+    auto again = self.transfers_.find(id);  // `c` may be gone by now
+    if (again != self.transfers_.end() && !again->second->cancelled)
+      self.failTransfer(*again->second, "internal error reading the response");
+  }
+}
+
+void Http1Upstream::readResponse(Transfer& t) {
+  Connection& c = *t.connection;
+  if (t.paused) return;
+  if (!t.buffer) t.buffer = takeBuffer();
+  for (;;) {
+    if (t.begin == t.end) t.begin = t.end = 0;
+    if (t.end == bufferSize_) {
+      if (t.begin == 0) return failTransfer(t, "response head larger than the read buffer");
+      std::memmove(t.buffer.get(), t.buffer.get() + t.begin, t.end - t.begin);
+      t.end -= t.begin;
+      t.begin = 0;
+    }
+    size_t room = bufferSize_ - t.end;
+    ssize_t n = ::recv(c.fd, t.buffer.get() + t.end, room, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      std::string why = "Recv failure: " + errnoText(errno);
+      if (t.reused && !t.received && !t.retried) return retryOnFreshConnection(t, why);
+      return failTransfer(t, why);
+    }
+    if (n == 0) return closedByOrigin(t);
+    t.received = true;
+    t.end += static_cast<size_t>(n);
+    t.bytesThisWindow += static_cast<uint64_t>(n);
+    if (!process(t)) return;
+    // A read that did not fill the room emptied the socket; the next one would say EAGAIN.
+    if (static_cast<size_t>(n) < room) return;
+  }
+}
+
+// Parses what is buffered and hands it on. False when the transfer ended or paused.
+bool Http1Upstream::process(Transfer& t) {
+  if (t.phase != Phase::kBody) {
+    size_t consumed = 0;
+    auto result = t.parser.parseHead(std::string_view(t.buffer.get() + t.begin, t.end - t.begin), &consumed);
+    if (result == Http1ResponseParser::HeadResult::kNeedMore) return true;
+    if (result == Http1ResponseParser::HeadResult::kError) {
+      failTransfer(t, t.parser.error());
+      return false;
+    }
+    t.begin += consumed;
+    t.phase = Phase::kBody;
+    // From here the deadline is the low-speed window, as curl's CURLOPT_LOW_SPEED_*.
+    t.bytesThisWindow = 0;
+    armTimer(t, SteadyClock::now() + t.lowSpeedTime);
+    if (t.callbacks.onHeaders) {
+      UpstreamResponse response;
+      response.status = t.parser.status();
+      response.headers = std::move(t.parser.headers());
+      bool keep = true;
+      ++callbackDepth_;
+      bool returned = guardCallback("origin response headers", requestIdOf(t.servedRequest),
+                                    [&] { keep = t.callbacks.onHeaders(response); });
+      --callbackDepth_;
+      if (!returned) t.servedRequest.failInternal();
+      if (t.cancelled) return false;
+      if (!returned || !keep) {
+        release(t.id);  // the caller asked to stop: no onDone, as with curl
+        return false;
+      }
+    }
+  }
+  while (!t.parser.bodyDone()) {
+    if (t.begin == t.end) return true;
+    auto step = t.parser.parseBody(std::string_view(t.buffer.get() + t.begin, t.end - t.begin));
+    if (t.parser.failed()) {
+      failTransfer(t, t.parser.error());
+      return false;
+    }
+    if (step.consumed == 0) return true;  // the rest of a chunk line is still on its way
+    t.begin += step.consumed;
+    if (!step.payload.empty() && !deliver(t, step.payload)) return false;
+  }
+  succeed(t);
+  return false;
+}
+
+// Hands payload to onData. False when the transfer paused or ended.
+bool Http1Upstream::deliver(Transfer& t, std::string_view payload) {
+  if (!t.callbacks.onData) return true;
+  size_t taken = 0;
+  ++callbackDepth_;
+  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest),
+                                [&] { taken = t.callbacks.onData(payload.data(), payload.size()); });
+  --callbackDepth_;
+  if (t.cancelled) return false;
+  if (!returned) {
+    t.servedRequest.failInternal();
+    release(t.id);
+    return false;
+  }
+  if (taken == kPause) {
+    t.paused = true;
+    t.pending = payload;  // still in the buffer, which stays put until resume()
+    if (t.connection->reading) {
+      event_del(t.connection->readEvent.get());
+      t.connection->reading = false;
+    }
+    return false;
+  }
+  if (taken != payload.size()) {
+    failTransfer(t, "Failed writing received data to disk/application");
+    return false;
+  }
+  return true;
+}
+
+void Http1Upstream::closedByOrigin(Transfer& t) {
+  if (t.reused && !t.received && !t.retried) return retryOnFreshConnection(t, "connection closed by the origin");
+  if (t.phase == Phase::kBody) {
+    if (t.parser.acceptClose()) return succeed(t);
+    if (t.parser.remaining() > 0 && !t.parser.failed())
+      return failTransfer(t, "transfer closed with " + std::to_string(t.parser.remaining()) +
+                                 " bytes remaining to read");
+    return failTransfer(t, "transfer closed with outstanding read data remaining");
+  }
+  failTransfer(t, t.received ? "the origin closed the connection in the middle of the response head"
+                             : "Empty reply from server");
+}
+
+void Http1Upstream::onTimer(evutil_socket_t, short, void* arg) noexcept {
+  auto* c = static_cast<Connection*>(arg);
+  Http1Upstream& self = c->owner;
+  auto it = self.transfers_.find(c->transfer);
+  if (it == self.transfers_.end() || it->second->cancelled) return;
+  Transfer& t = *it->second;
+  guardCallback("origin transfer timer", requestIdOf(t.servedRequest), [&] { self.timerFired(t); });
+}
+
+void Http1Upstream::timerFired(Transfer& t) {
+  switch (t.phase) {
+    case Phase::kConnecting:
+      return failTransfer(t, "Timeout was reached: Connection timed out after " +
+                                 std::to_string(t.connectTimeout.count()) + " milliseconds");
+    case Phase::kSending:
+    case Phase::kWaitingHead:
+      // Timers are armed in whole milliseconds and may fire a little early.
+      if (SteadyClock::now() + std::chrono::milliseconds(2) >= t.firstByteDeadline || t.phase == Phase::kSending)
+        return failTransfer(t, "no response headers within the first-byte timeout");
+      [[fallthrough]];
+    case Phase::kBody: {
+      // A paused transfer waits for its client, not for the origin: its window starts over.
+      auto floor = static_cast<uint64_t>(t.lowSpeedBytes) * static_cast<uint64_t>(t.lowSpeedTime.count());
+      if (!t.paused && t.bytesThisWindow < floor) {
+        return failTransfer(t, "Operation too slow. Less than " + std::to_string(t.lowSpeedBytes) +
+                                   " bytes/sec transferred the last " + std::to_string(t.lowSpeedTime.count()) +
+                                   " seconds");
+      }
+      t.bytesThisWindow = 0;
+      auto next = SteadyClock::now() + t.lowSpeedTime;
+      armTimer(t, t.phase == Phase::kBody ? next : std::min(next, t.firstByteDeadline));
+      return;
+    }
+  }
+}
+
+void Http1Upstream::succeed(Transfer& t) {
+  TransferId id = t.id;
+  auto done = std::move(t.callbacks.onDone);
+  ExchangeRef servedRequest = t.servedRequest;
+  // Bytes after the end of the response were never asked for: the connection is not
+  // reused, rather than hand them to the next request as its response.
+  if (t.parser.reusable() && t.begin == t.end && t.connection) keepIdle(std::move(t.connection));
+  release(id);
+  if (!done) return;
+  if (!guardCallback("origin transfer completion", requestIdOf(servedRequest), [&] { done(std::string()); }))
+    servedRequest.failInternal();
+}
+
+void Http1Upstream::failTransfer(Transfer& t, const std::string& error) {
+  TransferId id = t.id;
+  if (starting_) {
+    // The caller of start() has not even got the transfer's id yet.
+    if (t.connection) {
+      event_del(t.connection->readEvent.get());
+      event_del(t.connection->writeEvent.get());
+      event_del(t.connection->timerEvent.get());
+      t.connection->reading = false;
+    }
+    loop_.defer([this, id, error] {
+      auto it = transfers_.find(id);
+      if (it != transfers_.end() && !it->second->cancelled) failTransfer(*it->second, error);
+    });
+    return;
+  }
+  auto done = std::move(t.callbacks.onDone);
+  ExchangeRef servedRequest = t.servedRequest;
+  release(id);
+  if (!done) return;
+  if (!guardCallback("origin transfer completion", requestIdOf(servedRequest), [&] { done(error); }))
+    servedRequest.failInternal();
+}
+
+void Http1Upstream::release(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  std::unique_ptr<Transfer> t = std::move(it->second);
+  transfers_.erase(it);
+  t->cancelled = true;
+  returnBuffer(std::move(t->buffer));
+  // A connection still held here is mid-response (or failed): it closes with the transfer.
+}
+
+void Http1Upstream::cancel(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  Transfer& t = *it->second;
+  t.cancelled = true;
+  if (t.connection) {
+    event_del(t.connection->readEvent.get());
+    event_del(t.connection->writeEvent.get());
+    event_del(t.connection->timerEvent.get());
+    t.connection->reading = false;
+  }
+  if (callbackDepth_ > 0) {
+    // The callback calling us may be this transfer's own, with its frame still on the stack.
+    loop_.defer([this, id] { release(id); });
+    return;
+  }
+  release(id);
+}
+
+bool Http1Upstream::paused(TransferId id) const {
+  auto it = transfers_.find(id);
+  return it != transfers_.end() && it->second->paused;
+}
+
+void Http1Upstream::resume(TransferId id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end() || !it->second->paused || it->second->cancelled) return;
+  if (callbackDepth_ > 0) {
+    loop_.defer([this, id] { resume(id); });
+    return;
+  }
+  Transfer& t = *it->second;
+  t.paused = false;
+  std::string_view pending = t.pending;
+  t.pending = {};
+  if (!deliver(t, pending)) return;
+  if (!process(t)) return;
+  Connection& c = *t.connection;
+  if (!c.reading) {
+    event_add(c.readEvent.get(), nullptr);
+    c.reading = true;
+  }
+}
+
+}  // namespace recgw::reactor

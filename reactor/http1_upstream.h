@@ -1,0 +1,114 @@
+#pragma once
+// GET and HEAD over plain HTTP/1.1 to an origin named by an IP address, on the worker's loop,
+// without libcurl. CurlMulti hands it the transfers it can serve (http1OriginOf) and keeps
+// everything else (TLS, host names, proxies, request bodies). Same contract as CurlMulti:
+// the callbacks of TransferCallbacks, pause by returning kPause from onData, no callback
+// after cancel(). Loop thread only.
+//
+// Why by hand: libcurl 7.88 spends ~85 k instructions on each such transfer (its printf
+// formats every request header byte by byte, the URL is parsed and rebuilt, each response
+// header is compared against dozens of names), a third of a proxied request's cost. This
+// client builds the request head in one string, sends it with one send(), parses the
+// response in place (Http1ResponseParser) and hands body bytes to onData from its read
+// buffer without a copy. Kept-alive connections are pooled per origin as curl's are.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "reactor/curl_multi.h"
+#include "reactor/event_loop.h"
+#include "reactor/exchange_ref.h"
+#include "reactor/http1_response_parser.h"
+#include "reactor/libevent_handles.h"
+#include "reactor/status.h"
+
+namespace recgw::reactor {
+
+// Where a URL this client can serve points: http:// with an IPv4 or bracketed IPv6 literal,
+// no user info, no fragment.
+struct Http1Origin {
+  sockaddr_storage address{};
+  socklen_t addressLength = 0;
+  std::string authority;  // "127.0.0.1:9000": the Host header (":80" left out) and pool key
+  std::string hostForErrors;
+  uint16_t port = 80;
+  std::string target;  // path and query, exactly as in the URL
+};
+std::optional<Http1Origin> http1OriginOf(std::string_view url);
+
+class Http1Upstream {
+ public:
+  static constexpr size_t kPause = CurlMulti::kPause;
+  // Idle connections kept in all (curl's CURLMOPT_MAXCONNECTS here), and how long one may
+  // stay idle before it is not trusted again (curl's default CURLOPT_MAXAGE_CONN).
+  static constexpr size_t kMaxIdleConnections = 256;
+  static constexpr std::chrono::seconds kMaxIdleAge{118};
+
+  Http1Upstream(EventLoop& loop, size_t readBufferSize);
+  ~Http1Upstream();
+  Http1Upstream(const Http1Upstream&) = delete;
+  Http1Upstream& operator=(const Http1Upstream&) = delete;
+
+  // `request` must be a GET or HEAD without a body (CurlMulti checks). Fails only when no
+  // socket can be had; no callback fires then.
+  Status start(TransferId id, Http1Origin origin, const UpstreamRequest& request, TransferCallbacks callbacks,
+               ExchangeRef servedRequest);
+  bool owns(TransferId id) const { return transfers_.count(id) != 0; }
+  void resume(TransferId id);
+  void cancel(TransferId id);
+  bool paused(TransferId id) const;
+  size_t active() const { return transfers_.size(); }
+  size_t idleConnections() const;
+
+ private:
+  struct Connection;
+  struct Transfer;
+  enum class Phase { kConnecting, kSending, kWaitingHead, kBody };
+
+  static void onReadable(evutil_socket_t, short, void* arg) noexcept;
+  static void onWritable(evutil_socket_t, short, void* arg) noexcept;
+  static void onTimer(evutil_socket_t, short, void* arg) noexcept;
+
+  Expected<std::unique_ptr<Connection>> connect(const Http1Origin& origin);
+  std::unique_ptr<Connection> takeIdle(const std::string& authority);
+  void keepIdle(std::unique_ptr<Connection> connection);
+  void dropIdle(Connection* connection);
+
+  void beginExchange(Transfer& t);
+  // Each returns false when the transfer ended (it is gone then) or must wait.
+  void sendRequest(Transfer& t);
+  void readResponse(Transfer& t);
+  bool process(Transfer& t);
+  bool deliver(Transfer& t, std::string_view payload);
+  void closedByOrigin(Transfer& t);
+  void retryOnFreshConnection(Transfer& t, const std::string& why);
+  void timerFired(Transfer& t);
+  void armTimer(Transfer& t, std::chrono::steady_clock::time_point deadline);
+
+  void succeed(Transfer& t);
+  void failTransfer(Transfer& t, const std::string& error);
+  void release(TransferId id);
+  std::unique_ptr<char[]> takeBuffer();
+  void returnBuffer(std::unique_ptr<char[]> buffer);
+
+  EventLoop& loop_;
+  size_t bufferSize_;
+  std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  size_t idleCount_ = 0;
+  // Read buffers of finished transfers, for the next ones (as CurlMulti keeps easy handles).
+  static constexpr size_t kSpareBuffers = 16;
+  std::vector<std::unique_ptr<char[]>> spareBuffers_;
+  int callbackDepth_ = 0;  // > 0 while a transfer's callback runs: cancel and resume wait
+  bool starting_ = false;  // inside start(): a failure is reported on the next pass, as curl's
+};
+
+}  // namespace recgw::reactor

@@ -269,6 +269,13 @@ const std::vector<Field>& schema() {
                     : "must be 0 (the kernel's default) or from 16384 to 67108864";
        }},
 
+      {"stream", "upstream_client", Kind::kString, false, bind(&C::stream, &StreamConfig::upstreamClient),
+       [](const C& c) {
+         return c.stream.upstreamClient == "builtin" || c.stream.upstreamClient == "curl"
+                    ? ""
+                    : "must be \"builtin\" or \"curl\"";
+       }},
+
       {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},
       {"cache", "l1_ttl_s", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1TtlS),

@@ -119,6 +119,10 @@ struct StreamConfig {
   // reads: bytes the kernel may hold unsent for it. 0 leaves the kernel's default (up to
   // net.ipv4.tcp_wmem's maximum, 4 MiB).
   int64_t kernelUnsentBytes = 256 * 1024;
+  // "builtin": GET and HEAD over plain HTTP to an origin named by an IP address go through the
+  // built-in HTTP/1.1 client (reactor/http1_upstream.h), everything else through libcurl.
+  // "curl": everything through libcurl.
+  std::string upstreamClient = "builtin";
 };
 
 struct CacheConfig {

@@ -262,6 +262,7 @@ class Worker {
         terminate_(loop_, SIGTERM, [this] { beginShutdown("SIGTERM"); }),
         interrupt_(loop_, SIGINT, [this] { beginShutdown("SIGINT"); }),
         hangup_(loop_, SIGHUP, [this] { reload(); }) {
+    if (config.stream.upstreamClient == "curl") curl_.useCurlOnly();
     if (config.redis.enabled) {
       auto address = storage::parseRedisUrl(config.redis.url, redisOverridesFrom(config.redis));
       if (!address) throw std::runtime_error("redis.url: " + address.error().message);
@@ -485,7 +486,8 @@ class Worker {
     reactor::logInfo("worker listening", {{"listen", config_.server.listen},
                                           {"ops_listen", config_.server.opsListen},
                                           {"worker", std::to_string(index_)},
-                                          {"allocator", reactor::allocatorDescription()}});
+                                          {"allocator", reactor::allocatorDescription()},
+                                          {"upstream_client", config_.stream.upstreamClient}});
     loop_.run();
     reactor::logInfo("worker stopped", {{"worker", std::to_string(index_)}});
     return 0;

@@ -232,6 +232,13 @@ TEST(ConfigTest, ParkAfterDefaultsToTwoSecondsAndZeroNeverParks) {
   expectErrorNaming(errorOf("[stream]\npark_after_ms = -1\n"), "stream.park_after_ms");
 }
 
+TEST(ConfigTest, UpstreamClientIsBuiltinOrCurl) {
+  EXPECT_EQ(loadText("").stream.upstreamClient, "builtin");
+  EXPECT_EQ(loadText("[stream]\nupstream_client = \"curl\"\n").stream.upstreamClient, "curl");
+  EXPECT_EQ(loadText("", {"RECGW_STREAM_UPSTREAM_CLIENT=curl"}).stream.upstreamClient, "curl");
+  expectErrorNaming(errorOf("[stream]\nupstream_client = \"libcurl\"\n"), "stream.upstream_client");
+}
+
 TEST(ConfigTest, KernelUnsentBytesDefaultsToQuarterMebibyteAndZeroLeavesTheKernelDefault) {
   EXPECT_EQ(loadText("").stream.kernelUnsentBytes, 256 * 1024);
   EXPECT_EQ(loadText("", {"RECGW_STREAM_KERNEL_UNSENT_BYTES=0"}).stream.kernelUnsentBytes, 0);

@@ -152,6 +152,7 @@ class StreamRelay {
     reactor::TransferCallbacks callbacks;
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
     callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
+    callbacks.onBodyBuffer = [this](evbuffer* body) { return onBodyBuffer(body); };
     callbacks.onDone = [this](const std::string& error) { onDone(error); };
     auto started =
         registry_.curl_.start(request, std::move(callbacks), reactor::ExchangeRef(server_, exchangeId_));
@@ -368,10 +369,50 @@ class StreamRelay {
   }
 
   size_t onData(const char* data, size_t n) {
+    return relayBody(n, [&](size_t skip) {
+      if (readingDenial_) return appendDenial(data, n);
+      if (skip >= n) return;
+      evbuffer_add(chunk_.get(), data + skip, n - skip);
+      if (tapping_) tap_->body(data + skip, n - skip);
+    });
+  }
+
+  // The same, for bytes the built-in client read into evbuffer chains: the chains move to
+  // the client's connection, uncopied.
+  size_t onBodyBuffer(evbuffer* body) {
+    size_t n = evbuffer_get_length(body);
+    return relayBody(n, [&](size_t skip) {
+      if (readingDenial_) {
+        char head[kMaxDenialBody];
+        ev_ssize_t copied = evbuffer_copyout(body, head, std::min(n, kMaxDenialBody));
+        if (copied > 0) appendDenial(head, static_cast<size_t>(copied));
+        evbuffer_drain(body, n);
+        return;
+      }
+      evbuffer_drain(body, skip);
+      if (skip >= n) return;
+      if (tapping_) {
+        int count = evbuffer_peek(body, -1, nullptr, nullptr, 0);
+        std::vector<evbuffer_iovec> pieces(static_cast<size_t>(std::max(count, 0)));
+        evbuffer_peek(body, -1, nullptr, pieces.data(), count);
+        for (const evbuffer_iovec& piece : pieces) tap_->body(static_cast<const char*>(piece.iov_base), piece.iov_len);
+      }
+      evbuffer_add_buffer(chunk_.get(), body);
+    });
+  }
+
+  static constexpr size_t kMaxDenialBody = 4096;
+  void appendDenial(const char* data, size_t n) {
+    if (denialBody_.size() < kMaxDenialBody)
+      denialBody_.append(data, std::min(n, kMaxDenialBody - denialBody_.size()));
+  }
+
+  // `n` body bytes arrived; `take(skip)` hands on all but the first `skip` of them (bytes the
+  // client already has, after a resume). Returns what the transfer callbacks return.
+  template <class Take>
+  size_t relayBody(size_t n, Take take) {
     if (readingDenial_) {
-      constexpr size_t kMaxDenialBody = 4096;
-      if (denialBody_.size() < kMaxDenialBody)
-        denialBody_.append(data, std::min(n, kMaxDenialBody - denialBody_.size()));
+      take(n);
       return n;
     }
     HttpExchange* ex = exchange();
@@ -389,9 +430,11 @@ class StreamRelay {
         break;
     }
     size_t skip = body_.take(n);
-    if (skip == n) return n;
-    evbuffer_add(chunk_.get(), data + skip, n - skip);
-    if (tapping_) tap_->body(data + skip, n - skip);
+    if (skip == n) {
+      take(n);  // nothing to relay; an evbuffer is drained all the same
+      return n;
+    }
+    take(skip);
     if (!ex->sendChunk(chunk_.get(), [this] { onDrained(); })) {
       // The origin sent more than the response declared; the exchange cut the connection.
       noteFailure("bad_response", "body longer than declared");

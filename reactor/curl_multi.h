@@ -80,6 +80,12 @@ struct TransferCallbacks {
   std::function<size_t(const char* data, size_t size)> onData;
   // The transfer ended (not called after cancel()). error is empty on success.
   std::function<void(const std::string& error)> onDone;
+  // Optional, preferred to onData by the built-in client for a body framed by its length (or
+  // the close): the body bytes read so far, in an evbuffer whose chains the callee moves on
+  // (evbuffer_add_buffer) instead of copying them. Take them all (move or drain them) and
+  // return how many, or return kPause leaving them to be offered again after resume(), or 0
+  // to abort.
+  std::function<size_t(evbuffer* body)> onBodyBuffer = nullptr;
 };
 
 // Every upstream transfer of a worker starts here. GET and HEAD over plain HTTP to an origin

@@ -54,6 +54,9 @@ struct Http1Upstream::Transfer {
   size_t begin = 0;  // unread bytes are buffer[begin, end)
   size_t end = 0;
   std::string_view pending;  // payload onData paused on, offered again by resume()
+  // Body bytes for onBodyBuffer: read straight into evbuffer chains that the callee moves
+  // to its client's connection, so a relayed body is never copied in user space.
+  EvbufferPtr bodyIn;
   bool reused = false;       // the connection carried an earlier response
   bool retried = false;
   bool received = false;     // any byte of the response arrived
@@ -64,6 +67,8 @@ struct Http1Upstream::Transfer {
   long lowSpeedBytes = 0;
   std::chrono::seconds lowSpeedTime{0};
   uint64_t bytesThisWindow = 0;
+  bool timerMeansFirstByte = false;
+  bool overran = false;  // the origin sent bytes beyond the response
 };
 
 namespace {
@@ -338,7 +343,16 @@ void Http1Upstream::sendRequest(Transfer& t) {
   // curl's low-speed limit already counts while the response is awaited (a provider call
   // with a 1 s window and a 1.5 s first-byte budget gives up after 1 s of silence).
   t.bytesThisWindow = 0;
-  armTimer(t, std::min(t.firstByteDeadline, SteadyClock::now() + t.lowSpeedTime));
+  armWaitingTimer(t);
+}
+
+// While the head is awaited the timer means whichever comes first: the first-byte deadline
+// or the end of a low-speed window. Which one is decided here, not from the clock when it
+// fires: libevent arms timers from its cached time, so they may fire a few ms early.
+void Http1Upstream::armWaitingTimer(Transfer& t) {
+  auto windowEnd = SteadyClock::now() + t.lowSpeedTime;
+  t.timerMeansFirstByte = t.firstByteDeadline <= windowEnd;
+  armTimer(t, t.timerMeansFirstByte ? t.firstByteDeadline : windowEnd);
 }
 
 // A kept-alive connection the origin had closed (or reset) before our request reached it:
@@ -395,6 +409,7 @@ void Http1Upstream::onReadable(evutil_socket_t, short, void* arg) noexcept {
 void Http1Upstream::readResponse(Transfer& t) {
   Connection& c = *t.connection;
   if (t.paused) return;
+  if (t.callbacks.onBodyBuffer && (t.phase != Phase::kBody || t.bodyIn)) return readIntoEvbuffer(t);
   if (!t.buffer) t.buffer = takeBuffer();
   for (;;) {
     if (t.begin == t.end) t.begin = t.end = 0;
@@ -423,6 +438,137 @@ void Http1Upstream::readResponse(Transfer& t) {
   }
 }
 
+// For a caller with onBodyBuffer: recv() into evbuffer chains, the head included, so that
+// a body framed by its length (or the close) reaches the caller in the chains it was read
+// into, never copied. The head is parsed where it lies (one recv gives one chain); the body
+// is never read past its end.
+void Http1Upstream::readIntoEvbuffer(Transfer& t) {
+  Connection& c = *t.connection;
+  if (!t.bodyIn) {
+    t.bodyIn.reset(evbuffer_new());
+    if (!t.bodyIn) return failTransfer(t, "out of memory for the response");
+  }
+  for (;;) {
+    if (t.paused) return;
+    size_t buffered = evbuffer_get_length(t.bodyIn.get());
+    uint64_t limit = t.phase == Phase::kBody ? std::min<uint64_t>(t.parser.rawBodyLimit(), bufferSize_)
+                                             : bufferSize_ - std::min(buffered, bufferSize_);
+    if (limit == 0) return failTransfer(t, "response head larger than the read buffer");
+    evbuffer_iovec space{};
+    if (evbuffer_reserve_space(t.bodyIn.get(), static_cast<ev_ssize_t>(limit), &space, 1) != 1)
+      return failTransfer(t, "out of memory for the response");
+    size_t room = std::min<size_t>(space.iov_len, static_cast<size_t>(limit));
+    ssize_t n = ::recv(c.fd, space.iov_base, room, 0);
+    if (n < 0) {
+      evbuffer_commit_space(t.bodyIn.get(), nullptr, 0);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      std::string why = "Recv failure: " + errnoText(errno);
+      if (t.reused && !t.received && !t.retried) return retryOnFreshConnection(t, why);
+      return failTransfer(t, why);
+    }
+    space.iov_len = static_cast<size_t>(n);
+    evbuffer_commit_space(t.bodyIn.get(), &space, 1);
+    if (n == 0) return closedByOrigin(t);
+    t.received = true;
+    t.bytesThisWindow += static_cast<uint64_t>(n);
+    if (t.phase != Phase::kBody) {
+      if (!headFromEvbuffer(t)) return;
+    } else {
+      t.parser.tookRawBody(static_cast<uint64_t>(n));
+      if (!deliverBuffered(t)) return;
+      if (t.parser.bodyDone()) return succeed(t);
+    }
+    if (static_cast<size_t>(n) < room) return;
+  }
+}
+
+// Parses the head from bodyIn and hands on what follows it. False when the transfer ended,
+// paused or moved to the copying path (a chunked body).
+bool Http1Upstream::headFromEvbuffer(Transfer& t) {
+  size_t length = evbuffer_get_length(t.bodyIn.get());
+  const char* data = reinterpret_cast<const char*>(evbuffer_pullup(t.bodyIn.get(), -1));
+  if (!data) {
+    failTransfer(t, "out of memory for the response");
+    return false;
+  }
+  size_t consumed = 0;
+  auto result = t.parser.parseHead(std::string_view(data, length), &consumed);
+  if (result == Http1ResponseParser::HeadResult::kNeedMore) return true;
+  if (result == Http1ResponseParser::HeadResult::kError) {
+    failTransfer(t, t.parser.error());
+    return false;
+  }
+  evbuffer_drain(t.bodyIn.get(), consumed);
+  if (!announceHead(t)) return false;
+  size_t rest = evbuffer_get_length(t.bodyIn.get());
+  if (t.parser.rawBody()) {
+    uint64_t limit = t.parser.rawBodyLimit();
+    if (rest > limit) {
+      // Bytes beyond the body: dropped with the connection, never read as the next response.
+      EvbufferPtr body(evbuffer_new());
+      if (!body) {
+        failTransfer(t, "out of memory for the response");
+        return false;
+      }
+      evbuffer_remove_buffer(t.bodyIn.get(), body.get(), static_cast<size_t>(limit));
+      t.bodyIn = std::move(body);
+      t.overran = true;
+      rest = static_cast<size_t>(limit);
+    }
+    t.parser.tookRawBody(rest);
+    if (!deliverBuffered(t)) return false;
+    if (t.parser.bodyDone()) {
+      succeed(t);
+      return false;
+    }
+    return true;
+  }
+  if (t.parser.bodyDone()) {
+    t.overran = rest > 0;
+    succeed(t);
+    return false;
+  }
+  // A chunked body: decoded from the read buffer and handed to onData, copied like curl's.
+  if (!t.buffer) t.buffer = takeBuffer();
+  t.begin = 0;
+  t.end = std::min(rest, bufferSize_);
+  evbuffer_remove(t.bodyIn.get(), t.buffer.get(), t.end);
+  t.bodyIn.reset();
+  process(t);  // the rest of the chunked body is read on the copying path (readResponse)
+  return false;
+}
+
+// Hands bodyIn to onBodyBuffer. False when the transfer paused or ended.
+bool Http1Upstream::deliverBuffered(Transfer& t) {
+  size_t length = evbuffer_get_length(t.bodyIn.get());
+  if (length == 0) return true;
+  size_t taken = 0;
+  ++callbackDepth_;
+  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest),
+                                [&] { taken = t.callbacks.onBodyBuffer(t.bodyIn.get()); });
+  --callbackDepth_;
+  if (t.cancelled) return false;
+  if (!returned) {
+    t.servedRequest.failInternal();
+    release(t.id);
+    return false;
+  }
+  if (taken == kPause) {
+    t.paused = true;
+    if (t.connection->reading) {
+      event_del(t.connection->readEvent.get());
+      t.connection->reading = false;
+    }
+    return false;
+  }
+  if (taken != length || evbuffer_get_length(t.bodyIn.get()) != 0) {
+    failTransfer(t, "Failed writing received data to disk/application");
+    return false;
+  }
+  return true;
+}
+
 // Parses what is buffered and hands it on. False when the transfer ended or paused.
 bool Http1Upstream::process(Transfer& t) {
   if (t.phase != Phase::kBody) {
@@ -434,26 +580,7 @@ bool Http1Upstream::process(Transfer& t) {
       return false;
     }
     t.begin += consumed;
-    t.phase = Phase::kBody;
-    // From here the deadline is the low-speed window, as curl's CURLOPT_LOW_SPEED_*.
-    t.bytesThisWindow = 0;
-    armTimer(t, SteadyClock::now() + t.lowSpeedTime);
-    if (t.callbacks.onHeaders) {
-      UpstreamResponse response;
-      response.status = t.parser.status();
-      response.headers = std::move(t.parser.headers());
-      bool keep = true;
-      ++callbackDepth_;
-      bool returned = guardCallback("origin response headers", requestIdOf(t.servedRequest),
-                                    [&] { keep = t.callbacks.onHeaders(response); });
-      --callbackDepth_;
-      if (!returned) t.servedRequest.failInternal();
-      if (t.cancelled) return false;
-      if (!returned || !keep) {
-        release(t.id);  // the caller asked to stop: no onDone, as with curl
-        return false;
-      }
-    }
+    if (!announceHead(t)) return false;
   }
   while (!t.parser.bodyDone()) {
     if (t.begin == t.end) return true;
@@ -468,6 +595,31 @@ bool Http1Upstream::process(Transfer& t) {
   }
   succeed(t);
   return false;
+}
+
+// The head is parsed: the body phase begins, and onHeaders hears of it. False when the
+// transfer ended (cancelled, or refused by onHeaders).
+bool Http1Upstream::announceHead(Transfer& t) {
+  t.phase = Phase::kBody;
+  // From here the deadline is the low-speed window, as curl's CURLOPT_LOW_SPEED_*.
+  t.bytesThisWindow = 0;
+  armTimer(t, SteadyClock::now() + t.lowSpeedTime);
+  if (!t.callbacks.onHeaders) return true;
+  UpstreamResponse response;
+  response.status = t.parser.status();
+  response.headers = std::move(t.parser.headers());
+  bool keep = true;
+  ++callbackDepth_;
+  bool returned = guardCallback("origin response headers", requestIdOf(t.servedRequest),
+                                [&] { keep = t.callbacks.onHeaders(response); });
+  --callbackDepth_;
+  if (!returned) t.servedRequest.failInternal();
+  if (t.cancelled) return false;
+  if (!returned || !keep) {
+    release(t.id);  // the caller asked to stop: no onDone, as with curl
+    return false;
+  }
+  return true;
 }
 
 // Hands payload to onData. False when the transfer paused or ended.
@@ -529,8 +681,7 @@ void Http1Upstream::timerFired(Transfer& t) {
                                  std::to_string(t.connectTimeout.count()) + " milliseconds");
     case Phase::kSending:
     case Phase::kWaitingHead:
-      // Timers are armed in whole milliseconds and may fire a little early.
-      if (SteadyClock::now() + std::chrono::milliseconds(2) >= t.firstByteDeadline || t.phase == Phase::kSending)
+      if (t.timerMeansFirstByte || t.phase == Phase::kSending)
         return failTransfer(t, "no response headers within the first-byte timeout");
       [[fallthrough]];
     case Phase::kBody: {
@@ -542,9 +693,8 @@ void Http1Upstream::timerFired(Transfer& t) {
                                    " seconds");
       }
       t.bytesThisWindow = 0;
-      auto next = SteadyClock::now() + t.lowSpeedTime;
-      armTimer(t, t.phase == Phase::kBody ? next : std::min(next, t.firstByteDeadline));
-      return;
+      if (t.phase == Phase::kBody) return armTimer(t, SteadyClock::now() + t.lowSpeedTime);
+      return armWaitingTimer(t);
     }
   }
 }
@@ -555,7 +705,7 @@ void Http1Upstream::succeed(Transfer& t) {
   ExchangeRef servedRequest = t.servedRequest;
   // Bytes after the end of the response were never asked for: the connection is not
   // reused, rather than hand them to the next request as its response.
-  if (t.parser.reusable() && t.begin == t.end && t.connection) keepIdle(std::move(t.connection));
+  if (t.parser.reusable() && t.begin == t.end && !t.overran && t.connection) keepIdle(std::move(t.connection));
   release(id);
   if (!done) return;
   if (!guardCallback("origin transfer completion", requestIdOf(servedRequest), [&] { done(std::string()); }))
@@ -629,10 +779,15 @@ void Http1Upstream::resume(TransferId id) {
   }
   Transfer& t = *it->second;
   t.paused = false;
-  std::string_view pending = t.pending;
-  t.pending = {};
-  if (!deliver(t, pending)) return;
-  if (!process(t)) return;
+  if (t.bodyIn) {
+    if (!deliverBuffered(t)) return;
+    if (t.parser.bodyDone()) return succeed(t);
+  } else {
+    std::string_view pending = t.pending;
+    t.pending = {};
+    if (!deliver(t, pending)) return;
+    if (!process(t)) return;
+  }
   Connection& c = *t.connection;
   if (!c.reading) {
     event_add(c.readEvent.get(), nullptr);

@@ -88,10 +88,15 @@ class Http1Upstream {
   void readResponse(Transfer& t);
   bool process(Transfer& t);
   bool deliver(Transfer& t, std::string_view payload);
+  bool deliverBuffered(Transfer& t);
+  bool announceHead(Transfer& t);
+  void readIntoEvbuffer(Transfer& t);
+  bool headFromEvbuffer(Transfer& t);
   void closedByOrigin(Transfer& t);
   void retryOnFreshConnection(Transfer& t, const std::string& why);
   void timerFired(Transfer& t);
   void armTimer(Transfer& t, std::chrono::steady_clock::time_point deadline);
+  void armWaitingTimer(Transfer& t);
 
   void succeed(Transfer& t);
   void failTransfer(Transfer& t, const std::string& error);

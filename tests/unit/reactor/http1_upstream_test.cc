@@ -166,6 +166,45 @@ Outcome fetch(EventLoop& loop, CurlMulti& multi, const std::string& url, bool he
   return out;
 }
 
+// The same through onBodyBuffer, as the stream relay asks.
+Outcome fetchBuffered(EventLoop& loop, CurlMulti& multi, const std::string& url, bool head = false) {
+  Outcome out;
+  bool finished = false;
+  UpstreamRequest req;
+  req.url = url;
+  req.headOnly = head;
+  TransferCallbacks callbacks;
+  callbacks.onHeaders = [&](const UpstreamResponse& r) {
+    out.status = r.status;
+    out.response = r;
+    return true;
+  };
+  callbacks.onData = [&](const char* data, size_t size) {
+    out.body.append(data, size);
+    return size;
+  };
+  callbacks.onBodyBuffer = [&](evbuffer* in) {
+    size_t n = evbuffer_get_length(in);
+    std::string piece(n, '\0');
+    evbuffer_remove(in, piece.data(), n);
+    out.body += piece;
+    return n;
+  };
+  callbacks.onDone = [&](const std::string& error) {
+    out.error = error;
+    ++out.done;
+    finished = true;
+    loop.stop();
+  };
+  auto started = multi.start(req, std::move(callbacks));
+  if (!started) {
+    out.error = "start: " + started.error().message;
+    return out;
+  }
+  EXPECT_TRUE(testing::runUntil(loop, finished, 10s));
+  return out;
+}
+
 std::string ok(const std::string& body, const std::string& extra = "") {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
 }
@@ -337,6 +376,113 @@ TEST(Http1UpstreamTest, ChunkedBodyPausedOnEveryPieceArrivesWhole) {
   ASSERT_TRUE(testing::runUntil(loop, finished, 10s));
   EXPECT_EQ(error, "");
   EXPECT_TRUE(body == expected) << body.size() << " bytes of " << expected.size();
+}
+
+TEST(Http1UpstreamTest, ALengthFramedBodyComesAsEvbufferChainsPausedAndResumed) {
+  std::string big(3 * 1024 * 1024 + 7, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 31 + i / 1000) % 251);
+  ScriptedOrigin origin({{ok(big)}, {ok("next")}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  std::string body;
+  std::string error = "not done";
+  bool finished = false;
+  int buffers = 0;
+  int pauses = 0;
+  bool pauseNext = true;
+  TransferId id = 0;
+  Timer resumer(loop, [&] { multi.resume(id); });
+  UpstreamRequest req;
+  req.url = origin.url();
+  TransferCallbacks callbacks;
+  callbacks.onData = [&](const char* data, size_t size) -> size_t {
+    ADD_FAILURE() << "onData called although onBodyBuffer is set";
+    body.append(data, size);
+    return size;
+  };
+  callbacks.onBodyBuffer = [&](evbuffer* in) -> size_t {
+    size_t n = evbuffer_get_length(in);
+    EXPECT_GT(n, 0u);
+    if (pauseNext && pauses < 20) {
+      pauseNext = false;
+      ++pauses;
+      resumer.startOnce(1ms);
+      return CurlMulti::kPause;
+    }
+    pauseNext = true;
+    ++buffers;
+    std::string piece(n, '\0');
+    evbuffer_remove(in, piece.data(), n);
+    body += piece;
+    return n;
+  };
+  callbacks.onDone = [&](const std::string& e) {
+    error = e;
+    finished = true;
+    loop.stop();
+  };
+  auto started = multi.start(req, std::move(callbacks));
+  ASSERT_TRUE(started);
+  id = *started;
+  ASSERT_TRUE(testing::runUntil(loop, finished, 20s));
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(pauses, 20);
+  EXPECT_GT(buffers, 20);
+  EXPECT_TRUE(body == big) << body.size() << " bytes of " << big.size();
+  // The connection was read exactly to the end of the body, so it carries the next request.
+  EXPECT_EQ(fetch(loop, multi, origin.url()).body, "next");
+  EXPECT_EQ(origin.accepted(), 1);
+}
+
+TEST(Http1UpstreamTest, ABodyLeftInTheEvbufferIsAnError) {
+  ScriptedOrigin origin({{ok("abcdef")}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  std::string error;
+  bool finished = false;
+  UpstreamRequest req;
+  req.url = origin.url();
+  TransferCallbacks callbacks;
+  callbacks.onBodyBuffer = [&](evbuffer* in) -> size_t { return evbuffer_get_length(in); };  // says taken, is not
+  callbacks.onDone = [&](const std::string& e) {
+    error = e;
+    finished = true;
+    loop.stop();
+  };
+  ASSERT_TRUE(multi.start(req, std::move(callbacks)));
+  ASSERT_TRUE(testing::runUntil(loop, finished, 10s));
+  EXPECT_EQ(error, "Failed writing received data to disk/application");
+}
+
+TEST(Http1UpstreamTest, ThroughEvbuffersEveryFramingEndsAsThroughOnData) {
+  std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  ScriptedOrigin origin({{ok("first")},
+                         {ok("second") + "HTTP/1.1 200 OK\r\n"},  // bytes beyond: not reused
+                         {chunked},
+                         {"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", false},
+                         {ok("after head")},
+                         {"HTTP/1.1 204 No Content\r\n\r\n"},
+                         {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  EXPECT_EQ(fetchBuffered(loop, multi, origin.url()).body, "first");
+  EXPECT_EQ(fetchBuffered(loop, multi, origin.url()).body, "second");
+  EXPECT_EQ(origin.accepted(), 1);
+  Outcome c = fetchBuffered(loop, multi, origin.url());
+  EXPECT_EQ(origin.accepted(), 2);  // the overrun connection was closed
+  EXPECT_EQ(c.error, "");
+  EXPECT_EQ(c.body, "abcde");
+  Outcome h = fetchBuffered(loop, multi, origin.url(), true);
+  EXPECT_EQ(h.error, "");
+  EXPECT_EQ(h.body, "");
+  EXPECT_EQ(fetchBuffered(loop, multi, origin.url()).body, "after head");
+  Outcome n = fetchBuffered(loop, multi, origin.url());
+  EXPECT_EQ(n.status, 204);
+  EXPECT_EQ(n.error, "");
+  EXPECT_EQ(origin.accepted(), 2);  // chunked, HEAD and 204 left the second one reusable
+  Outcome cut = fetchBuffered(loop, multi, origin.url());
+  EXPECT_EQ(cut.body, "abc");
+  EXPECT_EQ(cut.error, "transfer closed with 7 bytes remaining to read");
 }
 
 TEST(Http1UpstreamTest, CancelInsideOnHeadersStopsEverything) {

@@ -1,6 +1,7 @@
 #include "reactor/http1_response_parser.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace recgw::reactor {
 
@@ -12,7 +13,7 @@ constexpr size_t kMaxTrailerBytes = 16 * 1024;
 constexpr size_t kMaxLengthDigits = 18;
 constexpr size_t kMaxChunkSizeDigits = 15;
 
-bool isTokenChar(unsigned char c) {
+constexpr bool isTokenCharSlow(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
@@ -23,6 +24,16 @@ bool isTokenChar(unsigned char c) {
       return false;
   }
 }
+
+struct TokenTable {
+  bool token[256] = {};
+  constexpr TokenTable() {
+    for (int c = 0; c < 256; ++c) token[c] = isTokenCharSlow(static_cast<unsigned char>(c));
+  }
+};
+constexpr TokenTable kTokenTable;
+
+bool isTokenChar(unsigned char c) { return kTokenTable.token[c]; }
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -82,41 +93,48 @@ Http1ResponseParser::HeadResult Http1ResponseParser::parseHead(std::string_view 
   if (state_ != State::kHead) return fail("the response head was already read");
   size_t offset = 0;
   for (;;) {
-    std::string_view rest = data.substr(offset);
-    // The head ends at the first empty line; until it has arrived nothing is parsed, so a
-    // head split across reads costs one search per read.
+    // No head is longer than kMaxHeadBytes: nothing beyond is looked at (and line offsets fit
+    // in 32 bits).
+    std::string_view rest = data.substr(offset, kMaxHeadBytes + 1);
+    // The head ends at the first empty line; until it has arrived nothing is parsed. Each
+    // line is found once (one memchr per line) and remembered for parsing.
+    constexpr size_t kMaxLines = 256;
+    struct Span {
+      uint32_t start, length;
+    };
+    Span lines[kMaxLines];  // left uninitialised: only the first `count` are written
+    size_t count = 0;
     size_t end = std::string_view::npos;
-    for (size_t lf = rest.find('\n'); lf != std::string_view::npos; lf = rest.find('\n', lf + 1)) {
-      if (lf + 1 < rest.size() && rest[lf + 1] == '\n') {
-        end = lf + 2;
+    size_t start = 0;
+    while (start < rest.size()) {
+      const void* found = std::memchr(rest.data() + start, '\n', rest.size() - start);
+      if (!found) break;
+      size_t lf = static_cast<size_t>(static_cast<const char*>(found) - rest.data());
+      size_t stop = (lf > start && rest[lf - 1] == '\r') ? lf - 1 : lf;
+      if (stop == start) {
+        end = lf + 1;
         break;
       }
-      if (lf + 2 < rest.size() && rest[lf + 1] == '\r' && rest[lf + 2] == '\n') {
-        end = lf + 3;
-        break;
-      }
+      if (count == kMaxLines) return fail("more than 256 lines in the origin's response head");
+      lines[count++] = Span{static_cast<uint32_t>(start), static_cast<uint32_t>(stop - start)};
+      start = lf + 1;
     }
     if (end == std::string_view::npos) {
       if (offset + rest.size() > kMaxHeadBytes) return fail("response head larger than 32 KiB");
       // A reply that does not even begin like HTTP is refused at once, not after 32 KiB.
-      std::string_view start = rest.substr(0, std::min<size_t>(rest.size(), 5));
-      if (std::string_view("HTTP/").substr(0, start.size()) != start)
+      std::string_view begin = rest.substr(0, std::min<size_t>(rest.size(), 5));
+      if (std::string_view("HTTP/").substr(0, begin.size()) != begin)
         return fail("the origin's reply is not HTTP/1.x");
       return HeadResult::kNeedMore;
     }
     if (offset + end > kMaxHeadBytes) return fail("response head larger than 32 KiB");
-    std::string_view head = rest.substr(0, end);
+    if (count == 0) return fail("malformed status line from the origin");
     headers_.clear();
     sawContentLength_ = sawTransferEncoding_ = chunked_ = false;
     contentLength_ = 0;
-    std::string_view line;
-    size_t used = 0;
-    nextLine(head, &line, &used);
-    if (!parseStatusLine(line)) return HeadResult::kError;
-    head.remove_prefix(used);
-    while (nextLine(head, &line, &used) && !line.empty()) {
-      if (!parseField(line)) return HeadResult::kError;
-      head.remove_prefix(used);
+    if (!parseStatusLine(rest.substr(lines[0].start, lines[0].length))) return HeadResult::kError;
+    for (size_t i = 1; i < count; ++i) {
+      if (!parseField(rest.substr(lines[i].start, lines[i].length))) return HeadResult::kError;
     }
     offset += end;
     if (status_ >= 100 && status_ < 200) {
@@ -165,26 +183,22 @@ bool Http1ResponseParser::parseField(std::string_view line) {
     fail("obsolete line folding in the origin's response head");
     return false;
   }
-  size_t colon = line.find(':');
-  if (colon == 0 || colon == std::string_view::npos) {
+  size_t colon = 0;
+  while (colon < line.size() && line[colon] != ':') {
+    if (!isTokenChar(static_cast<unsigned char>(line[colon]))) {
+      fail("malformed header name from the origin");
+      return false;
+    }
+    ++colon;
+  }
+  if (colon == 0 || colon == line.size()) {
     fail("malformed header line from the origin");
     return false;
   }
   std::string_view name = line.substr(0, colon);
-  for (unsigned char c : name) {
-    if (!isTokenChar(c)) {
-      fail("malformed header name from the origin");
-      return false;
-    }
-  }
   std::string_view value = trimOws(line.substr(colon + 1));
-  for (unsigned char c : value) {
-    if (c == '\0' || c == '\r' || c == '\n') {
-      fail("control character in a header value from the origin");
-      return false;
-    }
-  }
-  if (equalsLower(name, "content-length")) {
+  // The three names that frame the message, told apart by length before any comparison.
+  if (name.size() == 14 && equalsLower(name, "content-length")) {
     if (value.empty() || value.size() > kMaxLengthDigits ||
         !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       fail("unparsable Content-Length from the origin");
@@ -198,7 +212,7 @@ bool Http1ResponseParser::parseField(std::string_view line) {
     }
     sawContentLength_ = true;
     contentLength_ = length;
-  } else if (equalsLower(name, "transfer-encoding")) {
+  } else if (name.size() == 17 && equalsLower(name, "transfer-encoding")) {
     bool supported = true;
     size_t codings = 0;
     forEachListElement(value, [&](std::string_view coding) {
@@ -211,16 +225,27 @@ bool Http1ResponseParser::parseField(std::string_view line) {
       return false;
     }
     sawTransferEncoding_ = true;
-  } else if (equalsLower(name, "connection")) {
+  } else if (name.size() == 10 && equalsLower(name, "connection")) {
     forEachListElement(value, [&](std::string_view option) {
       if (equalsLower(option, "close")) keepAlive_ = false;
       if (http10_ && equalsLower(option, "keep-alive")) keepAlive_ = true;
     });
   }
   if (keepHeaders_) {
-    bool kept = std::any_of(keepHeaders_->begin(), keepHeaders_->end(),
-                            [&](std::string_view wanted) { return equalsLower(name, wanted); });
+    bool kept = false;
+    for (std::string_view wanted : *keepHeaders_) {
+      if (wanted.size() == name.size() && equalsLower(name, wanted)) {
+        kept = true;
+        break;
+      }
+    }
     if (!kept) return true;
+  }
+  // A value that is kept may be passed on to a client: no control character that could end
+  // a header line there. (A line is split at LF only, so an ignored field cannot reframe.)
+  if (std::memchr(value.data(), '\r', value.size()) || std::memchr(value.data(), '\0', value.size())) {
+    fail("control character in a header value from the origin");
+    return false;
   }
   std::string lowerName(name);
   for (char& c : lowerName) c = lowerAscii(c);
@@ -345,6 +370,12 @@ Http1ResponseParser::BodyStep Http1ResponseParser::parseBody(std::string_view da
       return {};
   }
   return {};
+}
+
+void Http1ResponseParser::tookRawBody(uint64_t n) {
+  if (state_ != State::kBody || framing_ != Framing::kLength) return;
+  remaining_ -= std::min(remaining_, n);
+  if (remaining_ == 0) state_ = State::kDone;
 }
 
 bool Http1ResponseParser::acceptClose() {

@@ -79,7 +79,11 @@ std::string_view requestIdOf(const ExchangeRef& exchange) {
 }
 
 bool hasLineBreak(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  // A plain loop: find_first_of would call memchr on the three needles for every byte.
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
 }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {

@@ -172,6 +172,14 @@ TEST(Http1ResponseParserTest, AmbiguousFramingIsAnError) {
   for (const char* wire : cases) EXPECT_TRUE(parse(wire).failed) << wire;
 }
 
+TEST(Http1ResponseParserTest, ABareCarriageReturnFailsOnlyAValueThatIsKept) {
+  static const std::vector<std::string_view> keep{"etag"};
+  EXPECT_TRUE(parse("HTTP/1.1 200 OK\r\nETag: \"a\rb\"\r\nContent-Length: 0\r\n\r\n", false, 0, &keep).failed);
+  Parsed ignored = parse("HTTP/1.1 200 OK\r\nServer: a\rb\r\nContent-Length: 0\r\n\r\n", false, 0, &keep);
+  EXPECT_FALSE(ignored.failed) << ignored.error;
+  EXPECT_TRUE(ignored.bodyDone);
+}
+
 TEST(Http1ResponseParserTest, IdenticalContentLengthsAreOne) {
   Parsed p = parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok");
   ASSERT_FALSE(p.failed) << p.error;

@@ -46,6 +46,12 @@ class Http1ResponseParser {
   // the body was already complete); otherwise the response was cut short.
   bool acceptClose();
 
+  // The body is raw bytes up to a known end (Content-Length) or the close: it may be read
+  // past the parser, at most rawBodyLimit() bytes, and reported with tookRawBody().
+  bool rawBody() const { return state_ == State::kBody; }
+  uint64_t rawBodyLimit() const { return framing_ == Framing::kLength ? remaining_ : UINT64_MAX; }
+  void tookRawBody(uint64_t n);
+
   bool bodyDone() const { return state_ == State::kDone; }
   bool failed() const { return state_ == State::kError; }
   // The connection can carry another request once this response is complete.

@@ -734,9 +734,10 @@ void Http1Upstream::failTransfer(Transfer& t, const std::string& error) {
   }
   auto done = std::move(t.callbacks.onDone);
   ExchangeRef servedRequest = t.servedRequest;
+  std::string message = error;  // `error` may be the transfer's own (its parser's), freed next
   release(id);
   if (!done) return;
-  if (!guardCallback("origin transfer completion", requestIdOf(servedRequest), [&] { done(error); }))
+  if (!guardCallback("origin transfer completion", requestIdOf(servedRequest), [&] { done(message); }))
     servedRequest.failInternal();
 }
 

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
+#include <sys/queue.h>  // TAILQ_* for evhttp's header queue (event2/keyvalq_struct.h)
 #include <sys/socket.h>
 
 #include "reactor/callback_guard.h"
@@ -81,14 +83,60 @@ std::string HttpExchange::peerAddress() const {
   return addr ? addr : "";
 }
 
+namespace {
+
+// The output headers evhttp itself looks up while it frames a response
+// (evhttp_make_header_response, evhttp_maybe_add_content_length_header in libevent 2.1).
+bool readByEvhttp(std::string_view name) {
+  // Told apart by length first: a response adds a dozen headers, most of them not these.
+  switch (name.size()) {
+    case 4:
+      return strncasecmp(name.data(), "Date", 4) == 0;
+    case 10:
+      return strncasecmp(name.data(), "Connection", 10) == 0;
+    case 12:
+      return strncasecmp(name.data(), "Content-Type", 12) == 0;
+    case 14:
+      return strncasecmp(name.data(), "Content-Length", 14) == 0;
+    case 17:
+      return strncasecmp(name.data(), "Transfer-Encoding", 17) == 0;
+    default:
+      return false;
+  }
+}
+
+bool splitsALine(std::string_view text) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void HttpExchange::addHeader(const char* name, std::string_view value) {
   if (!req_) return;
-  if (strcasecmp(name, "Content-Range") == 0) {
+  std::string_view nameView(name);
+  if (nameView.size() == 13 && strncasecmp(name, "Content-Range", 13) == 0) {
     contentRange_ = value;
-  } else if (strcasecmp(name, "Content-Length") == 0) {
+  } else if (nameView.size() == 14 && strncasecmp(name, "Content-Length", 14) == 0) {
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
     if (ec == std::errc() && end == value.data() + value.size()) contentLength_ = n;
+  }
+  if (!readByEvhttp(nameView)) {
+    // evhttp would copy each header into three allocations and later format it with its
+    // own printf (~1.3 k instructions a header, a dozen a response): the headers it never
+    // reads are kept here as the lines they will be, and given to it as one entry.
+    if (splitsALine(nameView) || splitsALine(value)) return;
+    if (extraHeaderName_.empty()) {
+      extraHeaderName_ = name;
+      extraHeaders_.reserve(384);
+      extraHeaders_.assign(value);
+    } else {
+      extraHeaders_.append("\r\n").append(name).append(": ").append(value);
+    }
+    return;
   }
   // evhttp wants a C string; most values fit on the stack.
   char shortValue[256];
@@ -104,9 +152,28 @@ void HttpExchange::addHeader(const char* name, std::string_view value) {
   evhttp_add_header(evhttp_request_get_output_headers(req_), name, text);
 }
 
-void HttpExchange::removeHeader(const char* name) {
-  if (!req_) return;
-  evhttp_remove_header(evhttp_request_get_output_headers(req_), name);
+// evhttp writes each entry with evbuffer_add_printf("%s: %s\r\n", key, value); given the
+// first extra header's name and a value that carries the following lines, that one printf
+// writes them all, byte for byte as separate entries would be. Every joined value was
+// checked for CR, LF and NUL, so no line can end early. The queue and entry are libevent's
+// public structs (event2/keyvalq_struct.h), allocated with malloc as evhttp frees them.
+void HttpExchange::packOutputHeaders() {
+  if (extraHeaderName_.empty()) return;
+  auto* entry = static_cast<evkeyval*>(std::calloc(1, sizeof(evkeyval)));
+  char* key = strdup(extraHeaderName_.c_str());
+  char* value = static_cast<char*>(std::malloc(extraHeaders_.size() + 1));
+  if (!entry || !key || !value) {
+    std::free(entry);
+    std::free(key);
+    std::free(value);
+    return;  // out of memory: the head goes without them rather than not at all
+  }
+  std::memcpy(value, extraHeaders_.c_str(), extraHeaders_.size() + 1);
+  entry->key = key;
+  entry->value = value;
+  TAILQ_INSERT_TAIL(evhttp_request_get_output_headers(req_), entry, next);
+  extraHeaderName_.clear();
+  extraHeaders_.clear();
 }
 
 void HttpExchange::addCommonHeaders() {
@@ -129,16 +196,19 @@ void HttpExchange::reply(int status, std::string_view body, std::string_view con
   if (!contentType.empty()) addHeader("Content-Type", contentType);
   addCommonHeaders();
   if (status == 204 || status == 304) {
+    packOutputHeaders();
     evhttp_send_reply(req_, status, nullptr, nullptr);
   } else if (isHead()) {
     // evhttp would send a body on HEAD; give the length and send nothing.
     evhttp_remove_header(out, "Content-Length");
     addHeader("Content-Length", std::to_string(body.size()));
+    packOutputHeaders();
     evhttp_send_reply(req_, status, nullptr, nullptr);
   } else {
     EvbufferPtr buf(evbuffer_new());
     evbuffer_add(buf.get(), body.data(), body.size());
     bodyBytes_ += body.size();
+    packOutputHeaders();
     evhttp_send_reply(req_, status, nullptr, buf.get());
   }
   req_ = nullptr;  // evhttp owns and frees it from here on
@@ -175,6 +245,7 @@ void HttpExchange::startStream(int status, size_t drainLowWatermark) {
     // next response. Dropping the request's keep-alive makes the body close-delimited.
     evhttp_remove_header(evhttp_request_get_input_headers(req_), "Connection");
   }
+  packOutputHeaders();
   evhttp_send_reply_start(req_, status, nullptr);
   // Read after evhttp framed the headers, so a length it added is enforced too.
   declaredLength_.reset();
@@ -254,6 +325,7 @@ void HttpExchange::replyHeadersOnly(int status, std::optional<uint64_t> contentL
   evkeyvalq* out = evhttp_request_get_output_headers(req_);
   evhttp_remove_header(out, "Content-Length");
   if (contentLength && status != 304) addHeader("Content-Length", std::to_string(*contentLength));
+  packOutputHeaders();
   evhttp_send_reply(req_, status, nullptr, nullptr);
   req_ = nullptr;
   complete(status);

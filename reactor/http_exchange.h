@@ -51,8 +51,8 @@ class HttpExchange {
   const std::vector<std::string>& pathParams() const { return pathParams_; }
   const std::string& route() const { return route_; }
 
+  // A response header. A value holding CR, LF or NUL is dropped (as evhttp drops it).
   void addHeader(const char* name, std::string_view value);
-  void removeHeader(const char* name);
 
   // A whole response. HEAD sends the headers (with the body's Content-Length) only.
   void reply(int status, std::string_view body, std::string_view contentType = "application/json");
@@ -129,6 +129,8 @@ class HttpExchange {
   void restoreKernelUnsentDefault();
   friend class HttpServer;
   void addCommonHeaders();  // X-Request-Id, nosniff, the server's decorator
+  // Just before evhttp writes the head: hands it extraHeaders_ as one entry.
+  void packOutputHeaders();
   void complete(int status);
   void onConnectionClosed();
   void finishStreamedRequest(bool clean);
@@ -155,6 +157,10 @@ class HttpExchange {
   std::function<void()> onDrained_;
   std::function<void(HttpExchange&)> onComplete_;
   std::string contentRange_;
+  // The headers evhttp does not read, written as one evhttp entry when the head is sent:
+  // the first one's name, and its value followed by "\r\nName: value" for each of the others.
+  std::string extraHeaderName_;
+  std::string extraHeaders_;
   std::optional<uint64_t> contentLength_;
   bool streaming_ = false;
   bool kernelUnsentLimited_ = false;        // TCP_NOTSENT_LOWAT set by this stream, not lifted yet

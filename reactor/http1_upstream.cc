@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "reactor/callback_guard.h"
+#include "reactor/char_search.h"
 
 namespace recgw::reactor {
 
@@ -79,11 +80,7 @@ std::string_view requestIdOf(const ExchangeRef& exchange) {
 }
 
 bool hasLineBreak(std::string_view text) {
-  // A plain loop: find_first_of would call memchr on the three needles for every byte.
-  for (char c : text) {
-    if (c == '\r' || c == '\n' || c == '\0') return true;
-  }
-  return false;
+  return findAny(text, std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -100,7 +97,7 @@ std::optional<Http1Origin> http1OriginOf(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
   if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
   std::string_view rest = url.substr(kScheme.size());
-  size_t authorityEnd = rest.find_first_of("/?#");
+  size_t authorityEnd = findAny(rest, "/?#");
   std::string_view authority = rest.substr(0, authorityEnd);
   std::string_view target = authorityEnd == std::string_view::npos ? std::string_view() : rest.substr(authorityEnd);
   if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "reactor/char_search.h"
 #include "storage/uri_encoding.h"
 
 namespace recgw::storage {
@@ -94,7 +95,7 @@ CanonicalRequest buildCanonicalRequest(const RequestToSign& request) {
       out.error = "invalid header name '" + header.name + "'";
       return out;
     }
-    if (header.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    if (reactor::findAny(header.value, std::string_view("\r\n\0", 3)) != std::string::npos) {
       out.error = "header '" + header.name + "' has a line break or NUL in its value";
       return out;
     }

@@ -1,5 +1,7 @@
 #include "storage/url_parts.h"
 
+#include "reactor/char_search.h"
+
 namespace recgw::storage {
 namespace {
 
@@ -17,7 +19,7 @@ UrlParts splitUrl(std::string_view url) {
   // Only a `://` before any `/`, `?` or `#` starts a scheme: a presigned URL's query may
   // itself contain one.
   size_t sep = url.find("://");
-  if (sep != std::string_view::npos && sep > 0 && url.find_first_of("/?#") > sep) {
+  if (sep != std::string_view::npos && sep > 0 && reactor::findAny(url, "/?#") > sep) {
     std::string_view scheme = url.substr(0, sep);
     bool valid = isAsciiAlpha(scheme.front());
     for (char c : scheme) valid = valid && isSchemeChar(c);
@@ -26,14 +28,14 @@ UrlParts splitUrl(std::string_view url) {
       rest = url.substr(sep + 3);
     }
   }
-  size_t authorityEnd = rest.find_first_of("/?#");
+  size_t authorityEnd = reactor::findAny(rest, "/?#");
   parts.authority = rest.substr(0, authorityEnd);
   if (size_t at = parts.authority.rfind('@'); at != std::string_view::npos) {
     parts.authority.remove_prefix(at + 1);
   }
   if (authorityEnd != std::string_view::npos && rest[authorityEnd] == '/') {
     std::string_view path = rest.substr(authorityEnd);
-    parts.path = path.substr(0, path.find_first_of("?#"));
+    parts.path = path.substr(0, reactor::findAny(path, "?#"));
   }
   return parts;
 }

@@ -1,5 +1,4 @@
 #include "storage/url_redaction.h"
-#include "storage/uri_encoding.h"
 
 #include <algorithm>
 #include <array>
@@ -7,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "reactor/char_search.h"
+#include "storage/uri_encoding.h"
 
 namespace recgw::storage {
 namespace {
@@ -129,7 +130,7 @@ std::string redactUrlSecretsIn(std::string_view text, std::string_view url) {
     hostStart = at + 1;
   }
   std::string_view rest = url.substr(hostStart);
-  size_t query = rest.find_first_of("?#");
+  size_t query = reactor::findAny(rest, "?#");
   if (query != std::string_view::npos) {
     // Query and fragment alike; splitting at every '?' and '#' too can only find more.
     std::string parameters(rest.substr(query + 1));

@@ -183,17 +183,17 @@ bool Http1ResponseParser::parseField(std::string_view line) {
     fail("obsolete line folding in the origin's response head");
     return false;
   }
-  size_t colon = 0;
-  while (colon < line.size() && line[colon] != ':') {
-    if (!isTokenChar(static_cast<unsigned char>(line[colon]))) {
-      fail("malformed header name from the origin");
-      return false;
-    }
-    ++colon;
-  }
+  const void* colonAt = std::memchr(line.data(), ':', line.size());
+  size_t colon = colonAt ? static_cast<size_t>(static_cast<const char*>(colonAt) - line.data()) : line.size();
   if (colon == 0 || colon == line.size()) {
     fail("malformed header line from the origin");
     return false;
+  }
+  for (size_t i = 0; i < colon; ++i) {
+    if (!isTokenChar(static_cast<unsigned char>(line[i]))) {
+      fail("malformed header name from the origin");
+      return false;
+    }
   }
   std::string_view name = line.substr(0, colon);
   std::string_view value = trimOws(line.substr(colon + 1));

@@ -38,6 +38,16 @@ bool isValidUtf8(std::string_view text) {
   return true;
 }
 
+// Bytes a JSON string cannot hold as they are: controls, '"', '\\', DEL and non-ASCII (which
+// is checked as UTF-8).
+struct PlainJsonTable {
+  bool plain[256] = {};
+  constexpr PlainJsonTable() {
+    for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainJsonTable kPlainJson;
+
 void appendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -46,11 +56,7 @@ void appendJsonString(std::string& out, std::string_view text) {
     // Printable ASCII other than '"' and '\\' is copied as is, a run at a time: this runs
     // for every field of every access-log line.
     size_t plain = i;
-    while (plain < text.size()) {
-      unsigned char p = static_cast<unsigned char>(text[plain]);
-      if (p < 0x20 || p >= 0x7f || p == '"' || p == '\\') break;
-      ++plain;
-    }
+    while (plain < text.size() && kPlainJson.plain[static_cast<unsigned char>(text[plain])]) ++plain;
     if (plain > i) {
       out.append(text.data() + i, plain - i);
       i = plain;

@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -164,14 +165,28 @@ Sha256 HmacSha256Key::mac(std::string_view data) {
   return out;
 }
 
-std::string hexLower(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(bytes.size() * 2, '0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    auto b = static_cast<unsigned char>(bytes[i]);
-    out[2 * i] = kHex[b >> 4];
-    out[2 * i + 1] = kHex[b & 0xF];
+namespace {
+
+// Two hex digits per byte value, so each byte is one table read (three digests a request).
+struct HexPairs {
+  char pair[256][2] = {};
+  constexpr HexPairs() {
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      pair[b][0] = kHex[b >> 4];
+      pair[b][1] = kHex[b & 0xF];
+    }
   }
+};
+constexpr HexPairs kHexPairs;
+
+}  // namespace
+
+std::string hexLower(std::string_view bytes) {
+  std::string out(bytes.size() * 2, '\0');
+  char* digits = out.data();
+  for (size_t i = 0; i < bytes.size(); ++i)
+    std::memcpy(digits + 2 * i, kHexPairs.pair[static_cast<unsigned char>(bytes[i])], 2);
   return out;
 }
 

@@ -293,7 +293,14 @@ void LookupCache::land(const std::string& key, const CallRecord& record, const s
                        const std::string& hint) {
   auto it = flights_.find(key);
   bool evicted = it != flights_.end() && it->second.evicted;
-  if (record.outcome != CallRecord::Outcome::kUnavailable && !evicted) l1Put(key, record, hint);
+  // A not-ready answer read from Redis stays out of L1: how long it has left in Redis is not
+  // known, and a fresh L1 TTL on top let it outlive public.not_ready_ttl_s (up to twice as
+  // long, when the lookup came just before the Redis entry expired), so a finished recording
+  // kept answering 503.
+  bool notReadyFromRedis = tier == "redis" && (isTransientRecordingStatus(record.recordingStatus) ||
+                                               record.recordingDeleted);
+  if (record.outcome != CallRecord::Outcome::kUnavailable && !evicted && !notReadyFromRedis)
+    l1Put(key, record, hint);
   if (it == flights_.end()) return;
   std::vector<Waiter> waiters = std::move(it->second.waiters);
   flights_.erase(it);

@@ -401,6 +401,38 @@ TEST_F(LookupStateTest, AnswerFromRedisIsSharedAndKeptInL1) {
   EXPECT_EQ(resolveNow("t")->tier, "l1");
 }
 
+TEST_F(LookupStateTest, ANotReadyAnswerFromRedisIsNotKeptInL1) {
+  // Its remaining time in Redis is unknown: kept in L1 with a fresh TTL it could outlive
+  // not_ready_ttl_s. Every lookup asks Redis again until the Redis entry expires.
+  withRedis = true;
+  CallRecord processing = foundRecord("k");
+  processing.recordingStatus = "processing";
+  redis.values[cacheKey(LookupField::kToken, "p")] = encodeCachedRecord(processing, "");
+  std::vector<Answer> answers;
+  cache().resolve(LookupField::kToken, "p", collectInto(answers));
+  redis.flush();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].tier, "redis");
+  EXPECT_FALSE(cache().peek(LookupField::kToken, "p"));
+  EXPECT_EQ(resolveNow("p"), std::nullopt);  // not from L1: Redis is asked again
+  EXPECT_EQ(redis.count("GET"), 2u);
+}
+
+TEST_F(LookupStateTest, ANotReadyAnswerFromMongoIsKeptForTheNotReadyTtl) {
+  withRedis = true;
+  settings.notReadyTtl = std::chrono::seconds(2);
+  CallRecord processing = foundRecord("k");
+  processing.recordingStatus = "processing";
+  std::vector<Answer> answers;
+  cache().resolve(LookupField::kToken, "p", collectInto(answers));
+  redis.flush();
+  mongoAnswers(processing);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(resolveNow("p")->tier, "l1");
+  now += std::chrono::seconds(2);
+  EXPECT_EQ(resolveNow("p"), std::nullopt);  // expired with the not-ready TTL
+}
+
 TEST_F(LookupStateTest, L1HitAndMiss) {
   EXPECT_FALSE(resolveNow("t").has_value());  // a miss goes to MongoDB
   EXPECT_EQ(mongoAsked.size(), 1u);

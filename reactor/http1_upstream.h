@@ -10,7 +10,8 @@
 // header is compared against dozens of names), a third of a proxied request's cost. This
 // client builds the request head in one string, sends it with one send(), parses the
 // response in place (Http1ResponseParser) and hands body bytes to onData from its read
-// buffer without a copy. Kept-alive connections are pooled per origin as curl's are.
+// buffer, or to onBodyBuffer in the evbuffer chains they were read into, never copied.
+// Kept-alive connections are pooled per origin as curl's are.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -83,15 +84,19 @@ class Http1Upstream {
   void dropIdle(Connection* connection);
 
   void beginExchange(Transfer& t);
-  // Each returns false when the transfer ended (it is gone then) or must wait.
   void sendRequest(Transfer& t);
+  // Reading: into the transfer's buffer (onData callers), or into evbuffer chains
+  // (onBodyBuffer callers). May end the transfer.
   void readResponse(Transfer& t);
+  void readIntoEvbuffer(Transfer& t);
+  // Each of these returns true when the transfer goes on (reading more), false when it ended
+  // (it is gone then), paused, or moved to the copying path; on false the caller touches it
+  // no more.
   bool process(Transfer& t);
+  bool headFromEvbuffer(Transfer& t);
+  bool announceHead(Transfer& t);
   bool deliver(Transfer& t, std::string_view payload);
   bool deliverBuffered(Transfer& t);
-  bool announceHead(Transfer& t);
-  void readIntoEvbuffer(Transfer& t);
-  bool headFromEvbuffer(Transfer& t);
   void closedByOrigin(Transfer& t);
   void retryOnFreshConnection(Transfer& t, const std::string& why);
   void timerFired(Transfer& t);

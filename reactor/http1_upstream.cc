@@ -38,6 +38,18 @@ struct Http1Upstream::Connection {
   TransferId transfer = 0;  // 0 while idle
   bool reading = false;
   SteadyClock::time_point idleSince{};
+
+  void stopReading() {
+    if (!reading) return;
+    event_del(readEvent.get());
+    reading = false;
+  }
+  // No event of this connection fires any more (a cancelled or failing transfer's).
+  void silence() {
+    stopReading();
+    event_del(writeEvent.get());
+    event_del(timerEvent.get());
+  }
 };
 
 struct Http1Upstream::Transfer {
@@ -540,14 +552,28 @@ bool Http1Upstream::headFromEvbuffer(Transfer& t) {
   return false;
 }
 
-// Hands bodyIn to onBodyBuffer. False when the transfer paused or ended.
+// Hands bodyIn to onBodyBuffer. False when the transfer paused or ended. Paused, the bytes
+// stay in bodyIn and resume() offers them again.
 bool Http1Upstream::deliverBuffered(Transfer& t) {
   size_t length = evbuffer_get_length(t.bodyIn.get());
   if (length == 0) return true;
+  if (!handOn(t, length, [&] { return t.callbacks.onBodyBuffer(t.bodyIn.get()); }, [] {})) return false;
+  if (evbuffer_get_length(t.bodyIn.get()) != 0) {  // said it took them all, and did not
+    failTransfer(t, "Failed writing received data to disk/application");
+    return false;
+  }
+  return true;
+}
+
+// Runs one body callback offered `offered` bytes and acts on its answer: all taken (true),
+// kPause (false: paused, reading stops, `onPause` runs), anything else (false: the transfer
+// fails), a throw (false: the request fails) or a cancel from inside (false). After false
+// the transfer may be gone: only `onPause` may touch it.
+template <class Offer, class OnPause>
+bool Http1Upstream::handOn(Transfer& t, size_t offered, Offer offer, OnPause onPause) {
   size_t taken = 0;
   ++callbackDepth_;
-  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest),
-                                [&] { taken = t.callbacks.onBodyBuffer(t.bodyIn.get()); });
+  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest), [&] { taken = offer(); });
   --callbackDepth_;
   if (t.cancelled) return false;
   if (!returned) {
@@ -557,13 +583,11 @@ bool Http1Upstream::deliverBuffered(Transfer& t) {
   }
   if (taken == kPause) {
     t.paused = true;
-    if (t.connection->reading) {
-      event_del(t.connection->readEvent.get());
-      t.connection->reading = false;
-    }
+    t.connection->stopReading();
+    onPause();
     return false;
   }
-  if (taken != length || evbuffer_get_length(t.bodyIn.get()) != 0) {
+  if (taken != offered) {
     failTransfer(t, "Failed writing received data to disk/application");
     return false;
   }
@@ -626,31 +650,10 @@ bool Http1Upstream::announceHead(Transfer& t) {
 // Hands payload to onData. False when the transfer paused or ended.
 bool Http1Upstream::deliver(Transfer& t, std::string_view payload) {
   if (!t.callbacks.onData) return true;
-  size_t taken = 0;
-  ++callbackDepth_;
-  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest),
-                                [&] { taken = t.callbacks.onData(payload.data(), payload.size()); });
-  --callbackDepth_;
-  if (t.cancelled) return false;
-  if (!returned) {
-    t.servedRequest.failInternal();
-    release(t.id);
-    return false;
-  }
-  if (taken == kPause) {
-    t.paused = true;
-    t.pending = payload;  // still in the buffer, which stays put until resume()
-    if (t.connection->reading) {
-      event_del(t.connection->readEvent.get());
-      t.connection->reading = false;
-    }
-    return false;
-  }
-  if (taken != payload.size()) {
-    failTransfer(t, "Failed writing received data to disk/application");
-    return false;
-  }
-  return true;
+  // Paused, the payload stays in the buffer, which stays put until resume() offers it again.
+  return handOn(
+      t, payload.size(), [&] { return t.callbacks.onData(payload.data(), payload.size()); },
+      [&] { t.pending = payload; });
 }
 
 void Http1Upstream::closedByOrigin(Transfer& t) {
@@ -717,12 +720,7 @@ void Http1Upstream::failTransfer(Transfer& t, const std::string& error) {
   TransferId id = t.id;
   if (starting_) {
     // The caller of start() has not even got the transfer's id yet.
-    if (t.connection) {
-      event_del(t.connection->readEvent.get());
-      event_del(t.connection->writeEvent.get());
-      event_del(t.connection->timerEvent.get());
-      t.connection->reading = false;
-    }
+    if (t.connection) t.connection->silence();
     loop_.defer([this, id, error] {
       auto it = transfers_.find(id);
       if (it != transfers_.end() && !it->second->cancelled) failTransfer(*it->second, error);
@@ -753,12 +751,7 @@ void Http1Upstream::cancel(TransferId id) {
   if (it == transfers_.end()) return;
   Transfer& t = *it->second;
   t.cancelled = true;
-  if (t.connection) {
-    event_del(t.connection->readEvent.get());
-    event_del(t.connection->writeEvent.get());
-    event_del(t.connection->timerEvent.get());
-    t.connection->reading = false;
-  }
+  if (t.connection) t.connection->silence();
   if (callbackDepth_ > 0) {
     // The callback calling us may be this transfer's own, with its frame still on the stack.
     loop_.defer([this, id] { release(id); });

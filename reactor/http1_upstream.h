@@ -97,6 +97,8 @@ class Http1Upstream {
   bool announceHead(Transfer& t);
   bool deliver(Transfer& t, std::string_view payload);
   bool deliverBuffered(Transfer& t);
+  template <class Offer, class OnPause>
+  bool handOn(Transfer& t, size_t offered, Offer offer, OnPause onPause);
   void closedByOrigin(Transfer& t);
   void retryOnFreshConnection(Transfer& t, const std::string& why);
   void timerFired(Transfer& t);

@@ -103,6 +103,12 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 std::string errnoText(int error) { return std::strerror(error); }
 
+// curl's wording, which callers classify (a refused origin, not a timeout).
+std::string connectFailure(const Http1Origin& origin, int error) {
+  return "Couldn't connect to server: Failed to connect to " + origin.hostForErrors + " port " +
+         std::to_string(origin.port) + ": " + errnoText(error);
+}
+
 }  // namespace
 
 std::optional<Http1Origin> http1OriginOf(std::string_view url) {
@@ -180,6 +186,11 @@ Http1Upstream::~Http1Upstream() {
 }
 
 size_t Http1Upstream::idleConnections() const { return idleCount_; }
+
+Http1Upstream::Transfer* Http1Upstream::activeTransfer(TransferId id) {
+  auto it = transfers_.find(id);
+  return it == transfers_.end() || it->second->cancelled ? nullptr : it->second.get();
+}
 
 std::unique_ptr<char[]> Http1Upstream::takeBuffer() {
   if (spareBuffers_.empty()) return std::unique_ptr<char[]>(new char[bufferSize_]);
@@ -317,8 +328,7 @@ void Http1Upstream::beginExchange(Transfer& t) {
     return;
   }
   if (errno != EINPROGRESS) {
-    return failTransfer(t, "Couldn't connect to server: Failed to connect to " + t.origin.hostForErrors + " port " +
-                               std::to_string(t.origin.port) + ": " + errnoText(errno));
+    return failTransfer(t, connectFailure(t.origin, errno));
   }
   event_add(c.writeEvent.get(), nullptr);
   armTimer(t, SteadyClock::now() + t.connectTimeout);
@@ -383,17 +393,16 @@ void Http1Upstream::retryOnFreshConnection(Transfer& t, const std::string& why) 
 void Http1Upstream::onWritable(evutil_socket_t, short, void* arg) noexcept {
   auto* c = static_cast<Connection*>(arg);
   Http1Upstream& self = c->owner;
-  auto it = self.transfers_.find(c->transfer);
-  if (it == self.transfers_.end() || it->second->cancelled) return;
-  Transfer& t = *it->second;
+  Transfer* active = self.activeTransfer(c->transfer);
+  if (!active) return;
+  Transfer& t = *active;
   guardCallback("origin connection writable", requestIdOf(t.servedRequest), [&] {
     if (t.phase == Phase::kConnecting) {
       int error = 0;
       socklen_t length = sizeof error;
       if (::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
       if (error != 0) {
-        return self.failTransfer(t, "Couldn't connect to server: Failed to connect to " + t.origin.hostForErrors +
-                                        " port " + std::to_string(t.origin.port) + ": " + errnoText(error));
+        return self.failTransfer(t, connectFailure(t.origin, error));
       }
       t.phase = Phase::kSending;
     }
@@ -409,13 +418,12 @@ void Http1Upstream::onReadable(evutil_socket_t, short, void* arg) noexcept {
     return;
   }
   TransferId id = c->transfer;
-  auto it = self.transfers_.find(id);
-  if (it == self.transfers_.end() || it->second->cancelled) return;
-  Transfer& t = *it->second;
+  Transfer* active = self.activeTransfer(id);
+  if (!active) return;
+  Transfer& t = *active;
   if (!guardCallback("origin connection readable", requestIdOf(t.servedRequest), [&] { self.readResponse(t); })) {
-    auto again = self.transfers_.find(id);  // `c` may be gone by now
-    if (again != self.transfers_.end() && !again->second->cancelled)
-      self.failTransfer(*again->second, "internal error reading the response");
+    if (Transfer* again = self.activeTransfer(id))  // `c` may be gone by now
+      self.failTransfer(*again, "internal error reading the response");
   }
 }
 
@@ -672,9 +680,9 @@ void Http1Upstream::closedByOrigin(Transfer& t) {
 void Http1Upstream::onTimer(evutil_socket_t, short, void* arg) noexcept {
   auto* c = static_cast<Connection*>(arg);
   Http1Upstream& self = c->owner;
-  auto it = self.transfers_.find(c->transfer);
-  if (it == self.transfers_.end() || it->second->cancelled) return;
-  Transfer& t = *it->second;
+  Transfer* active = self.activeTransfer(c->transfer);
+  if (!active) return;
+  Transfer& t = *active;
   guardCallback("origin transfer timer", requestIdOf(t.servedRequest), [&] { self.timerFired(t); });
 }
 
@@ -722,8 +730,7 @@ void Http1Upstream::failTransfer(Transfer& t, const std::string& error) {
     // The caller of start() has not even got the transfer's id yet.
     if (t.connection) t.connection->silence();
     loop_.defer([this, id, error] {
-      auto it = transfers_.find(id);
-      if (it != transfers_.end() && !it->second->cancelled) failTransfer(*it->second, error);
+      if (Transfer* still = activeTransfer(id)) failTransfer(*still, error);
     });
     return;
   }

@@ -78,6 +78,8 @@ class Http1Upstream {
   static void onWritable(evutil_socket_t, short, void* arg) noexcept;
   static void onTimer(evutil_socket_t, short, void* arg) noexcept;
 
+  // The transfer with this id unless it ended or was cancelled (0, an idle connection's, is none).
+  Transfer* activeTransfer(TransferId id);
   Expected<std::unique_ptr<Connection>> connect(const Http1Origin& origin);
   std::unique_ptr<Connection> takeIdle(const std::string& authority);
   void keepIdle(std::unique_ptr<Connection> connection);

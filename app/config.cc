@@ -275,6 +275,7 @@ const std::vector<Field>& schema() {
                     ? ""
                     : "must be \"builtin\" or \"curl\"";
        }},
+      {"stream", "splice", Kind::kBool, false, bind(&C::stream, &StreamConfig::splice), nullptr},
 
       {"cache", "l1_entries", Kind::kInt, false, bind(&C::cache, &CacheConfig::l1Entries),
        [](const C& c) { return c.cache.l1Entries >= 0 ? "" : "must not be negative"; }},

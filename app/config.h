@@ -123,6 +123,9 @@ struct StreamConfig {
   // built-in HTTP/1.1 client (reactor/http1_upstream.h), everything else through libcurl.
   // "curl": everything through libcurl.
   std::string upstreamClient = "builtin";
+  // A relayed body from the built-in client goes from the origin's socket to a client that
+  // keeps up with splice(2), not copied through recgw's memory.
+  bool splice = true;
 };
 
 struct CacheConfig {

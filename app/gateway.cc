@@ -161,6 +161,7 @@ handlers::RelayLimits relayLimitsFrom(const Config& c) {
   l.lowWatermark = static_cast<size_t>(c.stream.lowWatermark);
   l.globalBudgetBytes = static_cast<size_t>(c.stream.globalBudgetBytes);
   l.parkAfter = std::chrono::milliseconds(c.stream.parkAfterMs);
+  l.spliceBodies = c.stream.splice;
   return l;
 }
 
@@ -487,7 +488,8 @@ class Worker {
                                           {"ops_listen", config_.server.opsListen},
                                           {"worker", std::to_string(index_)},
                                           {"allocator", reactor::allocatorDescription()},
-                                          {"upstream_client", config_.stream.upstreamClient}});
+                                          {"upstream_client", config_.stream.upstreamClient},
+                                          {"splice", config_.stream.splice ? "on" : "off"}});
     loop_.run();
     reactor::logInfo("worker stopped", {{"worker", std::to_string(index_)}});
     return 0;

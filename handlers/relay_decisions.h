@@ -96,6 +96,8 @@ class BodyResume {
   // has delivered bytes, the response's same-source retry is as it was before the park.
   size_t resumeAfterPark(size_t source);
   bool resuming() const { return resuming_; }
+  // The next bytes to arrive are ones the client already has (take() drops them).
+  bool skipping() const { return skipBytes_ > 0; }
   // The Range of a resume request; it goes with If-Match: etag().
   ByteRange resumeRange() const;
 

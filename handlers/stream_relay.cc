@@ -153,6 +153,10 @@ class StreamRelay {
     callbacks.onHeaders = [this](const reactor::UpstreamResponse& r) { return onHeaders(r); };
     callbacks.onData = [this](const char* data, size_t n) { return onData(data, n); };
     callbacks.onBodyBuffer = [this](evbuffer* body) { return onBodyBuffer(body); };
+    if (registry_.limits_.spliceBodies) {
+      callbacks.spliceTarget = [this] { return spliceTarget(); };
+      callbacks.onSpliced = [this](size_t n) { onSpliced(n); };
+    }
     callbacks.onDone = [this](const std::string& error) { onDone(error); };
     auto started =
         registry_.curl_.start(request, std::move(callbacks), reactor::ExchangeRef(server_, exchangeId_));
@@ -399,6 +403,22 @@ class StreamRelay {
       }
       evbuffer_add_buffer(chunk_.get(), body);
     });
+  }
+
+  // Body bytes may go from the origin's socket to the client's inside the kernel while the
+  // client keeps up (nothing queued for it) and each byte goes to it unchanged: not a denial
+  // being read, not bytes the client already has (a resume's skip), not bytes the object
+  // cache keeps a copy of.
+  reactor::SpliceTarget spliceTarget() {
+    if (readingDenial_ || tapping_ || body_.skipping() || flow_.paused()) return {};
+    HttpExchange* ex = exchange();
+    return ex ? ex->spliceTarget() : reactor::SpliceTarget{};
+  }
+
+  void onSpliced(size_t n) {
+    metrics().inc("recgw_stream_spliced_bytes_total", {}, static_cast<double>(n));
+    body_.take(n);
+    if (HttpExchange* ex = exchange()) ex->noteSplicedBody(n);
   }
 
   static constexpr size_t kMaxDenialBody = 4096;
@@ -668,6 +688,8 @@ RelayRegistry::RelayRegistry(reactor::EventLoop& loop, reactor::CurlMulti& curl,
   metrics_.describe("recgw_streams_unsent_bytes", Metrics::Type::kGauge,
                     "Bytes of recordings waiting to be sent to clients, all streams");
   metrics_.describe("recgw_stream_pauses_total", Metrics::Type::kCounter, "Upstream pauses for slow clients");
+  metrics_.describe("recgw_stream_spliced_bytes_total", Metrics::Type::kCounter,
+                    "Body bytes moved from an origin's socket to the client's with splice(2), never copied");
   metrics_.describe("recgw_streams_parked", Metrics::Type::kGauge,
                     "Streams that released their upstream transfer until their client reads again");
   metrics_.describe("recgw_stream_parks_total", Metrics::Type::kCounter,

@@ -41,6 +41,9 @@ struct RelayLimits {
   // A stream paused this long without its client draining is parked: its transfer and the
   // bytes curl holds are released; 0 never parks.
   std::chrono::milliseconds parkAfter{2000};
+  // Body bytes from a plain-HTTP origin go to a client that keeps up with splice(2), never
+  // copied through user space (stream.splice).
+  bool spliceBodies = true;
 };
 
 // What the client asked for, captured before any asynchronous hop.

@@ -86,6 +86,13 @@ struct TransferCallbacks {
   // return how many, or return kPause leaving them to be offered again after resume(), or 0
   // to abort.
   std::function<size_t(evbuffer* body)> onBodyBuffer = nullptr;
+  // Optional, with onBodyBuffer, built-in client only: asked before each read of a body
+  // framed by its length. A target moves the bytes from the origin's socket to the target's
+  // inside the kernel (splice(2) through a pipe), uncopied; onSpliced then hears how many
+  // went, in order with onBodyBuffer (what the target did not take at once comes there).
+  // No target (fd < 0): the bytes come through onBodyBuffer.
+  std::function<SpliceTarget()> spliceTarget = nullptr;
+  std::function<void(size_t bytes)> onSpliced = nullptr;
 };
 
 // Every upstream transfer of a worker starts here. GET and HEAD over plain HTTP to an origin

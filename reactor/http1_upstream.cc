@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "reactor/callback_guard.h"
@@ -82,6 +83,20 @@ struct Http1Upstream::Transfer {
   uint64_t bytesThisWindow = 0;
   bool timerMeansFirstByte = false;
   bool overran = false;  // the origin sent bytes beyond the response
+  bool spliceRefused = false;  // the splice target's socket refused a splice: no more tries
+};
+
+struct Http1Upstream::SplicePipe {
+  SplicePipe(int readEnd, int writeEnd) : readEnd(readEnd), writeEnd(writeEnd) {}
+  ~SplicePipe() {
+    ::close(readEnd);
+    ::close(writeEnd);
+  }
+  SplicePipe(const SplicePipe&) = delete;
+  SplicePipe& operator=(const SplicePipe&) = delete;
+  int readEnd;
+  int writeEnd;
+  size_t capacity = 64 * 1024;  // Linux's default; raised when the kernel allows
 };
 
 namespace {
@@ -472,6 +487,12 @@ void Http1Upstream::readIntoEvbuffer(Transfer& t) {
   for (;;) {
     if (t.paused) return;
     size_t buffered = evbuffer_get_length(t.bodyIn.get());
+    if (t.phase == Phase::kBody && buffered == 0 && t.callbacks.spliceTarget && t.callbacks.onSpliced &&
+        !t.spliceRefused && !spliceUnavailable_) {
+      SpliceStep step = spliceBody(t);
+      if (step == SpliceStep::kStop) return;
+      if (step == SpliceStep::kMore) continue;
+    }
     uint64_t limit = t.phase == Phase::kBody ? std::min<uint64_t>(t.parser.rawBodyLimit(), bufferSize_)
                                              : bufferSize_ - std::min(buffered, bufferSize_);
     if (limit == 0) return failTransfer(t, "response head larger than the read buffer");
@@ -502,6 +523,102 @@ void Http1Upstream::readIntoEvbuffer(Transfer& t) {
     }
     if (static_cast<size_t>(n) < room) return;
   }
+}
+
+Http1Upstream::SplicePipe* Http1Upstream::openSplicePipe() {
+  if (splicePipe_) return splicePipe_.get();
+  int ends[2];
+  if (::pipe2(ends, O_NONBLOCK | O_CLOEXEC) != 0) return nullptr;  // out of descriptors: not now
+  splicePipe_ = std::make_unique<SplicePipe>(ends[0], ends[1]);
+  // A larger pipe moves more per pair of system calls; the kernel may refuse (a per-user
+  // limit on pipe memory), and the default still works.
+  int granted = ::fcntl(ends[1], F_SETPIPE_SZ, static_cast<int>(kSplicePipeBytes));
+  if (granted > 0) splicePipe_->capacity = static_cast<size_t>(granted);
+  return splicePipe_.get();
+}
+
+// Runs one callback of the transfer's consumer. False when it threw (the request failed) or
+// cancelled the transfer: the caller touches `t` no more then.
+template <class Call>
+bool Http1Upstream::callBack(Transfer& t, Call call) {
+  ++callbackDepth_;
+  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest), call);
+  --callbackDepth_;
+  if (t.cancelled) return false;
+  if (!returned) {
+    t.servedRequest.failInternal();
+    release(t.id);
+    return false;
+  }
+  return true;
+}
+
+// origin socket -> pipe -> client socket, never through user space. What the client's
+// socket does not take at once leaves the pipe at once (every transfer shares it) into
+// bodyIn, and goes the usual way: onBodyBuffer, the client's output buffer, flow control.
+Http1Upstream::SpliceStep Http1Upstream::spliceBody(Transfer& t) {
+  SpliceTarget target;
+  if (!callBack(t, [&] { target = t.callbacks.spliceTarget(); })) return SpliceStep::kStop;
+  if (target.fd < 0 || target.budget == 0) return SpliceStep::kNotNow;
+  SplicePipe* pipe = openSplicePipe();
+  if (!pipe) return SpliceStep::kNotNow;
+  Connection& c = *t.connection;
+  const size_t want = static_cast<size_t>(
+      std::min<uint64_t>({t.parser.rawBodyLimit(), target.budget, static_cast<uint64_t>(pipe->capacity)}));
+  if (want == 0) return SpliceStep::kNotNow;
+  ssize_t in;
+  do {
+    in = ::splice(c.fd, nullptr, pipe->writeEnd, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  } while (in < 0 && errno == EINTR);
+  if (in < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return SpliceStep::kStop;
+    if (errno == EINVAL || errno == ENOSYS) {
+      spliceUnavailable_ = true;  // this kernel will not splice these sockets: read them
+      return SpliceStep::kNotNow;
+    }
+    std::string why = "Recv failure: " + errnoText(errno);
+    if (t.reused && !t.received && !t.retried) retryOnFreshConnection(t, why);
+    else failTransfer(t, why);
+    return SpliceStep::kStop;
+  }
+  if (in == 0) {
+    closedByOrigin(t);
+    return SpliceStep::kStop;
+  }
+  t.received = true;
+  t.bytesThisWindow += static_cast<uint64_t>(in);
+  t.parser.tookRawBody(static_cast<uint64_t>(in));
+  size_t moved = 0;
+  while (moved < static_cast<size_t>(in)) {
+    ssize_t out = ::splice(pipe->readEnd, nullptr, target.fd, nullptr, static_cast<size_t>(in) - moved,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (out > 0) {
+      moved += static_cast<size_t>(out);
+      continue;
+    }
+    if (out < 0 && errno == EINTR) continue;
+    // EAGAIN: the client's socket is full. Anything else (the client left, a socket that
+    // takes no splice) shows on the usual path, where the client connection's own write fails.
+    if (out < 0 && errno != EAGAIN && errno != EWOULDBLOCK) t.spliceRefused = true;
+    break;
+  }
+  for (size_t left = static_cast<size_t>(in) - moved; left > 0;) {
+    int n = evbuffer_read(t.bodyIn.get(), pipe->readEnd, static_cast<int>(std::min<size_t>(left, INT_MAX)));
+    if (n <= 0) {
+      splicePipe_.reset();  // holding bytes of this transfer: never handed to another
+      failTransfer(t, "could not take body bytes back from the splice pipe");
+      return SpliceStep::kStop;
+    }
+    left -= static_cast<size_t>(n);
+  }
+  if (moved > 0 && !callBack(t, [&] { t.callbacks.onSpliced(moved); })) return SpliceStep::kStop;
+  if (!deliverBuffered(t)) return SpliceStep::kStop;
+  if (t.parser.bodyDone()) {
+    succeed(t);
+    return SpliceStep::kStop;
+  }
+  // Less than asked for: the origin's socket is empty for now.
+  return static_cast<size_t>(in) < want ? SpliceStep::kStop : SpliceStep::kMore;
 }
 
 // Parses the head from bodyIn and hands on what follows it. False when the transfer ended,
@@ -580,15 +697,7 @@ bool Http1Upstream::deliverBuffered(Transfer& t) {
 template <class Offer, class OnPause>
 bool Http1Upstream::handOn(Transfer& t, size_t offered, Offer offer, OnPause onPause) {
   size_t taken = 0;
-  ++callbackDepth_;
-  bool returned = guardCallback("origin response body", requestIdOf(t.servedRequest), [&] { taken = offer(); });
-  --callbackDepth_;
-  if (t.cancelled) return false;
-  if (!returned) {
-    t.servedRequest.failInternal();
-    release(t.id);
-    return false;
-  }
+  if (!callBack(t, [&] { taken = offer(); })) return false;
   if (taken == kPause) {
     t.paused = true;
     t.connection->stopReading();

@@ -10,7 +10,8 @@
 // header is compared against dozens of names), a third of a proxied request's cost. This
 // client builds the request head in one string, sends it with one send(), parses the
 // response in place (Http1ResponseParser) and hands body bytes to onData from its read
-// buffer, or to onBodyBuffer in the evbuffer chains they were read into, never copied.
+// buffer, or to onBodyBuffer in the evbuffer chains they were read into, never copied, or
+// from the origin's socket straight to the client's with splice(2) (spliceTarget).
 // Kept-alive connections are pooled per origin as curl's are.
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -52,6 +53,9 @@ class Http1Upstream {
   // stay idle before it is not trusted again (curl's default CURLOPT_MAXAGE_CONN).
   static constexpr size_t kMaxIdleConnections = 256;
   static constexpr std::chrono::seconds kMaxIdleAge{118};
+  // The splice pipe's size when the kernel grants it (its default is 64 KiB): the most one
+  // splice moves.
+  static constexpr size_t kSplicePipeBytes = 256 * 1024;
 
   Http1Upstream(EventLoop& loop, size_t readBufferSize);
   ~Http1Upstream();
@@ -99,6 +103,13 @@ class Http1Upstream {
   bool announceHead(Transfer& t);
   bool deliver(Transfer& t, std::string_view payload);
   bool deliverBuffered(Transfer& t);
+  // One read of a length-framed body through the transfer's splice target, if it has one
+  // now: kNotNow (read it into bodyIn instead), kMore (read again), kStop (wait: the socket
+  // is empty, or the transfer paused or ended).
+  enum class SpliceStep { kNotNow, kMore, kStop };
+  SpliceStep spliceBody(Transfer& t);
+  template <class Call>
+  bool callBack(Transfer& t, Call call);
   template <class Offer, class OnPause>
   bool handOn(Transfer& t, size_t offered, Offer offer, OnPause onPause);
   void closedByOrigin(Transfer& t);
@@ -121,6 +132,12 @@ class Http1Upstream {
   // Read buffers of finished transfers, for the next ones (as CurlMulti keeps easy handles).
   static constexpr size_t kSpareBuffers = 16;
   std::vector<std::unique_ptr<char[]>> spareBuffers_;
+  // The pipe every splice of this worker goes through; empty between calls. Opened on the
+  // first splice; closed for good if the kernel refuses (no splice for these sockets).
+  struct SplicePipe;
+  std::unique_ptr<SplicePipe> splicePipe_;
+  bool spliceUnavailable_ = false;
+  SplicePipe* openSplicePipe();
   int callbackDepth_ = 0;  // > 0 while a transfer's callback runs: cancel and resume wait
   bool starting_ = false;  // inside start(): a failure is reported on the next pass, as curl's
 };

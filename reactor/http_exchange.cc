@@ -376,6 +376,19 @@ size_t HttpExchange::pendingOutputBytes() const {
   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
+SpliceTarget HttpExchange::spliceTarget() const {
+  if (!streaming_ || done_ || !declaredLength_ || streamedBytes_ >= *declaredLength_) return {};
+  bufferevent* bev = clientBufferevent();
+  if (!bev || evbuffer_get_length(bufferevent_get_output(bev)) != 0) return {};
+  return {bufferevent_getfd(bev), *declaredLength_ - streamedBytes_};
+}
+
+void HttpExchange::noteSplicedBody(size_t n) {
+  bodyBytes_ += n;
+  streamedBytes_ += n;
+  liftKernelUnsentLimitIfReading();
+}
+
 void HttpExchange::setDrainLowWatermark(size_t bytes) {
   if (!streaming_ || done_) return;
   if (bufferevent* bev = clientBufferevent()) bufferevent_setwatermark(bev, EV_WRITE, bytes, 0);

@@ -27,6 +27,13 @@ enum HttpMethod : uint16_t {
   kPatch = EVHTTP_REQ_PATCH,
 };
 
+// Where body bytes may go without entering user space: a socket that can take them now
+// (fd < 0: none), and at most how many (the rest of what its response declared).
+struct SpliceTarget {
+  int fd = -1;
+  uint64_t budget = 0;
+};
+
 class HttpExchange {
  public:
   HttpExchange(HttpServer& server, evhttp_request* req, uint64_t id, std::string requestId);
@@ -92,6 +99,12 @@ class HttpExchange {
   // drain callback. For a stream whose client stalled (a parked stream). Only for a
   // response with a declared length (a chunked one queues framing with the bytes): 0 else.
   size_t withdrawUnsentBody(size_t keepBytes);
+  // Where a relayed body may be spliced to now: the client's socket, while nothing waits in
+  // the connection's buffer before it and the response declared its length (so no framing
+  // goes between the bytes), and at most the rest of that length.
+  SpliceTarget spliceTarget() const;
+  // `n` body bytes reached the client's socket past the connection's buffer (a splice).
+  void noteSplicedBody(size_t n);
   // Moves the level at which the drain callback fires (startStream's drainLowWatermark).
   void setDrainLowWatermark(size_t bytes);
   void endStream();

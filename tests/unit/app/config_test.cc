@@ -239,6 +239,13 @@ TEST(ConfigTest, UpstreamClientIsBuiltinOrCurl) {
   expectErrorNaming(errorOf("[stream]\nupstream_client = \"libcurl\"\n"), "stream.upstream_client");
 }
 
+TEST(ConfigTest, SpliceIsOnUnlessTurnedOff) {
+  EXPECT_TRUE(loadText("").stream.splice);
+  EXPECT_FALSE(loadText("[stream]\nsplice = false\n").stream.splice);
+  EXPECT_FALSE(loadText("", {"RECGW_STREAM_SPLICE=false"}).stream.splice);
+  expectErrorNaming(errorOf("[stream]\nsplice = \"yes\"\n"), "stream.splice");
+}
+
 TEST(ConfigTest, KernelUnsentBytesDefaultsToQuarterMebibyteAndZeroLeavesTheKernelDefault) {
   EXPECT_EQ(loadText("").stream.kernelUnsentBytes, 256 * 1024);
   EXPECT_EQ(loadText("", {"RECGW_STREAM_KERNEL_UNSENT_BYTES=0"}).stream.kernelUnsentBytes, 0);

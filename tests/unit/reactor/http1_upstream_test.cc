@@ -434,6 +434,170 @@ TEST(Http1UpstreamTest, ALengthFramedBodyComesAsEvbufferChainsPausedAndResumed) 
   EXPECT_EQ(origin.accepted(), 1);
 }
 
+// A TCP connection on loopback standing in for the gateway's client: `sink` is the
+// gateway's end (non-blocking, small buffers so that it fills), a thread reads the other end,
+// stalling now and then so that the sink says EAGAIN.
+class LoopbackClient {
+ public:
+  LoopbackClient() {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener, 1), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    reader_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 16 * 1024;
+    ::setsockopt(reader_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    EXPECT_EQ(::connect(reader_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    sink = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    ::close(listener);
+    ::setsockopt(sink, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    thread_ = std::thread([this] {
+      char buf[8192];
+      size_t sinceStall = 0;
+      for (;;) {
+        ssize_t n = ::recv(reader_, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          received_.append(buf, static_cast<size_t>(n));
+        }
+        sinceStall += static_cast<size_t>(n);
+        if (sinceStall >= 512 * 1024) {
+          sinceStall = 0;
+          std::this_thread::sleep_for(20ms);
+        }
+      }
+    });
+  }
+  ~LoopbackClient() {
+    if (sink >= 0) ::close(sink);
+    thread_.join();
+    ::close(reader_);
+  }
+  // Everything written so far, once the reader has it: closes the gateway's end.
+  std::string finish() {
+    ::close(sink);
+    sink = -1;
+    thread_.join();
+    thread_ = std::thread([] {});
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+  // What onBodyBuffer's bytes cost a relay: written to the socket before anything else may be.
+  void writeAll(evbuffer* in) {
+    while (evbuffer_get_length(in) > 0) {
+      if (evbuffer_write(in, sink) > 0) continue;
+      pollfd p{sink, POLLOUT, 0};
+      ::poll(&p, 1, 100);
+    }
+  }
+  int sink = -1;
+
+ private:
+  int reader_ = -1;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::string received_;
+};
+
+struct SpliceOutcome {
+  std::string error = "not done";
+  uint64_t spliced = 0;
+  uint64_t buffered = 0;
+  int splices = 0;
+};
+
+// One GET whose body may be spliced to `client.sink`, at most `budget` bytes of it.
+SpliceOutcome fetchSpliced(EventLoop& loop, CurlMulti& multi, const std::string& url, LoopbackClient& client,
+                           uint64_t budget) {
+  SpliceOutcome out;
+  bool finished = false;
+  UpstreamRequest req;
+  req.url = url;
+  TransferCallbacks callbacks;
+  callbacks.onBodyBuffer = [&](evbuffer* in) -> size_t {
+    size_t n = evbuffer_get_length(in);
+    out.buffered += n;
+    client.writeAll(in);
+    return n;
+  };
+  callbacks.spliceTarget = [&] {
+    uint64_t sent = out.spliced + out.buffered;
+    return sent < budget ? SpliceTarget{client.sink, budget - sent} : SpliceTarget{};
+  };
+  callbacks.onSpliced = [&](size_t n) {
+    EXPECT_GT(n, 0u);
+    out.spliced += n;
+    ++out.splices;
+  };
+  callbacks.onDone = [&](const std::string& e) {
+    out.error = e;
+    finished = true;
+    loop.stop();
+  };
+  EXPECT_TRUE(multi.start(req, std::move(callbacks)));
+  EXPECT_TRUE(testing::runUntil(loop, finished, 20s));
+  return out;
+}
+
+std::string patterned(size_t size) {
+  std::string bytes(size, '\0');
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 31 + i / 1000) % 251);
+  return bytes;
+}
+
+TEST(Http1UpstreamTest, ASplicedBodyArrivesWholeAndInOrderWhateverTheClientTakes) {
+  std::string big = patterned(6 * 1024 * 1024 + 11);
+  ScriptedOrigin origin({{ok(big)}, {ok("next")}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  LoopbackClient client;
+  SpliceOutcome out = fetchSpliced(loop, multi, origin.url(), client, UINT64_MAX);
+  EXPECT_EQ(out.error, "");
+  EXPECT_EQ(out.spliced + out.buffered, big.size());
+  EXPECT_GT(out.spliced, 0u);
+  // The client's socket filled (its reader stalls): what it could not take came back
+  // through onBodyBuffer, in order.
+  EXPECT_GT(out.buffered, 0u);
+  std::string received = client.finish();
+  EXPECT_TRUE(received == big) << received.size() << " bytes of " << big.size();
+  // The splice read the origin's socket exactly to the end of the body.
+  EXPECT_EQ(fetch(loop, multi, origin.url()).body, "next");
+  EXPECT_EQ(origin.accepted(), 1);
+}
+
+TEST(Http1UpstreamTest, NoMoreIsSplicedThanTheTargetTakesAndTheRestComesAsBuffers) {
+  std::string body = patterned(300 * 1000);
+  ScriptedOrigin origin({{ok(body)}, {ok(body)}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  for (uint64_t budget : {uint64_t{1000}, uint64_t{0}}) {
+    LoopbackClient client;
+    SpliceOutcome out = fetchSpliced(loop, multi, origin.url(), client, budget);
+    EXPECT_EQ(out.error, "");
+    EXPECT_LE(out.spliced, budget);
+    EXPECT_EQ(out.spliced + out.buffered, body.size());
+    std::string received = client.finish();
+    EXPECT_TRUE(received == body) << "budget " << budget << ": " << received.size() << " bytes";
+  }
+}
+
+TEST(Http1UpstreamTest, ABodyCutShortWhileSplicedIsAnError) {
+  std::string body = patterned(200 * 1000);
+  ScriptedOrigin origin({{"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + body, true}});
+  EventLoop loop;
+  CurlMulti multi(loop);
+  LoopbackClient client;
+  SpliceOutcome out = fetchSpliced(loop, multi, origin.url(), client, UINT64_MAX);
+  EXPECT_EQ(out.error, "transfer closed with 100000 bytes remaining to read");
+  EXPECT_EQ(out.spliced + out.buffered, body.size());
+  EXPECT_TRUE(client.finish() == body);
+}
+
 TEST(Http1UpstreamTest, ABodyLeftInTheEvbufferIsAnError) {
   ScriptedOrigin origin({{ok("abcdef")}});
   EventLoop loop;

@@ -90,12 +90,8 @@ namespace {
 bool readByEvhttp(std::string_view name) {
   // Told apart by length first: a response adds a dozen headers, most of them not these.
   switch (name.size()) {
-    case 4:
-      return strncasecmp(name.data(), "Date", 4) == 0;
     case 10:
       return strncasecmp(name.data(), "Connection", 10) == 0;
-    case 12:
-      return strncasecmp(name.data(), "Content-Type", 12) == 0;
     case 14:
       return strncasecmp(name.data(), "Content-Length", 14) == 0;
     case 17:
@@ -129,13 +125,18 @@ void HttpExchange::addHeader(const char* name, std::string_view value) {
     // own printf (~1.3 k instructions a header, a dozen a response): the headers it never
     // reads are kept here as the lines they will be, and given to it as one entry.
     if (splitsALine(nameView) || splitsALine(value)) return;
-    if (extraHeaderName_.empty()) {
-      extraHeaderName_ = name;
-      extraHeaders_.reserve(384);
-      extraHeaders_.assign(value);
-    } else {
-      extraHeaders_.append("\r\n").append(name).append(": ").append(value);
+    // One of each: a later value replaces the earlier (an error answer's JSON type
+    // replaces the recording's; a handler's own Date replaces the server's).
+    if (nameView.size() == 12 && strncasecmp(name, "Content-Type", 12) == 0) {
+      contentType_.assign(value);
+      return;
     }
+    if (nameView.size() == 4 && strncasecmp(name, "Date", 4) == 0) {
+      date_.assign(value);
+      return;
+    }
+    if (extraHeaders_.empty()) extraHeaders_.reserve(384);
+    extraHeaders_.append("\r\n").append(name).append(": ").append(value);
     return;
   }
   // evhttp wants a C string; most values fit on the stack.
@@ -152,33 +153,49 @@ void HttpExchange::addHeader(const char* name, std::string_view value) {
   evhttp_add_header(evhttp_request_get_output_headers(req_), name, text);
 }
 
-// evhttp writes each entry with evbuffer_add_printf("%s: %s\r\n", key, value); given the
-// first extra header's name and a value that carries the following lines, that one printf
-// writes them all, byte for byte as separate entries would be. Every joined value was
-// checked for CR, LF and NUL, so no line can end early. The queue and entry are libevent's
+// evhttp writes each entry with evbuffer_add_printf("%s: %s\r\n", key, value): one entry
+// named Date whose value is the date followed by "\r\nName: value" for every other header
+// it never reads is written by that one printf, byte for byte as separate entries would be,
+// and evhttp, finding a Date, adds none of its own. Every joined value was checked for CR,
+// LF and NUL, so no line can end early. Content-Type is among them: evhttp reads it only to
+// add its default type, which HttpServer turns off. The queue and entry are libevent's
 // public structs (event2/keyvalq_struct.h), allocated with malloc as evhttp frees them.
 void HttpExchange::packOutputHeaders() {
-  if (extraHeaderName_.empty()) return;
+  static constexpr std::string_view kContentType = "\r\nContent-Type: ";
+  std::string_view date = date_.empty() ? std::string_view(server_.httpDate()) : std::string_view(date_);
+  const size_t length =
+      date.size() + extraHeaders_.size() + (contentType_.empty() ? 0 : kContentType.size() + contentType_.size());
   auto* entry = static_cast<evkeyval*>(std::calloc(1, sizeof(evkeyval)));
-  char* key = strdup(extraHeaderName_.c_str());
-  char* value = static_cast<char*>(std::malloc(extraHeaders_.size() + 1));
+  char* key = strdup("Date");
+  char* value = static_cast<char*>(std::malloc(length + 1));
   if (!entry || !key || !value) {
     std::free(entry);
     std::free(key);
     std::free(value);
     return;  // out of memory: the head goes without them rather than not at all
   }
-  std::memcpy(value, extraHeaders_.c_str(), extraHeaders_.size() + 1);
+  char* at = value;
+  auto put = [&at](std::string_view text) {
+    std::memcpy(at, text.data(), text.size());
+    at += text.size();
+  };
+  put(date);
+  put(extraHeaders_);
+  if (!contentType_.empty()) {
+    put(kContentType);
+    put(contentType_);
+  }
+  *at = '\0';
   entry->key = key;
   entry->value = value;
   TAILQ_INSERT_TAIL(evhttp_request_get_output_headers(req_), entry, next);
-  extraHeaderName_.clear();
   extraHeaders_.clear();
+  contentType_.clear();
+  date_.clear();
 }
 
 void HttpExchange::addCommonHeaders() {
-  // evhttp would format its own Date for every HTTP/1.1 response (3.4 k instructions).
-  addHeader("Date", server_.httpDate());
+  // The Date goes with the other headers when the head is packed (packOutputHeaders).
   addHeader("X-Request-Id", requestId_);
   // Nothing recgw serves is a document: a body is never sniffed into one.
   addHeader("X-Content-Type-Options", "nosniff");
@@ -192,7 +209,7 @@ void HttpExchange::reply(int status, std::string_view body, std::string_view con
     return;
   }
   evkeyvalq* out = evhttp_request_get_output_headers(req_);
-  evhttp_remove_header(out, "Content-Type");
+  contentType_.clear();
   if (!contentType.empty()) addHeader("Content-Type", contentType);
   addCommonHeaders();
   if (status == 204 || status == 304) {

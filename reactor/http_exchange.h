@@ -142,7 +142,7 @@ class HttpExchange {
   void restoreKernelUnsentDefault();
   friend class HttpServer;
   void addCommonHeaders();  // X-Request-Id, nosniff, the server's decorator
-  // Just before evhttp writes the head: hands it extraHeaders_ as one entry.
+  // Just before evhttp writes the head: hands it the Date and extraHeaders_ as one entry.
   void packOutputHeaders();
   void complete(int status);
   void onConnectionClosed();
@@ -170,10 +170,11 @@ class HttpExchange {
   std::function<void()> onDrained_;
   std::function<void(HttpExchange&)> onComplete_;
   std::string contentRange_;
-  // The headers evhttp does not read, written as one evhttp entry when the head is sent:
-  // the first one's name, and its value followed by "\r\nName: value" for each of the others.
-  std::string extraHeaderName_;
+  // The headers evhttp does not read, written as one evhttp entry when the head is sent
+  // (packOutputHeaders): "\r\nName: value" for each, and the two there is one of.
   std::string extraHeaders_;
+  std::string contentType_;
+  std::string date_;  // empty: the server's current date
   std::optional<uint64_t> contentLength_;
   bool streaming_ = false;
   bool kernelUnsentLimited_ = false;        // TCP_NOTSENT_LOWAT set by this stream, not lifted yet

@@ -61,6 +61,11 @@ class ResponseHeadersTest : public ::testing::Test {
       addMany(ex);
       ex.replyHeadersOnly(304, std::nullopt);
     });
+    server_.route(kGet, "/error-after-entity", "error-after-entity", [](HttpExchange& ex) {
+      addMany(ex);
+      ex.addHeader("Date", "Tue, 01 Dec 2026 10:00:00 GMT");
+      ex.replyError(416, "range_not_satisfiable", "outside");
+    });
     server_.route(kGet, "/injected", "injected", [](HttpExchange& ex) {
       ex.addHeader("X-Evil", "a\r\nSet-Cookie: stolen=1");
       ex.addHeader("X-Evil-Too", std::string_view("b\0c", 3));
@@ -157,6 +162,15 @@ TEST_F(ResponseHeadersTest, AHeaderOnlyReplyCarriesThemToo) {
   expectEveryHeader(a, "/none");
   EXPECT_EQ(a.status, 304);
   EXPECT_EQ(a.body, "");
+}
+
+TEST_F(ResponseHeadersTest, AnErrorAfterTheEntityHeadersCarriesOneTypeAndOneDate) {
+  Answer a = get("/error-after-entity");
+  EXPECT_EQ(a.status, 416);
+  EXPECT_EQ(values(a, "content-type"), std::vector<std::string>{"application/json"});
+  EXPECT_EQ(values(a, "date"), std::vector<std::string>{"Tue, 01 Dec 2026 10:00:00 GMT"});
+  EXPECT_EQ(values(a, "etag"), std::vector<std::string>{"\"abc\""});
+  EXPECT_NE(a.body.find("range_not_satisfiable"), std::string::npos);
 }
 
 TEST_F(ResponseHeadersTest, AValueThatWouldSplitALineIsDropped) {

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "reactor/char_search.h"
+
 namespace recgw::handlers {
 namespace {
 
@@ -505,11 +507,6 @@ std::string_view contentTypeForKey(std::string_view key) {
 }
 
 namespace {
-bool isTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 // `type "/" subtype` (RFC 9110 tokens); the parameters may hold any visible ASCII.
 bool isPlayableMediaTypeValue(std::string_view value) {
   const std::string_view type = value.substr(0, value.find(';'));
@@ -517,7 +514,7 @@ bool isPlayableMediaTypeValue(std::string_view value) {
   const size_t slash = essence.find('/');
   if (slash == std::string_view::npos || slash + 1 == essence.size()) return false;
   for (size_t i = 0; i < essence.size(); ++i) {
-    if (i != slash && !isTokenChar(essence[i])) return false;
+    if (i != slash && !reactor::isHttpTokenChar(essence[i])) return false;
   }
   const std::string_view major = essence.substr(0, slash);
   const bool media = equalsIgnoreCase(major, "audio") || equalsIgnoreCase(major, "video") ||

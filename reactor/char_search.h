@@ -1,4 +1,6 @@
 #pragma once
+// Finding one of a few bytes in a short string, and telling byte classes apart by table.
+//
 // Finding one of a few bytes in a short string. std::string_view::find_first_of calls
 // memchr on the set for every byte of the text (libstdc++ 12): ~20 instructions a byte,
 // which showed in the per-request profile on URLs, header values and ETags. A set of two
@@ -28,6 +30,28 @@ constexpr size_t findAny(std::string_view text, std::string_view set, size_t fro
   }
   return std::string_view::npos;
 }
+
+namespace detail {
+struct ByteClass {
+  bool member[256] = {};
+};
+constexpr ByteClass httpTokenBytes() {
+  ByteClass table;
+  for (int c = 0; c < 256; ++c) {
+    const bool alnum = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    table.member[c] = alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  }
+  return table;
+}
+inline constexpr ByteClass kHttpTokenBytes = httpTokenBytes();
+}  // namespace detail
+
+// RFC 9110 tchar: a byte of a header name or a media type's type and subtype. One table
+// lookup, where a search through the 15 punctuation characters took ~30 instructions.
+constexpr bool isHttpTokenChar(char c) { return detail::kHttpTokenBytes.member[static_cast<unsigned char>(c)]; }
+
+static_assert(isHttpTokenChar('a') && isHttpTokenChar('Z') && isHttpTokenChar('7') && isHttpTokenChar('~'));
+static_assert(!isHttpTokenChar(':') && !isHttpTokenChar(' ') && !isHttpTokenChar('\0') && !isHttpTokenChar('\x80'));
 
 static_assert(findAny("a/b?c", "?#") == 3);
 static_assert(findAny("abc", "?#") == std::string_view::npos);

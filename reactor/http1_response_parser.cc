@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "reactor/char_search.h"
+
 namespace recgw::reactor {
 
 namespace {
@@ -12,28 +14,6 @@ constexpr size_t kMaxTrailerBytes = 16 * 1024;
 // 2^63 - 1 fits in 19 decimal digits and 15 hex digits plus one below 8.
 constexpr size_t kMaxLengthDigits = 18;
 constexpr size_t kMaxChunkSizeDigits = 15;
-
-constexpr bool isTokenCharSlow(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-struct TokenTable {
-  bool token[256] = {};
-  constexpr TokenTable() {
-    for (int c = 0; c < 256; ++c) token[c] = isTokenCharSlow(static_cast<unsigned char>(c));
-  }
-};
-constexpr TokenTable kTokenTable;
-
-bool isTokenChar(unsigned char c) { return kTokenTable.token[c]; }
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -190,7 +170,7 @@ bool Http1ResponseParser::parseField(std::string_view line) {
     return false;
   }
   for (size_t i = 0; i < colon; ++i) {
-    if (!isTokenChar(static_cast<unsigned char>(line[i]))) {
+    if (!isHttpTokenChar(line[i])) {
       fail("malformed header name from the origin");
       return false;
     }

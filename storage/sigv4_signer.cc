@@ -35,13 +35,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// RFC 9110 token characters: anything else in a header name would not survive the trip
-// to S3 unchanged, and then the signature could not match.
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 // SigV4 canonical header value: trimmed, each run of spaces (and tabs, which servers
 // treat alike) collapsed to one space.
 std::string canonicalHeaderValue(std::string_view value) {
@@ -91,7 +84,7 @@ CanonicalRequest buildCanonicalRequest(const RequestToSign& request) {
   headers.reserve(request.headers.size());
   bool haveHost = false;
   for (const HttpHeader& header : request.headers) {
-    if (header.name.empty() || !std::all_of(header.name.begin(), header.name.end(), isTokenChar)) {
+    if (header.name.empty() || !std::all_of(header.name.begin(), header.name.end(), reactor::isHttpTokenChar)) {
       out.error = "invalid header name '" + header.name + "'";
       return out;
     }

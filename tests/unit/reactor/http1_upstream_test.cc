@@ -598,6 +598,31 @@ TEST(Http1UpstreamTest, ABodyCutShortWhileSplicedIsAnError) {
   EXPECT_TRUE(client.finish() == body);
 }
 
+TEST(Http1UpstreamTest, BytesBeyondALongBodyAreNeverTakenForTheNextOne) {
+  // The same behind a body longer than one read: the last read stops at the body's end, so
+  // the smuggled bytes are still in the socket when the connection goes back to the pool.
+  std::string body = patterned(300 * 1000);
+  {
+    ScriptedOrigin origin({{ok(body) + ok("smuggled")}, {ok("second")}});
+    EventLoop loop;
+    CurlMulti multi(loop);
+    EXPECT_TRUE(fetchBuffered(loop, multi, origin.url()).body == body);
+    EXPECT_EQ(fetchBuffered(loop, multi, origin.url()).body, "second");
+    EXPECT_EQ(origin.accepted(), 2);
+  }
+  {
+    ScriptedOrigin origin({{ok(body) + ok("smuggled")}, {ok("second")}});
+    EventLoop loop;
+    CurlMulti multi(loop);
+    LoopbackClient client;
+    SpliceOutcome spliced = fetchSpliced(loop, multi, origin.url(), client, UINT64_MAX);
+    EXPECT_EQ(spliced.error, "");
+    EXPECT_TRUE(client.finish() == body);
+    EXPECT_EQ(fetch(loop, multi, origin.url()).body, "second");
+    EXPECT_EQ(origin.accepted(), 2);
+  }
+}
+
 TEST(Http1UpstreamTest, ABodyLeftInTheEvbufferIsAnError) {
   ScriptedOrigin origin({{ok("abcdef")}});
   EventLoop loop;

@@ -39,7 +39,8 @@ constexpr ByteClass httpTokenBytes() {
   ByteClass table;
   for (int c = 0; c < 256; ++c) {
     const bool alnum = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-    table.member[c] = alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    table.member[c] =
+        alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
   }
   return table;
 }
@@ -48,10 +49,13 @@ inline constexpr ByteClass kHttpTokenBytes = httpTokenBytes();
 
 // RFC 9110 tchar: a byte of a header name or a media type's type and subtype. One table
 // lookup, where a search through the 15 punctuation characters took ~30 instructions.
-constexpr bool isHttpTokenChar(char c) { return detail::kHttpTokenBytes.member[static_cast<unsigned char>(c)]; }
+constexpr bool isHttpTokenChar(char c) {
+  return detail::kHttpTokenBytes.member[static_cast<unsigned char>(c)];
+}
 
 static_assert(isHttpTokenChar('a') && isHttpTokenChar('Z') && isHttpTokenChar('7') && isHttpTokenChar('~'));
-static_assert(!isHttpTokenChar(':') && !isHttpTokenChar(' ') && !isHttpTokenChar('\0') && !isHttpTokenChar('\x80'));
+static_assert(!isHttpTokenChar(':') && !isHttpTokenChar(' ') && !isHttpTokenChar('\0') &&
+              !isHttpTokenChar('\x80'));
 
 static_assert(findAny("a/b?c", "?#") == 3);
 static_assert(findAny("abc", "?#") == std::string_view::npos);

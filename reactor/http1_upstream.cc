@@ -495,7 +495,9 @@ void Http1Upstream::readIntoEvbuffer(Transfer& t) {
     t.bodyIn.reset(evbuffer_new());
     if (!t.bodyIn) return failTransfer(t, "out of memory for the response");
   }
-  for (;;) {
+  // The read event is level-triggered: stopping after a while with bytes still in the socket
+  // lets the loop serve the other connections before this one goes on.
+  for (int reads = 0; reads < kReadsPerWakeup; ++reads) {
     if (t.paused) return;
     size_t buffered = evbuffer_get_length(t.bodyIn.get());
     if (t.phase == Phase::kBody && buffered == 0 && t.callbacks.spliceTarget && t.callbacks.onSpliced &&
@@ -588,8 +590,10 @@ Http1Upstream::SpliceStep Http1Upstream::spliceBody(Transfer& t) {
       return SpliceStep::kNotNow;
     }
     std::string why = "Recv failure: " + errnoText(errno);
-    if (t.reused && !t.received && !t.retried) retryOnFreshConnection(t, why);
-    else failTransfer(t, why);
+    if (t.reused && !t.received && !t.retried)
+      retryOnFreshConnection(t, why);
+    else
+      failTransfer(t, why);
     return SpliceStep::kStop;
   }
   if (in == 0) {

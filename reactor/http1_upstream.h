@@ -56,6 +56,9 @@ class Http1Upstream {
   // The splice pipe's size when the kernel grants it (its default is 64 KiB): the most one
   // splice moves.
   static constexpr size_t kSplicePipeBytes = 256 * 1024;
+  // Reads (or splices) of one transfer per readiness of its socket: a fast origin and a fast
+  // client would otherwise keep the loop on one stream for as long as the bytes flow.
+  static constexpr int kReadsPerWakeup = 64;
 
   Http1Upstream(EventLoop& loop, size_t readBufferSize);
   ~Http1Upstream();

@@ -163,8 +163,8 @@ void HttpExchange::addHeader(const char* name, std::string_view value) {
 void HttpExchange::packOutputHeaders() {
   static constexpr std::string_view kContentType = "\r\nContent-Type: ";
   std::string_view date = date_.empty() ? std::string_view(server_.httpDate()) : std::string_view(date_);
-  const size_t length =
-      date.size() + extraHeaders_.size() + (contentType_.empty() ? 0 : kContentType.size() + contentType_.size());
+  const size_t length = date.size() + extraHeaders_.size() +
+                        (contentType_.empty() ? 0 : kContentType.size() + contentType_.size());
   auto* entry = static_cast<evkeyval*>(std::calloc(1, sizeof(evkeyval)));
   char* key = strdup("Date");
   char* value = static_cast<char*>(std::malloc(length + 1));

@@ -84,7 +84,8 @@ CanonicalRequest buildCanonicalRequest(const RequestToSign& request) {
   headers.reserve(request.headers.size());
   bool haveHost = false;
   for (const HttpHeader& header : request.headers) {
-    if (header.name.empty() || !std::all_of(header.name.begin(), header.name.end(), reactor::isHttpTokenChar)) {
+    if (header.name.empty() ||
+        !std::all_of(header.name.begin(), header.name.end(), reactor::isHttpTokenChar)) {
       out.error = "invalid header name '" + header.name + "'";
       return out;
     }

@@ -408,11 +408,15 @@ class StreamRelay {
   // Body bytes may go from the origin's socket to the client's inside the kernel while the
   // client keeps up (nothing queued for it) and each byte goes to it unchanged: not a denial
   // being read, not bytes the client already has (a resume's skip), not bytes the object
-  // cache keeps a copy of.
+  // cache keeps a copy of. At most the stream's window at a time: what the client's socket
+  // does not take comes back into memory, and a client known to be slow has a small window.
   reactor::SpliceTarget spliceTarget() {
     if (readingDenial_ || tapping_ || body_.skipping() || flow_.paused()) return {};
     HttpExchange* ex = exchange();
-    return ex ? ex->spliceTarget() : reactor::SpliceTarget{};
+    if (!ex) return {};
+    reactor::SpliceTarget target = ex->spliceTarget();
+    target.budget = std::min<uint64_t>(target.budget, window_.high());
+    return target;
   }
 
   void onSpliced(size_t n) {

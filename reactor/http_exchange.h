@@ -28,7 +28,8 @@ enum HttpMethod : uint16_t {
 };
 
 // Where body bytes may go without entering user space: a socket that can take them now
-// (fd < 0: none), and at most how many (the rest of what its response declared).
+// (fd < 0: none), and at most how many at a time (no more than the rest of what its
+// response declared).
 struct SpliceTarget {
   int fd = -1;
   uint64_t budget = 0;

@@ -13,9 +13,6 @@
 // buffer, or to onBodyBuffer in the evbuffer chains they were read into, never copied, or
 // from the origin's socket straight to the client's with splice(2) (spliceTarget).
 // Kept-alive connections are pooled per origin as curl's are.
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,23 +25,12 @@
 #include "reactor/curl_multi.h"
 #include "reactor/event_loop.h"
 #include "reactor/exchange_ref.h"
+#include "reactor/http1_origin.h"
 #include "reactor/http1_response_parser.h"
 #include "reactor/libevent_handles.h"
 #include "reactor/status.h"
 
 namespace recgw::reactor {
-
-// Where a URL this client can serve points: http:// with an IPv4 or bracketed IPv6 literal,
-// no user info, no fragment.
-struct Http1Origin {
-  sockaddr_storage address{};
-  socklen_t addressLength = 0;
-  std::string authority;  // "127.0.0.1:9000": the Host header (":80" left out) and pool key
-  std::string hostForErrors;
-  uint16_t port = 80;
-  std::string target;  // path and query, exactly as in the URL
-};
-std::optional<Http1Origin> http1OriginOf(std::string_view url);
 
 class Http1Upstream {
  public:

@@ -24,7 +24,7 @@ import requests
 
 from delay_proxy import delay_proxy_factory  # noqa: F401 — fixture used by name
 from fakes import FakeObject, fleet_factory, md5_etag  # noqa: F401 — fixture used by name
-from helpers import metric_sum, metrics_snapshot, wait_for
+from helpers import metric_sum, metrics_snapshot, raw_request, read_head, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,22 +51,9 @@ def spliced(gw) -> float:
 
 def open_stream(gw, path: str, headers=None, rcvbuf: int = 64 * KiB) -> tuple:
     """A GET on a raw socket: (socket, status, headers, body bytes already read)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(30)
-    s.connect(("127.0.0.1", gw.port))
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{gw.port}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        assert chunk, f"closed before the headers ended: {buf!r}"
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    hdrs = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return s, int(lines[0].split()[1]), hdrs, bytearray(rest)
+    s = raw_request(gw, path, headers=headers, rcvbuf=rcvbuf)
+    status, hdrs, rest = read_head(s)
+    return s, status, hdrs, bytearray(rest)
 
 
 def read_exactly(s: socket.socket, got: bytearray, total: int) -> bytearray:

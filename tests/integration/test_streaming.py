@@ -34,6 +34,7 @@ from fakes import (  # noqa: F401 — fixtures are used by name
     md5_etag,
     wait_until,
 )
+from helpers import raw_request, read_head  # noqa: F401 — used by the tests below
 from stack import Stack, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -144,37 +145,6 @@ def tree_rss(pid: int) -> int:
         except OSError:
             pass
     return total
-
-
-def raw_request(gw, path: str, method: str = "GET", headers: Optional[dict] = None,
-                rcvbuf: Optional[int] = None) -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(30)
-    s.connect(("127.0.0.1", gw.port))
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{gw.port}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    return s
-
-
-def read_head(s: socket.socket) -> tuple:
-    """Read up to the end of the response headers; returns (status, headers, extra body bytes)."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise AssertionError(f"connection closed before the headers ended: {buf!r}")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    hdrs = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return status, hdrs, rest
 
 
 def read_to_eof(s: socket.socket, limit: Optional[int] = None) -> bytes:
